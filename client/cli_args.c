@@ -1,0 +1,829 @@
+/*
+ * `kizuna` command-line parsing and the request bodies built from it (see
+ * cli_args.h).
+ *
+ * One table of commands (group, name, usage text) and one table of options
+ * (name, kind, where it is stored, which commands accept it). Global options
+ * are accepted anywhere on the line, as etcdctl does; both "--opt value" and
+ * "--opt=value" work. Validation that needs no server (codes from API.md,
+ * dates, numbers) happens here so the user hears about a typo before any
+ * connection is made.
+ */
+#include "cli_args.h"
+
+#include "kizuna.h"
+#include "sample.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct kz_cli__cmd_def {
+	const char *group;
+	const char *name;
+	kz_cli_cmd cmd;
+	int needs_id; /* takes exactly one positional id */
+	const char *usage;
+} kz_cli__cmd_def;
+
+static const kz_cli__cmd_def kz_cli__cmds[] = {
+	{"victim", "add", KZ_CLI_CMD_VICTIM_ADD, 0,
+	 "victim add --file F.jsonl\n"
+	 "victim add --name N --name-kana K --dob YYYY-MM-DD --sex S\n"
+	 "           [--address A] [--household H] [--damage D] [--shelter S]\n"
+	 "           [--status S] [--needs a,b]\n"
+	 "    Register people. --file takes one JSON object per line (\"-\" is\n"
+	 "    standard input) and prints the id of each new record; with the\n"
+	 "    field options it prints the new record. sex: female male other;\n"
+	 "    status: safe injured missing deceased unknown; damage: zenkai\n"
+	 "    kaitai choki_hinan daikibo_hankai chukibo_hankai hankai jun_hankai\n"
+	 "    ichibu_sonkai none; needs: infant elderly disabled pregnant\n"
+	 "    chronic_illness medication.\n"},
+	{"victim", "get", KZ_CLI_CMD_VICTIM_GET, 1,
+	 "victim get ID [--stale]\n"
+	 "    Print one record. --stale reads the answering node's local state\n"
+	 "    (works without a quorum; says how old it may be on stderr).\n"},
+	{"victim", "patch", KZ_CLI_CMD_VICTIM_PATCH, 1,
+	 "victim patch ID [--if-match VERSION] --set key=value [--set ...]\n"
+	 "    Change fields. A value that parses as JSON is sent as JSON (42,\n"
+	 "    true, [\"infant\"]), anything else as a string; a.b=v sets a nested\n"
+	 "    field. --if-match makes it a compare-and-set on the record's\n"
+	 "    version (412 when someone changed it first).\n"},
+	{"victim", "search", KZ_CLI_CMD_VICTIM_SEARCH, 0,
+	 "victim search [--q Q] [--dob D] [--shelter S] [--status S] [--limit N]\n"
+	 "              [--all] [--stale]\n"
+	 "    Search by name (kanji, kana or romaji, either order), date of\n"
+	 "    birth, shelter, status. --all follows the cursor to the last page\n"
+	 "    and prints every item; --limit is then the page size.\n"},
+	{"victim", "note", KZ_CLI_CMD_VICTIM_NOTE, 1,
+	 "victim note ID --status S --text T [--author A] [--location L]\n"
+	 "    Add a safety note (安否); L is the last known location.\n"},
+	{"shelter", "put", KZ_CLI_CMD_SHELTER_PUT, 1,
+	 "shelter put ID --name N [--address A] [--capacity C]\n"
+	 "    Create or replace a shelter.\n"},
+	{"shelter", "summary", KZ_CLI_CMD_SHELTER_SUMMARY, 1,
+	 "shelter summary ID [--stale]\n"
+	 "    Counts of the people in a shelter: by sex, infants, elderly,\n"
+	 "    needs.\n"},
+	{"cluster", "status", KZ_CLI_CMD_CLUSTER_STATUS, 0,
+	 "cluster status\n"
+	 "    Every node by region: id, address, role, state, applied index,\n"
+	 "    reachable; the leader is marked with '*'. --json prints the\n"
+	 "    server's answer instead.\n"},
+	{"sample", "gen", KZ_CLI_CMD_SAMPLE_GEN, 0,
+	 "sample gen --count N [--seed S] [--shelters K]\n"
+	 "    Print N sample victims as JSON lines (no network). The same seed\n"
+	 "    gives the same people.\n"},
+	{"sample", "load", KZ_CLI_CMD_SAMPLE_LOAD, 0,
+	 "sample load --count N [--seed S] [--shelters K]\n"
+	 "    PUT K shelters (default 10), then register N sample victims one by\n"
+	 "    one; progress on stderr every 100, then a summary with the rate.\n"},
+};
+#define KZ_CLI__NCMDS (sizeof(kz_cli__cmds) / sizeof(kz_cli__cmds[0]))
+
+#define KZ_CLI__M(c) (1u << (c))
+#define KZ_CLI__GLOBAL 0xffffffffu
+
+enum kz_cli__kind { KZ_CLI__STR, KZ_CLI__FLAG, KZ_CLI__SET };
+
+typedef struct kz_cli__opt_def {
+	const char *name;
+	enum kz_cli__kind kind;
+	size_t offset;  /* of the const char * or int in kz_cli_args */
+	unsigned cmds;  /* KZ_CLI__M() of the commands that take it */
+} kz_cli__opt_def;
+
+/* Numeric options are kept as text while parsing, converted afterwards. */
+typedef struct kz_cli__raw {
+	kz_cli_args a;
+	const char *timeout, *limit, *capacity, *count, *seed, *shelters;
+} kz_cli__raw;
+
+#define KZ_CLI__A(field) offsetof(kz_cli__raw, a.field)
+#define KZ_CLI__R(field) offsetof(kz_cli__raw, field)
+
+static const kz_cli__opt_def kz_cli__opts[] = {
+	{"endpoints", KZ_CLI__STR, KZ_CLI__A(endpoints), KZ_CLI__GLOBAL},
+	{"cacert", KZ_CLI__STR, KZ_CLI__A(cacert), KZ_CLI__GLOBAL},
+	{"cert", KZ_CLI__STR, KZ_CLI__A(cert), KZ_CLI__GLOBAL},
+	{"key", KZ_CLI__STR, KZ_CLI__A(key), KZ_CLI__GLOBAL},
+	{"purpose", KZ_CLI__STR, KZ_CLI__A(purpose), KZ_CLI__GLOBAL},
+	{"timeout", KZ_CLI__STR, KZ_CLI__R(timeout), KZ_CLI__GLOBAL},
+	{"json", KZ_CLI__FLAG, KZ_CLI__A(json), KZ_CLI__GLOBAL},
+	{"verbose", KZ_CLI__FLAG, KZ_CLI__A(verbose), KZ_CLI__GLOBAL},
+	{"help", KZ_CLI__FLAG, KZ_CLI__A(help), KZ_CLI__GLOBAL},
+	{"file", KZ_CLI__STR, KZ_CLI__A(file), KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
+	{"name", KZ_CLI__STR, KZ_CLI__A(name),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_SHELTER_PUT)},
+	{"name-kana", KZ_CLI__STR, KZ_CLI__A(name_kana),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
+	{"dob", KZ_CLI__STR, KZ_CLI__A(dob),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
+	{"sex", KZ_CLI__STR, KZ_CLI__A(sex), KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
+	{"address", KZ_CLI__STR, KZ_CLI__A(address),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_SHELTER_PUT)},
+	{"household", KZ_CLI__STR, KZ_CLI__A(household),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
+	{"damage", KZ_CLI__STR, KZ_CLI__A(damage), KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
+	{"shelter", KZ_CLI__STR, KZ_CLI__A(shelter),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
+	{"status", KZ_CLI__STR, KZ_CLI__A(status),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH) |
+		 KZ_CLI__M(KZ_CLI_CMD_VICTIM_NOTE)},
+	{"needs", KZ_CLI__STR, KZ_CLI__A(needs), KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
+	{"stale", KZ_CLI__FLAG, KZ_CLI__A(stale),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_GET) | KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH) |
+		 KZ_CLI__M(KZ_CLI_CMD_SHELTER_SUMMARY)},
+	{"all", KZ_CLI__FLAG, KZ_CLI__A(all), KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
+	{"q", KZ_CLI__STR, KZ_CLI__A(q), KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
+	{"limit", KZ_CLI__STR, KZ_CLI__R(limit),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
+	{"if-match", KZ_CLI__STR, KZ_CLI__A(if_match),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
+	{"set", KZ_CLI__SET, 0, KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
+	{"text", KZ_CLI__STR, KZ_CLI__A(text), KZ_CLI__M(KZ_CLI_CMD_VICTIM_NOTE)},
+	{"author", KZ_CLI__STR, KZ_CLI__A(author),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_NOTE)},
+	{"location", KZ_CLI__STR, KZ_CLI__A(location),
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_NOTE)},
+	{"capacity", KZ_CLI__STR, KZ_CLI__R(capacity),
+	 KZ_CLI__M(KZ_CLI_CMD_SHELTER_PUT)},
+	{"count", KZ_CLI__STR, KZ_CLI__R(count),
+	 KZ_CLI__M(KZ_CLI_CMD_SAMPLE_GEN) | KZ_CLI__M(KZ_CLI_CMD_SAMPLE_LOAD)},
+	{"seed", KZ_CLI__STR, KZ_CLI__R(seed),
+	 KZ_CLI__M(KZ_CLI_CMD_SAMPLE_GEN) | KZ_CLI__M(KZ_CLI_CMD_SAMPLE_LOAD)},
+	{"shelters", KZ_CLI__STR, KZ_CLI__R(shelters),
+	 KZ_CLI__M(KZ_CLI_CMD_SAMPLE_GEN) | KZ_CLI__M(KZ_CLI_CMD_SAMPLE_LOAD)},
+};
+#define KZ_CLI__NOPTS (sizeof(kz_cli__opts) / sizeof(kz_cli__opts[0]))
+
+static const char *const kz_cli__sexes[] = {"female", "male", "other", NULL};
+static const char *const kz_cli__statuses[] = {
+	"safe", "injured", "missing", "deceased", "unknown", NULL};
+static const char *const kz_cli__damages[] = {
+	"zenkai",     "kaitai",        "choki_hinan", "daikibo_hankai",
+	"chukibo_hankai", "hankai",    "jun_hankai",  "ichibu_sonkai",
+	"none",       NULL};
+static const char *const kz_cli__needs[] = {
+	"infant",   "elderly",         "disabled",
+	"pregnant", "chronic_illness", "medication", NULL};
+
+static int kz_cli__usage_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int kz_cli__usage_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return KZ_CLI_ARGS_USAGE;
+}
+
+static int kz_cli__in(const char *s, const char *const *set)
+{
+	for (; *set != NULL; set++)
+		if (strcmp(s, *set) == 0)
+			return 1;
+	return 0;
+}
+
+/* A comma-separated list whose items are all in set. */
+static int kz_cli__list_in(const char *s, const char *const *set)
+{
+	char item[64];
+	const char *end;
+	for (;;) {
+		size_t n;
+		end = strchr(s, ',');
+		n = end ? (size_t)(end - s) : strlen(s);
+		if (n == 0 || n >= sizeof(item))
+			return 0;
+		memcpy(item, s, n);
+		item[n] = '\0';
+		if (!kz_cli__in(item, set))
+			return 0;
+		if (end == NULL)
+			return 1;
+		s = end + 1;
+	}
+}
+
+static int kz_cli__parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int kz_cli__valid_date(const char *s)
+{
+	int age;
+	return kz_cli_sample_age(s, &age) == KZ_CLI_OK;
+}
+
+static const kz_cli__opt_def *kz_cli__find_opt(const char *name, size_t len)
+{
+	size_t i;
+	for (i = 0; i < KZ_CLI__NOPTS; i++)
+		if (strlen(kz_cli__opts[i].name) == len &&
+		    memcmp(kz_cli__opts[i].name, name, len) == 0)
+			return &kz_cli__opts[i];
+	return NULL;
+}
+
+static const kz_cli__cmd_def *kz_cli__find_cmd(kz_cli_cmd cmd)
+{
+	size_t i;
+	for (i = 0; i < KZ_CLI__NCMDS; i++)
+		if (kz_cli__cmds[i].cmd == cmd)
+			return &kz_cli__cmds[i];
+	return NULL;
+}
+
+static int kz_cli__is_group(const char *s)
+{
+	size_t i;
+	for (i = 0; i < KZ_CLI__NCMDS; i++)
+		if (strcmp(kz_cli__cmds[i].group, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Checks of one command's options once the whole line is read. */
+static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
+{
+	kz_cli_args *a = &r->a;
+	const kz_cli__cmd_def *def = kz_cli__find_cmd(a->cmd);
+	size_t i;
+
+	if (r->timeout != NULL) {
+		char *end;
+		double s;
+		errno = 0;
+		s = strtod(r->timeout, &end);
+		if (*end != '\0' || errno != 0 || !(s > 0) || s > 86400)
+			return kz_cli__usage_err(err, errlen,
+						 "--timeout: want seconds > 0, "
+						 "got '%s'",
+						 r->timeout);
+		a->timeout_ms = (long)(s * 1000);
+		if (a->timeout_ms < 1)
+			a->timeout_ms = 1;
+	}
+	if (a->purpose != NULL &&
+	    (*a->purpose == '\0' || strpbrk(a->purpose, "\r\n") != NULL))
+		return kz_cli__usage_err(err, errlen,
+					 "--purpose: want one non-empty line");
+	if (def != NULL && def->needs_id && a->id == NULL)
+		return kz_cli__usage_err(err, errlen, "%s %s: missing ID",
+					 def->group, def->name);
+
+	switch (a->cmd) {
+	case KZ_CLI_CMD_VICTIM_ADD:
+		if (a->file != NULL) {
+			if (a->name || a->name_kana || a->dob || a->sex ||
+			    a->address || a->household || a->damage ||
+			    a->shelter || a->status || a->needs)
+				return kz_cli__usage_err(
+					err, errlen,
+					"victim add: --file cannot be "
+					"combined with field options");
+			break;
+		}
+		if (!a->name || !a->name_kana || !a->dob || !a->sex)
+			return kz_cli__usage_err(
+				err, errlen,
+				"victim add: need --file, or --name, "
+				"--name-kana, --dob and --sex");
+		if (!kz_cli__valid_date(a->dob))
+			return kz_cli__usage_err(err, errlen,
+						 "--dob: want YYYY-MM-DD, got "
+						 "'%s'",
+						 a->dob);
+		if (!kz_cli__in(a->sex, kz_cli__sexes))
+			return kz_cli__usage_err(err, errlen,
+						 "--sex: want female, male or "
+						 "other, got '%s'",
+						 a->sex);
+		if (a->damage && !kz_cli__in(a->damage, kz_cli__damages))
+			return kz_cli__usage_err(err, errlen,
+						 "--damage: unknown code '%s'",
+						 a->damage);
+		if (a->status && !kz_cli__in(a->status, kz_cli__statuses))
+			return kz_cli__usage_err(err, errlen,
+						 "--status: unknown code '%s'",
+						 a->status);
+		if (a->needs && *a->needs != '\0' &&
+		    !kz_cli__list_in(a->needs, kz_cli__needs))
+			return kz_cli__usage_err(err, errlen,
+						 "--needs: want a comma list of "
+						 "infant, elderly, disabled, "
+						 "pregnant, chronic_illness, "
+						 "medication; got '%s'",
+						 a->needs);
+		break;
+	case KZ_CLI_CMD_VICTIM_PATCH:
+		if (a->n_sets == 0)
+			return kz_cli__usage_err(err, errlen,
+						 "victim patch: need at least "
+						 "one --set key=value");
+		for (i = 0; i < a->n_sets; i++) {
+			const char *eq = strchr(a->sets[i], '=');
+			if (eq == NULL || eq == a->sets[i])
+				return kz_cli__usage_err(
+					err, errlen,
+					"--set: want key=value, got '%s'",
+					a->sets[i]);
+		}
+		if (a->if_match != NULL) {
+			long v;
+			if (kz_cli__parse_long(a->if_match, 0, LONG_MAX, &v) != 0)
+				return kz_cli__usage_err(
+					err, errlen,
+					"--if-match: want a version number, "
+					"got '%s'",
+					a->if_match);
+		}
+		break;
+	case KZ_CLI_CMD_VICTIM_SEARCH:
+		if (r->limit != NULL &&
+		    kz_cli__parse_long(r->limit, 1, 100000, &a->limit) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--limit: want 1..100000, got "
+						 "'%s'",
+						 r->limit);
+		if (a->dob && !kz_cli__valid_date(a->dob))
+			return kz_cli__usage_err(err, errlen,
+						 "--dob: want YYYY-MM-DD, got "
+						 "'%s'",
+						 a->dob);
+		if (a->status && !kz_cli__in(a->status, kz_cli__statuses))
+			return kz_cli__usage_err(err, errlen,
+						 "--status: unknown code '%s'",
+						 a->status);
+		break;
+	case KZ_CLI_CMD_VICTIM_NOTE:
+		if (a->status == NULL || a->text == NULL)
+			return kz_cli__usage_err(err, errlen,
+						 "victim note: need --status "
+						 "and --text");
+		if (!kz_cli__in(a->status, kz_cli__statuses))
+			return kz_cli__usage_err(err, errlen,
+						 "--status: unknown code '%s'",
+						 a->status);
+		break;
+	case KZ_CLI_CMD_SHELTER_PUT:
+		if (a->name == NULL)
+			return kz_cli__usage_err(err, errlen,
+						 "shelter put: need --name");
+		if (r->capacity != NULL &&
+		    kz_cli__parse_long(r->capacity, 0, 10000000, &a->capacity) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--capacity: want a number of "
+						 "people, got '%s'",
+						 r->capacity);
+		break;
+	case KZ_CLI_CMD_SAMPLE_GEN:
+	case KZ_CLI_CMD_SAMPLE_LOAD:
+		if (r->count == NULL)
+			return kz_cli__usage_err(err, errlen, "sample: need --count");
+		if (kz_cli__parse_long(r->count, 1, 100000000, &a->count) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--count: want 1..100000000, "
+						 "got '%s'",
+						 r->count);
+		if (r->seed != NULL) {
+			char *end;
+			unsigned long long s;
+			errno = 0;
+			s = strtoull(r->seed, &end, 0);
+			if (*r->seed == '-' || *r->seed == '\0' || *end != '\0' ||
+			    errno != 0)
+				return kz_cli__usage_err(err, errlen,
+							 "--seed: want an "
+							 "unsigned number, got "
+							 "'%s'",
+							 r->seed);
+			a->seed = (uint64_t)s;
+		}
+		if (r->shelters != NULL &&
+		    kz_cli__parse_long(r->shelters, 0, 999, &a->shelters) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--shelters: want 0..999, got "
+						 "'%s'",
+						 r->shelters);
+		break;
+	default:
+		break;
+	}
+	return KZ_CLI_ARGS_OK;
+}
+
+static const char *kz_cli__env_or(const char *name, const char *fallback,
+				  int *defaulted)
+{
+	const char *v = getenv(name);
+	if (v != NULL && *v != '\0') {
+		*defaulted = 0;
+		return v;
+	}
+	*defaulted = 1;
+	return fallback;
+}
+
+int kz_cli_args_parse(int argc, char **argv, kz_cli_args *out, char *err,
+		      size_t errlen)
+{
+	kz_cli__raw r;
+	int i, dashdash = 0, rc;
+
+	memset(&r, 0, sizeof(r));
+	r.a.capacity = -1;
+	r.a.seed = 1;
+	r.a.shelters = 10;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (!dashdash && arg[0] == '-' && arg[1] != '\0') {
+			const kz_cli__opt_def *opt;
+			const char *name, *eq, *value = NULL;
+			size_t namelen;
+
+			if (strcmp(arg, "--") == 0) {
+				dashdash = 1;
+				continue;
+			}
+			if (strcmp(arg, "-h") == 0)
+				arg = "--help";
+			else if (strcmp(arg, "-v") == 0)
+				arg = "--verbose";
+			if (arg[1] != '-')
+				return kz_cli__usage_err(err, errlen,
+							 "unknown option '%s'",
+							 arg);
+			name = arg + 2;
+			eq = strchr(name, '=');
+			namelen = eq ? (size_t)(eq - name) : strlen(name);
+			opt = kz_cli__find_opt(name, namelen);
+			if (opt == NULL)
+				return kz_cli__usage_err(err, errlen,
+							 "unknown option '--%.*s'",
+							 (int)namelen, name);
+			if (opt->cmds != KZ_CLI__GLOBAL &&
+			    (r.a.cmd == KZ_CLI_CMD_NONE ||
+			     !(opt->cmds & KZ_CLI__M(r.a.cmd)))) {
+				if (r.a.cmd == KZ_CLI_CMD_NONE && r.a.group == NULL)
+					return kz_cli__usage_err(
+						err, errlen,
+						"option '--%s' before the command",
+						opt->name);
+				if (r.a.cmd == KZ_CLI_CMD_NONE)
+					continue; /* reported as a missing command */
+				return kz_cli__usage_err(
+					err, errlen, "%s %s does not take '--%s'",
+					kz_cli__find_cmd(r.a.cmd)->group,
+					kz_cli__find_cmd(r.a.cmd)->name,
+					opt->name);
+			}
+			if (opt->kind == KZ_CLI__FLAG) {
+				if (eq != NULL)
+					return kz_cli__usage_err(
+						err, errlen,
+						"option '--%s' takes no value",
+						opt->name);
+				*(int *)((char *)&r + opt->offset) = 1;
+				continue;
+			}
+			if (eq != NULL) {
+				value = eq + 1;
+			} else {
+				if (i + 1 >= argc)
+					return kz_cli__usage_err(
+						err, errlen,
+						"option '--%s' needs a value",
+						opt->name);
+				value = argv[++i];
+			}
+			if (opt->kind == KZ_CLI__SET) {
+				if (r.a.n_sets == KZ_CLI_ARGS_MAX_SETS)
+					return kz_cli__usage_err(
+						err, errlen,
+						"at most %d --set options",
+						KZ_CLI_ARGS_MAX_SETS);
+				r.a.sets[r.a.n_sets++] = value;
+			} else {
+				*(const char **)((char *)&r + opt->offset) = value;
+			}
+			continue;
+		}
+		/* A word: group, command, then the positional id. */
+		if (r.a.group == NULL) {
+			if (!kz_cli__is_group(arg))
+				return kz_cli__usage_err(err, errlen,
+							 "unknown command '%s'",
+							 arg);
+			r.a.group = arg;
+		} else if (r.a.cmd == KZ_CLI_CMD_NONE) {
+			size_t k;
+			for (k = 0; k < KZ_CLI__NCMDS; k++)
+				if (strcmp(kz_cli__cmds[k].group, r.a.group) == 0 &&
+				    strcmp(kz_cli__cmds[k].name, arg) == 0)
+					r.a.cmd = kz_cli__cmds[k].cmd;
+			if (r.a.cmd == KZ_CLI_CMD_NONE)
+				return kz_cli__usage_err(err, errlen,
+							 "unknown command '%s %s'",
+							 r.a.group, arg);
+		} else {
+			const kz_cli__cmd_def *def = kz_cli__find_cmd(r.a.cmd);
+			if (!def->needs_id || r.a.id != NULL)
+				return kz_cli__usage_err(
+					err, errlen,
+					"%s %s: unexpected argument '%s'",
+					def->group, def->name, arg);
+			if (*arg == '\0')
+				return kz_cli__usage_err(err, errlen,
+							 "%s %s: empty ID",
+							 def->group, def->name);
+			r.a.id = arg;
+		}
+	}
+	if (!r.a.help) {
+		if (r.a.group == NULL)
+			return kz_cli__usage_err(err, errlen, "no command given");
+		if (r.a.cmd == KZ_CLI_CMD_NONE)
+			return kz_cli__usage_err(err, errlen,
+						 "%s: which command?", r.a.group);
+		rc = kz_cli__validate(&r, err, errlen);
+		if (rc != KZ_CLI_ARGS_OK)
+			return rc;
+	}
+
+	{
+		int d;
+		if (r.a.endpoints == NULL)
+			r.a.endpoints = kz_cli__env_or("KIZUNA_ENDPOINTS",
+						       KZ_CLI_DEFAULT_ENDPOINTS, &d);
+		if (r.a.cacert == NULL)
+			r.a.cacert = kz_cli__env_or("KIZUNA_CACERT",
+						    KZ_CLI_DEFAULT_CACERT,
+						    &r.a.cacert_default);
+		if (r.a.cert == NULL)
+			r.a.cert = kz_cli__env_or("KIZUNA_CERT",
+						  KZ_CLI_DEFAULT_CERT,
+						  &r.a.cert_default);
+		if (r.a.key == NULL)
+			r.a.key = kz_cli__env_or("KIZUNA_KEY", KZ_CLI_DEFAULT_KEY,
+						 &r.a.key_default);
+		if (r.a.purpose == NULL)
+			r.a.purpose = "cli";
+	}
+	*out = r.a;
+	return KZ_CLI_ARGS_OK;
+}
+
+/* Prints text with every line indented by two spaces. */
+static void kz_cli__indented(FILE *f, const char *text)
+{
+	while (*text != '\0') {
+		size_t n = strcspn(text, "\n");
+		fprintf(f, "  %.*s\n", (int)n, text);
+		text += n;
+		if (*text == '\n')
+			text++;
+	}
+}
+
+void kz_cli_args_usage(FILE *f, const kz_cli_args *a)
+{
+	size_t i;
+
+	if (a != NULL && a->cmd != KZ_CLI_CMD_NONE) {
+		fprintf(f, "usage: kizuna [global options] %s",
+			kz_cli__find_cmd(a->cmd)->usage);
+		return;
+	}
+	if (a != NULL && a->group != NULL)
+		fprintf(f, "usage: kizuna [global options] %s COMMAND ...\n\n"
+			   "Commands:\n",
+			a->group);
+	else
+		fputs("usage: kizuna [global options] COMMAND ...\n"
+		      "\n"
+		      "Global options (anywhere on the line):\n"
+		      "  --endpoints FILE|URL,URL  nodes to call (env KIZUNA_ENDPOINTS,\n"
+		      "                            default " KZ_CLI_DEFAULT_ENDPOINTS ";\n"
+		      "                            lines '<url> <node-id> <region>')\n"
+		      "  --cacert F --cert F --key F  mutual TLS (env KIZUNA_CACERT,\n"
+		      "                            KIZUNA_CERT, KIZUNA_KEY; default\n"
+		      "                            var/cluster/pki/ca.pem, operator.pem,\n"
+		      "                            operator.key)\n"
+		      "  --purpose TEXT            X-Purpose sent with every call\n"
+		      "                            (default \"cli\")\n"
+		      "  --timeout SEC             give up after SEC, retries included\n"
+		      "                            (default 10)\n"
+		      "  --json                    compact JSON output\n"
+		      "  -v, --verbose             log each attempt on stderr\n"
+		      "  -h, --help                help (also after a command)\n"
+		      "\n"
+		      "Exit codes: 0 ok, 1 the server refused (its error on stderr),\n"
+		      "2 usage, 3 no endpoint reachable, 4 a write was sent but its\n"
+		      "outcome is unknown.\n"
+		      "\n"
+		      "Commands:\n",
+		      f);
+	for (i = 0; i < KZ_CLI__NCMDS; i++) {
+		if (a != NULL && a->group != NULL &&
+		    strcmp(a->group, kz_cli__cmds[i].group) != 0)
+			continue;
+		kz_cli__indented(f, kz_cli__cmds[i].usage);
+	}
+}
+
+/* ---- request builders --------------------------------------------------------- */
+
+int kz_cli_args_victim_body(const kz_cli_args *a, json_t **out)
+{
+	json_t *body, *needs = NULL;
+
+	*out = NULL;
+	body = json_pack("{s:s, s:s, s:s, s:s}", "name", a->name, "name_kana",
+			 a->name_kana, "dob", a->dob, "sex", a->sex);
+	if (body == NULL)
+		return -1;
+#define KZ_CLI__OPT_FIELD(key, val)                                             \
+	do {                                                                    \
+		if ((val) != NULL &&                                            \
+		    json_object_set_new(body, (key), json_string(val)) != 0)    \
+			goto err_after_body;                                    \
+	} while (0)
+	KZ_CLI__OPT_FIELD("address", a->address);
+	KZ_CLI__OPT_FIELD("household_id", a->household);
+	KZ_CLI__OPT_FIELD("damage", a->damage);
+	KZ_CLI__OPT_FIELD("shelter_id", a->shelter);
+	KZ_CLI__OPT_FIELD("status", a->status);
+#undef KZ_CLI__OPT_FIELD
+	if (a->needs != NULL) {
+		const char *s = a->needs;
+		needs = json_array();
+		if (needs == NULL)
+			goto err_after_body;
+		while (*s != '\0') {
+			size_t n = strcspn(s, ",");
+			if (n > 0 &&
+			    json_array_append_new(needs, json_stringn(s, n)) != 0)
+				goto err_after_needs;
+			s += n;
+			if (*s == ',')
+				s++;
+		}
+		if (json_object_set_new(body, "needs", needs) != 0) {
+			needs = NULL; /* set_new released it */
+			goto err_after_body;
+		}
+	}
+	*out = body;
+	return 0;
+
+err_after_needs:
+	json_decref(needs);
+err_after_body:
+	json_decref(body);
+	return -1;
+}
+
+int kz_cli_args_patch_body(const kz_cli_args *a, json_t **out, char *err,
+			   size_t errlen)
+{
+	json_t *body;
+	size_t i;
+
+	*out = NULL;
+	body = json_object();
+	if (body == NULL)
+		goto err_nomem;
+	for (i = 0; i < a->n_sets; i++) {
+		const char *kv = a->sets[i];
+		const char *eq = strchr(kv, '=');
+		const char *key = kv, *dot;
+		json_t *obj = body, *value;
+
+		if (eq == NULL || eq == kv) {
+			kz_cli__usage_err(err, errlen, "--set: want key=value");
+			goto err_after_body;
+		}
+		/* Walk "a.b.c" down to the object that takes "c". */
+		while ((dot = memchr(key, '.', (size_t)(eq - key))) != NULL) {
+			json_t *child;
+			if (dot == key) {
+				kz_cli__usage_err(err, errlen,
+						  "--set: empty key in '%s'", kv);
+				goto err_after_body;
+			}
+			child = json_object_getn(obj, key, (size_t)(dot - key));
+			if (child == NULL) {
+				child = json_object();
+				if (child == NULL ||
+				    json_object_setn_new(obj, key,
+							 (size_t)(dot - key),
+							 child) != 0)
+					goto err_nomem_body;
+			} else if (!json_is_object(child)) {
+				kz_cli__usage_err(err, errlen,
+						  "--set: '%.*s' is set twice",
+						  (int)(dot - kv), kv);
+				goto err_after_body;
+			}
+			obj = child;
+			key = dot + 1;
+		}
+		if (key == eq) {
+			kz_cli__usage_err(err, errlen, "--set: empty key in '%s'",
+					  kv);
+			goto err_after_body;
+		}
+		value = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+		if (value == NULL)
+			value = json_string(eq + 1);
+		if (value == NULL) {
+			/* not valid UTF-8, or out of memory */
+			kz_cli__usage_err(err, errlen,
+					  "--set: value of '%.*s' is not UTF-8",
+					  (int)(eq - kv), kv);
+			goto err_after_body;
+		}
+		if (json_object_setn_new(obj, key, (size_t)(eq - key), value) != 0)
+			goto err_nomem_body;
+	}
+	*out = body;
+	return 0;
+
+err_nomem_body:
+	kz_cli__usage_err(err, errlen, "out of memory");
+err_after_body:
+	json_decref(body);
+	return -1;
+err_nomem:
+	kz_cli__usage_err(err, errlen, "out of memory");
+	return -1;
+}
+
+/* Appends "&key=value" (or "?key=value" first) with the value encoded. */
+static int kz_cli__query_add(char **buf, size_t *len, const char *key,
+			     const char *value)
+{
+	char *enc = kz_cli_urlencode(value);
+	size_t need;
+	char *p;
+	if (enc == NULL)
+		return -1;
+	need = *len + 1 + strlen(key) + 1 + strlen(enc) + 1;
+	p = realloc(*buf, need);
+	if (p == NULL) {
+		free(enc);
+		return -1;
+	}
+	*buf = p;
+	*len += (size_t)sprintf(p + *len, "%c%s=%s",
+				strchr(p, '?') ? '&' : '?', key, enc);
+	free(enc);
+	return 0;
+}
+
+char *kz_cli_args_search_path(const kz_cli_args *a, const char *cursor)
+{
+	static const char base[] = "/v1/victims";
+	char limit[24];
+	size_t len = sizeof(base) - 1;
+	char *buf = malloc(sizeof(base));
+
+	if (buf == NULL)
+		return NULL;
+	memcpy(buf, base, sizeof(base));
+	snprintf(limit, sizeof(limit), "%ld", a->limit);
+	if ((a->q && kz_cli__query_add(&buf, &len, "q", a->q)) ||
+	    (a->dob && kz_cli__query_add(&buf, &len, "dob", a->dob)) ||
+	    (a->shelter && kz_cli__query_add(&buf, &len, "shelter", a->shelter)) ||
+	    (a->status && kz_cli__query_add(&buf, &len, "status", a->status)) ||
+	    (a->limit > 0 && kz_cli__query_add(&buf, &len, "limit", limit)) ||
+	    (a->stale &&
+	     kz_cli__query_add(&buf, &len, "consistency", "stale")) ||
+	    (cursor && kz_cli__query_add(&buf, &len, "cursor", cursor))) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

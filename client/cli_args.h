@@ -1,0 +1,122 @@
+/*
+ * Command-line parsing of the `kizuna` CLI, kept out of kizuna_main.c so that
+ * tests can drive it without a process or a network.
+ *
+ * Owns nothing: kz_cli_args_parse() points the struct's strings into argv
+ * (and the environment), so argv must outlive the struct. Happy path: global
+ * options, a command ("victim get"...), its options and positional id, then
+ * defaults from the environment. Failure modes: an unknown command or option,
+ * a missing or malformed value, an invalid code (sex, status, damage, needs):
+ * KZ_CLI_ARGS_USAGE with a message for the user. The builders below turn a
+ * parsed command into the request body or path the API wants.
+ */
+#ifndef KZ_CLI_CLI_ARGS_H
+#define KZ_CLI_CLI_ARGS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes of the CLI. */
+enum {
+	KZ_CLI_EXIT_OK = 0,          /* 2xx */
+	KZ_CLI_EXIT_HTTP = 1,        /* the server answered with an error */
+	KZ_CLI_EXIT_USAGE = 2,       /* bad command line or configuration */
+	KZ_CLI_EXIT_UNREACHABLE = 3, /* no endpoint answered */
+	KZ_CLI_EXIT_INDOUBT = 4      /* a write was sent, its outcome unknown */
+};
+
+/* kz_cli_args_parse results. */
+enum { KZ_CLI_ARGS_OK = 0, KZ_CLI_ARGS_USAGE = 2 };
+
+typedef enum kz_cli_cmd {
+	KZ_CLI_CMD_NONE = 0,
+	KZ_CLI_CMD_VICTIM_ADD,
+	KZ_CLI_CMD_VICTIM_GET,
+	KZ_CLI_CMD_VICTIM_PATCH,
+	KZ_CLI_CMD_VICTIM_SEARCH,
+	KZ_CLI_CMD_VICTIM_NOTE,
+	KZ_CLI_CMD_SHELTER_PUT,
+	KZ_CLI_CMD_SHELTER_SUMMARY,
+	KZ_CLI_CMD_CLUSTER_STATUS,
+	KZ_CLI_CMD_SAMPLE_GEN,
+	KZ_CLI_CMD_SAMPLE_LOAD,
+	KZ_CLI_CMD_COUNT_
+} kz_cli_cmd;
+
+#define KZ_CLI_ARGS_MAX_SETS 64
+
+#define KZ_CLI_DEFAULT_ENDPOINTS "var/cluster/endpoints"
+#define KZ_CLI_DEFAULT_CACERT "var/cluster/pki/ca.pem"
+#define KZ_CLI_DEFAULT_CERT "var/cluster/pki/operator.pem"
+#define KZ_CLI_DEFAULT_KEY "var/cluster/pki/operator.key"
+
+/* A parsed command line. Every string points into argv, the environment or
+ * a static default: nothing here is freed. */
+typedef struct kz_cli_args {
+	/* global */
+	const char *endpoints;
+	const char *cacert, *cert, *key;
+	int cacert_default, cert_default, key_default; /* 1: not given, a default */
+	const char *purpose;
+	long timeout_ms; /* --timeout; 0: library defaults */
+	int json;        /* --json: compact JSON output */
+	int verbose;     /* -v: the library logs each attempt */
+	int help;        /* --help: print kz_cli_args_usage and exit 0 */
+	const char *group; /* "victim", "shelter"... (NULL: none given) */
+	kz_cli_cmd cmd;
+	const char *id; /* positional id of get/patch/note/shelter */
+	/* victim add */
+	const char *file;
+	const char *name, *name_kana, *dob, *sex, *address, *household;
+	const char *damage, *shelter, *status, *needs;
+	/* get / search */
+	int stale, all;
+	const char *q;
+	long limit; /* 0: server default */
+	/* patch */
+	const char *if_match;
+	const char *sets[KZ_CLI_ARGS_MAX_SETS];
+	size_t n_sets;
+	/* note */
+	const char *text, *author, *location;
+	/* shelter put */
+	long capacity; /* -1: not given */
+	/* sample */
+	long count;
+	uint64_t seed;
+	long shelters;
+} kz_cli_args;
+
+/* Parses argv[1..argc-1] into *out (argv[0] is the program name).
+ * Returns KZ_CLI_ARGS_OK (check out->help), or KZ_CLI_ARGS_USAGE with a
+ * message in err. Defaults: endpoints from KIZUNA_ENDPOINTS else
+ * KZ_CLI_DEFAULT_ENDPOINTS, certificates from KIZUNA_CACERT / KIZUNA_CERT /
+ * KIZUNA_KEY else the KZ_CLI_DEFAULT_* paths, purpose "cli", seed 1,
+ * shelters 10. */
+int kz_cli_args_parse(int argc, char **argv, kz_cli_args *out, char *err,
+		      size_t errlen);
+
+/* Prints the help for what a->group / a->cmd name (everything when neither
+ * is set). */
+void kz_cli_args_usage(FILE *f, const kz_cli_args *a);
+
+/* Body of POST /v1/victims from the field options of `victim add` (not
+ * --file). On 0 *out is a new reference the caller json_decrefs; -1: out
+ * of memory. */
+int kz_cli_args_victim_body(const kz_cli_args *a, json_t **out);
+
+/* Body of PATCH /v1/victims/{id} from the --set key=value options: a value
+ * that parses as JSON is taken as JSON (numbers, true, null, arrays...),
+ * anything else as a string; "a.b=x" sets {"a":{"b":x}}. On 0 *out is a new
+ * reference the caller json_decrefs; -1 with a message in err. */
+int kz_cli_args_patch_body(const kz_cli_args *a, json_t **out, char *err,
+			   size_t errlen);
+
+/* Path and query of the search (cursor may be NULL):
+ * "/v1/victims?q=…&dob=…&shelter=…&status=…&limit=…&consistency=stale&cursor=…".
+ * Returns a malloc'd string the caller free()s, NULL when out of memory. */
+char *kz_cli_args_search_path(const kz_cli_args *a, const char *cursor);
+
+#endif /* KZ_CLI_CLI_ARGS_H */

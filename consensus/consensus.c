@@ -1,0 +1,1240 @@
+/*
+ * consensus.c — raft 0.22 on libuv, proposals, batched read barriers and the
+ * peer link (see consensus.h for the contract).
+ *
+ * Proposals. The leader wraps a command in an envelope
+ *   u32 magic "KZC1" | u32 payload length | u64 origin id | u64 boot nonce |
+ *   u64 proposal seq | payload | zero padding to a multiple of 8
+ * (big-endian; raft wants 8-byte multiples) and hands it to raft_apply. On
+ * apply, the origin triple tells whether this very process proposed the entry
+ * and still waits for it (the seq is in the `props` table): only then is the
+ * state machine asked for a result, which is stored in the prop, not passed
+ * through raft, so results of entries nobody waits for (replay, a proposal
+ * whose leader stepped down before the commit) are never built or leaked.
+ *
+ * Reads. Every read that arrives while no barrier is in flight starts one;
+ * reads arriving meanwhile wait for the next. When the barrier is applied the
+ * batch is served at raft_last_applied(). A follower asks the leader over the
+ * peer link (READ_INDEX), then waits until it has applied that index.
+ *
+ * Peer link. Frames: u32 length (of what follows) | u8 type | u64 reqid |
+ * payload. Outbound connections are made on demand, one per peer; inbound
+ * ones serve PROPOSE, READ_INDEX and STATUS. A frame over 64 MiB or of an
+ * unknown type closes the connection.
+ */
+#include "consensus.h"
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define ENVELOPE_MAGIC 0x4b5a4331u /* "KZC1" */
+#define ENVELOPE_HEADER 32
+#define FRAME_MAX (64u << 20)
+#define FRAME_HEADER 13
+
+enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS };
+enum req_flag {
+    FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
+    FLAG_WAIT_APPLY = 2  /* follower read waiting for local apply */
+};
+enum frame_type {
+    F_PROPOSE = 1,
+    F_RESULT = 2,
+    F_READ_INDEX = 3,
+    F_INDEX = 4,
+    F_STATUS = 5,
+    F_STATUS_REPLY = 6
+};
+
+struct conn;
+
+/* A proposal raft knows about. Lives until raft's callback, even when the
+ * user req it served is gone (timed out, closed). */
+struct prop {
+    struct raft_apply apply;
+    kz_cons *c;
+    uint64_t seq;
+    kz_cons_req *user; /* NULL once detached */
+    char *result;
+    size_t result_len;
+    struct prop *hnext; /* props hash chain */
+};
+
+#define PROPS_BUCKETS 1024
+
+struct kz_cons {
+    uv_loop_t *loop;
+    struct kz_cons_config cfg;
+    struct kz_cons_fsm fsm;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm rfsm;
+    uint64_t boot_nonce;
+    uint64_t next_seq;
+    uint64_t next_reqid;
+    struct prop *props[PROPS_BUCKETS];
+
+    /* Every user req in flight, for deadlines and close. */
+    kz_cons_req inflight;
+    /* Reads waiting for the next barrier, and the barrier's batch. */
+    kz_cons_req reads_waiting;
+    kz_cons_req reads_batch;
+    bool barrier_in_flight;
+    struct raft_barrier barrier;
+
+    uv_tcp_t listener;
+    uv_timer_t timer;
+    uv_check_t check;
+    struct conn *conns; /* all open connections */
+    struct conn *out[KZ_CONS_MAX_PEERS]; /* outbound, by peer slot */
+
+    uint64_t last_leader_seen;
+    bool started, closing, listener_inited;
+    int handles_open;
+    void (*close_cb)(void *);
+    void *close_data;
+    struct kz_cons_counters counters;
+    char errmsg[256];
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    kz_cons *c;
+    int slot; /* outbound peer slot, -1 for inbound */
+    bool open, closed;
+    int refs; /* 1 for the handle + 1 per inbound request being served */
+    char *rbuf;
+    size_t rlen, rcap;
+    kz_cons_req waiting; /* outbound requests waiting for a reply */
+    struct conn *next;
+};
+
+struct wreq {
+    uv_write_t w;
+    uv_buf_t buf;
+    char data[];
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    put_be32(p, (uint32_t)(v >> 32));
+    put_be32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
+}
+
+static uint64_t now_ms(kz_cons *c)
+{
+    return uv_now(c->loop);
+}
+
+static void list_init(kz_cons_req *head)
+{
+    head->prev = head->next = head;
+}
+
+static bool list_empty(const kz_cons_req *head)
+{
+    return head->next == head;
+}
+
+static void list_push(kz_cons_req *head, kz_cons_req *r)
+{
+    r->prev = head->prev;
+    r->next = head;
+    head->prev->next = r;
+    head->prev = r;
+}
+
+static void list_remove(kz_cons_req *r)
+{
+    r->prev->next = r->next;
+    r->next->prev = r->prev;
+    r->prev = r->next = r;
+}
+
+/* Every user req sits on exactly one list while in flight (inflight, a
+ * read batch or a connection's waiting list); finish takes it off and fires
+ * the callback once. */
+static void finish(kz_cons_req *req, int status)
+{
+    list_remove(req);
+    if (status != 0) {
+        free(req->result); /* a partial result or a parked frame payload */
+        req->result = NULL;
+        req->result_len = 0;
+    }
+    req->type = 0;
+    req->cb(req, status);
+}
+
+static void fail_all(kz_cons_req *head, int status)
+{
+    while (!list_empty(head)) {
+        kz_cons_req *r = head->next;
+        if (r->priv != NULL && r->type == REQ_PROPOSE) {
+            ((struct prop *)r->priv)->user = NULL;
+            r->priv = NULL;
+        }
+        finish(r, status);
+    }
+}
+
+static int raft_to_kz(int rv)
+{
+    switch (rv) {
+    case 0:
+        return KZ_OK;
+    case RAFT_NOMEM:
+        return KZ_ENOMEM;
+    case RAFT_NOTLEADER:
+        return KZ_ENOTLEADER;
+    case RAFT_LEADERSHIPLOST:
+        return KZ_ENOQUORUM;
+    case RAFT_SHUTDOWN:
+        return KZ_ESHUTDOWN;
+    case RAFT_TOOBIG:
+        return KZ_ETOOBIG;
+    default:
+        return KZ_EIO;
+    }
+}
+
+static int peer_slot(const kz_cons *c, uint64_t id)
+{
+    for (unsigned i = 0; i < c->cfg.n_peers; i++)
+        if (c->cfg.peers[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+/* Peer link address: the raft address with port + 1. */
+static int peer_link_addr(const char *raft_addr, struct sockaddr_in *sa)
+{
+    char host[KZ_CONS_ADDR_MAX];
+    const char *colon = strrchr(raft_addr, ':');
+    if (colon == NULL || (size_t)(colon - raft_addr) >= sizeof host)
+        return KZ_EINVAL;
+    memcpy(host, raft_addr, (size_t)(colon - raft_addr));
+    host[colon - raft_addr] = '\0';
+    long port = strtol(colon + 1, NULL, 10);
+    if (port <= 0 || port >= 65535)
+        return KZ_EINVAL;
+    if (uv_ip4_addr(host, (int)port + 1, sa) != 0)
+        return KZ_EINVAL;
+    return KZ_OK;
+}
+
+static void prop_insert(kz_cons *c, struct prop *p)
+{
+    struct prop **b = &c->props[p->seq % PROPS_BUCKETS];
+    p->hnext = *b;
+    *b = p;
+}
+
+static struct prop *prop_find(kz_cons *c, uint64_t seq)
+{
+    for (struct prop *p = c->props[seq % PROPS_BUCKETS]; p; p = p->hnext)
+        if (p->seq == seq)
+            return p;
+    return NULL;
+}
+
+static void prop_remove(kz_cons *c, struct prop *p)
+{
+    struct prop **b = &c->props[p->seq % PROPS_BUCKETS];
+    while (*b != NULL && *b != p)
+        b = &(*b)->hnext;
+    if (*b == p)
+        *b = p->hnext;
+}
+
+/* -------------------------------------------------------------------- fsm */
+
+static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
+                     void **result)
+{
+    kz_cons *c = rfsm->data;
+    /* raft 0.22 does not pass the index: it sets last_applied after. */
+    uint64_t index = raft_last_applied(&c->raft) + 1;
+    const unsigned char *p = buf->base;
+    *result = NULL;
+    if (buf->len < ENVELOPE_HEADER || get_be32(p) != ENVELOPE_MAGIC)
+        return RAFT_MALFORMED;
+    uint32_t len = get_be32(p + 4);
+    if ((size_t)len > buf->len - ENVELOPE_HEADER)
+        return RAFT_MALFORMED;
+    if (index <= c->fsm.applied_index(c->fsm.data))
+        return 0; /* already in the state machine: replay after restart */
+    uint64_t origin = get_be64(p + 8), boot = get_be64(p + 16);
+    uint64_t seq = get_be64(p + 24);
+    struct prop *prop = NULL;
+    if (origin == c->cfg.id && boot == c->boot_nonce) {
+        prop = prop_find(c, seq);
+        if (prop != NULL && prop->user == NULL)
+            prop = NULL;
+    }
+    char *res = NULL;
+    size_t rlen = 0;
+    int rv = c->fsm.apply(c->fsm.data, index, (const char *)p + ENVELOPE_HEADER,
+                          len, prop != NULL, prop ? &res : NULL,
+                          prop ? &rlen : NULL);
+    if (rv != 0) {
+        fprintf(stderr, "kizuna: fatal: apply of index %llu failed: %s\n",
+                (unsigned long long)index, kz_strerror(rv));
+        free(res);
+        return RAFT_IOERR;
+    }
+    if (prop != NULL) {
+        prop->result = res;
+        prop->result_len = rlen;
+    }
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
+                        unsigned *n)
+{
+    kz_cons *c = rfsm->data;
+    char *data;
+    size_t len;
+    int rv = c->fsm.snapshot(c->fsm.data, raft_malloc, &data, &len);
+    if (rv != 0)
+        return RAFT_NOMEM;
+    *bufs = raft_malloc(sizeof **bufs);
+    if (*bufs == NULL) {
+        raft_free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n = 1;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
+{
+    kz_cons *c = rfsm->data;
+    int rv = c->fsm.restore(c->fsm.data, buf->base, buf->len);
+    if (rv != 0)
+        return RAFT_CORRUPT;
+    /* On success the state machine owns the buffer: raft 0.22 only frees
+     * the array around it. */
+    raft_free(buf->base);
+    return 0;
+}
+
+/* -------------------------------------------------------------- peer link */
+
+static void conn_unref(struct conn *k);
+static int conn_send(struct conn *k, int type, uint64_t reqid,
+                     const void *payload, size_t len,
+                     const void *payload2, size_t len2);
+static struct conn *conn_outbound(kz_cons *c, int slot);
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status; /* a failed write shows up as a read error: close there */
+    free(w->data);
+}
+
+static int conn_send(struct conn *k, int type, uint64_t reqid,
+                     const void *payload, size_t len, const void *payload2,
+                     size_t len2)
+{
+    if (!k->open || k->closed)
+        return KZ_ENET;
+    size_t total = FRAME_HEADER + len + len2;
+    struct wreq *w = malloc(sizeof *w + total);
+    if (w == NULL)
+        return KZ_ENOMEM;
+    unsigned char *p = (unsigned char *)w->data;
+    put_be32(p, (uint32_t)(total - 4));
+    p[4] = (unsigned char)type;
+    put_be64(p + 5, reqid);
+    if (len > 0)
+        memcpy(p + FRAME_HEADER, payload, len);
+    if (len2 > 0)
+        memcpy(p + FRAME_HEADER + len, payload2, len2);
+    w->buf = uv_buf_init(w->data, (unsigned)total);
+    w->w.data = w;
+    int rv = uv_write(&w->w, (uv_stream_t *)&k->tcp, &w->buf, 1, on_written);
+    if (rv != 0) {
+        free(w);
+        return KZ_ENET;
+    }
+    return KZ_OK;
+}
+
+static void conn_on_close(uv_handle_t *h)
+{
+    struct conn *k = h->data;
+    kz_cons *c = k->c;
+    c->handles_open--;
+    conn_unref(k);
+}
+
+static void maybe_finish_close(kz_cons *c);
+
+static void conn_unref(struct conn *k)
+{
+    if (--k->refs > 0)
+        return;
+    kz_cons *c = k->c;
+    free(k->rbuf);
+    free(k);
+    maybe_finish_close(c);
+}
+
+static void conn_close(struct conn *k, int status)
+{
+    if (k->closed)
+        return;
+    kz_cons *c = k->c;
+    k->closed = true;
+    k->open = false;
+    if (k->slot >= 0 && c->out[k->slot] == k)
+        c->out[k->slot] = NULL;
+    for (struct conn **pp = &c->conns; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    fail_all(&k->waiting, status);
+    uv_close((uv_handle_t *)&k->tcp, conn_on_close);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *k = h->data;
+    (void)suggested;
+    if (k->rcap - k->rlen < 65536) {
+        size_t ncap = k->rcap ? k->rcap * 2 : 131072;
+        char *n = realloc(k->rbuf, ncap);
+        if (n == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        k->rbuf = n;
+        k->rcap = ncap;
+    }
+    *buf = uv_buf_init(k->rbuf + k->rlen, (unsigned)(k->rcap - k->rlen));
+}
+
+/* Serving side: a request from a peer is run as a local req whose callback
+ * writes the reply. The conn is kept alive (refs) until then. */
+struct served {
+    kz_cons_req req;
+    struct conn *k;
+    uint64_t reqid;
+    int ftype; /* the frame being served: F_PROPOSE or F_READ_INDEX */
+};
+
+static void served_reply(kz_cons_req *req, int status)
+{
+    struct served *s = req->data;
+    unsigned char hdr[12];
+    put_be32(hdr, (uint32_t)status);
+    put_be64(hdr + 4, req->index);
+    if (!s->k->closed) {
+        if (s->ftype == F_PROPOSE)
+            conn_send(s->k, F_RESULT, s->reqid, hdr, 12, req->result,
+                      status == 0 ? req->result_len : 0);
+        else
+            conn_send(s->k, F_INDEX, s->reqid, hdr, 12, NULL, 0);
+    }
+    free(req->result);
+    conn_unref(s->k);
+    free(s);
+}
+
+static void status_payload(kz_cons *c, unsigned char out[57])
+{
+    struct kz_cons_status st;
+    kz_cons_get_status(c, &st);
+    put_be64(out, st.id);
+    put_be64(out + 8, st.term);
+    put_be64(out + 16, st.commit_index);
+    put_be64(out + 24, st.applied_index);
+    put_be64(out + 32, st.last_index);
+    put_be64(out + 40, st.leader_id);
+    put_be64(out + 48, st.ms_since_leader);
+    out[56] = (unsigned char)st.state;
+}
+
+static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
+                         size_t len);
+static int read_local(kz_cons *c, kz_cons_req *req);
+
+static void serve_frame(struct conn *k, int type, uint64_t reqid,
+                        const unsigned char *p, size_t len)
+{
+    kz_cons *c = k->c;
+    if (type == F_STATUS) {
+        unsigned char st[57];
+        status_payload(c, st);
+        unsigned char hdr[4];
+        put_be32(hdr, 0);
+        conn_send(k, F_STATUS_REPLY, reqid, hdr, 4, st, sizeof st);
+        return;
+    }
+    struct served *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        conn_close(k, KZ_ENOMEM);
+        return;
+    }
+    s->k = k;
+    s->reqid = reqid;
+    s->req.data = s;
+    s->req.cb = served_reply;
+    s->req.flags = FLAG_NO_FORWARD;
+    s->ftype = type;
+    list_init(&s->req);
+    k->refs++;
+    int rv;
+    if (type == F_PROPOSE) {
+        rv = propose_local(c, &s->req, (const char *)p, len);
+    } else {
+        rv = read_local(c, &s->req);
+    }
+    if (rv != 0)
+        served_reply(&s->req, rv); /* not queued: answer the error now */
+}
+
+static void client_frame(struct conn *k, int type, uint64_t reqid,
+                         const unsigned char *p, size_t len)
+{
+    kz_cons_req *req = NULL;
+    for (kz_cons_req *r = k->waiting.next; r != &k->waiting; r = r->next)
+        if (r->reqid == reqid) {
+            req = r;
+            break;
+        }
+    if (req == NULL)
+        return; /* timed out meanwhile */
+    if (type == F_STATUS_REPLY) {
+        if (len < 4 + 57) {
+            finish(req, KZ_ECORRUPT);
+            return;
+        }
+        const unsigned char *s = p + 4;
+        req->peer.id = get_be64(s);
+        req->peer.term = get_be64(s + 8);
+        req->peer.commit_index = get_be64(s + 16);
+        req->peer.applied_index = get_be64(s + 24);
+        req->peer.last_index = get_be64(s + 32);
+        req->peer.leader_id = get_be64(s + 40);
+        req->peer.ms_since_leader = get_be64(s + 48);
+        req->peer.state = s[56];
+        finish(req, 0);
+        return;
+    }
+    if (len < 12) {
+        finish(req, KZ_ECORRUPT);
+        return;
+    }
+    int status = (int)get_be32(p);
+    req->index = get_be64(p + 4);
+    if (type == F_RESULT && status == 0) {
+        req->result_len = len - 12;
+        req->result = malloc(req->result_len + 1);
+        if (req->result == NULL) {
+            finish(req, KZ_ENOMEM);
+            return;
+        }
+        memcpy(req->result, p + 12, req->result_len);
+        req->result[req->result_len] = '\0';
+    }
+    if (type == F_INDEX && status == 0) {
+        /* Wait until this follower has applied the leader's read index. */
+        list_remove(req);
+        req->flags |= FLAG_WAIT_APPLY;
+        list_push(&k->c->inflight, req);
+        return;
+    }
+    if (status == KZ_ENOTLEADER)
+        status = KZ_ENOLEADER;
+    finish(req, status);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *k = s->data;
+    (void)buf;
+    if (n < 0) {
+        conn_close(k, KZ_ENET);
+        return;
+    }
+    k->rlen += (size_t)n;
+    size_t off = 0;
+    while (k->rlen - off >= 4) {
+        const unsigned char *p = (unsigned char *)k->rbuf + off;
+        uint32_t flen = get_be32(p);
+        if (flen < FRAME_HEADER - 4 || flen > FRAME_MAX) {
+            conn_close(k, KZ_ECORRUPT);
+            return;
+        }
+        if (k->rlen - off < 4 + (size_t)flen)
+            break;
+        int type = p[4];
+        uint64_t reqid = get_be64(p + 5);
+        const unsigned char *payload = p + FRAME_HEADER;
+        size_t plen = flen - (FRAME_HEADER - 4);
+        if (k->slot < 0 &&
+            (type == F_PROPOSE || type == F_READ_INDEX || type == F_STATUS)) {
+            serve_frame(k, type, reqid, payload, plen);
+        } else if (k->slot >= 0 && (type == F_RESULT || type == F_INDEX ||
+                                    type == F_STATUS_REPLY)) {
+            client_frame(k, type, reqid, payload, plen);
+        } else {
+            conn_close(k, KZ_ECORRUPT);
+            return;
+        }
+        if (k->closed)
+            return;
+        off += 4 + flen;
+    }
+    if (off > 0) {
+        memmove(k->rbuf, k->rbuf + off, k->rlen - off);
+        k->rlen -= off;
+    }
+}
+
+static struct conn *conn_new(kz_cons *c, int slot)
+{
+    struct conn *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return NULL;
+    k->c = c;
+    k->slot = slot;
+    k->refs = 1;
+    list_init(&k->waiting);
+    uv_tcp_init(c->loop, &k->tcp);
+    uv_tcp_nodelay(&k->tcp, 1);
+    k->tcp.data = k;
+    c->handles_open++;
+    k->next = c->conns;
+    c->conns = k;
+    return k;
+}
+
+static void on_connect(uv_connect_t *creq, int status)
+{
+    struct conn *k = creq->data;
+    if (k->closed)
+        return;
+    if (status != 0) {
+        conn_close(k, KZ_ENET);
+        return;
+    }
+    k->open = true;
+    uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+    /* Send what queued up while connecting. */
+    for (kz_cons_req *r = k->waiting.next; r != &k->waiting; r = r->next) {
+        const char *cmd = r->result;
+        size_t len = r->result_len;
+        int type = r->type == REQ_PROPOSE  ? F_PROPOSE
+                   : r->type == REQ_READ   ? F_READ_INDEX
+                                           : F_STATUS;
+        conn_send(k, type, r->reqid, cmd, len, NULL, 0);
+        free(r->result);
+        r->result = NULL;
+        r->result_len = 0;
+    }
+}
+
+static struct conn *conn_outbound(kz_cons *c, int slot)
+{
+    if (c->out[slot] != NULL)
+        return c->out[slot];
+    struct sockaddr_in sa;
+    if (peer_link_addr(c->cfg.peers[slot].raft_addr, &sa) != 0)
+        return NULL;
+    struct conn *k = conn_new(c, slot);
+    if (k == NULL)
+        return NULL;
+    k->connect.data = k;
+    if (uv_tcp_connect(&k->connect, &k->tcp, (struct sockaddr *)&sa,
+                       on_connect) != 0) {
+        conn_close(k, KZ_ENET);
+        return NULL;
+    }
+    c->out[slot] = k;
+    return k;
+}
+
+/* Queues req on the outbound connection to peer slot. While connecting the
+ * frame payload is parked in req->result (sent by on_connect). */
+static int send_to_peer(kz_cons *c, int slot, kz_cons_req *req, int ftype,
+                        const char *payload, size_t len)
+{
+    struct conn *k = conn_outbound(c, slot);
+    if (k == NULL)
+        return KZ_ENET;
+    req->reqid = ++c->next_reqid;
+    if (k->open) {
+        int rv = conn_send(k, ftype, req->reqid, payload, len, NULL, 0);
+        if (rv != 0)
+            return rv;
+    } else if (len > 0) {
+        req->result = malloc(len);
+        if (req->result == NULL)
+            return KZ_ENOMEM;
+        memcpy(req->result, payload, len);
+        req->result_len = len;
+    }
+    list_push(&k->waiting, req);
+    return KZ_OK;
+}
+
+static void on_peer_connection(uv_stream_t *server, int status)
+{
+    kz_cons *c = server->data;
+    if (status != 0 || c->closing)
+        return;
+    struct conn *k = conn_new(c, -1);
+    if (k == NULL)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0) {
+        conn_close(k, KZ_ENET);
+        return;
+    }
+    k->open = true;
+    uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+}
+
+/* -------------------------------------------------------------- proposals */
+
+static void on_applied(struct raft_apply *a, int status, void *result)
+{
+    struct prop *p = a->data;
+    kz_cons *c = p->c;
+    (void)result; /* results travel in the prop, see fsm_apply */
+    prop_remove(c, p);
+    kz_cons_req *req = p->user;
+    if (req != NULL) {
+        req->priv = NULL;
+        req->result = p->result;
+        req->result_len = p->result_len;
+        req->index = a->index;
+        p->result = NULL;
+        finish(req, raft_to_kz(status));
+    }
+    free(p->result);
+    free(p);
+}
+
+static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
+                         size_t len)
+{
+    if (c->closing)
+        return KZ_ESHUTDOWN;
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return KZ_ENOTLEADER;
+    if (len > FRAME_MAX - 64)
+        return KZ_ETOOBIG;
+    size_t total = (ENVELOPE_HEADER + len + 7) & ~(size_t)7;
+    struct prop *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return KZ_ENOMEM;
+    unsigned char *e = raft_malloc(total);
+    if (e == NULL) {
+        free(p);
+        return KZ_ENOMEM;
+    }
+    memset(e + ENVELOPE_HEADER + len, 0, total - ENVELOPE_HEADER - len);
+    p->c = c;
+    p->seq = ++c->next_seq;
+    p->user = req;
+    p->apply.data = p;
+    put_be32(e, ENVELOPE_MAGIC);
+    put_be32(e + 4, (uint32_t)len);
+    put_be64(e + 8, c->cfg.id);
+    put_be64(e + 16, c->boot_nonce);
+    put_be64(e + 24, p->seq);
+    memcpy(e + ENVELOPE_HEADER, cmd, len);
+    struct raft_buffer buf = {.base = e, .len = total};
+    prop_insert(c, p);
+    int rv = raft_apply(&c->raft, &p->apply, &buf, 1, on_applied);
+    if (rv != 0) {
+        prop_remove(c, p);
+        /* raft 0.22 fails these before the entry reaches the log, so the
+         * buffer is still ours; on other errors raft may hold it already. */
+        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE || rv == RAFT_MALFORMED)
+            raft_free(e);
+        free(p);
+        return raft_to_kz(rv);
+    }
+    req->type = REQ_PROPOSE;
+    req->priv = p;
+    req->result = NULL;
+    req->result_len = 0;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    list_push(&c->inflight, req);
+    c->counters.proposals++;
+    return KZ_OK;
+}
+
+int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
+                    kz_cons_cb cb)
+{
+    req->cb = cb;
+    req->flags = 0;
+    req->result = NULL;
+    req->result_len = 0;
+    req->index = 0;
+    list_init(req);
+    int rv = propose_local(c, req, cmd, len);
+    if (rv != KZ_ENOTLEADER)
+        return rv;
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    int slot = leader != 0 ? peer_slot(c, leader) : -1;
+    if (slot < 0 || leader == c->cfg.id)
+        return KZ_ENOLEADER;
+    req->type = REQ_PROPOSE;
+    req->priv = NULL;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    rv = send_to_peer(c, slot, req, F_PROPOSE, cmd, len);
+    if (rv == 0)
+        c->counters.forwarded++;
+    return rv;
+}
+
+/* ------------------------------------------------------------------ reads */
+
+static void start_barrier(kz_cons *c);
+
+static void on_barrier(struct raft_barrier *b, int status)
+{
+    kz_cons *c = b->data;
+    c->barrier_in_flight = false;
+    uint64_t index = raft_last_applied(&c->raft);
+    while (!list_empty(&c->reads_batch)) {
+        kz_cons_req *r = c->reads_batch.next;
+        r->index = index;
+        finish(r, raft_to_kz(status));
+    }
+    if (!c->closing && !list_empty(&c->reads_waiting))
+        start_barrier(c);
+}
+
+static void start_barrier(kz_cons *c)
+{
+    /* Move every waiting read into the batch this barrier serves. */
+    while (!list_empty(&c->reads_waiting)) {
+        kz_cons_req *r = c->reads_waiting.next;
+        list_remove(r);
+        list_push(&c->reads_batch, r);
+        c->counters.barrier_reads++;
+    }
+    c->barrier.data = c;
+    int rv = raft_barrier(&c->raft, &c->barrier, on_barrier);
+    if (rv != 0) {
+        int status = raft_to_kz(rv);
+        if (status == KZ_ENOTLEADER)
+            status = KZ_ENOLEADER;
+        fail_all(&c->reads_batch, status);
+        return;
+    }
+    c->barrier_in_flight = true;
+    c->counters.barriers++;
+}
+
+static int read_local(kz_cons *c, kz_cons_req *req)
+{
+    if (c->closing)
+        return KZ_ESHUTDOWN;
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return KZ_ENOTLEADER;
+    req->type = REQ_READ;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    list_push(&c->reads_waiting, req);
+    if (!c->barrier_in_flight)
+        start_barrier(c);
+    return KZ_OK;
+}
+
+int kz_cons_read_index(kz_cons *c, kz_cons_req *req, kz_cons_cb cb)
+{
+    req->cb = cb;
+    req->flags = 0;
+    req->result = NULL;
+    req->index = 0;
+    req->priv = NULL;
+    list_init(req);
+    int rv = read_local(c, req);
+    if (rv != KZ_ENOTLEADER)
+        return rv;
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    int slot = leader != 0 ? peer_slot(c, leader) : -1;
+    if (slot < 0 || leader == c->cfg.id)
+        return KZ_ENOLEADER;
+    req->type = REQ_READ;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    return send_to_peer(c, slot, req, F_READ_INDEX, NULL, 0);
+}
+
+int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
+                       kz_cons_cb cb)
+{
+    req->cb = cb;
+    req->flags = 0;
+    req->result = NULL;
+    req->priv = NULL;
+    memset(&req->peer, 0, sizeof req->peer);
+    list_init(req);
+    if (c->closing)
+        return KZ_ESHUTDOWN;
+    int slot = peer_slot(c, id);
+    if (slot < 0)
+        return KZ_EINVAL;
+    req->type = REQ_STATUS;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    return send_to_peer(c, slot, req, F_STATUS, NULL, 0);
+}
+
+/* ------------------------------------------------- timers and the checker */
+
+/* Requests past their deadline fail with KZ_ETIMEDOUT; a follower read whose
+ * read index has been applied completes. Walks every list a req may be on. */
+static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
+{
+    kz_cons_req *r = head->next;
+    while (r != head) {
+        kz_cons_req *next = r->next;
+        if (r->deadline <= now) {
+            if (r->type == REQ_PROPOSE && r->priv != NULL) {
+                ((struct prop *)r->priv)->user = NULL;
+                r->priv = NULL;
+            }
+            c->counters.timeouts++;
+            finish(r, KZ_ETIMEDOUT);
+        }
+        r = next;
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    kz_cons *c = t->data;
+    uint64_t now = now_ms(c);
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    if (leader != 0)
+        c->last_leader_seen = now;
+    expire_list(c, &c->inflight, now);
+    expire_list(c, &c->reads_waiting, now);
+    expire_list(c, &c->reads_batch, now);
+    for (struct conn *k = c->conns; k != NULL; k = k->next)
+        expire_list(c, &k->waiting, now);
+}
+
+static void on_check(uv_check_t *h)
+{
+    kz_cons *c = h->data;
+    uint64_t applied = raft_last_applied(&c->raft);
+    kz_cons_req *r = c->inflight.next;
+    while (r != &c->inflight) {
+        kz_cons_req *next = r->next;
+        if ((r->flags & FLAG_WAIT_APPLY) && r->index <= applied)
+            finish(r, 0);
+        r = next;
+    }
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+int kz_cons_init(kz_cons **out, uv_loop_t *loop,
+                 const struct kz_cons_config *cfg,
+                 const struct kz_cons_fsm *fsm, char *errmsg, size_t errlen)
+{
+    int self = -1;
+    for (unsigned i = 0; i < cfg->n_peers; i++)
+        if (cfg->peers[i].id == cfg->id)
+            self = (int)i;
+    if (self < 0 || cfg->n_peers == 0 || cfg->n_peers > KZ_CONS_MAX_PEERS) {
+        snprintf(errmsg, errlen, "node %llu is not in the cluster list",
+                 (unsigned long long)cfg->id);
+        return KZ_ECONFIG;
+    }
+    kz_cons *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return KZ_ENOMEM;
+    c->loop = loop;
+    c->cfg = *cfg;
+    c->cfg.dir = NULL;       /* only used during init */
+    c->cfg.bind_addr = NULL;
+    c->fsm = *fsm;
+    if (c->cfg.request_timeout_ms == 0)
+        c->cfg.request_timeout_ms = 5000;
+    list_init(&c->inflight);
+    list_init(&c->reads_waiting);
+    list_init(&c->reads_batch);
+    if (getrandom(&c->boot_nonce, sizeof c->boot_nonce, 0) !=
+        sizeof c->boot_nonce)
+        c->boot_nonce = (uint64_t)uv_hrtime();
+
+    c->transport.version = 1; /* raft 0.22: before raft_uv_tcp_init */
+    int rv = raft_uv_tcp_init(&c->transport, loop);
+    if (rv != 0) {
+        snprintf(errmsg, errlen, "raft transport: %s", raft_strerror(rv));
+        goto err_after_alloc;
+    }
+    if (cfg->bind_addr != NULL && cfg->bind_addr[0] != '\0')
+        raft_uv_tcp_set_bind_address(&c->transport, cfg->bind_addr);
+    rv = raft_uv_init(&c->io, loop, cfg->dir, &c->transport);
+    if (rv != 0) {
+        snprintf(errmsg, errlen, "raft io on %s: %s", cfg->dir,
+                 c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
+        goto err_after_transport;
+    }
+    c->rfsm.version = 1;
+    c->rfsm.data = c;
+    c->rfsm.apply = fsm_apply;
+    c->rfsm.snapshot = fsm_snapshot;
+    c->rfsm.restore = fsm_restore;
+    rv = raft_init(&c->raft, &c->io, &c->rfsm, cfg->id,
+                   cfg->peers[self].raft_addr);
+    if (rv != 0) {
+        snprintf(errmsg, errlen, "raft init: %s", raft_errmsg(&c->raft));
+        goto err_after_io;
+    }
+    c->raft.data = c;
+    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
+    if (cfg->snapshot_threshold)
+        raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    if (cfg->snapshot_trailing)
+        raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&c->raft, true);
+    *out = c;
+    return KZ_OK;
+
+err_after_io:
+    raft_uv_close(&c->io);
+err_after_transport:
+    raft_uv_tcp_close(&c->transport);
+err_after_alloc:
+    free(c);
+    return KZ_EIO;
+}
+
+int kz_cons_start(kz_cons *c, char *errmsg, size_t errlen)
+{
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < c->cfg.n_peers; i++) {
+        int rv = raft_configuration_add(&conf, c->cfg.peers[i].id,
+                                        c->cfg.peers[i].raft_addr, RAFT_VOTER);
+        if (rv != 0) {
+            raft_configuration_close(&conf);
+            snprintf(errmsg, errlen, "cluster list: %s", raft_strerror(rv));
+            return KZ_ECONFIG;
+        }
+    }
+    int rv = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        snprintf(errmsg, errlen, "bootstrap: %s", raft_errmsg(&c->raft));
+        return KZ_EIO;
+    }
+
+    /* The peer link listens before raft starts so peers never see a raft
+     * node whose link is down. */
+    int slot = peer_slot(c, c->cfg.id);
+    struct sockaddr_in sa;
+    if (peer_link_addr(c->cfg.peers[slot].raft_addr, &sa) != 0) {
+        snprintf(errmsg, errlen, "bad raft address %s",
+                 c->cfg.peers[slot].raft_addr);
+        return KZ_ECONFIG;
+    }
+    uv_tcp_init(c->loop, &c->listener);
+    c->listener.data = c;
+    c->listener_inited = true;
+    c->handles_open++;
+    rv = uv_tcp_bind(&c->listener, (struct sockaddr *)&sa, 0);
+    if (rv == 0)
+        rv = uv_listen((uv_stream_t *)&c->listener, 128, on_peer_connection);
+    if (rv != 0) {
+        snprintf(errmsg, errlen, "peer link listen: %s", uv_strerror(rv));
+        return KZ_ENET;
+    }
+    uv_timer_init(c->loop, &c->timer);
+    c->timer.data = c;
+    c->handles_open++;
+    uv_timer_start(&c->timer, on_timer, 50, 50);
+    uv_check_init(c->loop, &c->check);
+    c->check.data = c;
+    c->handles_open++;
+    uv_check_start(&c->check, on_check);
+
+    rv = raft_start(&c->raft);
+    if (rv != 0) {
+        snprintf(errmsg, errlen, "raft start: %s", raft_errmsg(&c->raft));
+        return KZ_EIO;
+    }
+    c->started = true;
+    c->last_leader_seen = now_ms(c);
+    return KZ_OK;
+}
+
+static void maybe_finish_close(kz_cons *c)
+{
+    if (!c->closing || c->handles_open > 0 || c->close_cb == NULL)
+        return;
+    void (*cb)(void *) = c->close_cb;
+    c->close_cb = NULL;
+    cb(c->close_data);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    kz_cons *c = h->data;
+    c->handles_open--;
+    maybe_finish_close(c);
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    kz_cons *c = r->data;
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    c->handles_open--; /* the raft "handle" */
+    maybe_finish_close(c);
+}
+
+void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data)
+{
+    c->closing = true;
+    c->close_cb = cb;
+    c->close_data = data;
+    fail_all(&c->inflight, KZ_ESHUTDOWN);
+    fail_all(&c->reads_waiting, KZ_ESHUTDOWN);
+    fail_all(&c->reads_batch, KZ_ESHUTDOWN);
+    while (c->conns != NULL)
+        conn_close(c->conns, KZ_ESHUTDOWN);
+    if (c->timer.loop != NULL)
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (c->check.loop != NULL)
+        uv_close((uv_handle_t *)&c->check, on_handle_closed);
+    if (c->listener_inited)
+        uv_close((uv_handle_t *)&c->listener, on_handle_closed);
+    c->handles_open++;
+    /* Pending raft_apply and barrier callbacks fire with RAFT_SHUTDOWN
+     * inside raft_close; the read batch fails through on_barrier. */
+    raft_close(&c->raft, on_raft_closed);
+}
+
+void kz_cons_free(kz_cons *c)
+{
+    for (int i = 0; i < PROPS_BUCKETS; i++)
+        while (c->props[i] != NULL) {
+            struct prop *p = c->props[i];
+            c->props[i] = p->hnext;
+            free(p->result);
+            free(p);
+        }
+    free(c);
+}
+
+void kz_cons_get_status(kz_cons *c, struct kz_cons_status *out)
+{
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    memset(out, 0, sizeof *out);
+    out->id = c->cfg.id;
+    out->term = raft_current_term(&c->raft);
+    out->commit_index = raft_commit_index(&c->raft);
+    out->applied_index = raft_last_applied(&c->raft);
+    out->last_index = raft_last_index(&c->raft);
+    out->leader_id = leader;
+    switch (raft_state(&c->raft)) {
+    case RAFT_LEADER:
+        out->state = KZ_CONS_LEADER;
+        break;
+    case RAFT_CANDIDATE:
+        out->state = KZ_CONS_CANDIDATE;
+        break;
+    case RAFT_FOLLOWER:
+        out->state = KZ_CONS_FOLLOWER;
+        break;
+    default:
+        out->state = KZ_CONS_UNAVAILABLE;
+    }
+    uint64_t now = now_ms(c);
+    if (out->state == KZ_CONS_LEADER)
+        out->ms_since_leader = 0;
+    else
+        out->ms_since_leader = now - c->last_leader_seen;
+}
+
+const char *kz_cons_member_role(kz_cons *c, uint64_t id)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++)
+        if (conf->servers[i].id == id)
+            switch (conf->servers[i].role) {
+            case RAFT_VOTER:
+                return "voter";
+            case RAFT_STANDBY:
+                return "standby";
+            default:
+                return "spare";
+            }
+    return NULL;
+}
+
+static void on_transfer(struct raft_transfer *t)
+{
+    free(t);
+}
+
+int kz_cons_transfer(kz_cons *c, uint64_t id)
+{
+    struct raft_transfer *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return KZ_ENOMEM;
+    int rv = raft_transfer(&c->raft, t, id, on_transfer);
+    if (rv != 0) {
+        free(t);
+        return raft_to_kz(rv);
+    }
+    return KZ_OK;
+}
+
+void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out)
+{
+    *out = c->counters;
+}

@@ -1,0 +1,149 @@
+/*
+ * consensus.h — one raft group on a libuv loop (canonical raft 0.22).
+ *
+ * Owns: the raft instance and its libuv I/O (segments under the data dir),
+ * the command envelope, the batching of read barriers, and the peer link: a
+ * framed TCP channel next to raft's own port (raft port + 1) over which a
+ * follower forwards proposals and read-index requests to the leader and any
+ * node asks another for its status. It knows nothing of victims: commands and
+ * results are opaque bytes handed to the caller's state machine callbacks.
+ *
+ * Async calls take a caller-owned kz_cons_req whose cb fires exactly once:
+ * on success, on failure, on timeout (the req's deadline) and on close. When
+ * a submit function returns non-zero the cb never fires.
+ *
+ * Failure modes: no leader known (KZ_ENOLEADER, immediately), the leader lost
+ * leadership or quorum (KZ_ENOQUORUM, when raft gives up, or KZ_ETIMEDOUT at
+ * the deadline: then the outcome of a proposal is unknown), peer link down
+ * (KZ_ENET), closing (KZ_ESHUTDOWN).
+ */
+#ifndef KZ_CONSENSUS_H
+#define KZ_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "kz_error.h"
+
+#define KZ_CONS_MAX_PEERS 16
+#define KZ_CONS_ADDR_MAX 64
+#define KZ_CONS_REGION_MAX 32
+
+typedef struct kz_cons kz_cons;
+typedef struct kz_cons_req kz_cons_req;
+
+struct kz_cons_peer {
+    uint64_t id;
+    char region[KZ_CONS_REGION_MAX];
+    char raft_addr[KZ_CONS_ADDR_MAX]; /* host:port; peer link on port + 1 */
+};
+
+struct kz_cons_config {
+    uint64_t id;
+    const char *dir; /* raft segments and snapshots */
+    const char *bind_addr; /* raft listen address if not our own raft_addr */
+    struct kz_cons_peer peers[KZ_CONS_MAX_PEERS]; /* includes this node */
+    unsigned n_peers;
+    unsigned election_timeout_ms;
+    unsigned heartbeat_timeout_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    unsigned request_timeout_ms; /* deadline of every kz_cons_req */
+};
+
+/* The replicated state machine, supplied by the caller. */
+struct kz_cons_fsm {
+    void *data;
+    /* Applies the committed command at index. Deterministic. When want_result
+     * is true (the command was proposed by this process and someone waits for
+     * it) the callback may set *result to a malloc'd buffer handed to the
+     * waiting req. A non-zero return is fatal for the node. */
+    int (*apply)(void *data, uint64_t index, const char *cmd, size_t len,
+                 bool want_result, char **result, size_t *result_len);
+    /* Applied index persisted by the state machine: entries at or below it
+     * are skipped on replay. */
+    uint64_t (*applied_index)(void *data);
+    /* A whole-state image allocated with alloc (raft frees it). */
+    int (*snapshot)(void *data, void *(*alloc)(size_t), char **buf,
+                    size_t *len);
+    /* Replaces the state by an image; may skip it when the local state is
+     * already at or past the image's index. Does not take ownership. */
+    int (*restore)(void *data, const char *buf, size_t len);
+};
+
+enum kz_cons_state {
+    KZ_CONS_UNAVAILABLE = 0,
+    KZ_CONS_FOLLOWER = 1,
+    KZ_CONS_CANDIDATE = 2,
+    KZ_CONS_LEADER = 3
+};
+
+struct kz_cons_status {
+    uint64_t id;
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t last_index;
+    uint64_t leader_id;
+    int state;                 /* enum kz_cons_state */
+    uint64_t ms_since_leader;  /* 0 on the leader; how stale local state may be */
+};
+
+typedef void (*kz_cons_cb)(kz_cons_req *req, int status);
+
+/* A caller-owned asynchronous request. Set data; the rest is filled in. */
+struct kz_cons_req {
+    void *data;
+    kz_cons_cb cb;
+    /* Results, valid inside cb: */
+    char *result;       /* propose: malloc'd result, owned by the caller now */
+    size_t result_len;
+    uint64_t index;     /* propose: index it was applied at; read: index read at */
+    struct kz_cons_status peer; /* status query */
+    /* Private. */
+    int type;
+    int flags;
+    uint64_t deadline;
+    uint64_t reqid;
+    void *priv;
+    kz_cons_req *prev, *next;
+};
+
+int kz_cons_init(kz_cons **out, uv_loop_t *loop,
+                 const struct kz_cons_config *cfg,
+                 const struct kz_cons_fsm *fsm, char *errmsg, size_t errlen);
+/* Bootstraps on first start (every initial member bootstraps the same
+ * configuration), starts raft and listens on the peer link. */
+int kz_cons_start(kz_cons *c, char *errmsg, size_t errlen);
+/* Fails every pending req with KZ_ESHUTDOWN, closes raft and every handle,
+ * then calls cb; free with kz_cons_free after cb. */
+void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data);
+void kz_cons_free(kz_cons *c);
+
+/* Proposes cmd (copied). On the leader it goes to raft; on a follower it is
+ * forwarded to the leader. On success req->result holds the state machine's
+ * result for it. */
+int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
+                    kz_cons_cb cb);
+/* Linearizable read point: when cb fires with 0, the local state has applied
+ * everything committed before the call (req->index). Reads arriving together
+ * share one raft barrier. */
+int kz_cons_read_index(kz_cons *c, kz_cons_req *req, kz_cons_cb cb);
+/* Asks peer id for its status over the peer link (req->peer). */
+int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
+                       kz_cons_cb cb);
+
+void kz_cons_get_status(kz_cons *c, struct kz_cons_status *out);
+/* Configured role of a member: "voter", "standby", "spare" or NULL. */
+const char *kz_cons_member_role(kz_cons *c, uint64_t id);
+/* Triggers a leadership transfer to id (0: any voter). */
+int kz_cons_transfer(kz_cons *c, uint64_t id);
+/* Counters for metrics. */
+struct kz_cons_counters {
+    uint64_t proposals, forwarded, barriers, barrier_reads, timeouts;
+};
+void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * config.h — kizunad configuration: a file of `key value` lines ('#'
+ * comments, `node` lines repeat) and command-line flags `--key value` that
+ * override it. See docs/ARCHITECTURE.md for every key and its default.
+ */
+#ifndef KZ_NODE_CONFIG_H
+#define KZ_NODE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "consensus.h"
+
+#define KZ_NODE_PATH_MAX 1024
+
+struct kz_node_member {
+    uint64_t id;
+    char region[KZ_CONS_REGION_MAX];
+    char raft_addr[KZ_CONS_ADDR_MAX];
+    char api_addr[KZ_CONS_ADDR_MAX];
+};
+
+struct kz_node_config {
+    uint64_t id;
+    char region[KZ_CONS_REGION_MAX];
+    char data_dir[KZ_NODE_PATH_MAX];
+    char api_listen[KZ_CONS_ADDR_MAX];
+    char raft_listen[KZ_CONS_ADDR_MAX]; /* bind address; default: own node line */
+    char tls_cert[KZ_NODE_PATH_MAX];
+    char tls_key[KZ_NODE_PATH_MAX];
+    char tls_ca[KZ_NODE_PATH_MAX];
+    char municipality[16];
+    unsigned election_timeout_ms;
+    unsigned heartbeat_timeout_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    unsigned request_timeout_ms;
+    unsigned max_body_bytes;
+    struct kz_node_member members[KZ_CONS_MAX_PEERS];
+    unsigned n_members;
+};
+
+/* Fills defaults. */
+void kz_node_config_defaults(struct kz_node_config *c);
+/* Applies one setting; returns 0 or -1 with a message in err. */
+int kz_node_config_set(struct kz_node_config *c, const char *key,
+                       const char *value, char *err, size_t errlen);
+/* Reads a file of settings. */
+int kz_node_config_load(struct kz_node_config *c, const char *path, char *err,
+                        size_t errlen);
+/* Parses argv (--config FILE first, then --key value overrides). */
+int kz_node_config_from_args(struct kz_node_config *c, int argc, char **argv,
+                             char *err, size_t errlen);
+/* Checks the whole configuration (self in the member list, paths set...). */
+int kz_node_config_check(const struct kz_node_config *c, char *err,
+                         size_t errlen);
+/* The member entry of this node, or NULL. */
+const struct kz_node_member *kz_node_config_self(const struct kz_node_config *c);
+
+#endif

@@ -1,0 +1,1252 @@
+/*
+ * http_api.c — the HTTP/JSON API of API.md on h2o (HTTP/1.1 and HTTP/2 over
+ * TLS with required client certificates), on the node's loop.
+ *
+ * Happy path of a call: h2o parses the request and buffers its body (up to
+ * max_body_bytes, else h2o answers 413); on_req finds the route, reads the
+ * caller's organisation (O) and role (OU) from its certificate, checks the
+ * route's roles, validates input, then
+ *   - a write packs a kizuna.Command and proposes it (consensus forwards it
+ *     to the leader when this node follows); the state machine's result
+ *     ("NNN" + JSON, built on apply) is the response;
+ *   - a linearizable read waits for a read index (one raft barrier serves
+ *     every read waiting for it), then reads local state;
+ *   - a stale read answers from local state at once, marked with
+ *     X-Kizuna-Stale-Ms.
+ * Between the request and the callback, the client may go away and h2o free
+ * the request: a guard allocated in the request's pool (disposed with it)
+ * cuts the link, and the late callback only frees its own state.
+ *
+ * No personal data is logged here: refusals log the route and role only.
+ */
+#include <h2o.h>
+#include <h2o/http2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "kizuna.pb-c.h"
+#include "node.h"
+#include "records.h"
+#include "register.h"
+#include "search.h"
+
+enum role {
+    R_NONE = 0,
+    R_REGISTRAR = 1 << 0,
+    R_CASEWORKER = 1 << 1,
+    R_TERMINAL = 1 << 2,
+    R_PAYOUT = 1 << 3,
+    R_AUDITOR = 1 << 4,
+    R_OPERATOR = 1 << 5,
+    R_ORG = 1 << 6,
+    R_CITIZEN = 1 << 7,
+    R_ANY = 1 << 8 /* no certificate role needed */
+};
+
+static const struct {
+    const char *name;
+    int bit;
+} role_names[] = {{"registrar", R_REGISTRAR}, {"caseworker", R_CASEWORKER},
+                  {"terminal", R_TERMINAL},   {"payout", R_PAYOUT},
+                  {"auditor", R_AUDITOR},     {"operator", R_OPERATOR},
+                  {"org", R_ORG},             {"citizen", R_CITIZEN}};
+
+enum route_id {
+    RT_HEALTHZ = 1,
+    RT_READYZ,
+    RT_METRICS,
+    RT_CLUSTER,
+    RT_VICTIM_CREATE,
+    RT_VICTIM_GET,
+    RT_VICTIM_PATCH,
+    RT_VICTIM_SEARCH,
+    RT_VICTIM_NOTE,
+    RT_SHELTER_PUT,
+    RT_SHELTER_SUMMARY
+};
+
+/* The authorisation table: the one place that says who may call what. */
+static const struct route {
+    const char *method;
+    const char *pattern; /* '*' matches one path segment */
+    enum route_id id;
+    int roles;
+    bool personal; /* reads personal data: X-Purpose required */
+} routes[] = {
+    {"GET", "/healthz", RT_HEALTHZ, R_ANY, false},
+    {"GET", "/readyz", RT_READYZ, R_ANY, false},
+    {"GET", "/metrics", RT_METRICS, R_ANY, false},
+    {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false},
+    {"POST", "/v1/victims", RT_VICTIM_CREATE, R_REGISTRAR, false},
+    {"GET", "/v1/victims", RT_VICTIM_SEARCH, R_CASEWORKER | R_TERMINAL, true},
+    {"GET", "/v1/victims/*", RT_VICTIM_GET, R_CASEWORKER | R_TERMINAL, true},
+    {"PATCH", "/v1/victims/*", RT_VICTIM_PATCH, R_REGISTRAR | R_CASEWORKER,
+     false},
+    {"POST", "/v1/victims/*/notes", RT_VICTIM_NOTE,
+     R_CASEWORKER | R_TERMINAL, false},
+    {"PUT", "/v1/shelters/*", RT_SHELTER_PUT, R_REGISTRAR, false},
+    {"GET", "/v1/shelters/*/summary", RT_SHELTER_SUMMARY,
+     R_CASEWORKER | R_REGISTRAR, false},
+};
+
+struct kz_node_http {
+    struct kz_node *node;
+    SSL_CTX *ssl_ctx;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    bool listening;
+    char index_hdr[32];
+};
+
+struct handler {
+    h2o_handler_t super;
+    struct kz_node *node;
+};
+
+struct pending;
+
+/* Lives in the request's pool: disposed when h2o frees the request. */
+struct guard {
+    struct pending *p;
+};
+
+struct pending {
+    kz_cons_req creq;
+    struct kz_node *node;
+    h2o_req_t *req; /* NULL once h2o freed it */
+    struct guard *guard;
+    const struct route *route;
+    char arg[80]; /* path parameter */
+    char request_id[24];
+    int n_peers_left;
+    json_t *cluster; /* RT_CLUSTER: the answer being assembled */
+};
+
+struct peer_query {
+    kz_cons_req creq;
+    struct pending *p;
+    unsigned slot;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[32];
+    if (nbytes > sizeof b)
+        nbytes = sizeof b;
+    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes)
+        for (size_t i = 0; i < nbytes; i++)
+            b[i] = (unsigned char)(uv_hrtime() >> (i % 8));
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static void guard_dispose(void *arg)
+{
+    struct guard *g = arg;
+    if (g->p != NULL) {
+        g->p->req = NULL;
+        g->p->guard = NULL;
+    }
+}
+
+static void pending_free(struct pending *p)
+{
+    if (p->guard != NULL)
+        p->guard->p = NULL;
+    json_decref(p->cluster);
+    free(p);
+}
+
+/* h2o keeps pointers, not copies: the value goes into the request's pool.
+ * Names are string literals. */
+static void add_header(h2o_req_t *req, const char *name, const char *value)
+{
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0,
+                          NULL, v.base, v.len);
+}
+
+static void add_node_headers(struct kz_node *n, h2o_req_t *req,
+                             uint64_t index, long long stale_ms)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)n->cfg.id);
+    add_header(req, "x-kizuna-node", buf);
+    add_header(req, "x-kizuna-region", n->cfg.region);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)index);
+    add_header(req, "x-kizuna-index", buf);
+    if (stale_ms >= 0) {
+        snprintf(buf, sizeof buf, "%lld", stale_ms);
+        add_header(req, "x-kizuna-stale-ms", buf);
+    }
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+static void send_body(struct kz_node *n, h2o_req_t *req, int status,
+                      const char *ctype, const char *body, size_t len,
+                      uint64_t index, long long stale_ms)
+{
+    n->stats.http_requests++;
+    if (status >= 100 && status < 600)
+        n->stats.http_by_class[status / 100]++;
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   ctype, strlen(ctype));
+    add_node_headers(n, req, index, stale_ms);
+    h2o_send_inline(req, body, len);
+}
+
+static void send_json(struct kz_node *n, h2o_req_t *req, int status,
+                      json_t *body, uint64_t index, long long stale_ms)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (s == NULL) {
+        send_body(n, req, 500, "application/json",
+                  "{\"error\":{\"code\":\"internal\"}}", 28, index, -1);
+        return;
+    }
+    send_body(n, req, status, "application/json; charset=utf-8", s,
+              strlen(s), index, stale_ms);
+    free(s);
+}
+
+static void send_error(struct kz_node *n, h2o_req_t *req, const char *rid,
+                       int status, const char *code, const char *message)
+{
+    if (status == 503)
+        add_header(req, "retry-after", "1");
+    json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code,
+                          "message", message, "request_id", rid);
+    send_json(n, req, status, e, kz_stor_applied_index(n->stor), -1);
+}
+
+/* Maps a consensus failure to the API's answer. */
+static void send_cons_error(struct kz_node *n, h2o_req_t *req,
+                            const char *rid, int err, bool write)
+{
+    switch (err) {
+    case KZ_ENOLEADER:
+    case KZ_ENOTLEADER:
+        send_error(n, req, rid, 503, "no_leader",
+                   "no leader is reachable from this node (no quorum); "
+                   "retry, or read with consistency=stale");
+        break;
+    case KZ_ENOQUORUM:
+        send_error(n, req, rid, 503, "no_quorum",
+                   write ? "the leader lost its quorum before the write "
+                           "committed; it was not applied unless a later "
+                           "leader commits it"
+                         : "the leader lost its quorum");
+        break;
+    case KZ_ETIMEDOUT:
+        send_error(n, req, rid, 503, "timeout",
+                   write ? "no quorum answered in time; the outcome of this "
+                           "write is unknown: read before retrying"
+                         : "no quorum answered in time");
+        break;
+    case KZ_ENET:
+        send_error(n, req, rid, 503, "leader_unreachable",
+                   "the leader could not be reached over the peer link");
+        break;
+    case KZ_ESHUTDOWN:
+        send_error(n, req, rid, 503, "shutting_down", "this node is stopping");
+        break;
+    case KZ_ETOOBIG:
+        send_error(n, req, rid, 413, "too_large", "command too large");
+        break;
+    default:
+        send_error(n, req, rid, 500, "internal", kz_strerror(err));
+    }
+}
+
+/* h2o 2.2.5 keeps the SSL object in a private struct that starts with the
+ * SSL_CTX and the SSL pointers; the layout is checked against our own
+ * SSL_CTX before it is trusted, so a different h2o build fails closed. */
+struct h2o225_ssl_prefix {
+    SSL_CTX *ssl_ctx;
+    SSL *ossl;
+};
+
+static SSL *request_ssl(struct kz_node_http *h, h2o_req_t *req)
+{
+    if (req->conn->callbacks->get_socket == NULL)
+        return NULL;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->ssl == NULL)
+        return NULL;
+    struct h2o225_ssl_prefix *pre = (struct h2o225_ssl_prefix *)sock->ssl;
+    if (pre->ssl_ctx != h->ssl_ctx || pre->ossl == NULL ||
+        SSL_get_SSL_CTX(pre->ossl) != h->ssl_ctx)
+        return NULL;
+    return pre->ossl;
+}
+
+struct identity {
+    char org[64];
+    char role_name[32];
+    int role;
+};
+
+static bool peer_identity(struct kz_node_http *h, h2o_req_t *req,
+                          struct identity *id)
+{
+    memset(id, 0, sizeof *id);
+    SSL *ssl = request_ssl(h, req);
+    if (ssl == NULL)
+        return false;
+    X509 *cert = SSL_get0_peer_certificate(ssl);
+    if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+        return false;
+    X509_NAME *subj = X509_get_subject_name(cert);
+    if (X509_NAME_get_text_by_NID(subj, NID_organizationName, id->org,
+                                  sizeof id->org) <= 0)
+        id->org[0] = '\0';
+    if (X509_NAME_get_text_by_NID(subj, NID_organizationalUnitName,
+                                  id->role_name, sizeof id->role_name) <= 0)
+        id->role_name[0] = '\0';
+    for (size_t i = 0; i < sizeof role_names / sizeof role_names[0]; i++)
+        if (strcmp(id->role_name, role_names[i].name) == 0)
+            id->role = role_names[i].bit;
+    return true;
+}
+
+static bool match_route(const struct route *r, const char *path, size_t len,
+                        char *arg, size_t argcap)
+{
+    const char *p = r->pattern;
+    size_t i = 0;
+    while (*p) {
+        if (*p == '*') {
+            size_t start = i;
+            while (i < len && path[i] != '/')
+                i++;
+            if (i == start || i - start >= argcap)
+                return false;
+            memcpy(arg, path + start, i - start);
+            arg[i - start] = '\0';
+            p++;
+            continue;
+        }
+        if (i >= len || path[i] != *p)
+            return false;
+        i++;
+        p++;
+    }
+    return i == len;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes application/x-www-form-urlencoded text; -1 on bad escapes or an
+ * embedded NUL. */
+static int url_decode(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '+')
+            c = ' ';
+        else if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0')
+                return -1;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+/* Finds query parameter `name`; returns 1 and the decoded value, 0 when
+ * absent, -1 when malformed. */
+static int query_param(h2o_req_t *req, const char *name, char *out,
+                       size_t cap)
+{
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    const char *q = req->path.base + req->query_at + 1;
+    const char *end = req->path.base + req->path.len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *seg_end = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(seg_end - q));
+        size_t kl = (size_t)((eq ? eq : seg_end) - q);
+        if (kl == nl && memcmp(q, name, nl) == 0) {
+            const char *v = eq ? eq + 1 : seg_end;
+            return url_decode(v, (size_t)(seg_end - v), out, cap) < 0 ? -1 : 1;
+        }
+        q = seg_end + 1;
+    }
+    return 0;
+}
+
+static bool header_value(h2o_req_t *req, const char *name, char *out,
+                         size_t cap)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (v.len >= cap)
+        return false;
+    memcpy(out, v.base, v.len);
+    out[v.len] = '\0';
+    return true;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void on_write_done(kz_cons_req *creq, int status)
+{
+    struct pending *p = creq->data;
+    struct kz_node *n = p->node;
+    if (p->req != NULL) {
+        if (status != 0) {
+            send_cons_error(n, p->req, p->request_id, status, true);
+        } else if (creq->result == NULL || creq->result_len < 3) {
+            send_error(n, p->req, p->request_id, 500, "internal",
+                       "the state machine returned no result");
+        } else {
+            int code = (creq->result[0] - '0') * 100 +
+                       (creq->result[1] - '0') * 10 + (creq->result[2] - '0');
+            if (code >= 400) {
+                /* Add the request id to the state machine's error. */
+                json_t *e = json_loadb(creq->result + 3, creq->result_len - 3,
+                                       0, NULL);
+                json_t *inner = e ? json_object_get(e, "error") : NULL;
+                if (inner != NULL)
+                    json_object_set_new(inner, "request_id",
+                                        json_string(p->request_id));
+                send_json(n, p->req, code,
+                          e ? e : json_pack("{s:{s:s}}", "error", "code",
+                                            "internal"),
+                          creq->index, -1);
+            } else {
+                n->stats.writes++;
+                send_body(n, p->req, code, "application/json; charset=utf-8",
+                          creq->result + 3, creq->result_len - 3, creq->index,
+                          -1);
+            }
+        }
+    }
+    free(creq->result);
+    pending_free(p);
+}
+
+static struct pending *pending_new(struct kz_node *n, h2o_req_t *req,
+                                   const struct route *r, const char *arg,
+                                   const char *rid)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    struct guard *g = h2o_mem_alloc_shared(&req->pool, sizeof *g,
+                                           guard_dispose);
+    g->p = p;
+    p->guard = g;
+    p->node = n;
+    p->req = req;
+    p->route = r;
+    p->creq.data = p;
+    snprintf(p->arg, sizeof p->arg, "%s", arg);
+    snprintf(p->request_id, sizeof p->request_id, "%s", rid);
+    return p;
+}
+
+static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
+                   const char *arg, const char *rid, Kizuna__Command *cmd)
+{
+    /* Wall-clock time chosen here, carried in the command: apply never
+     * reads a clock. */
+    uv_timeval64_t tv = {0, 0};
+    uv_gettimeofday(&tv);
+    cmd->has_time_ms = 1;
+    cmd->time_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    cmd->request_id = (char *)rid;
+    cmd->municipality = n->cfg.municipality;
+    size_t len = kizuna__command__get_packed_size(cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    kizuna__command__pack(cmd, buf);
+    struct pending *p = pending_new(n, req, r, arg, rid);
+    if (p == NULL) {
+        free(buf);
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    int rv = kz_cons_propose(n->cons, &p->creq, (const char *)buf, len,
+                             on_write_done);
+    free(buf);
+    if (rv != 0) {
+        send_cons_error(n, req, rid, rv, true);
+        pending_free(p);
+    }
+    return 0;
+}
+
+static json_t *parse_body(struct kz_node *n, h2o_req_t *req, const char *rid)
+{
+    json_error_t jerr;
+    if (req->entity.base == NULL || req->entity.len == 0) {
+        send_error(n, req, rid, 400, "bad_request", "a JSON body is required");
+        return NULL;
+    }
+    json_t *body = json_loadb(req->entity.base, req->entity.len,
+                              JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s",
+                 jerr.line, jerr.column, jerr.text);
+        send_error(n, req, rid, 400, "bad_json", msg);
+    }
+    return body;
+}
+
+static void new_victim_id(char *out)
+{
+    /* 12 hex digits of milliseconds, then 14 random: sortable by creation,
+     * unguessable, chosen by the proposer (apply stays deterministic). */
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    unsigned long long ms =
+        (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000;
+    snprintf(out, 13, "%012llx", ms & 0xffffffffffffull);
+    random_hex(out + 12, 7);
+}
+
+static int handle_write(struct kz_node *n, h2o_req_t *req,
+                        const struct route *r, const char *arg,
+                        const char *rid)
+{
+    char err[KZ_NODE_ERR_MAX];
+    json_t *body = parse_body(n, req, rid);
+    if (body == NULL)
+        return 0;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    int rv = 0;
+    switch (r->id) {
+    case RT_VICTIM_CREATE: {
+        Kizuna__Victim *v;
+        if (kz_node_victim_from_json(body, false, &v, NULL, NULL, err,
+                                     sizeof err) != 0) {
+            send_error(n, req, rid, 400, "bad_request", err);
+            break;
+        }
+        char id[32];
+        new_victim_id(id);
+        v->id = strdup(id);
+        Kizuna__CreateVictim cv = KIZUNA__CREATE_VICTIM__INIT;
+        cv.victim = v;
+        cmd.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIM;
+        cmd.create_victim = &cv;
+        if (v->id == NULL)
+            send_error(n, req, rid, 500, "internal", "out of memory");
+        else
+            rv = propose(n, req, r, arg, rid, &cmd);
+        kizuna__victim__free_unpacked(v, NULL);
+        break;
+    }
+    case RT_VICTIM_PATCH: {
+        Kizuna__Victim *v;
+        char **set;
+        size_t n_set;
+        char im[32];
+        Kizuna__PatchVictim pv = KIZUNA__PATCH_VICTIM__INIT;
+        if (header_value(req, "if-match", im, sizeof im)) {
+            char *s = im, *end;
+            if (*s == '"')
+                s++;
+            unsigned long long ver = strtoull(s, &end, 10);
+            if (end == s || (*end != '\0' && strcmp(end, "\"") != 0)) {
+                send_error(n, req, rid, 400, "bad_request",
+                           "If-Match: expected a record version number");
+                break;
+            }
+            pv.has_if_match = 1;
+            pv.if_match = ver;
+        }
+        if (kz_node_victim_from_json(body, true, &v, &set, &n_set, err,
+                                     sizeof err) != 0) {
+            send_error(n, req, rid, 400, "bad_request", err);
+            break;
+        }
+        pv.id = (char *)arg;
+        pv.fields = v;
+        pv.set = set;
+        pv.n_set = n_set;
+        cmd.op_case = KIZUNA__COMMAND__OP_PATCH_VICTIM;
+        cmd.patch_victim = &pv;
+        rv = propose(n, req, r, arg, rid, &cmd);
+        kizuna__victim__free_unpacked(v, NULL);
+        for (size_t i = 0; i < n_set; i++)
+            free(set[i]);
+        free(set);
+        break;
+    }
+    case RT_VICTIM_NOTE: {
+        Kizuna__Note *note;
+        if (kz_node_note_from_json(body, &note, err, sizeof err) != 0) {
+            send_error(n, req, rid, 400, "bad_request", err);
+            break;
+        }
+        Kizuna__AddNote an = KIZUNA__ADD_NOTE__INIT;
+        an.victim_id = (char *)arg;
+        an.note = note;
+        cmd.op_case = KIZUNA__COMMAND__OP_ADD_NOTE;
+        cmd.add_note = &an;
+        rv = propose(n, req, r, arg, rid, &cmd);
+        kizuna__note__free_unpacked(note, NULL);
+        break;
+    }
+    case RT_SHELTER_PUT: {
+        Kizuna__Shelter *s;
+        if (kz_node_shelter_from_json(body, &s, err, sizeof err) != 0) {
+            send_error(n, req, rid, 400, "bad_request", err);
+            break;
+        }
+        s->id = strdup(arg);
+        Kizuna__PutShelter ps = KIZUNA__PUT_SHELTER__INIT;
+        ps.shelter = s;
+        cmd.op_case = KIZUNA__COMMAND__OP_PUT_SHELTER;
+        cmd.put_shelter = &ps;
+        if (s->id == NULL)
+            send_error(n, req, rid, 500, "internal", "out of memory");
+        else
+            rv = propose(n, req, r, arg, rid, &cmd);
+        kizuna__shelter__free_unpacked(s, NULL);
+        break;
+    }
+    default:
+        send_error(n, req, rid, 500, "internal", "unrouted write");
+    }
+    json_decref(body);
+    return rv;
+}
+
+/* ----------------------------------------------------------------- reads */
+
+static bool parse_search(struct kz_node *n, h2o_req_t *req, const char *rid,
+                         struct kz_node_search *s, char (*bufs)[256])
+{
+    static const char *names[] = {"q", "dob", "shelter", "status", "cursor",
+                                  "limit"};
+    const char *vals[6] = {0};
+    for (int i = 0; i < 6; i++) {
+        int got = query_param(req, names[i], bufs[i], 256);
+        if (got < 0) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "%s: malformed or too long", names[i]);
+            send_error(n, req, rid, 400, "bad_request", msg);
+            return false;
+        }
+        if (got > 0 && bufs[i][0] != '\0')
+            vals[i] = bufs[i];
+    }
+    memset(s, 0, sizeof *s);
+    s->q = vals[0];
+    s->dob = vals[1];
+    s->shelter = vals[2];
+    s->status = vals[3];
+    s->cursor = vals[4];
+    s->limit = 50;
+    if (s->dob && !kz_node_valid_date(s->dob)) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "dob: must be a valid date YYYY-MM-DD");
+        return false;
+    }
+    if (s->status && !kz_node_valid_code(s->status, kz_node_status_codes)) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "status: must be one of safe injured missing deceased "
+                   "unknown");
+        return false;
+    }
+    if ((s->shelter && !kz_node_valid_ref(s->shelter)) ||
+        (s->cursor && !kz_node_valid_ref(s->cursor))) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "shelter and cursor must be ids");
+        return false;
+    }
+    if (vals[5]) {
+        char *end;
+        long l = strtol(vals[5], &end, 10);
+        if (*end != '\0' || l < 1 || l > 1000) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "limit: must be an integer from 1 to 1000");
+            return false;
+        }
+        s->limit = (size_t)l;
+    }
+    return true;
+}
+
+/* Serves a read from local state. stale_ms < 0: linearizable. */
+static void serve_read(struct kz_node *n, h2o_req_t *req,
+                       const struct route *r, const char *arg,
+                       const char *rid, long long stale_ms)
+{
+    const char *muni = n->cfg.municipality;
+    uint64_t index = kz_stor_applied_index(n->stor);
+    if (stale_ms >= 0)
+        n->stats.reads_stale++;
+    else
+        n->stats.reads_linearizable++;
+    switch (r->id) {
+    case RT_VICTIM_GET: {
+        Kizuna__Victim *v;
+        int rv = kz_node_load_victim(n->stor, muni, arg, &v);
+        if (rv == KZ_ENOTFOUND) {
+            send_error(n, req, rid, 404, "not_found", "no victim with this id");
+            return;
+        }
+        if (rv != KZ_OK) {
+            send_error(n, req, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        char etag[32];
+        snprintf(etag, sizeof etag, "\"%llu\"", (unsigned long long)v->version);
+        add_header(req, "etag", etag);
+        send_json(n, req, 200, kz_node_victim_to_json(v), index, stale_ms);
+        kizuna__victim__free_unpacked(v, NULL);
+        return;
+    }
+    case RT_VICTIM_SEARCH: {
+        char bufs[6][256];
+        struct kz_node_search s;
+        if (!parse_search(n, req, rid, &s, bufs))
+            return;
+        struct kz_node_search_page pg;
+        int rv = kz_node_search_run(n->stor, muni, &s, &pg);
+        if (rv != 0) {
+            json_decref(pg.items);
+            send_error(n, req, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "items", pg.items);
+        json_object_set_new(o, "next_cursor",
+                            pg.has_next ? json_string(pg.next_cursor)
+                                        : json_null());
+        if (pg.truncated)
+            json_object_set_new(o, "truncated", json_true());
+        send_json(n, req, 200, o, index, stale_ms);
+        return;
+    }
+    case RT_SHELTER_SUMMARY: {
+        Kizuna__Shelter *sh = NULL;
+        int rv = kz_node_load_shelter(n->stor, muni, arg, &sh);
+        json_t *o = kz_node_shelter_summary(n->stor, muni, arg);
+        json_object_set_new(o, "shelter_id", json_string(arg));
+        if (rv == KZ_OK) {
+            json_object_set_new(o, "name", json_string(sh->name));
+            if (sh->has_capacity)
+                json_object_set_new(o, "capacity",
+                                    json_integer(sh->capacity));
+            kizuna__shelter__free_unpacked(sh, NULL);
+        } else if (json_integer_value(json_object_get(o, "total")) == 0) {
+            json_decref(o);
+            send_error(n, req, rid, 404, "not_found",
+                       "no shelter with this id");
+            return;
+        }
+        send_json(n, req, 200, o, index, stale_ms);
+        return;
+    }
+    default:
+        send_error(n, req, rid, 500, "internal", "unrouted read");
+    }
+}
+
+static void on_read_index(kz_cons_req *creq, int status)
+{
+    struct pending *p = creq->data;
+    if (p->req != NULL) {
+        if (status != 0)
+            send_cons_error(p->node, p->req, p->request_id, status, false);
+        else
+            serve_read(p->node, p->req, p->route, p->arg, p->request_id, -1);
+    }
+    pending_free(p);
+}
+
+static int handle_read(struct kz_node *n, h2o_req_t *req,
+                       const struct route *r, const char *arg,
+                       const char *rid)
+{
+    char consistency[32];
+    int got = query_param(req, "consistency", consistency, sizeof consistency);
+    bool stale = false;
+    if (got < 0 || (got > 0 && strcmp(consistency, "stale") != 0 &&
+                    strcmp(consistency, "linearizable") != 0)) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "consistency: must be linearizable or stale");
+        return 0;
+    }
+    if (got > 0 && strcmp(consistency, "stale") == 0)
+        stale = true;
+    if (stale) {
+        struct kz_cons_status st;
+        kz_cons_get_status(n->cons, &st);
+        serve_read(n, req, r, arg, rid, (long long)st.ms_since_leader);
+        return 0;
+    }
+    struct pending *p = pending_new(n, req, r, arg, rid);
+    if (p == NULL) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    int rv = kz_cons_read_index(n->cons, &p->creq, on_read_index);
+    if (rv != 0) {
+        send_cons_error(n, req, rid, rv, false);
+        pending_free(p);
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- cluster */
+
+static const char *state_name(int s)
+{
+    switch (s) {
+    case KZ_CONS_LEADER:
+        return "leader";
+    case KZ_CONS_FOLLOWER:
+        return "follower";
+    case KZ_CONS_CANDIDATE:
+        return "candidate";
+    default:
+        return "unavailable";
+    }
+}
+
+static json_t *member_json(struct kz_node *n, unsigned slot,
+                           const struct kz_cons_status *st, bool reachable)
+{
+    const struct kz_node_member *m = &n->cfg.members[slot];
+    char url[96];
+    snprintf(url, sizeof url, "https://%s", m->api_addr);
+    const char *role = kz_cons_member_role(n->cons, m->id);
+    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:b}", "id", (json_int_t)m->id,
+                          "region", m->region, "address", url, "role",
+                          role ? role : "none", "reachable", reachable);
+    if (reachable) {
+        json_object_set_new(o, "state", json_string(state_name(st->state)));
+        json_object_set_new(o, "term", json_integer((json_int_t)st->term));
+        json_object_set_new(o, "applied_index",
+                            json_integer((json_int_t)st->applied_index));
+        json_object_set_new(o, "commit_index",
+                            json_integer((json_int_t)st->commit_index));
+    } else {
+        json_object_set_new(o, "state", json_string("unavailable"));
+        json_object_set_new(o, "applied_index", json_null());
+    }
+    return o;
+}
+
+static void cluster_finish(struct pending *p)
+{
+    struct kz_node *n = p->node;
+    if (p->req != NULL) {
+        /* Lag against the highest applied index seen. */
+        json_t *nodes = json_object_get(p->cluster, "nodes");
+        json_int_t top = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(nodes, i, v)
+        {
+            json_int_t a = json_integer_value(json_object_get(v, "applied_index"));
+            if (a > top)
+                top = a;
+        }
+        json_array_foreach(nodes, i, v)
+        {
+            json_t *a = json_object_get(v, "applied_index");
+            json_object_set_new(v, "lag", json_is_integer(a)
+                                              ? json_integer(top - json_integer_value(a))
+                                              : json_null());
+        }
+        send_json(n, p->req, 200, json_incref(p->cluster),
+                  kz_stor_applied_index(n->stor), -1);
+    }
+    pending_free(p);
+}
+
+static void on_peer_status(kz_cons_req *creq, int status)
+{
+    struct peer_query *q = creq->data;
+    struct pending *p = q->p;
+    json_t *nodes = json_object_get(p->cluster, "nodes");
+    json_array_set_new(nodes, q->slot,
+                       member_json(p->node, q->slot, &creq->peer, status == 0));
+    free(q);
+    if (--p->n_peers_left == 0)
+        cluster_finish(p);
+}
+
+static int handle_cluster(struct kz_node *n, h2o_req_t *req,
+                          const struct route *r, const char *rid)
+{
+    struct kz_cons_status st;
+    kz_cons_get_status(n->cons, &st);
+    struct pending *p = pending_new(n, req, r, "", rid);
+    if (p == NULL) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    p->cluster = json_pack("{s:o,s:I,s:I,s:[]}", "leader",
+                           st.leader_id ? json_integer((json_int_t)st.leader_id)
+                                        : json_null(),
+                           "term", (json_int_t)st.term, "served_by",
+                           (json_int_t)n->cfg.id, "nodes");
+    json_t *nodes = json_object_get(p->cluster, "nodes");
+    for (unsigned i = 0; i < n->cfg.n_members; i++)
+        json_array_append_new(nodes, json_null());
+    p->n_peers_left = 1; /* held until every query is sent */
+    for (unsigned i = 0; i < n->cfg.n_members; i++) {
+        if (n->cfg.members[i].id == n->cfg.id) {
+            json_array_set_new(nodes, i, member_json(n, i, &st, true));
+            continue;
+        }
+        struct peer_query *q = calloc(1, sizeof *q);
+        if (q == NULL)
+            continue;
+        q->p = p;
+        q->slot = i;
+        q->creq.data = q;
+        p->n_peers_left++;
+        if (kz_cons_query_peer(n->cons, &q->creq, n->cfg.members[i].id,
+                               on_peer_status) != 0) {
+            struct kz_cons_status none = {0};
+            json_array_set_new(nodes, i, member_json(n, i, &none, false));
+            free(q);
+            p->n_peers_left--;
+        }
+    }
+    if (--p->n_peers_left == 0)
+        cluster_finish(p);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the router */
+
+static void send_text(struct kz_node *n, h2o_req_t *req, int status,
+                      const char *ctype, const char *text)
+{
+    send_body(n, req, status, ctype, text, strlen(text),
+              kz_stor_applied_index(n->stor), -1);
+}
+
+static void handle_metrics(struct kz_node *n, h2o_req_t *req)
+{
+    struct kz_cons_status st;
+    struct kz_cons_counters c;
+    kz_cons_get_status(n->cons, &st);
+    kz_cons_get_counters(n->cons, &c);
+    char buf[4096];
+    int off = snprintf(
+        buf, sizeof buf,
+        "# HELP kizuna_raft_term Current raft term.\n"
+        "# TYPE kizuna_raft_term gauge\nkizuna_raft_term %llu\n"
+        "# HELP kizuna_raft_leader 1 if this node is the leader.\n"
+        "# TYPE kizuna_raft_leader gauge\nkizuna_raft_leader %d\n"
+        "# HELP kizuna_raft_commit_index Commit index known to this node.\n"
+        "# TYPE kizuna_raft_commit_index gauge\nkizuna_raft_commit_index %llu\n"
+        "# HELP kizuna_raft_applied_index Last applied index.\n"
+        "# TYPE kizuna_raft_applied_index gauge\nkizuna_raft_applied_index %llu\n"
+        "# HELP kizuna_proposals_total Proposals handed to raft here.\n"
+        "# TYPE kizuna_proposals_total counter\nkizuna_proposals_total %llu\n"
+        "# HELP kizuna_forwarded_total Proposals forwarded to the leader.\n"
+        "# TYPE kizuna_forwarded_total counter\nkizuna_forwarded_total %llu\n"
+        "# HELP kizuna_barriers_total Read barriers issued.\n"
+        "# TYPE kizuna_barriers_total counter\nkizuna_barriers_total %llu\n"
+        "# HELP kizuna_barrier_reads_total Reads served by those barriers.\n"
+        "# TYPE kizuna_barrier_reads_total counter\nkizuna_barrier_reads_total %llu\n"
+        "# HELP kizuna_request_timeouts_total Requests that hit their deadline.\n"
+        "# TYPE kizuna_request_timeouts_total counter\nkizuna_request_timeouts_total %llu\n"
+        "# HELP kizuna_http_responses_total HTTP responses by status class.\n"
+        "# TYPE kizuna_http_responses_total counter\n",
+        (unsigned long long)st.term, st.state == KZ_CONS_LEADER,
+        (unsigned long long)st.commit_index,
+        (unsigned long long)st.applied_index,
+        (unsigned long long)c.proposals, (unsigned long long)c.forwarded,
+        (unsigned long long)c.barriers, (unsigned long long)c.barrier_reads,
+        (unsigned long long)c.timeouts);
+    for (int i = 1; i <= 5 && off > 0 && off < (int)sizeof buf; i++)
+        off += snprintf(buf + off, sizeof buf - (size_t)off,
+                        "kizuna_http_responses_total{class=\"%dxx\"} %llu\n", i,
+                        (unsigned long long)n->stats.http_by_class[i]);
+    send_text(n, req, 200, "text/plain; version=0.0.4", buf);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct kz_node *n = ((struct handler *)self)->node;
+    char rid[24];
+    random_hex(rid, 8);
+    add_header(req, "x-request-id", rid);
+
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const struct route *r = NULL;
+    char arg[80] = "";
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char a[80];
+        if (!match_route(&routes[i], req->path.base, plen, a, sizeof a))
+            continue;
+        path_known = true;
+        if (h2o_memis(req->method.base, req->method.len, routes[i].method,
+                      strlen(routes[i].method))) {
+            r = &routes[i];
+            memcpy(arg, a, sizeof arg);
+            break;
+        }
+    }
+    if (r == NULL) {
+        send_error(n, req, rid, path_known ? 405 : 404,
+                   path_known ? "method_not_allowed" : "not_found",
+                   path_known ? "method not allowed on this path"
+                              : "no such endpoint");
+        return 0;
+    }
+    if (!(r->roles & R_ANY)) {
+        struct identity id;
+        if (!peer_identity(n->http, req, &id)) {
+            send_error(n, req, rid, 401, "unauthenticated",
+                       "a verified client certificate is required");
+            return 0;
+        }
+        if (!(r->roles & id.role)) {
+            fprintf(stderr,
+                    "kizunad[%llu]: refused %s %s to role '%s' (request %s)\n",
+                    (unsigned long long)n->cfg.id, r->method, r->pattern,
+                    id.role_name[0] ? id.role_name : "-", rid);
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "role '%s' may not call %s %s",
+                     id.role_name[0] ? id.role_name : "(none)", r->method,
+                     r->pattern);
+            send_error(n, req, rid, 403, "forbidden", msg);
+            return 0;
+        }
+    }
+    if (r->personal) {
+        char purpose[256];
+        if (!header_value(req, "x-purpose", purpose, sizeof purpose) ||
+            purpose[0] == '\0') {
+            send_error(n, req, rid, 400, "purpose_required",
+                       "X-Purpose is required when reading personal data");
+            return 0;
+        }
+    }
+    switch (r->id) {
+    case RT_HEALTHZ:
+        send_text(n, req, 200, "text/plain", "ok\n");
+        return 0;
+    case RT_READYZ: {
+        struct kz_cons_status st;
+        kz_cons_get_status(n->cons, &st);
+        bool ready = st.leader_id != 0 &&
+                     st.applied_index + 64 >= st.commit_index;
+        send_text(n, req, ready ? 200 : 503, "text/plain",
+                  ready ? "ready\n"
+                        : (st.leader_id == 0 ? "no leader\n"
+                                             : "catching up\n"));
+        return 0;
+    }
+    case RT_METRICS:
+        handle_metrics(n, req);
+        return 0;
+    case RT_CLUSTER:
+        return handle_cluster(n, req, r, rid);
+    case RT_VICTIM_GET:
+    case RT_VICTIM_SEARCH:
+    case RT_SHELTER_SUMMARY:
+        return handle_read(n, req, r, arg, rid);
+    default:
+        return handle_write(n, req, r, arg, rid);
+    }
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static int tls_fail(struct kz_node *n, const char *what, const char *path)
+{
+    unsigned long e = ERR_get_error();
+    char buf[160];
+    ERR_error_string_n(e, buf, sizeof buf);
+    snprintf(n->errmsg, sizeof n->errmsg, "%s %s: %s", what, path, buf);
+    return KZ_ECONFIG;
+}
+
+int kz_node_http_init(struct kz_node *n)
+{
+    struct kz_node_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return KZ_ENOMEM;
+    n->http = h;
+    h->node = n;
+    h->ssl_ctx = SSL_CTX_new(TLS_server_method());
+    if (h->ssl_ctx == NULL)
+        return tls_fail(n, "TLS", "context");
+    SSL_CTX_set_min_proto_version(h->ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(h->ssl_ctx, SSL_OP_NO_RENEGOTIATION |
+                                        SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(h->ssl_ctx, n->cfg.tls_cert) != 1)
+        return tls_fail(n, "certificate", n->cfg.tls_cert);
+    if (SSL_CTX_use_PrivateKey_file(h->ssl_ctx, n->cfg.tls_key,
+                                    SSL_FILETYPE_PEM) != 1)
+        return tls_fail(n, "key", n->cfg.tls_key);
+    if (SSL_CTX_load_verify_locations(h->ssl_ctx, n->cfg.tls_ca, NULL) != 1)
+        return tls_fail(n, "CA", n->cfg.tls_ca);
+    SSL_CTX_set_verify(h->ssl_ctx,
+                       SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       NULL);
+    h2o_ssl_register_alpn_protocols(h->ssl_ctx, h2o_http2_alpn_protocols);
+
+    h2o_config_init(&h->config);
+    h->config.max_request_entity_size = n->cfg.max_body_bytes;
+    h2o_hostconf_t *host = h2o_config_register_host(
+        &h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    struct handler *hd =
+        (struct handler *)h2o_create_handler(path, sizeof *hd);
+    hd->super.on_req = on_req;
+    hd->node = n;
+    return KZ_OK;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct kz_node_http *h = listener->data;
+    if (status != 0)
+        return;
+    uv_tcp_t *conn = malloc(sizeof *conn);
+    if (conn == NULL)
+        return;
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(conn, 1);
+    h2o_socket_t *sock =
+        h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    h2o_accept(&h->accept_ctx, sock);
+}
+
+int kz_node_http_start(struct kz_node *n)
+{
+    struct kz_node_http *h = n->http;
+    h2o_context_init(&h->ctx, n->loop, &h->config);
+    h->accept_ctx.ctx = &h->ctx;
+    h->accept_ctx.hosts = h->config.hosts;
+    h->accept_ctx.ssl_ctx = h->ssl_ctx;
+
+    char host[KZ_CONS_ADDR_MAX];
+    snprintf(host, sizeof host, "%s", n->cfg.api_listen);
+    char *colon = strrchr(host, ':');
+    *colon = '\0';
+    struct sockaddr_in sa;
+    if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0) {
+        snprintf(n->errmsg, sizeof n->errmsg, "api_listen: bad IPv4 address");
+        return KZ_ECONFIG;
+    }
+    uv_tcp_init(n->loop, &h->listener);
+    h->listener.data = h;
+    int rv = uv_tcp_bind(&h->listener, (struct sockaddr *)&sa, 0);
+    if (rv == 0)
+        rv = uv_listen((uv_stream_t *)&h->listener, 512, on_accept);
+    if (rv != 0) {
+        snprintf(n->errmsg, sizeof n->errmsg, "api listen on %s: %s",
+                 n->cfg.api_listen, uv_strerror(rv));
+        uv_close((uv_handle_t *)&h->listener, NULL);
+        return KZ_ENET;
+    }
+    h->listening = true;
+    return KZ_OK;
+}
+
+void kz_node_http_stop(struct kz_node *n)
+{
+    struct kz_node_http *h = n->http;
+    if (h != NULL && h->listening) {
+        h->listening = false;
+        uv_close((uv_handle_t *)&h->listener, NULL);
+    }
+}
+
+void kz_node_http_free(struct kz_node *n)
+{
+    struct kz_node_http *h = n->http;
+    if (h == NULL)
+        return;
+    if (h->ssl_ctx != NULL)
+        SSL_CTX_free(h->ssl_ctx);
+    free(h);
+    n->http = NULL;
+}

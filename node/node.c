@@ -1,0 +1,159 @@
+/*
+ * node.c — wiring of one node (node.h): the store, the raft group whose state
+ * machine is register.c, and the HTTP API.
+ *
+ * Restore decision: raft hands the state machine its last snapshot on every
+ * start. The store already holds a state at least that new unless it was
+ * lost, so the image is only loaded when its index is above the store's
+ * applied index; the log entries in between are then skipped by index on
+ * replay. A follower that fell behind the leader's log gets the leader's
+ * newer image and loads it.
+ */
+#include "node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "register.h"
+
+static int fsm_apply(void *data, uint64_t index, const char *cmd, size_t len,
+                     bool want_result, char **result, size_t *result_len)
+{
+    struct kz_node *n = data;
+    return kz_node_apply(n->stor, index, cmd, len, want_result, result,
+                         result_len);
+}
+
+static uint64_t fsm_applied(void *data)
+{
+    struct kz_node *n = data;
+    return kz_stor_applied_index(n->stor);
+}
+
+static int fsm_snapshot(void *data, void *(*alloc)(size_t), char **buf,
+                        size_t *len)
+{
+    struct kz_node *n = data;
+    return kz_stor_dump(n->stor, alloc, 0, buf, len);
+}
+
+static int fsm_restore(void *data, const char *buf, size_t len)
+{
+    struct kz_node *n = data;
+    uint64_t index;
+    int rv = kz_stor_dump_index(buf, len, &index);
+    if (rv != KZ_OK)
+        return rv;
+    if (index <= kz_stor_applied_index(n->stor))
+        return KZ_OK;
+    fprintf(stderr, "kizunad[%llu]: installing snapshot at index %llu\n",
+            (unsigned long long)n->cfg.id, (unsigned long long)index);
+    return kz_stor_load(n->stor, buf, len);
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[KZ_NODE_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int kz_node_init(struct kz_node *n, uv_loop_t *loop,
+                 const struct kz_node_config *cfg)
+{
+    memset(n, 0, sizeof *n);
+    n->loop = loop;
+    n->cfg = *cfg;
+    char path[KZ_NODE_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/raft", cfg->data_dir);
+    if (mkdir_p(path) != 0) {
+        snprintf(n->errmsg, sizeof n->errmsg, "%s: %s", path, strerror(errno));
+        return KZ_EIO;
+    }
+    snprintf(path, sizeof path, "%s/state", cfg->data_dir);
+    int rv = kz_stor_open(path, &n->stor, n->errmsg, sizeof n->errmsg);
+    if (rv != KZ_OK)
+        return rv;
+
+    struct kz_cons_config cc;
+    memset(&cc, 0, sizeof cc);
+    cc.id = cfg->id;
+    snprintf(path, sizeof path, "%s/raft", cfg->data_dir);
+    cc.dir = path;
+    cc.bind_addr = cfg->raft_listen;
+    for (unsigned i = 0; i < cfg->n_members; i++) {
+        cc.peers[i].id = cfg->members[i].id;
+        snprintf(cc.peers[i].region, sizeof cc.peers[i].region, "%s",
+                 cfg->members[i].region);
+        snprintf(cc.peers[i].raft_addr, sizeof cc.peers[i].raft_addr, "%s",
+                 cfg->members[i].raft_addr);
+    }
+    cc.n_peers = cfg->n_members;
+    cc.election_timeout_ms = cfg->election_timeout_ms;
+    cc.heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
+    cc.snapshot_threshold = cfg->snapshot_threshold;
+    cc.snapshot_trailing = cfg->snapshot_trailing;
+    cc.request_timeout_ms = cfg->request_timeout_ms;
+    struct kz_cons_fsm fsm = {n, fsm_apply, fsm_applied, fsm_snapshot,
+                              fsm_restore};
+    rv = kz_cons_init(&n->cons, loop, &cc, &fsm, n->errmsg, sizeof n->errmsg);
+    if (rv != KZ_OK)
+        goto err_after_stor;
+    rv = kz_node_http_init(n);
+    if (rv != KZ_OK)
+        goto err_after_http;
+    return KZ_OK;
+
+err_after_http:
+    kz_node_http_free(n);
+    /* raft was initialised but not started: closing it needs the loop. */
+    return rv;
+err_after_stor:
+    kz_stor_close(n->stor);
+    n->stor = NULL;
+    return rv;
+}
+
+int kz_node_start(struct kz_node *n)
+{
+    int rv = kz_cons_start(n->cons, n->errmsg, sizeof n->errmsg);
+    if (rv != KZ_OK)
+        return rv;
+    return kz_node_http_start(n);
+}
+
+static void on_cons_closed(void *data)
+{
+    struct kz_node *n = data;
+    if (n->stopped_cb != NULL)
+        n->stopped_cb(n);
+}
+
+void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *))
+{
+    n->stopped_cb = cb;
+    kz_node_http_stop(n);
+    kz_cons_close(n->cons, on_cons_closed, n);
+}
+
+void kz_node_free(struct kz_node *n)
+{
+    if (n->cons != NULL)
+        kz_cons_free(n->cons);
+    kz_node_http_free(n);
+    kz_stor_close(n->stor);
+    n->cons = NULL;
+    n->stor = NULL;
+}

@@ -1,0 +1,52 @@
+/*
+ * node.h — one Kizuna node: the state store, the raft group and the HTTPS
+ * API on one libuv loop. A node is a struct, not a global, so tests can run
+ * several in one process.
+ *
+ * Lifecycle: kz_node_init (opens the store, builds raft and TLS), then
+ * kz_node_start (raft, peer link, API listener), then kz_node_stop (stops
+ * accepting, closes raft, then calls back; the caller then runs the loop
+ * until it is empty and calls kz_node_free).
+ */
+#ifndef KZ_NODE_H
+#define KZ_NODE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "consensus.h"
+#include "state_store.h"
+
+struct kz_node_http;
+
+struct kz_node_stats {
+    uint64_t http_requests;
+    uint64_t http_by_class[6]; /* index status / 100 */
+    uint64_t reads_linearizable, reads_stale, writes;
+};
+
+struct kz_node {
+    uv_loop_t *loop;
+    struct kz_node_config cfg;
+    kz_stor *stor;
+    kz_cons *cons;
+    struct kz_node_http *http;
+    struct kz_node_stats stats;
+    void (*stopped_cb)(struct kz_node *);
+    char errmsg[256];
+};
+
+int kz_node_init(struct kz_node *n, uv_loop_t *loop,
+                 const struct kz_node_config *cfg);
+int kz_node_start(struct kz_node *n);
+void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *));
+void kz_node_free(struct kz_node *n);
+
+/* HTTP API (http_api.c). */
+int kz_node_http_init(struct kz_node *n);
+int kz_node_http_start(struct kz_node *n);
+void kz_node_http_stop(struct kz_node *n);
+void kz_node_http_free(struct kz_node *n);
+
+#endif

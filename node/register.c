@@ -1,0 +1,604 @@
+/*
+ * register.c — apply for the victim register and shelters (register.h).
+ *
+ * Every command becomes exactly one kz_stor batch committed with its raft
+ * index: the record, the index keys it adds and removes, and the shelter
+ * counters it moves. Apply takes time and ids from the command, never from
+ * the clock, so every replica writes the same bytes.
+ *
+ * Indexes are maintained by difference: the keys of the old record are
+ * deleted and those of the new one put, in the same batch (a key in both is
+ * deleted then re-put, which RocksDB resolves in batch order). Counters are
+ * summed per key in memory first, so a move within one shelter nets to zero.
+ */
+#include "register.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "name_fold.h"
+#include "records.h"
+
+#define KEY_MAX 512
+#define MAX_NAME_KEYS 24
+
+const char *const kz_node_counter_names[] = {
+    "total",         "sex_female",           "sex_male",
+    "sex_other",     "sex_unknown",          "needs_infant",
+    "needs_elderly", "needs_disabled",       "needs_pregnant",
+    "needs_chronic_illness", "needs_medication", "status_safe",
+    "status_injured", "status_missing",      "status_deceased",
+    "status_unknown", NULL};
+
+/* ------------------------------------------------------------------ keys */
+
+static size_t make_key(char *buf, const char *muni, char kind, const char *a,
+                       const char *b)
+{
+    int n = snprintf(buf, KEY_MAX, "%s/%c/%s", muni, kind, a);
+    if (n < 0 || n >= KEY_MAX - 1)
+        return 0;
+    size_t len = (size_t)n;
+    if (b != NULL) {
+        size_t bl = strlen(b);
+        if (len + 1 + bl >= KEY_MAX)
+            return 0;
+        buf[len++] = '\0';
+        memcpy(buf + len, b, bl);
+        len += bl;
+    }
+    return len;
+}
+
+/* Calls fn for every index key of v (not the counters). */
+static void for_index_keys(const char *muni, const Kizuna__Victim *v,
+                           void (*fn)(void *, const char *, size_t), void *arg)
+{
+    char key[KEY_MAX];
+    size_t n;
+    char names[MAX_NAME_KEYS][KZ_NODE_NAME_KEY_MAX];
+    size_t nk = kz_node_name_keys(v->name, v->name_kana, names, MAX_NAME_KEYS);
+    for (size_t i = 0; i < nk; i++)
+        if ((n = make_key(key, muni, 'n', names[i], v->id)) > 0)
+            fn(arg, key, n);
+    if (v->dob && (n = make_key(key, muni, 'd', v->dob, v->id)) > 0)
+        fn(arg, key, n);
+    if (v->shelter_id &&
+        (n = make_key(key, muni, 's', v->shelter_id, v->id)) > 0)
+        fn(arg, key, n);
+    if ((n = make_key(key, muni, 't', v->status ? v->status : "unknown",
+                      v->id)) > 0)
+        fn(arg, key, n);
+    if (v->household_id &&
+        (n = make_key(key, muni, 'h', v->household_id, v->id)) > 0)
+        fn(arg, key, n);
+}
+
+static void put_index(void *b, const char *k, size_t n)
+{
+    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, k, n, "", 0);
+}
+
+static void del_index(void *b, const char *k, size_t n)
+{
+    kz_stor_batch_delete(b, KZ_STOR_CF_INDEX, k, n);
+}
+
+/* -------------------------------------------------------------- counters */
+
+struct delta {
+    char shelter[72];
+    const char *counter;
+    long long d;
+};
+
+struct deltas {
+    struct delta v[64];
+    size_t n;
+};
+
+static void add_delta(struct deltas *ds, const char *shelter,
+                      const char *counter, long long d)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        if (strcmp(ds->v[i].shelter, shelter) == 0 &&
+            strcmp(ds->v[i].counter, counter) == 0) {
+            ds->v[i].d += d;
+            return;
+        }
+    if (ds->n == sizeof ds->v / sizeof ds->v[0])
+        return; /* cannot happen: at most 2 x 11 counters per command */
+    snprintf(ds->v[ds->n].shelter, sizeof ds->v[ds->n].shelter, "%s",
+             shelter);
+    ds->v[ds->n].counter = counter;
+    ds->v[ds->n].d = d;
+    ds->n++;
+}
+
+/* Adds (sign +1) or removes (-1) what record v contributes to its shelter. */
+static void contribute(struct deltas *ds, const Kizuna__Victim *v, int sign)
+{
+    if (v == NULL || v->shelter_id == NULL)
+        return;
+    char name[48];
+    add_delta(ds, v->shelter_id, "total", sign);
+    snprintf(name, sizeof name, "sex_%s", v->sex ? v->sex : "unknown");
+    for (const char *const *c = kz_node_counter_names; *c; c++)
+        if (strcmp(*c, name) == 0)
+            add_delta(ds, v->shelter_id, *c, sign);
+    for (size_t i = 0; i < v->n_needs; i++) {
+        snprintf(name, sizeof name, "needs_%s", v->needs[i]);
+        for (const char *const *c = kz_node_counter_names; *c; c++)
+            if (strcmp(*c, name) == 0)
+                add_delta(ds, v->shelter_id, *c, sign);
+    }
+    snprintf(name, sizeof name, "status_%s", v->status ? v->status : "unknown");
+    for (const char *const *c = kz_node_counter_names; *c; c++)
+        if (strcmp(*c, name) == 0)
+            add_delta(ds, v->shelter_id, *c, sign);
+}
+
+static long long get_counter(kz_stor *st, const char *key, size_t n)
+{
+    char *v;
+    size_t vl;
+    if (kz_stor_get(st, KZ_STOR_CF_INDEX, key, n, &v, &vl) != KZ_OK)
+        return 0;
+    long long x = 0;
+    if (vl == 8)
+        for (int i = 0; i < 8; i++)
+            x = (long long)(((unsigned long long)x << 8) | (unsigned char)v[i]);
+    free(v);
+    return x;
+}
+
+static void write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
+                         const struct deltas *ds)
+{
+    for (size_t i = 0; i < ds->n; i++) {
+        if (ds->v[i].d == 0)
+            continue;
+        char key[KEY_MAX];
+        size_t n = make_key(key, muni, 'c', ds->v[i].shelter, ds->v[i].counter);
+        if (n == 0)
+            continue;
+        unsigned long long x =
+            (unsigned long long)(get_counter(st, key, n) + ds->v[i].d);
+        unsigned char be[8];
+        for (int j = 7; j >= 0; j--) {
+            be[j] = (unsigned char)(x & 0xff);
+            x >>= 8;
+        }
+        kz_stor_batch_put(b, KZ_STOR_CF_INDEX, key, n, be, 8);
+    }
+}
+
+/* ---------------------------------------------------------------- results */
+
+struct result {
+    bool want;
+    char **buf;
+    size_t *len;
+};
+
+static void set_result(struct result *r, int status, json_t *body)
+{
+    if (!r->want) {
+        json_decref(body);
+        return;
+    }
+    char *js = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (js == NULL)
+        return;
+    size_t n = strlen(js);
+    char *out = malloc(n + 4);
+    if (out != NULL) {
+        snprintf(out, 4, "%03d", status);
+        memcpy(out + 3, js, n + 1);
+        *r->buf = out;
+        *r->len = n + 3;
+    }
+    free(js);
+}
+
+static void set_error(struct result *r, int status, const char *code,
+                      const char *message)
+{
+    if (!r->want)
+        return;
+    json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                          message);
+    set_result(r, status, e);
+}
+
+/* --------------------------------------------------------------- records */
+
+static int store_victim(kz_stor_batch *b, const char *muni,
+                        const Kizuna__Victim *v)
+{
+    char key[KEY_MAX];
+    size_t n = make_key(key, muni, 'v', v->id, NULL);
+    size_t sz = kizuna__victim__get_packed_size(v);
+    uint8_t *buf = malloc(sz ? sz : 1);
+    if (buf == NULL)
+        return KZ_ENOMEM;
+    kizuna__victim__pack(v, buf);
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, n, buf, sz);
+    free(buf);
+    return KZ_OK;
+}
+
+int kz_node_load_victim(kz_stor *st, const char *muni, const char *id,
+                        Kizuna__Victim **out)
+{
+    char key[KEY_MAX];
+    size_t n = make_key(key, muni, 'v', id, NULL);
+    if (n == 0)
+        return KZ_ENOTFOUND;
+    char *v;
+    size_t vl;
+    int rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, n, &v, &vl);
+    if (rv != KZ_OK)
+        return rv;
+    *out = kizuna__victim__unpack(NULL, vl, (uint8_t *)v);
+    free(v);
+    return *out ? KZ_OK : KZ_ECORRUPT;
+}
+
+int kz_node_load_shelter(kz_stor *st, const char *muni, const char *id,
+                         Kizuna__Shelter **out)
+{
+    char key[KEY_MAX];
+    size_t n = make_key(key, muni, 's', id, NULL);
+    if (n == 0)
+        return KZ_ENOTFOUND;
+    char *v;
+    size_t vl;
+    int rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, n, &v, &vl);
+    if (rv != KZ_OK)
+        return rv;
+    *out = kizuna__shelter__unpack(NULL, vl, (uint8_t *)v);
+    free(v);
+    return *out ? KZ_OK : KZ_ECORRUPT;
+}
+
+/* Moves the record's shelter history when its shelter changes. */
+static int stay_change(Kizuna__Victim *v, const char *old_shelter,
+                       int64_t now)
+{
+    const char *neu = v->shelter_id;
+    if ((old_shelter == NULL && neu == NULL) ||
+        (old_shelter && neu && strcmp(old_shelter, neu) == 0))
+        return KZ_OK;
+    if (old_shelter != NULL && v->n_shelter_history > 0) {
+        Kizuna__ShelterStay *last =
+            v->shelter_history[v->n_shelter_history - 1];
+        if (!last->has_out_ms) {
+            last->has_out_ms = 1;
+            last->out_ms = now;
+        }
+    }
+    if (neu == NULL)
+        return KZ_OK;
+    Kizuna__ShelterStay **h =
+        realloc(v->shelter_history,
+                (v->n_shelter_history + 1) * sizeof *v->shelter_history);
+    if (h == NULL)
+        return KZ_ENOMEM;
+    v->shelter_history = h;
+    Kizuna__ShelterStay *s = malloc(sizeof *s);
+    if (s == NULL)
+        return KZ_ENOMEM;
+    kizuna__shelter_stay__init(s);
+    s->shelter_id = strdup(neu);
+    if (s->shelter_id == NULL) {
+        free(s);
+        return KZ_ENOMEM;
+    }
+    s->has_in_ms = 1;
+    s->in_ms = now;
+    h[v->n_shelter_history++] = s;
+    return KZ_OK;
+}
+
+static int apply_create(kz_stor *st, kz_stor_batch *b, const char *muni,
+                        uint64_t index, const Kizuna__Command *cmd,
+                        struct result *r)
+{
+    Kizuna__Victim *v = cmd->create_victim->victim;
+    if (v == NULL || v->id == NULL || !kz_node_valid_ref(v->id)) {
+        set_error(r, 400, "bad_command", "create without a valid id");
+        return KZ_OK;
+    }
+    Kizuna__Victim *old;
+    if (kz_node_load_victim(st, muni, v->id, &old) == KZ_OK) {
+        kizuna__victim__free_unpacked(old, NULL);
+        set_error(r, 409, "conflict", "a record with this id exists");
+        return KZ_OK;
+    }
+    v->has_version = 1;
+    v->version = index;
+    v->has_created_ms = v->has_updated_ms = 1;
+    v->created_ms = v->updated_ms = cmd->time_ms;
+    int rv = stay_change(v, NULL, cmd->time_ms);
+    if (rv != KZ_OK)
+        return rv;
+    if ((rv = store_victim(b, muni, v)) != KZ_OK)
+        return rv;
+    for_index_keys(muni, v, put_index, b);
+    struct deltas ds = {.n = 0};
+    contribute(&ds, v, +1);
+    write_deltas(st, b, muni, &ds);
+    if (r->want)
+        set_result(r, 201, kz_node_victim_to_json(v));
+    return KZ_OK;
+}
+
+/* Replaces field `name` of dst by the one in src (absent in src: cleared). */
+static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
+                       const char *name)
+{
+#define KZ__STR_FIELD(f)                                                      \
+    if (strcmp(name, #f) == 0) {                                              \
+        free(dst->f);                                                         \
+        dst->f = src->f;                                                      \
+        src->f = NULL;                                                        \
+        return KZ_OK;                                                         \
+    }
+    KZ__STR_FIELD(name)
+    KZ__STR_FIELD(name_kana)
+    KZ__STR_FIELD(dob)
+    KZ__STR_FIELD(sex)
+    KZ__STR_FIELD(address)
+    KZ__STR_FIELD(household_id)
+    KZ__STR_FIELD(damage)
+    KZ__STR_FIELD(shelter_id)
+    KZ__STR_FIELD(status)
+    KZ__STR_FIELD(contact)
+    KZ__STR_FIELD(damage_certified_on)
+#undef KZ__STR_FIELD
+    if (strcmp(name, "needs") == 0) {
+        for (size_t i = 0; i < dst->n_needs; i++)
+            free(dst->needs[i]);
+        free(dst->needs);
+        dst->needs = src->needs;
+        dst->n_needs = src->n_needs;
+        src->needs = NULL;
+        src->n_needs = 0;
+        return KZ_OK;
+    }
+    if (strcmp(name, "consent") == 0) {
+        if (dst->consent)
+            kizuna__consent__free_unpacked(dst->consent, NULL);
+        dst->consent = src->consent;
+        src->consent = NULL;
+        return KZ_OK;
+    }
+    return KZ_EINVAL;
+}
+
+static int apply_patch(kz_stor *st, kz_stor_batch *b, const char *muni,
+                       uint64_t index, const Kizuna__Command *cmd,
+                       struct result *r)
+{
+    Kizuna__PatchVictim *p = cmd->patch_victim;
+    Kizuna__Victim *v = NULL, *old = NULL;
+    int rv;
+    if (p->id == NULL || p->fields == NULL) {
+        set_error(r, 400, "bad_command", "patch without id or fields");
+        return KZ_OK;
+    }
+    rv = kz_node_load_victim(st, muni, p->id, &v);
+    if (rv == KZ_ENOTFOUND) {
+        set_error(r, 404, "not_found", "no victim with this id");
+        return KZ_OK;
+    }
+    if (rv != KZ_OK)
+        return rv;
+    if (p->has_if_match && p->if_match != v->version) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "version is %llu, not %llu",
+                 (unsigned long long)v->version,
+                 (unsigned long long)p->if_match);
+        set_error(r, 412, "version_mismatch", msg);
+        kizuna__victim__free_unpacked(v, NULL);
+        return KZ_OK;
+    }
+    /* Keep the old image for index and counter differences. */
+    rv = kz_node_load_victim(st, muni, p->id, &old);
+    if (rv != KZ_OK)
+        goto out;
+    for (size_t i = 0; i < p->n_set; i++)
+        if (patch_field(v, p->fields, p->set[i]) != KZ_OK) {
+            set_error(r, 400, "bad_command", "patch of an unknown field");
+            rv = KZ_OK;
+            goto out;
+        }
+    if (v->name == NULL) {
+        set_error(r, 400, "bad_request", "name: must not be removed");
+        rv = KZ_OK;
+        goto out;
+    }
+    if ((rv = stay_change(v, old->shelter_id, cmd->time_ms)) != KZ_OK)
+        goto out;
+    v->version = index;
+    v->has_updated_ms = 1;
+    v->updated_ms = cmd->time_ms;
+    if ((rv = store_victim(b, muni, v)) != KZ_OK)
+        goto out;
+    for_index_keys(muni, old, del_index, b);
+    for_index_keys(muni, v, put_index, b);
+    struct deltas ds = {.n = 0};
+    contribute(&ds, old, -1);
+    contribute(&ds, v, +1);
+    write_deltas(st, b, muni, &ds);
+    if (r->want)
+        set_result(r, 200, kz_node_victim_to_json(v));
+out:
+    if (old)
+        kizuna__victim__free_unpacked(old, NULL);
+    kizuna__victim__free_unpacked(v, NULL);
+    return rv;
+}
+
+static int apply_note(kz_stor *st, kz_stor_batch *b, const char *muni,
+                      uint64_t index, const Kizuna__Command *cmd,
+                      struct result *r)
+{
+    Kizuna__AddNote *a = cmd->add_note;
+    Kizuna__Victim *v = NULL, *old = NULL;
+    if (a->victim_id == NULL || a->note == NULL || a->note->status == NULL ||
+        !kz_node_valid_code(a->note->status, kz_node_status_codes)) {
+        set_error(r, 400, "bad_command", "note without victim or status");
+        return KZ_OK;
+    }
+    int rv = kz_node_load_victim(st, muni, a->victim_id, &v);
+    if (rv == KZ_ENOTFOUND) {
+        set_error(r, 404, "not_found", "no victim with this id");
+        return KZ_OK;
+    }
+    if (rv != KZ_OK)
+        return rv;
+    if ((rv = kz_node_load_victim(st, muni, a->victim_id, &old)) != KZ_OK)
+        goto out;
+    Kizuna__Note **notes =
+        realloc(v->notes, (v->n_notes + 1) * sizeof *v->notes);
+    if (notes == NULL) {
+        rv = KZ_ENOMEM;
+        goto out;
+    }
+    v->notes = notes;
+    Kizuna__Note *n = a->note;
+    a->note = NULL; /* moved into the record */
+    n->has_at_ms = 1;
+    n->at_ms = cmd->time_ms;
+    notes[v->n_notes++] = n;
+    free(v->status);
+    v->status = strdup(n->status);
+    if (v->status == NULL) {
+        rv = KZ_ENOMEM;
+        goto out;
+    }
+    v->version = index;
+    v->updated_ms = cmd->time_ms;
+    if ((rv = store_victim(b, muni, v)) != KZ_OK)
+        goto out;
+    for_index_keys(muni, old, del_index, b);
+    for_index_keys(muni, v, put_index, b);
+    struct deltas ds = {.n = 0};
+    contribute(&ds, old, -1);
+    contribute(&ds, v, +1);
+    write_deltas(st, b, muni, &ds);
+    if (r->want)
+        set_result(r, 201, kz_node_victim_to_json(v));
+out:
+    if (old)
+        kizuna__victim__free_unpacked(old, NULL);
+    kizuna__victim__free_unpacked(v, NULL);
+    return rv;
+}
+
+static int apply_shelter(kz_stor *st, kz_stor_batch *b, const char *muni,
+                         uint64_t index, const Kizuna__Command *cmd,
+                         struct result *r)
+{
+    Kizuna__Shelter *s = cmd->put_shelter->shelter;
+    if (s == NULL || s->id == NULL || !kz_node_valid_ref(s->id)) {
+        set_error(r, 400, "bad_command", "shelter without a valid id");
+        return KZ_OK;
+    }
+    Kizuna__Shelter *old = NULL;
+    int existed = kz_node_load_shelter(st, muni, s->id, &old) == KZ_OK;
+    if (old)
+        kizuna__shelter__free_unpacked(old, NULL);
+    s->has_version = 1;
+    s->version = index;
+    s->has_updated_ms = 1;
+    s->updated_ms = cmd->time_ms;
+    char key[KEY_MAX];
+    size_t n = make_key(key, muni, 's', s->id, NULL);
+    size_t sz = kizuna__shelter__get_packed_size(s);
+    uint8_t *buf = malloc(sz ? sz : 1);
+    if (buf == NULL)
+        return KZ_ENOMEM;
+    kizuna__shelter__pack(s, buf);
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, n, buf, sz);
+    free(buf);
+    if (r->want)
+        set_result(r, existed ? 200 : 201, kz_node_shelter_to_json(s));
+    return KZ_OK;
+}
+
+int kz_node_apply(kz_stor *st, uint64_t index, const char *data, size_t len,
+                  bool want_result, char **result, size_t *result_len)
+{
+    struct result r = {want_result, result, result_len};
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    if (b == NULL)
+        return KZ_ENOMEM;
+    int rv = KZ_OK;
+    Kizuna__Command *cmd =
+        kizuna__command__unpack(NULL, len, (const uint8_t *)data);
+    if (cmd == NULL || cmd->municipality == NULL) {
+        /* Deterministic on every replica: the entry is consumed, nothing
+         * else changes. */
+        set_error(&r, 400, "bad_command", "undecodable command");
+    } else {
+        const char *muni = cmd->municipality;
+        switch (cmd->op_case) {
+        case KIZUNA__COMMAND__OP_CREATE_VICTIM:
+            rv = apply_create(st, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_PATCH_VICTIM:
+            rv = apply_patch(st, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_ADD_NOTE:
+            rv = apply_note(st, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_PUT_SHELTER:
+            rv = apply_shelter(st, b, muni, index, cmd, &r);
+            break;
+        default:
+            set_error(&r, 400, "bad_command", "unknown command");
+        }
+    }
+    if (cmd != NULL)
+        kizuna__command__free_unpacked(cmd, NULL);
+    if (rv == KZ_OK)
+        rv = kz_stor_batch_commit(st, b, index);
+    kz_stor_batch_free(b);
+    if (rv != KZ_OK && result != NULL && *result != NULL) {
+        free(*result);
+        *result = NULL;
+    }
+    return rv;
+}
+
+json_t *kz_node_shelter_summary(kz_stor *st, const char *muni,
+                                const char *shelter_id)
+{
+    json_t *o = json_object();
+    json_t *sex = json_object(), *needs = json_object(), *status = json_object();
+    for (const char *const *c = kz_node_counter_names; *c; c++) {
+        char key[KEY_MAX];
+        size_t n = make_key(key, muni, 'c', shelter_id, *c);
+        long long v = n ? get_counter(st, key, n) : 0;
+        if (strcmp(*c, "total") == 0)
+            json_object_set_new(o, "total", json_integer(v));
+        else if (strncmp(*c, "sex_", 4) == 0)
+            json_object_set_new(sex, *c + 4, json_integer(v));
+        else if (strncmp(*c, "needs_", 6) == 0)
+            json_object_set_new(needs, *c + 6, json_integer(v));
+        else if (strncmp(*c, "status_", 7) == 0)
+            json_object_set_new(status, *c + 7, json_integer(v));
+    }
+    json_object_set_new(o, "by_sex", sex);
+    json_object_set_new(o, "needs", needs);
+    json_object_set_new(o, "by_status", status);
+    /* Convenience fields the shelter view of the seeds asks for. */
+    json_object_set(o, "infants", json_object_get(needs, "infant"));
+    json_object_set(o, "elderly", json_object_get(needs, "elderly"));
+    return o;
+}

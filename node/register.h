@@ -1,0 +1,50 @@
+/*
+ * register.h — the replicated state machine of the victim register
+ * (被災者台帳) and the shelter registry, and the read side of their keys.
+ *
+ * Key layout (every key starts with the municipality code, so the state can
+ * later be range-partitioned by municipality):
+ *   records  <muni>/v/<id>                 Victim (protobuf)
+ *            <muni>/s/<id>                 Shelter (protobuf)
+ *   index    <muni>/n/<folded name>\0<id>  name search keys (name_fold.h)
+ *            <muni>/d/<dob>\0<id>          date of birth
+ *            <muni>/s/<shelter>\0<id>      current shelter
+ *            <muni>/t/<status>\0<id>       安否 status
+ *            <muni>/h/<household>\0<id>    household members
+ *            <muni>/c/<shelter>\0<counter> shelter counters, 8 bytes BE
+ */
+#ifndef KZ_NODE_REGISTER_H
+#define KZ_NODE_REGISTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kizuna.pb-c.h"
+#include "state_store.h"
+
+/* Applies one command (a packed kizuna.Command) at index, in one batch with
+ * the applied index. Deterministic. Commands that fail a rule (unknown id,
+ * If-Match mismatch, malformed bytes) still consume their index and change
+ * nothing else. When want_result, *result is a malloc'd "NNN" HTTP status
+ * followed by the JSON body. Returns a kz_error only for storage failures
+ * (fatal: the node stops rather than diverge). */
+int kz_node_apply(kz_stor *st, uint64_t index, const char *cmd, size_t len,
+                  bool want_result, char **result, size_t *result_len);
+
+/* Point reads. KZ_ENOTFOUND when absent; *out freed with
+ * kizuna__*__free_unpacked(*out, NULL). */
+int kz_node_load_victim(kz_stor *st, const char *muni, const char *id,
+                        Kizuna__Victim **out);
+int kz_node_load_shelter(kz_stor *st, const char *muni, const char *id,
+                         Kizuna__Shelter **out);
+
+/* The per-shelter summary of API.md as a new JSON object. */
+json_t *kz_node_shelter_summary(kz_stor *st, const char *muni,
+                                const char *shelter_id);
+
+/* Counter names kept per shelter. */
+extern const char *const kz_node_counter_names[];
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * search.c — register search by name, date of birth, shelter and status,
+ * with a cursor (search.h).
+ *
+ * Plan: pick one source of candidate ids, then check the other filters on
+ * each record.
+ *   q given      the name index: ids whose folded key starts with the whole
+ *                folded query, plus (several tokens) ids where every token
+ *                prefixes some key; collected, sorted and deduplicated
+ *   else dob / shelter / status
+ *                that index's exact prefix, already in id order
+ *   else         the records themselves, in id order
+ * Results are in id order; the cursor is the last id returned, so a page
+ * starts strictly after it whatever was written meanwhile.
+ */
+#include "search.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "name_fold.h"
+#include "records.h"
+#include "register.h"
+
+#define KEY_MAX 512
+#define MAX_TERMS 16
+
+struct idset {
+    char **v;
+    size_t n, cap;
+    bool truncated;
+};
+
+static void idset_free(struct idset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+}
+
+static int idset_add(struct idset *s, const char *id, size_t n)
+{
+    if (s->n == KZ_NODE_SEARCH_MAX_CANDIDATES) {
+        s->truncated = true;
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        char **v = realloc(s->v, cap * sizeof *v);
+        if (v == NULL)
+            return KZ_ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n] = strndup(id, n);
+    if (s->v[s->n] == NULL)
+        return KZ_ENOMEM;
+    s->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void idset_sort_unique(struct idset *s)
+{
+    if (s->n == 0)
+        return;
+    qsort(s->v, s->n, sizeof *s->v, cmp_str);
+    size_t w = 1;
+    for (size_t i = 1; i < s->n; i++) {
+        if (strcmp(s->v[i], s->v[w - 1]) == 0)
+            free(s->v[i]);
+        else
+            s->v[w++] = s->v[i];
+    }
+    s->n = w;
+}
+
+static bool idset_has(const struct idset *s, const char *id)
+{
+    return bsearch(&id, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
+}
+
+/* Ids of records with a name key starting with term. */
+static int name_prefix(kz_stor *st, const char *muni, const char *term,
+                       struct idset *out)
+{
+    char prefix[KEY_MAX];
+    int pl = snprintf(prefix, sizeof prefix, "%s/n/%s", muni, term);
+    if (pl < 0 || pl >= (int)sizeof prefix)
+        return KZ_EINVAL;
+    kz_stor_iter *it =
+        kz_stor_iter_new(st, KZ_STOR_CF_INDEX, prefix, (size_t)pl, NULL, 0);
+    if (it == NULL)
+        return KZ_ENOMEM;
+    const char *k;
+    size_t kl;
+    int rv = 0;
+    while (rv == 0 && kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
+        const char *nul = memchr(k + pl, '\0', kl - (size_t)pl);
+        if (nul != NULL)
+            rv = idset_add(out, nul + 1, kl - (size_t)(nul + 1 - k));
+    }
+    kz_stor_iter_free(it);
+    if (rv == 0)
+        idset_sort_unique(out);
+    return rv;
+}
+
+static int name_candidates(kz_stor *st, const char *muni, const char *q,
+                           struct idset *out)
+{
+    char terms[MAX_TERMS][KZ_NODE_NAME_KEY_MAX];
+    size_t whole;
+    size_t n = kz_node_name_query(q, terms, MAX_TERMS, &whole);
+    if (n == 0)
+        return 0;
+    int rv = name_prefix(st, muni, terms[whole], out);
+    if (rv != 0 || n < 2)
+        return rv;
+    /* Every token must prefix some key: intersect the token sets. */
+    struct idset acc = {0};
+    for (size_t t = 0; t < n && rv == 0; t++) {
+        if (t == whole)
+            continue;
+        struct idset cur = {0};
+        rv = name_prefix(st, muni, terms[t], &cur);
+        if (rv == 0 && acc.v == NULL && t == (whole == 0 ? 1 : 0)) {
+            acc = cur;
+            continue;
+        }
+        if (rv == 0) {
+            size_t w = 0;
+            for (size_t i = 0; i < acc.n; i++) {
+                if (idset_has(&cur, acc.v[i]))
+                    acc.v[w++] = acc.v[i];
+                else
+                    free(acc.v[i]);
+            }
+            acc.n = w;
+        }
+        idset_free(&cur);
+    }
+    for (size_t i = 0; rv == 0 && i < acc.n; i++)
+        rv = idset_add(out, acc.v[i], strlen(acc.v[i]));
+    idset_free(&acc);
+    if (rv == 0)
+        idset_sort_unique(out);
+    return rv;
+}
+
+static bool matches(const Kizuna__Victim *v, const struct kz_node_search *q)
+{
+    if (q->dob && (!v->dob || strcmp(v->dob, q->dob) != 0))
+        return false;
+    if (q->shelter && (!v->shelter_id || strcmp(v->shelter_id, q->shelter)))
+        return false;
+    if (q->status &&
+        strcmp(v->status ? v->status : "unknown", q->status) != 0)
+        return false;
+    return true;
+}
+
+/* Loads, filters and appends one candidate; returns 1 when the page is
+ * full (and sets the cursor), 0 to go on, or an error. */
+static int take(kz_stor *st, const char *muni, const struct kz_node_search *q,
+                const char *id, json_t *items, struct kz_node_search_page *pg,
+                char *last)
+{
+    if (q->cursor && strcmp(id, q->cursor) <= 0)
+        return 0;
+    if (json_array_size(items) == q->limit) {
+        snprintf(pg->next_cursor, sizeof pg->next_cursor, "%s", last);
+        pg->has_next = true;
+        return 1;
+    }
+    Kizuna__Victim *v;
+    int rv = kz_node_load_victim(st, muni, id, &v);
+    if (rv == KZ_ENOTFOUND)
+        return 0;
+    if (rv != KZ_OK)
+        return rv;
+    if (matches(v, q)) {
+        json_array_append_new(items, kz_node_victim_to_json(v));
+        snprintf(last, 72, "%s", id);
+    }
+    kizuna__victim__free_unpacked(v, NULL);
+    return 0;
+}
+
+int kz_node_search_run(kz_stor *st, const char *muni,
+                       const struct kz_node_search *q,
+                       struct kz_node_search_page *pg)
+{
+    char last[72] = "";
+    int rv = 0;
+    memset(pg, 0, sizeof *pg);
+    pg->items = json_array();
+    if (q->q != NULL) {
+        struct idset ids = {0};
+        rv = name_candidates(st, muni, q->q, &ids);
+        for (size_t i = 0; rv == 0 && i < ids.n; i++)
+            rv = take(st, muni, q, ids.v[i], pg->items, pg, last);
+        pg->truncated = ids.truncated;
+        idset_free(&ids);
+        return rv < 0 ? KZ_EIO : (rv == 1 ? 0 : rv);
+    }
+    char prefix[KEY_MAX], start[KEY_MAX];
+    int pl;
+    int cf = KZ_STOR_CF_INDEX;
+    if (q->dob)
+        pl = snprintf(prefix, sizeof prefix, "%s/d/%s", muni, q->dob);
+    else if (q->shelter)
+        pl = snprintf(prefix, sizeof prefix, "%s/s/%s", muni, q->shelter);
+    else if (q->status)
+        pl = snprintf(prefix, sizeof prefix, "%s/t/%s", muni, q->status);
+    else {
+        pl = snprintf(prefix, sizeof prefix, "%s/v/", muni);
+        cf = KZ_STOR_CF_RECORDS;
+    }
+    if (pl < 0 || pl >= (int)sizeof prefix - 80)
+        return KZ_EINVAL;
+    size_t plen = (size_t)pl;
+    if (cf == KZ_STOR_CF_INDEX)
+        prefix[plen++] = '\0'; /* exact value: "<value>\0<id>" */
+    size_t slen = plen;
+    memcpy(start, prefix, plen);
+    if (q->cursor) {
+        size_t cl = strlen(q->cursor);
+        memcpy(start + plen, q->cursor, cl);
+        slen += cl;
+    }
+    kz_stor_iter *it = kz_stor_iter_new(st, cf, prefix, plen, start, slen);
+    if (it == NULL)
+        return KZ_ENOMEM;
+    const char *k;
+    size_t kl;
+    char id[72];
+    while (rv == 0 && kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
+        size_t idl = kl - plen;
+        if (idl == 0 || idl >= sizeof id)
+            continue;
+        memcpy(id, k + plen, idl);
+        id[idl] = '\0';
+        rv = take(st, muni, q, id, pg->items, pg, last);
+    }
+    kz_stor_iter_free(it);
+    return rv == 1 ? 0 : rv;
+}

@@ -1,0 +1,491 @@
+/*
+ * state_store.c — RocksDB behind the kz_stor_* API (see state_store.h).
+ *
+ * The applied index lives in meta under "applied" as 8 big-endian bytes and
+ * is cached in memory; every commit writes it in the same WriteBatch as the
+ * command's data. Dumps iterate a RocksDB snapshot, so a dump taken while
+ * nothing else writes (apply runs on the same loop) is exactly the state at
+ * the cached applied index.
+ */
+#include "state_store.h"
+
+#include <rocksdb/c.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const cf_names[KZ_STOR_CF__COUNT] = {"meta", "records",
+                                                         "index"};
+static const char meta_applied[] = "applied";
+static const char meta_format[] = "format";
+
+/* Dump format: magic, applied index, then entries until the end. */
+static const char dump_magic[8] = {'K', 'Z', 'S', 'N', 'A', 'P', '0', '1'};
+
+struct kz_stor {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_column_family_handle_t *cf[KZ_STOR_CF__COUNT];
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts;
+    uint64_t applied;
+    char path[4096];
+    char errmsg[256];
+};
+
+struct kz_stor_batch {
+    kz_stor *st;
+    rocksdb_writebatch_t *wb;
+    size_t n;
+};
+
+struct kz_stor_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ropts;
+    char *prefix;
+    size_t plen;
+    bool started;
+};
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static int seterr(kz_stor *st, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->errmsg, sizeof st->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* Takes ownership of a RocksDB error string. */
+static int rocks_err(kz_stor *st, char *err, const char *what)
+{
+    seterr(st, KZ_EIO, "%s: %s", what, err ? err : "?");
+    rocksdb_free(err);
+    return KZ_EIO;
+}
+
+int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
+{
+    kz_stor *st = calloc(1, sizeof *st);
+    char *err = NULL;
+    int rv = KZ_ENOMEM;
+    if (st == NULL)
+        goto err;
+    snprintf(st->path, sizeof st->path, "%s", path);
+
+    st->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->opts, 1);
+    rocksdb_options_set_create_missing_column_families(st->opts, 1);
+    /* Two cores: keep background work small and predictable. */
+    rocksdb_options_increase_parallelism(st->opts, 2);
+    rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+
+    const rocksdb_options_t *cf_opts[KZ_STOR_CF__COUNT];
+    for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
+        cf_opts[i] = st->opts;
+    /* RocksDB requires the default column family to be listed: we map it to
+     * meta by opening "default" and using it as meta. */
+    const char *names[KZ_STOR_CF__COUNT] = {"default", cf_names[1],
+                                            cf_names[2]};
+    st->db = rocksdb_open_column_families(st->opts, path, KZ_STOR_CF__COUNT,
+                                          names, cf_opts, st->cf, &err);
+    if (err != NULL) {
+        rv = rocks_err(st, err, "open");
+        goto err_after_alloc;
+    }
+    st->ropts = rocksdb_readoptions_create();
+    st->wopts = rocksdb_writeoptions_create();
+
+    char *v;
+    size_t vlen;
+    rv = kz_stor_get(st, KZ_STOR_CF_META, meta_format, sizeof meta_format - 1,
+                     &v, &vlen);
+    if (rv == KZ_ENOTFOUND) {
+        unsigned char fmt[8];
+        put_be64(fmt, KZ_STOR_FORMAT_VERSION);
+        rocksdb_put_cf(st->db, st->wopts, st->cf[KZ_STOR_CF_META], meta_format,
+                       sizeof meta_format - 1, (const char *)fmt, 8, &err);
+        if (err != NULL) {
+            rv = rocks_err(st, err, "write format");
+            goto err_after_db;
+        }
+    } else if (rv != KZ_OK) {
+        goto err_after_db;
+    } else {
+        uint64_t fmt = vlen == 8 ? get_be64((unsigned char *)v) : 0;
+        free(v);
+        if (fmt != KZ_STOR_FORMAT_VERSION) {
+            rv = seterr(st, KZ_ECORRUPT,
+                        "store format %llu, this build reads %d",
+                        (unsigned long long)fmt, KZ_STOR_FORMAT_VERSION);
+            goto err_after_db;
+        }
+    }
+    rv = kz_stor_get(st, KZ_STOR_CF_META, meta_applied,
+                     sizeof meta_applied - 1, &v, &vlen);
+    if (rv == KZ_OK) {
+        if (vlen != 8) {
+            free(v);
+            rv = seterr(st, KZ_ECORRUPT, "bad applied index record");
+            goto err_after_db;
+        }
+        st->applied = get_be64((unsigned char *)v);
+        free(v);
+    } else if (rv != KZ_ENOTFOUND) {
+        goto err_after_db;
+    }
+    *out = st;
+    return KZ_OK;
+
+err_after_db:
+    if (errmsg != NULL)
+        snprintf(errmsg, errlen, "%s", st->errmsg);
+    kz_stor_close(st);
+    return rv;
+err_after_alloc:
+    if (errmsg != NULL)
+        snprintf(errmsg, errlen, "%s", st->errmsg);
+    rocksdb_options_destroy(st->opts);
+    free(st);
+    return rv;
+err:
+    if (errmsg != NULL)
+        snprintf(errmsg, errlen, "%s", kz_strerror(rv));
+    return rv;
+}
+
+void kz_stor_close(kz_stor *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
+        if (st->cf[i] != NULL)
+            rocksdb_column_family_handle_destroy(st->cf[i]);
+    if (st->db != NULL)
+        rocksdb_close(st->db);
+    if (st->ropts != NULL)
+        rocksdb_readoptions_destroy(st->ropts);
+    if (st->wopts != NULL)
+        rocksdb_writeoptions_destroy(st->wopts);
+    rocksdb_options_destroy(st->opts);
+    free(st);
+}
+
+const char *kz_stor_errmsg(const kz_stor *st)
+{
+    return st->errmsg;
+}
+
+uint64_t kz_stor_applied_index(const kz_stor *st)
+{
+    return st->applied;
+}
+
+int kz_stor_get(kz_stor *st, int cf, const void *key, size_t klen, char **val,
+                size_t *vlen)
+{
+    char *err = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(st->db, st->ropts, st->cf[cf], key, klen, &n,
+                             &err);
+    if (err != NULL)
+        return rocks_err(st, err, "get");
+    if (v == NULL)
+        return KZ_ENOTFOUND;
+    /* RocksDB's buffer must be freed with rocksdb_free; callers use free(),
+     * which is the same allocator in Debian's build, but copy to be sure. */
+    char *copy = malloc(n + 1);
+    if (copy == NULL) {
+        rocksdb_free(v);
+        return KZ_ENOMEM;
+    }
+    memcpy(copy, v, n);
+    copy[n] = '\0';
+    rocksdb_free(v);
+    *val = copy;
+    *vlen = n;
+    return KZ_OK;
+}
+
+kz_stor_batch *kz_stor_batch_new(kz_stor *st)
+{
+    kz_stor_batch *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->st = st;
+    b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void kz_stor_batch_put(kz_stor_batch *b, int cf, const void *key, size_t klen,
+                       const void *val, size_t vlen)
+{
+    rocksdb_writebatch_put_cf(b->wb, b->st->cf[cf], key, klen, val, vlen);
+    b->n++;
+}
+
+void kz_stor_batch_delete(kz_stor_batch *b, int cf, const void *key,
+                          size_t klen)
+{
+    rocksdb_writebatch_delete_cf(b->wb, b->st->cf[cf], key, klen);
+    b->n++;
+}
+
+size_t kz_stor_batch_count(const kz_stor_batch *b)
+{
+    return b->n;
+}
+
+int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index)
+{
+    char *err = NULL;
+    if (applied_index <= st->applied)
+        return seterr(st, KZ_EINVAL, "applied index %llu not above %llu",
+                      (unsigned long long)applied_index,
+                      (unsigned long long)st->applied);
+    unsigned char idx[8];
+    put_be64(idx, applied_index);
+    rocksdb_writebatch_put_cf(b->wb, st->cf[KZ_STOR_CF_META], meta_applied,
+                              sizeof meta_applied - 1, (const char *)idx, 8);
+    rocksdb_write(st->db, st->wopts, b->wb, &err);
+    if (err != NULL)
+        return rocks_err(st, err, "commit");
+    st->applied = applied_index;
+    return KZ_OK;
+}
+
+void kz_stor_batch_free(kz_stor_batch *b)
+{
+    if (b == NULL)
+        return;
+    rocksdb_writebatch_destroy(b->wb);
+    free(b);
+}
+
+kz_stor_iter *kz_stor_iter_new(kz_stor *st, int cf, const void *prefix,
+                               size_t plen, const void *start, size_t slen)
+{
+    kz_stor_iter *it = calloc(1, sizeof *it);
+    if (it == NULL)
+        return NULL;
+    it->prefix = malloc(plen + 1);
+    if (it->prefix == NULL) {
+        free(it);
+        return NULL;
+    }
+    memcpy(it->prefix, prefix, plen);
+    it->plen = plen;
+    it->ropts = rocksdb_readoptions_create();
+    it->it = rocksdb_create_iterator_cf(st->db, it->ropts, st->cf[cf]);
+    if (start != NULL && slen > 0)
+        rocksdb_iter_seek(it->it, start, slen);
+    else
+        rocksdb_iter_seek(it->it, prefix, plen);
+    return it;
+}
+
+bool kz_stor_iter_next(kz_stor_iter *it, const char **key, size_t *klen,
+                       const char **val, size_t *vlen)
+{
+    if (it->started)
+        rocksdb_iter_next(it->it);
+    it->started = true;
+    if (!rocksdb_iter_valid(it->it))
+        return false;
+    size_t kl;
+    const char *k = rocksdb_iter_key(it->it, &kl);
+    if (kl < it->plen || memcmp(k, it->prefix, it->plen) != 0)
+        return false;
+    *key = k;
+    *klen = kl;
+    if (val != NULL) {
+        size_t vl;
+        *val = rocksdb_iter_value(it->it, &vl);
+        *vlen = vl;
+    }
+    return true;
+}
+
+void kz_stor_iter_free(kz_stor_iter *it)
+{
+    if (it == NULL)
+        return;
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->ropts);
+    free(it->prefix);
+    free(it);
+}
+
+/* Dump layout (all integers big-endian):
+ *   [header bytes reserved for the caller]
+ *   "KZSNAP01" | u64 applied index | u64 entry count
+ *   entries: u8 cf | u32 key length | u32 value length | key | value
+ * The meta column family is dumped like the others except the applied
+ * index, which load rewrites from the header. */
+int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
+                 char **buf, size_t *len)
+{
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    size_t total = header + sizeof dump_magic + 16;
+    uint64_t count = 0;
+    int rv = KZ_OK;
+
+    /* Pass 1 sizes the buffer, pass 2 fills it: both over the same
+     * snapshot, so they see the same entries. */
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned char *p = NULL;
+        if (pass == 1) {
+            *buf = alloc(total);
+            if (*buf == NULL) {
+                rv = KZ_ENOMEM;
+                goto out;
+            }
+            p = (unsigned char *)*buf + header;
+            memcpy(p, dump_magic, sizeof dump_magic);
+            put_be64(p + 8, st->applied);
+            put_be64(p + 16, count);
+            p += 24;
+        }
+        for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++) {
+            rocksdb_iterator_t *it =
+                rocksdb_create_iterator_cf(st->db, ro, st->cf[cf]);
+            for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+                 rocksdb_iter_next(it)) {
+                size_t kl, vl;
+                const char *k = rocksdb_iter_key(it, &kl);
+                const char *v = rocksdb_iter_value(it, &vl);
+                if (cf == KZ_STOR_CF_META && kl == sizeof meta_applied - 1 &&
+                    memcmp(k, meta_applied, kl) == 0)
+                    continue;
+                if (pass == 0) {
+                    total += 9 + kl + vl;
+                    count++;
+                } else {
+                    p[0] = (unsigned char)cf;
+                    put_be32(p + 1, (uint32_t)kl);
+                    put_be32(p + 5, (uint32_t)vl);
+                    memcpy(p + 9, k, kl);
+                    memcpy(p + 9 + kl, v, vl);
+                    p += 9 + kl + vl;
+                }
+            }
+            rocksdb_iter_destroy(it);
+        }
+    }
+    *len = total;
+out:
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(st->db, snap);
+    return rv;
+}
+
+int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index)
+{
+    if (len < 24 || memcmp(buf, dump_magic, sizeof dump_magic) != 0)
+        return KZ_ECORRUPT;
+    *index = get_be64((const unsigned char *)buf + 8);
+    return KZ_OK;
+}
+
+int kz_stor_load(kz_stor *st, const char *buf, size_t len)
+{
+    uint64_t index;
+    char *err = NULL;
+    if (kz_stor_dump_index(buf, len, &index) != KZ_OK)
+        return seterr(st, KZ_ECORRUPT, "not a state dump");
+    const unsigned char *p = (const unsigned char *)buf + 24;
+    const unsigned char *end = (const unsigned char *)buf + len;
+    uint64_t count = get_be64((const unsigned char *)buf + 16);
+
+    /* Validate the whole dump before touching the state. */
+    const unsigned char *q = p;
+    for (uint64_t i = 0; i < count; i++) {
+        if (end - q < 9 || q[0] >= KZ_STOR_CF__COUNT)
+            return seterr(st, KZ_ECORRUPT, "truncated dump entry %llu",
+                          (unsigned long long)i);
+        uint64_t need = 9 + (uint64_t)get_be32(q + 1) + get_be32(q + 5);
+        if ((uint64_t)(end - q) < need)
+            return seterr(st, KZ_ECORRUPT, "truncated dump entry %llu",
+                          (unsigned long long)i);
+        q += need;
+    }
+    if (q != end)
+        return seterr(st, KZ_ECORRUPT, "trailing bytes after dump");
+
+    /* One batch: delete everything, then write the dump. Atomic. */
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++) {
+        rocksdb_iterator_t *it =
+            rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[cf]);
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+             rocksdb_iter_next(it)) {
+            size_t kl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            rocksdb_writebatch_delete_cf(wb, st->cf[cf], k, kl);
+        }
+        rocksdb_iter_destroy(it);
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t kl = get_be32(p + 1), vl = get_be32(p + 5);
+        rocksdb_writebatch_put_cf(wb, st->cf[p[0]], (const char *)p + 9, kl,
+                                  (const char *)p + 9 + kl, vl);
+        p += 9 + (size_t)kl + vl;
+    }
+    unsigned char idx[8];
+    put_be64(idx, index);
+    rocksdb_writebatch_put_cf(wb, st->cf[KZ_STOR_CF_META], meta_applied,
+                              sizeof meta_applied - 1, (const char *)idx, 8);
+    rocksdb_write(st->db, st->wopts, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    if (err != NULL)
+        return rocks_err(st, err, "load");
+    st->applied = index;
+    return KZ_OK;
+}
+
+uint64_t kz_stor_disk_size(kz_stor *st)
+{
+    uint64_t total = 0;
+    for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++) {
+        char *v = rocksdb_property_value_cf(st->db, st->cf[cf],
+                                            "rocksdb.total-sst-files-size");
+        if (v != NULL) {
+            total += strtoull(v, NULL, 10);
+            rocksdb_free(v);
+        }
+    }
+    return total;
+}

@@ -1,0 +1,96 @@
+/*
+ * state_store.h — the replicated state machine's RocksDB store.
+ *
+ * Owns one RocksDB database with three column families:
+ *   meta     format version and the applied raft index
+ *   records  the records themselves (keys chosen by the caller)
+ *   index    secondary indexes and counters (keys chosen by the caller)
+ * The store knows nothing of victims or raft: keys and values are bytes.
+ *
+ * Happy path: the state machine builds one kz_stor_batch per command and
+ * commits it together with the command's raft index, so the data and the
+ * applied index move atomically. After a crash, RocksDB recovers a prefix of
+ * its committed batches and kz_stor_applied_index() says where replay from the
+ * raft log must resume.
+ *
+ * Durability decision: batches are written with RocksDB's WAL on but not
+ * fsynced. The raft log (fsynced by raft) is the write-ahead log: whatever
+ * RocksDB loses in an OS crash is re-applied from it on restart, because
+ * apply skips only indexes <= the persisted applied index.
+ *
+ * Failure modes: every call that can fail returns a kz_error code and writes a
+ * message into the store's errmsg (kz_stor_errmsg()).
+ */
+#ifndef KZ_STATE_STORE_H
+#define KZ_STATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kz_error.h"
+
+enum kz_stor_cf {
+    KZ_STOR_CF_META = 0,
+    KZ_STOR_CF_RECORDS = 1,
+    KZ_STOR_CF_INDEX = 2,
+    KZ_STOR_CF__COUNT = 3
+};
+
+#define KZ_STOR_FORMAT_VERSION 1
+
+typedef struct kz_stor kz_stor;
+typedef struct kz_stor_batch kz_stor_batch;
+typedef struct kz_stor_iter kz_stor_iter;
+
+/* Opens (creating if missing) the store in directory path. On failure returns
+ * a code and, if errmsg is not NULL, a message in errmsg. */
+int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen);
+void kz_stor_close(kz_stor *st);
+const char *kz_stor_errmsg(const kz_stor *st);
+
+/* Index of the last command whose batch was committed (0 for a new store). */
+uint64_t kz_stor_applied_index(const kz_stor *st);
+
+/* Point read. On KZ_OK *val is malloc'd (caller frees with free()) and
+ * *vlen set; KZ_ENOTFOUND when the key is absent. */
+int kz_stor_get(kz_stor *st, int cf, const void *key, size_t klen,
+                char **val, size_t *vlen);
+
+/* Batches: the caller owns the batch and frees it with kz_stor_batch_free
+ * whether or not it was committed (once). Keys and values are copied. */
+kz_stor_batch *kz_stor_batch_new(kz_stor *st);
+void kz_stor_batch_put(kz_stor_batch *b, int cf, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+void kz_stor_batch_delete(kz_stor_batch *b, int cf, const void *key,
+                          size_t klen);
+size_t kz_stor_batch_count(const kz_stor_batch *b);
+/* Writes the batch plus the applied index atomically. The applied index must
+ * be greater than the current one. */
+int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index);
+void kz_stor_batch_free(kz_stor_batch *b);
+
+/* Iterates keys of cf that start with prefix, beginning at the first key >=
+ * start (start may be NULL to begin at prefix). Pointers returned by
+ * kz_stor_iter_next stay valid until the next call. */
+kz_stor_iter *kz_stor_iter_new(kz_stor *st, int cf, const void *prefix,
+                               size_t plen, const void *start, size_t slen);
+bool kz_stor_iter_next(kz_stor_iter *it, const char **key, size_t *klen,
+                       const char **val, size_t *vlen);
+void kz_stor_iter_free(kz_stor_iter *it);
+
+/* Whole-state dump for raft snapshots: a consistent point-in-time image of
+ * every column family, in the format documented in docs/ARCHITECTURE.md.
+ * The buffer is allocated with alloc (so raft can own it) and has `header`
+ * bytes reserved at its start for the caller. */
+int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
+                 char **buf, size_t *len);
+/* Reads only the applied index recorded in a dump. */
+int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index);
+/* Replaces the whole state by a dump. */
+int kz_stor_load(kz_stor *st, const char *buf, size_t len);
+
+/* Approximate on-disk size in bytes (for metrics and /v1/cluster). */
+uint64_t kz_stor_disk_size(kz_stor *st);
+
+#endif
