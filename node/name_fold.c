@@ -201,11 +201,6 @@ static void out_bytes(struct out *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void out_str(struct out *o, const char *s)
-{
-    out_bytes(o, s, strlen(s));
-}
-
 static void out_cp(struct out *o, uint32_t c)
 {
     char b[4];
@@ -807,7 +802,17 @@ static bool is_vowel_ch(char c)
     return c == 'a' || c == 'i' || c == 'u' || c == 'e' || c == 'o';
 }
 
-static void pass_c(const struct units *b, struct out *o)
+static int push_str(struct units *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (push(o, (unsigned char)s[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* Writes b as canonical romaji into o: hiragana per table 3, anything else
+ * unchanged. At most three units per unit read ("tsu"). */
+static int pass_c(const struct units *b, struct units *o)
 {
     bool sokuon = false, after_n = false;
     char prev_v = 0;
@@ -817,10 +822,11 @@ static void pass_c(const struct units *b, struct out *o)
         uint32_t c = b->u[i];
         const char *s = NULL;
         char buf[8];
-        size_t used = 1;
+        size_t used = 1, sl;
 
         if (!is_hira(c)) {
-            out_cp(o, c);
+            if (push(o, c) != 0)
+                return -1;
             sokuon = after_n = false;
             prev_v = 0;
             i++;
@@ -832,8 +838,8 @@ static void pass_c(const struct units *b, struct out *o)
             continue;
         }
         if (c == K_N) {
-            if (!after_n)
-                out_str(o, "n");
+            if (!after_n && push(o, 'n') != 0)
+                return -1;
             after_n = true;
             sokuon = false;
             prev_v = 0;
@@ -858,15 +864,19 @@ static void pass_c(const struct units *b, struct out *o)
             }
         } else if (sokuon && s[0] != 'n' && s[0] != 'm') {
             /* Before n and m a doubled letter would read back as ん. */
-            out_bytes(o, s, 1);
+            if (push(o, (unsigned char)s[0]) != 0)
+                return -1;
         }
         if (after_n && s[0] == 'n')
             s++; /* ん + な-row: "nna" and IME "nna" (ん+あ) agree as "na" */
-        out_str(o, s);
-        prev_v = is_vowel_ch(s[strlen(s) - 1]) ? s[strlen(s) - 1] : 0;
+        sl = strlen(s);
+        if (push_str(o, s, sl) != 0)
+            return -1;
+        prev_v = is_vowel_ch(s[sl - 1]) ? s[sl - 1] : 0;
         sokuon = after_n = false;
         i += used;
     }
+    return 0;
 }
 
 /* ----------------------------------------------------------- the fold */
@@ -874,35 +884,48 @@ static void pass_c(const struct units *b, struct out *o)
 static int fold_segs(const struct seg *segs, size_t nseg, char *out,
                      size_t cap)
 {
-    uint32_t stack[2 * STACK_UNITS];
+    uint32_t stack[6 * STACK_UNITS];
     uint32_t *heap = NULL, *mem = stack;
-    struct units a, b;
+    struct units x, y;
     struct out o = {out, cap, 0, false};
-    size_t total = 0;
+    size_t total = 0, room;
     int rc = -1;
 
     if (out == NULL || cap == 0)
         return -1;
     for (size_t s = 0; s < nseg; s++)
         total += segs[s].len;
-    /* Pass A makes at most one unit per input byte (ヷ: 3 bytes, 2 units)
-     * and pass B at most one per unit it reads, so `total` each suffices. */
+    /* Pass A makes at most one unit per input byte (ヷ: 3 bytes, 2 units),
+     * pass C at most three per unit and pass B at most one per unit, so two
+     * buffers of 3 * total units suffice. */
     if (total > STACK_UNITS) {
-        if (total > SIZE_MAX / (2 * sizeof(uint32_t)))
+        if (total > SIZE_MAX / (6 * sizeof(uint32_t)))
             return -1;
-        heap = malloc(2 * total * sizeof(uint32_t));
+        heap = malloc(6 * total * sizeof(uint32_t));
         if (heap == NULL)
             return -1;
         mem = heap;
     }
-    a = (struct units){mem, 0, total};
-    b = (struct units){mem + total, 0, total};
+    room = 3 * total;
+    x = (struct units){mem, 0, room};
+    y = (struct units){mem + room, 0, room};
 
-    if (pass_a(segs, nseg, &a) != 0)
+    /* Kana is first written as romaji and read back, so that everything,
+     * kana or Latin or a mix of both, goes through the one romaji reader:
+     * that is what makes fold(fold(s)) == fold(s) for any s, and a token
+     * like "Smith あ" reads the same as its folded form "smitha". */
+    if (pass_a(segs, nseg, &x) != 0)
         goto done;
-    if (pass_b(&a, &b) != 0)
+    if (pass_c(&x, &y) != 0)
         goto done;
-    pass_c(&b, &o);
+    x.n = 0;
+    if (pass_b(&y, &x) != 0)
+        goto done;
+    y.n = 0;
+    if (pass_c(&x, &y) != 0)
+        goto done;
+    for (size_t i = 0; i < y.n; i++)
+        out_cp(&o, y.u[i]);
     if (o.overflow)
         goto done;
     out[o.len] = '\0';
