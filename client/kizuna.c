@@ -39,6 +39,7 @@
 #define KZ_CLI__MAX_ENDPOINTS_FILE (1u << 20)
 #define KZ_CLI__BACKOFF_MIN_MS 100
 #define KZ_CLI__BACKOFF_MAX_MS 1000
+#define KZ_CLI__EP_ERR 200 /* bytes kept of one endpoint's last failure */
 #define KZ_CLI__ETRANSPORT 1000 /* internal: this endpoint did not answer */
 
 struct kz_cli {
@@ -57,7 +58,8 @@ struct kz_cli {
 	int verbose;
 	size_t current;  /* endpoint that answered last */
 	uint64_t jitter; /* xorshift64 state for backoff jitter */
-	char errmsg[512];
+	char (*ep_err)[KZ_CLI__EP_ERR]; /* per endpoint: why the last call failed */
+	char errmsg[1024];
 	char curlerr[CURL_ERROR_SIZE];
 };
 
@@ -509,6 +511,9 @@ int kz_cli_open(const kz_cli_opts *opts, kz_cli **out, char *errmsg,
 		if (cli->curls[i] == NULL)
 			goto err_nomem;
 	}
+	cli->ep_err = calloc(cli->n, sizeof(*cli->ep_err));
+	if (cli->ep_err == NULL)
+		goto err_nomem;
 	if ((opts->cacert && !(cli->cacert = kz_cli__strdup(opts->cacert))) ||
 	    (opts->cert && !(cli->cert = kz_cli__strdup(opts->cert))) ||
 	    (opts->key && !(cli->key = kz_cli__strdup(opts->key))) ||
@@ -551,6 +556,7 @@ void kz_cli_close(kz_cli *cli)
 			if (cli->curls[i] != NULL)
 				curl_easy_cleanup(cli->curls[i]);
 	free(cli->curls);
+	free(cli->ep_err);
 	kz_cli_endpoints_free(cli->eps, cli->n);
 	free(cli->cacert);
 	free(cli->cert);
@@ -948,8 +954,13 @@ static void kz_cli__log(const kz_cli *cli, size_t idx, const char *method,
 			const char *path, const char *outcome)
 {
 	size_t plen = strcspn(path, "?");
+	size_t ulen = strlen(cli->eps[idx].url);
 	if (!cli->verbose)
 		return;
+	/* Failure texts start with the endpoint's URL: do not say it twice. */
+	if (strncmp(outcome, cli->eps[idx].url, ulen) == 0 &&
+	    strncmp(outcome + ulen, ": ", 2) == 0)
+		outcome += ulen + 2;
 	fprintf(stderr, "kizuna: %s %.*s%s -> %s: %s\n", method, (int)plen,
 		path, path[plen] ? "?…" : "", cli->eps[idx].url, outcome);
 }
@@ -963,6 +974,7 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 	int have503 = 0, attempts = 0, safe, bad, rc;
 	int64_t deadline, backoff = KZ_CLI__BACKOFF_MIN_MS;
 	char lasterr[sizeof(cli->errmsg)] = "";
+	size_t k;
 
 	if (out != NULL)
 		kz_cli__response_init(out);
@@ -982,6 +994,8 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 		return bad ? KZ_CLI_EINVAL : KZ_CLI_ENOMEM;
 	}
 	safe = cli->retry_unsafe || kz_cli__safe_to_repeat(method, headers);
+	for (k = 0; k < cli->n; k++)
+		cli->ep_err[k][0] = '\0';
 	deadline = kz_cli__now_ms() + cli->deadline_ms;
 
 	for (;;) {
@@ -1011,7 +1025,8 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 					rc = KZ_CLI_EINDOUBT;
 					goto done;
 				}
-				memcpy(lasterr, cli->errmsg, sizeof(lasterr));
+				snprintf(cli->ep_err[idx], KZ_CLI__EP_ERR, "%.*s",
+					 KZ_CLI__EP_ERR - 1, cli->errmsg);
 				continue;
 			}
 			if (rc != KZ_CLI_OK) {
@@ -1063,15 +1078,24 @@ out_of_time:
 		out->attempts = attempts;
 		kz_cli__response_init(&last503);
 		kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
-			    "every endpoint answered 503 for %ld ms",
+			    "no endpoint could serve within %ld ms (last "
+			    "answer: 503)",
 			    cli->deadline_ms);
 		rc = KZ_CLI_OK;
 	} else {
+		/* Say why each endpoint failed: one refusing connections and
+		 * another refusing our certificate need different fixes. */
+		size_t len;
 		kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
-			    "no endpoint reachable within %ld ms (%d attempts; "
-			    "last: %s)",
-			    cli->deadline_ms, attempts,
-			    lasterr[0] ? lasterr : "none");
+			    "no endpoint reachable within %ld ms (%d attempts)",
+			    cli->deadline_ms, attempts);
+		for (k = 0; k < cli->n; k++) {
+			len = strlen(cli->errmsg);
+			if (cli->ep_err[k][0] != '\0' && len < sizeof(cli->errmsg))
+				kz_cli__fmt(cli->errmsg + len,
+					    sizeof(cli->errmsg) - len, "; %s",
+					    cli->ep_err[k]);
+		}
 		rc = KZ_CLI_EUNREACHABLE;
 	}
 done:

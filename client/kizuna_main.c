@@ -249,8 +249,8 @@ static int kz_cli__victim_add(const kz_cli__ctx *c)
 	if (c->a->file != NULL)
 		return kz_cli__victim_add_file(c);
 	if (kz_cli_args_victim_body(c->a, &body) != 0) {
-		fprintf(stderr, "kizuna: out of memory\n");
-		return KZ_CLI_EXIT_HTTP;
+		fprintf(stderr, "kizuna: the field values must be UTF-8 text\n");
+		return KZ_CLI_EXIT_USAGE;
 	}
 	ex = kz_cli__call_print(c, "POST", "/v1/victims", NULL, body);
 	json_decref(body);
@@ -471,6 +471,15 @@ static const char *kz_cli__cell(const json_t *v, char *buf, size_t len)
 
 enum { KZ_CLI__COLS = 8 };
 
+/* One table cell padded to width; the last one ends the line instead. */
+static void kz_cli__print_cell(const char *text, size_t width, int last)
+{
+	if (last)
+		printf("%s\n", text);
+	else
+		printf("%-*s  ", (int)width, text);
+}
+
 /* The cells of one node's row; numbers are formatted into bufs. */
 static void kz_cli__node_row(const json_t *node, const json_t *leader,
 			     const char *cells[KZ_CLI__COLS],
@@ -554,8 +563,7 @@ static int kz_cli__cluster_status(const kz_cli__ctx *c)
 		}
 	}
 	for (k = 0; k < KZ_CLI__COLS; k++)
-		printf("%-*s%s", (int)width[k], head[k],
-		       k + 1 < KZ_CLI__COLS ? "  " : "\n");
+		kz_cli__print_cell(head[k], width[k], k + 1 == KZ_CLI__COLS);
 	for (r = 0; r < json_array_size(regions); r++) {
 		const json_t *want = json_array_get(regions, r);
 		for (i = 0; i < json_array_size(nodes); i++) {
@@ -567,8 +575,8 @@ static int kz_cli__cluster_status(const kz_cli__ctx *c)
 				continue;
 			kz_cli__node_row(n, leader, cells, bufs);
 			for (k = 0; k < KZ_CLI__COLS; k++)
-				printf("%-*s%s", (int)width[k], cells[k],
-				       k + 1 < KZ_CLI__COLS ? "  " : "\n");
+				kz_cli__print_cell(cells[k], width[k],
+						   k + 1 == KZ_CLI__COLS);
 		}
 	}
 out:

@@ -169,6 +169,8 @@ static uint64_t kz_cli__next(uint64_t *state)
 /* Uniform in [0, n); the modulo bias is below 2^-50 for our small n. */
 static unsigned kz_cli__below(kz_cli_sample *g, unsigned n)
 {
+	if (n == 0)
+		return 0;
 	return (unsigned)(kz_cli__next(&g->state) % n);
 }
 

@@ -1,22 +1,21 @@
 /*
  * name_fold.c — name folding for the register's search (see name_fold.h).
  *
- * Owns the canonical search form of a name. A fold runs in three passes over
- * an array of code points ("units"):
+ * Owns the canonical search form of a name, and the keys and query terms
+ * built from it. A fold works on an array of code points ("units"):
  *   A. decode and normalise: strict UTF-8 decoding; width, case, separators,
  *      diacritics, half-width and katakana to hiragana, dakuten marks,
  *      iteration marks and variant kanji (table 1 below);
- *   B. read romaji: each run of ASCII letters is parsed into hiragana the way
- *      a reader of any common romanisation would (table 2), so romaji takes
- *      the same road as kana from here on;
- *   C. write romaji: hiragana is written out in one canonical spelling
- *      (table 3); everything else (kanji, digits, letters that are not
- *      romaji) is copied as UTF-8.
- * Because kana and romaji meet in the middle as kana, "Satoh", "satou",
- * "サトウ" and "ｻﾄｳ" all become "sato", and folding is idempotent:
- * fold(fold(x)) == fold(x) for any kana x, which the unit test checks
- * exhaustively for short strings. Idempotence is what makes the canonical
- * form itself a valid way to type a name.
+ *   C. write the kana as canonical romaji (table 3), everything else as is;
+ *   B. read every run of ASCII letters as romaji into kana (table 2) — the
+ *      runs now hold both the romaji the user typed and the romaji C wrote;
+ *   C. again, and encode the units as UTF-8 into the caller's buffer.
+ * Happy path: "Satoh", "satou", "サトウ" and "ｻﾄｳ" all become "sato".
+ * Because every letter, typed or written by C, goes through the one romaji
+ * reader B, folding is idempotent — fold(fold(x)) == fold(x) — which the
+ * unit test checks exhaustively over short kana, romaji and mixed strings.
+ * That is what makes the canonical form itself a spelling that finds the
+ * same records, and mixed input like "Smith あ" read like its fold "smitha".
  *
  * Failure modes: invalid UTF-8 (overlong forms, surrogates, truncation, bytes
  * that never occur, a NUL byte) and a result that does not fit the caller's
@@ -36,7 +35,6 @@
  *   ヶ ヵ ゖ ゕ                          -> け              三ヶ尻 = 三ケ尻 = 三ヵ尻
  *   ー ｰ (chōon)                      removed           サトー = さとう
  *   ゝ ゞ ヽ ヾ after a kana            -> that kana (voiced for ゞ ヾ)
- *   々 after a kanji                  -> that kanji      佐々木 = 佐佐木
  *   variant kanji                     -> common form     see variant_kanji[]
  *   anything else                     kept
  *
@@ -65,6 +63,8 @@
  *   てぃ chi, でぃ ji, とぅ tsu, どぅ zu, すぃ shi, ずぃ ji, てゅ chu, でゅ ju
  *     (so that Kunrei "ti" "di" "tu" "du" "si" "zi" stay unambiguous)
  *   other small kana stand alone as their full-size reading
+ *   々 right after a kanji (once all else is folded) -> that kanji:
+ *     佐々木 = 佐佐木
  *   long vowels: お or う after an o-sound and う after a u-sound are
  *     dropped (おう, おお, うう -> o, o, u); ああ いい ええ are kept
  *   ん -> n, and a following な-row syllable loses its n (こんの -> kono,
@@ -268,8 +268,8 @@ static const uint16_t halfwidth_kana[] = {
  * Variant (異体字 / 旧字体) kanji common in family names, folded to the form
  * most registers use, so a record typed with either form is found with
  * either. Sorted by `from` for the binary search. Deliberately short: only
- * pairs that name registers treat as the same name; a wrong entry would merge
- * different people's names.
+ * pairs that registers treat as one name; a wrong entry would make unrelated
+ * names match each other.
  */
 static const struct {
     uint32_t from, to;
@@ -458,13 +458,6 @@ static int pass_a(const struct seg *segs, size_t nseg, struct units *a)
                         voiced(prev, false, r) == 1)
                         prev = r[0];
                     if (push(a, prev) != 0)
-                        return -1;
-                    continue;
-                }
-                break;
-            case 0x3005: /* 々 */
-                if (is_kanji(last(a))) {
-                    if (push(a, last(a)) != 0)
                         return -1;
                     continue;
                 }
@@ -924,8 +917,14 @@ static int fold_segs(const struct seg *segs, size_t nseg, char *out,
     y.n = 0;
     if (pass_c(&x, &y) != 0)
         goto done;
-    for (size_t i = 0; i < y.n; i++)
+    for (size_t i = 0; i < y.n; i++) {
+        /* 々 repeats the kanji before it (佐々木 = 佐佐木). Done last, so
+         * that whatever folds away between them (っ, ー, ') cannot make the
+         * result differ from a fold of the folded form. */
+        if (y.u[i] == 0x3005 && i > 0 && is_kanji(y.u[i - 1]))
+            y.u[i] = y.u[i - 1];
         out_cp(&o, y.u[i]);
+    }
     if (o.overflow)
         goto done;
     out[o.len] = '\0';
@@ -1057,7 +1056,7 @@ size_t kz_node_name_query(const char *q, char (*terms)[KZ_NODE_NAME_KEY_MAX],
             break;
         }
         tl = fold_segs(&tok[t], 1, terms[n], KZ_NODE_NAME_KEY_MAX);
-        if (tl < 0) { /* cannot happen when the whole fitted; be strict */
+        if (tl < 0) { /* a token too long to be any key's prefix */
             n = 0;
             break;
         }

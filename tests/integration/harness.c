@@ -1,0 +1,250 @@
+/*
+ * harness.c — see harness.h.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void run_down(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "'%s/deploy/local-cluster' down --dir '%s' >/dev/null 2>&1",
+             KZ_SOURCE_DIR, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: local-cluster down failed in %s\n", dir);
+}
+
+/* The reaper: waits for EOF on the pipe (the test process is gone, however
+ * it ended), then stops the cluster by its recorded pids. */
+static int start_reaper(const char *dir, int *wfd)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(p[1]);
+        setsid(); /* survive a kill of the test's process group */
+        char b;
+        while (read(p[0], &b, 1) > 0)
+            ;
+        run_down(dir);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    close(p[0]);
+    *wfd = p[1];
+    return pid;
+}
+
+static unsigned rnd(void)
+{
+    unsigned v;
+    if (getrandom(&v, sizeof v, 0) != sizeof v)
+        v = (unsigned)time(NULL) ^ (unsigned)getpid();
+    return v;
+}
+
+int kz_it_ctl(struct kz_it_cluster *c, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "'%s/deploy/local-cluster' %s --dir '%s' >>'%s/harness.log' 2>&1",
+             KZ_SOURCE_DIR, args, c->dir, c->dir);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void kz_it_up(struct kz_it_cluster *c, const char *regions,
+              const char *const *sets)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "/tmp/kizuna-it-XXXXXX");
+    cr_assert_not_null(mkdtemp(c->dir), "mkdtemp");
+    unsigned r = rnd();
+    snprintf(c->net, sizeof c->net, "127.%u.%u", 100 + r % 150,
+             (r >> 8) % 250 + 1);
+    c->port = 20000 + (int)((r >> 16) % 20000);
+    c->reaper_pid = start_reaper(c->dir, &c->reaper_fd);
+    cr_assert_gt(c->reaper_pid, 0, "reaper");
+    /* Count nodes in "name:n,name:n". */
+    for (const char *p = regions; (p = strchr(p, ':')) != NULL; p++)
+        c->n += atoi(p + 1);
+    cr_assert(c->n > 0 && c->n <= KZ_IT_MAX_NODES);
+    for (int i = 1; i <= c->n; i++)
+        snprintf(c->url[i], sizeof c->url[i], "https://%s.%d:%d", c->net,
+                 10 + i, c->port);
+    char args[768];
+    int off = snprintf(args, sizeof args,
+                       "up --regions %s --net %s --port %d --bin '%s'",
+                       regions, c->net, c->port, KZ_BIN_DIR);
+    for (; sets && *sets; sets++)
+        off += snprintf(args + off, sizeof args - (size_t)off, " --set %s",
+                        *sets);
+    int st = kz_it_ctl(c, args);
+    if (st != 0) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/harness.log", c->dir);
+        char *log = kz_it_slurp(path);
+        fprintf(stderr, "%s\n", log ? log : "");
+        free(log);
+    }
+    cr_assert_eq(st, 0, "local-cluster up failed (see above)");
+}
+
+void kz_it_down(struct kz_it_cluster *c)
+{
+    if (c->reaper_pid <= 0)
+        return;
+    close(c->reaper_fd); /* the reaper stops the nodes and cleans up */
+    int st;
+    waitpid(c->reaper_pid, &st, 0);
+    c->reaper_pid = 0;
+}
+
+kz_cli *kz_it_client(struct kz_it_cluster *c, const char *role,
+                     const char *nodes, long deadline_ms)
+{
+    char eps[1024] = "";
+    int off = 0;
+    for (int i = 1; i <= c->n; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "%d", i);
+        if (nodes != NULL) {
+            /* match a whole id in the comma list */
+            bool found = false;
+            const char *p = nodes;
+            while (*p) {
+                size_t l = strcspn(p, ",");
+                if (l == strlen(id) && strncmp(p, id, l) == 0)
+                    found = true;
+                p += l + (p[l] == ',');
+            }
+            if (!found)
+                continue;
+        }
+        off += snprintf(eps + off, sizeof eps - (size_t)off, "%s%s",
+                        off ? "," : "", c->url[i]);
+    }
+    char ca[300], cert[300], key[300], err[256];
+    snprintf(ca, sizeof ca, "%s/pki/ca.pem", c->dir);
+    snprintf(cert, sizeof cert, "%s/pki/%s.pem", c->dir, role);
+    snprintf(key, sizeof key, "%s/pki/%s.key", c->dir, role);
+    kz_cli_opts o;
+    memset(&o, 0, sizeof o);
+    o.endpoints = eps;
+    o.cacert = ca;
+    o.cert = cert;
+    o.key = key;
+    o.purpose = "integration-test";
+    o.deadline_ms = deadline_ms;
+    o.request_timeout_ms = deadline_ms;
+    kz_cli *cli = NULL;
+    int rv = kz_cli_open(&o, &cli, err, sizeof err);
+    cr_assert_eq(rv, KZ_CLI_OK, "kz_cli_open: %s", err);
+    return cli;
+}
+
+kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
+                           const char *body)
+{
+    kz_cli_response r;
+    int rv = kz_cli_request(cli, method, path, NULL, body,
+                            body ? strlen(body) : 0, &r);
+    if (rv != KZ_CLI_OK) {
+        kz_cli_response_free(&r);
+        memset(&r, 0, sizeof r);
+        r.index = -1;
+        r.stale_ms = -1;
+    }
+    return r;
+}
+
+bool kz_it_wait(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (cond(arg))
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 +
+                  (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (ms > timeout_ms)
+            return false;
+        struct timespec d = {0, 50 * 1000000};
+        nanosleep(&d, NULL); /* poll interval, not a wait for an event */
+    }
+}
+
+static json_t *cluster_json(struct kz_it_cluster *c, const char *nodes)
+{
+    kz_cli *cli = kz_it_client(c, "operator", nodes, 1500);
+    kz_cli_response r = kz_it_call(cli, "GET", "/v1/cluster", NULL);
+    json_t *j = NULL;
+    if (r.status == 200)
+        j = json_loadb(r.body, r.body_len, 0, NULL);
+    kz_cli_response_free(&r);
+    kz_cli_close(cli);
+    return j;
+}
+
+int kz_it_leader(struct kz_it_cluster *c)
+{
+    json_t *j = cluster_json(c, NULL);
+    int id = j ? (int)json_integer_value(json_object_get(j, "leader")) : 0;
+    json_decref(j);
+    return id;
+}
+
+long long kz_it_applied(struct kz_it_cluster *c, int node)
+{
+    char ids[8];
+    snprintf(ids, sizeof ids, "%d", node);
+    json_t *j = cluster_json(c, ids);
+    long long idx = -1;
+    if (j != NULL) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(j, "nodes"), i, v)
+        {
+            if (json_integer_value(json_object_get(v, "id")) == node)
+                idx = json_integer_value(json_object_get(v, "applied_index"));
+        }
+    }
+    json_decref(j);
+    return idx;
+}
+
+char *kz_it_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b != NULL) {
+        size_t got = fread(b, 1, (size_t)n, f);
+        b[got] = '\0';
+    }
+    fclose(f);
+    return b;
+}

@@ -1,0 +1,61 @@
+/*
+ * harness.h — integration tests on real kizunad processes over loopback.
+ *
+ * A test starts a cluster with deploy/local-cluster in a fresh directory, on
+ * a random 127.x.y network and port (so it never collides with `make demo`
+ * or another test), and talks to it with libkizuna. Whatever happens to the
+ * test process (assertion, crash, timeout kill), a reaper process forked at
+ * start sees its pipe close and runs `local-cluster down`, which stops every
+ * node by its recorded pid.
+ */
+#ifndef KZ_IT_HARNESS_H
+#define KZ_IT_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kizuna.h"
+
+#define KZ_IT_MAX_NODES 8
+
+struct kz_it_cluster {
+    char dir[256];
+    char net[32];
+    int port;
+    int n;
+    int reaper_pid;
+    int reaper_fd;
+    char url[KZ_IT_MAX_NODES + 1][64]; /* by node id */
+};
+
+/* Starts a cluster: regions like "a:1,b:1,c:1"; sets is NULL or a
+ * NULL-terminated list of "key=value" kizunad settings. Fails the test on
+ * error. */
+void kz_it_up(struct kz_it_cluster *c, const char *regions,
+              const char *const *sets);
+/* Stops the cluster and removes its directory. */
+void kz_it_down(struct kz_it_cluster *c);
+/* Runs `deploy/local-cluster <args> --dir DIR`; returns its exit status. */
+int kz_it_ctl(struct kz_it_cluster *c, const char *args);
+
+/* A client for role (registrar, caseworker, operator...) on the given
+ * endpoints: NULL for all nodes, or a node id list like "1,3". */
+kz_cli *kz_it_client(struct kz_it_cluster *c, const char *role,
+                     const char *nodes, long deadline_ms);
+
+/* One call; the response is returned (status 0 when no node answered). */
+kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
+                           const char *body);
+
+/* Polls cond every 50 ms until it is true or timeout_ms passes. */
+bool kz_it_wait(bool (*cond)(void *), void *arg, int timeout_ms);
+
+/* Leader id from GET /v1/cluster on any node (0 if none). */
+int kz_it_leader(struct kz_it_cluster *c);
+/* Applied index of one node from a stale read of /v1/cluster, -1 if down. */
+long long kz_it_applied(struct kz_it_cluster *c, int node);
+
+/* Reads a whole file (caller frees), NULL if absent. */
+char *kz_it_slurp(const char *path);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * test_api.c — the register's HTTP contract on a real 3-node cluster:
+ * compare-and-set with If-Match, validation errors, roles from client
+ * certificates, X-Purpose, search, safety notes and shelter summaries.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static struct kz_it_cluster cluster;
+
+static void setup(void)
+{
+    kz_it_up(&cluster, "tokyo:1,osaka:1,sapporo:1", NULL);
+}
+
+static void teardown(void)
+{
+    kz_it_down(&cluster);
+}
+
+static json_t *body_json(const kz_cli_response *r)
+{
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    cr_assert_not_null(j, "response is not JSON: %s", r->body);
+    return j;
+}
+
+static long call_with(kz_cli *cli, const char *method, const char *path,
+                      const char *const *headers, const char *body,
+                      json_t **out)
+{
+    kz_cli_response r;
+    int rv = kz_cli_request(cli, method, path, headers, body,
+                            body ? strlen(body) : 0, &r);
+    cr_assert_eq(rv, KZ_CLI_OK, "%s %s: %s", method, path, kz_cli_errmsg(cli));
+    long st = r.status;
+    if (out != NULL)
+        *out = body_json(&r);
+    kz_cli_response_free(&r);
+    return st;
+}
+
+static const char *error_code(json_t *j)
+{
+    return json_string_value(
+        json_object_get(json_object_get(j, "error"), "code"));
+}
+
+Test(api, if_match_is_compare_and_set, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    kz_cli *reg = kz_it_client(&cluster, "registrar", NULL, 20000);
+    json_t *j;
+    cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL,
+                           "{\"name\":\"佐藤 一郎\",\"name_kana\":\"さとう "
+                           "いちろう\",\"dob\":\"1941-03-11\",\"sex\":\"male\"}",
+                           &j),
+                 201);
+    char id[64], path[128], im[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_int_t v1 = json_integer_value(json_object_get(j, "version"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/victims/%s", id);
+
+    snprintf(im, sizeof im, "If-Match: %lld", (long long)v1);
+    const char *h1[] = {im, NULL};
+    cr_assert_eq(call_with(reg, "PATCH", path, h1,
+                           "{\"address\":\"宮城県石巻市門脇町2丁目\"}", &j),
+                 200);
+    json_int_t v2 = json_integer_value(json_object_get(j, "version"));
+    cr_assert_gt(v2, v1);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "address")),
+                     "宮城県石巻市門脇町2丁目");
+    json_decref(j);
+
+    /* The same If-Match again: the record moved on. */
+    cr_assert_eq(call_with(reg, "PATCH", path, h1,
+                           "{\"address\":\"上書きされない\"}", &j),
+                 412);
+    cr_assert_str_eq(error_code(j), "version_mismatch");
+    json_decref(j);
+
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "address")),
+                     "宮城県石巻市門脇町2丁目");
+    cr_assert_eq(json_integer_value(json_object_get(j, "version")), v2);
+    json_decref(j);
+
+    cr_assert_eq(call_with(reg, "PATCH", "/v1/victims/nosuchid", NULL,
+                           "{\"address\":\"x\"}", &j),
+                 404);
+    json_decref(j);
+    kz_cli_close(cw);
+    kz_cli_close(reg);
+}
+
+Test(api, bad_input_gets_clear_400s_and_changes_nothing, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    kz_cli *reg = kz_it_client(&cluster, "registrar", NULL, 20000);
+    static const struct {
+        const char *body;
+        const char *code;
+        const char *mentions;
+    } cases[] = {
+        {"{\"name\":\"a\",\"dob\":\"2023-02-30\"}", "bad_request", "dob"},
+        {"{\"name\":\"a\",\"sex\":\"unknown\"}", "bad_request", "sex"},
+        {"{\"name\":\"a\",\"colour\":\"red\"}", "bad_request", "colour"},
+        {"{\"name\":\"a\",\"damage\":\"zenkai\",", "bad_json", "JSON"},
+        {"[1,2]", "bad_request", "object"},
+        {"{\"dob\":\"1990-01-01\"}", "bad_request", "name"},
+        {"{\"name\":\"a\",\"needs\":[\"infant\",\"infant\"]}", "bad_request",
+         "needs"},
+        {"{\"name\":\"a\",\"name\":\"b\"}", "bad_json", "duplicate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j;
+        cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL, cases[i].body,
+                               &j),
+                     400, "case %zu", i);
+        cr_assert_str_eq(error_code(j), cases[i].code, "case %zu", i);
+        const char *msg = json_string_value(
+            json_object_get(json_object_get(j, "error"), "message"));
+        cr_assert(strstr(msg, cases[i].mentions) != NULL,
+                  "case %zu: message '%s' does not mention %s", i, msg,
+                  cases[i].mentions);
+        cr_assert_not_null(
+            json_object_get(json_object_get(j, "error"), "request_id"));
+        json_decref(j);
+    }
+    /* An oversize field. */
+    char *big = malloc(2000);
+    memset(big, 'a', 1999);
+    big[1999] = '\0';
+    char *body = malloc(2100);
+    snprintf(body, 2100, "{\"name\":\"%s\"}", big);
+    json_t *j;
+    cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL, body, &j), 400);
+    json_decref(j);
+    free(big);
+    free(body);
+    /* A body over max_body_bytes (1 MiB): 413 from the server. */
+    size_t huge = 2u << 20;
+    body = malloc(huge + 1);
+    memset(body, ' ', huge);
+    body[huge] = '\0';
+    body[0] = '{';
+    body[huge - 1] = '}';
+    kz_cli_response r;
+    cr_assert_eq(kz_cli_request(reg, "POST", "/v1/victims", NULL, body, huge,
+                                &r),
+                 KZ_CLI_OK);
+    cr_assert_eq(r.status, 413);
+    kz_cli_response_free(&r);
+    free(body);
+
+    /* Nothing was created by any of these. */
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);
+    cr_assert_eq(call_with(cw, "GET", "/v1/victims?limit=10", NULL, NULL, &j),
+                 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    kz_cli_close(cw);
+    kz_cli_close(reg);
+}
+
+Test(api, roles_and_purpose_are_enforced, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    json_t *j;
+    /* A caseworker may not register; a registrar may not search. */
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);
+    cr_assert_eq(call_with(cw, "POST", "/v1/victims", NULL,
+                           "{\"name\":\"a\"}", &j),
+                 403);
+    cr_assert_str_eq(error_code(j), "forbidden");
+    json_decref(j);
+    kz_cli *reg = kz_it_client(&cluster, "registrar", NULL, 20000);
+    const char *purpose[] = {"X-Purpose: audit", NULL};
+    cr_assert_eq(call_with(reg, "GET", "/v1/victims?q=a", purpose, NULL, &j),
+                 403);
+    json_decref(j);
+    cr_assert_eq(call_with(cw, "GET", "/v1/cluster", NULL, NULL, &j), 403);
+    json_decref(j);
+    kz_cli_close(reg);
+    kz_cli_close(cw);
+
+    /* Reads of personal data need X-Purpose: a client with no default. */
+    char ca[300], cert[300], key[300], err[200];
+    snprintf(ca, sizeof ca, "%s/pki/ca.pem", cluster.dir);
+    snprintf(cert, sizeof cert, "%s/pki/caseworker.pem", cluster.dir);
+    snprintf(key, sizeof key, "%s/pki/caseworker.key", cluster.dir);
+    kz_cli_opts o = {0};
+    o.endpoints = cluster.url[1];
+    o.cacert = ca;
+    o.cert = cert;
+    o.key = key;
+    kz_cli *np = NULL;
+    cr_assert_eq(kz_cli_open(&o, &np, err, sizeof err), KZ_CLI_OK, "%s", err);
+    cr_assert_eq(call_with(np, "GET", "/v1/victims?q=a", NULL, NULL, &j), 400);
+    cr_assert_str_eq(error_code(j), "purpose_required");
+    json_decref(j);
+    kz_cli_close(np);
+
+    /* No client certificate at all: the TLS handshake is refused. */
+    kz_cli_opts anon = {0};
+    anon.endpoints = cluster.url[1];
+    anon.cacert = ca;
+    anon.deadline_ms = 2000;
+    kz_cli *an = NULL;
+    cr_assert_eq(kz_cli_open(&anon, &an, err, sizeof err), KZ_CLI_OK);
+    kz_cli_response r;
+    int rv = kz_cli_request(an, "GET", "/v1/victims?q=a", NULL, NULL, 0, &r);
+    cr_assert(rv != KZ_CLI_OK || r.status == 401,
+              "an anonymous client was served (%ld)", r.status);
+    kz_cli_response_free(&r);
+    kz_cli_close(an);
+}
+
+static size_t search_count(kz_cli *cw, const char *query)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/v1/victims?%s", query);
+    json_t *j;
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200, "%s", query);
+    size_t n = json_array_size(json_object_get(j, "items"));
+    json_decref(j);
+    return n;
+}
+
+Test(api, search_notes_and_shelter_summary, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    kz_cli *reg = kz_it_client(&cluster, "registrar", NULL, 20000);
+    json_t *j;
+    cr_assert_eq(call_with(reg, "PUT", "/v1/shelters/ishinomaki-01", NULL,
+                           "{\"name\":\"石巻市立湊小学校\",\"capacity\":300}",
+                           &j),
+                 201);
+    json_decref(j);
+    const char *people[] = {
+        "{\"name\":\"山田 太郎\",\"name_kana\":\"やまだ たろう\",\"dob\":"
+        "\"1940-01-02\",\"sex\":\"male\",\"shelter_id\":\"ishinomaki-01\","
+        "\"needs\":[\"elderly\",\"medication\"],\"status\":\"safe\"}",
+        "{\"name\":\"山田 花子\",\"name_kana\":\"やまだ はなこ\",\"dob\":"
+        "\"2025-06-01\",\"sex\":\"female\",\"shelter_id\":\"ishinomaki-01\","
+        "\"needs\":[\"infant\"]}",
+        "{\"name\":\"鈴木 一郎\",\"name_kana\":\"すずき いちろう\",\"dob\":"
+        "\"1980-01-02\",\"sex\":\"male\"}",
+    };
+    char first_id[64] = "";
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL, people[i], &j),
+                     201);
+        if (i == 0)
+            snprintf(first_id, sizeof first_id, "%s",
+                     json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+    }
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);
+    cr_assert_eq(search_count(cw, "q=yamada"), 2);
+    cr_assert_eq(search_count(cw, "q=%E3%83%A4%E3%83%9E%E3%83%80"), 2); /* ヤマダ */
+    cr_assert_eq(search_count(cw, "q=taro+yamada"), 1);
+    cr_assert_eq(search_count(cw, "q=%E5%B1%B1%E7%94%B0%E5%A4%AA%E9%83%8E"),
+                 1); /* 山田太郎 */
+    cr_assert_eq(search_count(cw, "q=suzuki"), 1);
+    cr_assert_eq(search_count(cw, "dob=1980-01-02"), 1);
+    cr_assert_eq(search_count(cw, "shelter=ishinomaki-01"), 2);
+    cr_assert_eq(search_count(cw, "q=yamada&shelter=ishinomaki-01&status=safe"),
+                 1);
+    cr_assert_eq(search_count(cw, "q=tanaka"), 0);
+    cr_assert_eq(search_count(cw, "q=yamada&consistency=stale"), 2);
+    /* Paging: limit 1 walks both Yamadas with a cursor. */
+    json_t *p1;
+    cr_assert_eq(call_with(cw, "GET", "/v1/victims?q=yamada&limit=1", NULL,
+                           NULL, &p1),
+                 200);
+    const char *cur = json_string_value(json_object_get(p1, "next_cursor"));
+    cr_assert_not_null(cur);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/victims?q=yamada&limit=1&cursor=%s", cur);
+    json_t *p2;
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &p2), 200);
+    cr_assert_eq(json_array_size(json_object_get(p2, "items")), 1);
+    cr_assert_str_neq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(p1, "items"), 0), "id")),
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(p2, "items"), 0), "id")));
+    json_decref(p1);
+    json_decref(p2);
+
+    /* A safety note changes the status and the shelter's counters. */
+    snprintf(path, sizeof path, "/v1/victims/%s/notes", first_id);
+    cr_assert_eq(call_with(cw, "POST", path, NULL,
+                           "{\"status\":\"injured\",\"text\":\"軽傷、救護所で手当て\","
+                           "\"author\":\"避難所担当\"}",
+                           &j),
+                 201);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "injured");
+    cr_assert_eq(json_array_size(json_object_get(j, "notes")), 1);
+    json_decref(j);
+
+    cr_assert_eq(call_with(cw, "GET", "/v1/shelters/ishinomaki-01/summary",
+                           NULL, NULL, &j),
+                 200);
+    cr_assert_eq(json_integer_value(json_object_get(j, "total")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(j, "by_sex"), "female")),
+                 1);
+    cr_assert_eq(json_integer_value(json_object_get(j, "infants")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(j, "elderly")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(j, "by_status"), "injured")),
+                 1);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(j, "by_status"), "safe")),
+                 0);
+    json_decref(j);
+    kz_cli_close(cw);
+    kz_cli_close(reg);
+}
