@@ -12,6 +12,9 @@
  * on success, on failure, on timeout (the req's deadline) and on close. When
  * a submit function returns non-zero the cb never fires.
  *
+ * The process must ignore SIGPIPE: raft and the peer link write to sockets
+ * whose peer may have died.
+ *
  * Failure modes: no leader known (KZ_ENOLEADER, immediately), the leader lost
  * leadership or quorum (KZ_ENOQUORUM, when raft gives up, or KZ_ETIMEDOUT at
  * the deadline: then the outcome of a proposal is unknown), peer link down

@@ -1,0 +1,427 @@
+/*
+ * test_consensus.c — consensus/ with three real raft nodes in one process,
+ * on one libuv loop, over loopback TCP: election, proposals on the leader
+ * and forwarded from followers, read index on a follower, status queries,
+ * leader loss, and that every request's callback fires exactly once, also
+ * on close. Runs under ASan in make check.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "consensus.h"
+
+#define N 3
+
+struct tnode {
+    kz_cons *c;
+    uint64_t applied;
+    char log[8192]; /* applied commands, ';'-separated */
+    bool closed;
+};
+
+static uv_loop_t loop;
+static struct tnode nodes[N];
+static char dirs[N][64];
+static int base_port;
+
+static int t_apply(void *data, uint64_t index, const char *cmd, size_t len,
+                   bool want, char **result, size_t *rlen)
+{
+    struct tnode *t = data;
+    size_t used = strlen(t->log);
+    if (used + len + 2 < sizeof t->log) {
+        memcpy(t->log + used, cmd, len);
+        t->log[used + len] = ';';
+        t->log[used + len + 1] = '\0';
+    }
+    t->applied = index;
+    if (want) {
+        *result = malloc(len + 4);
+        memcpy(*result, "ok:", 3);
+        memcpy(*result + 3, cmd, len);
+        (*result)[len + 3] = '\0';
+        *rlen = len + 3;
+    }
+    return 0;
+}
+
+static uint64_t t_applied(void *data)
+{
+    return ((struct tnode *)data)->applied;
+}
+
+static int t_snapshot(void *data, void *(*alloc)(size_t), char **buf,
+                      size_t *len)
+{
+    struct tnode *t = data;
+    size_t n = strlen(t->log);
+    *buf = alloc(8 + n + 1);
+    memcpy(*buf, &t->applied, 8);
+    memcpy(*buf + 8, t->log, n + 1);
+    *len = 8 + n + 1;
+    return 0;
+}
+
+static int t_restore(void *data, const char *buf, size_t len)
+{
+    struct tnode *t = data;
+    uint64_t idx;
+    if (len < 9)
+        return KZ_ECORRUPT;
+    memcpy(&idx, buf, 8);
+    if (idx <= t->applied)
+        return 0;
+    t->applied = idx;
+    snprintf(t->log, sizeof t->log, "%s", buf + 8);
+    return 0;
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until cond holds or ms pass. */
+static bool run_until(bool (*cond)(void *), void *arg, unsigned ms)
+{
+    uv_timer_t wake;
+    uv_timer_init(&loop, &wake);
+    uv_timer_start(&wake, on_wake, 10, 10);
+    uint64_t end = uv_now(&loop) + ms;
+    bool ok = false;
+    while (!(ok = cond(arg)) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&wake, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static int leader_index(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (nodes[i].closed)
+            continue;
+        struct kz_cons_status st;
+        kz_cons_get_status(nodes[i].c, &st);
+        if (st.state == KZ_CONS_LEADER)
+            return i;
+    }
+    return -1;
+}
+
+static bool has_leader(void *arg)
+{
+    (void)arg;
+    int l = leader_index();
+    if (l < 0)
+        return false;
+    /* and every live follower knows it */
+    struct kz_cons_status ls;
+    kz_cons_get_status(nodes[l].c, &ls);
+    for (int i = 0; i < N; i++) {
+        if (nodes[i].closed)
+            continue;
+        struct kz_cons_status st;
+        kz_cons_get_status(nodes[i].c, &st);
+        if (st.leader_id != ls.id)
+            return false;
+    }
+    return true;
+}
+
+static void start_node(int i)
+{
+    struct kz_cons_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.id = (uint64_t)i + 1;
+    cfg.dir = dirs[i];
+    for (int j = 0; j < N; j++) {
+        cfg.peers[j].id = (uint64_t)j + 1;
+        snprintf(cfg.peers[j].region, sizeof cfg.peers[j].region, "r%d", j);
+        snprintf(cfg.peers[j].raft_addr, sizeof cfg.peers[j].raft_addr,
+                 "127.0.0.1:%d", base_port + 2 * j);
+    }
+    cfg.n_peers = N;
+    cfg.election_timeout_ms = 300;
+    cfg.heartbeat_timeout_ms = 50;
+    cfg.snapshot_threshold = 16;
+    cfg.snapshot_trailing = 4;
+    cfg.request_timeout_ms = 3000;
+    struct kz_cons_fsm fsm = {&nodes[i], t_apply, t_applied, t_snapshot,
+                              t_restore};
+    char err[256];
+    cr_assert_eq(kz_cons_init(&nodes[i].c, &loop, &cfg, &fsm, err, sizeof err),
+                 KZ_OK, "%s", err);
+    cr_assert_eq(kz_cons_start(nodes[i].c, err, sizeof err), KZ_OK, "%s", err);
+    nodes[i].closed = false;
+}
+
+static void setup(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as kizunad does: raft writes to dead peers */
+    uv_loop_init(&loop);
+    unsigned r;
+    cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
+    base_port = 30000 + (int)(r % 20000);
+    for (int i = 0; i < N; i++) {
+        memset(&nodes[i], 0, sizeof nodes[i]);
+        snprintf(dirs[i], sizeof dirs[i], "/tmp/kz-cons-XXXXXX");
+        cr_assert_not_null(mkdtemp(dirs[i]));
+    }
+    for (int i = 0; i < N; i++)
+        start_node(i);
+}
+
+static int closed_count;
+
+static void on_closed(void *data)
+{
+    (void)data;
+    closed_count++;
+}
+
+static bool all_closed(void *arg)
+{
+    return closed_count == *(int *)arg;
+}
+
+static void stop_node(int i)
+{
+    int want = closed_count + 1;
+    kz_cons_close(nodes[i].c, on_closed, NULL);
+    cr_assert(run_until(all_closed, &want, 5000), "close callback");
+    uv_run(&loop, UV_RUN_NOWAIT);
+    kz_cons_free(nodes[i].c);
+    nodes[i].closed = true;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < N; i++)
+        if (!nodes[i].closed)
+            stop_node(i);
+    /* Let every closing handle finish before the loop goes. */
+    while (uv_run(&loop, UV_RUN_NOWAIT) != 0)
+        ;
+    uv_loop_close(&loop);
+    for (int i = 0; i < N; i++) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dirs[i]);
+        cr_assert_eq(system(cmd), 0);
+    }
+}
+
+struct call {
+    kz_cons_req req;
+    int fired;
+    int status;
+    char result[128];
+    uint64_t index;
+};
+
+static void on_call(kz_cons_req *req, int status)
+{
+    struct call *c = req->data;
+    c->fired++;
+    c->status = status;
+    c->index = req->index;
+    if (req->result != NULL)
+        snprintf(c->result, sizeof c->result, "%.*s", (int)req->result_len,
+                 req->result);
+    free(req->result);
+}
+
+static bool fired(void *arg)
+{
+    return ((struct call *)arg)->fired > 0;
+}
+
+static void propose_on(int i, const char *cmd, struct call *c)
+{
+    memset(c, 0, sizeof *c);
+    c->req.data = c;
+    int rv = kz_cons_propose(nodes[i].c, &c->req, cmd, strlen(cmd), on_call);
+    cr_assert_eq(rv, KZ_OK, "propose on node %d: %s", i + 1, kz_strerror(rv));
+    cr_assert(run_until(fired, c, 5000), "proposal callback never fired");
+    cr_assert_eq(c->fired, 1);
+}
+
+struct applied_at {
+    int node;
+    uint64_t index;
+};
+
+static bool node_applied(void *arg)
+{
+    struct applied_at *a = arg;
+    return nodes[a->node].applied >= a->index;
+}
+
+TestSuite(consensus, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(consensus, proposals_on_leader_and_follower_apply_everywhere)
+{
+    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
+    int l = leader_index();
+    int f = (l + 1) % N;
+    struct call c;
+    propose_on(l, "alpha", &c);
+    cr_assert_eq(c.status, 0);
+    cr_assert_str_eq(c.result, "ok:alpha");
+    cr_assert_gt(c.index, 0);
+
+    propose_on(f, "beta", &c); /* forwarded over the peer link */
+    cr_assert_eq(c.status, 0, "forwarded proposal: %s", kz_strerror(c.status));
+    cr_assert_str_eq(c.result, "ok:beta");
+
+    for (int i = 0; i < N; i++) {
+        struct applied_at a = {i, c.index};
+        cr_assert(run_until(node_applied, &a, 5000), "node %d behind", i + 1);
+        cr_assert(strstr(nodes[i].log, "alpha;beta;") != NULL,
+                  "node %d log: %s", i + 1, nodes[i].log);
+    }
+}
+
+Test(consensus, read_index_on_follower_sees_prior_writes)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    int f = (l + 2) % N;
+    struct call c;
+    propose_on(l, "gamma", &c);
+    uint64_t written = c.index;
+    memset(&c, 0, sizeof c);
+    c.req.data = &c;
+    cr_assert_eq(kz_cons_read_index(nodes[f].c, &c.req, on_call), KZ_OK);
+    cr_assert(run_until(fired, &c, 5000));
+    cr_assert_eq(c.status, 0);
+    cr_assert_geq(c.index, written);
+    /* When the read completes, the follower has applied the write. */
+    cr_assert_geq(nodes[f].applied, written);
+    cr_assert(strstr(nodes[f].log, "gamma;") != NULL);
+}
+
+Test(consensus, many_reads_share_barriers)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    struct kz_cons_counters before, after;
+    kz_cons_get_counters(nodes[l].c, &before);
+    enum { R = 50 };
+    static struct call calls[R];
+    for (int i = 0; i < R; i++) {
+        memset(&calls[i], 0, sizeof calls[i]);
+        calls[i].req.data = &calls[i];
+        cr_assert_eq(kz_cons_read_index(nodes[l].c, &calls[i].req, on_call),
+                     KZ_OK);
+    }
+    for (int i = 0; i < R; i++) {
+        cr_assert(run_until(fired, &calls[i], 5000));
+        cr_assert_eq(calls[i].fired, 1);
+        cr_assert_eq(calls[i].status, 0);
+    }
+    kz_cons_get_counters(nodes[l].c, &after);
+    cr_assert_eq(after.barrier_reads - before.barrier_reads, R);
+    /* Reads issued together: the first gets its own barrier, the other 49
+     * wait for one more. */
+    cr_assert_leq(after.barriers - before.barriers, 2,
+                  "%llu barriers for %d reads",
+                  (unsigned long long)(after.barriers - before.barriers), R);
+}
+
+Test(consensus, status_query_over_peer_link)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    int f = (l + 1) % N;
+    struct call c;
+    memset(&c, 0, sizeof c);
+    c.req.data = &c;
+    cr_assert_eq(kz_cons_query_peer(nodes[f].c, &c.req, (uint64_t)l + 1,
+                                    on_call),
+                 KZ_OK);
+    cr_assert(run_until(fired, &c, 5000));
+    cr_assert_eq(c.status, 0);
+    cr_assert_eq(c.req.peer.id, (uint64_t)l + 1);
+    cr_assert_eq(c.req.peer.state, KZ_CONS_LEADER);
+    cr_assert_eq(kz_cons_query_peer(nodes[f].c, &c.req, 99, on_call),
+                 KZ_EINVAL);
+}
+
+Test(consensus, leader_loss_elects_a_new_leader_and_writes_continue)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    struct call c;
+    propose_on(l, "before", &c);
+    stop_node(l);
+    cr_assert(run_until(has_leader, NULL, 10000), "no new leader");
+    int l2 = leader_index();
+    cr_assert_neq(l2, l);
+    int f = -1;
+    for (int i = 0; i < N; i++)
+        if (i != l && i != l2)
+            f = i;
+    propose_on(f, "after", &c);
+    cr_assert_eq(c.status, 0, "%s", kz_strerror(c.status));
+    struct applied_at a = {l2, c.index};
+    cr_assert(run_until(node_applied, &a, 5000));
+    cr_assert(strstr(nodes[l2].log, "before;after;") != NULL);
+}
+
+Test(consensus, snapshots_and_restart_keep_the_state)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    int f = (l + 1) % N;
+    stop_node(f);
+    struct call c;
+    char cmd[16];
+    for (int i = 0; i < 40; i++) { /* threshold 16: several snapshots */
+        snprintf(cmd, sizeof cmd, "w%d", i);
+        propose_on(l, cmd, &c);
+        cr_assert_eq(c.status, 0);
+    }
+    /* The follower restarts with an empty state machine (as if its state
+     * were lost) and must get everything back by snapshot + log. */
+    memset(&nodes[f], 0, sizeof nodes[f]);
+    start_node(f);
+    struct applied_at a = {f, c.index};
+    cr_assert(run_until(node_applied, &a, 10000), "follower never caught up");
+    cr_assert(strstr(nodes[f].log, "w39;") != NULL, "log: %s", nodes[f].log);
+}
+
+Test(consensus, close_fails_pending_requests_exactly_once)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    int f = (l + 1) % N;
+    /* Stop the two others: the leader's proposals cannot commit. */
+    for (int i = 0; i < N; i++)
+        if (i != l)
+            stop_node(i);
+    (void)f;
+    static struct call c[5];
+    int accepted = 0;
+    for (int i = 0; i < 5; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        c[i].req.data = &c[i];
+        if (kz_cons_propose(nodes[l].c, &c[i].req, "stuck", 5, on_call) == 0)
+            accepted++;
+        else
+            c[i].fired = -100; /* refused synchronously: no callback */
+    }
+    stop_node(l);
+    for (int i = 0; i < 5; i++) {
+        if (c[i].fired == -100)
+            continue;
+        cr_assert_eq(c[i].fired, 1, "request %d fired %d times", i, c[i].fired);
+        cr_assert_neq(c[i].status, 0);
+    }
+    (void)accepted;
+}
