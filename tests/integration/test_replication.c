@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "sample.h"
 
 static struct kz_it_cluster cluster;
 
@@ -18,14 +19,23 @@ static void teardown(void)
     kz_it_down(&cluster);
 }
 
+/* Realistic records from the sample generator (seeded: reproducible). */
+static kz_cli_sample gen;
+static bool gen_ready;
+
 static char *create_victim(kz_cli *cli, int i)
 {
-    char body[256];
-    snprintf(body, sizeof body,
-             "{\"name\":\"試験 %d\",\"name_kana\":\"しけん\",\"dob\":"
-             "\"1980-01-%02d\",\"sex\":\"other\",\"shelter_id\":\"it-1\"}",
-             i, 1 + i % 28);
+    (void)i;
+    if (!gen_ready) {
+        kz_cli_sample_init(&gen, 20110311, 8);
+        gen_ready = true;
+    }
+    json_t *rec;
+    cr_assert_eq(kz_cli_sample_victim(&gen, &rec), 0);
+    char *body = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
     kz_cli_response r = kz_it_call(cli, "POST", "/v1/victims", body);
+    free(body);
     char *id = NULL;
     if (r.status == 201) {
         json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
