@@ -59,36 +59,40 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->max_body_bytes = 1u << 20;
 }
 
-static int valid_addr(const char *s)
+/* host:port with 1 <= port <= max_port. Raft addresses need max 65534:
+ * the peer link listens on port + 1. */
+static int valid_addr(const char *s, long max_port)
 {
     const char *colon = strrchr(s, ':');
     if (colon == NULL || colon == s || strlen(s) >= KZ_CONS_ADDR_MAX)
         return 0;
     char *end;
     long port = strtol(colon + 1, &end, 10);
-    return *end == '\0' && port > 0 && port < 65535;
+    return colon[1] != '\0' && *end == '\0' && port > 0 && port <= max_port;
 }
 
 static int set_member(struct kz_node_config *c, const char *value, char *err,
                       size_t errlen)
 {
     struct kz_node_member m;
-    char id[32];
+    char id[32], extra[2];
     memset(&m, 0, sizeof m);
-    if (sscanf(value, "%31s %31s %63s %63s", id, m.region, m.raft_addr,
-               m.api_addr) != 4) {
+    if (sscanf(value, "%31s %31s %63s %63s %1s", id, m.region, m.raft_addr,
+               m.api_addr, extra) != 4) {
         snprintf(err, errlen,
                  "node: expected '<id> <region> <raft host:port> <api "
                  "host:port>'");
         return -1;
     }
     char *end;
+    errno = 0;
     m.id = strtoull(id, &end, 10);
-    if (*end != '\0' || m.id == 0) {
+    if (*end != '\0' || id[0] == '-' || errno != 0 || m.id == 0 ||
+        m.id > (1ull << 62)) {
         snprintf(err, errlen, "node: bad id '%s'", id);
         return -1;
     }
-    if (!valid_addr(m.raft_addr) || !valid_addr(m.api_addr)) {
+    if (!valid_addr(m.raft_addr, 65534) || !valid_addr(m.api_addr, 65535)) {
         snprintf(err, errlen, "node %s: addresses must be host:port", id);
         return -1;
     }
@@ -120,7 +124,9 @@ int kz_node_config_set(struct kz_node_config *c, const char *key,
                 snprintf(err, errlen, "%s: empty or too long", key);
                 return -1;
             }
-            if (s->kind == K_ADDR && !valid_addr(value)) {
+            if (s->kind == K_ADDR &&
+                !valid_addr(value, strcmp(key, "raft_listen") == 0 ? 65534
+                                                                   : 65535)) {
                 snprintf(err, errlen, "%s: expected host:port", key);
                 return -1;
             }

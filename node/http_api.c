@@ -443,18 +443,21 @@ static int query_param(h2o_req_t *req, const char *name, char *out,
     return 0;
 }
 
-static bool header_value(h2o_req_t *req, const char *name, char *out,
-                         size_t cap)
+/* Copies header `name` into out: 1 when present, 0 when absent, -1 when
+ * longer than cap - 1 (never silently treated as absent: an oversize
+ * If-Match must not turn a compare-and-set into a blind write). */
+static int header_value(h2o_req_t *req, const char *name, char *out,
+                        size_t cap)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
     if (i < 0)
-        return false;
+        return 0;
     h2o_iovec_t v = req->headers.entries[i].value;
     if (v.len >= cap)
-        return false;
+        return -1;
     memcpy(out, v.base, v.len);
     out[v.len] = '\0';
-    return true;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -618,7 +621,13 @@ static int handle_write(struct kz_node *n, h2o_req_t *req,
         size_t n_set;
         char im[32];
         Kizuna__PatchVictim pv = KIZUNA__PATCH_VICTIM__INIT;
-        if (header_value(req, "if-match", im, sizeof im)) {
+        int got = header_value(req, "if-match", im, sizeof im);
+        if (got < 0) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "If-Match: expected a record version number");
+            break;
+        }
+        if (got > 0) {
             char *s = im, *end;
             if (*s == '"')
                 s++;
@@ -1094,9 +1103,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             return 0;
         }
     }
+    /* Path ids are ids: anything else names no record. Refused before any
+     * proposal so a bad id never costs a raft entry. */
+    if (arg[0] != '\0' && !kz_node_valid_ref(arg)) {
+        if (r->id == RT_SHELTER_PUT)
+            send_error(n, req, rid, 400, "bad_request",
+                       "shelter id: must be 1-64 characters of A-Z a-z 0-9 "
+                       "_ - . :");
+        else
+            send_error(n, req, rid, 404, "not_found", "no record with this id");
+        return 0;
+    }
     if (r->personal) {
         char purpose[256];
-        if (!header_value(req, "x-purpose", purpose, sizeof purpose) ||
+        if (header_value(req, "x-purpose", purpose, sizeof purpose) != 1 ||
             purpose[0] == '\0') {
             send_error(n, req, rid, 400, "purpose_required",
                        "X-Purpose is required when reading personal data");
@@ -1112,6 +1132,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         kz_cons_get_status(n->cons, &st);
         bool ready = st.leader_id != 0 &&
                      st.applied_index + 64 >= st.commit_index;
+        if (!ready)
+            add_header(req, "retry-after", "1");
         send_text(n, req, ready ? 200 : 503, "text/plain",
                   ready ? "ready\n"
                         : (st.leader_id == 0 ? "no leader\n"

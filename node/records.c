@@ -76,14 +76,20 @@ bool kz_node_valid_ref(const char *s)
     return true;
 }
 
-/* Rejects control characters (except none: names and addresses are one
- * line) so that no record can smuggle terminal escapes into a CLI table. */
+/* Rejects control characters (C0, DEL, C1; newline and tab only in
+ * multi-line text) so no record can smuggle terminal escapes into a CLI
+ * table. */
 static bool clean_text(const char *s, bool multiline)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t'))) ||
             *p == 0x7f)
             return false;
+        /* C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F): U+009B starts an
+         * escape sequence on terminals that honour C1. */
+        if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+            return false;
+    }
     return true;
 }
 

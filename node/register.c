@@ -535,6 +535,10 @@ int kz_node_apply(kz_stor *st, uint64_t index, const char *data, size_t len,
                   bool want_result, char **result, size_t *result_len)
 {
     struct result r = {want_result, result, result_len};
+    if (want_result) {
+        *result = NULL;
+        *result_len = 0;
+    }
     kz_stor_batch *b = kz_stor_batch_new(st);
     if (b == NULL)
         return KZ_ENOMEM;

@@ -175,23 +175,27 @@ static int take(kz_stor *st, const char *muni, const struct kz_node_search *q,
 {
     if (q->cursor && strcmp(id, q->cursor) <= 0)
         return 0;
-    if (json_array_size(items) == q->limit) {
-        snprintf(pg->next_cursor, sizeof pg->next_cursor, "%s", last);
-        pg->has_next = true;
-        return 1;
-    }
     Kizuna__Victim *v;
     int rv = kz_node_load_victim(st, muni, id, &v);
     if (rv == KZ_ENOTFOUND)
         return 0;
     if (rv != KZ_OK)
         return rv;
+    rv = 0;
     if (matches(v, q)) {
-        json_array_append_new(items, kz_node_victim_to_json(v));
-        snprintf(last, 72, "%s", id);
+        if (json_array_size(items) == q->limit) {
+            /* One more match exists: the page is full, and a cursor then
+             * always leads to a non-empty page. */
+            snprintf(pg->next_cursor, sizeof pg->next_cursor, "%s", last);
+            pg->has_next = true;
+            rv = 1;
+        } else {
+            json_array_append_new(items, kz_node_victim_to_json(v));
+            snprintf(last, 72, "%s", id);
+        }
     }
     kizuna__victim__free_unpacked(v, NULL);
-    return 0;
+    return rv;
 }
 
 int kz_node_search_run(kz_stor *st, const char *muni,

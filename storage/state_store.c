@@ -20,8 +20,30 @@ static const char *const cf_names[KZ_STOR_CF__COUNT] = {"meta", "records",
 static const char meta_applied[] = "applied";
 static const char meta_format[] = "format";
 
-/* Dump format: magic, applied index, then entries until the end. */
-static const char dump_magic[8] = {'K', 'Z', 'S', 'N', 'A', 'P', '0', '1'};
+/* Dump format: see kz_stor_dump. */
+static const char dump_magic[8] = {'K', 'Z', 'S', 'N', 'A', 'P', '0', '2'};
+#define DUMP_HEADER 32
+
+/* CRC-32C (Castagnoli), bitwise-table: guards snapshot images against
+ * corruption on disk or on the wire, which raft does not check. */
+static uint32_t crc32c(const unsigned char *p, size_t n)
+{
+    static uint32_t table[256];
+    static int ready;
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--)
+        c = table[(c ^ *p++) & 0xff] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
 
 struct kz_stor {
     rocksdb_t *db;
@@ -46,6 +68,7 @@ struct kz_stor_iter {
     char *prefix;
     size_t plen;
     bool started;
+    bool done; /* RocksDB must not be stepped past its end */
 };
 
 static void put_be64(unsigned char *p, uint64_t v)
@@ -308,7 +331,15 @@ kz_stor_iter *kz_stor_iter_new(kz_stor *st, int cf, const void *prefix,
     it->plen = plen;
     it->ropts = rocksdb_readoptions_create();
     it->it = rocksdb_create_iterator_cf(st->db, it->ropts, st->cf[cf]);
-    if (start != NULL && slen > 0)
+    /* Seek to the later of start and prefix: a start that sorts before the
+     * prefix means "from the beginning of the prefix". */
+    bool use_start = false;
+    if (start != NULL && slen > 0) {
+        size_t m = slen < plen ? slen : plen;
+        int c = memcmp(start, prefix, m);
+        use_start = c > 0 || (c == 0 && slen >= plen);
+    }
+    if (use_start)
         rocksdb_iter_seek(it->it, start, slen);
     else
         rocksdb_iter_seek(it->it, prefix, plen);
@@ -318,15 +349,21 @@ kz_stor_iter *kz_stor_iter_new(kz_stor *st, int cf, const void *prefix,
 bool kz_stor_iter_next(kz_stor_iter *it, const char **key, size_t *klen,
                        const char **val, size_t *vlen)
 {
+    if (it->done)
+        return false;
     if (it->started)
         rocksdb_iter_next(it->it);
     it->started = true;
-    if (!rocksdb_iter_valid(it->it))
+    if (!rocksdb_iter_valid(it->it)) {
+        it->done = true;
         return false;
+    }
     size_t kl;
     const char *k = rocksdb_iter_key(it->it, &kl);
-    if (kl < it->plen || memcmp(k, it->prefix, it->plen) != 0)
+    if (kl < it->plen || memcmp(k, it->prefix, it->plen) != 0) {
+        it->done = true;
         return false;
+    }
     *key = k;
     *klen = kl;
     if (val != NULL) {
@@ -349,7 +386,8 @@ void kz_stor_iter_free(kz_stor_iter *it)
 
 /* Dump layout (all integers big-endian):
  *   [header bytes reserved for the caller]
- *   "KZSNAP01" | u64 applied index | u64 entry count
+ *   "KZSNAP02" | u64 applied index | u64 entry count | u32 CRC-32C of the
+ *   entries | u32 zero
  *   entries: u8 cf | u32 key length | u32 value length | key | value
  * The meta column family is dumped like the others except the applied
  * index, which load rewrites from the header. */
@@ -359,7 +397,7 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
-    size_t total = header + sizeof dump_magic + 16;
+    size_t total = header + DUMP_HEADER;
     uint64_t count = 0;
     int rv = KZ_OK;
 
@@ -377,7 +415,8 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
             memcpy(p, dump_magic, sizeof dump_magic);
             put_be64(p + 8, st->applied);
             put_be64(p + 16, count);
-            p += 24;
+            memset(p + 24, 0, 8);
+            p += DUMP_HEADER;
         }
         for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++) {
             rocksdb_iterator_t *it =
@@ -405,6 +444,11 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
             rocksdb_iter_destroy(it);
         }
     }
+    {
+        unsigned char *body = (unsigned char *)*buf + header;
+        put_be32(body + 24, crc32c(body + DUMP_HEADER,
+                                   total - header - DUMP_HEADER));
+    }
     *len = total;
 out:
     rocksdb_readoptions_destroy(ro);
@@ -414,7 +458,7 @@ out:
 
 int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index)
 {
-    if (len < 24 || memcmp(buf, dump_magic, sizeof dump_magic) != 0)
+    if (len < DUMP_HEADER || memcmp(buf, dump_magic, sizeof dump_magic) != 0)
         return KZ_ECORRUPT;
     *index = get_be64((const unsigned char *)buf + 8);
     return KZ_OK;
@@ -426,9 +470,14 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len)
     char *err = NULL;
     if (kz_stor_dump_index(buf, len, &index) != KZ_OK)
         return seterr(st, KZ_ECORRUPT, "not a state dump");
-    const unsigned char *p = (const unsigned char *)buf + 24;
+    const unsigned char *p = (const unsigned char *)buf + DUMP_HEADER;
     const unsigned char *end = (const unsigned char *)buf + len;
     uint64_t count = get_be64((const unsigned char *)buf + 16);
+    if (get_be32((const unsigned char *)buf + 28) != 0)
+        return seterr(st, KZ_ECORRUPT, "dump header: reserved field set");
+    if (crc32c(p, (size_t)(end - p)) !=
+        get_be32((const unsigned char *)buf + 24))
+        return seterr(st, KZ_ECORRUPT, "dump checksum mismatch");
 
     /* Validate the whole dump before touching the state. */
     const unsigned char *q = p;

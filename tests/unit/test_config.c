@@ -222,13 +222,27 @@ Test(config, addresses_must_be_host_port)
     set_ok(&c, "api_listen", "example.org:65534");
 }
 
-Test(config, highest_port_is_valid)
+Test(config, raft_port_leaves_room_for_the_peer_link)
 {
+    /* The peer link listens on the raft port + 1 (ARCHITECTURE.md), so a
+     * raft address on 65535 has no peer-link port. */
+    struct kz_node_config c;
+    kz_node_config_defaults(&c);
+    set_bad(&c, "raft_listen", "127.0.0.1:65535", "raft_listen");
+    set_bad(&c, "node", "1 r 127.0.0.1:65535 127.0.0.1:7400", "node");
+    set_ok(&c, "raft_listen", "127.0.0.1:65534");
+    set_ok(&c, "node", "1 r 127.0.0.1:65534 127.0.0.1:7400");
+}
+
+Test(config, api_port_65535_is_valid)
+{
+    /* Only raft addresses need port + 1; the HTTPS API may use the highest
+     * port. */
     struct kz_node_config c;
     kz_node_config_defaults(&c);
     set_ok(&c, "api_listen", "127.0.0.1:65535");
     cr_assert_str_eq(c.api_listen, "127.0.0.1:65535");
-    set_ok(&c, "node", "1 r 127.0.0.1:65535 127.0.0.1:7400");
+    set_ok(&c, "node", "1 r 127.0.0.1:7300 127.0.0.1:65535");
 }
 
 Test(config, unknown_keys_are_errors)

@@ -1,0 +1,212 @@
+/*
+ * kizuna-bench — a load generator for the Kizuna API (bench.c).
+ *
+ * Owns one libcurl multi handle and N "slots" (--connections): a slot has at
+ * most one request in flight, is pinned to one endpoint (slot i talks to
+ * endpoint i mod n, so the load is spread round-robin over the nodes) and
+ * keeps its TLS connection alive between requests. Everything runs in one
+ * thread: curl multiplexes the sockets, the loop starts the slot's next
+ * request as soon as the last one completed (a closed loop: the offered load
+ * is what N clients that never think can send).
+ *
+ * Workloads:
+ *   write  POST /v1/victims, each body a new sample victim (sample.h) padded
+ *          to --record-bytes (see kz_cli_bench_victim_body);
+ *   read   registers --preload records first (the write path, registrar
+ *          certificate), then GET /v1/victims/{id} of uniformly random ids
+ *          among them (caseworker certificate, X-Purpose, ?consistency=);
+ *   mixed  the same preload, then each request is a read with probability
+ *          --read-ratio, else a write; new ids join the pool read from.
+ * A connection's client certificate decides its role, so a mixed slot has
+ * two handles (a registrar one and a caseworker one) and may hold two
+ * connections; at most one of them is busy at a time.
+ *
+ * Measured: latency of every request from the moment it is handed to curl to
+ * its completion (CLOCK_MONOTONIC), 2xx answers as ok, other answers by
+ * status, transport failures (refused, reset, timed out, TLS) by libcurl
+ * code. Percentiles are over the ok requests. Nothing is retried: a 503 or a
+ * refused connection is counted and the slot moves on (after 100 ms for a
+ * transport failure, so a dead node is not hammered in a tight loop).
+ *
+ * Failure modes of the tool itself: a bad command line or an unreadable
+ * certificate (before any request), a certificate libcurl cannot load (the
+ * run stops at the first such failure), a preload that registers nothing.
+ */
+#ifndef KZ_CLI_BENCH_H
+#define KZ_CLI_BENCH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sample.h"
+
+/* Exit codes of kizuna-bench. */
+enum {
+	KZ_CLI_BENCH_EXIT_OK = 0,    /* >= 1 request ok, no transport error */
+	KZ_CLI_BENCH_EXIT_FAIL = 1,  /* nothing succeeded, or transport errors */
+	KZ_CLI_BENCH_EXIT_USAGE = 2  /* bad command line or configuration */
+};
+
+/* kz_cli_bench_args_parse results. */
+enum { KZ_CLI_BENCH_ARGS_OK = 0, KZ_CLI_BENCH_ARGS_USAGE = 2 };
+
+typedef enum kz_cli_bench_workload {
+	KZ_CLI_BENCH_NONE = 0,
+	KZ_CLI_BENCH_WRITE,
+	KZ_CLI_BENCH_READ,
+	KZ_CLI_BENCH_MIXED
+} kz_cli_bench_workload;
+
+/* The two kinds of request, indexes of kz_cli_bench_result.op. */
+enum { KZ_CLI_BENCH_OP_WRITE = 0, KZ_CLI_BENCH_OP_READ = 1 };
+
+/* Byte limits of the server's free-text fields (node/records.c). */
+#define KZ_CLI_BENCH_MAX_ADDRESS 512
+#define KZ_CLI_BENCH_MAX_CONTACT 256
+
+#define KZ_CLI_BENCH_DEFAULT_ENDPOINTS "var/cluster/endpoints"
+#define KZ_CLI_BENCH_DEFAULT_PKI "var/cluster/pki"
+#define KZ_CLI_BENCH_PATH_MAX 1024
+
+/* A parsed command line. The const char * fields point into argv, the
+ * environment, a static default or the *_buf arrays of the struct itself
+ * (paths made from --pki): nothing is freed, argv must outlive the struct,
+ * and the struct must not be copied by value once parsed. */
+typedef struct kz_cli_bench_args {
+	kz_cli_bench_workload workload;
+	const char *endpoints;
+	const char *pki;                 /* where the defaults below come from */
+	const char *cacert;
+	const char *write_cert, *write_key; /* registrar: POST */
+	const char *read_cert, *read_key;   /* caseworker: GET */
+	const char *purpose;             /* X-Purpose of reads */
+	long connections;
+	double duration_s;               /* run time when requests == 0 */
+	long requests;                   /* > 0: this many requests, then stop */
+	long record_bytes;               /* body size asked for; 0: unpadded */
+	long preload;                    /* records registered before read/mixed */
+	double read_ratio;               /* mixed: share of reads */
+	int stale;                       /* ?consistency=stale instead of linearizable */
+	int http2;                       /* offer HTTP/2 (ALPN) instead of HTTP/1.1 */
+	int json;                        /* the summary as one JSON object */
+	int quiet;                       /* no progress lines */
+	int help;
+	long timeout_ms;                 /* per request */
+	uint64_t seed;                   /* sample data and id choice */
+	char cacert_buf[KZ_CLI_BENCH_PATH_MAX];
+	char write_cert_buf[KZ_CLI_BENCH_PATH_MAX];
+	char write_key_buf[KZ_CLI_BENCH_PATH_MAX];
+	char read_cert_buf[KZ_CLI_BENCH_PATH_MAX];
+	char read_key_buf[KZ_CLI_BENCH_PATH_MAX];
+} kz_cli_bench_args;
+
+/* Parses argv[1..argc-1] into *out. Options may come before or after the
+ * workload, as "--opt value" or "--opt=value". Returns KZ_CLI_BENCH_ARGS_OK
+ * (check out->help) or KZ_CLI_BENCH_ARGS_USAGE with a message in err.
+ * Defaults: endpoints from KIZUNA_ENDPOINTS else var/cluster/endpoints; pki
+ * var/cluster/pki; CA from KIZUNA_CACERT else <pki>/ca.pem; write certificate
+ * --write-cert, else --cert, else <pki>/registrar.pem; read certificate
+ * --read-cert, else --cert, else <pki>/caseworker.pem; a key defaults to the
+ * <pki> one only when its certificate was a default too (an explicit
+ * certificate without a key must hold its key). 16 connections, 10 s, 1024
+ * bytes, preload 1000, read ratio 0.9, linearizable, timeout 10 s, seed 1,
+ * purpose "bench". */
+int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
+			    char *err, size_t errlen);
+
+/* Prints the help text. */
+void kz_cli_bench_usage(FILE *f);
+
+/* "write", "read", "mixed" (never NULL). */
+const char *kz_cli_bench_workload_name(kz_cli_bench_workload w);
+
+/* ---- pure helpers (tested without a network) ------------------------------ */
+
+/* Nearest-rank percentile p (0..100) of n values sorted ascending: the
+ * smallest value with at least p% of the values <= it; p <= 0 gives the
+ * minimum. 0 when n == 0. */
+uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p);
+
+/* Turns a sample victim into a POST body of `target` bytes (compact JSON,
+ * UTF-8): when the plain record is shorter, random ASCII letters and digits
+ * are appended to the address up to its limit, then to the contact (added
+ * when absent) up to its limit. Random, so that compression in the log or
+ * the store does not make the padding free. When the limits do not allow
+ * `target` bytes the body stops at the limits and *capped is 1; a record
+ * already longer than target is sent as it is (*capped 0). victim is
+ * modified (padding added) and stays owned by the caller. On KZ_CLI_OK *body
+ * is a malloc'd NUL-terminated string of *len bytes the caller free()s;
+ * KZ_CLI_ENOMEM otherwise (*body NULL). rng is a splitmix64 state. */
+int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
+			     char **body, size_t *len, int *capped);
+
+/* ---- running --------------------------------------------------------------- */
+
+#define KZ_CLI_BENCH_MAX_STATUS 600 /* statuses 100..599; others count at 0 */
+#define KZ_CLI_BENCH_MAX_TRANSPORT 128 /* libcurl codes; others count at 0 */
+
+/* What one kind of request did during one phase. */
+typedef struct kz_cli_bench_stats {
+	uint64_t requests;         /* completed: ok + http_errors + transport_errors */
+	uint64_t ok;               /* 2xx */
+	uint64_t http_errors;      /* answered, not 2xx */
+	uint64_t transport_errors; /* no answer */
+	uint64_t by_status[KZ_CLI_BENCH_MAX_STATUS];
+	uint64_t by_transport[KZ_CLI_BENCH_MAX_TRANSPORT];
+	char first_error[256];     /* the first error seen, "" if none */
+	uint64_t *lat_ns;          /* latency of each ok request, malloc'd,
+				      owned by the stats; sorted after the run */
+	size_t n_lat, cap_lat;
+	uint64_t body_bytes_in;    /* response body bytes received */
+} kz_cli_bench_stats;
+
+/* Sizes of the bodies of the records written. */
+typedef struct kz_cli_bench_records {
+	uint64_t count, bytes, capped;
+	size_t min, max;
+} kz_cli_bench_records;
+
+/* Outcome of a run. Filled by kz_cli_bench_run; release with
+ * kz_cli_bench_result_free. */
+typedef struct kz_cli_bench_result {
+	kz_cli_bench_stats op[2];          /* measured phase, by KZ_CLI_BENCH_OP_* */
+	kz_cli_bench_stats preload;        /* read/mixed: the registering phase */
+	kz_cli_bench_records records;      /* written in the measured phase */
+	kz_cli_bench_records preload_records;
+	size_t pool_ids;                   /* ids read from at the end */
+	double elapsed_s;                  /* measured phase, first start to last end */
+	double preload_s;
+	double cpu_s;                      /* this process, measured phase */
+	size_t n_endpoints;
+} kz_cli_bench_result;
+
+/* Runs the workload a describes. Prints progress on stderr once a second
+ * (unless a->quiet). Returns KZ_CLI_OK with *res filled, whatever the
+ * server answered; KZ_CLI_EIO (a certificate file cannot be read),
+ * KZ_CLI_EINVAL (endpoints), KZ_CLI_ECONFIG (libcurl refused the TLS
+ * configuration), KZ_CLI_EUNREACHABLE (the preload registered nothing) or
+ * KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
+ * calls kz_cli_bench_result_free on it in every case. Calls
+ * curl_global_init itself (not thread-safe: call from main). */
+int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
+		     char *errmsg, size_t errlen);
+
+/* Frees the latency arrays and resets *res (NULL is fine). */
+void kz_cli_bench_result_free(kz_cli_bench_result *res);
+
+/* The summary for a person. */
+void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
+			      const kz_cli_bench_result *res);
+
+/* The summary as a JSON object (same fields; times in ms, sizes in bytes).
+ * Returns a new reference the caller json_decrefs, NULL when out of memory. */
+json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
+				 const kz_cli_bench_result *res);
+
+/* KZ_CLI_BENCH_EXIT_OK when at least one measured request succeeded and no
+ * request (preload included) failed in transport, else KZ_CLI_BENCH_EXIT_FAIL. */
+int kz_cli_bench_exit_code(const kz_cli_bench_result *res);
+
+#endif /* KZ_CLI_BENCH_H */
