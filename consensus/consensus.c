@@ -21,12 +21,20 @@
  * payload. Outbound connections are made on demand, one per peer; inbound
  * ones serve PROPOSE, READ_INDEX and STATUS. A frame over 64 MiB or of an
  * unknown type closes the connection.
+ *
+ * Transport. raft's own TCP transport is not used: its handshake is
+ * plaintext and unauthenticated. Both raft and the peer link run over the
+ * mutually authenticated TLS channels of peer_tls.h, on the raft address;
+ * the struct raft_uv_transport below hands raft the plaintext end of a
+ * channel. No plaintext port exists.
  */
 #include "consensus.h"
+#include "peer_tls.h"
 
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +60,7 @@ enum frame_type {
 };
 
 struct conn;
+struct raft_connect;
 
 /* A proposal raft knows about. Lives until raft's callback, even when the
  * user req it served is gone (timed out, closed). */
@@ -88,14 +97,16 @@ struct kz_cons {
     bool barrier_in_flight;
     struct raft_barrier barrier;
 
-    uv_tcp_t listener;
+    struct kz_cons__tls *tls;
+    raft_uv_accept_cb raft_accept;
+    struct raft_connect *raft_connects; /* raft connects waiting for TLS */
     uv_timer_t timer;
     uv_check_t check;
     struct conn *conns; /* all open connections */
     struct conn *out[KZ_CONS_MAX_PEERS]; /* outbound, by peer slot */
 
     uint64_t last_leader_seen;
-    bool started, closing, listener_inited;
+    bool started, closing;
     int handles_open;
     void (*close_cb)(void *);
     void *close_data;
@@ -104,8 +115,8 @@ struct kz_cons {
 };
 
 struct conn {
-    uv_tcp_t tcp;
-    uv_connect_t connect;
+    uv_stream_t *s;  /* plaintext end of a TLS channel; NULL until open */
+    void *pending;   /* the channel being opened (outbound) */
     kz_cons *c;
     int slot; /* outbound peer slot, -1 for inbound */
     bool open, closed;
@@ -232,23 +243,6 @@ static int peer_slot(const kz_cons *c, uint64_t id)
         if (c->cfg.peers[i].id == id)
             return (int)i;
     return -1;
-}
-
-/* Peer link address: the raft address with port + 1. */
-static int peer_link_addr(const char *raft_addr, struct sockaddr_in *sa)
-{
-    char host[KZ_CONS_ADDR_MAX];
-    const char *colon = strrchr(raft_addr, ':');
-    if (colon == NULL || (size_t)(colon - raft_addr) >= sizeof host)
-        return KZ_EINVAL;
-    memcpy(host, raft_addr, (size_t)(colon - raft_addr));
-    host[colon - raft_addr] = '\0';
-    long port = strtol(colon + 1, NULL, 10);
-    if (port <= 0 || port >= 65535)
-        return KZ_EINVAL;
-    if (uv_ip4_addr(host, (int)port + 1, sa) != 0)
-        return KZ_EINVAL;
-    return KZ_OK;
 }
 
 static void prop_insert(kz_cons *c, struct prop *p)
@@ -384,7 +378,7 @@ static int conn_send(struct conn *k, int type, uint64_t reqid,
         memcpy(p + FRAME_HEADER + len, payload2, len2);
     w->buf = uv_buf_init(w->data, (unsigned)total);
     w->w.data = w;
-    int rv = uv_write(&w->w, (uv_stream_t *)&k->tcp, &w->buf, 1, on_written);
+    int rv = uv_write(&w->w, k->s, &w->buf, 1, on_written);
     if (rv != 0) {
         free(w);
         return KZ_ENET;
@@ -395,8 +389,8 @@ static int conn_send(struct conn *k, int type, uint64_t reqid,
 static void conn_on_close(uv_handle_t *h)
 {
     struct conn *k = h->data;
-    kz_cons *c = k->c;
-    c->handles_open--;
+    raft_free(h); /* channel streams are raft_malloc'd (peer_tls.h) */
+    k->s = NULL;
     conn_unref(k);
 }
 
@@ -409,6 +403,7 @@ static void conn_unref(struct conn *k)
     kz_cons *c = k->c;
     free(k->rbuf);
     free(k);
+    c->handles_open--;
     maybe_finish_close(c);
 }
 
@@ -427,7 +422,12 @@ static void conn_close(struct conn *k, int status)
             break;
         }
     fail_all(&k->waiting, status);
-    uv_close((uv_handle_t *)&k->tcp, conn_on_close);
+    if (k->s != NULL)
+        uv_close((uv_handle_t *)k->s, conn_on_close);
+    else if (k->pending != NULL)
+        kz_cons__tls_cancel(c->tls, k->pending); /* -> on_channel: unref */
+    else
+        conn_unref(k);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -635,26 +635,33 @@ static struct conn *conn_new(kz_cons *c, int slot)
     k->slot = slot;
     k->refs = 1;
     list_init(&k->waiting);
-    uv_tcp_init(c->loop, &k->tcp);
-    uv_tcp_nodelay(&k->tcp, 1);
-    k->tcp.data = k;
-    c->handles_open++;
+    c->handles_open++; /* until the last unref */
     k->next = c->conns;
     c->conns = k;
     return k;
 }
 
-static void on_connect(uv_connect_t *creq, int status)
+static void conn_attach(struct conn *k, uv_stream_t *s)
 {
-    struct conn *k = creq->data;
-    if (k->closed)
+    k->s = s;
+    s->data = k;
+    k->open = true;
+    uv_read_start(s, on_alloc, on_read);
+}
+
+static void on_channel(void *data, int status, uv_stream_t *s)
+{
+    struct conn *k = data;
+    k->pending = NULL;
+    if (k->closed) {
+        conn_unref(k); /* canceled by conn_close */
         return;
+    }
     if (status != 0) {
         conn_close(k, KZ_ENET);
         return;
     }
-    k->open = true;
-    uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+    conn_attach(k, s);
     /* Send what queued up while connecting. */
     for (kz_cons_req *r = k->waiting.next; r != &k->waiting; r = r->next) {
         const char *cmd = r->result;
@@ -673,15 +680,12 @@ static struct conn *conn_outbound(kz_cons *c, int slot)
 {
     if (c->out[slot] != NULL)
         return c->out[slot];
-    struct sockaddr_in sa;
-    if (peer_link_addr(c->cfg.peers[slot].raft_addr, &sa) != 0)
-        return NULL;
     struct conn *k = conn_new(c, slot);
     if (k == NULL)
         return NULL;
-    k->connect.data = k;
-    if (uv_tcp_connect(&k->connect, &k->tcp, (struct sockaddr *)&sa,
-                       on_connect) != 0) {
+    k->pending = kz_cons__tls_connect(c->tls, KZ_CHAN_PEER, c->cfg.peers[slot].id,
+                                      c->cfg.peers[slot].raft_addr, on_channel, k);
+    if (k->pending == NULL) {
         conn_close(k, KZ_ENET);
         return NULL;
     }
@@ -713,20 +717,124 @@ static int send_to_peer(kz_cons *c, int slot, kz_cons_req *req, int ftype,
     return KZ_OK;
 }
 
-static void on_peer_connection(uv_stream_t *server, int status)
+static void on_stream_closed_free(uv_handle_t *h)
 {
-    kz_cons *c = server->data;
-    if (status != 0 || c->closing)
-        return;
-    struct conn *k = conn_new(c, -1);
-    if (k == NULL)
-        return;
-    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0) {
-        conn_close(k, KZ_ENET);
+    raft_free(h);
+}
+
+/* An authenticated inbound channel: raft's go to raft, the peer link's to
+ * a new connection. */
+static void on_accept_channel(void *data, int kind, uint64_t id,
+                              const char *address, uv_stream_t *s)
+{
+    kz_cons *c = data;
+    if (c->closing) {
+        uv_close((uv_handle_t *)s, on_stream_closed_free);
         return;
     }
-    k->open = true;
-    uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+    if (kind == KZ_CHAN_RAFT) {
+        if (c->raft_accept == NULL) {
+            uv_close((uv_handle_t *)s, on_stream_closed_free);
+            return;
+        }
+        c->raft_accept(&c->transport, id, address, s);
+        return;
+    }
+    struct conn *k = conn_new(c, -1);
+    if (k == NULL) {
+        uv_close((uv_handle_t *)s, on_stream_closed_free);
+        return;
+    }
+    conn_attach(k, s);
+}
+
+/* ------------------------------------------------- raft's transport */
+
+/* A raft connect request waiting for its channel. */
+struct raft_connect {
+    struct raft_uv_connect *req;
+    raft_uv_connect_cb cb;
+    kz_cons *c;
+    void *pending;
+    struct raft_connect *next;
+};
+
+/* raft owns transport->data (raft_uv_init sets it): find our struct from
+ * the embedded transport instead. */
+static kz_cons *tr_cons(struct raft_uv_transport *t)
+{
+    return (kz_cons *)(void *)((char *)t - offsetof(kz_cons, transport));
+}
+
+static int tr_init(struct raft_uv_transport *t, raft_id id,
+                   const char *address)
+{
+    (void)t;
+    (void)id;
+    (void)address;
+    return 0;
+}
+
+static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    kz_cons *c = tr_cons(t);
+    c->raft_accept = cb; /* the shared channel listener routes to it */
+    return 0;
+}
+
+static void tr_connected(void *data, int status, uv_stream_t *s)
+{
+    struct raft_connect *rc = data;
+    kz_cons *c = rc->c;
+    for (struct raft_connect **pp = &c->raft_connects; *pp; pp = &(*pp)->next)
+        if (*pp == rc) {
+            *pp = rc->next;
+            break;
+        }
+    int rv = status == 0             ? 0
+             : status == KZ_ECANCELED ? RAFT_CANCELED
+                                      : RAFT_NOCONNECTION;
+    rc->cb(rc->req, s, rv);
+    free(rc);
+}
+
+static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
+                      raft_id id, const char *address, raft_uv_connect_cb cb)
+{
+    kz_cons *c = tr_cons(t);
+    struct raft_connect *rc = calloc(1, sizeof *rc);
+    if (rc == NULL)
+        return RAFT_NOMEM;
+    rc->req = req;
+    rc->cb = cb;
+    rc->c = c;
+    rc->pending = kz_cons__tls_connect(c->tls, KZ_CHAN_RAFT, id, address,
+                                       tr_connected, rc);
+    if (rc->pending == NULL) {
+        free(rc);
+        return RAFT_NOCONNECTION;
+    }
+    rc->next = c->raft_connects;
+    c->raft_connects = rc;
+    return 0;
+}
+
+static void tr_close(struct raft_uv_transport *t,
+                     raft_uv_transport_close_cb cb)
+{
+    kz_cons *c = tr_cons(t);
+    c->raft_accept = NULL;
+    /* Cancel pending connects: each cb fires with RAFT_CANCELED and
+     * unlinks itself (tr_connected). */
+    while (c->raft_connects != NULL) {
+        struct raft_connect *rc = c->raft_connects;
+        kz_cons__tls_cancel(c->tls, rc->pending);
+        if (c->raft_connects == rc) { /* not pending any more: drop it */
+            c->raft_connects = rc->next;
+            free(rc);
+        }
+    }
+    cb(t);
 }
 
 /* -------------------------------------------------------------- proposals */
@@ -1005,14 +1113,26 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
         sizeof c->boot_nonce)
         c->boot_nonce = (uint64_t)uv_hrtime();
 
-    c->transport.version = 1; /* raft 0.22: before raft_uv_tcp_init */
-    int rv = raft_uv_tcp_init(&c->transport, loop);
-    if (rv != 0) {
-        snprintf(errmsg, errlen, "raft transport: %s", raft_strerror(rv));
+    struct kz_cons__tls_config tc = {
+        .id = cfg->id,
+        .address = cfg->peers[self].raft_addr,
+        .bind = (cfg->bind_addr && cfg->bind_addr[0]) ? cfg->bind_addr
+                                                      : cfg->peers[self].raft_addr,
+        .cert = cfg->tls_cert,
+        .key = cfg->tls_key,
+        .ca = cfg->tls_ca,
+        .plaintext = cfg->peer_plaintext,
+        .handshake_timeout_ms = 5000,
+    };
+    int rv = kz_cons__tls_new(&c->tls, loop, &tc, errmsg, errlen);
+    if (rv != 0)
         goto err_after_alloc;
-    }
-    if (cfg->bind_addr != NULL && cfg->bind_addr[0] != '\0')
-        raft_uv_tcp_set_bind_address(&c->transport, cfg->bind_addr);
+    /* raft 0.22: version set by the user; raft_uv_init calls init. */
+    c->transport.version = 1;
+    c->transport.init = tr_init;
+    c->transport.listen = tr_listen;
+    c->transport.connect = tr_connect;
+    c->transport.close = tr_close;
     rv = raft_uv_init(&c->io, loop, cfg->dir, &c->transport);
     if (rv != 0) {
         snprintf(errmsg, errlen, "raft io on %s: %s", cfg->dir,
@@ -1044,10 +1164,10 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
 err_after_io:
     raft_uv_close(&c->io);
 err_after_transport:
-    raft_uv_tcp_close(&c->transport);
+    kz_cons__tls_free(c->tls);
 err_after_alloc:
     free(c);
-    return KZ_EIO;
+    return rv == KZ_ECONFIG ? KZ_ECONFIG : KZ_EIO;
 }
 
 int kz_cons_start(kz_cons *c, char *errmsg, size_t errlen)
@@ -1070,26 +1190,12 @@ int kz_cons_start(kz_cons *c, char *errmsg, size_t errlen)
         return KZ_EIO;
     }
 
-    /* The peer link listens before raft starts so peers never see a raft
-     * node whose link is down. */
-    int slot = peer_slot(c, c->cfg.id);
-    struct sockaddr_in sa;
-    if (peer_link_addr(c->cfg.peers[slot].raft_addr, &sa) != 0) {
-        snprintf(errmsg, errlen, "bad raft address %s",
-                 c->cfg.peers[slot].raft_addr);
-        return KZ_ECONFIG;
-    }
-    uv_tcp_init(c->loop, &c->listener);
-    c->listener.data = c;
-    c->listener_inited = true;
-    c->handles_open++;
-    rv = uv_tcp_bind(&c->listener, (struct sockaddr *)&sa, 0);
-    if (rv == 0)
-        rv = uv_listen((uv_stream_t *)&c->listener, 128, on_peer_connection);
-    if (rv != 0) {
-        snprintf(errmsg, errlen, "peer link listen: %s", uv_strerror(rv));
-        return KZ_ENET;
-    }
+    /* The channel listener (raft and peer link) is up before raft starts
+     * so peers never see a raft node whose link is down. */
+    rv = kz_cons__tls_listen(c->tls, on_accept_channel, c, errmsg, errlen);
+    c->handles_open++; /* the channel layer, until its close callback */
+    if (rv != 0)
+        return rv;
     uv_timer_init(c->loop, &c->timer);
     c->timer.data = c;
     c->handles_open++;
@@ -1125,11 +1231,20 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_finish_close(c);
 }
 
+static void on_tls_closed(void *data)
+{
+    kz_cons *c = data;
+    c->handles_open--;
+    maybe_finish_close(c);
+}
+
 static void on_raft_closed(struct raft *r)
 {
     kz_cons *c = r->data;
     raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
+    /* raft has closed its streams; now every channel and the listener. */
+    if (c->started)
+        kz_cons__tls_close(c->tls, on_tls_closed, c);
     c->handles_open--; /* the raft "handle" */
     maybe_finish_close(c);
 }
@@ -1148,8 +1263,6 @@ void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data)
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     if (c->check.loop != NULL)
         uv_close((uv_handle_t *)&c->check, on_handle_closed);
-    if (c->listener_inited)
-        uv_close((uv_handle_t *)&c->listener, on_handle_closed);
     c->handles_open++;
     /* Pending raft_apply and barrier callbacks fire with RAFT_SHUTDOWN
      * inside raft_close; the read batch fails through on_barrier. */
@@ -1165,6 +1278,7 @@ void kz_cons_free(kz_cons *c)
             free(p->result);
             free(p);
         }
+    kz_cons__tls_free(c->tls);
     free(c);
 }
 
@@ -1237,4 +1351,14 @@ int kz_cons_transfer(kz_cons *c, uint64_t id)
 void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out)
 {
     *out = c->counters;
+    struct kz_cons__tls_stats ts;
+    kz_cons__tls_stats(c->tls, &ts);
+    out->channels_accepted = ts.accepted;
+    out->channels_refused = ts.refused;
+    out->handshakes_failed = ts.handshakes_failed;
+}
+
+int kz_cons_reload_tls(kz_cons *c, char *errmsg, size_t errlen)
+{
+    return kz_cons__tls_reload(c->tls, errmsg, errlen);
 }

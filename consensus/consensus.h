@@ -3,9 +3,10 @@
  *
  * Owns: the raft instance and its libuv I/O (segments under the data dir),
  * the command envelope, the batching of read barriers, and the peer link: a
- * framed TCP channel next to raft's own port (raft port + 1) over which a
- * follower forwards proposals and read-index requests to the leader and any
- * node asks another for its status. It knows nothing of victims: commands and
+ * framed channel over which a follower forwards proposals and read-index
+ * requests to the leader and any node asks another for its status. raft and
+ * the peer link both run over mutually authenticated TLS 1.3 channels on the
+ * raft address (peer_tls.h). It knows nothing of victims: commands and
  * results are opaque bytes handed to the caller's state machine callbacks.
  *
  * Async calls take a caller-owned kz_cons_req whose cb fires exactly once:
@@ -40,13 +41,15 @@ typedef struct kz_cons_req kz_cons_req;
 struct kz_cons_peer {
     uint64_t id;
     char region[KZ_CONS_REGION_MAX];
-    char raft_addr[KZ_CONS_ADDR_MAX]; /* host:port; peer link on port + 1 */
+    char raft_addr[KZ_CONS_ADDR_MAX]; /* host:port: raft and peer link, TLS */
 };
 
 struct kz_cons_config {
     uint64_t id;
     const char *dir; /* raft segments and snapshots */
     const char *bind_addr; /* raft listen address if not our own raft_addr */
+    const char *tls_cert, *tls_key, *tls_ca; /* node certificate (CN node-<id>) */
+    bool peer_plaintext; /* test only: channels without TLS, to measure it */
     struct kz_cons_peer peers[KZ_CONS_MAX_PEERS]; /* includes this node */
     unsigned n_peers;
     unsigned election_timeout_ms;
@@ -146,7 +149,10 @@ int kz_cons_transfer(kz_cons *c, uint64_t id);
 /* Counters for metrics. */
 struct kz_cons_counters {
     uint64_t proposals, forwarded, barriers, barrier_reads, timeouts;
+    uint64_t channels_accepted, channels_refused, handshakes_failed;
 };
+/* Reloads the node certificate, key and CA for new peer channels. */
+int kz_cons_reload_tls(kz_cons *c, char *errmsg, size_t errlen);
 void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out);
 
 #endif

@@ -41,6 +41,7 @@ static const struct setting settings[] = {
     {"snapshot_trailing", K_UINT, F(snapshot_trailing), 1, 100000000},
     {"request_timeout_ms", K_UINT, F(request_timeout_ms), 100, 600000},
     {"max_body_bytes", K_UINT, F(max_body_bytes), 1024, 64u << 20},
+    {"peer_tls", K_UINT, F(peer_tls), 0, 1},
 };
 #undef F
 
@@ -57,6 +58,7 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->snapshot_trailing = 1024;
     c->request_timeout_ms = 5000;
     c->max_body_bytes = 1u << 20;
+    c->peer_tls = 1;
 }
 
 /* host:port with 1 <= port <= max_port. Raft addresses need max 65534:

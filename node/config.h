@@ -36,6 +36,7 @@ struct kz_node_config {
     unsigned snapshot_trailing;
     unsigned request_timeout_ms;
     unsigned max_body_bytes;
+    unsigned peer_tls; /* 1 (default); 0 only to measure TLS cost in tests */
     struct kz_node_member members[KZ_CONS_MAX_PEERS];
     unsigned n_members;
 };

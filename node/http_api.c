@@ -1064,7 +1064,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char arg[80] = "";
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        char a[80];
+        char a[80] = "";
         if (!match_route(&routes[i], req->path.base, plen, a, sizeof a))
             continue;
         path_known = true;

@@ -93,6 +93,10 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     snprintf(path, sizeof path, "%s/raft", cfg->data_dir);
     cc.dir = path;
     cc.bind_addr = cfg->raft_listen;
+    cc.tls_cert = cfg->tls_cert;
+    cc.tls_key = cfg->tls_key;
+    cc.tls_ca = cfg->tls_ca;
+    cc.peer_plaintext = !cfg->peer_tls;
     for (unsigned i = 0; i < cfg->n_members; i++) {
         cc.peers[i].id = cfg->members[i].id;
         snprintf(cc.peers[i].region, sizeof cc.peers[i].region, "%s",

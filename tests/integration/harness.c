@@ -15,18 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static void run_down(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "'%s/deploy/local-cluster' down --dir '%s' >/dev/null 2>&1",
-             KZ_SOURCE_DIR, dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "harness: local-cluster down failed in %s\n", dir);
-}
-
-/* The reaper: waits for EOF on the pipe (the test process is gone, however
- * it ended), then stops the cluster by its recorded pids. */
+/* The reaper: a shell whose standard input is a pipe that only the test
+ * process holds open. When the test process is gone, however it ended, the
+ * shell's `cat` sees EOF and the cluster is stopped by its recorded pids.
+ * It runs in its own session (a kill of the test's process group leaves it
+ * alone) under its own name (a pkill of test binaries too). */
 static int start_reaper(const char *dir, int *wfd)
 {
     int p[2];
@@ -36,17 +29,17 @@ static int start_reaper(const char *dir, int *wfd)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        setsid();
+        dup2(p[0], 0); /* dup2 clears O_CLOEXEC on the copy */
+        close(p[0]);
         close(p[1]);
-        setsid(); /* survive a kill of the test's process group */
-        char b;
-        while (read(p[0], &b, 1) > 0)
-            ;
-        run_down(dir);
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            _exit(1);
-        _exit(0);
+        char script[1024];
+        snprintf(script, sizeof script,
+                 "cat >/dev/null; '%s/deploy/local-cluster' down --dir '%s' "
+                 ">/dev/null 2>&1; rm -rf '%s'",
+                 KZ_SOURCE_DIR, dir, dir);
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
     }
     close(p[0]);
     *wfd = p[1];

@@ -27,6 +27,7 @@ struct tnode {
 static uv_loop_t loop;
 static struct tnode nodes[N];
 static char dirs[N][64];
+static char pki[64];
 static int base_port;
 
 static int t_apply(void *data, uint64_t index, const char *cmd, size_t len,
@@ -144,7 +145,7 @@ static void start_node(int i)
         cfg.peers[j].id = (uint64_t)j + 1;
         snprintf(cfg.peers[j].region, sizeof cfg.peers[j].region, "r%d", j);
         snprintf(cfg.peers[j].raft_addr, sizeof cfg.peers[j].raft_addr,
-                 "127.0.0.1:%d", base_port + 2 * j);
+                 "127.0.0.1:%d", base_port + j);
     }
     cfg.n_peers = N;
     cfg.election_timeout_ms = 300;
@@ -152,6 +153,13 @@ static void start_node(int i)
     cfg.snapshot_threshold = 16;
     cfg.snapshot_trailing = 4;
     cfg.request_timeout_ms = 3000;
+    char cert[128], key[128], ca[128];
+    snprintf(cert, sizeof cert, "%s/node-%d.pem", pki, i + 1);
+    snprintf(key, sizeof key, "%s/node-%d.key", pki, i + 1);
+    snprintf(ca, sizeof ca, "%s/ca.pem", pki);
+    cfg.tls_cert = cert;
+    cfg.tls_key = key;
+    cfg.tls_ca = ca;
     struct kz_cons_fsm fsm = {&nodes[i], t_apply, t_applied, t_snapshot,
                               t_restore};
     char err[256];
@@ -173,6 +181,15 @@ static void setup(void)
         snprintf(dirs[i], sizeof dirs[i], "/tmp/kz-cons-XXXXXX");
         cr_assert_not_null(mkdtemp(dirs[i]));
     }
+    /* Real TLS between the nodes: a dev PKI made by the deploy script. */
+    snprintf(pki, sizeof pki, "/tmp/kz-cons-pki-XXXXXX");
+    cr_assert_not_null(mkdtemp(pki));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "'%s/deploy/gen-pki' %s 1:127.0.0.1 2:127.0.0.1 3:127.0.0.1 "
+             ">/dev/null 2>&1",
+             KZ_SOURCE_DIR, pki);
+    cr_assert_eq(system(cmd), 0, "gen-pki");
     for (int i = 0; i < N; i++)
         start_node(i);
 }
@@ -214,6 +231,9 @@ static void teardown(void)
         snprintf(cmd, sizeof cmd, "rm -rf %s", dirs[i]);
         cr_assert_eq(system(cmd), 0);
     }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", pki);
+    cr_assert_eq(system(cmd), 0);
 }
 
 struct call {

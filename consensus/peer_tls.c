@@ -1,0 +1,807 @@
+/*
+ * peer_tls.c — TLS 1.3 channels between nodes (see peer_tls.h).
+ *
+ * One struct chan per TCP connection. Its life:
+ *   CONNECTING (client) -> HANDSHAKE -> PREAMBLE (server reads it) -> OPEN
+ *   -> CLOSED
+ * Bytes from the network go into the SSL's input memory BIO; whatever
+ * OpenSSL wants to send comes out of its output BIO and is written to TCP.
+ * Once OPEN, decrypted bytes are written to our end of a socketpair and the
+ * user's end delivers them; bytes the user writes come out of our end and
+ * are encrypted. Closing either side closes the whole channel: the user sees
+ * EOF, raft reconnects.
+ *
+ * A chan is freed when its handles (tcp, timer, inner pipe, and the user's
+ * pipe if it was never handed over) have all closed.
+ */
+#include "peer_tls.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <raft.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kz_error.h"
+
+#define PREAMBLE_MAGIC "KZCHAN01"
+#define PREAMBLE_MAX (8 + 1 + 8 + 2 + 255)
+
+enum chan_state { CONNECTING, HANDSHAKE, PREAMBLE, OPEN, CLOSED };
+
+struct chan;
+
+struct kz_cons__tls {
+    uv_loop_t *loop;
+    struct kz_cons__tls_config cfg;
+    char address[64], bind[64], cert[1024], key[1024], ca[1024];
+    SSL_CTX *server_ctx, *client_ctx;
+    uv_tcp_t listener;
+    bool listening;
+    kz_cons__accept_cb accept_cb;
+    void *accept_data;
+    struct chan *chans;
+    int handles_open;
+    bool closing;
+    void (*close_cb)(void *);
+    void *close_data;
+    struct kz_cons__tls_stats stats;
+};
+
+struct chan {
+    struct kz_cons__tls *t;
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_timer_t timer;
+    uv_pipe_t inner;
+    uv_pipe_t *outer; /* user's end until handed over */
+    bool inner_open, handed;
+    SSL *ssl;
+    BIO *net_in, *net_out;
+    bool client;
+    int kind;
+    uint64_t peer_id; /* from the certificate (TLS) or the preamble */
+    char peer_addr[64];
+    char remote[64]; /* ip:port, for logs */
+    int state;
+    unsigned char pre[PREAMBLE_MAX];
+    size_t pre_len;
+    kz_cons__connect_cb connect_cb;
+    void *connect_data;
+    int handles;
+    struct chan *next;
+};
+
+struct wreq {
+    uv_write_t w;
+    uv_buf_t buf;
+    char data[];
+};
+
+/* -------------------------------------------------------------- helpers */
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int split_addr(const char *addr, struct sockaddr_in *sa)
+{
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    return uv_ip4_addr(host, atoi(colon + 1), sa);
+}
+
+static void tls_errmsg(char *buf, size_t len, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char detail[200] = "unknown";
+    if (e != 0)
+        ERR_error_string_n(e, detail, sizeof detail);
+    snprintf(buf, len, "%s: %s", what, detail);
+    ERR_clear_error();
+}
+
+static void refuse(struct chan *k, const char *why)
+{
+    k->t->stats.refused++;
+    fprintf(stderr, "kizuna: peer channel %s %s refused: %s\n",
+            k->client ? "to" : "from", k->remote, why);
+}
+
+/* The node id a certificate names: CN "node-<id>". */
+static bool cert_node_id(X509 *cert, uint64_t *id)
+{
+    char cn[64];
+    X509_NAME *subj = X509_get_subject_name(cert);
+    if (X509_NAME_entry_count(subj) == 0 ||
+        X509_NAME_get_index_by_NID(subj, NID_commonName, -1) < 0)
+        return false;
+    /* exactly one CN */
+    int first = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+    if (X509_NAME_get_index_by_NID(subj, NID_commonName, first) >= 0)
+        return false;
+    if (X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof cn) <= 0)
+        return false;
+    if (strncmp(cn, "node-", 5) != 0 || cn[5] < '1' || cn[5] > '9')
+        return false;
+    char *end;
+    unsigned long long v = strtoull(cn + 5, &end, 10);
+    if (*end != '\0' || v == 0)
+        return false;
+    *id = v;
+    return true;
+}
+
+/* ---------------------------------------------------------------- closing */
+
+static void maybe_done(struct kz_cons__tls *t)
+{
+    if (t->closing && t->handles_open == 0 && t->close_cb != NULL) {
+        void (*cb)(void *) = t->close_cb;
+        t->close_cb = NULL;
+        cb(t->close_data);
+    }
+}
+
+static void chan_handle_closed(uv_handle_t *h)
+{
+    struct chan *k = h->data;
+    struct kz_cons__tls *t = k->t;
+    if (h == (uv_handle_t *)k->outer) {
+        raft_free(k->outer);
+        k->outer = NULL;
+    }
+    t->handles_open--;
+    if (--k->handles == 0) {
+        if (k->ssl != NULL)
+            SSL_free(k->ssl); /* frees the BIOs too */
+        free(k);
+    }
+    maybe_done(t);
+}
+
+static void chan_close(struct chan *k, int status)
+{
+    if (k->state == CLOSED)
+        return;
+    k->state = CLOSED;
+    struct kz_cons__tls *t = k->t;
+    for (struct chan **pp = &t->chans; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    if (k->client && !k->handed && k->connect_cb != NULL) {
+        kz_cons__connect_cb cb = k->connect_cb;
+        k->connect_cb = NULL;
+        cb(k->connect_data, status ? status : KZ_ENET, NULL);
+    }
+    uv_close((uv_handle_t *)&k->tcp, chan_handle_closed);
+    uv_close((uv_handle_t *)&k->timer, chan_handle_closed);
+    if (k->inner_open)
+        uv_close((uv_handle_t *)&k->inner, chan_handle_closed);
+    if (k->outer != NULL && !k->handed)
+        uv_close((uv_handle_t *)k->outer, chan_handle_closed);
+}
+
+/* ----------------------------------------------------------------- output */
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+static int write_to(uv_stream_t *s, const void *data, size_t len)
+{
+    struct wreq *w = malloc(sizeof *w + len);
+    if (w == NULL)
+        return -1;
+    memcpy(w->data, data, len);
+    w->buf = uv_buf_init(w->data, (unsigned)len);
+    w->w.data = w;
+    if (uv_write(&w->w, s, &w->buf, 1, on_written) != 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends whatever OpenSSL queued for the network. */
+static int flush_net(struct chan *k)
+{
+    if (k->ssl == NULL)
+        return 0;
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(k->net_out, buf, sizeof buf)) > 0)
+        if (write_to((uv_stream_t *)&k->tcp, buf, (size_t)n) != 0)
+            return -1;
+    return 0;
+}
+
+/* Plaintext from the user (or our preamble) towards the peer. */
+static int send_plain(struct chan *k, const void *data, size_t len)
+{
+    if (k->ssl == NULL)
+        return write_to((uv_stream_t *)&k->tcp, data, len);
+    const char *p = data;
+    while (len > 0) {
+        int n = SSL_write(k->ssl, p, (int)(len > 16384 ? 16384 : len));
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return flush_net(k);
+}
+
+/* ------------------------------------------------------------ inner pipe */
+
+static void inner_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = malloc(65536);
+    buf->len = buf->base ? 65536 : 0;
+}
+
+static void inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct chan *k = s->data;
+    if (n < 0) {
+        free(buf->base);
+        chan_close(k, KZ_ENET); /* the user closed its end */
+        return;
+    }
+    if (n > 0 && k->state == OPEN && send_plain(k, buf->base, (size_t)n) != 0)
+        chan_close(k, KZ_ENET);
+    free(buf->base);
+}
+
+/* Makes the socketpair, starts pumping, returns the user's end. */
+static uv_stream_t *open_inner(struct chan *k)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return NULL;
+    struct kz_cons__tls *t = k->t;
+    k->outer = raft_malloc(sizeof *k->outer);
+    if (k->outer == NULL) {
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
+    uv_pipe_init(t->loop, &k->inner, 0);
+    k->inner.data = k;
+    k->inner_open = true;
+    k->handles++;
+    t->handles_open++;
+    uv_pipe_init(t->loop, k->outer, 0);
+    k->outer->data = k;
+    k->handles++;
+    t->handles_open++;
+    if (uv_pipe_open(&k->inner, sv[0]) != 0 ||
+        uv_pipe_open(k->outer, sv[1]) != 0)
+        return NULL; /* chan_close closes both handles (and the fds) */
+    uv_read_start((uv_stream_t *)&k->inner, inner_alloc, inner_read);
+    return (uv_stream_t *)k->outer;
+}
+
+/* The user's end now belongs to the user: its close is not ours. */
+static void hand_over(struct chan *k)
+{
+    k->handed = true;
+    k->handles--;
+    k->t->handles_open--;
+}
+
+/* --------------------------------------------------------- the channel */
+
+static void deliver_plain(struct chan *k, const unsigned char *p, size_t n)
+{
+    if (n > 0 && write_to((uv_stream_t *)&k->inner, p, n) != 0)
+        chan_close(k, KZ_ENET);
+}
+
+/* Server side: collects and checks the preamble, then hands over. */
+static void preamble_bytes(struct chan *k, const unsigned char *p, size_t n)
+{
+    size_t take = n;
+    if (k->pre_len + take > sizeof k->pre)
+        take = sizeof k->pre - k->pre_len;
+    memcpy(k->pre + k->pre_len, p, take);
+    k->pre_len += take;
+    if (k->pre_len < 8 + 1 + 8 + 2)
+        return;
+    if (memcmp(k->pre, PREAMBLE_MAGIC, 8) != 0) {
+        refuse(k, "bad preamble");
+        chan_close(k, KZ_ECORRUPT);
+        return;
+    }
+    size_t alen = ((size_t)k->pre[17] << 8) | k->pre[18];
+    size_t need = 19 + alen;
+    if (alen == 0 || alen >= sizeof k->peer_addr) {
+        refuse(k, "bad preamble address");
+        chan_close(k, KZ_ECORRUPT);
+        return;
+    }
+    if (k->pre_len < need)
+        return;
+    int kind = k->pre[8];
+    uint64_t id = get_be64(k->pre + 9);
+    if (kind != KZ_CHAN_RAFT && kind != KZ_CHAN_PEER) {
+        refuse(k, "unknown channel kind");
+        chan_close(k, KZ_ECORRUPT);
+        return;
+    }
+    if (k->ssl != NULL && id != k->peer_id) {
+        char why[96];
+        snprintf(why, sizeof why,
+                 "claims raft id %llu, certificate names node-%llu",
+                 (unsigned long long)id, (unsigned long long)k->peer_id);
+        refuse(k, why);
+        chan_close(k, KZ_ECORRUPT);
+        return;
+    }
+    k->peer_id = id;
+    k->kind = kind;
+    memcpy(k->peer_addr, k->pre + 19, alen);
+    k->peer_addr[alen] = '\0';
+    uv_timer_stop(&k->timer);
+    uv_stream_t *s = open_inner(k);
+    if (s == NULL) {
+        chan_close(k, KZ_ENOMEM);
+        return;
+    }
+    k->state = OPEN;
+    k->t->stats.accepted++;
+    hand_over(k);
+    k->t->accept_cb(k->t->accept_data, kind, id, k->peer_addr, s);
+    /* Bytes that followed the preamble in the same read. */
+    if (k->state == OPEN && k->pre_len > need)
+        deliver_plain(k, k->pre + need, k->pre_len - need);
+    if (k->state == OPEN && take < n)
+        deliver_plain(k, p + take, n - take);
+}
+
+static void got_plain(struct chan *k, const unsigned char *p, size_t n)
+{
+    if (k->state == PREAMBLE)
+        preamble_bytes(k, p, n);
+    else if (k->state == OPEN)
+        deliver_plain(k, p, n);
+}
+
+/* Client side, once the server is authenticated (or in plaintext mode). */
+static void client_ready(struct chan *k)
+{
+    unsigned char pre[PREAMBLE_MAX];
+    size_t alen = strlen(k->t->address);
+    memcpy(pre, PREAMBLE_MAGIC, 8);
+    pre[8] = (unsigned char)k->kind;
+    put_be64(pre + 9, k->t->cfg.id);
+    pre[17] = (unsigned char)(alen >> 8);
+    pre[18] = (unsigned char)alen;
+    memcpy(pre + 19, k->t->address, alen);
+    if (send_plain(k, pre, 19 + alen) != 0) {
+        chan_close(k, KZ_ENET);
+        return;
+    }
+    uv_stream_t *s = open_inner(k);
+    if (s == NULL) {
+        chan_close(k, KZ_ENOMEM);
+        return;
+    }
+    uv_timer_stop(&k->timer);
+    k->state = OPEN;
+    k->t->stats.connected++;
+    hand_over(k);
+    kz_cons__connect_cb cb = k->connect_cb;
+    k->connect_cb = NULL;
+    cb(k->connect_data, 0, s);
+}
+
+/* Checks the peer's certificate after the handshake. */
+static bool verify_peer(struct chan *k, uint64_t expect)
+{
+    if (SSL_get_verify_result(k->ssl) != X509_V_OK) {
+        refuse(k, X509_verify_cert_error_string(
+                      SSL_get_verify_result(k->ssl)));
+        return false;
+    }
+    X509 *cert = SSL_get0_peer_certificate(k->ssl);
+    uint64_t id;
+    if (cert == NULL || !cert_node_id(cert, &id)) {
+        refuse(k, "certificate does not name a node (CN node-<id>)");
+        return false;
+    }
+    if (expect != 0 && id != expect) {
+        char why[96];
+        snprintf(why, sizeof why, "expected node-%llu, certificate names node-%llu",
+                 (unsigned long long)expect, (unsigned long long)id);
+        refuse(k, why);
+        return false;
+    }
+    k->peer_id = id;
+    return true;
+}
+
+static void drive_tls(struct chan *k)
+{
+    if (k->state == HANDSHAKE) {
+        int rv = SSL_do_handshake(k->ssl);
+        if (flush_net(k) != 0) {
+            chan_close(k, KZ_ENET);
+            return;
+        }
+        if (rv != 1) {
+            int err = SSL_get_error(k->ssl, rv);
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+                return;
+            char msg[256];
+            tls_errmsg(msg, sizeof msg, "TLS handshake");
+            k->t->stats.handshakes_failed++;
+            refuse(k, msg);
+            chan_close(k, KZ_ENET);
+            return;
+        }
+        if (!verify_peer(k, k->client ? k->peer_id : 0)) {
+            chan_close(k, KZ_ENET);
+            return;
+        }
+        if (k->client) {
+            client_ready(k);
+        } else {
+            k->state = PREAMBLE;
+        }
+        if (k->state == CLOSED)
+            return;
+    }
+    unsigned char buf[16384];
+    while (k->state == PREAMBLE || k->state == OPEN) {
+        int n = SSL_read(k->ssl, buf, sizeof buf);
+        if (n <= 0) {
+            int err = SSL_get_error(k->ssl, n);
+            flush_net(k);
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+                return;
+            chan_close(k, KZ_ENET); /* close_notify or a TLS error */
+            return;
+        }
+        got_plain(k, buf, (size_t)n);
+    }
+}
+
+static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = malloc(65536);
+    buf->len = buf->base ? 65536 : 0;
+}
+
+static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct chan *k = s->data;
+    if (n < 0) {
+        free(buf->base);
+        if (k->state == HANDSHAKE || k->state == PREAMBLE)
+            refuse(k, "connection closed before the channel opened");
+        chan_close(k, KZ_ENET);
+        return;
+    }
+    if (n == 0) {
+        free(buf->base);
+        return;
+    }
+    if (k->ssl == NULL) {
+        got_plain(k, (unsigned char *)buf->base, (size_t)n);
+    } else {
+        BIO_write(k->net_in, buf->base, (int)n);
+        drive_tls(k);
+    }
+    free(buf->base);
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    struct chan *k = timer->data;
+    refuse(k, "no channel within the handshake deadline");
+    chan_close(k, KZ_ETIMEDOUT);
+}
+
+static struct chan *chan_new(struct kz_cons__tls *t, bool client)
+{
+    struct chan *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return NULL;
+    k->t = t;
+    k->client = client;
+    uv_tcp_init(t->loop, &k->tcp);
+    k->tcp.data = k;
+    uv_timer_init(t->loop, &k->timer);
+    k->timer.data = k;
+    k->handles = 2;
+    t->handles_open += 2;
+    k->next = t->chans;
+    t->chans = k;
+    uv_timer_start(&k->timer, on_deadline, t->cfg.handshake_timeout_ms, 0);
+    return k;
+}
+
+static int start_tls(struct chan *k)
+{
+    struct kz_cons__tls *t = k->t;
+    uv_tcp_nodelay(&k->tcp, 1);
+    if (t->cfg.plaintext) {
+        if (k->client) {
+            client_ready(k);
+        } else {
+            k->state = PREAMBLE;
+        }
+        if (k->state != CLOSED)
+            uv_read_start((uv_stream_t *)&k->tcp, tcp_alloc, tcp_read);
+        return 0;
+    }
+    k->ssl = SSL_new(k->client ? t->client_ctx : t->server_ctx);
+    if (k->ssl == NULL)
+        return -1;
+    k->net_in = BIO_new(BIO_s_mem());
+    k->net_out = BIO_new(BIO_s_mem());
+    if (k->net_in == NULL || k->net_out == NULL) {
+        BIO_free(k->net_in);
+        BIO_free(k->net_out);
+        k->net_in = k->net_out = NULL;
+        return -1;
+    }
+    SSL_set_bio(k->ssl, k->net_in, k->net_out);
+    if (k->client)
+        SSL_set_connect_state(k->ssl);
+    else
+        SSL_set_accept_state(k->ssl);
+    k->state = HANDSHAKE;
+    uv_read_start((uv_stream_t *)&k->tcp, tcp_alloc, tcp_read);
+    drive_tls(k); /* the client speaks first */
+    return 0;
+}
+
+static void on_tcp_connect(uv_connect_t *req, int status)
+{
+    struct chan *k = req->data;
+    if (k->state == CLOSED)
+        return;
+    if (status != 0) {
+        chan_close(k, KZ_ENET);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&ss, &len) == 0)
+        uv_ip4_name((struct sockaddr_in *)&ss, k->remote, sizeof k->remote);
+    if (start_tls(k) != 0)
+        chan_close(k, KZ_ENOMEM);
+}
+
+void *kz_cons__tls_connect(struct kz_cons__tls *t, int kind, uint64_t id,
+                           const char *address, kz_cons__connect_cb cb,
+                           void *data)
+{
+    struct sockaddr_in sa;
+    if (t->closing || split_addr(address, &sa) != 0)
+        return NULL;
+    struct chan *k = chan_new(t, true);
+    if (k == NULL)
+        return NULL;
+    k->kind = kind;
+    k->peer_id = id;
+    k->state = CONNECTING;
+    k->connect_cb = cb;
+    k->connect_data = data;
+    snprintf(k->remote, sizeof k->remote, "%s", address);
+    k->creq.data = k;
+    if (uv_tcp_connect(&k->creq, &k->tcp, (struct sockaddr *)&sa,
+                       on_tcp_connect) != 0) {
+        k->connect_cb = NULL; /* not started: the caller hears it now */
+        chan_close(k, KZ_ENET);
+        return NULL;
+    }
+    return k;
+}
+
+void kz_cons__tls_cancel(struct kz_cons__tls *t, void *pending)
+{
+    for (struct chan *k = t->chans; k != NULL; k = k->next)
+        if (k == pending && !k->handed) {
+            chan_close(k, KZ_ECANCELED);
+            return;
+        }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct kz_cons__tls *t = server->data;
+    if (status != 0 || t->closing)
+        return;
+    struct chan *k = chan_new(t, false);
+    if (k == NULL)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0) {
+        chan_close(k, KZ_ENET);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48];
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        snprintf(k->remote, sizeof k->remote, "%s:%d", ip,
+                 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+    if (start_tls(k) != 0)
+        chan_close(k, KZ_ENOMEM);
+}
+
+/* ------------------------------------------------------------- contexts */
+
+static SSL_CTX *make_ctx(struct kz_cons__tls *t, bool server, char *errmsg,
+                         size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method()
+                                      : TLS_client_method());
+    if (ctx == NULL) {
+        tls_errmsg(errmsg, errlen, "peer TLS context");
+        return NULL;
+    }
+    /* Nodes run the same build: TLS 1.3 only, no resumption, no tickets. */
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
+        tls_errmsg(errmsg, errlen, t->cert);
+        goto err;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        tls_errmsg(errmsg, errlen, t->key);
+        goto err;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1) {
+        tls_errmsg(errmsg, errlen, t->ca);
+        goto err;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       NULL);
+    return ctx;
+err:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int kz_cons__tls_reload(struct kz_cons__tls *t, char *errmsg, size_t errlen)
+{
+    if (t->cfg.plaintext)
+        return KZ_OK;
+    SSL_CTX *s = make_ctx(t, true, errmsg, errlen);
+    if (s == NULL)
+        return KZ_ECONFIG;
+    SSL_CTX *c = make_ctx(t, false, errmsg, errlen);
+    if (c == NULL) {
+        SSL_CTX_free(s);
+        return KZ_ECONFIG;
+    }
+    /* Channels already open keep their SSL (which holds a reference to
+     * its context); new ones use the new files. */
+    SSL_CTX_free(t->server_ctx);
+    SSL_CTX_free(t->client_ctx);
+    t->server_ctx = s;
+    t->client_ctx = c;
+    return KZ_OK;
+}
+
+int kz_cons__tls_new(struct kz_cons__tls **out, uv_loop_t *loop,
+                     const struct kz_cons__tls_config *cfg, char *errmsg,
+                     size_t errlen)
+{
+    struct kz_cons__tls *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return KZ_ENOMEM;
+    t->loop = loop;
+    t->cfg = *cfg;
+    snprintf(t->address, sizeof t->address, "%s", cfg->address);
+    snprintf(t->bind, sizeof t->bind, "%s", cfg->bind ? cfg->bind : cfg->address);
+    snprintf(t->cert, sizeof t->cert, "%s", cfg->cert ? cfg->cert : "");
+    snprintf(t->key, sizeof t->key, "%s", cfg->key ? cfg->key : "");
+    snprintf(t->ca, sizeof t->ca, "%s", cfg->ca ? cfg->ca : "");
+    t->cfg.address = t->cfg.bind = t->cfg.cert = t->cfg.key = t->cfg.ca = NULL;
+    if (t->cfg.handshake_timeout_ms == 0)
+        t->cfg.handshake_timeout_ms = 5000;
+    if (!cfg->plaintext) {
+        int rv = kz_cons__tls_reload(t, errmsg, errlen);
+        if (rv != KZ_OK) {
+            free(t);
+            return rv;
+        }
+    }
+    *out = t;
+    return KZ_OK;
+}
+
+int kz_cons__tls_listen(struct kz_cons__tls *t, kz_cons__accept_cb cb,
+                        void *data, char *errmsg, size_t errlen)
+{
+    struct sockaddr_in sa;
+    if (split_addr(t->bind, &sa) != 0) {
+        snprintf(errmsg, errlen, "bad listen address %s", t->bind);
+        return KZ_ECONFIG;
+    }
+    t->accept_cb = cb;
+    t->accept_data = data;
+    uv_tcp_init(t->loop, &t->listener);
+    t->listener.data = t;
+    t->handles_open++;
+    t->listening = true;
+    int rv = uv_tcp_bind(&t->listener, (struct sockaddr *)&sa, 0);
+    if (rv == 0)
+        rv = uv_listen((uv_stream_t *)&t->listener, 128, on_connection);
+    if (rv != 0) {
+        snprintf(errmsg, errlen, "listen on %s: %s", t->bind, uv_strerror(rv));
+        return KZ_ENET;
+    }
+    return KZ_OK;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct kz_cons__tls *t = h->data;
+    t->handles_open--;
+    maybe_done(t);
+}
+
+void kz_cons__tls_close(struct kz_cons__tls *t, void (*cb)(void *), void *data)
+{
+    t->closing = true;
+    t->close_cb = cb;
+    t->close_data = data;
+    if (t->listening) {
+        t->listening = false;
+        uv_close((uv_handle_t *)&t->listener, listener_closed);
+    }
+    while (t->chans != NULL)
+        chan_close(t->chans, KZ_ECANCELED);
+    maybe_done(t);
+}
+
+void kz_cons__tls_free(struct kz_cons__tls *t)
+{
+    if (t == NULL)
+        return;
+    SSL_CTX_free(t->server_ctx);
+    SSL_CTX_free(t->client_ctx);
+    free(t);
+}
+
+void kz_cons__tls_stats(struct kz_cons__tls *t, struct kz_cons__tls_stats *out)
+{
+    *out = t->stats;
+}
