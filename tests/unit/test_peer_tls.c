@@ -1,0 +1,356 @@
+/*
+ * test_peer_tls.c — the node-to-node channels of consensus/peer_tls.h over
+ * real TLS on loopback: a good channel carries bytes both ways; a wrong
+ * node id (either side), a certificate from another CA, plaintext on the
+ * port, a silent client and a TLS 1.2 client are all refused, and the
+ * listener keeps serving.
+ */
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <raft.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kz_error.h"
+#include "peer_tls.h"
+
+static uv_loop_t loop;
+static char pki[64], other_pki[64];
+static int port;
+static struct kz_cons__tls *server;
+
+struct accepted {
+    int count;
+    int kind;
+    uint64_t id;
+    char addr[64];
+    uv_stream_t *s;
+    char got[64];
+    size_t got_len;
+};
+static struct accepted acc;
+
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static bool run_until(bool (*cond)(void *), void *arg, unsigned ms)
+{
+    uv_timer_t wake;
+    uv_timer_init(&loop, &wake);
+    uv_timer_start(&wake, on_wake, 10, 10);
+    uint64_t end = uv_now(&loop) + ms;
+    bool ok;
+    while (!(ok = cond(arg)) && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&wake, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static void gen(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "'%s/deploy/gen-pki' %s 1:127.0.0.1 2:127.0.0.1 3:127.0.0.1 "
+             ">/dev/null 2>&1",
+             KZ_SOURCE_DIR, dir);
+    cr_assert_eq(system(cmd), 0, "gen-pki %s", dir);
+}
+
+static struct kz_cons__tls *make(const char *dir, int cert_node, uint64_t id,
+                                 unsigned handshake_ms)
+{
+    char cert[128], key[128], ca[128], addr[64];
+    snprintf(cert, sizeof cert, "%s/node-%d.pem", dir, cert_node);
+    snprintf(key, sizeof key, "%s/node-%d.key", dir, cert_node);
+    snprintf(ca, sizeof ca, "%s/ca.pem", pki); /* trust our CA */
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    struct kz_cons__tls_config cfg = {.id = id,
+                                      .address = addr,
+                                      .bind = addr,
+                                      .cert = cert,
+                                      .key = key,
+                                      .ca = ca,
+                                      .handshake_timeout_ms = handshake_ms};
+    struct kz_cons__tls *t;
+    char err[256];
+    cr_assert_eq(kz_cons__tls_new(&t, &loop, &cfg, err, sizeof err), KZ_OK,
+                 "%s", err);
+    return t;
+}
+
+static void free_stream(uv_handle_t *h)
+{
+    raft_free(h);
+}
+
+static void acc_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    (void)h;
+    (void)s;
+    b->base = malloc(256);
+    b->len = 256;
+}
+
+static void acc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)s;
+    if (n > 0 && acc.got_len + (size_t)n < sizeof acc.got) {
+        memcpy(acc.got + acc.got_len, b->base, (size_t)n);
+        acc.got_len += (size_t)n;
+    }
+    free(b->base);
+}
+
+static void on_accept(void *data, int kind, uint64_t id, const char *address,
+                      uv_stream_t *s)
+{
+    (void)data;
+    acc.count++;
+    acc.kind = kind;
+    acc.id = id;
+    snprintf(acc.addr, sizeof acc.addr, "%s", address);
+    acc.s = s;
+    uv_read_start(s, acc_alloc, acc_read);
+}
+
+static void setup(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    memset(&acc, 0, sizeof acc);
+    uv_loop_init(&loop);
+    unsigned r;
+    cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
+    port = 30000 + (int)(r % 20000);
+    snprintf(pki, sizeof pki, "/tmp/kz-tls-XXXXXX");
+    snprintf(other_pki, sizeof other_pki, "/tmp/kz-tls-other-XXXXXX");
+    cr_assert_not_null(mkdtemp(pki));
+    cr_assert_not_null(mkdtemp(other_pki));
+    gen(pki);
+    gen(other_pki);
+    server = make(pki, 2, 2, 400);
+    char err[256];
+    cr_assert_eq(kz_cons__tls_listen(server, on_accept, NULL, err, sizeof err),
+                 KZ_OK, "%s", err);
+}
+
+static bool closed_flag;
+static void on_closed(void *d)
+{
+    (void)d;
+    closed_flag = true;
+}
+static bool is_closed(void *a)
+{
+    (void)a;
+    return closed_flag;
+}
+
+static void close_tls(struct kz_cons__tls *t)
+{
+    closed_flag = false;
+    kz_cons__tls_close(t, on_closed, NULL);
+    cr_assert(run_until(is_closed, NULL, 5000));
+    kz_cons__tls_free(t);
+}
+
+static void teardown(void)
+{
+    if (acc.s != NULL)
+        uv_close((uv_handle_t *)acc.s, free_stream);
+    close_tls(server);
+    while (uv_run(&loop, UV_RUN_NOWAIT) != 0)
+        ;
+    uv_loop_close(&loop);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", pki, other_pki);
+    cr_assert_eq(system(cmd), 0);
+}
+
+struct conn_result {
+    int fired;
+    int status;
+    uv_stream_t *s;
+};
+
+static void on_connected(void *data, int status, uv_stream_t *s)
+{
+    struct conn_result *r = data;
+    r->fired++;
+    r->status = status;
+    r->s = s;
+}
+
+static bool fired(void *a)
+{
+    return ((struct conn_result *)a)->fired > 0;
+}
+
+static bool accepted_or_refused(void *a)
+{
+    struct kz_cons__tls_stats st;
+    kz_cons__tls_stats(server, &st);
+    return acc.count > 0 || st.refused > *(uint64_t *)a;
+}
+
+static uint64_t refused(void)
+{
+    struct kz_cons__tls_stats st;
+    kz_cons__tls_stats(server, &st);
+    return st.refused;
+}
+
+static bool got_bytes(void *a)
+{
+    return acc.got_len >= *(size_t *)a;
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w);
+}
+
+TestSuite(peer_tls, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(peer_tls, good_channel_carries_bytes_and_names_the_peer)
+{
+    struct kz_cons__tls *client = make(pki, 1, 1, 2000);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    struct conn_result r = {0};
+    cr_assert_not_null(kz_cons__tls_connect(client, KZ_CHAN_RAFT, 2, addr,
+                                            on_connected, &r));
+    cr_assert(run_until(fired, &r, 5000));
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(r.s);
+    uv_write_t *w = malloc(sizeof *w);
+    uv_buf_t b = uv_buf_init("hello raft", 10);
+    cr_assert_eq(uv_write(w, r.s, &b, 1, on_written), 0);
+    size_t want = 10;
+    cr_assert(run_until(got_bytes, &want, 5000), "bytes never arrived");
+    cr_assert_eq(acc.count, 1);
+    cr_assert_eq(acc.kind, KZ_CHAN_RAFT);
+    cr_assert_eq(acc.id, 1);
+    cr_assert_str_eq(acc.addr, addr);
+    cr_assert(memcmp(acc.got, "hello raft", 10) == 0);
+    uv_close((uv_handle_t *)r.s, free_stream);
+    close_tls(client);
+}
+
+Test(peer_tls, client_refuses_a_server_certificate_for_another_node)
+{
+    struct kz_cons__tls *client = make(pki, 1, 1, 2000);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    struct conn_result r = {0};
+    /* The listener holds node-2's certificate; we expect node 3. */
+    cr_assert_not_null(kz_cons__tls_connect(client, KZ_CHAN_RAFT, 3, addr,
+                                            on_connected, &r));
+    cr_assert(run_until(fired, &r, 5000));
+    cr_assert_neq(r.status, 0);
+    cr_assert_null(r.s);
+    cr_assert_eq(acc.count, 0);
+    close_tls(client);
+}
+
+Test(peer_tls, server_refuses_a_peer_claiming_another_id)
+{
+    /* Holds node-3's certificate but announces raft id 1. */
+    struct kz_cons__tls *client = make(pki, 3, 1, 2000);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    uint64_t before = refused();
+    struct conn_result r = {0};
+    cr_assert_not_null(kz_cons__tls_connect(client, KZ_CHAN_PEER, 2, addr,
+                                            on_connected, &r));
+    cr_assert(run_until(accepted_or_refused, &before, 5000));
+    cr_assert_eq(acc.count, 0, "a peer with a mismatched id was accepted");
+    cr_assert_eq(refused(), before + 1);
+    if (r.s != NULL)
+        uv_close((uv_handle_t *)r.s, free_stream);
+    close_tls(client);
+}
+
+Test(peer_tls, server_refuses_a_certificate_from_another_ca)
+{
+    struct kz_cons__tls *client = make(other_pki, 1, 1, 2000);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    uint64_t before = refused();
+    struct conn_result r = {0};
+    cr_assert_not_null(kz_cons__tls_connect(client, KZ_CHAN_RAFT, 2, addr,
+                                            on_connected, &r));
+    cr_assert(run_until(accepted_or_refused, &before, 5000));
+    cr_assert_eq(acc.count, 0);
+    cr_assert_gt(refused(), before);
+    if (r.s != NULL)
+        uv_close((uv_handle_t *)r.s, free_stream);
+    close_tls(client);
+}
+
+/* Raw sockets for plaintext and silent clients. */
+static int raw_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+Test(peer_tls, plaintext_on_the_peer_port_is_refused)
+{
+    uint64_t before = refused();
+    int fd = raw_connect();
+    const char *junk = "KZCHAN01 I am node 1, trust me\r\n\r\n";
+    cr_assert_eq(write(fd, junk, strlen(junk)), (ssize_t)strlen(junk));
+    cr_assert(run_until(accepted_or_refused, &before, 5000));
+    cr_assert_eq(acc.count, 0);
+    struct kz_cons__tls_stats st;
+    kz_cons__tls_stats(server, &st);
+    cr_assert_geq(st.handshakes_failed, 1);
+    close(fd);
+}
+
+Test(peer_tls, silent_client_is_dropped_at_the_deadline)
+{
+    uint64_t before = refused();
+    int fd = raw_connect();
+    /* Handshake deadline of the listener: 400 ms. */
+    cr_assert(run_until(accepted_or_refused, &before, 5000));
+    cr_assert_eq(acc.count, 0);
+    close(fd);
+}
+
+Test(peer_tls, tls12_client_is_refused_and_tls13_is_used)
+{
+    char cmd[1024];
+    /* A TLS 1.2 client with a valid node certificate. */
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 openssl s_client -connect 127.0.0.1:%d -tls1_2 "
+             "-cert %s/node-1.pem -key %s/node-1.key -CAfile %s/ca.pem "
+             "</dev/null >/dev/null 2>&1",
+             port, pki, pki, pki);
+    /* s_client runs in a child while this loop serves it. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(system(cmd) == 0 ? 0 : 1);
+    uint64_t before = refused();
+    cr_assert(run_until(accepted_or_refused, &before, 8000));
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert_eq(acc.count, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+              "openssl s_client -tls1_2 completed a handshake");
+}
