@@ -160,6 +160,9 @@ typedef struct kz_cli_bench_stats {
 				      owned by the stats; sorted after the run */
 	size_t n_lat, cap_lat;
 	uint64_t body_bytes_in;    /* response body bytes received */
+	uint64_t connects;         /* new connections the requests opened
+				      (keep-alive working: about one per
+				      slot and kind) */
 } kz_cli_bench_stats;
 
 /* Sizes of the bodies of the records written. */
@@ -167,6 +170,14 @@ typedef struct kz_cli_bench_records {
 	uint64_t count, bytes, capped;
 	size_t min, max;
 } kz_cli_bench_records;
+
+/* The measured phase as one node saw it (both kinds of request). */
+typedef struct kz_cli_bench_endpoint {
+	char url[128];
+	char node[32];     /* node id from the endpoints file, "" if unknown */
+	char region[32];
+	kz_cli_bench_stats st;
+} kz_cli_bench_endpoint;
 
 /* Outcome of a run. Filled by kz_cli_bench_run; release with
  * kz_cli_bench_result_free. */
@@ -180,6 +191,9 @@ typedef struct kz_cli_bench_result {
 	double preload_s;
 	double cpu_s;                      /* this process, measured phase */
 	size_t n_endpoints;
+	kz_cli_bench_endpoint *ep;         /* n_endpoints entries, malloc'd,
+					      owned by the result (NULL until
+					      the endpoints are read) */
 } kz_cli_bench_result;
 
 /* Runs the workload a describes. Prints progress on stderr once a second

@@ -1176,6 +1176,10 @@ int kz_node_http_init(struct kz_node *n)
     if (h->ssl_ctx == NULL)
         return tls_fail(n, "TLS", "context");
     SSL_CTX_set_min_proto_version(h->ssl_ctx, TLS1_2_VERSION);
+    /* With client certificates OpenSSL refuses to resume a session that
+     * has no session id context, and closes the connection: name one. */
+    SSL_CTX_set_session_id_context(h->ssl_ctx, (const unsigned char *)"kizuna-api",
+                                   10);
     SSL_CTX_set_options(h->ssl_ctx, SSL_OP_NO_RENEGOTIATION |
                                         SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(h->ssl_ctx, n->cfg.tls_cert) != 1)

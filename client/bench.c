@@ -1,0 +1,1856 @@
+/*
+ * kizuna-bench: command line, request bodies, the curl multi loop and the
+ * summary (see bench.h for the design).
+ *
+ * Happy path of a run: check the certificate files, open N slots, run the
+ * preload phase (read/mixed: exactly --preload POSTs, keeping the ids the
+ * server answers), then the measured phase (for --duration or until
+ * --requests were sent), then sort the latencies. A phase stops starting
+ * requests when it is over and waits for the ones in flight (each bounded
+ * by --timeout), so every request sent is counted.
+ *
+ * Failure modes: a transport failure is counted and the slot pauses 100 ms;
+ * a failure libcurl would repeat on every request (a certificate it cannot
+ * load, an option it refuses) ends the run with KZ_CLI_ECONFIG; running out
+ * of memory for the latency array ends it with KZ_CLI_ENOMEM.
+ */
+#include "bench.h"
+
+#include "kizuna.h"
+#include "sample.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KZ_CLI__NS_PER_S 1000000000ull
+#define KZ_CLI__NS_PER_MS 1000000ull
+#define KZ_CLI__BACKOFF_NS (100 * KZ_CLI__NS_PER_MS)
+#define KZ_CLI__CONNECT_TIMEOUT_MS 5000L
+#define KZ_CLI__RESP_MAX 8192 /* response bytes kept, enough for a record */
+#define KZ_CLI__ID_MAX 64     /* ids kept for reads (the server's are 26) */
+#define KZ_CLI__URL_MAX 512
+#define KZ_CLI__SHELTERS 10 /* as `kizuna sample load` */
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static void kz_cli__bfmt(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void kz_cli__bfmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t kz_cli__bnow_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * KZ_CLI__NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static double kz_cli__cpu_s(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0.0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* splitmix64: the same generator as sample.c, so a seed means one thing. */
+static uint64_t kz_cli__brand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) for n >= 1 (the modulo bias is below 2^-40 for the pool
+ * sizes used here). */
+static size_t kz_cli__brand_below(uint64_t *s, size_t n)
+{
+	return (size_t)(kz_cli__brand(s) % (uint64_t)n);
+}
+
+/* Uniform in [0, 1). */
+static double kz_cli__brand_unit(uint64_t *s)
+{
+	return (double)(kz_cli__brand(s) >> 11) / 9007199254740992.0; /* 2^53 */
+}
+
+/* ---- command line --------------------------------------------------------------- */
+
+const char *kz_cli_bench_workload_name(kz_cli_bench_workload w)
+{
+	switch (w) {
+	case KZ_CLI_BENCH_WRITE:
+		return "write";
+	case KZ_CLI_BENCH_READ:
+		return "read";
+	case KZ_CLI_BENCH_MIXED:
+		return "mixed";
+	default:
+		return "none";
+	}
+}
+
+void kz_cli_bench_usage(FILE *f)
+{
+	fputs(
+	    "usage: kizuna-bench [options] WORKLOAD\n"
+	    "\n"
+	    "Load generator for a Kizuna cluster: N connections (one request in\n"
+	    "flight each), spread round-robin over the endpoints and kept alive.\n"
+	    "Progress on stderr once a second; the summary on stdout.\n"
+	    "\n"
+	    "WORKLOAD\n"
+	    "  write   POST /v1/victims: new sample victims padded to --record-bytes\n"
+	    "          (random text in the address, then the contact, within the\n"
+	    "          server's limits of 512 and 256 bytes; capped when they do not\n"
+	    "          allow the size asked for, which the summary says)\n"
+	    "  read    register --preload records, then GET /v1/victims/{id} of\n"
+	    "          random ones among them\n"
+	    "  mixed   the same preload, then reads (share --read-ratio) and writes\n"
+	    "\n"
+	    "Cluster and certificates\n"
+	    "  --endpoints FILE|URL,URL  default $KIZUNA_ENDPOINTS or\n"
+	    "                            var/cluster/endpoints\n"
+	    "  --pki DIR           where the defaults below live (var/cluster/pki)\n"
+	    "  --cacert F          CA of the nodes ($KIZUNA_CACERT or DIR/ca.pem)\n"
+	    "  --cert F, --key F   one client certificate for writes and reads\n"
+	    "  --write-cert F, --write-key F  for POST (DIR/registrar.pem, .key)\n"
+	    "  --read-cert F, --read-key F    for GET (DIR/caseworker.pem, .key)\n"
+	    "                      a certificate given without its key must hold\n"
+	    "                      the key\n"
+	    "  --purpose P         X-Purpose of reads (bench)\n"
+	    "\n"
+	    "Load\n"
+	    "  --connections N     concurrent requests (16); mixed keeps a registrar\n"
+	    "                      and a caseworker connection per slot\n"
+	    "  --duration SEC      measured time (10), or\n"
+	    "  --requests N        measured requests\n"
+	    "  --record-bytes B    POST body size (1024; 0: the plain record)\n"
+	    "  --preload N         records registered before read/mixed (1000)\n"
+	    "  --read-ratio R      mixed: share of reads, 0..1 (0.9)\n"
+	    "  --consistency C     linearizable (default) or stale\n"
+	    "  --http2             offer HTTP/2; concurrent requests to one node\n"
+	    "                      then share its connection as streams\n"
+	    "  --timeout SEC       per request (10)\n"
+	    "  --seed S            sample data and id choice (1)\n"
+	    "\n"
+	    "Output\n"
+	    "  --json              the summary as one JSON object on stdout\n"
+	    "  --quiet             no progress lines\n"
+	    "\n"
+	    "Exit status: 0 when at least one request succeeded and none failed in\n"
+	    "transport, 1 otherwise, 2 for a bad command line or configuration.\n",
+	    f);
+}
+
+enum kz_cli__bopt_id {
+	KZ_CLI__O_ENDPOINTS,
+	KZ_CLI__O_PKI,
+	KZ_CLI__O_CACERT,
+	KZ_CLI__O_CERT,
+	KZ_CLI__O_KEY,
+	KZ_CLI__O_WCERT,
+	KZ_CLI__O_WKEY,
+	KZ_CLI__O_RCERT,
+	KZ_CLI__O_RKEY,
+	KZ_CLI__O_PURPOSE,
+	KZ_CLI__O_CONNECTIONS,
+	KZ_CLI__O_DURATION,
+	KZ_CLI__O_REQUESTS,
+	KZ_CLI__O_RECORD_BYTES,
+	KZ_CLI__O_PRELOAD,
+	KZ_CLI__O_READ_RATIO,
+	KZ_CLI__O_CONSISTENCY,
+	KZ_CLI__O_HTTP2,
+	KZ_CLI__O_TIMEOUT,
+	KZ_CLI__O_SEED,
+	KZ_CLI__O_JSON,
+	KZ_CLI__O_QUIET,
+	KZ_CLI__O_HELP,
+	KZ_CLI__O_COUNT_
+};
+
+typedef struct kz_cli__bopt {
+	const char *name;
+	enum kz_cli__bopt_id id;
+	int takes_value;
+} kz_cli__bopt;
+
+static const kz_cli__bopt kz_cli__bopts[] = {
+	{"endpoints", KZ_CLI__O_ENDPOINTS, 1},
+	{"pki", KZ_CLI__O_PKI, 1},
+	{"cacert", KZ_CLI__O_CACERT, 1},
+	{"cert", KZ_CLI__O_CERT, 1},
+	{"key", KZ_CLI__O_KEY, 1},
+	{"write-cert", KZ_CLI__O_WCERT, 1},
+	{"write-key", KZ_CLI__O_WKEY, 1},
+	{"read-cert", KZ_CLI__O_RCERT, 1},
+	{"read-key", KZ_CLI__O_RKEY, 1},
+	{"purpose", KZ_CLI__O_PURPOSE, 1},
+	{"connections", KZ_CLI__O_CONNECTIONS, 1},
+	{"duration", KZ_CLI__O_DURATION, 1},
+	{"requests", KZ_CLI__O_REQUESTS, 1},
+	{"record-bytes", KZ_CLI__O_RECORD_BYTES, 1},
+	{"preload", KZ_CLI__O_PRELOAD, 1},
+	{"read-ratio", KZ_CLI__O_READ_RATIO, 1},
+	{"consistency", KZ_CLI__O_CONSISTENCY, 1},
+	{"http2", KZ_CLI__O_HTTP2, 0},
+	{"timeout", KZ_CLI__O_TIMEOUT, 1},
+	{"seed", KZ_CLI__O_SEED, 1},
+	{"json", KZ_CLI__O_JSON, 0},
+	{"quiet", KZ_CLI__O_QUIET, 0},
+	{"help", KZ_CLI__O_HELP, 0},
+};
+#define KZ_CLI__NBOPTS (sizeof(kz_cli__bopts) / sizeof(kz_cli__bopts[0]))
+
+static int kz_cli__busage(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int kz_cli__busage(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return KZ_CLI_BENCH_ARGS_USAGE;
+}
+
+/* A whole number in [min, max]. */
+static int kz_cli__blong(const char *opt, const char *s, long min, long max,
+			 long *out, char *err, size_t errlen)
+{
+	char *end;
+	long v;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return kz_cli__busage(err, errlen,
+				      "--%s wants a whole number from %ld to %ld, "
+				      "got '%s'",
+				      opt, min, max, s);
+	*out = v;
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+/* A finite number in [min, max]. */
+static int kz_cli__bdouble(const char *opt, const char *s, double min,
+			   double max, double *out, char *err, size_t errlen)
+{
+	char *end;
+	double v;
+	errno = 0;
+	v = strtod(s, &end);
+	/* v != v: NaN; the range check also rejects the infinities. */
+	if (errno != 0 || end == s || *end != '\0' || v != v || v < min ||
+	    v > max)
+		return kz_cli__busage(err, errlen,
+				      "--%s wants a number from %g to %g, got '%s'",
+				      opt, min, max, s);
+	*out = v;
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+/* dir/name into buf; the result points at buf. */
+static int kz_cli__bpath(char *buf, const char *dir, const char *name,
+			 const char **out, char *err, size_t errlen)
+{
+	int n = snprintf(buf, KZ_CLI_BENCH_PATH_MAX, "%s/%s", dir, name);
+	if (n < 0 || n >= KZ_CLI_BENCH_PATH_MAX)
+		return kz_cli__busage(err, errlen, "--pki path too long");
+	*out = buf;
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
+			    char *err, size_t errlen)
+{
+	const char *val[KZ_CLI__O_COUNT_] = {NULL};
+	int flag[KZ_CLI__O_COUNT_] = {0};
+	const char *workload = NULL, *env;
+	int i, rc = KZ_CLI_BENCH_ARGS_OK;
+	size_t k;
+
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i], *name, *eq, *v = NULL;
+		size_t namelen;
+		const kz_cli__bopt *o = NULL;
+		if (strcmp(arg, "-h") == 0) {
+			out->help = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+			if (arg[0] == '-' && arg[1] != '\0')
+				return kz_cli__busage(err, errlen,
+						      "unknown option '%s'", arg);
+			if (workload != NULL)
+				return kz_cli__busage(
+				    err, errlen,
+				    "one workload only (got '%s' and '%s')",
+				    workload, arg);
+			workload = arg;
+			continue;
+		}
+		name = arg + 2;
+		eq = strchr(name, '=');
+		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+		for (k = 0; k < KZ_CLI__NBOPTS; k++)
+			if (strlen(kz_cli__bopts[k].name) == namelen &&
+			    strncmp(kz_cli__bopts[k].name, name, namelen) == 0)
+				o = &kz_cli__bopts[k];
+		if (o == NULL)
+			return kz_cli__busage(err, errlen,
+					      "unknown option '--%.*s'",
+					      (int)namelen, name);
+		if (!o->takes_value) {
+			if (eq != NULL)
+				return kz_cli__busage(err, errlen,
+						      "--%s takes no value",
+						      o->name);
+			flag[o->id] = 1;
+			continue;
+		}
+		if (eq != NULL)
+			v = eq + 1;
+		else if (i + 1 < argc)
+			v = argv[++i];
+		if (v == NULL || v[0] == '\0')
+			return kz_cli__busage(err, errlen, "--%s needs a value",
+					      o->name);
+		val[o->id] = v;
+	}
+
+	out->help = out->help || flag[KZ_CLI__O_HELP];
+	if (out->help)
+		return KZ_CLI_BENCH_ARGS_OK;
+	out->json = flag[KZ_CLI__O_JSON];
+	out->quiet = flag[KZ_CLI__O_QUIET];
+	out->http2 = flag[KZ_CLI__O_HTTP2];
+
+	if (workload == NULL)
+		return kz_cli__busage(err, errlen,
+				      "no workload (write, read or mixed)");
+	if (strcmp(workload, "write") == 0)
+		out->workload = KZ_CLI_BENCH_WRITE;
+	else if (strcmp(workload, "read") == 0)
+		out->workload = KZ_CLI_BENCH_READ;
+	else if (strcmp(workload, "mixed") == 0)
+		out->workload = KZ_CLI_BENCH_MIXED;
+	else
+		return kz_cli__busage(err, errlen,
+				      "unknown workload '%s' (write, read or "
+				      "mixed)",
+				      workload);
+
+	/* Options that would silently mean nothing for this workload are
+	 * refused, so a summary is never labelled with a setting it ignored. */
+	if (out->workload == KZ_CLI_BENCH_WRITE) {
+		if (val[KZ_CLI__O_PRELOAD] != NULL ||
+		    val[KZ_CLI__O_CONSISTENCY] != NULL)
+			return kz_cli__busage(err, errlen,
+					      "--preload and --consistency "
+					      "apply to read and mixed");
+	}
+	if (out->workload != KZ_CLI_BENCH_MIXED &&
+	    val[KZ_CLI__O_READ_RATIO] != NULL)
+		return kz_cli__busage(err, errlen,
+				      "--read-ratio applies to mixed");
+	if (val[KZ_CLI__O_DURATION] != NULL && val[KZ_CLI__O_REQUESTS] != NULL)
+		return kz_cli__busage(err, errlen,
+				      "--duration and --requests exclude each "
+				      "other");
+
+	out->connections = 16;
+	out->duration_s = 10.0;
+	out->record_bytes = 1024;
+	out->preload = 1000;
+	out->read_ratio = 0.9;
+	out->timeout_ms = 10000;
+	out->seed = 1;
+	out->purpose = val[KZ_CLI__O_PURPOSE] ? val[KZ_CLI__O_PURPOSE] : "bench";
+	if (strchr(out->purpose, '\r') != NULL ||
+	    strchr(out->purpose, '\n') != NULL || strlen(out->purpose) > 512)
+		return kz_cli__busage(err, errlen,
+				      "--purpose must be one line of at most "
+				      "512 bytes");
+
+	if (val[KZ_CLI__O_CONNECTIONS] != NULL &&
+	    (rc = kz_cli__blong("connections", val[KZ_CLI__O_CONNECTIONS], 1,
+				4096, &out->connections, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_DURATION] != NULL &&
+	    (rc = kz_cli__bdouble("duration", val[KZ_CLI__O_DURATION], 0.001,
+				  86400.0, &out->duration_s, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_REQUESTS] != NULL &&
+	    (rc = kz_cli__blong("requests", val[KZ_CLI__O_REQUESTS], 1,
+				1000000000L, &out->requests, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_RECORD_BYTES] != NULL &&
+	    (rc = kz_cli__blong("record-bytes", val[KZ_CLI__O_RECORD_BYTES], 0,
+				1048576L, &out->record_bytes, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_PRELOAD] != NULL &&
+	    (rc = kz_cli__blong("preload", val[KZ_CLI__O_PRELOAD], 1,
+				100000000L, &out->preload, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_READ_RATIO] != NULL &&
+	    (rc = kz_cli__bdouble("read-ratio", val[KZ_CLI__O_READ_RATIO], 0.0,
+				  1.0, &out->read_ratio, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_TIMEOUT] != NULL) {
+		double t;
+		if ((rc = kz_cli__bdouble("timeout", val[KZ_CLI__O_TIMEOUT],
+					  0.001, 3600.0, &t, err, errlen)) != 0)
+			return rc;
+		out->timeout_ms = (long)(t * 1000.0 + 0.5);
+		if (out->timeout_ms < 1)
+			out->timeout_ms = 1;
+	}
+	if (val[KZ_CLI__O_SEED] != NULL) {
+		char *end;
+		errno = 0;
+		out->seed = strtoull(val[KZ_CLI__O_SEED], &end, 10);
+		if (errno != 0 || *end != '\0' || val[KZ_CLI__O_SEED][0] == '-')
+			return kz_cli__busage(err, errlen,
+					      "--seed wants a whole number, got "
+					      "'%s'",
+					      val[KZ_CLI__O_SEED]);
+	}
+	if (val[KZ_CLI__O_CONSISTENCY] != NULL) {
+		if (strcmp(val[KZ_CLI__O_CONSISTENCY], "stale") == 0)
+			out->stale = 1;
+		else if (strcmp(val[KZ_CLI__O_CONSISTENCY], "linearizable") != 0)
+			return kz_cli__busage(err, errlen,
+					      "--consistency wants linearizable "
+					      "or stale, got '%s'",
+					      val[KZ_CLI__O_CONSISTENCY]);
+	}
+
+	/* Where requests go, and as whom. */
+	env = getenv("KIZUNA_ENDPOINTS");
+	out->endpoints = val[KZ_CLI__O_ENDPOINTS] ? val[KZ_CLI__O_ENDPOINTS]
+		       : (env != NULL && env[0] != '\0')
+			   ? env
+			   : KZ_CLI_BENCH_DEFAULT_ENDPOINTS;
+	out->pki = val[KZ_CLI__O_PKI] ? val[KZ_CLI__O_PKI]
+				      : KZ_CLI_BENCH_DEFAULT_PKI;
+	env = getenv("KIZUNA_CACERT");
+	if (val[KZ_CLI__O_CACERT] != NULL)
+		out->cacert = val[KZ_CLI__O_CACERT];
+	else if (env != NULL && env[0] != '\0' && val[KZ_CLI__O_PKI] == NULL)
+		out->cacert = env;
+	else if ((rc = kz_cli__bpath(out->cacert_buf, out->pki, "ca.pem",
+				     &out->cacert, err, errlen)) != 0)
+		return rc;
+
+	out->write_cert = val[KZ_CLI__O_WCERT] ? val[KZ_CLI__O_WCERT]
+						: val[KZ_CLI__O_CERT];
+	out->write_key = val[KZ_CLI__O_WKEY] ? val[KZ_CLI__O_WKEY]
+					      : val[KZ_CLI__O_KEY];
+	out->read_cert = val[KZ_CLI__O_RCERT] ? val[KZ_CLI__O_RCERT]
+					       : val[KZ_CLI__O_CERT];
+	out->read_key = val[KZ_CLI__O_RKEY] ? val[KZ_CLI__O_RKEY]
+					     : val[KZ_CLI__O_KEY];
+	/* A default key only goes with a default certificate: pairing a
+	 * certificate of the user's with a key of ours would only fail later,
+	 * in the TLS handshake. */
+	if (out->write_cert == NULL) {
+		if ((rc = kz_cli__bpath(out->write_cert_buf, out->pki,
+					"registrar.pem", &out->write_cert, err,
+					errlen)) != 0)
+			return rc;
+		if (out->write_key == NULL &&
+		    (rc = kz_cli__bpath(out->write_key_buf, out->pki,
+					"registrar.key", &out->write_key, err,
+					errlen)) != 0)
+			return rc;
+	}
+	if (out->read_cert == NULL) {
+		if ((rc = kz_cli__bpath(out->read_cert_buf, out->pki,
+					"caseworker.pem", &out->read_cert, err,
+					errlen)) != 0)
+			return rc;
+		if (out->read_key == NULL &&
+		    (rc = kz_cli__bpath(out->read_key_buf, out->pki,
+					"caseworker.key", &out->read_key, err,
+					errlen)) != 0)
+			return rc;
+	}
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+/* ---- percentiles ------------------------------------------------------------------ */
+
+uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p)
+{
+	double exact;
+	size_t rank;
+	if (n == 0)
+		return 0;
+	if (!(p > 0.0)) /* also NaN */
+		return sorted[0];
+	if (p >= 100.0)
+		return sorted[n - 1];
+	exact = p / 100.0 * (double)n;
+	rank = (size_t)exact; /* floor; rank = ceil(exact), at least 1 */
+	if ((double)rank < exact)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	return sorted[rank - 1];
+}
+
+static int kz_cli__cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* ---- request bodies ---------------------------------------------------------------- */
+
+/* Appends up to `want` random bytes to string field `key` of v, without
+ * taking it past `max` bytes. When the field is absent it is added, which
+ * costs its key and quotes first (overhead bytes of compact JSON); it is not
+ * added when that alone would overshoot. Returns the bytes the body grew
+ * by, or (size_t)-1 when out of memory. */
+static size_t kz_cli__pad_field(json_t *v, const char *key, size_t max,
+				size_t want, uint64_t *rng)
+{
+	static const char alnum[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	json_t *cur = json_object_get(v, key);
+	size_t curlen = 0, overhead = 0, add, i;
+	char *s;
+	if (cur != NULL && !json_is_string(cur))
+		return 0;
+	if (cur != NULL)
+		curlen = json_string_length(cur);
+	else
+		overhead = strlen(key) + 6; /* ,"key":"" */
+	if (curlen >= max || want <= overhead)
+		return 0;
+	add = want - overhead;
+	if (add > max - curlen)
+		add = max - curlen;
+	s = malloc(curlen + add + 1);
+	if (s == NULL)
+		return (size_t)-1;
+	if (curlen > 0)
+		memcpy(s, json_string_value(cur), curlen);
+	for (i = 0; i < add; i++)
+		s[curlen + i] = alnum[kz_cli__brand(rng) % (sizeof(alnum) - 1)];
+	/* A space keeps the real address readable in front of the filler. */
+	if (curlen > 0 && add >= 2)
+		s[curlen] = ' ';
+	s[curlen + add] = '\0';
+	if (json_object_set_new(v, key, json_stringn(s, curlen + add)) != 0) {
+		free(s);
+		return (size_t)-1;
+	}
+	free(s);
+	return add + overhead;
+}
+
+int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
+			     char **body, size_t *len, int *capped)
+{
+	char *s;
+	size_t n, grew;
+
+	*body = NULL;
+	*len = 0;
+	*capped = 0;
+	s = json_dumps(victim, JSON_COMPACT);
+	if (s == NULL)
+		return KZ_CLI_ENOMEM;
+	n = strlen(s);
+	if (n >= target) {
+		*body = s;
+		*len = n;
+		return KZ_CLI_OK;
+	}
+	free(s);
+	/* ASCII filler is never escaped, so each byte added to a value adds
+	 * one byte to the body. */
+	grew = kz_cli__pad_field(victim, "address", KZ_CLI_BENCH_MAX_ADDRESS,
+				 target - n, rng);
+	if (grew == (size_t)-1)
+		return KZ_CLI_ENOMEM;
+	n += grew;
+	if (n < target) {
+		grew = kz_cli__pad_field(victim, "contact",
+					 KZ_CLI_BENCH_MAX_CONTACT, target - n,
+					 rng);
+		if (grew == (size_t)-1)
+			return KZ_CLI_ENOMEM;
+	}
+	s = json_dumps(victim, JSON_COMPACT);
+	if (s == NULL)
+		return KZ_CLI_ENOMEM;
+	*body = s;
+	*len = strlen(s);
+	*capped = *len < target;
+	return KZ_CLI_OK;
+}
+
+/* ---- the load loop ------------------------------------------------------------------ */
+
+struct kz_cli__bench;
+
+/* One concurrent client: at most one request in flight. */
+typedef struct kz_cli__slot {
+	struct kz_cli__bench *b;
+	size_t ep;              /* endpoint index: every request goes there */
+	CURL *h[2];             /* by KZ_CLI_BENCH_OP_*; created when needed */
+	int busy;               /* a request is in the multi handle */
+	int op;                 /* kind of that request */
+	uint64_t start_ns;
+	uint64_t not_before_ns; /* pause after a transport failure */
+	char *body;             /* POST body in flight (curl borrows it) */
+	char url[KZ_CLI__URL_MAX];
+	char resp[KZ_CLI__RESP_MAX]; /* start of the response body */
+	size_t resp_len;
+	uint64_t resp_total;    /* whole response body, also past resp */
+	char curlerr[CURL_ERROR_SIZE];
+} kz_cli__slot;
+
+/* One phase of a run: what to send, when to stop, where to count. */
+typedef struct kz_cli__phase {
+	const char *name;       /* in progress lines */
+	double read_ratio;      /* 0: all writes, 1: all reads */
+	uint64_t limit;         /* requests to send; 0: until deadline_ns */
+	uint64_t deadline_ns;
+	int keep_ids;           /* add the ids of created records to the pool */
+	kz_cli_bench_stats *st[2];
+	kz_cli_bench_records *rec;
+	kz_cli_bench_endpoint *ep; /* per-endpoint stats, NULL: not kept */
+	uint64_t sent;
+	uint64_t start_ns, end_ns;
+} kz_cli__phase;
+
+typedef struct kz_cli__bench {
+	const kz_cli_bench_args *a;
+	kz_cli_endpoint *eps;
+	size_t n_eps;
+	CURLM *multi;
+	kz_cli__slot *slots;
+	size_t n_slots;
+	struct curl_slist *hdrs[2];
+	kz_cli_sample gen;
+	uint64_t rng;
+	char (*ids)[KZ_CLI__ID_MAX]; /* pool of ids to read */
+	size_t n_ids, cap_ids;
+	kz_cli__phase *ph;
+	int warned_cap;
+	int fatal;              /* KZ_CLI_E* that ends the run, 0: none */
+	char errmsg[512];
+} kz_cli__bench;
+
+static size_t kz_cli__on_resp(char *data, size_t size, size_t nmemb, void *ud)
+{
+	kz_cli__slot *s = ud;
+	size_t n = size * nmemb, room = sizeof(s->resp) - 1 - s->resp_len;
+	memcpy(s->resp + s->resp_len, data, n < room ? n : room);
+	s->resp_len += n < room ? n : room;
+	s->resp_total += n;
+	return n;
+}
+
+/* libcurl failures that every later request would repeat. */
+static int kz_cli__bench_local(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_UNKNOWN_OPTION:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+#define KZ_CLI__BSETOPT(cc, h, opt, val)                                        \
+	do {                                                                    \
+		if ((cc) == CURLE_OK)                                           \
+			(cc) = curl_easy_setopt((h), (opt), (val));             \
+	} while (0)
+
+/* The handle of slot s for requests of kind op, made on first use with
+ * everything but the URL and body set. NULL with b->fatal set on failure. */
+static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
+{
+	const kz_cli_bench_args *a = b->a;
+	CURLcode cc = CURLE_OK;
+	CURL *h;
+	const char *cert = op == KZ_CLI_BENCH_OP_WRITE ? a->write_cert
+						       : a->read_cert;
+	const char *key = op == KZ_CLI_BENCH_OP_WRITE ? a->write_key
+						      : a->read_key;
+
+	if (s->h[op] != NULL)
+		return s->h[op];
+	h = curl_easy_init();
+	if (h == NULL) {
+		b->fatal = KZ_CLI_ENOMEM;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "cannot create a curl handle");
+		return NULL;
+	}
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_PRIVATE, (void *)s);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_ERRORBUFFER, s->curlerr);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_NOSIGNAL, 1L);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_PROTOCOLS_STR, "http,https");
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_FOLLOWLOCATION, 0L);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_CONNECTTIMEOUT_MS,
+			a->timeout_ms < KZ_CLI__CONNECT_TIMEOUT_MS
+			    ? a->timeout_ms
+			    : KZ_CLI__CONNECT_TIMEOUT_MS);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_TCP_KEEPALIVE, 1L);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_TCP_NODELAY, 1L);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_USERAGENT, "kizuna-bench/1");
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_HTTP_VERSION,
+			a->http2 ? (long)CURL_HTTP_VERSION_2TLS
+				 : (long)CURL_HTTP_VERSION_1_1);
+	/* With HTTP/2, wait for the first connection to a node instead of
+	 * opening one per request: requests then multiplex over it. */
+	if (a->http2)
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_PIPEWAIT, 1L);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[op]);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_WRITEFUNCTION, kz_cli__on_resp);
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_WRITEDATA, (void *)s);
+	/* As libkizuna: every node connection is TLS 1.3, mutually
+	 * authenticated. */
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	if (a->cacert != NULL)
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_CAINFO, a->cacert);
+	if (cert != NULL) {
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLCERT, cert);
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (key != NULL) {
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLKEY, key);
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	if (op == KZ_CLI_BENCH_OP_WRITE)
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_POST, 1L);
+	else
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_HTTPGET, 1L);
+	if (cc != CURLE_OK) {
+		curl_easy_cleanup(h);
+		b->fatal = KZ_CLI_ECONFIG;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "libcurl rejected an option: %s",
+			     curl_easy_strerror(cc));
+		return NULL;
+	}
+	s->h[op] = h;
+	return h;
+}
+
+/* The next POST body, counted in the phase's record sizes. */
+static int kz_cli__next_body(kz_cli__bench *b, char **body, size_t *len)
+{
+	json_t *v;
+	int capped, rc;
+	kz_cli_bench_records *rec = b->ph->rec;
+
+	rc = kz_cli_sample_victim(&b->gen, &v);
+	if (rc != KZ_CLI_OK)
+		return rc;
+	rc = kz_cli_bench_victim_body(v, (size_t)b->a->record_bytes, &b->rng,
+				      body, len, &capped);
+	json_decref(v);
+	if (rc != KZ_CLI_OK)
+		return rc;
+	if (capped && !b->warned_cap && !b->a->quiet) {
+		fprintf(stderr,
+			"kizuna-bench: note: a record cannot reach %ld bytes "
+			"within the server's field limits (address %d, "
+			"contact %d bytes); such records are sent at the "
+			"limits (this one: %zu bytes)\n",
+			b->a->record_bytes, KZ_CLI_BENCH_MAX_ADDRESS,
+			KZ_CLI_BENCH_MAX_CONTACT, *len);
+		b->warned_cap = 1;
+	}
+	if (rec->count == 0 || *len < rec->min)
+		rec->min = *len;
+	if (*len > rec->max)
+		rec->max = *len;
+	rec->count++;
+	rec->bytes += *len;
+	rec->capped += (uint64_t)capped;
+	return KZ_CLI_OK;
+}
+
+/* Starts the next request of slot s. On failure sets b->fatal. */
+static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
+{
+	const kz_cli_endpoint *ep = &b->eps[s->ep];
+	kz_cli__phase *ph = b->ph;
+	int op = KZ_CLI_BENCH_OP_WRITE, n;
+	CURLcode cc = CURLE_OK;
+	CURLMcode mc;
+	CURL *h;
+
+	if (ph->read_ratio >= 1.0 ||
+	    (ph->read_ratio > 0.0 &&
+	     kz_cli__brand_unit(&b->rng) < ph->read_ratio))
+		op = KZ_CLI_BENCH_OP_READ;
+	if (op == KZ_CLI_BENCH_OP_READ && b->n_ids == 0)
+		op = KZ_CLI_BENCH_OP_WRITE; /* nothing to read yet */
+	h = kz_cli__handle(b, s, op);
+	if (h == NULL)
+		return;
+	free(s->body);
+	s->body = NULL;
+	if (op == KZ_CLI_BENCH_OP_WRITE) {
+		size_t len;
+		int rc = kz_cli__next_body(b, &s->body, &len);
+		if (rc != KZ_CLI_OK) {
+			b->fatal = rc;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+				     "cannot make a record: %s",
+				     kz_cli_strerror(rc));
+			return;
+		}
+		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims", ep->url);
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
+				(curl_off_t)len);
+		KZ_CLI__BSETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
+	} else {
+		const char *id = b->ids[kz_cli__brand_below(&b->rng, b->n_ids)];
+		n = snprintf(s->url, sizeof(s->url),
+			     "%s/v1/victims/%s?consistency=%s", ep->url, id,
+			     b->a->stale ? "stale" : "linearizable");
+	}
+	if (n < 0 || (size_t)n >= sizeof(s->url)) {
+		b->fatal = KZ_CLI_EINVAL;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "endpoint URL too long: %s", ep->url);
+		return;
+	}
+	KZ_CLI__BSETOPT(cc, h, CURLOPT_URL, s->url);
+	if (cc != CURLE_OK) {
+		b->fatal = KZ_CLI_ECONFIG;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "libcurl rejected an option: %s",
+			     curl_easy_strerror(cc));
+		return;
+	}
+	s->op = op;
+	s->resp_len = 0;
+	s->resp_total = 0;
+	s->curlerr[0] = '\0';
+	s->start_ns = kz_cli__bnow_ns();
+	mc = curl_multi_add_handle(b->multi, h);
+	if (mc != CURLM_OK) {
+		b->fatal = KZ_CLI_ENOMEM;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "curl_multi_add_handle: %s",
+			     curl_multi_strerror(mc));
+		return;
+	}
+	s->busy = 1;
+	ph->sent++;
+}
+
+/* Keeps the id of the record a 201 created, for later reads. */
+static void kz_cli__keep_id(kz_cli__bench *b, const kz_cli__slot *s)
+{
+	json_t *v, *id;
+	const char *str;
+	size_t len, i;
+
+	v = json_loadb(s->resp, s->resp_len, 0, NULL);
+	if (v == NULL)
+		return;
+	id = json_object_get(v, "id");
+	str = json_string_value(id);
+	len = str != NULL ? strlen(str) : 0;
+	/* The id goes into a URL path unencoded: take only plain ones. */
+	for (i = 0; i < len; i++)
+		if (!((str[i] >= '0' && str[i] <= '9') ||
+		      (str[i] >= 'a' && str[i] <= 'z') ||
+		      (str[i] >= 'A' && str[i] <= 'Z') || str[i] == '-' ||
+		      str[i] == '_'))
+			len = 0;
+	if (len == 0 || len >= KZ_CLI__ID_MAX)
+		goto done;
+	if (b->n_ids == b->cap_ids) {
+		size_t cap = b->cap_ids ? b->cap_ids * 2 : 1024;
+		char(*ids)[KZ_CLI__ID_MAX] = realloc(b->ids, cap * sizeof(*ids));
+		if (ids == NULL)
+			goto done; /* reads use the ids kept so far */
+		b->ids = ids;
+		b->cap_ids = cap;
+	}
+	memcpy(b->ids[b->n_ids], str, len + 1);
+	b->n_ids++;
+done:
+	json_decref(v);
+}
+
+static int kz_cli__push_latency(kz_cli_bench_stats *st, uint64_t ns)
+{
+	if (st->n_lat == st->cap_lat) {
+		size_t cap = st->cap_lat ? st->cap_lat * 2 : 4096;
+		uint64_t *lat = realloc(st->lat_ns, cap * sizeof(*lat));
+		if (lat == NULL)
+			return KZ_CLI_ENOMEM;
+		st->lat_ns = lat;
+		st->cap_lat = cap;
+	}
+	st->lat_ns[st->n_lat++] = ns;
+	return KZ_CLI_OK;
+}
+
+/* Counts one finished request in st. Returns KZ_CLI_ENOMEM when its
+ * latency cannot be kept. */
+static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
+			   kz_cli__slot *s, CURLcode result, long status,
+			   long connects, uint64_t lat_ns)
+{
+	st->requests++;
+	st->body_bytes_in += s->resp_total;
+	st->connects += (uint64_t)(connects > 0 ? connects : 0);
+	if (result != CURLE_OK) {
+		st->transport_errors++;
+		st->by_transport[(unsigned)result < KZ_CLI_BENCH_MAX_TRANSPORT
+					 ? (unsigned)result
+					 : 0]++;
+		if (st->first_error[0] == '\0')
+			kz_cli__bfmt(st->first_error, sizeof(st->first_error),
+				     "%s: %s", b->eps[s->ep].url,
+				     s->curlerr[0] ? s->curlerr
+						   : curl_easy_strerror(result));
+		return KZ_CLI_OK;
+	}
+	if (status >= 200 && status < 300) {
+		st->ok++;
+		return kz_cli__push_latency(st, lat_ns);
+	}
+	st->http_errors++;
+	st->by_status[status >= 100 && status < KZ_CLI_BENCH_MAX_STATUS
+			  ? status
+			  : 0]++;
+	if (st->first_error[0] == '\0') {
+		kz_cli_response r;
+		memset(&r, 0, sizeof(r));
+		r.status = status;
+		r.body = s->resp;
+		r.body_len = s->resp_len;
+		s->resp[s->resp_len] = '\0';
+		kz_cli_error_describe(&r, st->first_error,
+				      sizeof(st->first_error));
+	}
+	return KZ_CLI_OK;
+}
+
+/* Accounts for a finished transfer and frees its slot. */
+static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
+{
+	kz_cli__phase *ph = b->ph;
+	kz_cli__slot *s;
+	uint64_t end = kz_cli__bnow_ns();
+	long status = 0, connects = 0;
+	char *priv = NULL;
+	int rc;
+
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+	if (result == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(b->multi, h);
+	s = (kz_cli__slot *)(void *)priv;
+	if (s == NULL)
+		return;
+	s->busy = 0;
+	ph->end_ns = end;
+	rc = kz_cli__account(b, ph->st[s->op], s, result, status, connects,
+			     end - s->start_ns);
+	if (rc == KZ_CLI_OK && ph->ep != NULL)
+		rc = kz_cli__account(b, &ph->ep[s->ep].st, s, result, status,
+				     connects, end - s->start_ns);
+	if (rc != KZ_CLI_OK && !b->fatal) {
+		b->fatal = KZ_CLI_ENOMEM;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "out of memory for latencies");
+	}
+	if (result != CURLE_OK) {
+		s->not_before_ns = end + KZ_CLI__BACKOFF_NS;
+		if (kz_cli__bench_local(result) && !b->fatal) {
+			b->fatal = KZ_CLI_ECONFIG;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg), "%s: %s",
+				     b->eps[s->ep].url,
+				     s->curlerr[0] ? s->curlerr
+						   : curl_easy_strerror(result));
+		}
+		return;
+	}
+	if (status >= 200 && status < 300 && s->op == KZ_CLI_BENCH_OP_WRITE &&
+	    ph->keep_ids)
+		kz_cli__keep_id(b, s);
+}
+
+/* One progress line: ok so far, ok per second since the last line. */
+static void kz_cli__progress(const kz_cli__bench *b, uint64_t now,
+			     uint64_t *last_ns, uint64_t *last_ok)
+{
+	const kz_cli__phase *ph = b->ph;
+	uint64_t ok = 0, errs = 0;
+	int i;
+	double dt = (double)(now - *last_ns) / 1e9;
+	/* preload counts both kinds in one block: do not add it twice */
+	for (i = 0; i < (ph->st[0] == ph->st[1] ? 1 : 2); i++) {
+		ok += ph->st[i]->ok;
+		errs += ph->st[i]->http_errors + ph->st[i]->transport_errors;
+	}
+	if (!b->a->quiet)
+		fprintf(stderr,
+			"kizuna-bench: %-7s %5.0f s  %10llu ok  %8.0f ops/s  "
+			"%llu errors\n",
+			ph->name, (double)(now - ph->start_ns) / 1e9,
+			(unsigned long long)ok,
+			dt > 0 ? (double)(ok - *last_ok) / dt : 0.0,
+			(unsigned long long)errs);
+	*last_ns = now;
+	*last_ok = ok;
+}
+
+/* Runs one phase to its end. Returns 0, or b->fatal. */
+static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
+{
+	uint64_t now = kz_cli__bnow_ns(), next_tick, last_tick, last_ok = 0;
+	size_t busy = 0, i;
+	int stopping = 0, running = 0;
+
+	b->ph = ph;
+	ph->start_ns = ph->end_ns = now;
+	last_tick = now;
+	next_tick = now + KZ_CLI__NS_PER_S;
+	for (i = 0; i < b->n_slots; i++)
+		b->slots[i].not_before_ns = 0;
+	for (;;) {
+		uint64_t wait_ns;
+		CURLMsg *msg;
+		CURLMcode mc;
+		int left, finished = 0;
+
+		now = kz_cli__bnow_ns();
+		if (b->fatal ||
+		    (ph->limit > 0 ? ph->sent >= ph->limit
+				   : now >= ph->deadline_ns))
+			stopping = 1;
+		wait_ns = next_tick > now ? next_tick - now : 0;
+		for (i = 0; i < b->n_slots && !stopping; i++) {
+			kz_cli__slot *s = &b->slots[i];
+			if (s->busy)
+				continue;
+			if (s->not_before_ns > now) {
+				if (s->not_before_ns - now < wait_ns)
+					wait_ns = s->not_before_ns - now;
+				continue;
+			}
+			kz_cli__start(b, s);
+			busy += (size_t)s->busy;
+			if (b->fatal || (ph->limit > 0 && ph->sent >= ph->limit))
+				stopping = 1;
+		}
+		if (!stopping && ph->limit == 0 && ph->deadline_ns > now &&
+		    ph->deadline_ns - now < wait_ns)
+			wait_ns = ph->deadline_ns - now;
+		if (busy == 0 && stopping)
+			break;
+
+		mc = curl_multi_perform(b->multi, &running);
+		if (mc != CURLM_OK && !b->fatal) {
+			b->fatal = KZ_CLI_ENOMEM;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+				     "curl_multi_perform: %s",
+				     curl_multi_strerror(mc));
+		}
+		while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			/* finish() removes the handle, which invalidates
+			 * msg: its fields are passed by value. */
+			kz_cli__finish(b, msg->easy_handle, msg->data.result);
+			busy--;
+			finished = 1;
+		}
+		now = kz_cli__bnow_ns();
+		if (now >= next_tick) {
+			kz_cli__progress(b, now, &last_tick, &last_ok);
+			next_tick += KZ_CLI__NS_PER_S;
+			if (next_tick <= now)
+				next_tick = now + KZ_CLI__NS_PER_S;
+		}
+		if (finished)
+			continue; /* start the freed slots right away */
+		if (mc == CURLM_OK && busy > 0) {
+			int ms = (int)(wait_ns / KZ_CLI__NS_PER_MS);
+			curl_multi_poll(b->multi, NULL, 0, ms > 0 ? ms : 1,
+					NULL);
+		} else if (busy == 0 && wait_ns > 0) {
+			/* Every slot is pausing after a failure. */
+			struct timespec ts = {
+			    (time_t)(wait_ns / KZ_CLI__NS_PER_S),
+			    (long)(wait_ns % KZ_CLI__NS_PER_S)};
+			nanosleep(&ts, NULL);
+		}
+		if (mc != CURLM_OK)
+			break;
+	}
+	/* A timed phase lasted until its deadline even when its last answer
+	 * came earlier (slots pausing after failures). */
+	if (ph->limit == 0 && !b->fatal && ph->end_ns < ph->deadline_ns)
+		ph->end_ns = ph->deadline_ns;
+	if (ph->end_ns < ph->start_ns)
+		ph->end_ns = ph->start_ns;
+	return b->fatal;
+}
+
+/* ---- run ---------------------------------------------------------------------------- */
+
+void kz_cli_bench_result_free(kz_cli_bench_result *res)
+{
+	int i;
+	if (res == NULL)
+		return;
+	for (i = 0; i < 2; i++)
+		free(res->op[i].lat_ns);
+	free(res->preload.lat_ns);
+	for (i = 0; res->ep != NULL && (size_t)i < res->n_endpoints; i++)
+		free(res->ep[i].st.lat_ns);
+	free(res->ep);
+	memset(res, 0, sizeof(*res));
+}
+
+static int kz_cli__check_file(const char *what, const char *path, char *errmsg,
+			      size_t errlen)
+{
+	if (path == NULL || access(path, R_OK) == 0)
+		return KZ_CLI_OK;
+	kz_cli__bfmt(errmsg, errlen, "cannot read %s %s: %s", what, path,
+		     strerror(errno));
+	return KZ_CLI_EIO;
+}
+
+static void kz_cli__close(kz_cli__bench *b)
+{
+	size_t i;
+	int op;
+	for (i = 0; i < b->n_slots; i++) {
+		kz_cli__slot *s = &b->slots[i];
+		for (op = 0; op < 2; op++) {
+			if (s->h[op] == NULL)
+				continue;
+			if (s->busy && s->op == op)
+				curl_multi_remove_handle(b->multi, s->h[op]);
+			curl_easy_cleanup(s->h[op]);
+		}
+		free(s->body);
+	}
+	free(b->slots);
+	if (b->multi != NULL)
+		curl_multi_cleanup(b->multi);
+	curl_slist_free_all(b->hdrs[0]);
+	curl_slist_free_all(b->hdrs[1]);
+	free(b->ids);
+	kz_cli_endpoints_free(b->eps, b->n_eps);
+}
+
+/* The sample victims stay in shelters ishinomaki-01..10: register those
+ * first (PUT is idempotent, so a second run changes nothing), with the
+ * synchronous client, so the records written point at real shelters. A
+ * failure is only reported: the run itself will show what is wrong. */
+static void kz_cli__put_shelters(kz_cli__bench *b)
+{
+	const kz_cli_bench_args *a = b->a;
+	kz_cli_opts o;
+	kz_cli *cli;
+	char err[512], id[64], path[128];
+	unsigned i;
+
+	memset(&o, 0, sizeof(o));
+	o.endpoints = a->endpoints;
+	o.cacert = a->cacert;
+	o.cert = a->write_cert;
+	o.key = a->write_key;
+	o.http2 = a->http2;
+	/* Short: when no node answers, the run itself says so. */
+	o.deadline_ms = a->timeout_ms < 3000 ? a->timeout_ms : 3000;
+	o.request_timeout_ms = o.deadline_ms;
+	if (kz_cli_open(&o, &cli, err, sizeof(err)) != KZ_CLI_OK) {
+		fprintf(stderr, "kizuna-bench: shelters: %s\n", err);
+		return;
+	}
+	for (i = 0; i < KZ_CLI__SHELTERS; i++) {
+		kz_cli_response r;
+		json_t *v;
+		char *body;
+		int rc;
+		if (kz_cli_sample_shelter(&b->gen, i, id, sizeof(id), &v) !=
+		    KZ_CLI_OK)
+			break;
+		body = json_dumps(v, JSON_COMPACT);
+		json_decref(v);
+		if (body == NULL)
+			break;
+		snprintf(path, sizeof(path), "/v1/shelters/%s", id);
+		rc = kz_cli_request(cli, "PUT", path, NULL, body, strlen(body),
+				    &r);
+		free(body);
+		if (rc != KZ_CLI_OK) {
+			fprintf(stderr, "kizuna-bench: shelter %s: %s\n", id,
+				kz_cli_errmsg(cli));
+			kz_cli_response_free(&r);
+			break;
+		}
+		if (r.status < 200 || r.status >= 300) {
+			fprintf(stderr, "kizuna-bench: shelter %s: %s\n", id,
+				kz_cli_error_describe(&r, err, sizeof(err)));
+			kz_cli_response_free(&r);
+			break;
+		}
+		kz_cli_response_free(&r);
+	}
+	kz_cli_close(cli);
+}
+
+/* The fixed headers of writes and reads. */
+static int kz_cli__make_headers(kz_cli__bench *b)
+{
+	char purpose[600];
+	struct curl_slist *l, *t;
+	const char *w[] = {"Accept: application/json",
+			   "Content-Type: application/json",
+			   "Expect:", /* no 100-continue round trip */
+			   NULL};
+	const char *r[] = {"Accept: application/json", purpose, NULL};
+	const char *const *lists[2] = {w, r};
+	int op, i;
+
+	snprintf(purpose, sizeof(purpose), "X-Purpose: %s", b->a->purpose);
+	for (op = 0; op < 2; op++) {
+		l = NULL;
+		for (i = 0; lists[op][i] != NULL; i++) {
+			t = curl_slist_append(l, lists[op][i]);
+			if (t == NULL) {
+				curl_slist_free_all(l);
+				return KZ_CLI_ENOMEM;
+			}
+			l = t;
+		}
+		b->hdrs[op] = l;
+	}
+	return KZ_CLI_OK;
+}
+
+int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
+		     char *errmsg, size_t errlen)
+{
+	kz_cli__bench b;
+	kz_cli__phase pre, main_ph;
+	int rc, reads = a->workload != KZ_CLI_BENCH_WRITE;
+	size_t i;
+	double cpu0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&b, 0, sizeof(b));
+	if (errmsg != NULL && errlen > 0)
+		errmsg[0] = '\0';
+	b.a = a;
+	b.rng = a->seed ^ 0x6b697a756e61ull; /* not the sample stream */
+	kz_cli_sample_init(&b.gen, a->seed, KZ_CLI__SHELTERS);
+
+	/* Every file is checked before the first connection, so a typo costs
+	 * a message, not a run full of TLS errors. */
+	if ((rc = kz_cli__check_file("CA certificate", a->cacert, errmsg,
+				     errlen)) != KZ_CLI_OK ||
+	    (rc = kz_cli__check_file("write certificate", a->write_cert,
+				     errmsg, errlen)) != KZ_CLI_OK ||
+	    (rc = kz_cli__check_file("write key", a->write_key, errmsg,
+				     errlen)) != KZ_CLI_OK)
+		return rc;
+	if (reads &&
+	    ((rc = kz_cli__check_file("read certificate", a->read_cert, errmsg,
+				      errlen)) != KZ_CLI_OK ||
+	     (rc = kz_cli__check_file("read key", a->read_key, errmsg,
+				      errlen)) != KZ_CLI_OK))
+		return rc;
+
+	rc = kz_cli_endpoints_parse(a->endpoints, &b.eps, &b.n_eps, errmsg,
+				    errlen);
+	if (rc != KZ_CLI_OK)
+		return rc;
+	res->ep = calloc(b.n_eps, sizeof(*res->ep));
+	if (res->ep == NULL) {
+		kz_cli__bfmt(errmsg, errlen, "out of memory");
+		rc = KZ_CLI_ENOMEM;
+		goto err_after_eps;
+	}
+	res->n_endpoints = b.n_eps;
+	for (i = 0; i < b.n_eps; i++) {
+		kz_cli__bfmt(res->ep[i].url, sizeof(res->ep[i].url), "%s",
+			     b.eps[i].url);
+		kz_cli__bfmt(res->ep[i].node, sizeof(res->ep[i].node), "%s",
+			     b.eps[i].node_id ? b.eps[i].node_id : "");
+		kz_cli__bfmt(res->ep[i].region, sizeof(res->ep[i].region), "%s",
+			     b.eps[i].region ? b.eps[i].region : "");
+	}
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		kz_cli__bfmt(errmsg, errlen, "curl_global_init failed");
+		rc = KZ_CLI_ECONFIG;
+		goto err_after_eps;
+	}
+	rc = kz_cli__make_headers(&b);
+	if (rc != KZ_CLI_OK) {
+		kz_cli__bfmt(errmsg, errlen, "out of memory");
+		goto err_after_global;
+	}
+	b.n_slots = (size_t)a->connections;
+	b.slots = calloc(b.n_slots, sizeof(*b.slots));
+	b.multi = curl_multi_init();
+	if (b.slots == NULL || b.multi == NULL) {
+		kz_cli__bfmt(errmsg, errlen, "out of memory");
+		rc = KZ_CLI_ENOMEM;
+		goto err_after_global;
+	}
+	for (i = 0; i < b.n_slots; i++) {
+		b.slots[i].b = &b;
+		b.slots[i].ep = i % b.n_eps;
+	}
+	/* Room for every slot's connections (two per slot in mixed), so the
+	 * cache never closes one that is about to be reused. */
+	curl_multi_setopt(b.multi, CURLMOPT_MAXCONNECTS,
+			  (long)(2 * b.n_slots + b.n_eps));
+
+	kz_cli__put_shelters(&b);
+	if (reads) {
+		memset(&pre, 0, sizeof(pre));
+		pre.name = "preload";
+		pre.read_ratio = 0.0;
+		pre.limit = (uint64_t)a->preload;
+		pre.keep_ids = 1;
+		pre.st[0] = pre.st[1] = &res->preload;
+		pre.rec = &res->preload_records;
+		if (!a->quiet)
+			fprintf(stderr,
+				"kizuna-bench: preload: registering %ld "
+				"records\n",
+				a->preload);
+		if (kz_cli__run_phase(&b, &pre) != 0)
+			goto err_fatal;
+		res->preload_s = (double)(pre.end_ns - pre.start_ns) / 1e9;
+		if (b.n_ids == 0) {
+			kz_cli__bfmt(errmsg, errlen,
+				     "preload registered no record (%llu "
+				     "requests; first error: %s)",
+				     (unsigned long long)res->preload.requests,
+				     res->preload.first_error[0]
+					 ? res->preload.first_error
+					 : "none; no id in the answers");
+			rc = KZ_CLI_EUNREACHABLE;
+			goto err_after_global;
+		}
+		if (b.n_ids < (size_t)a->preload && !a->quiet)
+			fprintf(stderr,
+				"kizuna-bench: preload: only %zu of %ld "
+				"records registered; reading those\n",
+				b.n_ids, a->preload);
+	}
+
+	memset(&main_ph, 0, sizeof(main_ph));
+	main_ph.name = kz_cli_bench_workload_name(a->workload);
+	main_ph.read_ratio = a->workload == KZ_CLI_BENCH_WRITE  ? 0.0
+			     : a->workload == KZ_CLI_BENCH_READ ? 1.0
+								: a->read_ratio;
+	main_ph.limit = (uint64_t)a->requests;
+	main_ph.deadline_ns =
+	    kz_cli__bnow_ns() + (uint64_t)(a->duration_s * 1e9);
+	main_ph.keep_ids = a->workload == KZ_CLI_BENCH_MIXED;
+	main_ph.st[KZ_CLI_BENCH_OP_WRITE] = &res->op[KZ_CLI_BENCH_OP_WRITE];
+	main_ph.st[KZ_CLI_BENCH_OP_READ] = &res->op[KZ_CLI_BENCH_OP_READ];
+	main_ph.rec = &res->records;
+	main_ph.ep = res->ep;
+	cpu0 = kz_cli__cpu_s();
+	if (kz_cli__run_phase(&b, &main_ph) != 0)
+		goto err_fatal;
+	res->cpu_s = kz_cli__cpu_s() - cpu0;
+	res->elapsed_s = (double)(main_ph.end_ns - main_ph.start_ns) / 1e9;
+	res->pool_ids = b.n_ids;
+
+	for (i = 0; i < 2; i++)
+		if (res->op[i].n_lat > 0)
+			qsort(res->op[i].lat_ns, res->op[i].n_lat,
+			      sizeof(uint64_t), kz_cli__cmp_u64);
+	if (res->preload.n_lat > 0)
+		qsort(res->preload.lat_ns, res->preload.n_lat, sizeof(uint64_t),
+		      kz_cli__cmp_u64);
+	for (i = 0; i < res->n_endpoints; i++)
+		if (res->ep[i].st.n_lat > 0)
+			qsort(res->ep[i].st.lat_ns, res->ep[i].st.n_lat,
+			      sizeof(uint64_t), kz_cli__cmp_u64);
+	kz_cli__close(&b);
+	curl_global_cleanup();
+	return KZ_CLI_OK;
+
+err_fatal:
+	rc = b.fatal;
+	kz_cli__bfmt(errmsg, errlen, "%s", b.errmsg);
+err_after_global:
+	kz_cli__close(&b);
+	curl_global_cleanup();
+	return rc;
+err_after_eps:
+	kz_cli_endpoints_free(b.eps, b.n_eps);
+	return rc;
+}
+
+/* ---- summary --------------------------------------------------------------------------- */
+
+/* The stats of the measured phase taken together (mixed: reads and
+ * writes). lat_ns is malloc'd and sorted (NULL when out of memory or
+ * empty); the caller frees it. */
+static kz_cli_bench_stats *kz_cli__total(const kz_cli_bench_result *res,
+					 kz_cli_bench_stats *t)
+{
+	int i;
+	size_t k;
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < 2; i++) {
+		const kz_cli_bench_stats *s = &res->op[i];
+		t->requests += s->requests;
+		t->ok += s->ok;
+		t->http_errors += s->http_errors;
+		t->transport_errors += s->transport_errors;
+		t->body_bytes_in += s->body_bytes_in;
+		t->connects += s->connects;
+		for (k = 0; k < KZ_CLI_BENCH_MAX_STATUS; k++)
+			t->by_status[k] += s->by_status[k];
+		for (k = 0; k < KZ_CLI_BENCH_MAX_TRANSPORT; k++)
+			t->by_transport[k] += s->by_transport[k];
+		if (t->first_error[0] == '\0')
+			memcpy(t->first_error, s->first_error,
+			       sizeof(t->first_error));
+	}
+	t->n_lat = res->op[0].n_lat + res->op[1].n_lat;
+	if (t->n_lat == 0)
+		return t;
+	t->lat_ns = malloc(t->n_lat * sizeof(uint64_t));
+	if (t->lat_ns == NULL) {
+		t->n_lat = 0;
+		return t;
+	}
+	if (res->op[0].n_lat > 0)
+		memcpy(t->lat_ns, res->op[0].lat_ns,
+		       res->op[0].n_lat * sizeof(uint64_t));
+	if (res->op[1].n_lat > 0)
+		memcpy(t->lat_ns + res->op[0].n_lat, res->op[1].lat_ns,
+		       res->op[1].n_lat * sizeof(uint64_t));
+	qsort(t->lat_ns, t->n_lat, sizeof(uint64_t), kz_cli__cmp_u64);
+	return t;
+}
+
+static double kz_cli__ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static double kz_cli__mean_ms(const kz_cli_bench_stats *s)
+{
+	size_t i;
+	double sum = 0;
+	if (s->n_lat == 0)
+		return 0;
+	for (i = 0; i < s->n_lat; i++)
+		sum += (double)s->lat_ns[i];
+	return sum / (double)s->n_lat / 1e6;
+}
+
+static double kz_cli__rate(uint64_t n, double s)
+{
+	return s > 0 ? (double)n / s : 0.0;
+}
+
+/* The records a run's summary talks about: the measured phase's writes, or
+ * the preload's for a read run. */
+static const kz_cli_bench_records *
+kz_cli__records_of(const kz_cli_bench_args *a, const kz_cli_bench_result *res)
+{
+	return a->workload == KZ_CLI_BENCH_READ ? &res->preload_records
+						: &res->records;
+}
+
+static void kz_cli__text_errors(FILE *f, const char *label,
+				const kz_cli_bench_stats *s)
+{
+	size_t k;
+	const char *sep = "";
+	fprintf(f, "%-14s", label);
+	if (s->http_errors + s->transport_errors == 0) {
+		fputs("none\n", f);
+		return;
+	}
+	if (s->http_errors > 0) {
+		fprintf(f, "%llu http (", (unsigned long long)s->http_errors);
+		for (k = 0; k < KZ_CLI_BENCH_MAX_STATUS; k++)
+			if (s->by_status[k] > 0) {
+				fprintf(f, "%s%zu: %llu", sep, k,
+					(unsigned long long)s->by_status[k]);
+				sep = ", ";
+			}
+		fputs(")", f);
+		sep = "; ";
+	} else {
+		sep = "";
+	}
+	if (s->transport_errors > 0) {
+		const char *isep = "";
+		fprintf(f, "%s%llu transport (", sep,
+			(unsigned long long)s->transport_errors);
+		for (k = 0; k < KZ_CLI_BENCH_MAX_TRANSPORT; k++)
+			if (s->by_transport[k] > 0) {
+				fprintf(f, "%s%s: %llu", isep,
+					curl_easy_strerror((CURLcode)k),
+					(unsigned long long)s->by_transport[k]);
+				isep = ", ";
+			}
+		fputs(")", f);
+	}
+	fputc('\n', f);
+	fprintf(f, "%-14s%s\n", "first error", s->first_error);
+}
+
+/* label NULL: continues a line already started. */
+static void kz_cli__text_latency(FILE *f, const char *label,
+				 const kz_cli_bench_stats *s)
+{
+	if (label != NULL)
+		fprintf(f, "%-14s", label);
+	fprintf(f,
+		"p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f "
+		"(%zu ok)\n",
+		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 50)),
+		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 90)),
+		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99)),
+		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 100)),
+		kz_cli__mean_ms(s), s->n_lat);
+}
+
+void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
+			      const kz_cli_bench_result *res)
+{
+	kz_cli_bench_stats t;
+	const kz_cli_bench_records *rec = kz_cli__records_of(a, res);
+
+	kz_cli__total(res, &t);
+	fprintf(f, "%-14s%s", "workload", kz_cli_bench_workload_name(a->workload));
+	if (a->workload != KZ_CLI_BENCH_WRITE)
+		fprintf(f, ", %s reads", a->stale ? "stale" : "linearizable");
+	if (a->workload == KZ_CLI_BENCH_MIXED)
+		fprintf(f, ", read ratio %.2f", a->read_ratio);
+	fputc('\n', f);
+	fprintf(f, "%-14s%zu\n", "endpoints", res->n_endpoints);
+	fprintf(f, "%-14s%ld (%s)\n", "connections", a->connections,
+		a->http2 ? "HTTP/2 offered" : "HTTP/1.1");
+	if (a->workload != KZ_CLI_BENCH_WRITE)
+		fprintf(f,
+			"%-14s%llu records in %.2f s (%.0f/s), %zu ids to "
+			"read\n",
+			"preload", (unsigned long long)res->preload.ok,
+			res->preload_s,
+			kz_cli__rate(res->preload.ok, res->preload_s),
+			res->pool_ids);
+	if (a->workload != KZ_CLI_BENCH_WRITE &&
+	    res->preload.http_errors + res->preload.transport_errors > 0)
+		kz_cli__text_errors(f, "preload errors", &res->preload);
+	fprintf(f, "%-14s%.2f s\n", "duration", res->elapsed_s);
+	fprintf(f, "%-14s%llu sent, %llu ok, %llu new connections\n",
+		"requests", (unsigned long long)t.requests,
+		(unsigned long long)t.ok, (unsigned long long)t.connects);
+	kz_cli__text_errors(f, "errors", &t);
+	fprintf(f, "%-14s%.1f ops/s\n", "throughput",
+		kz_cli__rate(t.ok, res->elapsed_s));
+	kz_cli__text_latency(f, "latency ms", &t);
+	if (a->workload == KZ_CLI_BENCH_MIXED) {
+		int op;
+		for (op = 0; op < 2; op++) {
+			const kz_cli_bench_stats *s = &res->op[op];
+			fprintf(f, "%-14s%llu ok, %.1f ops/s, ",
+				op == KZ_CLI_BENCH_OP_WRITE ? "  writes"
+							    : "  reads",
+				(unsigned long long)s->ok,
+				kz_cli__rate(s->ok, res->elapsed_s));
+			kz_cli__text_latency(f, NULL, s);
+		}
+	}
+	if (res->ep != NULL) {
+		size_t i;
+		for (i = 0; i < res->n_endpoints; i++) {
+			const kz_cli_bench_endpoint *e = &res->ep[i];
+			char who[200];
+			if (e->node[0] != '\0')
+				snprintf(who, sizeof(who), "%s (node %s%s%s)",
+					 e->url, e->node,
+					 e->region[0] ? ", " : "", e->region);
+			else
+				snprintf(who, sizeof(who), "%s", e->url);
+			fprintf(f,
+				"%-14s%s  %llu ok, %llu errors, p50 %.2f  p99 "
+				"%.2f ms\n",
+				i == 0 ? "by endpoint" : "", who,
+				(unsigned long long)e->st.ok,
+				(unsigned long long)(e->st.http_errors +
+						     e->st.transport_errors),
+				kz_cli__ms(kz_cli_bench_percentile(
+				    e->st.lat_ns, e->st.n_lat, 50)),
+				kz_cli__ms(kz_cli_bench_percentile(
+				    e->st.lat_ns, e->st.n_lat, 99)));
+		}
+	}
+	if (rec->count > 0) {
+		fprintf(f, "%-14s%.0f mean, %zu..%zu (asked %ld", "record bytes",
+			(double)rec->bytes / (double)rec->count, rec->min,
+			rec->max, a->record_bytes);
+		if (rec->capped > 0)
+			fprintf(f,
+				"; %llu of %llu records capped at the field "
+				"limits",
+				(unsigned long long)rec->capped,
+				(unsigned long long)rec->count);
+		fputs(")\n", f);
+	}
+	fprintf(f, "%-14s%.2f s (%.0f%% of one core)\n", "client cpu",
+		res->cpu_s,
+		res->elapsed_s > 0 ? 100.0 * res->cpu_s / res->elapsed_s : 0.0);
+	free(t.lat_ns);
+}
+
+/* Sets key to a new value; a NULL value (out of memory) marks *bad. */
+static void kz_cli__jset(json_t *o, const char *key, json_t *v, int *bad)
+{
+	if (v == NULL || json_object_set_new(o, key, v) != 0)
+		*bad = 1;
+}
+
+static json_t *kz_cli__json_errors(const kz_cli_bench_stats *s, int *bad)
+{
+	json_t *o = json_object(), *st = json_object(), *tr = json_object();
+	size_t k;
+	char key[16];
+	if (o == NULL || st == NULL || tr == NULL) {
+		json_decref(o);
+		json_decref(st);
+		json_decref(tr);
+		*bad = 1;
+		return NULL;
+	}
+	kz_cli__jset(o, "http", json_integer((json_int_t)s->http_errors), bad);
+	kz_cli__jset(o, "transport",
+		     json_integer((json_int_t)s->transport_errors), bad);
+	for (k = 0; k < KZ_CLI_BENCH_MAX_STATUS; k++)
+		if (s->by_status[k] > 0) {
+			snprintf(key, sizeof(key), "%zu", k);
+			kz_cli__jset(st, key,
+				     json_integer((json_int_t)s->by_status[k]),
+				     bad);
+		}
+	for (k = 0; k < KZ_CLI_BENCH_MAX_TRANSPORT; k++)
+		if (s->by_transport[k] > 0)
+			kz_cli__jset(tr, curl_easy_strerror((CURLcode)k),
+				     json_integer(
+					 (json_int_t)s->by_transport[k]),
+				     bad);
+	kz_cli__jset(o, "by_status", st, bad);
+	kz_cli__jset(o, "by_transport", tr, bad);
+	kz_cli__jset(o, "first",
+		     s->first_error[0] ? json_string(s->first_error)
+				       : json_null(),
+		     bad);
+	return o;
+}
+
+static json_t *kz_cli__json_latency(const kz_cli_bench_stats *s, int *bad)
+{
+	json_t *o = json_object();
+	if (o == NULL) {
+		*bad = 1;
+		return NULL;
+	}
+	kz_cli__jset(o, "p50",
+		     json_real(kz_cli__ms(
+			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 50))),
+		     bad);
+	kz_cli__jset(o, "p90",
+		     json_real(kz_cli__ms(
+			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 90))),
+		     bad);
+	kz_cli__jset(o, "p99",
+		     json_real(kz_cli__ms(
+			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99))),
+		     bad);
+	kz_cli__jset(o, "max",
+		     json_real(kz_cli__ms(
+			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 100))),
+		     bad);
+	kz_cli__jset(o, "mean", json_real(kz_cli__mean_ms(s)), bad);
+	return o;
+}
+
+/* requests, ok, errors, throughput and latency of one stats block. */
+static void kz_cli__json_stats(json_t *o, const kz_cli_bench_stats *s,
+			       double elapsed_s, int *bad)
+{
+	kz_cli__jset(o, "requests", json_integer((json_int_t)s->requests), bad);
+	kz_cli__jset(o, "ok", json_integer((json_int_t)s->ok), bad);
+	kz_cli__jset(o, "connects", json_integer((json_int_t)s->connects), bad);
+	kz_cli__jset(o, "errors", kz_cli__json_errors(s, bad), bad);
+	kz_cli__jset(o, "throughput_ops_s",
+		     json_real(kz_cli__rate(s->ok, elapsed_s)), bad);
+	kz_cli__jset(o, "latency_ms", kz_cli__json_latency(s, bad), bad);
+}
+
+json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
+				 const kz_cli_bench_result *res)
+{
+	kz_cli_bench_stats t;
+	const kz_cli_bench_records *rec = kz_cli__records_of(a, res);
+	json_t *o = json_object(), *sub;
+	int bad = 0;
+
+	if (o == NULL)
+		return NULL;
+	kz_cli__total(res, &t);
+	kz_cli__jset(o, "workload",
+		     json_string(kz_cli_bench_workload_name(a->workload)), &bad);
+	kz_cli__jset(o, "consistency",
+		     a->workload == KZ_CLI_BENCH_WRITE
+			 ? json_null()
+			 : json_string(a->stale ? "stale" : "linearizable"),
+		     &bad);
+	if (a->workload == KZ_CLI_BENCH_MIXED)
+		kz_cli__jset(o, "read_ratio", json_real(a->read_ratio), &bad);
+	kz_cli__jset(o, "endpoints", json_integer((json_int_t)res->n_endpoints),
+		     &bad);
+	kz_cli__jset(o, "connections", json_integer(a->connections), &bad);
+	kz_cli__jset(o, "http", json_string(a->http2 ? "2" : "1.1"), &bad);
+	kz_cli__jset(o, "duration_s", json_real(res->elapsed_s), &bad);
+	kz_cli__json_stats(o, &t, res->elapsed_s, &bad);
+	sub = json_object();
+	if (sub != NULL) {
+		kz_cli__jset(sub, "asked", json_integer(a->record_bytes), &bad);
+		kz_cli__jset(sub, "count", json_integer((json_int_t)rec->count),
+			     &bad);
+		kz_cli__jset(sub, "mean",
+			     json_real(rec->count ? (double)rec->bytes /
+							(double)rec->count
+						  : 0.0),
+			     &bad);
+		kz_cli__jset(sub, "min", json_integer((json_int_t)rec->min),
+			     &bad);
+		kz_cli__jset(sub, "max", json_integer((json_int_t)rec->max),
+			     &bad);
+		kz_cli__jset(sub, "capped",
+			     json_integer((json_int_t)rec->capped), &bad);
+	}
+	kz_cli__jset(o, "record_bytes", sub, &bad);
+	kz_cli__jset(o, "client_cpu_s", json_real(res->cpu_s), &bad);
+	sub = json_array();
+	if (sub != NULL && res->ep != NULL) {
+		size_t i;
+		for (i = 0; i < res->n_endpoints; i++) {
+			const kz_cli_bench_endpoint *e = &res->ep[i];
+			json_t *j = json_object();
+			if (j == NULL || json_array_append_new(sub, j) != 0) {
+				bad = 1;
+				break;
+			}
+			kz_cli__jset(j, "url", json_string(e->url), &bad);
+			kz_cli__jset(j, "node",
+				     e->node[0] ? json_string(e->node)
+						: json_null(),
+				     &bad);
+			kz_cli__jset(j, "region",
+				     e->region[0] ? json_string(e->region)
+						  : json_null(),
+				     &bad);
+			kz_cli__json_stats(j, &e->st, res->elapsed_s, &bad);
+		}
+	}
+	kz_cli__jset(o, "by_endpoint", sub, &bad);
+	if (a->workload != KZ_CLI_BENCH_WRITE) {
+		sub = json_object();
+		if (sub != NULL) {
+			kz_cli__jset(sub, "records",
+				     json_integer((json_int_t)res->preload.ok),
+				     &bad);
+			kz_cli__jset(sub, "duration_s",
+				     json_real(res->preload_s), &bad);
+			kz_cli__json_stats(sub, &res->preload, res->preload_s,
+					   &bad);
+		}
+		kz_cli__jset(o, "preload", sub, &bad);
+	}
+	if (a->workload == KZ_CLI_BENCH_MIXED) {
+		sub = json_object();
+		if (sub != NULL)
+			kz_cli__json_stats(sub, &res->op[KZ_CLI_BENCH_OP_WRITE],
+					   res->elapsed_s, &bad);
+		kz_cli__jset(o, "writes", sub, &bad);
+		sub = json_object();
+		if (sub != NULL)
+			kz_cli__json_stats(sub, &res->op[KZ_CLI_BENCH_OP_READ],
+					   res->elapsed_s, &bad);
+		kz_cli__jset(o, "reads", sub, &bad);
+	}
+	free(t.lat_ns);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int kz_cli_bench_exit_code(const kz_cli_bench_result *res)
+{
+	uint64_t ok = res->op[0].ok + res->op[1].ok;
+	uint64_t transport = res->op[0].transport_errors +
+			     res->op[1].transport_errors +
+			     res->preload.transport_errors;
+	return ok > 0 && transport == 0 ? KZ_CLI_BENCH_EXIT_OK
+					: KZ_CLI_BENCH_EXIT_FAIL;
+}

@@ -1,0 +1,427 @@
+/*
+ * kizuna-bench's pure parts (client/bench.c): nearest-rank percentiles, the
+ * command line and its defaults, and the padding of sample records to a
+ * body size within the server's field limits. No process, no network.
+ *
+ * bench.c belongs to the kizuna-bench executable, not to kz_client, so it is
+ * compiled into this test directly (tests/CMakeLists.txt links every unit
+ * test with kz_node and kz_client only).
+ */
+#include <criterion/criterion.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.c"
+
+static char err[256];
+
+static int parse_words(kz_cli_bench_args *a, const char *const *words)
+{
+	static char *argv[64];
+	int argc = 1;
+	argv[0] = "kizuna-bench";
+	while (*words != NULL && argc < 63)
+		argv[argc++] = (char *)*words++;
+	argv[argc] = NULL;
+	err[0] = '\0';
+	return kz_cli_bench_args_parse(argc, argv, a, err, sizeof(err));
+}
+
+#define PARSE(a, ...) parse_words((a), (const char *const[]){__VA_ARGS__, NULL})
+
+static void clear_env(void)
+{
+	unsetenv("KIZUNA_ENDPOINTS");
+	unsetenv("KIZUNA_CACERT");
+	unsetenv("KIZUNA_CERT");
+	unsetenv("KIZUNA_KEY");
+}
+
+/* ---- percentiles ---------------------------------------------------------- */
+
+Test(client_bench, percentile_nearest_rank)
+{
+	uint64_t v[100];
+	size_t i;
+	for (i = 0; i < 100; i++)
+		v[i] = i + 1; /* 1..100 */
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 50), 50);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 90), 90);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 99), 99);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 99.5), 100);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 100), 100);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 0), 1);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 0.5), 1);
+
+	/* 10 values: p50 is the 5th, p99 and p91 the 10th, p90 the 9th. */
+	cr_assert_eq(kz_cli_bench_percentile(v, 10, 50), 5);
+	cr_assert_eq(kz_cli_bench_percentile(v, 10, 90), 9);
+	cr_assert_eq(kz_cli_bench_percentile(v, 10, 91), 10);
+	cr_assert_eq(kz_cli_bench_percentile(v, 10, 99), 10);
+	cr_assert_eq(kz_cli_bench_percentile(v, 10, 1), 1);
+}
+
+Test(client_bench, percentile_small_inputs)
+{
+	uint64_t one = 42;
+	cr_assert_eq(kz_cli_bench_percentile(NULL, 0, 50), 0);
+	cr_assert_eq(kz_cli_bench_percentile(&one, 1, 0), 42);
+	cr_assert_eq(kz_cli_bench_percentile(&one, 1, 50), 42);
+	cr_assert_eq(kz_cli_bench_percentile(&one, 1, 100), 42);
+	cr_assert_eq(kz_cli_bench_percentile(&one, 1, 150), 42);
+}
+
+/* ---- command line ------------------------------------------------------------ */
+
+Test(client_bench, defaults, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	cr_assert_eq(PARSE(&a, "write"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_WRITE);
+	cr_assert_str_eq(a.endpoints, "var/cluster/endpoints");
+	cr_assert_str_eq(a.cacert, "var/cluster/pki/ca.pem");
+	cr_assert_str_eq(a.write_cert, "var/cluster/pki/registrar.pem");
+	cr_assert_str_eq(a.write_key, "var/cluster/pki/registrar.key");
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/caseworker.pem");
+	cr_assert_str_eq(a.read_key, "var/cluster/pki/caseworker.key");
+	cr_assert_str_eq(a.purpose, "bench");
+	cr_assert_eq(a.connections, 16);
+	cr_assert_float_eq(a.duration_s, 10.0, 1e-9);
+	cr_assert_eq(a.requests, 0);
+	cr_assert_eq(a.record_bytes, 1024);
+	cr_assert_eq(a.preload, 1000);
+	cr_assert_float_eq(a.read_ratio, 0.9, 1e-9);
+	cr_assert_eq(a.timeout_ms, 10000);
+	cr_assert_eq(a.seed, 1);
+	cr_assert_not(a.stale || a.http2 || a.json || a.quiet || a.help);
+}
+
+Test(client_bench, options_anywhere_both_forms, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	cr_assert_eq(PARSE(&a, "--connections=4", "read", "--requests", "500",
+			   "--consistency", "stale", "--http2", "--json",
+			   "--preload=20", "--timeout", "2.5", "--seed", "7",
+			   "--purpose=安否確認"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_READ);
+	cr_assert_eq(a.connections, 4);
+	cr_assert_eq(a.requests, 500);
+	cr_assert(a.stale);
+	cr_assert(a.http2);
+	cr_assert(a.json);
+	cr_assert_eq(a.preload, 20);
+	cr_assert_eq(a.timeout_ms, 2500);
+	cr_assert_eq(a.seed, 7);
+	cr_assert_str_eq(a.purpose, "安否確認");
+
+	cr_assert_eq(PARSE(&a, "mixed", "--read-ratio", "0.25"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_MIXED);
+	cr_assert_float_eq(a.read_ratio, 0.25, 1e-9);
+
+	cr_assert_eq(PARSE(&a, "--help"), KZ_CLI_BENCH_ARGS_OK);
+	cr_assert(a.help);
+	cr_assert_eq(PARSE(&a, "-h"), KZ_CLI_BENCH_ARGS_OK);
+	cr_assert(a.help);
+}
+
+Test(client_bench, certificates_and_environment, .init = clear_env)
+{
+	kz_cli_bench_args a;
+
+	/* --pki moves every default, the CA included. */
+	cr_assert_eq(PARSE(&a, "--pki", "/tmp/c/pki", "read"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.cacert, "/tmp/c/pki/ca.pem");
+	cr_assert_str_eq(a.write_cert, "/tmp/c/pki/registrar.pem");
+	cr_assert_str_eq(a.write_key, "/tmp/c/pki/registrar.key");
+	cr_assert_str_eq(a.read_cert, "/tmp/c/pki/caseworker.pem");
+	cr_assert_str_eq(a.read_key, "/tmp/c/pki/caseworker.key");
+
+	/* One certificate for both; without --key it must hold its key. */
+	cr_assert_eq(PARSE(&a, "--cert", "/x/op.pem", "mixed"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.write_cert, "/x/op.pem");
+	cr_assert_str_eq(a.read_cert, "/x/op.pem");
+	cr_assert_null(a.write_key);
+	cr_assert_null(a.read_key);
+	cr_assert_eq(PARSE(&a, "--cert", "/x/op.pem", "--key", "/x/op.key",
+			   "mixed"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.write_key, "/x/op.key");
+	cr_assert_str_eq(a.read_key, "/x/op.key");
+
+	/* The specific options win over --cert; the other side keeps its
+	 * default pair. */
+	cr_assert_eq(PARSE(&a, "--write-cert", "/w.pem", "--write-key",
+			   "/w.key", "read"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.write_cert, "/w.pem");
+	cr_assert_str_eq(a.write_key, "/w.key");
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/caseworker.pem");
+	cr_assert_str_eq(a.read_key, "var/cluster/pki/caseworker.key");
+	cr_assert_eq(PARSE(&a, "--cert", "/c.pem", "--read-cert", "/r.pem",
+			   "read"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.write_cert, "/c.pem");
+	cr_assert_str_eq(a.read_cert, "/r.pem");
+
+	setenv("KIZUNA_ENDPOINTS", "https://127.0.0.1:1,https://127.0.0.2:1", 1);
+	setenv("KIZUNA_CACERT", "/etc/kizuna/ca.pem", 1);
+	setenv("KIZUNA_CERT", "/etc/kizuna/operator.pem", 1);
+	cr_assert_eq(PARSE(&a, "write"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.endpoints, "https://127.0.0.1:1,https://127.0.0.2:1");
+	cr_assert_str_eq(a.cacert, "/etc/kizuna/ca.pem");
+	/* KIZUNA_CERT names one role: not used for both sides. */
+	cr_assert_str_eq(a.write_cert, "var/cluster/pki/registrar.pem");
+	cr_assert_eq(PARSE(&a, "write", "--endpoints", "/e", "--cacert", "/ca"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.endpoints, "/e");
+	cr_assert_str_eq(a.cacert, "/ca");
+	clear_env();
+}
+
+Test(client_bench, usage_errors, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	const char *const *bad[] = {
+	    (const char *const[]){NULL},                       /* no workload */
+	    (const char *const[]){"scan", NULL},               /* unknown */
+	    (const char *const[]){"write", "read", NULL},      /* two */
+	    (const char *const[]){"write", "--nope", NULL},
+	    (const char *const[]){"write", "-x", NULL},
+	    (const char *const[]){"write", "--connections", NULL},
+	    (const char *const[]){"write", "--connections=", NULL},
+	    (const char *const[]){"write", "--connections", "0", NULL},
+	    (const char *const[]){"write", "--connections", "4x", NULL},
+	    (const char *const[]){"write", "--duration", "0", NULL},
+	    (const char *const[]){"write", "--duration", "nan", NULL},
+	    (const char *const[]){"write", "--duration", "inf", NULL},
+	    (const char *const[]){"write", "--duration", "1", "--requests",
+				  "5", NULL},
+	    (const char *const[]){"write", "--record-bytes", "-1", NULL},
+	    (const char *const[]){"write", "--preload", "10", NULL},
+	    (const char *const[]){"write", "--consistency", "stale", NULL},
+	    (const char *const[]){"read", "--read-ratio", "0.5", NULL},
+	    (const char *const[]){"mixed", "--read-ratio", "1.5", NULL},
+	    (const char *const[]){"read", "--consistency", "eventual", NULL},
+	    (const char *const[]){"read", "--preload", "0", NULL},
+	    (const char *const[]){"write", "--json=1", NULL},
+	    (const char *const[]){"write", "--seed", "-3", NULL},
+	    (const char *const[]){"read", "--purpose", "a\nb", NULL},
+	};
+	size_t i;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(parse_words(&a, bad[i]), KZ_CLI_BENCH_ARGS_USAGE,
+			     "case %zu accepted", i);
+		cr_assert_neq(err[0], '\0', "case %zu: no message", i);
+	}
+}
+
+/* ---- record bodies ------------------------------------------------------------- */
+
+static size_t field_len(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return v != NULL ? json_string_length(v) : 0;
+}
+
+/* Checks one padded body against the rules of bench.h. */
+static void check_body(const char *body, size_t len, size_t target, int capped)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, 0, &jerr);
+	const char *p;
+	cr_assert_not_null(o, "not JSON: %s", jerr.text);
+	cr_assert_eq(strlen(body), len);
+	cr_assert_leq(field_len(o, "address"), KZ_CLI_BENCH_MAX_ADDRESS);
+	cr_assert_leq(field_len(o, "contact"), KZ_CLI_BENCH_MAX_CONTACT);
+	cr_assert_str_not_empty(json_string_value(json_object_get(o, "name")));
+	if (capped) {
+		/* Only the limits stopped it: the address is full, and so is
+		 * the contact unless adding one would have overshot. */
+		cr_assert_lt(len, target);
+		cr_assert_eq(field_len(o, "address"), KZ_CLI_BENCH_MAX_ADDRESS);
+		if (json_object_get(o, "contact") != NULL)
+			cr_assert_eq(field_len(o, "contact"),
+				     KZ_CLI_BENCH_MAX_CONTACT);
+	} else {
+		cr_assert_eq(len, target, "body %zu bytes, asked %zu", len,
+			     target);
+	}
+	for (p = body; *p; p++)
+		cr_assert((unsigned char)*p >= 0x20, "control byte in body");
+	json_decref(o);
+}
+
+Test(client_bench, bodies_reach_the_size_or_the_limits)
+{
+	kz_cli_sample gen;
+	uint64_t rng = 99;
+	size_t targets[] = {700, 900, 1024, 1100, 4096};
+	size_t t, i, capped_1024 = 0;
+	kz_cli_sample_init(&gen, 1, 10);
+	for (t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+		for (i = 0; i < 300; i++) {
+			json_t *v;
+			char *body;
+			size_t len;
+			int capped;
+			cr_assert_eq(kz_cli_sample_victim(&gen, &v), KZ_CLI_OK);
+			cr_assert_eq(kz_cli_bench_victim_body(v, targets[t],
+							      &rng, &body, &len,
+							      &capped),
+				     KZ_CLI_OK);
+			check_body(body, len, targets[t], capped);
+			if (targets[t] == 1024)
+				capped_1024 += (size_t)capped;
+			/* 700 and 900 bytes always fit; 4 KiB never does. */
+			if (targets[t] <= 900)
+				cr_assert_not(capped);
+			if (targets[t] == 4096)
+				cr_assert(capped);
+			free(body);
+			json_decref(v);
+		}
+	}
+	/* 1024 is at the edge: some records reach it, some cannot. */
+	cr_assert_gt(capped_1024, 0);
+	cr_assert_lt(capped_1024, 300);
+}
+
+Test(client_bench, small_target_sends_the_plain_record)
+{
+	kz_cli_sample gen;
+	uint64_t rng = 5;
+	json_t *v;
+	char *body, *plain;
+	size_t len;
+	int capped;
+	kz_cli_sample_init(&gen, 3, 0);
+	cr_assert_eq(kz_cli_sample_victim(&gen, &v), KZ_CLI_OK);
+	plain = json_dumps(v, JSON_COMPACT);
+	cr_assert_not_null(plain);
+	cr_assert_eq(kz_cli_bench_victim_body(v, 0, &rng, &body, &len, &capped),
+		     KZ_CLI_OK);
+	cr_assert_str_eq(body, plain);
+	cr_assert_not(capped);
+	free(body);
+	cr_assert_eq(kz_cli_bench_victim_body(v, 100, &rng, &body, &len,
+					      &capped),
+		     KZ_CLI_OK);
+	cr_assert_str_eq(body, plain);
+	cr_assert_not(capped);
+	free(body);
+	free(plain);
+	json_decref(v);
+}
+
+Test(client_bench, contact_is_added_when_absent)
+{
+	json_t *v = json_pack("{s:s, s:s}", "name", "山田 太郎", "address",
+			      "宮城県石巻市");
+	uint64_t rng = 1;
+	char *body;
+	size_t len;
+	int capped;
+	json_t *o;
+	cr_assert_not_null(v);
+	cr_assert_eq(kz_cli_bench_victim_body(v, 700, &rng, &body, &len,
+					      &capped),
+		     KZ_CLI_OK);
+	check_body(body, len, 700, capped);
+	o = json_loads(body, 0, NULL);
+	cr_assert_eq(field_len(o, "address"), KZ_CLI_BENCH_MAX_ADDRESS);
+	cr_assert_gt(field_len(o, "contact"), 0);
+	/* The real address stays in front of the filler. */
+	cr_assert(strncmp(json_string_value(json_object_get(o, "address")),
+			  "宮城県石巻市 ", strlen("宮城県石巻市 ")) == 0);
+	json_decref(o);
+	free(body);
+	json_decref(v);
+}
+
+Test(client_bench, same_rng_same_body)
+{
+	kz_cli_sample g1, g2;
+	uint64_t r1 = 11, r2 = 11;
+	json_t *v1, *v2;
+	char *b1, *b2;
+	size_t l1, l2;
+	int c1, c2;
+	kz_cli_sample_init(&g1, 4, 10);
+	kz_cli_sample_init(&g2, 4, 10);
+	cr_assert_eq(kz_cli_sample_victim(&g1, &v1), KZ_CLI_OK);
+	cr_assert_eq(kz_cli_sample_victim(&g2, &v2), KZ_CLI_OK);
+	cr_assert_eq(kz_cli_bench_victim_body(v1, 800, &r1, &b1, &l1, &c1),
+		     KZ_CLI_OK);
+	cr_assert_eq(kz_cli_bench_victim_body(v2, 800, &r2, &b2, &l2, &c2),
+		     KZ_CLI_OK);
+	cr_assert_str_eq(b1, b2);
+	free(b1);
+	free(b2);
+	json_decref(v1);
+	json_decref(v2);
+}
+
+/* ---- summary ------------------------------------------------------------------- */
+
+Test(client_bench, exit_code)
+{
+	kz_cli_bench_result r;
+	memset(&r, 0, sizeof(r));
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_FAIL);
+	r.op[KZ_CLI_BENCH_OP_READ].ok = 1;
+	r.op[KZ_CLI_BENCH_OP_READ].http_errors = 5; /* answers, not failures */
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_OK);
+	r.preload.transport_errors = 1;
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_FAIL);
+}
+
+Test(client_bench, json_summary_has_the_fields, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli_bench_result r;
+	json_t *j, *lat;
+	uint64_t lat_ns[4] = {1000000, 2000000, 3000000, 40000000};
+	cr_assert_eq(PARSE(&a, "write"), KZ_CLI_BENCH_ARGS_OK);
+	memset(&r, 0, sizeof(r));
+	r.op[0].requests = 6;
+	r.op[0].ok = 4;
+	r.op[0].http_errors = 2;
+	r.op[0].by_status[503] = 2;
+	r.op[0].lat_ns = lat_ns;
+	r.op[0].n_lat = 4;
+	r.elapsed_s = 2.0;
+	r.records.count = 6;
+	r.records.bytes = 6 * 1000;
+	r.n_endpoints = 1;
+	j = kz_cli_bench_report_json(&a, &r);
+	cr_assert_not_null(j);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "workload")),
+			 "write");
+	cr_assert_eq(json_integer_value(json_object_get(j, "connections")), 16);
+	cr_assert_eq(json_integer_value(json_object_get(j, "ok")), 4);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(j, "throughput_ops_s")), 2.0, 1e-9);
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(json_object_get(j, "errors"),
+					 "by_status"),
+			 "503")),
+		     2);
+	lat = json_object_get(j, "latency_ms");
+	cr_assert_float_eq(json_real_value(json_object_get(lat, "p50")), 2.0,
+			   1e-9);
+	cr_assert_float_eq(json_real_value(json_object_get(lat, "p99")), 40.0,
+			   1e-9);
+	cr_assert_float_eq(json_real_value(json_object_get(lat, "max")), 40.0,
+			   1e-9);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(json_object_get(j, "record_bytes"),
+					    "mean")),
+	    1000.0, 1e-9);
+	json_decref(j);
+}
