@@ -3,7 +3,9 @@
 #   make deps     install the Debian build/test dependencies (deploy/install-deps)
 #   make demo     deps + build + 5-node 3-region demo cluster (deploy/demo)
 #   make check    deps + build + ASan/UBSan unit tests (build-asan/) + all tests (build/)
-#   make clean    remove build/ and build-asan/ (a cluster's data in var/ is kept)
+#                 + 30 s of fuzzing per driver (build-fuzz/)
+#   make fuzz     deps + 60 s of fuzzing per libFuzzer driver (deploy/run-fuzz, build-fuzz/)
+#   make clean    remove build/, build-asan/ and build-fuzz/ (a cluster's data in var/ is kept)
 
 SHELL := /bin/bash
 KZ_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
@@ -11,7 +13,7 @@ JOBS ?= 2
 
 # Prerequisites run in the order written (deps before the build), even with -j.
 .NOTPARALLEL:
-.PHONY: all deps demo check clean
+.PHONY: all deps demo check fuzz clean
 
 all:
 	@test -f $(KZ_ROOT)/build/CMakeCache.txt || \
@@ -27,5 +29,8 @@ demo: deps all
 check: deps all
 	@JOBS=$(JOBS) $(KZ_ROOT)/deploy/run-tests
 
+fuzz: deps
+	@JOBS=$(JOBS) $(KZ_ROOT)/deploy/run-fuzz 60
+
 clean:
-	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan
+	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan $(KZ_ROOT)/build-fuzz

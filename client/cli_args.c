@@ -80,6 +80,12 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "sample load --count N [--seed S] [--shelters K]\n"
 	 "    PUT K shelters (default 10), then register N sample victims one by\n"
 	 "    one; progress on stderr every 100, then a summary with the rate.\n"},
+	{"keys", "rotate", KZ_CLI_CMD_KEYS_ROTATE, 0,
+	 "keys rotate (--data | --master)\n"
+	 "    --data: new writes are sealed with a new data key. --master: the\n"
+	 "    data keys are re-wrapped under the newest master key of the\n"
+	 "    nodes' keyring files (add it to every node's file first); no\n"
+	 "    record is rewritten. Needs the operator certificate.\n"},
 };
 #define KZ_CLI__NCMDS (sizeof(kz_cli__cmds) / sizeof(kz_cli__cmds[0]))
 
@@ -156,6 +162,10 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_SAMPLE_GEN) | KZ_CLI__M(KZ_CLI_CMD_SAMPLE_LOAD)},
 	{"shelters", KZ_CLI__STR, KZ_CLI__R(shelters),
 	 KZ_CLI__M(KZ_CLI_CMD_SAMPLE_GEN) | KZ_CLI__M(KZ_CLI_CMD_SAMPLE_LOAD)},
+	{"data", KZ_CLI__FLAG, KZ_CLI__A(rotate_data),
+	 KZ_CLI__M(KZ_CLI_CMD_KEYS_ROTATE)},
+	{"master", KZ_CLI__FLAG, KZ_CLI__A(rotate_master),
+	 KZ_CLI__M(KZ_CLI_CMD_KEYS_ROTATE)},
 };
 #define KZ_CLI__NOPTS (sizeof(kz_cli__opts) / sizeof(kz_cli__opts[0]))
 
@@ -394,6 +404,12 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--capacity: want a number of "
 						 "people, got '%s'",
 						 r->capacity);
+		break;
+	case KZ_CLI_CMD_KEYS_ROTATE:
+		if (a->rotate_data == a->rotate_master)
+			return kz_cli__usage_err(err, errlen,
+						 "keys rotate: give exactly one "
+						 "of --data, --master");
 		break;
 	case KZ_CLI_CMD_SAMPLE_GEN:
 	case KZ_CLI_CMD_SAMPLE_LOAD:

@@ -42,6 +42,7 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_CLUSTER_STATUS,
 	KZ_CLI_CMD_SAMPLE_GEN,
 	KZ_CLI_CMD_SAMPLE_LOAD,
+	KZ_CLI_CMD_KEYS_ROTATE,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
@@ -73,6 +74,8 @@ typedef struct kz_cli_args {
 	const char *damage, *shelter, *status, *needs;
 	/* get / search */
 	int stale, all;
+	/* keys rotate */
+	int rotate_data, rotate_master;
 	const char *q;
 	long limit; /* 0: server default */
 	/* patch */

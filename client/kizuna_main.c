@@ -447,6 +447,17 @@ static int kz_cli__shelter_summary(const kz_cli__ctx *c)
 	return ex;
 }
 
+/* ---- keys --------------------------------------------------------------------- */
+
+static int kz_cli__keys_rotate(const kz_cli__ctx *c)
+{
+	json_t *body = json_pack("{s:b}", c->a->rotate_master ? "master" : "data",
+				 1);
+	int ex = kz_cli__call_print(c, "POST", "/v1/keys/rotate", NULL, body);
+	json_decref(body);
+	return ex;
+}
+
 /* ---- cluster ------------------------------------------------------------------ */
 
 /* A JSON scalar as table text ("-" when missing); buf holds numbers. */
@@ -791,6 +802,9 @@ int main(int argc, char **argv)
 		break;
 	case KZ_CLI_CMD_SAMPLE_LOAD:
 		ex = kz_cli__sample_load(&ctx);
+		break;
+	case KZ_CLI_CMD_KEYS_ROTATE:
+		ex = kz_cli__keys_rotate(&ctx);
 		break;
 	default:
 		ex = KZ_CLI_EXIT_USAGE;

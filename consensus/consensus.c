@@ -160,8 +160,11 @@ static uint64_t get_be64(const unsigned char *p)
     return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
 }
 
+/* Fresh time for deadlines: the loop's cached time lags behind any long
+ * blocking step of the iteration (an apply, a snapshot). */
 static uint64_t now_ms(kz_cons *c)
 {
+    uv_update_time(c->loop);
     return uv_now(c->loop);
 }
 

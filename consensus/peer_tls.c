@@ -546,6 +546,9 @@ static struct chan *chan_new(struct kz_cons__tls *t, bool client)
     t->handles_open += 2;
     k->next = t->chans;
     t->chans = k;
+    /* The loop's cached time may be old (a long blocking call before
+     * this): a deadline counted from it could already have passed. */
+    uv_update_time(t->loop);
     uv_timer_start(&k->timer, on_deadline, t->cfg.handshake_timeout_ms, 0);
     return k;
 }

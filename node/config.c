@@ -34,6 +34,8 @@ static const struct setting settings[] = {
     {"tls_cert", K_STR, F(tls_cert), 0, 0},
     {"tls_key", K_STR, F(tls_key), 0, 0},
     {"tls_ca", K_STR, F(tls_ca), 0, 0},
+    {"tls_crl", K_STR, F(tls_crl), 0, 0},
+    {"master_key_file", K_STR, F(master_key_file), 0, 0},
     {"municipality", K_STR, F(municipality), 0, 0},
     {"election_timeout_ms", K_UINT, F(election_timeout_ms), 50, 600000},
     {"heartbeat_timeout_ms", K_UINT, F(heartbeat_timeout_ms), 10, 60000},
@@ -41,6 +43,10 @@ static const struct setting settings[] = {
     {"snapshot_trailing", K_UINT, F(snapshot_trailing), 1, 100000000},
     {"request_timeout_ms", K_UINT, F(request_timeout_ms), 100, 600000},
     {"max_body_bytes", K_UINT, F(max_body_bytes), 1024, 64u << 20},
+    {"max_connections", K_UINT, F(max_connections), 1, 1000000},
+    {"tls_handshake_timeout_ms", K_UINT, F(tls_handshake_timeout_ms), 100, 600000},
+    {"request_header_timeout_ms", K_UINT, F(request_header_timeout_ms), 100, 600000},
+    {"idle_timeout_ms", K_UINT, F(idle_timeout_ms), 100, 3600000},
     {"peer_tls", K_UINT, F(peer_tls), 0, 1},
 };
 #undef F
@@ -58,6 +64,10 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->snapshot_trailing = 1024;
     c->request_timeout_ms = 5000;
     c->max_body_bytes = 1u << 20;
+    c->max_connections = 1024;
+    c->tls_handshake_timeout_ms = 5000;
+    c->request_header_timeout_ms = 10000;
+    c->idle_timeout_ms = 60000;
     c->peer_tls = 1;
 }
 
@@ -242,6 +252,11 @@ int kz_node_config_check(const struct kz_node_config *c, char *err,
     }
     if (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0]) {
         snprintf(err, errlen, "tls_cert, tls_key and tls_ca are required");
+        return -1;
+    }
+    if (!c->master_key_file[0]) {
+        snprintf(err, errlen,
+                 "master_key_file is required (encryption at rest)");
         return -1;
     }
     if (strlen(c->municipality) != 6 ||

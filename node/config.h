@@ -29,6 +29,8 @@ struct kz_node_config {
     char tls_cert[KZ_NODE_PATH_MAX];
     char tls_key[KZ_NODE_PATH_MAX];
     char tls_ca[KZ_NODE_PATH_MAX];
+    char tls_crl[KZ_NODE_PATH_MAX]; /* optional: PEM CRL(s) of tls_ca; "" none */
+    char master_key_file[KZ_NODE_PATH_MAX]; /* keyring, mode 0600 */
     char municipality[16];
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
@@ -36,6 +38,11 @@ struct kz_node_config {
     unsigned snapshot_trailing;
     unsigned request_timeout_ms;
     unsigned max_body_bytes;
+    /* API limits that keep one client from starving the others. */
+    unsigned max_connections;           /* open API connections */
+    unsigned tls_handshake_timeout_ms;  /* TCP accept to finished handshake */
+    unsigned request_header_timeout_ms; /* HTTP/1: whole request; also keep-alive idle */
+    unsigned idle_timeout_ms;           /* HTTP/2: connection without requests */
     unsigned peer_tls; /* 1 (default); 0 only to measure TLS cost in tests */
     struct kz_node_member members[KZ_CONS_MAX_PEERS];
     unsigned n_members;

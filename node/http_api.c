@@ -21,7 +21,10 @@
  */
 #include <h2o.h>
 #include <h2o/http2.h>
+#include <openssl/crypto.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -29,32 +32,27 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "identity.h"
 #include "kizuna.pb-c.h"
 #include "node.h"
 #include "records.h"
 #include "register.h"
 #include "search.h"
 
+/* Short names for the role bits of identity.h (the role table lives there),
+ * plus R_ANY, a property of a route rather than of a certificate. */
 enum role {
-    R_NONE = 0,
-    R_REGISTRAR = 1 << 0,
-    R_CASEWORKER = 1 << 1,
-    R_TERMINAL = 1 << 2,
-    R_PAYOUT = 1 << 3,
-    R_AUDITOR = 1 << 4,
-    R_OPERATOR = 1 << 5,
-    R_ORG = 1 << 6,
-    R_CITIZEN = 1 << 7,
-    R_ANY = 1 << 8 /* no certificate role needed */
+    R_NONE = KZ_NODE_ROLE_NONE,
+    R_REGISTRAR = KZ_NODE_ROLE_REGISTRAR,
+    R_CASEWORKER = KZ_NODE_ROLE_CASEWORKER,
+    R_TERMINAL = KZ_NODE_ROLE_TERMINAL,
+    R_PAYOUT = KZ_NODE_ROLE_PAYOUT,
+    R_AUDITOR = KZ_NODE_ROLE_AUDITOR,
+    R_OPERATOR = KZ_NODE_ROLE_OPERATOR,
+    R_ORG = KZ_NODE_ROLE_ORG,
+    R_CITIZEN = KZ_NODE_ROLE_CITIZEN,
+    R_ANY = KZ_NODE_ROLE__ALL + 1 /* no certificate role needed */
 };
-
-static const struct {
-    const char *name;
-    int bit;
-} role_names[] = {{"registrar", R_REGISTRAR}, {"caseworker", R_CASEWORKER},
-                  {"terminal", R_TERMINAL},   {"payout", R_PAYOUT},
-                  {"auditor", R_AUDITOR},     {"operator", R_OPERATOR},
-                  {"org", R_ORG},             {"citizen", R_CITIZEN}};
 
 enum route_id {
     RT_HEALTHZ = 1,
@@ -67,7 +65,9 @@ enum route_id {
     RT_VICTIM_SEARCH,
     RT_VICTIM_NOTE,
     RT_SHELTER_PUT,
-    RT_SHELTER_SUMMARY
+    RT_SHELTER_SUMMARY,
+    RT_TLS_RELOAD,
+    RT_KEYS_ROTATE
 };
 
 /* The authorisation table: the one place that says who may call what. */
@@ -92,11 +92,36 @@ static const struct route {
     {"PUT", "/v1/shelters/*", RT_SHELTER_PUT, R_REGISTRAR, false},
     {"GET", "/v1/shelters/*/summary", RT_SHELTER_SUMMARY,
      R_CASEWORKER | R_REGISTRAR, false},
+    {"POST", "/v1/cluster/reload-tls", RT_TLS_RELOAD, R_OPERATOR, false},
+    {"POST", "/v1/keys/rotate", RT_KEYS_ROTATE, R_OPERATOR, false},
+};
+
+/* One generation of the API's TLS settings (certificate, key, CA, CRL). A
+ * reload puts a new one at the head of the list, for new connections; an
+ * older one is freed when the last connection accepted with it closes. */
+struct tls_gen {
+    SSL_CTX *ctx;
+    unsigned conns; /* open connections accepted with ctx */
+    struct tls_gen *next;
+};
+
+/* At most `burst` log lines per 10 s window of one kind, so a flood of
+ * refused clients cannot flood the log; the next line written counts the
+ * ones left out. */
+struct log_limit {
+    uint64_t window_start;
+    unsigned lines;
+    uint64_t left_out;
 };
 
 struct kz_node_http {
     struct kz_node *node;
-    SSL_CTX *ssl_ctx;
+    SSL_CTX *ssl_ctx; /* the current context: gens->ctx */
+    struct tls_gen *gens; /* current first, then older ones still in use */
+    char cert_serial[80]; /* of the current certificate, for logs */
+    long crl_revoked;     /* entries in the current CRL; -1: no tls_crl */
+    unsigned n_conns;     /* open API connections */
+    struct log_limit log_refused_conn, log_refused_cert;
     h2o_globalconf_t config;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
@@ -104,6 +129,16 @@ struct kz_node_http {
     bool listening;
     char index_hdr[32];
 };
+
+/* True when ctx is one of this node's live API contexts (current or one
+ * still used by connections accepted before a reload). */
+static bool tls_ctx_is_ours(const struct kz_node_http *h, const SSL_CTX *ctx)
+{
+    for (const struct tls_gen *g = h->gens; g != NULL; g = g->next)
+        if (g->ctx == ctx)
+            return true;
+    return false;
+}
 
 struct handler {
     h2o_handler_t super;
@@ -306,7 +341,8 @@ static void send_cons_error(struct kz_node *n, h2o_req_t *req,
 
 /* h2o 2.2.5 keeps the SSL object in a private struct that starts with the
  * SSL_CTX and the SSL pointers; the layout is checked against our own
- * SSL_CTX before it is trusted, so a different h2o build fails closed. */
+ * SSL_CTXs (every generation still in use after reloads) before it is
+ * trusted, so a different h2o build fails closed. */
 struct h2o225_ssl_prefix {
     SSL_CTX *ssl_ctx;
     SSL *ossl;
@@ -320,20 +356,18 @@ static SSL *request_ssl(struct kz_node_http *h, h2o_req_t *req)
     if (sock == NULL || sock->ssl == NULL)
         return NULL;
     struct h2o225_ssl_prefix *pre = (struct h2o225_ssl_prefix *)sock->ssl;
-    if (pre->ssl_ctx != h->ssl_ctx || pre->ossl == NULL ||
-        SSL_get_SSL_CTX(pre->ossl) != h->ssl_ctx)
+    if (pre->ssl_ctx == NULL || !tls_ctx_is_ours(h, pre->ssl_ctx) ||
+        pre->ossl == NULL || SSL_get_SSL_CTX(pre->ossl) != pre->ssl_ctx)
         return NULL;
     return pre->ossl;
 }
 
-struct identity {
-    char org[64];
-    char role_name[32];
-    int role;
-};
-
+/* False without a verified client certificate (401). A verified
+ * certificate whose subject identity.c refuses (no O or OU, two of them,
+ * control characters...) authenticates with no role: every route that needs
+ * one answers 403, as for a certificate without an OU. */
 static bool peer_identity(struct kz_node_http *h, h2o_req_t *req,
-                          struct identity *id)
+                          struct kz_node_identity *id)
 {
     memset(id, 0, sizeof *id);
     SSL *ssl = request_ssl(h, req);
@@ -342,16 +376,7 @@ static bool peer_identity(struct kz_node_http *h, h2o_req_t *req,
     X509 *cert = SSL_get0_peer_certificate(ssl);
     if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
         return false;
-    X509_NAME *subj = X509_get_subject_name(cert);
-    if (X509_NAME_get_text_by_NID(subj, NID_organizationName, id->org,
-                                  sizeof id->org) <= 0)
-        id->org[0] = '\0';
-    if (X509_NAME_get_text_by_NID(subj, NID_organizationalUnitName,
-                                  id->role_name, sizeof id->role_name) <= 0)
-        id->role_name[0] = '\0';
-    for (size_t i = 0; i < sizeof role_names / sizeof role_names[0]; i++)
-        if (strcmp(id->role_name, role_names[i].name) == 0)
-            id->role = role_names[i].bit;
+    (void)kz_node_identity_from_cert(cert, id); /* -1: id has no role */
     return true;
 }
 
@@ -537,15 +562,26 @@ static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
         return 0;
     }
     kizuna__command__pack(cmd, buf);
+    /* The raft log is on disk too: commands travel and rest sealed. */
+    char *sealed;
+    size_t slen;
+    int rv = kz_node_keys_seal_command(&n->keys, buf, len, &sealed, &slen);
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    if (rv != KZ_OK) {
+        send_error(n, req, rid, 503, "keys_not_ready",
+                   "this node has no data key yet (a new cluster creates "
+                   "one when it elects its first leader); retry");
+        return 0;
+    }
     struct pending *p = pending_new(n, req, r, arg, rid);
     if (p == NULL) {
-        free(buf);
+        free(sealed);
         send_error(n, req, rid, 500, "internal", "out of memory");
         return 0;
     }
-    int rv = kz_cons_propose(n->cons, &p->creq, (const char *)buf, len,
-                             on_write_done);
-    free(buf);
+    rv = kz_cons_propose(n->cons, &p->creq, sealed, slen, on_write_done);
+    free(sealed);
     if (rv != 0) {
         send_cons_error(n, req, rid, rv, true);
         pending_free(p);
@@ -761,6 +797,11 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
 {
     const char *muni = n->cfg.municipality;
     uint64_t index = kz_stor_applied_index(n->stor);
+    if (!n->keys.ready && r->id != RT_SHELTER_SUMMARY) {
+        send_error(n, req, rid, 503, "keys_not_ready",
+                   "this node cannot open the register's keys yet; retry");
+        return;
+    }
     if (stale_ms >= 0)
         n->stats.reads_stale++;
     else
@@ -768,7 +809,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
     switch (r->id) {
     case RT_VICTIM_GET: {
         Kizuna__Victim *v;
-        int rv = kz_node_load_victim(n->stor, muni, arg, &v);
+        int rv = kz_node_load_victim(n->stor, &n->keys, muni, arg, &v);
         if (rv == KZ_ENOTFOUND) {
             send_error(n, req, rid, 404, "not_found", "no victim with this id");
             return;
@@ -790,7 +831,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         if (!parse_search(n, req, rid, &s, bufs))
             return;
         struct kz_node_search_page pg;
-        int rv = kz_node_search_run(n->stor, muni, &s, &pg);
+        int rv = kz_node_search_run(n->stor, &n->keys, muni, &s, &pg);
         if (rv != 0) {
             json_decref(pg.items);
             send_error(n, req, rid, 500, "internal", kz_strerror(rv));
@@ -1001,6 +1042,75 @@ static int handle_cluster(struct kz_node *n, h2o_req_t *req,
     return 0;
 }
 
+/* ------------------------------------------------------------ keys */
+
+/* POST /v1/keys/rotate {"data": true} or {"master": true}.
+ * data: a new data key, wrapped by the current master key, seals new
+ * writes. master: re-reads the keyring file and re-wraps every data key and
+ * the index key under its newest master key; no record is rewritten. Every
+ * node must have the new master key in its keyring file before a master
+ * rotation (a node that cannot unwrap stops applying rather than diverge). */
+static int handle_keys_rotate(struct kz_node *n, h2o_req_t *req,
+                              const struct route *r, const char *rid)
+{
+    json_t *body = parse_body(n, req, rid);
+    if (body == NULL)
+        return 0;
+    json_t *d = json_object_get(body, "data"), *m = json_object_get(body, "master");
+    bool data = json_is_true(d), master = json_is_true(m);
+    bool bad = json_object_size(body) !=
+               (size_t)((d != NULL) + (m != NULL)) ||
+               (d && !json_is_boolean(d)) || (m && !json_is_boolean(m));
+    json_decref(body);
+    if (bad || data == master) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "send {\"data\": true} or {\"master\": true}, one at a "
+                   "time");
+        return 0;
+    }
+    if (!n->keys.ready) {
+        send_error(n, req, rid, 503, "keys_not_ready",
+                   "this node cannot open the register's keys yet; retry");
+        return 0;
+    }
+    char *cmd = NULL;
+    size_t len = 0;
+    unsigned count = 0;
+    int rv;
+    if (master) {
+        rv = kz_node_keys_reload_ring(&n->keys);
+        if (rv == KZ_OK)
+            rv = kz_node_keys_make_rewrap(&n->keys, n->stor,
+                                          n->cfg.municipality, &cmd, &len,
+                                          &count);
+    } else {
+        rv = kz_node_keys_make_rotate_data(&n->keys, n->cfg.municipality,
+                                           &cmd, &len);
+    }
+    if (rv != KZ_OK) {
+        send_error(n, req, rid, rv == KZ_ECONFIG ? 422 : 500,
+                   rv == KZ_ECONFIG ? "keyring_refused" : "internal",
+                   rv == KZ_ECONFIG ? n->keys.errmsg : kz_strerror(rv));
+        return 0;
+    }
+    fprintf(stderr, "kizunad[%llu]: %s key rotation proposed (request %s)\n",
+            (unsigned long long)n->cfg.id, master ? "master" : "data", rid);
+    struct pending *p = pending_new(n, req, r, "", rid);
+    if (p == NULL) {
+        free(cmd);
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    /* Key commands carry wrapped keys only: proposed unsealed. */
+    rv = kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
+    free(cmd);
+    if (rv != 0) {
+        send_cons_error(n, req, rid, rv, true);
+        pending_free(p);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ the router */
 
 static void send_text(struct kz_node *n, h2o_req_t *req, int status,
@@ -1049,8 +1159,28 @@ static void handle_metrics(struct kz_node *n, h2o_req_t *req)
         off += snprintf(buf + off, sizeof buf - (size_t)off,
                         "kizuna_http_responses_total{class=\"%dxx\"} %llu\n", i,
                         (unsigned long long)n->stats.http_by_class[i]);
+    if (off > 0 && off < (int)sizeof buf)
+        off += snprintf(
+            buf + off, sizeof buf - (size_t)off,
+            "# HELP kizuna_http_connections Open API connections.\n"
+            "# TYPE kizuna_http_connections gauge\nkizuna_http_connections %llu\n"
+            "# HELP kizuna_http_connections_refused_total Connections closed at "
+            "accept because max_connections were open.\n"
+            "# TYPE kizuna_http_connections_refused_total counter\n"
+            "kizuna_http_connections_refused_total %llu\n"
+            "# HELP kizuna_tls_reloads_total Certificate and CRL reloads.\n"
+            "# TYPE kizuna_tls_reloads_total counter\n"
+            "kizuna_tls_reloads_total{result=\"ok\"} %llu\n"
+            "kizuna_tls_reloads_total{result=\"failed\"} %llu\n",
+            (unsigned long long)n->stats.conns_open,
+            (unsigned long long)n->stats.conns_refused,
+            (unsigned long long)n->stats.tls_reloads,
+            (unsigned long long)n->stats.tls_reload_fails);
     send_text(n, req, 200, "text/plain; version=0.0.4", buf);
 }
+
+static int handle_reload_tls(struct kz_node *n, h2o_req_t *req,
+                             const char *rid);
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -1083,7 +1213,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (!(r->roles & R_ANY)) {
-        struct identity id;
+        struct kz_node_identity id;
         if (!peer_identity(n->http, req, &id)) {
             send_error(n, req, rid, 401, "unauthenticated",
                        "a verified client certificate is required");
@@ -1145,6 +1275,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     case RT_CLUSTER:
         return handle_cluster(n, req, r, rid);
+    case RT_TLS_RELOAD:
+        return handle_reload_tls(n, req, rid);
+    case RT_KEYS_ROTATE:
+        return handle_keys_rotate(n, req, r, rid);
     case RT_VICTIM_GET:
     case RT_VICTIM_SEARCH:
     case RT_SHELTER_SUMMARY:
@@ -1156,13 +1290,247 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* Limits (docs/ARCHITECTURE.md, "Limits and reload"): at most
+ * max_connections API connections are open; one more is accepted and reset
+ * at once (accepting keeps libuv's listener from stalling on it), counted
+ * and logged. h2o closes a connection that has not finished its TLS
+ * handshake within tls_handshake_timeout_ms, an HTTP/1 request (headers and
+ * body) not received within request_header_timeout_ms (also the keep-alive
+ * idle time) and an HTTP/2 connection without requests for idle_timeout_ms.
+ *
+ * Reload: the API's SSL_CTX is rebuilt from the files and becomes the
+ * accept context for new connections; a connection keeps the context it was
+ * accepted with (its SSL holds a reference), and the list of generations
+ * lets request_ssl() recognise every context still in use. */
+
+static bool log_allowed(struct kz_node_http *h, struct log_limit *l,
+                        unsigned burst)
+{
+    uint64_t now = uv_now(h->node->loop);
+    if (l->window_start == 0 || now - l->window_start >= 10000) {
+        l->window_start = now ? now : 1;
+        l->lines = 0;
+    }
+    if (l->lines >= burst) {
+        l->left_out++;
+        return false;
+    }
+    l->lines++;
+    return true;
+}
+
+/* Records the OpenSSL error behind a failed step in n->errmsg. */
 static int tls_fail(struct kz_node *n, const char *what, const char *path)
 {
     unsigned long e = ERR_get_error();
     char buf[160];
     ERR_error_string_n(e, buf, sizeof buf);
-    snprintf(n->errmsg, sizeof n->errmsg, "%s %s: %s", what, path, buf);
+    snprintf(n->errmsg, sizeof n->errmsg, "%s %s: %s", what, path,
+             e ? buf : "failed");
+    ERR_clear_error();
     return KZ_ECONFIG;
+}
+
+/* Logs why a client certificate was refused: the handshake fails without an
+ * alert (h2o), so the node's log is where an operator sees it. The reason
+ * only, never the subject: a citizen certificate names a person. */
+static int on_client_verify(int ok, X509_STORE_CTX *x)
+{
+    if (ok)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(
+        x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct kz_node_http *h =
+        ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    if (h == NULL || !log_allowed(h, &h->log_refused_cert, 20))
+        return ok;
+    int err = X509_STORE_CTX_get_error(x);
+    fprintf(stderr,
+            "kizunad[%llu]: API client certificate refused: %s (depth %d)",
+            (unsigned long long)h->node->cfg.id,
+            X509_verify_cert_error_string(err),
+            X509_STORE_CTX_get_error_depth(x));
+    if (h->log_refused_cert.left_out > 0)
+        fprintf(stderr, "; %llu earlier refusals not logged",
+                (unsigned long long)h->log_refused_cert.left_out);
+    fputc('\n', stderr);
+    h->log_refused_cert.left_out = 0;
+    return ok;
+}
+
+/* The issuer of crl among the certificates of the store, or NULL. */
+static X509 *crl_issuer(X509_STORE *st, X509_CRL *crl)
+{
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (ca != NULL &&
+            X509_NAME_cmp(X509_get_subject_name(ca),
+                          X509_CRL_get_issuer(crl)) == 0 &&
+            X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+            return ca;
+    }
+    return NULL;
+}
+
+/* Adds the CRLs of tls_crl (PEM, one or more) to ctx's store and turns on
+ * revocation checks of client certificates. A CRL that the configured CA
+ * did not sign, or that is out of its validity, is refused here: installed,
+ * it would make OpenSSL refuse every client. *revoked: entries loaded. */
+static int load_crl(struct kz_node *n, SSL_CTX *ctx, long *revoked)
+{
+    const char *path = n->cfg.tls_crl;
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    int rv = KZ_ECONFIG, count = 0;
+    *revoked = 0;
+    ERR_clear_error();
+    BIO *b = BIO_new_file(path, "r");
+    if (b == NULL)
+        return tls_fail(n, "CRL", path);
+    X509_CRL *crl;
+    while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+        if (crl_issuer(st, crl) == NULL) {
+            snprintf(n->errmsg, sizeof n->errmsg,
+                     "CRL %s: not signed by a CA of tls_ca", path);
+            goto err_after_read;
+        }
+        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+        if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) > 0 ||
+            (next != NULL && X509_cmp_current_time(next) < 0)) {
+            snprintf(n->errmsg, sizeof n->errmsg,
+                     "CRL %s: not valid now (expired or not yet valid); it "
+                     "would refuse every client",
+                     path);
+            goto err_after_read;
+        }
+        /* The store takes its own reference. */
+        if (X509_STORE_add_crl(st, crl) != 1) {
+            tls_fail(n, "CRL", path);
+            goto err_after_read;
+        }
+        STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+        *revoked += rev ? sk_X509_REVOKED_num(rev) : 0;
+        count++;
+        X509_CRL_free(crl);
+    }
+    /* The loop ends at the end of the file (no further PEM block) or on a
+     * block that does not parse: only the first is fine. */
+    unsigned long e = ERR_peek_last_error();
+    bool at_end = e == 0 || (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                             ERR_GET_REASON(e) == PEM_R_NO_START_LINE);
+    if (!at_end) {
+        tls_fail(n, "CRL", path);
+        goto close_file;
+    }
+    ERR_clear_error();
+    if (count == 0) {
+        snprintf(n->errmsg, sizeof n->errmsg, "CRL %s: no CRL in the file",
+                 path);
+        goto close_file;
+    }
+    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+    rv = KZ_OK;
+    goto close_file;
+
+err_after_read:
+    X509_CRL_free(crl);
+close_file:
+    BIO_free(b);
+    return rv;
+}
+
+static void cert_serial(SSL_CTX *ctx, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    BIGNUM *bn = cert ? ASN1_INTEGER_to_BN(X509_get_serialNumber(cert), NULL)
+                      : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    if (hex != NULL)
+        snprintf(out, cap, "%s", hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
+/* A new API context from the configured files; NULL with n->errmsg set.
+ * *revoked: CRL entries, -1 without tls_crl. */
+static SSL_CTX *api_ctx_new(struct kz_node_http *h, long *revoked)
+{
+    struct kz_node *n = h->node;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        tls_fail(n, "TLS", "context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* TLS 1.2 only with forward-secret AEAD suites (TLS 1.3's all are). */
+    if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+        tls_fail(n, "TLS", "cipher list");
+        goto err_after_ctx;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, n->cfg.tls_cert) != 1) {
+        tls_fail(n, "certificate", n->cfg.tls_cert);
+        goto err_after_ctx;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, n->cfg.tls_key, SSL_FILETYPE_PEM) !=
+            1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        tls_fail(n, "key", n->cfg.tls_key);
+        goto err_after_ctx;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, n->cfg.tls_ca, NULL) != 1) {
+        tls_fail(n, "CA", n->cfg.tls_ca);
+        goto err_after_ctx;
+    }
+    *revoked = -1;
+    if (n->cfg.tls_crl[0] != '\0' && load_crl(n, ctx, revoked) != KZ_OK)
+        goto err_after_ctx;
+    SSL_CTX_set_app_data(ctx, h);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       on_client_verify);
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+
+err_after_ctx:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* Frees the generations that are neither current nor used by a connection. */
+static void tls_gens_prune(struct kz_node_http *h)
+{
+    if (h->gens == NULL)
+        return;
+    struct tls_gen **pp = &h->gens->next;
+    while (*pp != NULL) {
+        struct tls_gen *g = *pp;
+        if (g->conns == 0) {
+            *pp = g->next;
+            SSL_CTX_free(g->ctx);
+            free(g);
+        } else {
+            pp = &g->next;
+        }
+    }
+}
+
+/* Makes ctx (owned by the list from now on) the context of new
+ * connections. */
+static void tls_gen_install(struct kz_node_http *h, struct tls_gen *g,
+                            SSL_CTX *ctx, long revoked)
+{
+    g->ctx = ctx;
+    g->conns = 0;
+    g->next = h->gens;
+    h->gens = g;
+    h->ssl_ctx = ctx;
+    h->accept_ctx.ssl_ctx = ctx;
+    h->crl_revoked = revoked;
+    cert_serial(ctx, h->cert_serial, sizeof h->cert_serial);
+    tls_gens_prune(h);
 }
 
 int kz_node_http_init(struct kz_node *n)
@@ -1172,30 +1540,23 @@ int kz_node_http_init(struct kz_node *n)
         return KZ_ENOMEM;
     n->http = h;
     h->node = n;
-    h->ssl_ctx = SSL_CTX_new(TLS_server_method());
-    if (h->ssl_ctx == NULL)
-        return tls_fail(n, "TLS", "context");
-    SSL_CTX_set_min_proto_version(h->ssl_ctx, TLS1_2_VERSION);
-    /* With client certificates OpenSSL refuses to resume a session that
-     * has no session id context, and closes the connection: name one. */
-    SSL_CTX_set_session_id_context(h->ssl_ctx, (const unsigned char *)"kizuna-api",
-                                   10);
-    SSL_CTX_set_options(h->ssl_ctx, SSL_OP_NO_RENEGOTIATION |
-                                        SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(h->ssl_ctx, n->cfg.tls_cert) != 1)
-        return tls_fail(n, "certificate", n->cfg.tls_cert);
-    if (SSL_CTX_use_PrivateKey_file(h->ssl_ctx, n->cfg.tls_key,
-                                    SSL_FILETYPE_PEM) != 1)
-        return tls_fail(n, "key", n->cfg.tls_key);
-    if (SSL_CTX_load_verify_locations(h->ssl_ctx, n->cfg.tls_ca, NULL) != 1)
-        return tls_fail(n, "CA", n->cfg.tls_ca);
-    SSL_CTX_set_verify(h->ssl_ctx,
-                       SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                       NULL);
-    h2o_ssl_register_alpn_protocols(h->ssl_ctx, h2o_http2_alpn_protocols);
+    struct tls_gen *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return KZ_ENOMEM;
+    long revoked;
+    SSL_CTX *ctx = api_ctx_new(h, &revoked);
+    if (ctx == NULL) {
+        free(g);
+        return KZ_ECONFIG;
+    }
+    tls_gen_install(h, g, ctx, revoked);
 
     h2o_config_init(&h->config);
     h->config.max_request_entity_size = n->cfg.max_body_bytes;
+    /* Read by h2o_context_init (kz_node_http_start). */
+    h->config.handshake_timeout = n->cfg.tls_handshake_timeout_ms;
+    h->config.http1.req_timeout = n->cfg.request_header_timeout_ms;
+    h->config.http2.idle_timeout = n->cfg.idle_timeout_ms;
     h2o_hostconf_t *host = h2o_config_register_host(
         &h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -1206,22 +1567,138 @@ int kz_node_http_init(struct kz_node *n)
     return KZ_OK;
 }
 
+int kz_node_reload_tls(struct kz_node *n, const char *trigger)
+{
+    struct kz_node_http *h = n->http;
+    unsigned long long id = (unsigned long long)n->cfg.id;
+    struct tls_gen *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        snprintf(n->errmsg, sizeof n->errmsg, "out of memory");
+        goto err;
+    }
+    long revoked;
+    SSL_CTX *ctx = api_ctx_new(h, &revoked);
+    if (ctx == NULL)
+        goto err_after_gen;
+    /* Peers last: after it nothing can fail, so either both take the new
+     * files or neither does. */
+    char perr[200];
+    if (kz_cons_reload_tls(n->cons, perr, sizeof perr) != KZ_OK) {
+        snprintf(n->errmsg, sizeof n->errmsg, "peer channels: %s", perr);
+        SSL_CTX_free(ctx);
+        goto err_after_gen;
+    }
+    tls_gen_install(h, g, ctx, revoked);
+    n->stats.tls_reloads++;
+    unsigned older = 0;
+    for (struct tls_gen *o = h->gens->next; o != NULL; o = o->next)
+        older++;
+    char crl[64];
+    if (revoked < 0)
+        snprintf(crl, sizeof crl, "no CRL");
+    else
+        snprintf(crl, sizeof crl, "CRL with %ld revoked", revoked);
+    fprintf(stderr,
+            "kizunad[%llu]: TLS reloaded (%s): API certificate serial %s, %s, "
+            "peer channels too; %u older context(s) kept for open "
+            "connections\n",
+            id, trigger, h->cert_serial, crl, older);
+    return KZ_OK;
+
+err_after_gen:
+    free(g);
+err:
+    n->stats.tls_reload_fails++;
+    fprintf(stderr,
+            "kizunad[%llu]: TLS reload (%s) refused, current certificates "
+            "kept: %s\n",
+            id, trigger, n->errmsg);
+    return KZ_ECONFIG;
+}
+
+static int handle_reload_tls(struct kz_node *n, h2o_req_t *req,
+                             const char *rid)
+{
+    if (kz_node_reload_tls(n, "API") != KZ_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "reload refused; this node keeps its current certificates: "
+                 "%s",
+                 n->errmsg);
+        send_error(n, req, rid, 422, "tls_reload_failed", msg);
+        return 0;
+    }
+    struct kz_node_http *h = n->http;
+    json_t *o = json_pack("{s:b,s:I,s:s,s:o}", "reloaded", 1, "node",
+                          (json_int_t)n->cfg.id, "certificate_serial",
+                          h->cert_serial, "crl_revoked",
+                          h->crl_revoked < 0 ? json_null()
+                                             : json_integer(h->crl_revoked));
+    send_json(n, req, 200, o, kz_stor_applied_index(n->stor), -1);
+    return 0;
+}
+
+/* An accepted API connection. tcp comes first: h2o's close callback gets
+ * &tcp. */
+struct api_conn {
+    uv_tcp_t tcp;
+    struct kz_node_http *h;
+    struct tls_gen *gen;
+};
+
+static void api_conn_closed(uv_handle_t *handle)
+{
+    struct api_conn *c = (struct api_conn *)handle;
+    struct kz_node_http *h = c->h;
+    h->n_conns--;
+    h->node->stats.conns_open = h->n_conns;
+    if (--c->gen->conns == 0 && c->gen != h->gens)
+        tls_gens_prune(h);
+    free(c);
+}
+
+static void refuse_conn(struct kz_node_http *h, struct api_conn *c)
+{
+    struct kz_node *n = h->node;
+    n->stats.conns_refused++;
+    if (log_allowed(h, &h->log_refused_conn, 5)) {
+        fprintf(stderr,
+                "kizunad[%llu]: API connection refused: %u open "
+                "(max_connections); %llu refused so far\n",
+                (unsigned long long)n->cfg.id, h->n_conns,
+                (unsigned long long)n->stats.conns_refused);
+        h->log_refused_conn.left_out = 0;
+    }
+    /* A reset: the client learns at once, and no TIME_WAIT is left here. */
+    if (uv_tcp_close_reset(&c->tcp, (uv_close_cb)free) != 0)
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct kz_node_http *h = listener->data;
     if (status != 0)
         return;
-    uv_tcp_t *conn = malloc(sizeof *conn);
-    if (conn == NULL)
+    struct api_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
         return;
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    uv_tcp_init(listener->loop, &c->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
+    if (h->n_conns >= h->node->cfg.max_connections) {
+        refuse_conn(h, c);
+        return;
+    }
+    c->h = h;
+    c->gen = h->gens;
+    c->gen->conns++;
+    h->n_conns++;
+    h->node->stats.conns_open = h->n_conns;
+    uv_tcp_nodelay(&c->tcp, 1);
     h2o_socket_t *sock =
-        h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+        h2o_uv_socket_create((uv_stream_t *)&c->tcp, api_conn_closed);
     h2o_accept(&h->accept_ctx, sock);
 }
 
@@ -1266,13 +1743,19 @@ void kz_node_http_stop(struct kz_node *n)
     }
 }
 
+/* Called once the loop no longer runs (kizunad drops open connections at
+ * shutdown): a connection's SSL keeps its own reference to its context. */
 void kz_node_http_free(struct kz_node *n)
 {
     struct kz_node_http *h = n->http;
     if (h == NULL)
         return;
-    if (h->ssl_ctx != NULL)
-        SSL_CTX_free(h->ssl_ctx);
+    while (h->gens != NULL) {
+        struct tls_gen *g = h->gens;
+        h->gens = g->next;
+        SSL_CTX_free(g->ctx);
+        free(g);
+    }
     free(h);
     n->http = NULL;
 }

@@ -3,7 +3,9 @@
  *
  * Reads the configuration (--config FILE, --key value overrides), runs one
  * node on the default loop, and stops it cleanly on SIGTERM or SIGINT
- * (raft closed, store closed) before exiting 0.
+ * (raft closed, store closed) before exiting 0. SIGHUP reloads the
+ * certificate, key, CA and CRL files for new connections (API and peers);
+ * a reload that fails keeps the current ones and logs why.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,13 +15,14 @@
 #include "node.h"
 
 static struct kz_node node;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
 
 static void on_stopped(struct kz_node *n)
 {
     (void)n;
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     /* h2o's context keeps timers on the loop; stop it here rather than
      * tearing down every open client connection one by one. */
     uv_stop(uv_default_loop());
@@ -32,7 +35,16 @@ static void on_signal(uv_signal_t *s, int signum)
             (unsigned long long)node.cfg.id, signum);
     uv_signal_stop(&sigterm);
     uv_signal_stop(&sigint);
+    uv_signal_stop(&sighup);
     kz_node_stop(&node, on_stopped);
+}
+
+/* The node logs the outcome (success or why not) itself. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    (void)kz_node_reload_tls(&node, "SIGHUP");
 }
 
 static void usage(void)
@@ -43,10 +55,13 @@ static void usage(void)
             "--key value):\n"
             "  id, region, data_dir, api_listen, raft_listen, tls_cert, "
             "tls_key, tls_ca,\n"
+            "  tls_crl, max_connections, tls_handshake_timeout_ms,\n"
+            "  request_header_timeout_ms, idle_timeout_ms,\n"
             "  municipality, election_timeout_ms, heartbeat_timeout_ms,\n"
             "  snapshot_threshold, snapshot_trailing, request_timeout_ms,\n"
             "  max_body_bytes, node '<id> <region> <raft host:port> <api "
             "host:port>' (repeat)\n"
+            "SIGHUP reloads tls_cert, tls_key, tls_ca and tls_crl.\n"
             "See docs/ARCHITECTURE.md.\n");
 }
 
@@ -79,6 +94,8 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
     fprintf(stderr,
             "kizunad[%llu]: region %s, API https://%s, %u nodes, applied "
             "index %llu\n",

@@ -19,12 +19,24 @@
 
 #include "register.h"
 
+static void refresh_keys(struct kz_node *n)
+{
+    int rv = kz_node_keys_refresh(&n->keys, n->stor);
+    if (rv != KZ_OK && rv != KZ_ENOTFOUND)
+        fprintf(stderr, "kizunad[%llu]: keys: %s\n",
+                (unsigned long long)n->cfg.id, n->keys.errmsg);
+}
+
 static int fsm_apply(void *data, uint64_t index, const char *cmd, size_t len,
                      bool want_result, char **result, size_t *result_len)
 {
     struct kz_node *n = data;
-    return kz_node_apply(n->stor, index, cmd, len, want_result, result,
-                         result_len);
+    bool keys_changed = false;
+    int rv = kz_node_apply(n->stor, &n->keys, index, cmd, len, want_result,
+                           result, result_len, &keys_changed);
+    if (rv == KZ_OK && keys_changed)
+        refresh_keys(n);
+    return rv;
 }
 
 static uint64_t fsm_applied(void *data)
@@ -51,7 +63,10 @@ static int fsm_restore(void *data, const char *buf, size_t len)
         return KZ_OK;
     fprintf(stderr, "kizunad[%llu]: installing snapshot at index %llu\n",
             (unsigned long long)n->cfg.id, (unsigned long long)index);
-    return kz_stor_load(n->stor, buf, len);
+    int rv2 = kz_stor_load(n->stor, buf, len);
+    if (rv2 == KZ_OK)
+        refresh_keys(n); /* the image may carry keys this node lacked */
+    return rv2;
 }
 
 static int mkdir_p(const char *path)
@@ -82,10 +97,16 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
         snprintf(n->errmsg, sizeof n->errmsg, "%s: %s", path, strerror(errno));
         return KZ_EIO;
     }
+    int rv = kz_node_keys_open(&n->keys, cfg->master_key_file);
+    if (rv != KZ_OK) {
+        snprintf(n->errmsg, sizeof n->errmsg, "%s", n->keys.errmsg);
+        return rv;
+    }
     snprintf(path, sizeof path, "%s/state", cfg->data_dir);
-    int rv = kz_stor_open(path, &n->stor, n->errmsg, sizeof n->errmsg);
+    rv = kz_stor_open(path, &n->stor, n->errmsg, sizeof n->errmsg);
     if (rv != KZ_OK)
         return rv;
+    refresh_keys(n);
 
     struct kz_cons_config cc;
     memset(&cc, 0, sizeof cc);
@@ -130,11 +151,47 @@ err_after_stor:
     return rv;
 }
 
+static void on_keys_init(kz_cons_req *req, int status)
+{
+    struct kz_node *n = req->data;
+    n->keys_init_in_flight = false;
+    free(req->result);
+    if (status == 0)
+        fprintf(stderr, "kizunad[%llu]: data and index keys created\n",
+                (unsigned long long)n->cfg.id);
+}
+
+/* The first leader of a new cluster creates its keys: a random data key and
+ * index key, wrapped by the current master key, in one raft command (apply
+ * refuses a second one, so two leaders racing cannot both win). */
+static void on_keys_timer(uv_timer_t *t)
+{
+    struct kz_node *n = t->data;
+    if (n->keys_init_in_flight || kz_node_keys_in_state(n->stor))
+        return;
+    struct kz_cons_status st;
+    kz_cons_get_status(n->cons, &st);
+    if (st.state != KZ_CONS_LEADER)
+        return;
+    char *cmd;
+    size_t len;
+    if (kz_node_keys_make_init(&n->keys, n->cfg.municipality, &cmd, &len) !=
+        KZ_OK)
+        return;
+    n->keys_req.data = n;
+    if (kz_cons_propose(n->cons, &n->keys_req, cmd, len, on_keys_init) == 0)
+        n->keys_init_in_flight = true;
+    free(cmd);
+}
+
 int kz_node_start(struct kz_node *n)
 {
     int rv = kz_cons_start(n->cons, n->errmsg, sizeof n->errmsg);
     if (rv != KZ_OK)
         return rv;
+    uv_timer_init(n->loop, &n->keys_timer);
+    n->keys_timer.data = n;
+    uv_timer_start(&n->keys_timer, on_keys_timer, 100, 200);
     return kz_node_http_start(n);
 }
 
@@ -148,6 +205,7 @@ static void on_cons_closed(void *data)
 void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *))
 {
     n->stopped_cb = cb;
+    uv_close((uv_handle_t *)&n->keys_timer, NULL);
     kz_node_http_stop(n);
     kz_cons_close(n->cons, on_cons_closed, n);
 }
@@ -158,6 +216,7 @@ void kz_node_free(struct kz_node *n)
         kz_cons_free(n->cons);
     kz_node_http_free(n);
     kz_stor_close(n->stor);
+    kz_node_keys_wipe(&n->keys);
     n->cons = NULL;
     n->stor = NULL;
 }

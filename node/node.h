@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "consensus.h"
+#include "keys.h"
 #include "state_store.h"
 
 struct kz_node_http;
@@ -24,6 +25,10 @@ struct kz_node_stats {
     uint64_t http_requests;
     uint64_t http_by_class[6]; /* index status / 100 */
     uint64_t reads_linearizable, reads_stale, writes;
+    uint64_t conns_open;       /* API connections now (gauge) */
+    uint64_t conns_refused;    /* closed at accept: max_connections reached */
+    uint64_t tls_reloads;      /* successful certificate/CRL reloads */
+    uint64_t tls_reload_fails; /* reloads refused (old files kept) */
 };
 
 struct kz_node {
@@ -32,6 +37,10 @@ struct kz_node {
     kz_stor *stor;
     kz_cons *cons;
     struct kz_node_http *http;
+    struct kz_node_keys keys;
+    uv_timer_t keys_timer;   /* proposes the first data key when leading */
+    bool keys_init_in_flight;
+    kz_cons_req keys_req;
     struct kz_node_stats stats;
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];
@@ -48,5 +57,11 @@ int kz_node_http_init(struct kz_node *n);
 int kz_node_http_start(struct kz_node *n);
 void kz_node_http_stop(struct kz_node *n);
 void kz_node_http_free(struct kz_node *n);
+/* Reloads tls_cert, tls_key, tls_ca and tls_crl for new connections, the
+ * API's and the peer channels' (kz_cons_reload_tls); open connections keep
+ * what they were accepted with. All or nothing: on failure nothing changes
+ * and n->errmsg says why. trigger ("SIGHUP", "API") goes into the log line.
+ * Implemented in http_api.c, which owns the API's SSL contexts. */
+int kz_node_reload_tls(struct kz_node *n, const char *trigger);
 
 #endif

@@ -93,14 +93,34 @@ static bool clean_text(const char *s, bool multiline)
     return true;
 }
 
+/* RFC 3339 years have four digits: 0000-01-01T00:00:00.000Z and
+ * 9999-12-31T23:59:59.999Z in ms since the epoch. */
+#define MIN_TIME_MS (-62167219200000LL)
+#define MAX_TIME_MS 253402300799999LL
+
 void kz_node_format_time(long long ms, char *buf, size_t len)
 {
-    time_t secs = (time_t)(ms / 1000);
+    /* Times come from commands (the proposer's clock), but one outside
+     * RFC 3339's range (a forged or corrupt command) must still format as a
+     * valid time, the same on every replica: it is clamped, which also keeps
+     * gmtime_r from failing and leaving tm unset. Times before 1970 round
+     * down (-1 ms is 23:59:59.999), never print a negative fraction. */
+    if (ms < MIN_TIME_MS)
+        ms = MIN_TIME_MS;
+    if (ms > MAX_TIME_MS)
+        ms = MAX_TIME_MS;
+    long long secs = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        secs--;
+    }
+    time_t t = (time_t)secs;
     struct tm tm;
-    gmtime_r(&secs, &tm);
-    char base[24];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03lldZ", base, ms % 1000);
+    memset(&tm, 0, sizeof tm);
+    gmtime_r(&t, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)frac);
 }
 
 static int fail(char *err, size_t errlen, const char *field, const char *what)

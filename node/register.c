@@ -13,10 +13,12 @@
  */
 #include "register.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "name_fold.h"
 #include "records.h"
 
@@ -51,19 +53,50 @@ static size_t make_key(char *buf, const char *muni, char kind, const char *a,
     return len;
 }
 
-/* Calls fn for every index key of v (not the counters). */
-static void for_index_keys(const char *muni, const Kizuna__Victim *v,
+/* Length of the UTF-8 character starting at p (1 for anything invalid:
+ * folded keys are valid UTF-8, so this only bounds the walk). */
+static size_t utf8_len(unsigned char c)
+{
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        return 2;
+    if ((c & 0xF0) == 0xE0)
+        return 3;
+    if ((c & 0xF8) == 0xF0)
+        return 4;
+    return 1;
+}
+
+/* Calls fn for every index key of v (not the counters). Names are indexed
+ * by a blind term per prefix (at character boundaries) of every folded key,
+ * so a prefix search is an exact lookup of one keyed hash; dates of birth by
+ * the blind term of the date. Shelter, status and household ids are
+ * operational codes and stay readable. */
+static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
+                           const Kizuna__Victim *v,
                            void (*fn)(void *, const char *, size_t), void *arg)
 {
-    char key[KEY_MAX];
+    char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
     size_t n;
     char names[MAX_NAME_KEYS][KZ_NODE_NAME_KEY_MAX];
     size_t nk = kz_node_name_keys(v->name, v->name_kana, names, MAX_NAME_KEYS);
-    for (size_t i = 0; i < nk; i++)
-        if ((n = make_key(key, muni, 'n', names[i], v->id)) > 0)
+    for (size_t i = 0; i < nk; i++) {
+        size_t len = strlen(names[i]);
+        for (size_t end = 0; end < len;) {
+            end += utf8_len((unsigned char)names[i][end]);
+            if (end > len)
+                end = len;
+            kz_node_keys_blind(keys, 'n', names[i], end, blind);
+            if ((n = make_key(key, muni, 'n', blind, v->id)) > 0)
+                fn(arg, key, n);
+        }
+    }
+    if (v->dob) {
+        kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
+        if ((n = make_key(key, muni, 'd', blind, v->id)) > 0)
             fn(arg, key, n);
-    if (v->dob && (n = make_key(key, muni, 'd', v->dob, v->id)) > 0)
-        fn(arg, key, n);
+    }
     if (v->shelter_id &&
         (n = make_key(key, muni, 's', v->shelter_id, v->id)) > 0)
         fn(arg, key, n);
@@ -215,7 +248,10 @@ static void set_error(struct result *r, int status, const char *code,
 
 /* --------------------------------------------------------------- records */
 
-static int store_victim(kz_stor_batch *b, const char *muni,
+/* Stores a record sealed with the current data key; the storage key is the
+ * associated data and, with the index, derives the nonce. */
+static int store_victim(kz_stor_batch *b, struct kz_node_keys *keys,
+                        uint64_t index, const char *muni,
                         const Kizuna__Victim *v)
 {
     char key[KEY_MAX];
@@ -225,13 +261,21 @@ static int store_victim(kz_stor_batch *b, const char *muni,
     if (buf == NULL)
         return KZ_ENOMEM;
     kizuna__victim__pack(v, buf);
-    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, n, buf, sz);
+    unsigned char *sealed;
+    size_t slen;
+    int rv = kz_node_keys_seal_value(keys, index, key, n, buf, sz, &sealed,
+                                     &slen);
+    OPENSSL_cleanse(buf, sz);
     free(buf);
+    if (rv != KZ_OK)
+        return rv;
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, n, sealed, slen);
+    free(sealed);
     return KZ_OK;
 }
 
-int kz_node_load_victim(kz_stor *st, const char *muni, const char *id,
-                        Kizuna__Victim **out)
+int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,
+                        const char *muni, const char *id, Kizuna__Victim **out)
 {
     char key[KEY_MAX];
     size_t n = make_key(key, muni, 'v', id, NULL);
@@ -242,8 +286,15 @@ int kz_node_load_victim(kz_stor *st, const char *muni, const char *id,
     int rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, n, &v, &vl);
     if (rv != KZ_OK)
         return rv;
-    *out = kizuna__victim__unpack(NULL, vl, (uint8_t *)v);
+    unsigned char *plain;
+    size_t pl;
+    rv = kz_node_keys_open_value(keys, key, n, v, vl, &plain, &pl);
     free(v);
+    if (rv != KZ_OK)
+        return rv == KZ_ENOTFOUND ? KZ_ECORRUPT : rv;
+    *out = kizuna__victim__unpack(NULL, pl, plain);
+    OPENSSL_cleanse(plain, pl);
+    free(plain);
     return *out ? KZ_OK : KZ_ECORRUPT;
 }
 
@@ -303,7 +354,8 @@ static int stay_change(Kizuna__Victim *v, const char *old_shelter,
     return KZ_OK;
 }
 
-static int apply_create(kz_stor *st, kz_stor_batch *b, const char *muni,
+static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
+                        const char *muni,
                         uint64_t index, const Kizuna__Command *cmd,
                         struct result *r)
 {
@@ -313,11 +365,14 @@ static int apply_create(kz_stor *st, kz_stor_batch *b, const char *muni,
         return KZ_OK;
     }
     Kizuna__Victim *old;
-    if (kz_node_load_victim(st, muni, v->id, &old) == KZ_OK) {
+    int lrv = kz_node_load_victim(st, keys, muni, v->id, &old);
+    if (lrv == KZ_OK) {
         kizuna__victim__free_unpacked(old, NULL);
         set_error(r, 409, "conflict", "a record with this id exists");
         return KZ_OK;
     }
+    if (lrv != KZ_ENOTFOUND)
+        return lrv; /* unreadable here, maybe readable elsewhere: stop */
     v->has_version = 1;
     v->version = index;
     v->has_created_ms = v->has_updated_ms = 1;
@@ -325,9 +380,9 @@ static int apply_create(kz_stor *st, kz_stor_batch *b, const char *muni,
     int rv = stay_change(v, NULL, cmd->time_ms);
     if (rv != KZ_OK)
         return rv;
-    if ((rv = store_victim(b, muni, v)) != KZ_OK)
+    if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
         return rv;
-    for_index_keys(muni, v, put_index, b);
+    for_index_keys(keys, muni, v, put_index, b);
     struct deltas ds = {.n = 0};
     contribute(&ds, v, +1);
     write_deltas(st, b, muni, &ds);
@@ -379,7 +434,8 @@ static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
     return KZ_EINVAL;
 }
 
-static int apply_patch(kz_stor *st, kz_stor_batch *b, const char *muni,
+static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
+                        const char *muni,
                        uint64_t index, const Kizuna__Command *cmd,
                        struct result *r)
 {
@@ -390,7 +446,7 @@ static int apply_patch(kz_stor *st, kz_stor_batch *b, const char *muni,
         set_error(r, 400, "bad_command", "patch without id or fields");
         return KZ_OK;
     }
-    rv = kz_node_load_victim(st, muni, p->id, &v);
+    rv = kz_node_load_victim(st, keys, muni, p->id, &v);
     if (rv == KZ_ENOTFOUND) {
         set_error(r, 404, "not_found", "no victim with this id");
         return KZ_OK;
@@ -407,7 +463,7 @@ static int apply_patch(kz_stor *st, kz_stor_batch *b, const char *muni,
         return KZ_OK;
     }
     /* Keep the old image for index and counter differences. */
-    rv = kz_node_load_victim(st, muni, p->id, &old);
+    rv = kz_node_load_victim(st, keys, muni, p->id, &old);
     if (rv != KZ_OK)
         goto out;
     for (size_t i = 0; i < p->n_set; i++)
@@ -426,10 +482,10 @@ static int apply_patch(kz_stor *st, kz_stor_batch *b, const char *muni,
     v->version = index;
     v->has_updated_ms = 1;
     v->updated_ms = cmd->time_ms;
-    if ((rv = store_victim(b, muni, v)) != KZ_OK)
+    if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
         goto out;
-    for_index_keys(muni, old, del_index, b);
-    for_index_keys(muni, v, put_index, b);
+    for_index_keys(keys, muni, old, del_index, b);
+    for_index_keys(keys, muni, v, put_index, b);
     struct deltas ds = {.n = 0};
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
@@ -443,7 +499,8 @@ out:
     return rv;
 }
 
-static int apply_note(kz_stor *st, kz_stor_batch *b, const char *muni,
+static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
+                        const char *muni,
                       uint64_t index, const Kizuna__Command *cmd,
                       struct result *r)
 {
@@ -454,14 +511,14 @@ static int apply_note(kz_stor *st, kz_stor_batch *b, const char *muni,
         set_error(r, 400, "bad_command", "note without victim or status");
         return KZ_OK;
     }
-    int rv = kz_node_load_victim(st, muni, a->victim_id, &v);
+    int rv = kz_node_load_victim(st, keys, muni, a->victim_id, &v);
     if (rv == KZ_ENOTFOUND) {
         set_error(r, 404, "not_found", "no victim with this id");
         return KZ_OK;
     }
     if (rv != KZ_OK)
         return rv;
-    if ((rv = kz_node_load_victim(st, muni, a->victim_id, &old)) != KZ_OK)
+    if ((rv = kz_node_load_victim(st, keys, muni, a->victim_id, &old)) != KZ_OK)
         goto out;
     Kizuna__Note **notes =
         realloc(v->notes, (v->n_notes + 1) * sizeof *v->notes);
@@ -483,10 +540,10 @@ static int apply_note(kz_stor *st, kz_stor_batch *b, const char *muni,
     }
     v->version = index;
     v->updated_ms = cmd->time_ms;
-    if ((rv = store_victim(b, muni, v)) != KZ_OK)
+    if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
         goto out;
-    for_index_keys(muni, old, del_index, b);
-    for_index_keys(muni, v, put_index, b);
+    for_index_keys(keys, muni, old, del_index, b);
+    for_index_keys(keys, muni, v, put_index, b);
     struct deltas ds = {.n = 0};
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
@@ -500,10 +557,12 @@ out:
     return rv;
 }
 
-static int apply_shelter(kz_stor *st, kz_stor_batch *b, const char *muni,
+static int apply_shelter(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
+                        const char *muni,
                          uint64_t index, const Kizuna__Command *cmd,
                          struct result *r)
 {
+    (void)keys; /* shelters are not personal data: stored in the clear */
     Kizuna__Shelter *s = cmd->put_shelter->shelter;
     if (s == NULL || s->id == NULL || !kz_node_valid_ref(s->id)) {
         set_error(r, 400, "bad_command", "shelter without a valid id");
@@ -531,38 +590,220 @@ static int apply_shelter(kz_stor *st, kz_stor_batch *b, const char *muni,
     return KZ_OK;
 }
 
-int kz_node_apply(kz_stor *st, uint64_t index, const char *data, size_t len,
-                  bool want_result, char **result, size_t *result_len)
+/* ------------------------------------------------------------------ keys */
+
+static bool meta_has(kz_stor *st, const char *key)
+{
+    char *v;
+    size_t vl;
+    if (kz_stor_get(st, KZ_STOR_CF_META, key, strlen(key), &v, &vl) != KZ_OK)
+        return false;
+    free(v);
+    return true;
+}
+
+static void put_current(kz_stor_batch *b, uint32_t id)
+{
+    unsigned char be[4] = {(unsigned char)(id >> 24), (unsigned char)(id >> 16),
+                           (unsigned char)(id >> 8), (unsigned char)id};
+    kz_stor_batch_put(b, KZ_STOR_CF_META, "key/current", 11, be, 4);
+}
+
+static void data_key_name(char out[32], uint32_t id)
+{
+    snprintf(out, 32, "key/data/%08x", id);
+}
+
+static bool valid_wrapped(const ProtobufCBinaryData *d, int has)
+{
+    return has && d->len == KZ_STOR_WRAPPED_BYTES;
+}
+
+/* Key commands store wrapped blobs as given: the proposer generated and
+ * wrapped them; apply only checks shapes and order, so it stays
+ * deterministic. *keys_changed tells the node to unwrap again. */
+static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd,
+                       struct result *r, bool *keys_changed)
+{
+    char name[32];
+    switch (cmd->op_case) {
+    case KIZUNA__COMMAND__OP_KEY_INIT: {
+        const Kizuna__KeyInit *k = cmd->key_init;
+        if (meta_has(st, "key/index")) {
+            set_error(r, 409, "conflict", "keys are already initialised");
+            return;
+        }
+        if (!k->has_data_key_id || k->data_key_id == 0 ||
+            !valid_wrapped(&k->data_key, k->has_data_key) ||
+            !valid_wrapped(&k->index_key, k->has_index_key)) {
+            set_error(r, 400, "bad_command", "malformed key init");
+            return;
+        }
+        data_key_name(name, k->data_key_id);
+        kz_stor_batch_put(b, KZ_STOR_CF_META, name, strlen(name),
+                          k->data_key.data, k->data_key.len);
+        kz_stor_batch_put(b, KZ_STOR_CF_META, "key/index", 9, k->index_key.data,
+                          k->index_key.len);
+        put_current(b, k->data_key_id);
+        break;
+    }
+    case KIZUNA__COMMAND__OP_KEY_ADD: {
+        const Kizuna__KeyAdd *k = cmd->key_add;
+        char *v;
+        size_t vl;
+        uint32_t current = 0;
+        if (kz_stor_get(st, KZ_STOR_CF_META, "key/current", 11, &v, &vl) ==
+            KZ_OK) {
+            if (vl == 4)
+                current = ((uint32_t)(unsigned char)v[0] << 24) |
+                          ((uint32_t)(unsigned char)v[1] << 16) |
+                          ((uint32_t)(unsigned char)v[2] << 8) |
+                          (uint32_t)(unsigned char)v[3];
+            free(v);
+        }
+        if (current == 0) {
+            set_error(r, 409, "conflict", "keys are not initialised");
+            return;
+        }
+        if (!k->has_data_key_id || k->data_key_id != current + 1 ||
+            !valid_wrapped(&k->data_key, k->has_data_key)) {
+            set_error(r, 409, "conflict",
+                      "data key id is not the next one (a concurrent "
+                      "rotation?)");
+            return;
+        }
+        data_key_name(name, k->data_key_id);
+        kz_stor_batch_put(b, KZ_STOR_CF_META, name, strlen(name),
+                          k->data_key.data, k->data_key.len);
+        put_current(b, k->data_key_id);
+        break;
+    }
+    case KIZUNA__COMMAND__OP_KEY_REWRAP: {
+        const Kizuna__KeyRewrap *k = cmd->key_rewrap;
+        if (k->n_data_key_ids != k->n_data_keys ||
+            !valid_wrapped(&k->index_key, k->has_index_key)) {
+            set_error(r, 400, "bad_command", "malformed key rewrap");
+            return;
+        }
+        if (!meta_has(st, "key/index")) {
+            set_error(r, 409, "conflict", "keys are not initialised");
+            return;
+        }
+        /* A rewrap must cover every data key of the state: one left under
+         * an old master key would become unreadable when that key is
+         * retired (a data key added concurrently, for instance). */
+        size_t in_state = 0;
+        kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_META, "key/data/",
+                                            9, NULL, 0);
+        const char *ik;
+        size_t ikl;
+        while (it != NULL && kz_stor_iter_next(it, &ik, &ikl, NULL, NULL))
+            in_state++;
+        kz_stor_iter_free(it);
+        if (in_state != k->n_data_key_ids) {
+            set_error(r, 409, "conflict",
+                      "rewrap does not cover every data key (a concurrent "
+                      "rotation?): retry");
+            return;
+        }
+        for (size_t i = 0; i < k->n_data_key_ids; i++) {
+            data_key_name(name, k->data_key_ids[i]);
+            for (size_t j = 0; j < i; j++)
+                if (k->data_key_ids[j] == k->data_key_ids[i]) {
+                    set_error(r, 400, "bad_command", "key named twice");
+                    return;
+                }
+            if (!meta_has(st, name) || k->data_keys[i].len != KZ_STOR_WRAPPED_BYTES) {
+                set_error(r, 409, "conflict", "rewrap names an unknown key");
+                return;
+            }
+        }
+        for (size_t i = 0; i < k->n_data_key_ids; i++) {
+            data_key_name(name, k->data_key_ids[i]);
+            kz_stor_batch_put(b, KZ_STOR_CF_META, name, strlen(name),
+                              k->data_keys[i].data, k->data_keys[i].len);
+        }
+        kz_stor_batch_put(b, KZ_STOR_CF_META, "key/index", 9, k->index_key.data,
+                          k->index_key.len);
+        break;
+    }
+    default:
+        return;
+    }
+    *keys_changed = true;
+    if (r->want)
+        set_result(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
+                  const char *data, size_t len, bool want_result,
+                  char **result, size_t *result_len, bool *keys_changed)
 {
     struct result r = {want_result, result, result_len};
     if (want_result) {
         *result = NULL;
         *result_len = 0;
     }
+    *keys_changed = false;
+    /* Sealed commands (the normal case) are opened with the data key they
+     * name. A replica whose keyring cannot open one must not guess: it
+     * stops (the error is fatal for the node) rather than diverge. */
+    char *plain = NULL;
+    size_t plain_len = 0;
+    bool sealed = false;
+    int rv = kz_node_keys_open_command(keys, data, len, &plain, &plain_len,
+                                       &sealed);
+    if (rv != KZ_OK) {
+        fprintf(stderr,
+                "kizuna: cannot open the sealed command at index %llu: %s%s%s\n",
+                (unsigned long long)index,
+                rv == KZ_ENOTFOUND ? "its data key is not unwrapped on this node"
+                                   : kz_strerror(rv),
+                keys->errmsg[0] ? ": " : "", keys->errmsg);
+        return rv == KZ_ENOTFOUND ? KZ_ECONFIG : rv;
+    }
+    if (sealed) {
+        data = plain;
+        len = plain_len;
+    }
     kz_stor_batch *b = kz_stor_batch_new(st);
-    if (b == NULL)
+    if (b == NULL) {
+        free(plain);
         return KZ_ENOMEM;
-    int rv = KZ_OK;
+    }
     Kizuna__Command *cmd =
         kizuna__command__unpack(NULL, len, (const uint8_t *)data);
     if (cmd == NULL || cmd->municipality == NULL) {
         /* Deterministic on every replica: the entry is consumed, nothing
          * else changes. */
         set_error(&r, 400, "bad_command", "undecodable command");
+    } else if (cmd->op_case == KIZUNA__COMMAND__OP_KEY_INIT ||
+               cmd->op_case == KIZUNA__COMMAND__OP_KEY_ADD ||
+               cmd->op_case == KIZUNA__COMMAND__OP_KEY_REWRAP) {
+        apply_keys(st, b, cmd, &r, keys_changed);
+    } else if (!kz_node_keys_in_state(st)) {
+        /* Decided by the state, the same on every replica. */
+        set_error(&r, 503, "keys_not_ready",
+                  "the cluster has no data key yet; retry");
+    } else if (!keys->ready) {
+        /* The state has keys this node cannot open: stop, do not diverge. */
+        fprintf(stderr, "kizuna: cannot apply index %llu: %s\n",
+                (unsigned long long)index, keys->errmsg);
+        rv = KZ_ECONFIG;
     } else {
         const char *muni = cmd->municipality;
         switch (cmd->op_case) {
         case KIZUNA__COMMAND__OP_CREATE_VICTIM:
-            rv = apply_create(st, b, muni, index, cmd, &r);
+            rv = apply_create(st, keys, b, muni, index, cmd, &r);
             break;
         case KIZUNA__COMMAND__OP_PATCH_VICTIM:
-            rv = apply_patch(st, b, muni, index, cmd, &r);
+            rv = apply_patch(st, keys, b, muni, index, cmd, &r);
             break;
         case KIZUNA__COMMAND__OP_ADD_NOTE:
-            rv = apply_note(st, b, muni, index, cmd, &r);
+            rv = apply_note(st, keys, b, muni, index, cmd, &r);
             break;
         case KIZUNA__COMMAND__OP_PUT_SHELTER:
-            rv = apply_shelter(st, b, muni, index, cmd, &r);
+            rv = apply_shelter(st, keys, b, muni, index, cmd, &r);
             break;
         default:
             set_error(&r, 400, "bad_command", "unknown command");
@@ -570,10 +811,14 @@ int kz_node_apply(kz_stor *st, uint64_t index, const char *data, size_t len,
     }
     if (cmd != NULL)
         kizuna__command__free_unpacked(cmd, NULL);
+    if (plain != NULL) {
+        OPENSSL_cleanse(plain, plain_len);
+        free(plain);
+    }
     if (rv == KZ_OK)
         rv = kz_stor_batch_commit(st, b, index);
     kz_stor_batch_free(b);
-    if (rv != KZ_OK && result != NULL && *result != NULL) {
+    if (rv != KZ_OK && want_result && *result != NULL) {
         free(*result);
         *result = NULL;
     }

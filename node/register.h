@@ -6,8 +6,9 @@
  * later be range-partitioned by municipality):
  *   records  <muni>/v/<id>                 Victim (protobuf)
  *            <muni>/s/<id>                 Shelter (protobuf)
- *   index    <muni>/n/<folded name>\0<id>  name search keys (name_fold.h)
- *            <muni>/d/<dob>\0<id>          date of birth
+ *   index    <muni>/n/<blind prefix>\0<id> every prefix of every folded
+ *                                          name key, as a keyed hash (keys.h)
+ *            <muni>/d/<blind dob>\0<id>    date of birth, keyed hash
  *            <muni>/s/<shelter>\0<id>      current shelter
  *            <muni>/t/<status>\0<id>       安否 status
  *            <muni>/h/<household>\0<id>    household members
@@ -28,15 +29,21 @@
  * the applied index. Deterministic. Commands that fail a rule (unknown id,
  * If-Match mismatch, malformed bytes) still consume their index and change
  * nothing else. When want_result, *result is a malloc'd "NNN" HTTP status
- * followed by the JSON body. Returns a kz_error only for storage failures
- * (fatal: the node stops rather than diverge). */
-int kz_node_apply(kz_stor *st, uint64_t index, const char *cmd, size_t len,
-                  bool want_result, char **result, size_t *result_len);
+ * followed by the JSON body. A command may be sealed (keys.h): it is opened
+ * first. Records are stored sealed, names and dates of birth indexed by
+ * blind terms. *keys_changed is set when a key command was applied (the
+ * caller unwraps the keys again). Returns a kz_error only for storage
+ * failures or a command this node cannot open (fatal: the node stops rather
+ * than diverge). */
+struct kz_node_keys;
+int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
+                  const char *cmd, size_t len, bool want_result,
+                  char **result, size_t *result_len, bool *keys_changed);
 
 /* Point reads. KZ_ENOTFOUND when absent; *out freed with
  * kizuna__*__free_unpacked(*out, NULL). */
-int kz_node_load_victim(kz_stor *st, const char *muni, const char *id,
-                        Kizuna__Victim **out);
+int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,
+                        const char *muni, const char *id, Kizuna__Victim **out);
 int kz_node_load_shelter(kz_stor *st, const char *muni, const char *id,
                          Kizuna__Shelter **out);
 

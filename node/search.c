@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "name_fold.h"
 #include "records.h"
 #include "register.h"
@@ -87,12 +88,16 @@ static bool idset_has(const struct idset *s, const char *id)
     return bsearch(&id, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
-/* Ids of records with a name key starting with term. */
-static int name_prefix(kz_stor *st, const char *muni, const char *term,
-                       struct idset *out)
+/* Ids of records with a name key starting with term: every prefix of every
+ * key is indexed by its blind term, so this is one exact lookup. */
+static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
+                       const char *muni, const char *term, struct idset *out)
 {
-    char prefix[KEY_MAX];
-    int pl = snprintf(prefix, sizeof prefix, "%s/n/%s", muni, term);
+    char prefix[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
+    kz_node_keys_blind(keys, 'n', term, strlen(term), blind);
+    int pl = snprintf(prefix, sizeof prefix, "%s/n/%s", muni, blind);
+    if (pl > 0 && pl < (int)sizeof prefix - 1)
+        prefix[pl++] = '\0'; /* exact term: "<blind>\0<id>" */
     if (pl < 0 || pl >= (int)sizeof prefix)
         return KZ_EINVAL;
     kz_stor_iter *it =
@@ -103,9 +108,8 @@ static int name_prefix(kz_stor *st, const char *muni, const char *term,
     size_t kl;
     int rv = 0;
     while (rv == 0 && kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
-        const char *nul = memchr(k + pl, '\0', kl - (size_t)pl);
-        if (nul != NULL)
-            rv = idset_add(out, nul + 1, kl - (size_t)(nul + 1 - k));
+        if (kl > (size_t)pl)
+            rv = idset_add(out, k + pl, kl - (size_t)pl);
     }
     kz_stor_iter_free(it);
     if (rv == 0)
@@ -113,15 +117,15 @@ static int name_prefix(kz_stor *st, const char *muni, const char *term,
     return rv;
 }
 
-static int name_candidates(kz_stor *st, const char *muni, const char *q,
-                           struct idset *out)
+static int name_candidates(kz_stor *st, struct kz_node_keys *keys,
+                           const char *muni, const char *q, struct idset *out)
 {
     char terms[MAX_TERMS][KZ_NODE_NAME_KEY_MAX];
     size_t whole;
     size_t n = kz_node_name_query(q, terms, MAX_TERMS, &whole);
     if (n == 0)
         return 0;
-    int rv = name_prefix(st, muni, terms[whole], out);
+    int rv = name_prefix(st, keys, muni, terms[whole], out);
     if (rv != 0 || n < 2)
         return rv;
     /* Every token must prefix some key: intersect the token sets. */
@@ -130,7 +134,7 @@ static int name_candidates(kz_stor *st, const char *muni, const char *q,
         if (t == whole)
             continue;
         struct idset cur = {0};
-        rv = name_prefix(st, muni, terms[t], &cur);
+        rv = name_prefix(st, keys, muni, terms[t], &cur);
         if (rv == 0 && acc.v == NULL && t == (whole == 0 ? 1 : 0)) {
             acc = cur;
             continue;
@@ -169,14 +173,15 @@ static bool matches(const Kizuna__Victim *v, const struct kz_node_search *q)
 
 /* Loads, filters and appends one candidate; returns 1 when the page is
  * full (and sets the cursor), 0 to go on, or an error. */
-static int take(kz_stor *st, const char *muni, const struct kz_node_search *q,
+static int take(kz_stor *st, struct kz_node_keys *keys, const char *muni,
+                const struct kz_node_search *q,
                 const char *id, json_t *items, struct kz_node_search_page *pg,
                 char *last)
 {
     if (q->cursor && strcmp(id, q->cursor) <= 0)
         return 0;
     Kizuna__Victim *v;
-    int rv = kz_node_load_victim(st, muni, id, &v);
+    int rv = kz_node_load_victim(st, keys, muni, id, &v);
     if (rv == KZ_ENOTFOUND)
         return 0;
     if (rv != KZ_OK)
@@ -198,8 +203,8 @@ static int take(kz_stor *st, const char *muni, const struct kz_node_search *q,
     return rv;
 }
 
-int kz_node_search_run(kz_stor *st, const char *muni,
-                       const struct kz_node_search *q,
+int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
+                       const char *muni, const struct kz_node_search *q,
                        struct kz_node_search_page *pg)
 {
     char last[72] = "";
@@ -208,9 +213,9 @@ int kz_node_search_run(kz_stor *st, const char *muni,
     pg->items = json_array();
     if (q->q != NULL) {
         struct idset ids = {0};
-        rv = name_candidates(st, muni, q->q, &ids);
+        rv = name_candidates(st, keys, muni, q->q, &ids);
         for (size_t i = 0; rv == 0 && i < ids.n; i++)
-            rv = take(st, muni, q, ids.v[i], pg->items, pg, last);
+            rv = take(st, keys, muni, q, ids.v[i], pg->items, pg, last);
         pg->truncated = ids.truncated;
         idset_free(&ids);
         return rv < 0 ? KZ_EIO : (rv == 1 ? 0 : rv);
@@ -218,8 +223,11 @@ int kz_node_search_run(kz_stor *st, const char *muni,
     char prefix[KEY_MAX], start[KEY_MAX];
     int pl;
     int cf = KZ_STOR_CF_INDEX;
-    if (q->dob)
-        pl = snprintf(prefix, sizeof prefix, "%s/d/%s", muni, q->dob);
+    char blind[KZ_NODE_BLIND_HEX];
+    if (q->dob) {
+        kz_node_keys_blind(keys, 'd', q->dob, strlen(q->dob), blind);
+        pl = snprintf(prefix, sizeof prefix, "%s/d/%s", muni, blind);
+    }
     else if (q->shelter)
         pl = snprintf(prefix, sizeof prefix, "%s/s/%s", muni, q->shelter);
     else if (q->status)
@@ -252,7 +260,7 @@ int kz_node_search_run(kz_stor *st, const char *muni,
             continue;
         memcpy(id, k + plen, idl);
         id[idl] = '\0';
-        rv = take(st, muni, q, id, pg->items, pg, last);
+        rv = take(st, keys, muni, q, id, pg->items, pg, last);
     }
     kz_stor_iter_free(it);
     return rv == 1 ? 0 : rv;

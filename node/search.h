@@ -31,8 +31,9 @@ struct kz_node_search_page {
     char next_cursor[72];
 };
 
-int kz_node_search_run(kz_stor *st, const char *muni,
-                       const struct kz_node_search *q,
+struct kz_node_keys;
+int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
+                       const char *muni, const struct kz_node_search *q,
                        struct kz_node_search_page *page);
 
 #endif

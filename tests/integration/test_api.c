@@ -152,12 +152,22 @@ Test(api, bad_input_gets_clear_400s_and_changes_nothing, .init = setup,
     body[huge] = '\0';
     body[0] = '{';
     body[huge - 1] = '}';
+    /* h2o answers 413 and closes without reading the rest of the body, so
+     * the client may see the reset before the answer: try a few times; the
+     * 413 must show up, and nothing may be created either way. */
     kz_cli_response r;
-    cr_assert_eq(kz_cli_request(reg, "POST", "/v1/victims", NULL, body, huge,
-                                &r),
-                 KZ_CLI_OK);
-    cr_assert_eq(r.status, 413);
-    kz_cli_response_free(&r);
+    bool saw_413 = false;
+    for (int attempt = 0; attempt < 5 && !saw_413; attempt++) {
+        int rv = kz_cli_request(reg, "POST", "/v1/victims", NULL, body, huge,
+                                &r);
+        if (rv == KZ_CLI_OK) {
+            cr_assert_eq(r.status, 413, "oversize body answered %ld",
+                         r.status);
+            saw_413 = true;
+        }
+        kz_cli_response_free(&r);
+    }
+    cr_assert(saw_413, "an oversize body never got its 413");
     free(body);
 
     /* Nothing was created by any of these. */

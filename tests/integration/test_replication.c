@@ -82,8 +82,15 @@ static void assert_everywhere(struct kz_it_cluster *c, char **ids, int n)
     long long target = top_applied(c);
     for (int node = 1; node <= c->n; node++) {
         struct catchup k = {c, node, target};
-        cr_assert(kz_it_wait(caught_up, &k, 60000),
-                  "node %d did not catch up to index %lld", node, target);
+        if (!kz_it_wait(caught_up, &k, 60000)) {
+            char path[300];
+            snprintf(path, sizeof path, "%s/node%d/kizunad.log", c->dir, node);
+            char *log = kz_it_slurp(path);
+            fprintf(stderr, "--- node %d log:\n%s\n", node, log ? log : "");
+            free(log);
+            cr_assert_fail("node %d did not catch up to index %lld (at %lld)",
+                           node, target, kz_it_applied(c, node));
+        }
         char nid[8];
         snprintf(nid, sizeof nid, "%d", node);
         kz_cli *cli = kz_it_client(c, "caseworker", nid, 5000);

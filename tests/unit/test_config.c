@@ -72,6 +72,7 @@ static void valid(struct kz_node_config *c)
     set_ok(c, "tls_cert", "/etc/kz/node.crt");
     set_ok(c, "tls_key", "/etc/kz/node.key");
     set_ok(c, "tls_ca", "/etc/kz/ca.crt");
+    set_ok(c, "master_key_file", "/etc/kz/master.key");
 }
 
 static void check_ok(const struct kz_node_config *c)
@@ -350,6 +351,7 @@ Test(config, load_file_with_comments_and_blank_lines)
                "election_timeout_ms 3000\n"
                "tls_cert /pki/n2.crt\n"
                "tls_key /pki/n2.key\n"
+               "master_key_file /keys/master.key\n"
                "tls_ca /pki/ca.crt"); /* no newline at the end */
     struct kz_node_config c;
     kz_node_config_defaults(&c);
@@ -543,6 +545,14 @@ Test(config, check_requires_tls_paths)
         field[0] = '\0';
         check_bad(&c, keys[i]);
     }
+}
+
+Test(config, check_requires_master_key_file)
+{
+    struct kz_node_config c;
+    valid(&c);
+    c.master_key_file[0] = '\0';
+    check_bad(&c, "master_key_file");
 }
 
 Test(config, check_requires_six_digit_municipality)

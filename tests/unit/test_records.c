@@ -10,6 +10,7 @@
 #include "records.h"
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -707,6 +708,26 @@ Test(records, format_time)
     cr_assert_str_eq(buf, "1970-01-01T00:00:00.000Z");
     kz_node_format_time(1709164800999LL, buf, sizeof buf);
     cr_assert_str_eq(buf, "2024-02-29T00:00:00.999Z");
+}
+
+Test(records, format_time_before_1970_and_out_of_range)
+{
+    /* Found writing the apply fuzz driver: -1 ms printed "...00:00:00.-01Z", and times
+     * past year 9999 printed a truncated or garbled time (or read an unset
+     * struct tm when gmtime_r failed). */
+    char buf[40];
+    kz_node_format_time(-1, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1969-12-31T23:59:59.999Z");
+    kz_node_format_time(-1500, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1969-12-31T23:59:58.500Z");
+    kz_node_format_time(253402300799999LL, buf, sizeof buf);
+    cr_assert_str_eq(buf, "9999-12-31T23:59:59.999Z");
+    kz_node_format_time(253402300800000LL, buf, sizeof buf);
+    cr_assert_str_eq(buf, "9999-12-31T23:59:59.999Z");
+    kz_node_format_time(INT64_MAX, buf, sizeof buf);
+    cr_assert_str_eq(buf, "9999-12-31T23:59:59.999Z");
+    kz_node_format_time(INT64_MIN, buf, sizeof buf);
+    cr_assert_str_eq(buf, "0000-01-01T00:00:00.000Z");
 }
 
 /* ------------------------------------------------------------- notes */

@@ -9,6 +9,13 @@
  * filters alone, together and with a name. The paging tests walk every
  * page with small limits and require each match exactly once, in id order,
  * with has_next false only on the last page.
+ *
+ * The register is encrypted at rest (node/keys.h): the store gets its keys
+ * by a KeyInit at index 1, every other create is sealed as a proposer seals
+ * it, and names and dates of birth are found through blind (keyed) index
+ * terms. The last section searches across a data-key rotation, with a node
+ * that only has the master key of a later rewrap, and with a wrong index
+ * key.
  */
 #include "register.h"
 #include "search.h"
@@ -19,11 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kz_test_keys.h"
+
 #define MUNI "131016"
 #define T0 1700000000000LL
 
 static char dir[64];
+static char keydir[64];
+static char ring_path[1100];
 static kz_stor *st;
+static struct kz_node_keys keys;                 /* the node's keys */
+static struct kz_node_keys *search_keys = &keys; /* what run() searches with */
 static uint64_t next_index;
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
@@ -41,14 +54,23 @@ static void setup(void)
     cr_assert_not_null(mkdtemp(dir));
     char err[256] = "";
     cr_assert_eq(kz_stor_open(dir, &st, err, sizeof err), KZ_OK, "%s", err);
-    next_index = 1;
+    snprintf(keydir, sizeof keydir, "/tmp/kz_search_keys_XXXXXX");
+    cr_assert_not_null(mkdtemp(keydir));
+    const uint32_t ring1[] = {1};
+    kz_test_keys_open(&keys, keydir, "master.key", ring1, 1, ring_path,
+                      sizeof ring_path);
+    kz_test_keys_init(st, &keys, MUNI, 1);
+    search_keys = &keys;
+    next_index = 2;
 }
 
 static void teardown(void)
 {
     kz_stor_close(st);
     st = NULL;
+    kz_node_keys_wipe(&keys);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(keydir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 TestSuite(search, .init = setup, .fini = teardown);
@@ -75,13 +97,24 @@ static void add(const struct person *p)
     c.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIM;
     c.create_victim = &cv;
     size_t len = kizuna__command__get_packed_size(&c);
-    uint8_t *buf = malloc(len);
-    kizuna__command__pack(&c, buf);
+    char *buf = malloc(len);
+    kizuna__command__pack(&c, (uint8_t *)buf);
+    /* Every other one sealed, as a proposer seals it. */
+    if (next_index % 2 == 1) {
+        size_t sl;
+        char *sealed = kz_test_seal(&keys, buf, len, &sl);
+        free(buf);
+        buf = sealed;
+        len = sl;
+    }
     char *res = NULL;
     size_t rl;
-    int rv = kz_node_apply(st, next_index++, (char *)buf, len, true, &res, &rl);
+    bool changed = true;
+    int rv = kz_node_apply(st, &keys, next_index++, buf, len, true, &res, &rl,
+                           &changed);
     free(buf);
     cr_assert_eq(rv, KZ_OK);
+    cr_assert_not(changed);
     cr_assert_not_null(res);
     cr_assert_eq(strncmp(res, "201", 3), 0, "create %s: %s", p->id, res);
     free(res);
@@ -99,12 +132,13 @@ static const struct person people[] = {
     {"V08", "山田 太郎", NULL, "1960-01-01", "S2", "deceased"},
 };
 
+/* Out of id order on purpose: results must come in id order. */
+static const int fill_order[] = {7, 2, 0, 5, 1, 4, 3, 6};
+
 static void fill(void)
 {
-    /* Out of id order on purpose: results must come in id order. */
-    const int order[] = {7, 2, 0, 5, 1, 4, 3, 6};
     for (int i = 0; i < 8; i++)
-        add(&people[order[i]]);
+        add(&people[fill_order[i]]);
 }
 
 struct result {
@@ -119,7 +153,7 @@ static struct result run(const struct kz_node_search *q)
 {
     struct result r = {0};
     struct kz_node_search_page pg;
-    int rv = kz_node_search_run(st, MUNI, q, &pg);
+    int rv = kz_node_search_run(st, search_keys, MUNI, q, &pg);
     cr_assert_eq(rv, 0, "search: %d", rv);
     cr_assert(json_is_array(pg.items));
     size_t i;
@@ -224,7 +258,7 @@ Test(search, no_match_is_empty)
     /* Another municipality sees none of it. */
     struct kz_node_search s = {.q = "山田", .limit = 100};
     struct kz_node_search_page pg;
-    cr_assert_eq(kz_node_search_run(st, "041009", &s, &pg), 0);
+    cr_assert_eq(kz_node_search_run(st, &keys, "041009", &s, &pg), 0);
     cr_assert_eq(json_array_size(pg.items), 0);
     cr_assert_not(pg.has_next);
     json_decref(pg.items);
@@ -458,4 +492,86 @@ Test(search, has_next_only_when_another_name_match_follows)
     cr_assert_str_eq(r.ids, "P15,P21,P27");
     cr_assert_not(r.has_next, "no further match, yet has_next (cursor %s)",
                   r.cursor);
+}
+
+/* ------------------------------------------------- encryption at rest */
+
+/* The name, dob and filter cases that must hold whatever key sealed the
+ * records. */
+static void expect_the_register(void)
+{
+    Q("山田", "V01,V02,V08");
+    Q("太郎 山田", "V01,V08");
+    Q("ﾔﾏﾀﾞ ﾀﾛｳ", "V01");
+    Q("Sato Ichiro", "V04");
+    Q("yama", "V01,V02,V05");
+    Q("佐佐木", "V07");
+    expect(NULL, NULL, NULL, NULL, "V01,V02,V03,V04,V05,V06,V07,V08");
+    expect(NULL, "1950-04-01", NULL, NULL, "V01,V03,V06");
+    expect(NULL, NULL, "S2", NULL, "V03,V05,V08");
+    expect(NULL, NULL, NULL, "unknown", "V05,V07");
+    expect("太郎", "1950-04-01", "S2", "safe", "V03");
+}
+
+Test(search, records_sealed_before_and_after_a_data_key_rotation)
+{
+    for (int i = 0; i < 4; i++)
+        add(&people[fill_order[i]]);
+    char *cmd;
+    size_t len;
+    cr_assert_eq(kz_node_keys_make_rotate_data(&keys, MUNI, &cmd, &len),
+                 KZ_OK);
+    kz_test_apply_key_cmd(st, &keys, next_index++, cmd, len);
+    free(cmd);
+    cr_assert_eq(keys.current, 2);
+    for (int i = 4; i < 8; i++)
+        add(&people[fill_order[i]]);
+    expect_the_register();
+}
+
+Test(search, a_node_with_only_the_new_master_key_after_a_rewrap)
+{
+    fill();
+    kz_test_append_ring(ring_path, 2);
+    cr_assert_eq(kz_node_keys_reload_ring(&keys), KZ_OK, "%s", keys.errmsg);
+    char *cmd;
+    size_t len;
+    unsigned n;
+    cr_assert_eq(kz_node_keys_make_rewrap(&keys, st, MUNI, &cmd, &len, &n),
+                 KZ_OK);
+    kz_test_apply_key_cmd(st, &keys, next_index++, cmd, len);
+    free(cmd);
+
+    struct kz_node_keys only2;
+    char path[1100];
+    const uint32_t ring2[] = {2};
+    kz_test_keys_open(&only2, keydir, "only2.key", ring2, 1, path,
+                      sizeof path);
+    cr_assert_eq(kz_node_keys_refresh(&only2, st), KZ_OK, "%s", only2.errmsg);
+    search_keys = &only2;
+    expect_the_register();
+    search_keys = &keys;
+    kz_node_keys_wipe(&only2);
+}
+
+Test(search, blind_terms_need_the_index_key)
+{
+    /* The same data keys but another index key: the records still open, but
+     * no name or dob term is found; the shelter and status indexes (not
+     * personal data, kept readable) still work. */
+    fill();
+    static struct kz_node_keys other;
+    other = keys;
+    other.index_key[0] ^= 0x80;
+    search_keys = &other;
+    Q("山田", "");
+    Q("yamada", "");
+    Q("太郎 山田", "");
+    expect(NULL, "1950-04-01", NULL, NULL, "");
+    expect(NULL, NULL, "S1", NULL, "V01,V02,V06");
+    expect(NULL, NULL, NULL, "safe", "V01,V03,V06");
+    expect(NULL, NULL, NULL, NULL, "V01,V02,V03,V04,V05,V06,V07,V08");
+    search_keys = &keys;
+    kz_node_keys_wipe(&other);
+    Q("山田", "V01,V02,V08");
 }

@@ -1,0 +1,288 @@
+/*
+ * seal.c — AES-256-GCM sealing, HMAC-SHA-256 and the master keyring
+ * (seal.h), on OpenSSL 3's EVP interface.
+ */
+#include "seal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+int kz_stor_random(void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? KZ_OK : KZ_EIO;
+}
+
+void kz_stor_hmac(const unsigned char key[KZ_STOR_KEY_BYTES], const void *a,
+                  size_t alen, const void *b, size_t blen,
+                  unsigned char out[32])
+{
+    /* Concatenate without allocating for the common short case. */
+    unsigned char stack[512];
+    unsigned char *msg = stack;
+    if (alen + blen > sizeof stack) {
+        msg = malloc(alen + blen);
+        if (msg == NULL) {
+            memset(out, 0, 32); /* callers treat keys as opaque: fail closed */
+            return;
+        }
+    }
+    memcpy(msg, a, alen);
+    if (blen > 0)
+        memcpy(msg + alen, b, blen);
+    unsigned int olen = 32;
+    HMAC(EVP_sha256(), key, KZ_STOR_KEY_BYTES, msg, alen + blen, out, &olen);
+    if (msg != stack)
+        free(msg);
+}
+
+int kz_stor_seal(const unsigned char key[KZ_STOR_KEY_BYTES], uint32_t key_id,
+                 const unsigned char nonce[KZ_STOR_NONCE_BYTES],
+                 const void *aad, size_t aadlen, const void *plain,
+                 size_t len, unsigned char *out)
+{
+    int rv = KZ_EIO, n = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        return KZ_ENOMEM;
+    out[0] = 1;
+    put_be32(out + 1, key_id);
+    memcpy(out + 5, nonce, KZ_STOR_NONCE_BYTES);
+    unsigned char *ct = out + 5 + KZ_STOR_NONCE_BYTES;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
+        goto out;
+    if (aadlen > 0 &&
+        EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1)
+        goto out;
+    if (EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1)
+        goto out;
+    int fin = 0;
+    if (EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1)
+        goto out;
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, ct + len) != 1)
+        goto out;
+    rv = KZ_OK;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return rv;
+}
+
+int kz_stor_sealed_key_id(const void *sealed, size_t len, uint32_t *key_id)
+{
+    const unsigned char *p = sealed;
+    if (len < KZ_STOR_SEAL_OVERHEAD || p[0] != 1)
+        return KZ_ECORRUPT;
+    *key_id = get_be32(p + 1);
+    return KZ_OK;
+}
+
+int kz_stor_unseal(const unsigned char key[KZ_STOR_KEY_BYTES], const void *aad,
+                   size_t aadlen, const void *sealed, size_t len,
+                   unsigned char *out, size_t *out_len)
+{
+    const unsigned char *p = sealed;
+    if (len < KZ_STOR_SEAL_OVERHEAD || p[0] != 1)
+        return KZ_ECORRUPT;
+    size_t ctlen = len - KZ_STOR_SEAL_OVERHEAD;
+    const unsigned char *nonce = p + 5, *ct = p + 5 + KZ_STOR_NONCE_BYTES;
+    int rv = KZ_ECORRUPT, n = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        return KZ_ENOMEM;
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
+        goto out;
+    if (aadlen > 0 &&
+        EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1)
+        goto out;
+    if (EVP_DecryptUpdate(ctx, out, &n, ct, (int)ctlen) != 1)
+        goto out;
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16,
+                            (void *)(ct + ctlen)) != 1)
+        goto out;
+    int fin = 0;
+    if (EVP_DecryptFinal_ex(ctx, out + n, &fin) != 1) {
+        OPENSSL_cleanse(out, ctlen); /* never hand out unauthenticated text */
+        goto out;
+    }
+    *out_len = ctlen;
+    rv = KZ_OK;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return rv;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int kz_stor_keyring_load(const char *path, struct kz_stor_keyring *kr,
+                         char *errmsg, size_t errlen)
+{
+    memset(kr, 0, sizeof *kr);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+        return KZ_ECONFIG;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(errmsg, errlen,
+                 "%s: master key file is accessible to group or others "
+                 "(mode %03o): chmod 600 it",
+                 path, (unsigned)(st.st_mode & 0777));
+        return KZ_ECONFIG;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
+        return KZ_ECONFIG;
+    }
+    char line[256];
+    int lineno = 0, rv = KZ_OK;
+    while (rv == KZ_OK && fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '#' || *p == '\0')
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long id = strtoul(p, &end, 10);
+        if (end == p || errno != 0 || id == 0 || id > 0xffffffffUL ||
+            !isspace((unsigned char)*end)) {
+            snprintf(errmsg, errlen, "%s:%d: expected '<id> <64 hex digits>'",
+                     path, lineno);
+            rv = KZ_ECONFIG;
+            break;
+        }
+        p = end;
+        while (isspace((unsigned char)*p))
+            p++;
+        unsigned char key[KZ_STOR_KEY_BYTES];
+        int i;
+        for (i = 0; i < KZ_STOR_KEY_BYTES; i++) {
+            int hi = hexval((unsigned char)p[2 * i]);
+            int lo = hi < 0 ? -1 : hexval((unsigned char)p[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                break;
+            key[i] = (unsigned char)(hi * 16 + lo);
+        }
+        p += 2 * i;
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        if (i != KZ_STOR_KEY_BYTES || *p != '\0') {
+            snprintf(errmsg, errlen, "%s:%d: a key is 64 hex digits", path,
+                     lineno);
+            rv = KZ_ECONFIG;
+        } else if (kz_stor_keyring_get(kr, (uint32_t)id) != NULL) {
+            snprintf(errmsg, errlen, "%s:%d: key id %lu twice", path, lineno,
+                     id);
+            rv = KZ_ECONFIG;
+        } else if (kr->n == KZ_STOR_MAX_MASTER_KEYS) {
+            snprintf(errmsg, errlen, "%s: more than %d keys", path,
+                     KZ_STOR_MAX_MASTER_KEYS);
+            rv = KZ_ECONFIG;
+        } else {
+            kr->ids[kr->n] = (uint32_t)id;
+            memcpy(kr->keys[kr->n], key, sizeof key);
+            kr->n++;
+        }
+        OPENSSL_cleanse(key, sizeof key);
+    }
+    OPENSSL_cleanse(line, sizeof line);
+    fclose(f);
+    if (rv == KZ_OK && kr->n == 0) {
+        snprintf(errmsg, errlen, "%s: no key", path);
+        rv = KZ_ECONFIG;
+    }
+    if (rv != KZ_OK)
+        kz_stor_keyring_wipe(kr);
+    return rv;
+}
+
+const unsigned char *kz_stor_keyring_get(const struct kz_stor_keyring *kr,
+                                         uint32_t id)
+{
+    for (unsigned i = 0; i < kr->n; i++)
+        if (kr->ids[i] == id)
+            return kr->keys[i];
+    return NULL;
+}
+
+uint32_t kz_stor_keyring_current(const struct kz_stor_keyring *kr)
+{
+    uint32_t top = 0;
+    for (unsigned i = 0; i < kr->n; i++)
+        if (kr->ids[i] > top)
+            top = kr->ids[i];
+    return top;
+}
+
+void kz_stor_keyring_wipe(struct kz_stor_keyring *kr)
+{
+    OPENSSL_cleanse(kr, sizeof *kr);
+}
+
+static size_t wrap_aad(const char *label, unsigned char *aad, size_t cap)
+{
+    int n = snprintf((char *)aad, cap, "kizuna-key|%s", label);
+    return n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+}
+
+int kz_stor_wrap_key(const struct kz_stor_keyring *kr, uint32_t master_id,
+                     const char *label, const unsigned char key[32],
+                     unsigned char out[KZ_STOR_WRAPPED_BYTES])
+{
+    const unsigned char *mk = kz_stor_keyring_get(kr, master_id);
+    if (mk == NULL)
+        return KZ_ENOTFOUND;
+    unsigned char nonce[KZ_STOR_NONCE_BYTES], aad[96];
+    if (kz_stor_random(nonce, sizeof nonce) != KZ_OK)
+        return KZ_EIO;
+    size_t alen = wrap_aad(label, aad, sizeof aad);
+    return kz_stor_seal(mk, master_id, nonce, aad, alen, key,
+                        KZ_STOR_KEY_BYTES, out);
+}
+
+int kz_stor_unwrap_key(const struct kz_stor_keyring *kr, const char *label,
+                       const unsigned char *wrapped, size_t len,
+                       unsigned char key[32])
+{
+    uint32_t id;
+    if (len != KZ_STOR_WRAPPED_BYTES ||
+        kz_stor_sealed_key_id(wrapped, len, &id) != KZ_OK)
+        return KZ_ECORRUPT;
+    const unsigned char *mk = kz_stor_keyring_get(kr, id);
+    if (mk == NULL)
+        return KZ_ENOTFOUND;
+    unsigned char aad[96];
+    size_t alen = wrap_aad(label, aad, sizeof aad), olen;
+    return kz_stor_unseal(mk, aad, alen, wrapped, len, key, &olen);
+}

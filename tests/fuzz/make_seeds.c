@@ -1,0 +1,238 @@
+/*
+ * make_seeds.c — writes the seed corpus of fuzz_command: packed
+ * kizuna.Command messages as a proposer builds them (http_api.c), plus the
+ * driver's "SEAL" form and a few near-misses.
+ *
+ *   build-fuzz/bin/make_seeds tests/fuzz/corpus/command
+ *
+ * Run by hand when the schema changes; the seeds it writes are committed,
+ * the program is not run by any build. The seeds refer to each other in
+ * the order the fuzzer reads a fresh corpus (by name): shelters first, then
+ * victims created in them, then patches and notes of those victims, so a
+ * patch seed finds its record in the driver's long-lived store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kizuna.pb-c.h"
+
+#define MUNI "131016"
+#define T0 1700000000000LL
+
+static const char *dir;
+
+static void write_file(const char *name, const void *prefix, size_t plen,
+                       const void *data, size_t len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(prefix, 1, plen, f) != plen ||
+        fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* Packs cmd into NAME, and with prefix (e.g. "SEAL") into prefix_NAME. */
+static void put(const char *name, const Kizuna__Command *cmd,
+                const char *prefix)
+{
+    size_t len = kizuna__command__get_packed_size(cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        exit(1);
+    kizuna__command__pack(cmd, buf);
+    write_file(name, "", 0, buf, len);
+    if (prefix != NULL) {
+        char pname[256];
+        snprintf(pname, sizeof pname, "%s_%s", prefix, name);
+        write_file(pname, prefix, strlen(prefix), buf, len);
+    }
+    free(buf);
+}
+
+static Kizuna__Command command(long long t)
+{
+    Kizuna__Command c = KIZUNA__COMMAND__INIT;
+    c.has_time_ms = 1;
+    c.time_ms = T0 + t;
+    c.request_id = "req-0001";
+    c.municipality = MUNI;
+    return c;
+}
+
+static void shelters(void)
+{
+    Kizuna__Shelter s = KIZUNA__SHELTER__INIT;
+    s.id = "sh-001";
+    s.name = "第一小学校 体育館";
+    s.address = "宮城県石巻市1-2-3";
+    s.has_capacity = 1;
+    s.capacity = 350;
+    Kizuna__PutShelter ps = KIZUNA__PUT_SHELTER__INIT;
+    ps.shelter = &s;
+    Kizuna__Command c = command(1);
+    c.op_case = KIZUNA__COMMAND__OP_PUT_SHELTER;
+    c.put_shelter = &ps;
+    put("10_shelter_put", &c, NULL);
+    s.id = "sh-002";
+    s.name = "市民センター";
+    s.has_capacity = 0;
+    s.address = NULL;
+    put("11_shelter_put_second", &c, NULL);
+    s.id = "../sh 3";
+    put("12_shelter_bad_id", &c, NULL);
+}
+
+static void victims(void)
+{
+    static char *needs[] = {"elderly", "medication"};
+    static char *recipients[] = {"family", "red_cross"};
+    Kizuna__Consent consent = KIZUNA__CONSENT__INIT;
+    consent.has_disclose_safety = 1;
+    consent.disclose_safety = 1;
+    consent.n_recipients = 2;
+    consent.recipients = recipients;
+    Kizuna__Victim v = KIZUNA__VICTIM__INIT;
+    v.id = "018bcfe56800a1b2c3d4e5f6a7";
+    v.name = "山田 太郎";
+    v.name_kana = "やまだ たろう";
+    v.dob = "1958-04-01";
+    v.sex = "male";
+    v.address = "東京都千代田区千代田1-1";
+    v.household_id = "hh-0001";
+    v.damage = "hankai";
+    v.n_needs = 2;
+    v.needs = needs;
+    v.shelter_id = "sh-001";
+    v.status = "safe";
+    v.contact = "090-1234-5678";
+    v.consent = &consent;
+    v.damage_certified_on = "2024-01-05";
+    Kizuna__CreateVictim cv = KIZUNA__CREATE_VICTIM__INIT;
+    cv.victim = &v;
+    Kizuna__Command c = command(2);
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIM;
+    c.create_victim = &cv;
+    put("20_create_full", &c, "SEAL");
+
+    Kizuna__Victim m = KIZUNA__VICTIM__INIT;
+    m.id = "018bcfe56801ffeeddccbbaa99";
+    m.name = "佐藤 花子";
+    cv.victim = &m;
+    put("21_create_min", &c, NULL);
+    m.id = "018bcfe5680200000000000001";
+    m.name = "Satoh Ken'ichi";
+    m.shelter_id = "sh-002";
+    m.sex = "female";
+    m.status = "missing";
+    put("22_create_in_shelter", &c, NULL);
+    m.id = "not a valid id/";
+    put("23_create_bad_id", &c, NULL);
+    cv.victim = NULL;
+    put("24_create_no_victim", &c, NULL);
+}
+
+static void patches(void)
+{
+    static char *set[] = {"shelter_id", "status", "needs", "name_kana"};
+    static char *needs[] = {"infant"};
+    Kizuna__Victim f = KIZUNA__VICTIM__INIT;
+    f.shelter_id = "sh-002";
+    f.status = "injured";
+    f.n_needs = 1;
+    f.needs = needs;
+    Kizuna__PatchVictim p = KIZUNA__PATCH_VICTIM__INIT;
+    p.id = "018bcfe56800a1b2c3d4e5f6a7";
+    p.fields = &f;
+    p.n_set = 4;
+    p.set = set;
+    Kizuna__Command c = command(3);
+    c.op_case = KIZUNA__COMMAND__OP_PATCH_VICTIM;
+    c.patch_victim = &p;
+    put("30_patch_move_shelter", &c, "SEAL");
+    p.has_if_match = 1;
+    p.if_match = 1;
+    put("31_patch_stale_if_match", &c, NULL);
+    static char *bad_set[] = {"version"};
+    p.has_if_match = 0;
+    p.n_set = 1;
+    p.set = bad_set;
+    put("32_patch_unknown_field", &c, NULL);
+    static char *name_set[] = {"name"};
+    p.set = name_set;
+    put("33_patch_remove_name", &c, NULL);
+    p.id = "018bcfe568ffffffffffffffff";
+    put("34_patch_unknown_id", &c, NULL);
+}
+
+static void notes(void)
+{
+    Kizuna__Note n = KIZUNA__NOTE__INIT;
+    n.status = "missing";
+    n.text = "最後に見たのは駅前\n午後3時頃";
+    n.author = "caseworker-12";
+    n.last_known_location = "石巻駅";
+    Kizuna__AddNote a = KIZUNA__ADD_NOTE__INIT;
+    a.victim_id = "018bcfe56801ffeeddccbbaa99";
+    a.note = &n;
+    Kizuna__Command c = command(4);
+    c.op_case = KIZUNA__COMMAND__OP_ADD_NOTE;
+    c.add_note = &a;
+    put("40_note", &c, "SEAL");
+    n.status = "sleeping";
+    put("41_note_bad_status", &c, NULL);
+}
+
+static void others(void)
+{
+    Kizuna__Command c = command(5);
+    put("50_no_op", &c, NULL);
+    c.municipality = NULL;
+    put("51_no_municipality", &c, NULL);
+    c.municipality = "999999/v/";
+    Kizuna__Shelter s = KIZUNA__SHELTER__INIT;
+    s.id = "sh-001";
+    s.name = "other municipality";
+    Kizuna__PutShelter ps = KIZUNA__PUT_SHELTER__INIT;
+    ps.shelter = &s;
+    c.op_case = KIZUNA__COMMAND__OP_PUT_SHELTER;
+    c.put_shelter = &ps;
+    put("52_odd_municipality", &c, NULL);
+
+    /* A key rotation with a blob no keyring opens (the driver starts over
+     * with a fresh store after it). */
+    static uint8_t junk[65];
+    memset(junk, 0xA5, sizeof junk);
+    Kizuna__KeyAdd ka = KIZUNA__KEY_ADD__INIT;
+    ka.has_data_key_id = 1;
+    ka.data_key_id = 2;
+    ka.has_data_key = 1;
+    ka.data_key.data = junk;
+    ka.data_key.len = sizeof junk;
+    c = command(6);
+    c.op_case = KIZUNA__COMMAND__OP_KEY_ADD;
+    c.key_add = &ka;
+    put("90_key_add_unopenable", &c, NULL);
+
+    /* Claims to be sealed, is not. */
+    write_file("60_kzsc_garbage", "KZSC", 4, "\x01\x00\x00\x00\x01garbage", 12);
+    write_file("61_empty", "", 0, "", 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    dir = argv[1];
+    shelters();
+    victims();
+    patches();
+    notes();
+    others();
+    return 0;
+}
