@@ -15,6 +15,7 @@
  * of memory for the latency array ends it with KZ_CLI_ENOMEM.
  */
 #include "bench.h"
+#include "curl_local.h"
 
 #include "kizuna.h"
 #include "sample.h"
@@ -677,34 +678,6 @@ static size_t kz_cli__on_resp(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* libcurl failures that every later request would repeat. */
-static int kz_cli__bench_local(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_UNKNOWN_OPTION:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_INITFAILED:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-#define KZ_CLI__BSETOPT(cc, h, opt, val)                                        \
-	do {                                                                    \
-		if ((cc) == CURLE_OK)                                           \
-			(cc) = curl_easy_setopt((h), (opt), (val));             \
-	} while (0)
-
 /* The handle of slot s for requests of kind op, made on first use with
  * everything but the URL and body set. NULL with b->fatal set on failure. */
 static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
@@ -726,46 +699,46 @@ static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
 			     "cannot create a curl handle");
 		return NULL;
 	}
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_PRIVATE, (void *)s);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_ERRORBUFFER, s->curlerr);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_NOSIGNAL, 1L);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_PROTOCOLS_STR, "http,https");
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_FOLLOWLOCATION, 0L);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_CONNECTTIMEOUT_MS,
+	KZ_CLI__SETOPT(cc, h, CURLOPT_PRIVATE, (void *)s);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_ERRORBUFFER, s->curlerr);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_NOSIGNAL, 1L);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_PROTOCOLS_STR, "http,https");
+	KZ_CLI__SETOPT(cc, h, CURLOPT_FOLLOWLOCATION, 0L);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_CONNECTTIMEOUT_MS,
 			a->timeout_ms < KZ_CLI__CONNECT_TIMEOUT_MS
 			    ? a->timeout_ms
 			    : KZ_CLI__CONNECT_TIMEOUT_MS);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_TCP_KEEPALIVE, 1L);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_TCP_NODELAY, 1L);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_USERAGENT, "kizuna-bench/1");
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_HTTP_VERSION,
+	KZ_CLI__SETOPT(cc, h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_TCP_KEEPALIVE, 1L);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_TCP_NODELAY, 1L);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_USERAGENT, "kizuna-bench/1");
+	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTP_VERSION,
 			a->http2 ? (long)CURL_HTTP_VERSION_2TLS
 				 : (long)CURL_HTTP_VERSION_1_1);
 	/* With HTTP/2, wait for the first connection to a node instead of
 	 * opening one per request: requests then multiplex over it. */
 	if (a->http2)
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_PIPEWAIT, 1L);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[op]);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_WRITEFUNCTION, kz_cli__on_resp);
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_WRITEDATA, (void *)s);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_PIPEWAIT, 1L);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[op]);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_WRITEFUNCTION, kz_cli__on_resp);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_WRITEDATA, (void *)s);
 	/* As libkizuna: every node connection is TLS 1.3, mutually
 	 * authenticated. */
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
 	if (a->cacert != NULL)
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_CAINFO, a->cacert);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_CAINFO, a->cacert);
 	if (cert != NULL) {
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLCERT, cert);
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLCERTTYPE, "PEM");
+		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLCERT, cert);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLCERTTYPE, "PEM");
 	}
 	if (key != NULL) {
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLKEY, key);
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_SSLKEYTYPE, "PEM");
+		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLKEY, key);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLKEYTYPE, "PEM");
 	}
 	if (op == KZ_CLI_BENCH_OP_WRITE)
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_POST, 1L);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POST, 1L);
 	else
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_HTTPGET, 1L);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPGET, 1L);
 	if (cc != CURLE_OK) {
 		curl_easy_cleanup(h);
 		b->fatal = KZ_CLI_ECONFIG;
@@ -845,9 +818,9 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 			return;
 		}
 		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims", ep->url);
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
 				(curl_off_t)len);
-		KZ_CLI__BSETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
 	} else {
 		const char *id = b->ids[kz_cli__brand_below(&b->rng, b->n_ids)];
 		n = snprintf(s->url, sizeof(s->url),
@@ -860,7 +833,7 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 			     "endpoint URL too long: %s", ep->url);
 		return;
 	}
-	KZ_CLI__BSETOPT(cc, h, CURLOPT_URL, s->url);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_URL, s->url);
 	if (cc != CURLE_OK) {
 		b->fatal = KZ_CLI_ECONFIG;
 		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
@@ -1009,7 +982,7 @@ static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 	}
 	if (result != CURLE_OK) {
 		s->not_before_ns = end + KZ_CLI__BACKOFF_NS;
-		if (kz_cli__bench_local(result) && !b->fatal) {
+		if (kz_cli__curl_local(result) && !b->fatal) {
 			b->fatal = KZ_CLI_ECONFIG;
 			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg), "%s: %s",
 				     b->eps[s->ep].url,

@@ -23,6 +23,7 @@
  * until the call's deadline.
  */
 #include "kizuna.h"
+#include "curl_local.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -712,35 +713,6 @@ static size_t kz_cli__on_header(char *data, size_t size, size_t nitems,
 #undef KZ_CLI__IS
 	return n;
 }
-
-/* libcurl errors that every endpoint would hit the same way. */
-static int kz_cli__curl_local(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_UNKNOWN_OPTION:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_READ_ERROR:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-#define KZ_CLI__SETOPT(cc, h, opt, val)                                         \
-	do {                                                                    \
-		if ((cc) == CURLE_OK)                                           \
-			(cc) = curl_easy_setopt((h), (opt), (val));             \
-	} while (0)
 
 /* Sends the call to endpoint idx once. Returns KZ_CLI_OK when the node
  * answered (resp filled, resp->body owned by resp), KZ_CLI__ETRANSPORT when

@@ -29,10 +29,12 @@
  * channel. No plaintext port exists.
  */
 #include "consensus.h"
+#include "kz_endian.h"
 #include "peer_tls.h"
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -107,6 +109,7 @@ struct kz_cons {
 
     uint64_t last_leader_seen;
     bool started, closing;
+    bool snapshots_on; /* see snapshot_policy */
     int handles_open;
     void (*close_cb)(void *);
     void *close_data;
@@ -134,31 +137,6 @@ struct wreq {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
-}
 
 /* Fresh time for deadlines: the loop's cached time lags behind any long
  * blocking step of the iteration (an apply, a snapshot). */
@@ -272,25 +250,28 @@ static void prop_remove(kz_cons *c, struct prop *p)
         *b = p->hnext;
 }
 
+static void snapshot_policy(kz_cons *c);
+
 /* -------------------------------------------------------------------- fsm */
 
 static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
                      void **result)
 {
     kz_cons *c = rfsm->data;
+    snapshot_policy(c); /* before raft may decide to snapshot after this */
     /* raft 0.22 does not pass the index: it sets last_applied after. */
     uint64_t index = raft_last_applied(&c->raft) + 1;
     const unsigned char *p = buf->base;
     *result = NULL;
-    if (buf->len < ENVELOPE_HEADER || get_be32(p) != ENVELOPE_MAGIC)
+    if (buf->len < ENVELOPE_HEADER || kz_get_be32(p) != ENVELOPE_MAGIC)
         return RAFT_MALFORMED;
-    uint32_t len = get_be32(p + 4);
+    uint32_t len = kz_get_be32(p + 4);
     if ((size_t)len > buf->len - ENVELOPE_HEADER)
         return RAFT_MALFORMED;
     if (index <= c->fsm.applied_index(c->fsm.data))
         return 0; /* already in the state machine: replay after restart */
-    uint64_t origin = get_be64(p + 8), boot = get_be64(p + 16);
-    uint64_t seq = get_be64(p + 24);
+    uint64_t origin = kz_get_be64(p + 8), boot = kz_get_be64(p + 16);
+    uint64_t seq = kz_get_be64(p + 24);
     struct prop *prop = NULL;
     if (origin == c->cfg.id && boot == c->boot_nonce) {
         prop = prop_find(c, seq);
@@ -372,9 +353,9 @@ static int conn_send(struct conn *k, int type, uint64_t reqid,
     if (w == NULL)
         return KZ_ENOMEM;
     unsigned char *p = (unsigned char *)w->data;
-    put_be32(p, (uint32_t)(total - 4));
+    kz_put_be32(p, (uint32_t)(total - 4));
     p[4] = (unsigned char)type;
-    put_be64(p + 5, reqid);
+    kz_put_be64(p + 5, reqid);
     if (len > 0)
         memcpy(p + FRAME_HEADER, payload, len);
     if (len2 > 0)
@@ -463,8 +444,8 @@ static void served_reply(kz_cons_req *req, int status)
 {
     struct served *s = req->data;
     unsigned char hdr[12];
-    put_be32(hdr, (uint32_t)status);
-    put_be64(hdr + 4, req->index);
+    kz_put_be32(hdr, (uint32_t)status);
+    kz_put_be64(hdr + 4, req->index);
     if (!s->k->closed) {
         if (s->ftype == F_PROPOSE)
             conn_send(s->k, F_RESULT, s->reqid, hdr, 12, req->result,
@@ -481,13 +462,13 @@ static void status_payload(kz_cons *c, unsigned char out[57])
 {
     struct kz_cons_status st;
     kz_cons_get_status(c, &st);
-    put_be64(out, st.id);
-    put_be64(out + 8, st.term);
-    put_be64(out + 16, st.commit_index);
-    put_be64(out + 24, st.applied_index);
-    put_be64(out + 32, st.last_index);
-    put_be64(out + 40, st.leader_id);
-    put_be64(out + 48, st.ms_since_leader);
+    kz_put_be64(out, st.id);
+    kz_put_be64(out + 8, st.term);
+    kz_put_be64(out + 16, st.commit_index);
+    kz_put_be64(out + 24, st.applied_index);
+    kz_put_be64(out + 32, st.last_index);
+    kz_put_be64(out + 40, st.leader_id);
+    kz_put_be64(out + 48, st.ms_since_leader);
     out[56] = (unsigned char)st.state;
 }
 
@@ -503,7 +484,7 @@ static void serve_frame(struct conn *k, int type, uint64_t reqid,
         unsigned char st[57];
         status_payload(c, st);
         unsigned char hdr[4];
-        put_be32(hdr, 0);
+        kz_put_be32(hdr, 0);
         conn_send(k, F_STATUS_REPLY, reqid, hdr, 4, st, sizeof st);
         return;
     }
@@ -547,13 +528,13 @@ static void client_frame(struct conn *k, int type, uint64_t reqid,
             return;
         }
         const unsigned char *s = p + 4;
-        req->peer.id = get_be64(s);
-        req->peer.term = get_be64(s + 8);
-        req->peer.commit_index = get_be64(s + 16);
-        req->peer.applied_index = get_be64(s + 24);
-        req->peer.last_index = get_be64(s + 32);
-        req->peer.leader_id = get_be64(s + 40);
-        req->peer.ms_since_leader = get_be64(s + 48);
+        req->peer.id = kz_get_be64(s);
+        req->peer.term = kz_get_be64(s + 8);
+        req->peer.commit_index = kz_get_be64(s + 16);
+        req->peer.applied_index = kz_get_be64(s + 24);
+        req->peer.last_index = kz_get_be64(s + 32);
+        req->peer.leader_id = kz_get_be64(s + 40);
+        req->peer.ms_since_leader = kz_get_be64(s + 48);
         req->peer.state = s[56];
         finish(req, 0);
         return;
@@ -562,8 +543,8 @@ static void client_frame(struct conn *k, int type, uint64_t reqid,
         finish(req, KZ_ECORRUPT);
         return;
     }
-    int status = (int)get_be32(p);
-    req->index = get_be64(p + 4);
+    int status = (int)kz_get_be32(p);
+    req->index = kz_get_be64(p + 4);
     if (type == F_RESULT && status == 0) {
         req->result_len = len - 12;
         req->result = malloc(req->result_len + 1);
@@ -598,7 +579,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     size_t off = 0;
     while (k->rlen - off >= 4) {
         const unsigned char *p = (unsigned char *)k->rbuf + off;
-        uint32_t flen = get_be32(p);
+        uint32_t flen = kz_get_be32(p);
         if (flen < FRAME_HEADER - 4 || flen > FRAME_MAX) {
             conn_close(k, KZ_ECORRUPT);
             return;
@@ -606,7 +587,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (k->rlen - off < 4 + (size_t)flen)
             break;
         int type = p[4];
-        uint64_t reqid = get_be64(p + 5);
+        uint64_t reqid = kz_get_be64(p + 5);
         const unsigned char *payload = p + FRAME_HEADER;
         size_t plen = flen - (FRAME_HEADER - 4);
         if (k->slot < 0 &&
@@ -884,11 +865,11 @@ static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
     p->seq = ++c->next_seq;
     p->user = req;
     p->apply.data = p;
-    put_be32(e, ENVELOPE_MAGIC);
-    put_be32(e + 4, (uint32_t)len);
-    put_be64(e + 8, c->cfg.id);
-    put_be64(e + 16, c->boot_nonce);
-    put_be64(e + 24, p->seq);
+    kz_put_be32(e, ENVELOPE_MAGIC);
+    kz_put_be32(e + 4, (uint32_t)len);
+    kz_put_be64(e + 8, c->cfg.id);
+    kz_put_be64(e + 16, c->boot_nonce);
+    kz_put_be64(e + 24, p->seq);
     memcpy(e + ENVELOPE_HEADER, cmd, len);
     struct raft_buffer buf = {.base = e, .len = total};
     prop_insert(c, p);
@@ -1055,10 +1036,31 @@ static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
     }
 }
 
+/* raft 0.22.1 crashes a node that receives an InstallSnapshot while it is
+ * taking a snapshot of its own: takeSnapshotCb (src/legacy.c) clears
+ * legacy.snapshot_pending before reading it and starts persisting NULL. Only
+ * followers receive InstallSnapshot, so only the leader takes snapshots: a
+ * follower's threshold is set out of reach, and restored when it leads.
+ * Followers' logs then shrink when they lead or install a snapshot; see
+ * docs/ARCHITECTURE.md. */
+static void snapshot_policy(kz_cons *c)
+{
+    bool leading = raft_state(&c->raft) == RAFT_LEADER;
+    if (leading == c->snapshots_on)
+        return;
+    c->snapshots_on = leading;
+    raft_set_snapshot_threshold(&c->raft,
+                                leading ? (c->cfg.snapshot_threshold
+                                               ? c->cfg.snapshot_threshold
+                                               : 1024)
+                                        : UINT_MAX);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     kz_cons *c = t->data;
     uint64_t now = now_ms(c);
+    snapshot_policy(c);
     raft_id leader;
     const char *addr;
     raft_leader(&c->raft, &leader, &addr);
@@ -1156,8 +1158,8 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
     c->raft.data = c;
     raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
     raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
-    if (cfg->snapshot_threshold)
-        raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    /* Followers take no snapshots (snapshot_policy); nobody leads yet. */
+    raft_set_snapshot_threshold(&c->raft, UINT_MAX);
     if (cfg->snapshot_trailing)
         raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&c->raft, true);

@@ -15,6 +15,7 @@
  * pipe if it was never handed over) have all closed.
  */
 #include "peer_tls.h"
+#include "kz_endian.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -83,22 +84,6 @@ struct wreq {
 };
 
 /* -------------------------------------------------------------- helpers */
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static int split_addr(const char *addr, struct sockaddr_in *sa)
 {
@@ -349,7 +334,7 @@ static void preamble_bytes(struct chan *k, const unsigned char *p, size_t n)
     if (k->pre_len < need)
         return;
     int kind = k->pre[8];
-    uint64_t id = get_be64(k->pre + 9);
+    uint64_t id = kz_get_be64(k->pre + 9);
     if (kind != KZ_CHAN_RAFT && kind != KZ_CHAN_PEER) {
         refuse(k, "unknown channel kind");
         chan_close(k, KZ_ECORRUPT);
@@ -400,7 +385,7 @@ static void client_ready(struct chan *k)
     size_t alen = strlen(k->t->address);
     memcpy(pre, PREAMBLE_MAGIC, 8);
     pre[8] = (unsigned char)k->kind;
-    put_be64(pre + 9, k->t->cfg.id);
+    kz_put_be64(pre + 9, k->t->cfg.id);
     pre[17] = (unsigned char)(alen >> 8);
     pre[18] = (unsigned char)alen;
     memcpy(pre + 19, k->t->address, alen);

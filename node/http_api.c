@@ -1464,6 +1464,12 @@ static SSL_CTX *api_ctx_new(struct kz_node_http *h, long *revoked)
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* With client certificates OpenSSL refuses to resume a session that
+     * has no session id context, and closes the connection: name one.
+     * Sessions and tickets stay per context, so none made before a reload
+     * resumes after it (a newly revoked certificate cannot slip through). */
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"kizuna-api",
+                                   10);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* TLS 1.2 only with forward-secret AEAD suites (TLS 1.3's all are). */

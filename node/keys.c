@@ -4,6 +4,7 @@
  * register.c; this file reads that state and does the cryptography.
  */
 #include "keys.h"
+#include "kz_endian.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -13,12 +14,6 @@
 #include "kizuna.pb-c.h"
 
 static const char cmd_magic[4] = {'K', 'Z', 'S', 'C'};
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
 
 int kz_node_keys_open(struct kz_node_keys *k, const char *ring_path)
 {
@@ -84,7 +79,7 @@ int kz_node_keys_refresh(struct kz_node_keys *k, kz_stor *st)
         k->ready = false;
         return KZ_ECORRUPT;
     }
-    uint32_t current = get_be32((unsigned char *)v);
+    uint32_t current = kz_get_be32((unsigned char *)v);
     free(v);
 
     struct kz_node_data_key data[KZ_NODE_MAX_DATA_KEYS];

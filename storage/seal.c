@@ -3,6 +3,7 @@
  * (seal.h), on OpenSSL 3's EVP interface.
  */
 #include "seal.h"
+#include "kz_endian.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,20 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
 
 int kz_stor_random(void *buf, size_t n)
 {
@@ -67,7 +54,7 @@ int kz_stor_seal(const unsigned char key[KZ_STOR_KEY_BYTES], uint32_t key_id,
     if (ctx == NULL)
         return KZ_ENOMEM;
     out[0] = 1;
-    put_be32(out + 1, key_id);
+    kz_put_be32(out + 1, key_id);
     memcpy(out + 5, nonce, KZ_STOR_NONCE_BYTES);
     unsigned char *ct = out + 5 + KZ_STOR_NONCE_BYTES;
     if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1)
@@ -93,7 +80,7 @@ int kz_stor_sealed_key_id(const void *sealed, size_t len, uint32_t *key_id)
     const unsigned char *p = sealed;
     if (len < KZ_STOR_SEAL_OVERHEAD || p[0] != 1)
         return KZ_ECORRUPT;
-    *key_id = get_be32(p + 1);
+    *key_id = kz_get_be32(p + 1);
     return KZ_OK;
 }
 

@@ -8,6 +8,7 @@
  * the cached applied index.
  */
 #include "state_store.h"
+#include "kz_endian.h"
 
 #include <rocksdb/c.h>
 #include <stdarg.h>
@@ -71,36 +72,6 @@ struct kz_stor_iter {
     bool done; /* RocksDB must not be stepped past its end */
 };
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
 static int seterr(kz_stor *st, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -156,7 +127,7 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
                      &v, &vlen);
     if (rv == KZ_ENOTFOUND) {
         unsigned char fmt[8];
-        put_be64(fmt, KZ_STOR_FORMAT_VERSION);
+        kz_put_be64(fmt, KZ_STOR_FORMAT_VERSION);
         rocksdb_put_cf(st->db, st->wopts, st->cf[KZ_STOR_CF_META], meta_format,
                        sizeof meta_format - 1, (const char *)fmt, 8, &err);
         if (err != NULL) {
@@ -166,7 +137,7 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
     } else if (rv != KZ_OK) {
         goto err_after_db;
     } else {
-        uint64_t fmt = vlen == 8 ? get_be64((unsigned char *)v) : 0;
+        uint64_t fmt = vlen == 8 ? kz_get_be64((unsigned char *)v) : 0;
         free(v);
         if (fmt != KZ_STOR_FORMAT_VERSION) {
             rv = seterr(st, KZ_ECORRUPT,
@@ -183,7 +154,7 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
             rv = seterr(st, KZ_ECORRUPT, "bad applied index record");
             goto err_after_db;
         }
-        st->applied = get_be64((unsigned char *)v);
+        st->applied = kz_get_be64((unsigned char *)v);
         free(v);
     } else if (rv != KZ_ENOTFOUND) {
         goto err_after_db;
@@ -298,7 +269,7 @@ int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index)
                       (unsigned long long)applied_index,
                       (unsigned long long)st->applied);
     unsigned char idx[8];
-    put_be64(idx, applied_index);
+    kz_put_be64(idx, applied_index);
     rocksdb_writebatch_put_cf(b->wb, st->cf[KZ_STOR_CF_META], meta_applied,
                               sizeof meta_applied - 1, (const char *)idx, 8);
     rocksdb_write(st->db, st->wopts, b->wb, &err);
@@ -413,8 +384,8 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
             }
             p = (unsigned char *)*buf + header;
             memcpy(p, dump_magic, sizeof dump_magic);
-            put_be64(p + 8, st->applied);
-            put_be64(p + 16, count);
+            kz_put_be64(p + 8, st->applied);
+            kz_put_be64(p + 16, count);
             memset(p + 24, 0, 8);
             p += DUMP_HEADER;
         }
@@ -434,8 +405,8 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
                     count++;
                 } else {
                     p[0] = (unsigned char)cf;
-                    put_be32(p + 1, (uint32_t)kl);
-                    put_be32(p + 5, (uint32_t)vl);
+                    kz_put_be32(p + 1, (uint32_t)kl);
+                    kz_put_be32(p + 5, (uint32_t)vl);
                     memcpy(p + 9, k, kl);
                     memcpy(p + 9 + kl, v, vl);
                     p += 9 + kl + vl;
@@ -446,7 +417,7 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
     }
     {
         unsigned char *body = (unsigned char *)*buf + header;
-        put_be32(body + 24, crc32c(body + DUMP_HEADER,
+        kz_put_be32(body + 24, crc32c(body + DUMP_HEADER,
                                    total - header - DUMP_HEADER));
     }
     *len = total;
@@ -460,7 +431,7 @@ int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index)
 {
     if (len < DUMP_HEADER || memcmp(buf, dump_magic, sizeof dump_magic) != 0)
         return KZ_ECORRUPT;
-    *index = get_be64((const unsigned char *)buf + 8);
+    *index = kz_get_be64((const unsigned char *)buf + 8);
     return KZ_OK;
 }
 
@@ -472,11 +443,11 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len)
         return seterr(st, KZ_ECORRUPT, "not a state dump");
     const unsigned char *p = (const unsigned char *)buf + DUMP_HEADER;
     const unsigned char *end = (const unsigned char *)buf + len;
-    uint64_t count = get_be64((const unsigned char *)buf + 16);
-    if (get_be32((const unsigned char *)buf + 28) != 0)
+    uint64_t count = kz_get_be64((const unsigned char *)buf + 16);
+    if (kz_get_be32((const unsigned char *)buf + 28) != 0)
         return seterr(st, KZ_ECORRUPT, "dump header: reserved field set");
     if (crc32c(p, (size_t)(end - p)) !=
-        get_be32((const unsigned char *)buf + 24))
+        kz_get_be32((const unsigned char *)buf + 24))
         return seterr(st, KZ_ECORRUPT, "dump checksum mismatch");
 
     /* Validate the whole dump before touching the state. */
@@ -485,7 +456,7 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len)
         if (end - q < 9 || q[0] >= KZ_STOR_CF__COUNT)
             return seterr(st, KZ_ECORRUPT, "truncated dump entry %llu",
                           (unsigned long long)i);
-        uint64_t need = 9 + (uint64_t)get_be32(q + 1) + get_be32(q + 5);
+        uint64_t need = 9 + (uint64_t)kz_get_be32(q + 1) + kz_get_be32(q + 5);
         if ((uint64_t)(end - q) < need)
             return seterr(st, KZ_ECORRUPT, "truncated dump entry %llu",
                           (unsigned long long)i);
@@ -508,13 +479,13 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len)
         rocksdb_iter_destroy(it);
     }
     for (uint64_t i = 0; i < count; i++) {
-        uint32_t kl = get_be32(p + 1), vl = get_be32(p + 5);
+        uint32_t kl = kz_get_be32(p + 1), vl = kz_get_be32(p + 5);
         rocksdb_writebatch_put_cf(wb, st->cf[p[0]], (const char *)p + 9, kl,
                                   (const char *)p + 9 + kl, vl);
         p += 9 + (size_t)kl + vl;
     }
     unsigned char idx[8];
-    put_be64(idx, index);
+    kz_put_be64(idx, index);
     rocksdb_writebatch_put_cf(wb, st->cf[KZ_STOR_CF_META], meta_applied,
                               sizeof meta_applied - 1, (const char *)idx, 8);
     rocksdb_write(st->db, st->wopts, wb, &err);

@@ -73,7 +73,9 @@ void kz_it_up(struct kz_it_cluster *c, const char *regions,
     unsigned r = rnd();
     snprintf(c->net, sizeof c->net, "127.%u.%u", 100 + r % 150,
              (r >> 8) % 250 + 1);
-    c->port = 20000 + (int)((r >> 16) % 20000);
+    /* Below the ephemeral range (32768+), where a listener could collide
+     * with the local end of an outgoing connection. */
+    c->port = 20000 + (int)((r >> 16) % 12000);
     c->reaper_pid = start_reaper(c->dir, &c->reaper_fd);
     cr_assert_gt(c->reaper_pid, 0, "reaper");
     /* Count nodes in "name:n,name:n". */
