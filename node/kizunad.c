@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "node.h"
 
@@ -47,6 +48,30 @@ static void on_sighup(uv_signal_t *s, int signum)
     (void)kz_node_reload_tls(&node, "SIGHUP");
 }
 
+/* Every API connection is a descriptor, next to RocksDB's files and the
+ * peer channels: raise the soft limit to the hard one (a default soft limit
+ * of 1024 is below max_connections' default), and say so when the limit
+ * still leaves max_connections no room. */
+static void raise_fd_limit(const struct kz_node_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)cfg->max_connections + 512)
+        fprintf(stderr,
+                "kizunad[%llu]: warning: open-file limit %llu leaves "
+                "max_connections %u too little room; connections may fail "
+                "before the limit\n",
+                (unsigned long long)cfg->id,
+                (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -81,6 +106,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&cfg);
     uv_loop_t *loop = uv_default_loop();
     if (kz_node_init(&node, loop, &cfg) != KZ_OK) {
         fprintf(stderr, "kizunad: %s\n", node.errmsg);

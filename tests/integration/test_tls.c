@@ -789,6 +789,19 @@ static bool node_answers(void *arg)
     return st == 200;
 }
 
+/* True when node 1's API has no connection left open or half-closed (so
+ * the clients used so far no longer count against max_connections). */
+static bool api_quiet(void *arg)
+{
+    struct kz_it_cluster *c = arg;
+    char addr[64], out[64];
+    api_addr(c, 1, addr, sizeof addr);
+    sh_line(out, sizeof out,
+            "ss -Htn state established state close-wait src %s | wc -l",
+            addr);
+    return strcmp(out, "0") == 0;
+}
+
 Test(tls, connection_limit_keeps_node_alive, .fini = teardown,
      .timeout = 240)
 {
@@ -803,6 +816,7 @@ Test(tls, connection_limit_keeps_node_alive, .fini = teardown,
     long long refused0 =
         metric(c, 1, "kizuna_http_connections_refused_total");
     cr_assert_eq(refused0, 0);
+    cr_assert(kz_it_wait(api_quiet, c, 10000));
 
     enum { N = 20, MAX = 8 };
     int fds[N];

@@ -110,6 +110,11 @@ Test(config, defaults)
     cr_assert_eq(c.snapshot_trailing, 1024);
     cr_assert_eq(c.request_timeout_ms, 5000);
     cr_assert_eq(c.max_body_bytes, 1u << 20);
+    cr_assert_str_eq(c.tls_crl, "");
+    cr_assert_eq(c.max_connections, 1024);
+    cr_assert_eq(c.tls_handshake_timeout_ms, 5000);
+    cr_assert_eq(c.request_header_timeout_ms, 10000);
+    cr_assert_eq(c.idle_timeout_ms, 60000);
     cr_assert_eq(c.n_members, 0);
     cr_assert_null(kz_node_config_self(&c));
 }
@@ -154,6 +159,18 @@ Test(config, set_every_key)
     cr_assert_eq(c.request_timeout_ms, 100);
     set_ok(&c, "max_body_bytes", "67108864");
     cr_assert_eq(c.max_body_bytes, 64u << 20);
+    set_ok(&c, "tls_crl", "/etc/kizuna/crl.pem");
+    cr_assert_str_eq(c.tls_crl, "/etc/kizuna/crl.pem");
+    set_ok(&c, "max_connections", "1");
+    cr_assert_eq(c.max_connections, 1);
+    set_ok(&c, "max_connections", "1000000");
+    cr_assert_eq(c.max_connections, 1000000);
+    set_ok(&c, "tls_handshake_timeout_ms", "100");
+    cr_assert_eq(c.tls_handshake_timeout_ms, 100);
+    set_ok(&c, "request_header_timeout_ms", "600000");
+    cr_assert_eq(c.request_header_timeout_ms, 600000);
+    set_ok(&c, "idle_timeout_ms", "3600000");
+    cr_assert_eq(c.idle_timeout_ms, 3600000);
 }
 
 Test(config, numbers_out_of_range_or_not_numbers)
@@ -181,6 +198,13 @@ Test(config, numbers_out_of_range_or_not_numbers)
     /* Bigger than unsigned: refused, not wrapped. */
     set_bad(&c, "max_body_bytes", "4294968320", "max_body_bytes");
     cr_assert_eq(c.max_body_bytes, 1u << 20);
+    /* 0 would refuse every connection, or time out at once. */
+    set_bad(&c, "max_connections", "0", "max_connections");
+    set_bad(&c, "max_connections", "1000001", "max_connections");
+    set_bad(&c, "tls_handshake_timeout_ms", "99", "tls_handshake_timeout_ms");
+    set_bad(&c, "request_header_timeout_ms", "0", "request_header_timeout_ms");
+    set_bad(&c, "idle_timeout_ms", "3600001", "idle_timeout_ms");
+    cr_assert_eq(c.max_connections, 1024);
 }
 
 Test(config, strings_empty_or_too_long)
