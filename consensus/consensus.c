@@ -1126,6 +1126,7 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
         .cert = cfg->tls_cert,
         .key = cfg->tls_key,
         .ca = cfg->tls_ca,
+        .crl = cfg->tls_crl,
         .plaintext = cfg->peer_plaintext,
         .handshake_timeout_ms = 5000,
     };

@@ -49,6 +49,7 @@ struct kz_cons_config {
     const char *dir; /* raft segments and snapshots */
     const char *bind_addr; /* raft listen address if not our own raft_addr */
     const char *tls_cert, *tls_key, *tls_ca; /* node certificate (CN node-<id>) */
+    const char *tls_crl; /* optional: CRL of tls_ca for peer certificates */
     bool peer_plaintext; /* test only: channels without TLS, to measure it */
     struct kz_cons_peer peers[KZ_CONS_MAX_PEERS]; /* includes this node */
     unsigned n_peers;

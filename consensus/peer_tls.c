@@ -39,7 +39,7 @@ struct chan;
 struct kz_cons__tls {
     uv_loop_t *loop;
     struct kz_cons__tls_config cfg;
-    char address[64], bind[64], cert[1024], key[1024], ca[1024];
+    char address[64], bind[64], cert[1024], key[1024], ca[1024], crl[1024];
     SSL_CTX *server_ctx, *client_ctx;
     uv_tcp_t listener;
     bool listening;
@@ -445,7 +445,14 @@ static void drive_tls(struct chan *k)
             if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
                 return;
             char msg[256];
-            tls_errmsg(msg, sizeof msg, "TLS handshake");
+            long vr = SSL_get_verify_result(k->ssl);
+            if (vr != X509_V_OK) { /* say which: revoked, expired, other CA */
+                snprintf(msg, sizeof msg, "TLS handshake: peer certificate: %s",
+                         X509_verify_cert_error_string(vr));
+                ERR_clear_error();
+            } else {
+                tls_errmsg(msg, sizeof msg, "TLS handshake");
+            }
             k->t->stats.handshakes_failed++;
             refuse(k, msg);
             chan_close(k, KZ_ENET);
@@ -678,6 +685,17 @@ static SSL_CTX *make_ctx(struct kz_cons__tls *t, bool server, char *errmsg,
         tls_errmsg(errmsg, errlen, t->ca);
         goto err;
     }
+    if (t->crl[0] != '\0') {
+        /* A revoked node certificate is refused on both sides. */
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        if (lookup == NULL ||
+            X509_load_crl_file(lookup, t->crl, X509_FILETYPE_PEM) <= 0) {
+            tls_errmsg(errmsg, errlen, t->crl);
+            goto err;
+        }
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        NULL);
     return ctx;
@@ -721,7 +739,9 @@ int kz_cons__tls_new(struct kz_cons__tls **out, uv_loop_t *loop,
     snprintf(t->cert, sizeof t->cert, "%s", cfg->cert ? cfg->cert : "");
     snprintf(t->key, sizeof t->key, "%s", cfg->key ? cfg->key : "");
     snprintf(t->ca, sizeof t->ca, "%s", cfg->ca ? cfg->ca : "");
+    snprintf(t->crl, sizeof t->crl, "%s", cfg->crl ? cfg->crl : "");
     t->cfg.address = t->cfg.bind = t->cfg.cert = t->cfg.key = t->cfg.ca = NULL;
+    t->cfg.crl = NULL;
     if (t->cfg.handshake_timeout_ms == 0)
         t->cfg.handshake_timeout_ms = 5000;
     if (!cfg->plaintext) {

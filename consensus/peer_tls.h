@@ -50,6 +50,7 @@ struct kz_cons__tls_config {
     const char *address;   /* our raft address, sent in preambles */
     const char *bind;      /* listen address (host:port) */
     const char *cert, *key, *ca;
+    const char *crl;       /* optional PEM CRL(s) of ca: revoked nodes refused */
     bool plaintext;        /* test only */
     unsigned handshake_timeout_ms;
 };

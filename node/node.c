@@ -117,6 +117,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     cc.tls_cert = cfg->tls_cert;
     cc.tls_key = cfg->tls_key;
     cc.tls_ca = cfg->tls_ca;
+    cc.tls_crl = cfg->tls_crl;
     cc.peer_plaintext = !cfg->peer_tls;
     for (unsigned i = 0; i < cfg->n_members; i++) {
         cc.peers[i].id = cfg->members[i].id;

@@ -65,12 +65,24 @@ static void gen(const char *dir)
     cr_assert_eq(system(cmd), 0, "gen-pki %s", dir);
 }
 
+static struct kz_cons__tls *make_with(const char *cert, const char *key,
+                                      uint64_t id, unsigned handshake_ms,
+                                      const char *crl);
+
 static struct kz_cons__tls *make(const char *dir, int cert_node, uint64_t id,
                                  unsigned handshake_ms)
 {
-    char cert[128], key[128], ca[128], addr[64];
+    char cert[128], key[128];
     snprintf(cert, sizeof cert, "%s/node-%d.pem", dir, cert_node);
     snprintf(key, sizeof key, "%s/node-%d.key", dir, cert_node);
+    return make_with(cert, key, id, handshake_ms, NULL);
+}
+
+static struct kz_cons__tls *make_with(const char *cert, const char *key,
+                                      uint64_t id, unsigned handshake_ms,
+                                      const char *crl)
+{
+    char ca[128], addr[64];
     snprintf(ca, sizeof ca, "%s/ca.pem", pki); /* trust our CA */
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     struct kz_cons__tls_config cfg = {.id = id,
@@ -79,6 +91,7 @@ static struct kz_cons__tls *make(const char *dir, int cert_node, uint64_t id,
                                       .cert = cert,
                                       .key = key,
                                       .ca = ca,
+                                      .crl = crl,
                                       .handshake_timeout_ms = handshake_ms};
     struct kz_cons__tls *t;
     char err[256];
@@ -353,4 +366,70 @@ Test(peer_tls, tls12_client_is_refused_and_tls13_is_used)
     cr_assert_eq(acc.count, 0);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
               "openssl s_client -tls1_2 completed a handshake");
+}
+
+Test(peer_tls, revoked_node_certificate_is_refused)
+{
+    /* tls_pki.sh wants DIR/pki: point it at a directory holding ours. */
+    char base[128], cmd[1024], cert[256], key[256], crl[256];
+    snprintf(base, sizeof base, "%s/crl", pki);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && ln -s %s %s/pki && S='%s/tests/integration/"
+             "tls_pki.sh' && \"$S\" %s issue node-1 peer >/dev/null && "
+             "\"$S\" %s revoke node-1 >/dev/null && "
+             "\"$S\" %s crl %s/crl.pem >/dev/null",
+             base, pki, base, KZ_SOURCE_DIR, base, base, base, base);
+    cr_assert_eq(system(cmd), 0, "making a revoked certificate and its CRL");
+    snprintf(cert, sizeof cert, "%s/tls/node-1.pem", base);
+    snprintf(key, sizeof key, "%s/tls/node-1.key", base);
+    snprintf(crl, sizeof crl, "%s/crl.pem", base);
+
+    /* A second listener, on port + 1, that checks the CRL. */
+    port++;
+    char ncert[128], nkey[128];
+    snprintf(ncert, sizeof ncert, "%s/node-2.pem", pki);
+    snprintf(nkey, sizeof nkey, "%s/node-2.key", pki);
+    struct kz_cons__tls *checking = make_with(ncert, nkey, 2, 2000, crl);
+    char err[256];
+    cr_assert_eq(kz_cons__tls_listen(checking, on_accept, NULL, err,
+                                     sizeof err),
+                 KZ_OK, "%s", err);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+
+    struct kz_cons__tls *revoked = make_with(cert, key, 1, 2000, NULL);
+    struct conn_result r = {0};
+    cr_assert_not_null(kz_cons__tls_connect(revoked, KZ_CHAN_PEER, 2, addr,
+                                            on_connected, &r));
+    cr_assert(run_until(fired, &r, 5000));
+    bool refused_done = false;
+    for (int i = 0; i < 50 && !refused_done; i++) {
+        struct kz_cons__tls_stats st;
+        kz_cons__tls_stats(checking, &st);
+        refused_done = st.refused > 0;
+        if (!refused_done)
+            run_until(fired, &r, 20);
+    }
+    cr_assert(refused_done, "a revoked node certificate was not refused");
+    cr_assert_eq(acc.count, 0);
+    if (r.s != NULL)
+        uv_close((uv_handle_t *)r.s, free_stream);
+
+    /* Control: node 1's own (not revoked) certificate still gets in. */
+    struct kz_cons__tls *good = make(pki, 1, 1, 2000);
+    struct conn_result g = {0};
+    cr_assert_not_null(kz_cons__tls_connect(good, KZ_CHAN_PEER, 2, addr,
+                                            on_connected, &g));
+    cr_assert(run_until(fired, &g, 5000));
+    cr_assert_eq(g.status, 0);
+    size_t want = 1;
+    uv_write_t *w = malloc(sizeof *w);
+    uv_buf_t b = uv_buf_init("x", 1);
+    cr_assert_eq(uv_write(w, g.s, &b, 1, on_written), 0);
+    cr_assert(run_until(got_bytes, &want, 5000));
+    cr_assert_eq(acc.count, 1);
+    uv_close((uv_handle_t *)g.s, free_stream);
+    close_tls(good);
+    close_tls(revoked);
+    close_tls(checking);
 }
