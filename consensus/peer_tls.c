@@ -30,7 +30,7 @@
 #include "kz_error.h"
 
 #define PREAMBLE_MAGIC "KZCHAN01"
-#define PREAMBLE_MAX (8 + 1 + 8 + 2 + 255)
+#define PREAMBLE_MAX KZ_CONS__PREAMBLE_MAX
 
 enum chan_state { CONNECTING, HANDSHAKE, PREAMBLE, OPEN, CLOSED };
 
@@ -309,6 +309,67 @@ static void deliver_plain(struct chan *k, const unsigned char *p, size_t n)
         chan_close(k, KZ_ENET);
 }
 
+int kz_cons__preamble_parse(const unsigned char *buf, size_t len,
+                            struct kz_cons__preamble *out, const char **why)
+{
+    if (len < 19) {
+        /* Refuse a wrong magic as soon as it shows. */
+        size_t m = len < 8 ? len : 8;
+        if (memcmp(buf, PREAMBLE_MAGIC, m) != 0) {
+            *why = "bad preamble";
+            return -1;
+        }
+        return 0;
+    }
+    if (memcmp(buf, PREAMBLE_MAGIC, 8) != 0) {
+        *why = "bad preamble";
+        return -1;
+    }
+    int kind = buf[8];
+    if (kind != KZ_CHAN_RAFT && kind != KZ_CHAN_PEER) {
+        *why = "unknown channel kind";
+        return -1;
+    }
+    size_t alen = ((size_t)buf[17] << 8) | buf[18];
+    if (alen == 0 || alen >= sizeof out->address) {
+        *why = "bad preamble address";
+        return -1;
+    }
+    if (len < 19 + alen)
+        return 0;
+    for (size_t i = 0; i < alen; i++)
+        if (buf[19 + i] <= ' ' || buf[19 + i] >= 0x7f) {
+            *why = "bad preamble address";
+            return -1;
+        }
+    uint64_t id = kz_get_be64(buf + 9);
+    if (id == 0) {
+        *why = "raft id 0";
+        return -1;
+    }
+    out->kind = kind;
+    out->id = id;
+    memcpy(out->address, buf + 19, alen);
+    out->address[alen] = '\0';
+    out->length = 19 + alen;
+    return 1;
+}
+
+size_t kz_cons__preamble_build(int kind, uint64_t id, const char *address,
+                               unsigned char *out)
+{
+    size_t alen = strlen(address);
+    if (alen == 0 || alen >= sizeof((struct kz_cons__preamble *)0)->address)
+        return 0;
+    memcpy(out, PREAMBLE_MAGIC, 8);
+    out[8] = (unsigned char)kind;
+    kz_put_be64(out + 9, id);
+    out[17] = (unsigned char)(alen >> 8);
+    out[18] = (unsigned char)alen;
+    memcpy(out + 19, address, alen);
+    return 19 + alen;
+}
+
 /* Server side: collects and checks the preamble, then hands over. */
 static void preamble_bytes(struct chan *k, const unsigned char *p, size_t n)
 {
@@ -317,42 +378,28 @@ static void preamble_bytes(struct chan *k, const unsigned char *p, size_t n)
         take = sizeof k->pre - k->pre_len;
     memcpy(k->pre + k->pre_len, p, take);
     k->pre_len += take;
-    if (k->pre_len < 8 + 1 + 8 + 2)
+    struct kz_cons__preamble pre;
+    const char *why = NULL;
+    int rv = kz_cons__preamble_parse(k->pre, k->pre_len, &pre, &why);
+    if (rv == 0)
         return;
-    if (memcmp(k->pre, PREAMBLE_MAGIC, 8) != 0) {
-        refuse(k, "bad preamble");
-        chan_close(k, KZ_ECORRUPT);
-        return;
-    }
-    size_t alen = ((size_t)k->pre[17] << 8) | k->pre[18];
-    size_t need = 19 + alen;
-    if (alen == 0 || alen >= sizeof k->peer_addr) {
-        refuse(k, "bad preamble address");
-        chan_close(k, KZ_ECORRUPT);
-        return;
-    }
-    if (k->pre_len < need)
-        return;
-    int kind = k->pre[8];
-    uint64_t id = kz_get_be64(k->pre + 9);
-    if (kind != KZ_CHAN_RAFT && kind != KZ_CHAN_PEER) {
-        refuse(k, "unknown channel kind");
-        chan_close(k, KZ_ECORRUPT);
-        return;
-    }
-    if (k->ssl != NULL && id != k->peer_id) {
-        char why[96];
-        snprintf(why, sizeof why,
-                 "claims raft id %llu, certificate names node-%llu",
-                 (unsigned long long)id, (unsigned long long)k->peer_id);
+    if (rv < 0) {
         refuse(k, why);
         chan_close(k, KZ_ECORRUPT);
         return;
     }
-    k->peer_id = id;
-    k->kind = kind;
-    memcpy(k->peer_addr, k->pre + 19, alen);
-    k->peer_addr[alen] = '\0';
+    if (k->ssl != NULL && pre.id != k->peer_id) {
+        char msg[96];
+        snprintf(msg, sizeof msg,
+                 "claims raft id %llu, certificate names node-%llu",
+                 (unsigned long long)pre.id, (unsigned long long)k->peer_id);
+        refuse(k, msg);
+        chan_close(k, KZ_ECORRUPT);
+        return;
+    }
+    k->peer_id = pre.id;
+    k->kind = pre.kind;
+    snprintf(k->peer_addr, sizeof k->peer_addr, "%s", pre.address);
     uv_timer_stop(&k->timer);
     uv_stream_t *s = open_inner(k);
     if (s == NULL) {
@@ -362,10 +409,10 @@ static void preamble_bytes(struct chan *k, const unsigned char *p, size_t n)
     k->state = OPEN;
     k->t->stats.accepted++;
     hand_over(k);
-    k->t->accept_cb(k->t->accept_data, kind, id, k->peer_addr, s);
+    k->t->accept_cb(k->t->accept_data, pre.kind, pre.id, k->peer_addr, s);
     /* Bytes that followed the preamble in the same read. */
-    if (k->state == OPEN && k->pre_len > need)
-        deliver_plain(k, k->pre + need, k->pre_len - need);
+    if (k->state == OPEN && k->pre_len > pre.length)
+        deliver_plain(k, k->pre + pre.length, k->pre_len - pre.length);
     if (k->state == OPEN && take < n)
         deliver_plain(k, p + take, n - take);
 }
@@ -382,14 +429,9 @@ static void got_plain(struct chan *k, const unsigned char *p, size_t n)
 static void client_ready(struct chan *k)
 {
     unsigned char pre[PREAMBLE_MAX];
-    size_t alen = strlen(k->t->address);
-    memcpy(pre, PREAMBLE_MAGIC, 8);
-    pre[8] = (unsigned char)k->kind;
-    kz_put_be64(pre + 9, k->t->cfg.id);
-    pre[17] = (unsigned char)(alen >> 8);
-    pre[18] = (unsigned char)alen;
-    memcpy(pre + 19, k->t->address, alen);
-    if (send_plain(k, pre, 19 + alen) != 0) {
+    size_t plen = kz_cons__preamble_build(k->kind, k->t->cfg.id,
+                                          k->t->address, pre);
+    if (plen == 0 || send_plain(k, pre, plen) != 0) {
         chan_close(k, KZ_ENET);
         return;
     }

@@ -77,6 +77,25 @@ int kz_cons__tls_reload(struct kz_cons__tls *t, char *errmsg, size_t errlen);
 void kz_cons__tls_close(struct kz_cons__tls *t, void (*cb)(void *), void *data);
 void kz_cons__tls_free(struct kz_cons__tls *t);
 
+/* The channel preamble (the first plaintext bytes of a channel), parsed and
+ * built by pure functions so they can be fuzzed. */
+#define KZ_CONS__PREAMBLE_MAX (8 + 1 + 8 + 2 + 255)
+struct kz_cons__preamble {
+    int kind;          /* KZ_CHAN_RAFT or KZ_CHAN_PEER */
+    uint64_t id;       /* raft id the peer claims */
+    char address[64];  /* its raft address, NUL-terminated */
+    size_t length;     /* bytes of buf the preamble used */
+};
+/* Returns 1 with *out filled when buf starts with a whole, valid preamble;
+ * 0 when more bytes are needed (never for more than KZ_CONS__PREAMBLE_MAX
+ * bytes); -1 when it is malformed, with a reason in *why. */
+int kz_cons__preamble_parse(const unsigned char *buf, size_t len,
+                            struct kz_cons__preamble *out, const char **why);
+/* Writes a preamble into out (KZ_CONS__PREAMBLE_MAX bytes); returns its
+ * length, or 0 when address is empty or longer than 63 bytes. */
+size_t kz_cons__preamble_build(int kind, uint64_t id, const char *address,
+                               unsigned char *out);
+
 struct kz_cons__tls_stats {
     uint64_t accepted, refused, handshakes_failed, connected;
 };

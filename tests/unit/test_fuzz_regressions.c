@@ -25,7 +25,8 @@
     X(name_fold)                                                              \
     X(config)                                                                 \
     X(identity)                                                               \
-    X(endpoints)
+    X(endpoints)                                                              \
+    X(preamble)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
