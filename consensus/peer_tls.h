@@ -20,7 +20,7 @@
  * port, no handshake within the deadline) close the TCP connection and are
  * logged on stderr with the peer address only.
  *
- * `plaintext` (a test-only setting, `peer_tls off`) keeps the channels,
+ * `plaintext` (a test-only setting, `peer_tls 0`) keeps the channels,
  * preamble and pumping but skips TLS, so the cost of TLS alone can be
  * measured; identities are then unauthenticated.
  */
