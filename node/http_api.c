@@ -33,6 +33,7 @@
 #include <sys/random.h>
 
 #include "identity.h"
+#include "audit.h"
 #include "kizuna.pb-c.h"
 #include "node.h"
 #include "records.h"
@@ -67,7 +68,9 @@ enum route_id {
     RT_SHELTER_PUT,
     RT_SHELTER_SUMMARY,
     RT_TLS_RELOAD,
-    RT_KEYS_ROTATE
+    RT_KEYS_ROTATE,
+    RT_AUDIT_LIST,
+    RT_AUDIT_VERIFY
 };
 
 /* The authorisation table: the one place that says who may call what. */
@@ -94,6 +97,8 @@ static const struct route {
      R_CASEWORKER | R_REGISTRAR, false},
     {"POST", "/v1/cluster/reload-tls", RT_TLS_RELOAD, R_OPERATOR, false},
     {"POST", "/v1/keys/rotate", RT_KEYS_ROTATE, R_OPERATOR, false},
+    {"GET", "/v1/audit", RT_AUDIT_LIST, R_AUDITOR, false},
+    {"GET", "/v1/audit/verify", RT_AUDIT_VERIFY, R_AUDITOR, false},
 };
 
 /* One generation of the API's TLS settings (certificate, key, CA, CRL). A
@@ -114,7 +119,19 @@ struct log_limit {
     uint64_t left_out;
 };
 
+/* Who is calling, for the audit record of what the call changes: set by
+ * on_req before it dispatches and read by propose(), which runs within the
+ * same on_req call (one thread, no request interleaves). */
+struct caller {
+    bool known;
+    char org[128];
+    char role[32];
+    char cert_sha256[65];
+    char purpose[256];
+};
+
 struct kz_node_http {
+    struct caller caller;
     struct kz_node *node;
     SSL_CTX *ssl_ctx; /* the current context: gens->ctx */
     struct tls_gen *gens; /* current first, then older ones still in use */
@@ -380,6 +397,23 @@ static bool peer_identity(struct kz_node_http *h, h2o_req_t *req,
     return true;
 }
 
+/* SHA-256 of the client certificate (DER), as hex: the audit log's "which
+ * certificate", without copying the subject into every record. */
+static void cert_fingerprint(struct kz_node_http *h, h2o_req_t *req,
+                             char out[65])
+{
+    out[0] = '\0';
+    SSL *ssl = request_ssl(h, req);
+    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    unsigned char md[32];
+    unsigned int len = 0;
+    if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &len) != 1 ||
+        len != 32)
+        return;
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 static bool match_route(const struct route *r, const char *path, size_t len,
                         char *arg, size_t argcap)
 {
@@ -555,6 +589,20 @@ static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
     cmd->time_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
     cmd->request_id = (char *)rid;
     cmd->municipality = n->cfg.municipality;
+    /* Who asked, for the audit record apply writes with the change. */
+    Kizuna__AuditContext ctx = KIZUNA__AUDIT_CONTEXT__INIT;
+    const struct caller *who = &n->http->caller;
+    if (who->known) {
+        ctx.org = (char *)who->org;
+        ctx.role = (char *)who->role;
+        ctx.cert_sha256 = (char *)who->cert_sha256;
+        ctx.purpose = who->purpose[0] ? (char *)who->purpose : NULL;
+    }
+    ctx.request_id = (char *)rid;
+    ctx.has_node_id = 1;
+    ctx.node_id = n->cfg.id;
+    ctx.region = n->cfg.region;
+    cmd->audit = &ctx;
     size_t len = kizuna__command__get_packed_size(cmd);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
@@ -797,7 +845,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
 {
     const char *muni = n->cfg.municipality;
     uint64_t index = kz_stor_applied_index(n->stor);
-    if (!n->keys.ready && r->id != RT_SHELTER_SUMMARY) {
+    if (!n->keys.ready && (r->id == RT_VICTIM_GET || r->id == RT_VICTIM_SEARCH)) {
         send_error(n, req, rid, 503, "keys_not_ready",
                    "this node cannot open the register's keys yet; retry");
         return;
@@ -844,6 +892,61 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
                                         : json_null());
         if (pg.truncated)
             json_object_set_new(o, "truncated", json_true());
+        send_json(n, req, 200, o, index, stale_ms);
+        return;
+    }
+    case RT_AUDIT_VERIFY: {
+        struct kz_node_audit_check chk;
+        int rv = kz_node_audit_verify(n->stor, muni, &chk);
+        if (rv != KZ_OK) {
+            send_error(n, req, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        char head[65];
+        for (int i = 0; i < 32; i++)
+            snprintf(head + 2 * i, 3, "%02x", chk.head[i]);
+        json_t *o = json_pack("{s:I,s:s,s:b}", "entries",
+                              (json_int_t)chk.entries, "head", head, "ok",
+                              chk.ok);
+        if (!chk.ok) {
+            json_object_set_new(o, "first_bad_seq",
+                                json_integer((json_int_t)chk.first_bad));
+            json_object_set_new(o, "reason", json_string(chk.why));
+        }
+        send_json(n, req, 200, o, index, stale_ms);
+        return;
+    }
+    case RT_AUDIT_LIST: {
+        /* API.md: ?subject=&from=&to= (RFC 3339 times); after= and limit=
+         * page through the records in log order. */
+        char from_s[40], to_s[40], after_s[24], limit_s[16], subject[80];
+        int gf = query_param(req, "from", from_s, sizeof from_s);
+        int gt = query_param(req, "to", to_s, sizeof to_s);
+        int ga = query_param(req, "after", after_s, sizeof after_s);
+        int gl = query_param(req, "limit", limit_s, sizeof limit_s);
+        int gs = query_param(req, "subject", subject, sizeof subject);
+        int64_t from_ms = INT64_MIN, to_ms = INT64_MAX;
+        char *end = NULL;
+        unsigned long long after = ga > 0 ? strtoull(after_s, &end, 10) : 0;
+        long limit = gl > 0 ? strtol(limit_s, NULL, 10) : 100;
+        bool bad = gf < 0 || gt < 0 || ga < 0 || gl < 0 || gs < 0 ||
+                   (ga > 0 && (end == after_s || *end)) || limit < 1 ||
+                   limit > 1000 || (gs > 0 && !kz_node_valid_ref(subject)) ||
+                   (gf > 0 && !kz_node_parse_time(from_s, &from_ms)) ||
+                   (gt > 0 && !kz_node_parse_time(to_s, &to_ms));
+        if (bad) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "from, to: RFC 3339 UTC times; after: a sequence "
+                       "number; limit: 1 to 1000; subject: a record id");
+            return;
+        }
+        uint64_t next = 0;
+        json_t *items = kz_node_audit_list(n->stor, muni, after, from_ms,
+                                           to_ms, (size_t)limit,
+                                           gs > 0 ? subject : NULL, &next);
+        json_t *o = json_pack("{s:o}", "items", items);
+        json_object_set_new(o, "next_after",
+                            next ? json_integer((json_int_t)next) : json_null());
         send_json(n, req, 200, o, index, stale_ms);
         return;
     }
@@ -1111,6 +1214,74 @@ static int handle_keys_rotate(struct kz_node *n, h2o_req_t *req,
     return 0;
 }
 
+/* ----------------------------------------------------------------- audit */
+
+static void on_refusal_audited(kz_cons_req *creq, int status)
+{
+    (void)status; /* best effort: the refusal itself is already answered */
+    free(creq->result);
+    free(creq);
+}
+
+/* Appends the audit record of a refused call. The 403 does not wait for it:
+ * a refusal discloses nothing. Sealed like every command when keys exist. */
+static void audit_refusal(struct kz_node *n, const struct route *r,
+                          const char *arg, const char *rid, int outcome)
+{
+    const struct caller *who = &n->http->caller;
+    char action[160];
+    snprintf(action, sizeof action, "refused %s %s", r->method, r->pattern);
+    Kizuna__AuditContext ctx = KIZUNA__AUDIT_CONTEXT__INIT;
+    ctx.org = (char *)who->org;
+    ctx.role = (char *)who->role;
+    ctx.cert_sha256 = (char *)who->cert_sha256;
+    ctx.purpose = who->purpose[0] ? (char *)who->purpose : NULL;
+    ctx.request_id = (char *)rid;
+    ctx.has_node_id = 1;
+    ctx.node_id = n->cfg.id;
+    ctx.region = n->cfg.region;
+    ctx.action = action;
+    ctx.subject = arg[0] ? (char *)arg : NULL;
+    ctx.has_outcome = 1;
+    ctx.outcome = outcome;
+    Kizuna__AuditContext *entries[1] = {&ctx};
+    Kizuna__AuditAppend aa = KIZUNA__AUDIT_APPEND__INIT;
+    aa.n_entries = 1;
+    aa.entries = entries;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    uv_timeval64_t tv = {0, 0};
+    uv_gettimeofday(&tv);
+    cmd.has_time_ms = 1;
+    cmd.time_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    cmd.request_id = (char *)rid;
+    cmd.municipality = n->cfg.municipality;
+    cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
+    cmd.audit_append = &aa;
+    size_t len = kizuna__command__get_packed_size(&cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    kz_cons_req *creq = calloc(1, sizeof *creq);
+    if (buf == NULL || creq == NULL) {
+        free(buf);
+        free(creq);
+        return;
+    }
+    kizuna__command__pack(&cmd, buf);
+    char *sealed = NULL;
+    size_t slen = 0;
+    int rv = kz_node_keys_seal_command(&n->keys, buf, len, &sealed, &slen);
+    rv = kz_cons_propose(n->cons, creq, rv == KZ_OK ? sealed : (char *)buf,
+                         rv == KZ_OK ? slen : len, on_refusal_audited);
+    if (rv != 0) {
+        fprintf(stderr,
+                "kizunad[%llu]: the audit record of refused request %s could "
+                "not be proposed: %s\n",
+                (unsigned long long)n->cfg.id, rid, kz_strerror(rv));
+        free(creq);
+    }
+    free(sealed);
+    free(buf);
+}
+
 /* ------------------------------------------------------------ the router */
 
 static void send_text(struct kz_node *n, h2o_req_t *req, int status,
@@ -1212,6 +1383,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                               : "no such endpoint");
         return 0;
     }
+    struct caller *who = &n->http->caller;
+    memset(who, 0, sizeof *who);
     if (!(r->roles & R_ANY)) {
         struct kz_node_identity id;
         if (!peer_identity(n->http, req, &id)) {
@@ -1219,6 +1392,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                        "a verified client certificate is required");
             return 0;
         }
+        who->known = true;
+        snprintf(who->org, sizeof who->org, "%s", id.org);
+        snprintf(who->role, sizeof who->role, "%s", id.role_name);
+        cert_fingerprint(n->http, req, who->cert_sha256);
+        if (header_value(req, "x-purpose", who->purpose,
+                         sizeof who->purpose) != 1)
+            who->purpose[0] = '\0';
         if (!(r->roles & id.role)) {
             fprintf(stderr,
                     "kizunad[%llu]: refused %s %s to role '%s' (request %s)\n",
@@ -1230,6 +1410,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                      id.role_name[0] ? id.role_name : "(none)", r->method,
                      r->pattern);
             send_error(n, req, rid, 403, "forbidden", msg);
+            audit_refusal(n, r, arg, rid, 403);
             return 0;
         }
     }
@@ -1282,6 +1463,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_VICTIM_GET:
     case RT_VICTIM_SEARCH:
     case RT_SHELTER_SUMMARY:
+    case RT_AUDIT_LIST:
+    case RT_AUDIT_VERIFY:
         return handle_read(n, req, r, arg, rid);
     default:
         return handle_write(n, req, r, arg, rid);

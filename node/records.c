@@ -98,6 +98,43 @@ static bool clean_text(const char *s, bool multiline)
 #define MIN_TIME_MS (-62167219200000LL)
 #define MAX_TIME_MS 253402300799999LL
 
+bool kz_node_parse_time(const char *s, int64_t *ms)
+{
+    char date[11];
+    int hh, mm, ss, n = 0;
+    if (strlen(s) < 20 || s[10] != 'T')
+        return false;
+    memcpy(date, s, 10);
+    date[10] = '\0';
+    if (!kz_node_valid_date(date) ||
+        sscanf(s + 11, "%2d:%2d:%2d%n", &hh, &mm, &ss, &n) != 3 || n != 8 ||
+        hh > 23 || mm > 59 || ss > 60)
+        return false;
+    const char *p = s + 19;
+    long frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        if (digits == 0)
+            return false;
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (strcmp(p, "Z") != 0)
+        return false;
+    struct tm tm = {0};
+    tm.tm_year = atoi(date) - 1900;
+    tm.tm_mon = atoi(date + 5) - 1;
+    tm.tm_mday = atoi(date + 8);
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    return true;
+}
+
 void kz_node_format_time(long long ms, char *buf, size_t len)
 {
     /* Times come from commands (the proposer's clock), but one outside

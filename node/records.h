@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kizuna.pb-c.h"
 
@@ -46,6 +47,9 @@ extern const char *const kz_node_sex_codes[];
 extern const char *const kz_node_status_codes[];
 extern const char *const kz_node_damage_codes[];
 extern const char *const kz_node_needs_codes[];
+
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC) into milliseconds. */
+bool kz_node_parse_time(const char *s, int64_t *ms);
 
 /* RFC 3339 UTC with milliseconds, into buf (at least 32 bytes). */
 void kz_node_format_time(long long ms, char *buf, size_t len);

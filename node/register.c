@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "keys.h"
 #include "name_fold.h"
 #include "records.h"
@@ -213,10 +214,12 @@ struct result {
     bool want;
     char **buf;
     size_t *len;
+    int status; /* kept on every replica: it goes into the audit record */
 };
 
 static void set_result(struct result *r, int status, json_t *body)
 {
+    r->status = status;
     if (!r->want) {
         json_decref(body);
         return;
@@ -239,6 +242,7 @@ static void set_result(struct result *r, int status, json_t *body)
 static void set_error(struct result *r, int status, const char *code,
                       const char *message)
 {
+    r->status = status;
     if (!r->want)
         return;
     json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
@@ -386,6 +390,7 @@ static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b
     struct deltas ds = {.n = 0};
     contribute(&ds, v, +1);
     write_deltas(st, b, muni, &ds);
+    r->status = 201;
     if (r->want)
         set_result(r, 201, kz_node_victim_to_json(v));
     return KZ_OK;
@@ -490,6 +495,7 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
     write_deltas(st, b, muni, &ds);
+    r->status = 200;
     if (r->want)
         set_result(r, 200, kz_node_victim_to_json(v));
 out:
@@ -548,6 +554,7 @@ static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
     write_deltas(st, b, muni, &ds);
+    r->status = 201;
     if (r->want)
         set_result(r, 201, kz_node_victim_to_json(v));
 out:
@@ -585,9 +592,84 @@ static int apply_shelter(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *
     kizuna__shelter__pack(s, buf);
     kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, n, buf, sz);
     free(buf);
+    r->status = existed ? 200 : 201;
     if (r->want)
         set_result(r, existed ? 200 : 201, kz_node_shelter_to_json(s));
     return KZ_OK;
+}
+
+/* ----------------------------------------------------------------- audit */
+
+/* The record id a command is about. */
+static const char *command_subject(const Kizuna__Command *cmd)
+{
+    switch (cmd->op_case) {
+    case KIZUNA__COMMAND__OP_CREATE_VICTIM:
+        return cmd->create_victim->victim ? cmd->create_victim->victim->id
+                                          : NULL;
+    case KIZUNA__COMMAND__OP_PATCH_VICTIM:
+        return cmd->patch_victim->id;
+    case KIZUNA__COMMAND__OP_ADD_NOTE:
+        return cmd->add_note->victim_id;
+    case KIZUNA__COMMAND__OP_PUT_SHELTER:
+        return cmd->put_shelter->shelter ? cmd->put_shelter->shelter->id
+                                         : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static const char *command_action(const Kizuna__Command *cmd)
+{
+    switch (cmd->op_case) {
+    case KIZUNA__COMMAND__OP_CREATE_VICTIM:
+        return "victim.create";
+    case KIZUNA__COMMAND__OP_PATCH_VICTIM:
+        return "victim.patch";
+    case KIZUNA__COMMAND__OP_ADD_NOTE:
+        return "victim.note";
+    case KIZUNA__COMMAND__OP_PUT_SHELTER:
+        return "shelter.put";
+    default:
+        return "other";
+    }
+}
+
+/* Every register command carries who asked (cmd->audit); its record goes
+ * into the log in the same batch, with the outcome decided here. */
+static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
+                         uint64_t index, const Kizuna__Command *cmd,
+                         const struct result *r)
+{
+    struct kz_node_audit_head h;
+    int rv = kz_node_audit_load_head(st, &h);
+    if (rv != KZ_OK)
+        return rv;
+    Kizuna__AuditContext ctx = *cmd->audit;
+    ctx.action = (char *)command_action(cmd);
+    ctx.subject = (char *)command_subject(cmd);
+    ctx.has_outcome = 1;
+    ctx.outcome = r->status ? r->status : 200;
+    return kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
+}
+
+/* Records of calls that changed nothing (refusals): appended as given. */
+static int apply_audit_append(kz_stor *st, kz_stor_batch *b, const char *muni,
+                              uint64_t index, const Kizuna__Command *cmd,
+                              struct result *r)
+{
+    struct kz_node_audit_head h;
+    int rv = kz_node_audit_load_head(st, &h);
+    for (size_t i = 0; rv == KZ_OK && i < cmd->audit_append->n_entries; i++)
+        rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms,
+                                  cmd->audit_append->entries[i]);
+    if (rv == KZ_OK) {
+        r->status = 200;
+        if (r->want)
+            set_result(r, 200, json_pack("{s:I}", "audit_seq",
+                                         (json_int_t)h.seq));
+    }
+    return rv;
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -739,7 +821,7 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
                   const char *data, size_t len, bool want_result,
                   char **result, size_t *result_len, bool *keys_changed)
 {
-    struct result r = {want_result, result, result_len};
+    struct result r = {want_result, result, result_len, 0};
     if (want_result) {
         *result = NULL;
         *result_len = 0;
@@ -805,9 +887,15 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_PUT_SHELTER:
             rv = apply_shelter(st, keys, b, muni, index, cmd, &r);
             break;
+        case KIZUNA__COMMAND__OP_AUDIT_APPEND:
+            rv = apply_audit_append(st, b, muni, index, cmd, &r);
+            break;
         default:
             set_error(&r, 400, "bad_command", "unknown command");
         }
+        if (rv == KZ_OK && cmd->audit != NULL &&
+            cmd->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND)
+            rv = audit_command(st, b, muni, index, cmd, &r);
     }
     if (cmd != NULL)
         kizuna__command__free_unpacked(cmd, NULL);

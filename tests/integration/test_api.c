@@ -337,3 +337,93 @@ Test(api, search_notes_and_shelter_summary, .init = setup, .fini = teardown,
     kz_cli_close(cw);
     kz_cli_close(reg);
 }
+
+struct audit_wait {
+    kz_cli *cli;
+    size_t want;
+};
+
+static bool audit_has(void *arg)
+{
+    struct audit_wait *w = arg;
+    kz_cli_response r = kz_it_call(w->cli, "GET", "/v1/audit?limit=1000",
+                                   NULL);
+    size_t n = 0;
+    if (r.status == 200) {
+        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+        n = json_array_size(json_object_get(j, "items"));
+        json_decref(j);
+    }
+    kz_cli_response_free(&r);
+    return n >= w->want;
+}
+
+Test(api, writes_and_refusals_are_audited_in_one_chain, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    kz_cli *reg = kz_it_client(&cluster, "registrar", NULL, 20000);
+    json_t *j;
+    const char *purpose[] = {"X-Purpose: 避難所受付", NULL};
+    cr_assert_eq(call_with(reg, "POST", "/v1/victims", purpose,
+                           "{\"name\":\"監査 記録\",\"sex\":\"female\"}", &j),
+                 201);
+    char id[64], path[128];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/victims/%s", id);
+    cr_assert_eq(call_with(reg, "PATCH", path, NULL, "{\"status\":\"safe\"}",
+                           &j),
+                 200);
+    json_decref(j);
+    /* A refused call: recorded too. */
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);
+    cr_assert_eq(call_with(cw, "POST", "/v1/victims", NULL,
+                           "{\"name\":\"x\"}", &j),
+                 403);
+    json_decref(j);
+    /* Auditors only. */
+    cr_assert_eq(call_with(cw, "GET", "/v1/audit", NULL, NULL, &j), 403);
+    json_decref(j);
+
+    kz_cli *aud = kz_it_client(&cluster, "auditor", NULL, 20000);
+    struct audit_wait w = {aud, 4};
+    cr_assert(kz_it_wait(audit_has, &w, 20000), "audit records missing");
+    snprintf(path, sizeof path, "/v1/audit?subject=%s", id);
+    cr_assert_eq(call_with(aud, "GET", path, NULL, NULL, &j), 200);
+    json_t *items = json_object_get(j, "items");
+    cr_assert_eq(json_array_size(items), 2, "create and patch of %s", id);
+    json_t *first = json_array_get(items, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "action")),
+                     "victim.create");
+    cr_assert_str_eq(json_string_value(json_object_get(first, "role")),
+                     "registrar");
+    cr_assert_str_eq(json_string_value(json_object_get(first, "purpose")),
+                     "避難所受付");
+    cr_assert_eq(strlen(json_string_value(
+                     json_object_get(first, "cert_sha256"))),
+                 64);
+    json_decref(j);
+
+    /* Every node holds the same, intact chain. */
+    char head[3][80];
+    for (int node = 1; node <= 3; node++) {
+        char ids[4];
+        snprintf(ids, sizeof ids, "%d", node);
+        kz_cli *one = kz_it_client(&cluster, "auditor", ids, 20000);
+        struct audit_wait wn = {one, 4};
+        cr_assert(kz_it_wait(audit_has, &wn, 20000));
+        cr_assert_eq(call_with(one, "GET", "/v1/audit/verify", NULL, NULL, &j),
+                     200);
+        cr_assert(json_is_true(json_object_get(j, "ok")), "node %d", node);
+        cr_assert_geq(json_integer_value(json_object_get(j, "entries")), 4);
+        snprintf(head[node - 1], sizeof head[0], "%s",
+                 json_string_value(json_object_get(j, "head")));
+        json_decref(j);
+        kz_cli_close(one);
+    }
+    cr_assert_str_eq(head[0], head[1]);
+    cr_assert_str_eq(head[1], head[2]);
+    kz_cli_close(aud);
+    kz_cli_close(cw);
+    kz_cli_close(reg);
+}

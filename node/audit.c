@@ -1,0 +1,208 @@
+/*
+ * audit.c — the hash-chained audit log (audit.h).
+ */
+#include "audit.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kz_endian.h"
+#include "records.h"
+
+static const char head_key[] = "audit/head";
+
+static size_t record_key(char *buf, size_t cap, const char *muni, uint64_t seq)
+{
+    int n = snprintf(buf, cap, "%s/a/%016llx", muni, (unsigned long long)seq);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+int kz_node_audit_load_head(kz_stor *st, struct kz_node_audit_head *h)
+{
+    memset(h, 0, sizeof *h);
+    char *v;
+    size_t vl;
+    int rv = kz_stor_get(st, KZ_STOR_CF_META, head_key, sizeof head_key - 1,
+                         &v, &vl);
+    if (rv == KZ_ENOTFOUND)
+        return KZ_OK;
+    if (rv != KZ_OK)
+        return rv;
+    if (vl != 40) {
+        free(v);
+        return KZ_ECORRUPT;
+    }
+    h->seq = kz_get_be64((unsigned char *)v);
+    memcpy(h->hash, v + 8, 32);
+    free(v);
+    return KZ_OK;
+}
+
+int kz_node_audit_append(kz_stor_batch *b, const char *muni,
+                         struct kz_node_audit_head *h, uint64_t raft_index,
+                         int64_t at_ms, const Kizuna__AuditContext *ctx)
+{
+    Kizuna__AuditRecord rec = KIZUNA__AUDIT_RECORD__INIT;
+    rec.has_seq = 1;
+    rec.seq = h->seq + 1;
+    rec.has_at_ms = 1;
+    rec.at_ms = at_ms;
+    rec.has_raft_index = 1;
+    rec.raft_index = raft_index;
+    rec.ctx = (Kizuna__AuditContext *)ctx;
+    rec.has_prev_hash = 1;
+    rec.prev_hash.data = h->hash;
+    rec.prev_hash.len = 32;
+    size_t n = kizuna__audit_record__get_packed_size(&rec);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL)
+        return KZ_ENOMEM;
+    kizuna__audit_record__pack(&rec, buf);
+    char key[96];
+    size_t kl = record_key(key, sizeof key, muni, rec.seq);
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, kl, buf, n);
+    SHA256(buf, n, h->hash);
+    free(buf);
+    h->seq = rec.seq;
+    unsigned char hv[40];
+    kz_put_be64(hv, h->seq);
+    memcpy(hv + 8, h->hash, 32);
+    kz_stor_batch_put(b, KZ_STOR_CF_META, head_key, sizeof head_key - 1, hv,
+                      sizeof hv);
+    return KZ_OK;
+}
+
+static void hexify(const unsigned char *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+int kz_node_audit_verify(kz_stor *st, const char *muni,
+                         struct kz_node_audit_check *out)
+{
+    memset(out, 0, sizeof *out);
+    struct kz_node_audit_head head;
+    int rv = kz_node_audit_load_head(st, &head);
+    if (rv != KZ_OK)
+        return rv;
+    char prefix[32];
+    int pl = snprintf(prefix, sizeof prefix, "%s/a/", muni);
+    kz_stor_iter *it =
+        kz_stor_iter_new(st, KZ_STOR_CF_RECORDS, prefix, (size_t)pl, NULL, 0);
+    if (it == NULL)
+        return KZ_ENOMEM;
+    unsigned char running[32] = {0};
+    uint64_t expect = 1;
+    const char *k, *v;
+    size_t kl, vl;
+    out->ok = true;
+    while (kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
+        Kizuna__AuditRecord *rec =
+            kizuna__audit_record__unpack(NULL, vl, (const uint8_t *)v);
+        const char *why = NULL;
+        if (rec == NULL)
+            why = "record does not decode";
+        else if (!rec->has_seq || rec->seq != expect)
+            why = "sequence number out of order";
+        else if (!rec->has_prev_hash || rec->prev_hash.len != 32 ||
+                 memcmp(rec->prev_hash.data, running, 32) != 0)
+            why = "previous-hash link broken";
+        else {
+            char want[96];
+            size_t wl = record_key(want, sizeof want, muni, rec->seq);
+            if (wl != kl || memcmp(want, k, kl) != 0)
+                why = "record stored under another key";
+        }
+        if (rec != NULL)
+            kizuna__audit_record__free_unpacked(rec, NULL);
+        if (why != NULL) {
+            out->ok = false;
+            out->first_bad = expect;
+            snprintf(out->why, sizeof out->why, "%s", why);
+            break;
+        }
+        SHA256((const unsigned char *)v, vl, running);
+        out->entries++;
+        expect++;
+    }
+    kz_stor_iter_free(it);
+    if (out->ok && (out->entries != head.seq ||
+                    memcmp(running, head.hash, 32) != 0)) {
+        out->ok = false;
+        out->first_bad = out->entries + 1;
+        snprintf(out->why, sizeof out->why,
+                 "the log does not end at its recorded head");
+    }
+    memcpy(out->head, running, 32);
+    return KZ_OK;
+}
+
+json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
+                           int64_t from_ms, int64_t to_ms, size_t limit,
+                           const char *subject, uint64_t *next)
+{
+    json_t *arr = json_array();
+    *next = 0;
+    char prefix[32], start[96];
+    int pl = snprintf(prefix, sizeof prefix, "%s/a/", muni);
+    size_t sl = record_key(start, sizeof start, muni, after + 1);
+    kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_RECORDS, prefix,
+                                        (size_t)pl, start, sl);
+    if (it == NULL)
+        return arr;
+    const char *k, *v;
+    size_t kl, vl;
+    while (kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
+        Kizuna__AuditRecord *rec =
+            kizuna__audit_record__unpack(NULL, vl, (const uint8_t *)v);
+        if (rec == NULL)
+            continue;
+        const Kizuna__AuditContext *c = rec->ctx;
+        if ((subject != NULL && (c == NULL || c->subject == NULL ||
+                                 strcmp(c->subject, subject))) ||
+            rec->at_ms < from_ms || rec->at_ms > to_ms) {
+            kizuna__audit_record__free_unpacked(rec, NULL);
+            continue;
+        }
+        if (json_array_size(arr) == limit) {
+            *next = rec->seq - 1;
+            kizuna__audit_record__free_unpacked(rec, NULL);
+            break;
+        }
+        char t[40], prev[65] = "", hash[65];
+        unsigned char h[32];
+        SHA256((const unsigned char *)v, vl, h);
+        hexify(h, 32, hash);
+        if (rec->prev_hash.len == 32)
+            hexify(rec->prev_hash.data, 32, prev);
+        kz_node_format_time(rec->at_ms, t, sizeof t);
+        json_t *o = json_pack("{s:I,s:s,s:I,s:s,s:s}", "seq",
+                              (json_int_t)rec->seq, "at", t, "raft_index",
+                              (json_int_t)rec->raft_index, "prev_hash", prev,
+                              "hash", hash);
+#define KZ__AUDIT_STR(field)                                                  \
+    if (c != NULL && c->field != NULL)                                         \
+        json_object_set_new(o, #field, json_string(c->field));
+        KZ__AUDIT_STR(org)
+        KZ__AUDIT_STR(role)
+        KZ__AUDIT_STR(cert_sha256)
+        KZ__AUDIT_STR(purpose)
+        KZ__AUDIT_STR(request_id)
+        KZ__AUDIT_STR(region)
+        KZ__AUDIT_STR(action)
+        KZ__AUDIT_STR(subject)
+#undef KZ__AUDIT_STR
+        if (c != NULL && c->has_node_id)
+            json_object_set_new(o, "node", json_integer((json_int_t)c->node_id));
+        if (c != NULL && c->has_outcome)
+            json_object_set_new(o, "outcome", json_integer(c->outcome));
+        json_array_append_new(arr, o);
+        kizuna__audit_record__free_unpacked(rec, NULL);
+    }
+    kz_stor_iter_free(it);
+    return arr;
+}
