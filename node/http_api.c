@@ -578,6 +578,25 @@ static struct pending *pending_new(struct kz_node *n, h2o_req_t *req,
     return p;
 }
 
+/* Proposes cmd (freed here) for req; the answer comes from on_write_done. */
+static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
+                  const char *arg, const char *rid, char *cmd, size_t len)
+{
+    struct pending *p = pending_new(n, req, r, arg, rid);
+    if (p == NULL) {
+        free(cmd);
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    int rv = kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
+    free(cmd);
+    if (rv != 0) {
+        send_cons_error(n, req, rid, rv, true);
+        pending_free(p);
+    }
+    return 0;
+}
+
 static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
                    const char *arg, const char *rid, Kizuna__Command *cmd)
 {
@@ -622,19 +641,7 @@ static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
                    "one when it elects its first leader); retry");
         return 0;
     }
-    struct pending *p = pending_new(n, req, r, arg, rid);
-    if (p == NULL) {
-        free(sealed);
-        send_error(n, req, rid, 500, "internal", "out of memory");
-        return 0;
-    }
-    rv = kz_cons_propose(n->cons, &p->creq, sealed, slen, on_write_done);
-    free(sealed);
-    if (rv != 0) {
-        send_cons_error(n, req, rid, rv, true);
-        pending_free(p);
-    }
-    return 0;
+    return submit(n, req, r, arg, rid, sealed, slen);
 }
 
 static json_t *parse_body(struct kz_node *n, h2o_req_t *req, const char *rid)
@@ -1198,20 +1205,8 @@ static int handle_keys_rotate(struct kz_node *n, h2o_req_t *req,
     }
     fprintf(stderr, "kizunad[%llu]: %s key rotation proposed (request %s)\n",
             (unsigned long long)n->cfg.id, master ? "master" : "data", rid);
-    struct pending *p = pending_new(n, req, r, "", rid);
-    if (p == NULL) {
-        free(cmd);
-        send_error(n, req, rid, 500, "internal", "out of memory");
-        return 0;
-    }
     /* Key commands carry wrapped keys only: proposed unsealed. */
-    rv = kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
-    free(cmd);
-    if (rv != 0) {
-        send_cons_error(n, req, rid, rv, true);
-        pending_free(p);
-    }
-    return 0;
+    return submit(n, req, r, "", rid, cmd, len);
 }
 
 /* ----------------------------------------------------------------- audit */
