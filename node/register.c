@@ -278,8 +278,12 @@ static int store_victim(kz_stor_batch *b, struct kz_node_keys *keys,
     return KZ_OK;
 }
 
-int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,
-                        const char *muni, const char *id, Kizuna__Victim **out)
+/* Reads and opens a record once and decodes it into *out and, when copy is
+ * not NULL, a second independent message (the image before a change, for
+ * index and counter differences) without a second read and decryption. */
+static int load_victim(kz_stor *st, struct kz_node_keys *keys,
+                       const char *muni, const char *id, Kizuna__Victim **out,
+                       Kizuna__Victim **copy)
 {
     char key[KEY_MAX];
     size_t n = make_key(key, muni, 'v', id, NULL);
@@ -297,9 +301,22 @@ int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,
     if (rv != KZ_OK)
         return rv == KZ_ENOTFOUND ? KZ_ECORRUPT : rv;
     *out = kizuna__victim__unpack(NULL, pl, plain);
+    if (copy != NULL) {
+        *copy = *out ? kizuna__victim__unpack(NULL, pl, plain) : NULL;
+        if (*out != NULL && *copy == NULL) {
+            kizuna__victim__free_unpacked(*out, NULL);
+            *out = NULL;
+        }
+    }
     OPENSSL_cleanse(plain, pl);
     free(plain);
     return *out ? KZ_OK : KZ_ECORRUPT;
+}
+
+int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,
+                        const char *muni, const char *id, Kizuna__Victim **out)
+{
+    return load_victim(st, keys, muni, id, out, NULL);
 }
 
 int kz_node_load_shelter(kz_stor *st, const char *muni, const char *id,
@@ -451,7 +468,8 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
         set_error(r, 400, "bad_command", "patch without id or fields");
         return KZ_OK;
     }
-    rv = kz_node_load_victim(st, keys, muni, p->id, &v);
+    /* v is changed; old keeps the image for index and counter differences. */
+    rv = load_victim(st, keys, muni, p->id, &v, &old);
     if (rv == KZ_ENOTFOUND) {
         set_error(r, 404, "not_found", "no victim with this id");
         return KZ_OK;
@@ -465,12 +483,9 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                  (unsigned long long)p->if_match);
         set_error(r, 412, "version_mismatch", msg);
         kizuna__victim__free_unpacked(v, NULL);
+        kizuna__victim__free_unpacked(old, NULL);
         return KZ_OK;
     }
-    /* Keep the old image for index and counter differences. */
-    rv = kz_node_load_victim(st, keys, muni, p->id, &old);
-    if (rv != KZ_OK)
-        goto out;
     for (size_t i = 0; i < p->n_set; i++)
         if (patch_field(v, p->fields, p->set[i]) != KZ_OK) {
             set_error(r, 400, "bad_command", "patch of an unknown field");
@@ -517,15 +532,13 @@ static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
         set_error(r, 400, "bad_command", "note without victim or status");
         return KZ_OK;
     }
-    int rv = kz_node_load_victim(st, keys, muni, a->victim_id, &v);
+    int rv = load_victim(st, keys, muni, a->victim_id, &v, &old);
     if (rv == KZ_ENOTFOUND) {
         set_error(r, 404, "not_found", "no victim with this id");
         return KZ_OK;
     }
     if (rv != KZ_OK)
         return rv;
-    if ((rv = kz_node_load_victim(st, keys, muni, a->victim_id, &old)) != KZ_OK)
-        goto out;
     Kizuna__Note **notes =
         realloc(v->notes, (v->n_notes + 1) * sizeof *v->notes);
     if (notes == NULL) {
