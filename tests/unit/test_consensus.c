@@ -438,6 +438,8 @@ Test(consensus, close_fails_pending_requests_exactly_once)
         else
             c[i].fired = -100; /* refused synchronously: no callback */
     }
+    /* The leader has not noticed it lost its followers yet: it accepts. */
+    cr_assert_gt(accepted, 0, "no proposal was accepted: nothing tested");
     stop_node(l);
     for (int i = 0; i < 5; i++) {
         if (c[i].fired == -100)
@@ -445,5 +447,4 @@ Test(consensus, close_fails_pending_requests_exactly_once)
         cr_assert_eq(c[i].fired, 1, "request %d fired %d times", i, c[i].fired);
         cr_assert_neq(c[i].status, 0);
     }
-    (void)accepted;
 }
