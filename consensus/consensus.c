@@ -50,7 +50,8 @@
 enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS };
 enum req_flag {
     FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
-    FLAG_WAIT_APPLY = 2  /* follower read waiting for local apply */
+    FLAG_WAIT_APPLY = 2, /* follower read waiting for local apply */
+    FLAG_WAIT_LOCAL = 4  /* forwarded proposal: done when applied here */
 };
 enum frame_type {
     F_PROPOSE = 1,
@@ -555,7 +556,9 @@ static void client_frame(struct conn *k, int type, uint64_t reqid,
         memcpy(req->result, p + 12, req->result_len);
         req->result[req->result_len] = '\0';
     }
-    if (type == F_INDEX && status == 0) {
+    if ((type == F_INDEX ||
+         (type == F_RESULT && (req->flags & FLAG_WAIT_LOCAL))) &&
+        status == 0) {
         /* Wait until this follower has applied the leader's read index. */
         list_remove(req);
         req->flags |= FLAG_WAIT_APPLY;
@@ -893,11 +896,11 @@ static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
     return KZ_OK;
 }
 
-int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
-                    kz_cons_cb cb)
+static int propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
+                   kz_cons_cb cb, int flags)
 {
     req->cb = cb;
-    req->flags = 0;
+    req->flags = flags;
     req->result = NULL;
     req->result_len = 0;
     req->index = 0;
@@ -918,6 +921,18 @@ int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
     if (rv == 0)
         c->counters.forwarded++;
     return rv;
+}
+
+int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
+                    kz_cons_cb cb)
+{
+    return propose(c, req, cmd, len, cb, 0);
+}
+
+int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
+                         size_t len, kz_cons_cb cb)
+{
+    return propose(c, req, cmd, len, cb, FLAG_WAIT_LOCAL);
 }
 
 /* ------------------------------------------------------------------ reads */

@@ -134,6 +134,13 @@ void kz_cons_free(kz_cons *c);
  * result for it. */
 int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
                     kz_cons_cb cb);
+/* A proposal that is also a linearizable read point: cb fires with 0 once
+ * cmd is committed AND applied by this node (a follower waits for its own
+ * apply of req->index), so the local state then holds everything committed
+ * before the call, and cmd with it. The entry that makes a read
+ * linearizable can so carry a record of the read (the audit log). */
+int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
+                         size_t len, kz_cons_cb cb);
 /* Linearizable read point: when cb fires with 0, the local state has applied
  * everything committed before the call (req->index). Reads arriving together
  * share one raft barrier. */

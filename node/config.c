@@ -48,6 +48,8 @@ static const struct setting settings[] = {
     {"request_header_timeout_ms", K_UINT, F(request_header_timeout_ms), 100, 600000},
     {"idle_timeout_ms", K_UINT, F(idle_timeout_ms), 100, 3600000},
     {"peer_tls", K_UINT, F(peer_tls), 0, 1},
+    {"audit_reads", K_UINT, F(audit_reads), 0, 1},
+    {"audit_retention_days", K_UINT, F(audit_retention_days), 0, 36500},
 };
 #undef F
 
@@ -69,6 +71,8 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->request_header_timeout_ms = 10000;
     c->idle_timeout_ms = 60000;
     c->peer_tls = 1;
+    c->audit_reads = 1;
+    c->audit_retention_days = 3650;
 }
 
 /* host:port with 1 <= port <= max_port. Raft addresses need max 65534:

@@ -44,6 +44,8 @@ struct kz_node_config {
     unsigned request_header_timeout_ms; /* HTTP/1: whole request; also keep-alive idle */
     unsigned idle_timeout_ms;           /* HTTP/2: connection without requests */
     unsigned peer_tls; /* 1 (default); 0 only to measure TLS cost in tests */
+    unsigned audit_reads; /* 1 (default); 0 only to measure the audit's cost */
+    unsigned audit_retention_days; /* audit records kept; 0: for ever */
     struct kz_node_member members[KZ_CONS_MAX_PEERS];
     unsigned n_members;
 };

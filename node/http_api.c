@@ -25,6 +25,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -34,6 +35,9 @@
 
 #include "identity.h"
 #include "audit.h"
+#include "audit_queue.h"
+#include "links.h"
+#include "linkcode.h"
 #include "kizuna.pb-c.h"
 #include "node.h"
 #include "records.h"
@@ -70,7 +74,19 @@ enum route_id {
     RT_TLS_RELOAD,
     RT_KEYS_ROTATE,
     RT_AUDIT_LIST,
-    RT_AUDIT_VERIFY
+    RT_AUDIT_VERIFY,
+    RT_ORG_PUT,
+    RT_ORG_GET,
+    RT_WHITELIST_PUT,
+    RT_WHITELIST_GET,
+    RT_LINK_ISSUE,
+    RT_LINK_UNLINK,
+    RT_MED_CREATE,
+    RT_MED_INBOX,
+    RT_MED_GET,
+    RT_MED_REPLY,
+    RT_PORTAL_ME,
+    RT_PORTAL_LOG
 };
 
 /* The authorisation table: the one place that says who may call what. */
@@ -80,25 +96,41 @@ static const struct route {
     enum route_id id;
     int roles;
     bool personal; /* reads personal data: X-Purpose required */
+    bool audited;  /* a read of personal data: audit record before answer */
 } routes[] = {
-    {"GET", "/healthz", RT_HEALTHZ, R_ANY, false},
-    {"GET", "/readyz", RT_READYZ, R_ANY, false},
-    {"GET", "/metrics", RT_METRICS, R_ANY, false},
-    {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false},
-    {"POST", "/v1/victims", RT_VICTIM_CREATE, R_REGISTRAR, false},
-    {"GET", "/v1/victims", RT_VICTIM_SEARCH, R_CASEWORKER | R_TERMINAL, true},
-    {"GET", "/v1/victims/*", RT_VICTIM_GET, R_CASEWORKER | R_TERMINAL, true},
+    /* method, path, route, roles, X-Purpose required, audited read */
+    {"GET", "/healthz", RT_HEALTHZ, R_ANY, false, false},
+    {"GET", "/readyz", RT_READYZ, R_ANY, false, false},
+    {"GET", "/metrics", RT_METRICS, R_ANY, false, false},
+    {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false, false},
+    {"POST", "/v1/victims", RT_VICTIM_CREATE, R_REGISTRAR, false, false},
+    {"GET", "/v1/victims", RT_VICTIM_SEARCH, R_CASEWORKER | R_TERMINAL, true,
+     true},
+    {"GET", "/v1/victims/*", RT_VICTIM_GET, R_CASEWORKER | R_TERMINAL, true,
+     true},
     {"PATCH", "/v1/victims/*", RT_VICTIM_PATCH, R_REGISTRAR | R_CASEWORKER,
-     false},
+     false, false},
     {"POST", "/v1/victims/*/notes", RT_VICTIM_NOTE,
-     R_CASEWORKER | R_TERMINAL, false},
-    {"PUT", "/v1/shelters/*", RT_SHELTER_PUT, R_REGISTRAR, false},
+     R_CASEWORKER | R_TERMINAL, false, false},
+    {"PUT", "/v1/shelters/*", RT_SHELTER_PUT, R_REGISTRAR, false, false},
     {"GET", "/v1/shelters/*/summary", RT_SHELTER_SUMMARY,
-     R_CASEWORKER | R_REGISTRAR, false},
-    {"POST", "/v1/cluster/reload-tls", RT_TLS_RELOAD, R_OPERATOR, false},
-    {"POST", "/v1/keys/rotate", RT_KEYS_ROTATE, R_OPERATOR, false},
-    {"GET", "/v1/audit", RT_AUDIT_LIST, R_AUDITOR, false},
-    {"GET", "/v1/audit/verify", RT_AUDIT_VERIFY, R_AUDITOR, false},
+     R_CASEWORKER | R_REGISTRAR, false, false},
+    {"POST", "/v1/cluster/reload-tls", RT_TLS_RELOAD, R_OPERATOR, false, false},
+    {"POST", "/v1/keys/rotate", RT_KEYS_ROTATE, R_OPERATOR, false, false},
+    {"GET", "/v1/audit", RT_AUDIT_LIST, R_AUDITOR, false, false},
+    {"GET", "/v1/audit/verify", RT_AUDIT_VERIFY, R_AUDITOR, false, false},
+    {"PUT", "/v1/orgs/*", RT_ORG_PUT, R_OPERATOR, false, false},
+    {"GET", "/v1/orgs/*", RT_ORG_GET, R_OPERATOR, false, false},
+    {"PUT", "/v1/whitelist/*", RT_WHITELIST_PUT, R_OPERATOR, false, false},
+    {"GET", "/v1/whitelist/*", RT_WHITELIST_GET, R_OPERATOR, false, false},
+    {"POST", "/v1/linkcodes", RT_LINK_ISSUE, R_ORG, false, false},
+    {"DELETE", "/v1/linkcodes/*", RT_LINK_UNLINK, R_ORG, false, false},
+    {"POST", "/v1/mediations", RT_MED_CREATE, R_ORG, false, false},
+    {"GET", "/v1/mediations/inbox", RT_MED_INBOX, R_ORG, false, true},
+    {"GET", "/v1/mediations/*", RT_MED_GET, R_ORG, false, true},
+    {"POST", "/v1/mediations/*/reply", RT_MED_REPLY, R_ORG, false, false},
+    {"GET", "/v1/portal/me", RT_PORTAL_ME, R_CITIZEN, false, true},
+    {"GET", "/v1/portal/access-log", RT_PORTAL_LOG, R_CITIZEN, false, true},
 };
 
 /* One generation of the API's TLS settings (certificate, key, CA, CRL). A
@@ -124,14 +156,25 @@ struct log_limit {
  * same on_req call (one thread, no request interleaves). */
 struct caller {
     bool known;
+    char cn[64]; /* citizens: the portal link code their certificate holds */
     char org[128];
     char role[32];
     char cert_sha256[65];
     char purpose[256];
 };
 
+/* Audited reads waiting for their audit entry: those arriving while one
+ * entry is in flight share the next (one raft entry per batch). */
+struct read_audits {
+    struct pending *waiting, **tail;
+    struct pending *batch;
+    kz_cons_req creq;
+    bool in_flight;
+};
+
 struct kz_node_http {
     struct caller caller;
+    struct read_audits audits;
     struct kz_node *node;
     SSL_CTX *ssl_ctx; /* the current context: gens->ctx */
     struct tls_gen *gens; /* current first, then older ones still in use */
@@ -169,6 +212,15 @@ struct guard {
     struct pending *p;
 };
 
+struct answer {
+    int status;
+    json_t *body;
+    char etag[32];
+    json_t *subjects; /* ids of the victims whose data it discloses */
+    uint64_t index;
+    long long stale_ms;
+};
+
 struct pending {
     kz_cons_req creq;
     struct kz_node *node;
@@ -179,6 +231,11 @@ struct pending {
     char request_id[24];
     int n_peers_left;
     json_t *cluster; /* RT_CLUSTER: the answer being assembled */
+    /* Audited reads (see "read audit" below). */
+    struct caller who;
+    bool read_first;     /* not yet read: the audit entry is the read point */
+    struct answer ans;   /* read already, waiting for its audit record */
+    struct pending *next_audit;
 };
 
 struct peer_query {
@@ -215,6 +272,8 @@ static void pending_free(struct pending *p)
     if (p->guard != NULL)
         p->guard->p = NULL;
     json_decref(p->cluster);
+    json_decref(p->ans.body);
+    json_decref(p->ans.subjects);
     free(p);
 }
 
@@ -412,6 +471,29 @@ static void cert_fingerprint(struct kz_node_http *h, h2o_req_t *req,
         return;
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The subject CN of the client certificate, if it is printable ASCII. */
+static void peer_cn(struct kz_node_http *h, h2o_req_t *req, char *out,
+                    size_t cap)
+{
+    out[0] = '\0';
+    SSL *ssl = request_ssl(h, req);
+    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
+    int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    if (i < 0)
+        return;
+    ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    int len = ASN1_STRING_length(v);
+    const unsigned char *p = ASN1_STRING_get0_data(v);
+    if (len <= 0 || (size_t)len >= cap)
+        return;
+    for (int k = 0; k < len; k++)
+        if (p[k] < 0x20 || p[k] > 0x7e)
+            return;
+    memcpy(out, p, (size_t)len);
+    out[len] = '\0';
 }
 
 static bool match_route(const struct route *r, const char *path, size_t len,
@@ -674,11 +756,328 @@ static void new_victim_id(char *out)
     random_hex(out + 12, 7);
 }
 
+/* ------------------------------------------ link codes and mediation */
+
+/* Checks that body is an object with no keys outside `allowed` (NULL
+ * terminated) and that every `required` one is a non-empty string; on
+ * failure answers 400 naming the field. */
+static bool check_fields(struct kz_node *n, h2o_req_t *req, const char *rid,
+                         json_t *body, const char *const *allowed,
+                         const char *const *required)
+{
+    char msg[160];
+    if (!json_is_object(body)) {
+        send_error(n, req, rid, 400, "bad_request", "expected a JSON object");
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        bool known = false;
+        for (const char *const *a = allowed; *a; a++)
+            known = known || strcmp(*a, key) == 0;
+        if (!known) {
+            snprintf(msg, sizeof msg, "%.60s: unknown field", key);
+            send_error(n, req, rid, 400, "bad_request", msg);
+            return false;
+        }
+    }
+    for (const char *const *f = required; *f; f++) {
+        const char *sv = json_string_value(json_object_get(body, *f));
+        if (sv == NULL || sv[0] == '\0' || strlen(sv) > 512) {
+            snprintf(msg, sizeof msg, "%s: required, a string of 1 to 512 "
+                                      "bytes", *f);
+            send_error(n, req, rid, 400, "bad_request", msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* info_types: an array of known information types; *out malloc'd. */
+static bool parse_info_types(struct kz_node *n, h2o_req_t *req,
+                             const char *rid, json_t *arr, char ***out,
+                             size_t *count)
+{
+    size_t k = json_array_size(arr);
+    *out = NULL;
+    *count = 0;
+    if (!json_is_array(arr) || k == 0 || k > 16) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "info_types: an array of 1 to 16 of damage shelter "
+                   "safety_status household");
+        return false;
+    }
+    *out = calloc(k, sizeof **out);
+    for (size_t i = 0; *out != NULL && i < k; i++) {
+        const char *t = json_string_value(json_array_get(arr, i));
+        if (t == NULL || !kz_node_valid_code(t, kz_node_info_types)) {
+            free(*out);
+            *out = NULL;
+            send_error(n, req, rid, 400, "bad_request",
+                       "info_types: each one of damage shelter "
+                       "safety_status household");
+            return false;
+        }
+        (*out)[i] = (char *)t;
+    }
+    *count = k;
+    return *out != NULL;
+}
+
+/* The caller's organisation code, when it can name link-code tables. */
+static bool caller_org(struct kz_node *n, h2o_req_t *req, const char *rid)
+{
+    if (kz_node_valid_ref(n->http->caller.org))
+        return true;
+    send_error(n, req, rid, 403, "org_not_registered",
+               "the certificate's organisation is not a valid code");
+    return false;
+}
+
+static int handle_unlink(struct kz_node *n, h2o_req_t *req,
+                         const struct route *r, const char *arg,
+                         const char *rid)
+{
+    unsigned ki;
+    unsigned char block[16];
+    char from[16];
+    int got = query_param(req, "from", from, sizeof from);
+    if (kz_node_linkcode_parse(arg, strlen(arg), &ki, block) != 0) {
+        send_error(n, req, rid, 400, "bad_link_code",
+                   "link code: malformed or its check character is wrong");
+        return 0;
+    }
+    if (got < 0 || (got > 0 && !kz_node_valid_date(from))) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "from: a date YYYY-MM-DD");
+        return 0;
+    }
+    if (!caller_org(n, req, rid))
+        return 0;
+    if (got <= 0) {
+        uv_timeval64_t tv = {0, 0};
+        uv_gettimeofday(&tv);
+        kz_node_date_jst(tv.tv_sec * 1000 + tv.tv_usec / 1000, from);
+    }
+    Kizuna__Unlink ul = KIZUNA__UNLINK__INIT;
+    ul.org = n->http->caller.org;
+    ul.has_key_index = ul.has_block = 1;
+    ul.key_index = ki;
+    ul.block.data = block;
+    ul.block.len = 16;
+    ul.from = from;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_UNLINK;
+    cmd.unlink = &ul;
+    return propose(n, req, r, arg, rid, &cmd);
+}
+
+static int handle_links_write(struct kz_node *n, h2o_req_t *req,
+                              const struct route *r, const char *arg,
+                              const char *rid, json_t *body)
+{
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    const struct caller *who = &n->http->caller;
+    switch (r->id) {
+    case RT_ORG_PUT: {
+        static const char *const allowed[] = {"name", "kind", "info_types",
+                                              "rotate_key", NULL};
+        static const char *const required[] = {"name", "kind", NULL};
+        char **types;
+        size_t nt;
+        if (!check_fields(n, req, rid, body, allowed, required) ||
+            !parse_info_types(n, req, rid,
+                              json_object_get(body, "info_types"), &types,
+                              &nt))
+            return 0;
+        const char *kind = json_string_value(json_object_get(body, "kind"));
+        json_t *rot = json_object_get(body, "rotate_key");
+        if (!kz_node_valid_ref(kind) || (rot && !json_is_boolean(rot))) {
+            free(types);
+            send_error(n, req, rid, 400, "bad_request",
+                       "kind: a code like municipality, ministry, private, "
+                       "portal; rotate_key: a boolean");
+            return 0;
+        }
+        unsigned char key[32];
+        if (RAND_bytes(key, sizeof key) != 1) {
+            free(types);
+            send_error(n, req, rid, 500, "internal", "no randomness");
+            return 0;
+        }
+        Kizuna__Org o = KIZUNA__ORG__INIT;
+        o.code = (char *)arg;
+        o.name = (char *)json_string_value(json_object_get(body, "name"));
+        o.kind = (char *)kind;
+        o.n_info_types = nt;
+        o.info_types = types;
+        Kizuna__PutOrg po = KIZUNA__PUT_ORG__INIT;
+        po.org = &o;
+        po.has_rotate_key = 1;
+        po.rotate_key = json_is_true(rot);
+        po.has_new_key = 1;
+        po.new_key.data = key;
+        po.new_key.len = sizeof key;
+        cmd.op_case = KIZUNA__COMMAND__OP_PUT_ORG;
+        cmd.put_org = &po;
+        int rv = propose(n, req, r, arg, rid, &cmd);
+        OPENSSL_cleanse(key, sizeof key);
+        free(types);
+        return rv;
+    }
+    case RT_WHITELIST_PUT: {
+        static const char *const allowed[] = {"requester", "provider",
+                                              "info_types", "description",
+                                              NULL};
+        static const char *const required[] = {"requester", "provider", NULL};
+        char **types;
+        size_t nt;
+        if (!check_fields(n, req, rid, body, allowed, required) ||
+            !parse_info_types(n, req, rid,
+                              json_object_get(body, "info_types"), &types,
+                              &nt))
+            return 0;
+        const char *rq = json_string_value(json_object_get(body, "requester"));
+        const char *pv = json_string_value(json_object_get(body, "provider"));
+        json_t *desc = json_object_get(body, "description");
+        if (!kz_node_valid_ref(strncmp(rq, "kind:", 5) == 0 ? rq + 5 : rq) ||
+            !kz_node_valid_ref(pv) || (desc && !json_is_string(desc))) {
+            free(types);
+            send_error(n, req, rid, 400, "bad_request",
+                       "requester: an organisation code or kind:<kind>; "
+                       "provider: an organisation code; description: text");
+            return 0;
+        }
+        Kizuna__WhitelistEntry w = KIZUNA__WHITELIST_ENTRY__INIT;
+        w.bp_id = (char *)arg;
+        w.requester = (char *)rq;
+        w.provider = (char *)pv;
+        w.n_info_types = nt;
+        w.info_types = types;
+        w.description = (char *)json_string_value(desc);
+        Kizuna__PutWhitelist pw = KIZUNA__PUT_WHITELIST__INIT;
+        pw.entry = &w;
+        cmd.op_case = KIZUNA__COMMAND__OP_PUT_WHITELIST;
+        cmd.put_whitelist = &pw;
+        int rv = propose(n, req, r, arg, rid, &cmd);
+        free(types);
+        return rv;
+    }
+    case RT_LINK_ISSUE: {
+        static const char *const fields[] = {"name_kana", "dob", "sex",
+                                             "address", NULL};
+        if (!check_fields(n, req, rid, body, fields, fields) ||
+            !caller_org(n, req, rid))
+            return 0;
+        const char *dob = json_string_value(json_object_get(body, "dob"));
+        const char *sex = json_string_value(json_object_get(body, "sex"));
+        if (!kz_node_valid_date(dob) ||
+            !kz_node_valid_code(sex, kz_node_sex_codes)) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "dob: a date YYYY-MM-DD; sex: female, male or other");
+            return 0;
+        }
+        unsigned char fresh[16];
+        if (RAND_bytes(fresh, sizeof fresh) != 1) {
+            send_error(n, req, rid, 500, "internal", "no randomness");
+            return 0;
+        }
+        Kizuna__IssueLink il = KIZUNA__ISSUE_LINK__INIT;
+        il.org = (char *)who->org;
+        il.name_kana =
+            (char *)json_string_value(json_object_get(body, "name_kana"));
+        il.dob = (char *)dob;
+        il.sex = (char *)sex;
+        il.address = (char *)json_string_value(json_object_get(body, "address"));
+        il.has_new_id_code = 1;
+        il.new_id_code.data = fresh;
+        il.new_id_code.len = 16;
+        cmd.op_case = KIZUNA__COMMAND__OP_ISSUE_LINK;
+        cmd.issue_link = &il;
+        return propose(n, req, r, arg, rid, &cmd);
+    }
+    case RT_MED_CREATE: {
+        static const char *const fields[] = {"bp_id", "provider", "link_code",
+                                             "info_type", NULL};
+        if (!check_fields(n, req, rid, body, fields, fields) ||
+            !caller_org(n, req, rid))
+            return 0;
+        const char *bp = json_string_value(json_object_get(body, "bp_id"));
+        const char *pv = json_string_value(json_object_get(body, "provider"));
+        const char *lc = json_string_value(json_object_get(body, "link_code"));
+        const char *it = json_string_value(json_object_get(body, "info_type"));
+        unsigned ki;
+        unsigned char block[16];
+        if (kz_node_linkcode_parse(lc, strlen(lc), &ki, block) != 0) {
+            send_error(n, req, rid, 400, "bad_link_code",
+                       "link_code: malformed or its check character is "
+                       "wrong");
+            return 0;
+        }
+        if (!kz_node_valid_ref(bp) || !kz_node_valid_ref(pv) ||
+            !kz_node_valid_code(it, kz_node_info_types)) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "bp_id, provider: codes; info_type: damage, shelter, "
+                       "safety_status or household");
+            return 0;
+        }
+        char id[32];
+        new_victim_id(id);
+        Kizuna__CreateMediation cm = KIZUNA__CREATE_MEDIATION__INIT;
+        cm.id = id;
+        cm.requester = (char *)who->org;
+        cm.bp_id = (char *)bp;
+        cm.provider = (char *)pv;
+        cm.info_type = (char *)it;
+        cm.has_key_index = cm.has_block = 1;
+        cm.key_index = ki;
+        cm.block.data = block;
+        cm.block.len = 16;
+        cmd.op_case = KIZUNA__COMMAND__OP_CREATE_MEDIATION;
+        cmd.create_mediation = &cm;
+        n->http->caller.purpose[0] = '\0';
+        snprintf(n->http->caller.purpose, sizeof n->http->caller.purpose,
+                 "bp:%s", bp);
+        return propose(n, req, r, arg, rid, &cmd);
+    }
+    case RT_MED_REPLY: {
+        static const char *const allowed[] = {"answer", NULL};
+        static const char *const required[] = {NULL};
+        if (!check_fields(n, req, rid, body, allowed, required) ||
+            !caller_org(n, req, rid))
+            return 0;
+        json_t *ans = json_object_get(body, "answer");
+        char *js = json_is_object(ans) ? json_dumps(ans, JSON_COMPACT) : NULL;
+        if (js == NULL || strlen(js) > 65536) {
+            free(js);
+            send_error(n, req, rid, 400, "bad_request",
+                       "answer: a JSON object of at most 64 KiB");
+            return 0;
+        }
+        Kizuna__ReplyMediation rm = KIZUNA__REPLY_MEDIATION__INIT;
+        rm.id = (char *)arg;
+        rm.provider = (char *)who->org;
+        rm.answer = js;
+        cmd.op_case = KIZUNA__COMMAND__OP_REPLY_MEDIATION;
+        cmd.reply_mediation = &rm;
+        int rv = propose(n, req, r, arg, rid, &cmd);
+        free(js);
+        return rv;
+    }
+    default:
+        send_error(n, req, rid, 500, "internal", "unrouted write");
+        return 0;
+    }
+}
+
 static int handle_write(struct kz_node *n, h2o_req_t *req,
                         const struct route *r, const char *arg,
                         const char *rid)
 {
     char err[KZ_NODE_ERR_MAX];
+    if (r->id == RT_LINK_UNLINK)
+        return handle_unlink(n, req, r, arg, rid);
     json_t *body = parse_body(n, req, rid);
     if (body == NULL)
         return 0;
@@ -783,7 +1182,7 @@ static int handle_write(struct kz_node *n, h2o_req_t *req,
         break;
     }
     default:
-        send_error(n, req, rid, 500, "internal", "unrouted write");
+        rv = handle_links_write(n, req, r, arg, rid, body);
     }
     json_decref(body);
     return rv;
@@ -791,7 +1190,56 @@ static int handle_write(struct kz_node *n, h2o_req_t *req,
 
 /* ----------------------------------------------------------------- reads */
 
-static bool parse_search(struct kz_node *n, h2o_req_t *req, const char *rid,
+/* A read's answer (struct answer) is built from local state and sent only
+ * once the read's audit record is durable: committed, or in the local queue
+ * of a stale read. */
+
+static void answer_ok(struct answer *a, int status, json_t *body)
+{
+    json_decref(a->body);
+    a->status = status;
+    a->body = body;
+}
+
+static void answer_error(struct answer *a, const char *rid, int status,
+                         const char *code, const char *message)
+{
+    answer_ok(a, status,
+              json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code,
+                        "message", message, "request_id", rid));
+}
+
+static void answer_init(struct answer *a)
+{
+    memset(a, 0, sizeof *a);
+    a->subjects = json_array();
+    a->stale_ms = -1;
+}
+
+static void answer_free(struct answer *a)
+{
+    json_decref(a->body);
+    json_decref(a->subjects);
+    a->body = a->subjects = NULL;
+}
+
+/* Sends and frees the answer. */
+static void answer_send(struct kz_node *n, h2o_req_t *req, struct answer *a)
+{
+    if (a->status == 503)
+        add_header(req, "retry-after", "1");
+    if (a->etag[0] && a->status < 300)
+        add_header(req, "etag", a->etag);
+    json_t *body = a->body;
+    a->body = NULL;
+    send_json(n, req, a->status ? a->status : 500,
+              body ? body : json_pack("{s:{s:s}}", "error", "code",
+                                      "internal"),
+              a->index, a->status < 300 ? a->stale_ms : -1);
+    answer_free(a);
+}
+
+static bool parse_search(h2o_req_t *req, const char *rid, struct answer *a,
                          struct kz_node_search *s, char (*bufs)[256])
 {
     static const char *names[] = {"q", "dob", "shelter", "status", "cursor",
@@ -802,7 +1250,7 @@ static bool parse_search(struct kz_node *n, h2o_req_t *req, const char *rid,
         if (got < 0) {
             char msg[80];
             snprintf(msg, sizeof msg, "%s: malformed or too long", names[i]);
-            send_error(n, req, rid, 400, "bad_request", msg);
+            answer_error(a, rid, 400, "bad_request", msg);
             return false;
         }
         if (got > 0 && bufs[i][0] != '\0')
@@ -816,19 +1264,19 @@ static bool parse_search(struct kz_node *n, h2o_req_t *req, const char *rid,
     s->cursor = vals[4];
     s->limit = 50;
     if (s->dob && !kz_node_valid_date(s->dob)) {
-        send_error(n, req, rid, 400, "bad_request",
+        answer_error(a, rid, 400, "bad_request",
                    "dob: must be a valid date YYYY-MM-DD");
         return false;
     }
     if (s->status && !kz_node_valid_code(s->status, kz_node_status_codes)) {
-        send_error(n, req, rid, 400, "bad_request",
+        answer_error(a, rid, 400, "bad_request",
                    "status: must be one of safe injured missing deceased "
                    "unknown");
         return false;
     }
     if ((s->shelter && !kz_node_valid_ref(s->shelter)) ||
         (s->cursor && !kz_node_valid_ref(s->cursor))) {
-        send_error(n, req, rid, 400, "bad_request",
+        answer_error(a, rid, 400, "bad_request",
                    "shelter and cursor must be ids");
         return false;
     }
@@ -836,7 +1284,7 @@ static bool parse_search(struct kz_node *n, h2o_req_t *req, const char *rid,
         char *end;
         long l = strtol(vals[5], &end, 10);
         if (*end != '\0' || l < 1 || l > 1000) {
-            send_error(n, req, rid, 400, "bad_request",
+            answer_error(a, rid, 400, "bad_request",
                        "limit: must be an integer from 1 to 1000");
             return false;
         }
@@ -845,15 +1293,19 @@ static bool parse_search(struct kz_node *n, h2o_req_t *req, const char *rid,
     return true;
 }
 
-/* Serves a read from local state. stale_ms < 0: linearizable. */
+/* Answers a read from local state into *a (sent by the caller, once its
+ * audit record is durable). stale_ms < 0: linearizable. */
 static void serve_read(struct kz_node *n, h2o_req_t *req,
                        const struct route *r, const char *arg,
-                       const char *rid, long long stale_ms)
+                       const char *rid, long long stale_ms,
+                       const struct caller *who, struct answer *a)
 {
+    a->index = kz_stor_applied_index(n->stor);
+    a->stale_ms = stale_ms;
     const char *muni = n->cfg.municipality;
-    uint64_t index = kz_stor_applied_index(n->stor);
-    if (!n->keys.ready && (r->id == RT_VICTIM_GET || r->id == RT_VICTIM_SEARCH)) {
-        send_error(n, req, rid, 503, "keys_not_ready",
+    if (!n->keys.ready && r->id != RT_AUDIT_LIST && r->id != RT_AUDIT_VERIFY &&
+        r->id != RT_SHELTER_SUMMARY && r->id != RT_WHITELIST_GET) {
+        answer_error(a, rid, 503, "keys_not_ready",
                    "this node cannot open the register's keys yet; retry");
         return;
     }
@@ -866,32 +1318,36 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         Kizuna__Victim *v;
         int rv = kz_node_load_victim(n->stor, &n->keys, muni, arg, &v);
         if (rv == KZ_ENOTFOUND) {
-            send_error(n, req, rid, 404, "not_found", "no victim with this id");
+            answer_error(a, rid, 404, "not_found", "no victim with this id");
             return;
         }
         if (rv != KZ_OK) {
-            send_error(n, req, rid, 500, "internal", kz_strerror(rv));
+            answer_error(a, rid, 500, "internal", kz_strerror(rv));
             return;
         }
-        char etag[32];
-        snprintf(etag, sizeof etag, "\"%llu\"", (unsigned long long)v->version);
-        add_header(req, "etag", etag);
-        send_json(n, req, 200, kz_node_victim_to_json(v), index, stale_ms);
+        snprintf(a->etag, sizeof a->etag, "\"%llu\"",
+                 (unsigned long long)v->version);
+        json_array_append_new(a->subjects, json_string(v->id));
+        answer_ok(a, 200, kz_node_victim_to_json(v));
         kizuna__victim__free_unpacked(v, NULL);
         return;
     }
     case RT_VICTIM_SEARCH: {
         char bufs[6][256];
         struct kz_node_search s;
-        if (!parse_search(n, req, rid, &s, bufs))
+        if (!parse_search(req, rid, a, &s, bufs))
             return;
         struct kz_node_search_page pg;
         int rv = kz_node_search_run(n->stor, &n->keys, muni, &s, &pg);
         if (rv != 0) {
             json_decref(pg.items);
-            send_error(n, req, rid, 500, "internal", kz_strerror(rv));
+            answer_error(a, rid, 500, "internal", kz_strerror(rv));
             return;
         }
+        for (size_t i = 0; i < json_array_size(pg.items); i++)
+            json_array_append(a->subjects,
+                              json_object_get(json_array_get(pg.items, i),
+                                              "id"));
         json_t *o = json_object();
         json_object_set_new(o, "items", pg.items);
         json_object_set_new(o, "next_cursor",
@@ -899,14 +1355,14 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
                                         : json_null());
         if (pg.truncated)
             json_object_set_new(o, "truncated", json_true());
-        send_json(n, req, 200, o, index, stale_ms);
+        answer_ok(a, 200, o);
         return;
     }
     case RT_AUDIT_VERIFY: {
         struct kz_node_audit_check chk;
         int rv = kz_node_audit_verify(n->stor, muni, &chk);
         if (rv != KZ_OK) {
-            send_error(n, req, rid, 500, "internal", kz_strerror(rv));
+            answer_error(a, rid, 500, "internal", kz_strerror(rv));
             return;
         }
         char head[65];
@@ -920,7 +1376,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
                                 json_integer((json_int_t)chk.first_bad));
             json_object_set_new(o, "reason", json_string(chk.why));
         }
-        send_json(n, req, 200, o, index, stale_ms);
+        answer_ok(a, 200, o);
         return;
     }
     case RT_AUDIT_LIST: {
@@ -942,7 +1398,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
                    (gf > 0 && !kz_node_parse_time(from_s, &from_ms)) ||
                    (gt > 0 && !kz_node_parse_time(to_s, &to_ms));
         if (bad) {
-            send_error(n, req, rid, 400, "bad_request",
+            answer_error(a, rid, 400, "bad_request",
                        "from, to: RFC 3339 UTC times; after: a sequence "
                        "number; limit: 1 to 1000; subject: a record id");
             return;
@@ -954,7 +1410,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         json_t *o = json_pack("{s:o}", "items", items);
         json_object_set_new(o, "next_after",
                             next ? json_integer((json_int_t)next) : json_null());
-        send_json(n, req, 200, o, index, stale_ms);
+        answer_ok(a, 200, o);
         return;
     }
     case RT_SHELTER_SUMMARY: {
@@ -970,28 +1426,367 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
             kizuna__shelter__free_unpacked(sh, NULL);
         } else if (json_integer_value(json_object_get(o, "total")) == 0) {
             json_decref(o);
-            send_error(n, req, rid, 404, "not_found",
+            answer_error(a, rid, 404, "not_found",
                        "no shelter with this id");
             return;
         }
-        send_json(n, req, 200, o, index, stale_ms);
+        answer_ok(a, 200, o);
+        return;
+    }
+    case RT_ORG_GET:
+    case RT_WHITELIST_GET: {
+        json_t *o = r->id == RT_ORG_GET
+                        ? kz_node_org_json(n->stor, &n->keys, muni, arg)
+                        : kz_node_whitelist_json(n->stor, muni, arg);
+        if (o == NULL)
+            answer_error(a, rid, 404, "not_found", "no such entry");
+        else
+            answer_ok(a, 200, o);
+        return;
+    }
+    case RT_MED_GET: {
+        char vid[80];
+        json_t *o = kz_node_mediation_view(n->stor, &n->keys, muni, arg,
+                                           who->org, vid);
+        if (o == NULL) {
+            answer_error(a, rid, 404, "not_found",
+                         "no request with this id for your organisation");
+            return;
+        }
+        if (vid[0])
+            json_array_append_new(a->subjects, json_string(vid));
+        answer_ok(a, 200, o);
+        return;
+    }
+    case RT_MED_INBOX: {
+        char after[80], limit_s[16], next[80];
+        int ga = query_param(req, "after", after, sizeof after);
+        int gl = query_param(req, "limit", limit_s, sizeof limit_s);
+        long limit = gl > 0 ? strtol(limit_s, NULL, 10) : 100;
+        if (ga < 0 || gl < 0 || limit < 1 || limit > 1000 ||
+            (ga > 0 && after[0] && !kz_node_valid_ref(after))) {
+            answer_error(a, rid, 400, "bad_request",
+                         "after: a request id; limit: 1 to 1000");
+            return;
+        }
+        json_t *items = kz_node_mediation_inbox(
+            n->stor, &n->keys, muni, who->org, ga > 0 ? after : "",
+            (size_t)limit, next, a->subjects);
+        answer_ok(a, 200,
+                  json_pack("{s:o,s:o}", "items", items, "next_after",
+                            next[0] ? json_string(next) : json_null()));
+        return;
+    }
+    case RT_PORTAL_ME:
+    case RT_PORTAL_LOG: {
+        /* A citizen's certificate holds the portal's link code for them
+         * (CN); the portal is an organisation of kind "portal" (O). */
+        json_t *org = kz_node_org_json(n->stor, &n->keys, muni, who->org);
+        const char *kind = json_string_value(json_object_get(org, "kind"));
+        bool portal = kind != NULL && strcmp(kind, "portal") == 0;
+        json_decref(org);
+        char vid[80], hex[33];
+        uv_timeval64_t tv = {0, 0};
+        uv_gettimeofday(&tv);
+        int rv = portal ? kz_node_link_resolve(
+                              n->stor, &n->keys, muni, who->org, who->cn,
+                              tv.tv_sec * 1000 + tv.tv_usec / 1000, vid, hex)
+                        : KZ_ENOTFOUND;
+        if (rv != KZ_OK) {
+            answer_error(a, rid, 403, "unknown_citizen",
+                         "this certificate is not linked to a registered "
+                         "person (or its portal link was unlinked)");
+            return;
+        }
+        json_array_append_new(a->subjects, json_string(vid));
+        if (r->id == RT_PORTAL_ME) {
+            Kizuna__Victim *v;
+            rv = kz_node_load_victim(n->stor, &n->keys, muni, vid, &v);
+            if (rv != KZ_OK) {
+                answer_error(a, rid, 404, "not_found", "no record");
+                return;
+            }
+            answer_ok(a, 200, kz_node_victim_to_json(v));
+            kizuna__victim__free_unpacked(v, NULL);
+            return;
+        }
+        char after_s[24], limit_s[16];
+        int ga = query_param(req, "after", after_s, sizeof after_s);
+        int gl = query_param(req, "limit", limit_s, sizeof limit_s);
+        char *end = NULL;
+        unsigned long long after = ga > 0 ? strtoull(after_s, &end, 10) : 0;
+        long limit = gl > 0 ? strtol(limit_s, NULL, 10) : 100;
+        if (ga < 0 || gl < 0 || (ga > 0 && (end == after_s || *end)) ||
+            limit < 1 || limit > 1000) {
+            answer_error(a, rid, 400, "bad_request",
+                         "after: a sequence number; limit: 1 to 1000");
+            return;
+        }
+        uint64_t next = 0;
+        json_t *items = kz_node_audit_list(n->stor, muni, after, INT64_MIN,
+                                           INT64_MAX, (size_t)limit, vid,
+                                           &next);
+        answer_ok(a, 200,
+                  json_pack("{s:o,s:o}", "items", items, "next_after",
+                            next ? json_integer((json_int_t)next)
+                                 : json_null()));
         return;
     }
     default:
-        send_error(n, req, rid, 500, "internal", "unrouted read");
+        answer_error(a, rid, 500, "internal", "unrouted read");
     }
+}
+
+/* -------------------------------------------------------------- read audit
+ *
+ * A read of personal data is answered only once its audit record is
+ * durable (DESIGN.md "Data path" 4 and 5):
+ *   - GET /v1/victims/{id}: the record names its subject before the read,
+ *     so the raft entry that carries it is the read point (proposed with
+ *     kz_cons_propose_read): once it is applied here, the record is
+ *     committed and the local state is linearizable; then read and answer.
+ *   - reads whose subjects are known only after reading (search, inbox,
+ *     portal): read at a read index, then commit the record naming every
+ *     victim disclosed, then answer. Nothing leaves before the commit.
+ *   - consistency=stale: answered from local state after the record is
+ *     synced to the node's durable queue (audit_queue.h), handed to the
+ *     cluster when a leader is reachable.
+ * Records of reads arriving together share one entry. audit_reads 0 (test
+ * only) turns it off, to measure what it costs. */
+
+static const char *read_action(enum route_id id)
+{
+    switch (id) {
+    case RT_VICTIM_GET:
+        return "victim.read";
+    case RT_VICTIM_SEARCH:
+        return "victim.search";
+    case RT_MED_GET:
+        return "mediation.read";
+    case RT_MED_INBOX:
+        return "mediation.inbox";
+    case RT_PORTAL_ME:
+        return "portal.me";
+    case RT_PORTAL_LOG:
+        return "portal.access_log";
+    default:
+        return "read";
+    }
+}
+
+/* The audit record of one read; strings point into who, arg and subjects
+ * (and *subj, malloc'd, which the caller frees). */
+static void read_context(struct kz_node *n, const struct caller *who,
+                         const struct route *r, const char *rid,
+                         const char *arg, const struct answer *ans,
+                         Kizuna__AuditContext *ctx, char ***subj)
+{
+    kizuna__audit_context__init(ctx);
+    *subj = NULL;
+    ctx->org = (char *)who->org;
+    ctx->role = (char *)who->role;
+    ctx->cert_sha256 = (char *)who->cert_sha256;
+    ctx->purpose = who->purpose[0] ? (char *)who->purpose
+                   : r->roles == R_CITIZEN ? "self (portal)"
+                                           : NULL;
+    ctx->request_id = (char *)rid;
+    ctx->has_node_id = 1;
+    ctx->node_id = n->cfg.id;
+    ctx->region = n->cfg.region;
+    ctx->action = (char *)read_action(r->id);
+    if (ans == NULL) { /* not read yet: the path names the subject */
+        ctx->subject = arg[0] ? (char *)arg : NULL;
+        return;
+    }
+    ctx->has_outcome = 1;
+    ctx->outcome = ans->status;
+    size_t k = json_array_size(ans->subjects);
+    if (k >= 1)
+        ctx->subject = (char *)json_string_value(json_array_get(ans->subjects, 0));
+    if (k > 1 && (*subj = calloc(k, sizeof **subj)) != NULL) {
+        for (size_t i = 0; i < k; i++)
+            (*subj)[i] =
+                (char *)json_string_value(json_array_get(ans->subjects, i));
+        ctx->n_subjects = k;
+        ctx->subjects = *subj;
+    }
+}
+
+static void audits_flush(struct kz_node *n);
+
+static void finish_audited(struct pending *p, int status)
+{
+    struct kz_node *n = p->node;
+    if (p->req != NULL) {
+        if (status != 0) {
+            send_cons_error(n, p->req, p->request_id, status, false);
+        } else {
+            if (p->read_first) {
+                answer_init(&p->ans);
+                serve_read(n, p->req, p->route, p->arg, p->request_id, -1,
+                           &p->who, &p->ans);
+            }
+            answer_send(n, p->req, &p->ans);
+        }
+    }
+    pending_free(p);
+}
+
+static void on_audits_committed(kz_cons_req *creq, int status)
+{
+    struct kz_node *n = creq->data;
+    struct read_audits *ra = &n->http->audits;
+    ra->in_flight = false;
+    free(creq->result);
+    creq->result = NULL;
+    struct pending *p = ra->batch;
+    ra->batch = NULL;
+    while (p != NULL) {
+        struct pending *next = p->next_audit;
+        finish_audited(p, status);
+        p = next;
+    }
+    if (ra->waiting != NULL)
+        audits_flush(n);
+}
+
+/* Proposes one entry with the records of every waiting read. */
+static void audits_flush(struct kz_node *n)
+{
+    struct read_audits *ra = &n->http->audits;
+    struct pending *batch = ra->waiting;
+    ra->waiting = NULL;
+    ra->tail = &ra->waiting;
+    size_t k = 0;
+    for (struct pending *p = batch; p != NULL; p = p->next_audit)
+        k++;
+    Kizuna__AuditContext *ctx = calloc(k, sizeof *ctx);
+    Kizuna__AuditContext **ptrs = calloc(k, sizeof *ptrs);
+    char ***subj = calloc(k, sizeof *subj);
+    int rv = ctx && ptrs && subj ? KZ_OK : KZ_ENOMEM;
+    size_t i = 0;
+    for (struct pending *p = batch; rv == KZ_OK && p != NULL;
+         p = p->next_audit, i++) {
+        read_context(n, &p->who, p->route, p->request_id, p->arg,
+                     p->read_first ? NULL : &p->ans, &ctx[i], &subj[i]);
+        ptrs[i] = &ctx[i];
+    }
+    char *sealed = NULL;
+    size_t slen = 0;
+    if (rv == KZ_OK) {
+        Kizuna__AuditAppend aa = KIZUNA__AUDIT_APPEND__INIT;
+        aa.n_entries = k;
+        aa.entries = ptrs;
+        Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+        uv_timeval64_t tv = {0, 0};
+        uv_gettimeofday(&tv);
+        cmd.has_time_ms = 1;
+        cmd.time_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        cmd.municipality = n->cfg.municipality;
+        cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
+        cmd.audit_append = &aa;
+        size_t len = kizuna__command__get_packed_size(&cmd);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf == NULL)
+            rv = KZ_ENOMEM;
+        else {
+            kizuna__command__pack(&cmd, buf);
+            rv = kz_node_keys_seal_command(&n->keys, buf, len, &sealed, &slen);
+            free(buf);
+        }
+    }
+    for (size_t j = 0; subj != NULL && j < k; j++)
+        free(subj[j]);
+    free(subj);
+    free(ptrs);
+    free(ctx);
+    if (rv == KZ_OK) {
+        ra->creq.data = n;
+        rv = kz_cons_propose_read(n->cons, &ra->creq, sealed, slen,
+                                  on_audits_committed);
+    }
+    free(sealed);
+    if (rv != KZ_OK) {
+        while (batch != NULL) {
+            struct pending *next = batch->next_audit;
+            finish_audited(batch, rv == KZ_ENOTFOUND ? KZ_ENOLEADER : rv);
+            batch = next;
+        }
+        return;
+    }
+    ra->batch = batch;
+    ra->in_flight = true;
+}
+
+static void audit_read(struct kz_node *n, struct pending *p)
+{
+    struct read_audits *ra = &n->http->audits;
+    if (ra->tail == NULL)
+        ra->tail = &ra->waiting;
+    p->next_audit = NULL;
+    *ra->tail = p;
+    ra->tail = &p->next_audit;
+    if (!ra->in_flight)
+        audits_flush(n);
+}
+
+static bool audits_on(struct kz_node *n, const struct route *r)
+{
+    return r->audited && n->cfg.audit_reads;
 }
 
 static void on_read_index(kz_cons_req *creq, int status)
 {
     struct pending *p = creq->data;
-    if (p->req != NULL) {
-        if (status != 0)
-            send_cons_error(p->node, p->req, p->request_id, status, false);
-        else
-            serve_read(p->node, p->req, p->route, p->arg, p->request_id, -1);
+    struct kz_node *n = p->node;
+    if (p->req == NULL || status != 0) {
+        if (p->req != NULL)
+            send_cons_error(n, p->req, p->request_id, status, false);
+        pending_free(p);
+        return;
     }
+    answer_init(&p->ans);
+    serve_read(n, p->req, p->route, p->arg, p->request_id, -1, &p->who,
+               &p->ans);
+    /* A refusal or a miss discloses nothing: no record to wait for. */
+    if (audits_on(n, p->route) && p->ans.status == 200) {
+        audit_read(n, p);
+        return;
+    }
+    answer_send(n, p->req, &p->ans);
     pending_free(p);
+}
+
+/* A stale read: answered once its record is synced to the local queue. */
+static void serve_stale(struct kz_node *n, h2o_req_t *req,
+                        const struct route *r, const char *arg,
+                        const char *rid)
+{
+    struct kz_cons_status st;
+    kz_cons_get_status(n->cons, &st);
+    struct answer a;
+    answer_init(&a);
+    serve_read(n, req, r, arg, rid, (long long)st.ms_since_leader,
+               &n->http->caller, &a);
+    if (audits_on(n, r) && a.status == 200) {
+        Kizuna__AuditContext ctx;
+        char **subj;
+        read_context(n, &n->http->caller, r, rid, arg, &a, &ctx, &subj);
+        uv_timeval64_t tv = {0, 0};
+        uv_gettimeofday(&tv);
+        ctx.has_at_ms = 1;
+        ctx.at_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        int rv = kz_node_audit_queue_push(n->audit_q, &ctx);
+        free(subj);
+        if (rv != KZ_OK) {
+            answer_free(&a);
+            send_error(n, req, rid, 503, "audit_unavailable",
+                       "the access record of this read could not be "
+                       "written; nothing was disclosed");
+            return;
+        }
+    }
+    answer_send(n, req, &a);
 }
 
 static int handle_read(struct kz_node *n, h2o_req_t *req,
@@ -1000,24 +1795,25 @@ static int handle_read(struct kz_node *n, h2o_req_t *req,
 {
     char consistency[32];
     int got = query_param(req, "consistency", consistency, sizeof consistency);
-    bool stale = false;
     if (got < 0 || (got > 0 && strcmp(consistency, "stale") != 0 &&
                     strcmp(consistency, "linearizable") != 0)) {
         send_error(n, req, rid, 400, "bad_request",
                    "consistency: must be linearizable or stale");
         return 0;
     }
-    if (got > 0 && strcmp(consistency, "stale") == 0)
-        stale = true;
-    if (stale) {
-        struct kz_cons_status st;
-        kz_cons_get_status(n->cons, &st);
-        serve_read(n, req, r, arg, rid, (long long)st.ms_since_leader);
+    if (got > 0 && strcmp(consistency, "stale") == 0) {
+        serve_stale(n, req, r, arg, rid);
         return 0;
     }
     struct pending *p = pending_new(n, req, r, arg, rid);
     if (p == NULL) {
         send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    p->who = n->http->caller;
+    if (audits_on(n, r) && r->id == RT_VICTIM_GET) {
+        p->read_first = true;
+        audit_read(n, p);
         return 0;
     }
     int rv = kz_cons_read_index(n->cons, &p->creq, on_read_index);
@@ -1391,6 +2187,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         snprintf(who->org, sizeof who->org, "%s", id.org);
         snprintf(who->role, sizeof who->role, "%s", id.role_name);
         cert_fingerprint(n->http, req, who->cert_sha256);
+        if (id.role == R_CITIZEN)
+            peer_cn(n->http, req, who->cn, sizeof who->cn);
         if (header_value(req, "x-purpose", who->purpose,
                          sizeof who->purpose) != 1)
             who->purpose[0] = '\0';
@@ -1460,6 +2258,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_SHELTER_SUMMARY:
     case RT_AUDIT_LIST:
     case RT_AUDIT_VERIFY:
+    case RT_ORG_GET:
+    case RT_WHITELIST_GET:
+    case RT_MED_GET:
+    case RT_MED_INBOX:
+    case RT_PORTAL_ME:
+    case RT_PORTAL_LOG:
         return handle_read(n, req, r, arg, rid);
     default:
         return handle_write(n, req, r, arg, rid);

@@ -10,6 +10,7 @@
  * newer image and loads it.
  */
 #include "node.h"
+#include "audit_queue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -107,6 +108,16 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     if (rv != KZ_OK)
         return rv;
     refresh_keys(n);
+    snprintf(path, sizeof path, "%s/audit-queue", cfg->data_dir);
+    rv = kz_node_audit_queue_open(&n->audit_q, path, n->errmsg,
+                                  sizeof n->errmsg);
+    if (rv != KZ_OK)
+        goto err_after_stor;
+    rv = kz_node_audit_queue_trim(
+        n->audit_q,
+        kz_node_audit_queue_handed(n->stor, kz_node_audit_queue_id(n->audit_q)));
+    if (rv != KZ_OK)
+        goto err_after_stor;
 
     struct kz_cons_config cc;
     memset(&cc, 0, sizeof cc);
@@ -147,6 +158,8 @@ err_after_http:
     /* raft was initialised but not started: closing it needs the loop. */
     return rv;
 err_after_stor:
+    kz_node_audit_queue_close(n->audit_q);
+    n->audit_q = NULL;
     kz_stor_close(n->stor);
     n->stor = NULL;
     return rv;
@@ -162,12 +175,68 @@ static void on_keys_init(kz_cons_req *req, int status)
                 (unsigned long long)n->cfg.id);
 }
 
+static void on_audit_handed(kz_cons_req *req, int status)
+{
+    struct kz_node *n = req->data;
+    n->audit_q_in_flight = false;
+    free(req->result);
+    if (status != 0)
+        return; /* kept: the next tick hands it over again */
+    uint64_t id = kz_node_audit_queue_id(n->audit_q);
+    if (kz_node_audit_queue_trim(n->audit_q,
+                                 kz_node_audit_queue_handed(n->stor, id)) !=
+        KZ_OK)
+        fprintf(stderr, "kizunad[%llu]: cannot trim the audit queue file\n",
+                (unsigned long long)n->cfg.id);
+}
+
+/* Hands the records of stale reads (audit_queue.h) to the cluster, a batch
+ * at a time, whenever a leader is known. What was appended is trimmed from
+ * the file by what the replicated state says, so a lost answer costs a
+ * retry, never a duplicate or a gap. */
+static void hand_over_audit_queue(struct kz_node *n,
+                                  const struct kz_cons_status *st)
+{
+    if (n->audit_q_in_flight || st->leader_id == 0 || !n->keys.ready ||
+        kz_node_audit_queue_length(n->audit_q) == 0)
+        return;
+    uint64_t id = kz_node_audit_queue_id(n->audit_q);
+    uint64_t handed = kz_node_audit_queue_handed(n->stor, id);
+    if (kz_node_audit_queue_trim(n->audit_q, handed) != KZ_OK)
+        return;
+    uv_timeval64_t tv = {0, 0};
+    uv_gettimeofday(&tv);
+    uint8_t *cmd;
+    size_t len, count;
+    if (kz_node_audit_queue_command(n->audit_q, handed, 256,
+                                    n->cfg.municipality,
+                                    tv.tv_sec * 1000 + tv.tv_usec / 1000,
+                                    &cmd, &len, &count) != KZ_OK ||
+        cmd == NULL)
+        return;
+    char *sealed;
+    size_t slen;
+    int rv = kz_node_keys_seal_command(&n->keys, cmd, len, &sealed, &slen);
+    free(cmd);
+    if (rv != KZ_OK)
+        return;
+    n->audit_q_req.data = n;
+    if (kz_cons_propose(n->cons, &n->audit_q_req, sealed, slen,
+                        on_audit_handed) == 0)
+        n->audit_q_in_flight = true;
+    free(sealed);
+}
+
 /* The first leader of a new cluster creates its keys: a random data key and
  * index key, wrapped by the current master key, in one raft command (apply
- * refuses a second one, so two leaders racing cannot both win). */
+ * refuses a second one, so two leaders racing cannot both win). Every tick
+ * also hands queued audit records over. */
 static void on_keys_timer(uv_timer_t *t)
 {
     struct kz_node *n = t->data;
+    struct kz_cons_status cs;
+    kz_cons_get_status(n->cons, &cs);
+    hand_over_audit_queue(n, &cs);
     if (n->keys_init_in_flight || kz_node_keys_in_state(n->stor))
         return;
     struct kz_cons_status st;
@@ -217,6 +286,8 @@ void kz_node_free(struct kz_node *n)
         kz_cons_free(n->cons);
     kz_node_http_free(n);
     kz_stor_close(n->stor);
+    kz_node_audit_queue_close(n->audit_q);
+    n->audit_q = NULL;
     kz_node_keys_wipe(&n->keys);
     n->cons = NULL;
     n->stor = NULL;

@@ -20,6 +20,7 @@
 #include "state_store.h"
 
 struct kz_node_http;
+struct kz_node_audit_queue;
 
 struct kz_node_stats {
     uint64_t http_requests;
@@ -41,6 +42,9 @@ struct kz_node {
     uv_timer_t keys_timer;   /* proposes the first data key when leading */
     bool keys_init_in_flight;
     kz_cons_req keys_req;
+    struct kz_node_audit_queue *audit_q; /* stale reads' records */
+    kz_cons_req audit_q_req;
+    bool audit_q_in_flight;
     struct kz_node_stats stats;
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];

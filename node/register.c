@@ -18,12 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply.h"
 #include "audit.h"
+#include "audit_queue.h"
 #include "keys.h"
+#include "kz_endian.h"
 #include "name_fold.h"
 #include "records.h"
 
-#define KEY_MAX 512
+#define KEY_MAX KZ_NODE_KEY_MAX
 #define MAX_NAME_KEYS 24
 
 const char *const kz_node_counter_names[] = {
@@ -36,8 +39,8 @@ const char *const kz_node_counter_names[] = {
 
 /* ------------------------------------------------------------------ keys */
 
-static size_t make_key(char *buf, const char *muni, char kind, const char *a,
-                       const char *b)
+size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
+                        const char *b)
 {
     int n = snprintf(buf, KEY_MAX, "%s/%c/%s", muni, kind, a);
     if (n < 0 || n >= KEY_MAX - 1)
@@ -89,23 +92,23 @@ static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
             if (end > len)
                 end = len;
             kz_node_keys_blind(keys, 'n', names[i], end, blind);
-            if ((n = make_key(key, muni, 'n', blind, v->id)) > 0)
+            if ((n = kz_node_make_key(key, muni, 'n', blind, v->id)) > 0)
                 fn(arg, key, n);
         }
     }
     if (v->dob) {
         kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
-        if ((n = make_key(key, muni, 'd', blind, v->id)) > 0)
+        if ((n = kz_node_make_key(key, muni, 'd', blind, v->id)) > 0)
             fn(arg, key, n);
     }
     if (v->shelter_id &&
-        (n = make_key(key, muni, 's', v->shelter_id, v->id)) > 0)
+        (n = kz_node_make_key(key, muni, 's', v->shelter_id, v->id)) > 0)
         fn(arg, key, n);
-    if ((n = make_key(key, muni, 't', v->status ? v->status : "unknown",
+    if ((n = kz_node_make_key(key, muni, 't', v->status ? v->status : "unknown",
                       v->id)) > 0)
         fn(arg, key, n);
     if (v->household_id &&
-        (n = make_key(key, muni, 'h', v->household_id, v->id)) > 0)
+        (n = kz_node_make_key(key, muni, 'h', v->household_id, v->id)) > 0)
         fn(arg, key, n);
 }
 
@@ -194,7 +197,7 @@ static void write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
         if (ds->v[i].d == 0)
             continue;
         char key[KEY_MAX];
-        size_t n = make_key(key, muni, 'c', ds->v[i].shelter, ds->v[i].counter);
+        size_t n = kz_node_make_key(key, muni, 'c', ds->v[i].shelter, ds->v[i].counter);
         if (n == 0)
             continue;
         unsigned long long x =
@@ -210,14 +213,7 @@ static void write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
 
 /* ---------------------------------------------------------------- results */
 
-struct result {
-    bool want;
-    char **buf;
-    size_t *len;
-    int status; /* kept on every replica: it goes into the audit record */
-};
-
-static void set_result(struct result *r, int status, json_t *body)
+void kz_node_result_set(struct kz_node_result *r, int status, json_t *body)
 {
     r->status = status;
     if (!r->want) {
@@ -239,15 +235,15 @@ static void set_result(struct result *r, int status, json_t *body)
     free(js);
 }
 
-static void set_error(struct result *r, int status, const char *code,
-                      const char *message)
+void kz_node_result_error(struct kz_node_result *r, int status,
+                          const char *code, const char *message)
 {
     r->status = status;
     if (!r->want)
         return;
     json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
                           message);
-    set_result(r, status, e);
+    kz_node_result_set(r, status, e);
 }
 
 /* --------------------------------------------------------------- records */
@@ -259,7 +255,7 @@ static int store_victim(kz_stor_batch *b, struct kz_node_keys *keys,
                         const Kizuna__Victim *v)
 {
     char key[KEY_MAX];
-    size_t n = make_key(key, muni, 'v', v->id, NULL);
+    size_t n = kz_node_make_key(key, muni, 'v', v->id, NULL);
     size_t sz = kizuna__victim__get_packed_size(v);
     uint8_t *buf = malloc(sz ? sz : 1);
     if (buf == NULL)
@@ -286,7 +282,7 @@ static int load_victim(kz_stor *st, struct kz_node_keys *keys,
                        Kizuna__Victim **copy)
 {
     char key[KEY_MAX];
-    size_t n = make_key(key, muni, 'v', id, NULL);
+    size_t n = kz_node_make_key(key, muni, 'v', id, NULL);
     if (n == 0)
         return KZ_ENOTFOUND;
     char *v;
@@ -323,7 +319,7 @@ int kz_node_load_shelter(kz_stor *st, const char *muni, const char *id,
                          Kizuna__Shelter **out)
 {
     char key[KEY_MAX];
-    size_t n = make_key(key, muni, 's', id, NULL);
+    size_t n = kz_node_make_key(key, muni, 's', id, NULL);
     if (n == 0)
         return KZ_ENOTFOUND;
     char *v;
@@ -378,18 +374,18 @@ static int stay_change(Kizuna__Victim *v, const char *old_shelter,
 static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                         const char *muni,
                         uint64_t index, const Kizuna__Command *cmd,
-                        struct result *r)
+                        struct kz_node_result *r)
 {
     Kizuna__Victim *v = cmd->create_victim->victim;
     if (v == NULL || v->id == NULL || !kz_node_valid_ref(v->id)) {
-        set_error(r, 400, "bad_command", "create without a valid id");
+        kz_node_result_error(r, 400, "bad_command", "create without a valid id");
         return KZ_OK;
     }
     Kizuna__Victim *old;
     int lrv = kz_node_load_victim(st, keys, muni, v->id, &old);
     if (lrv == KZ_OK) {
         kizuna__victim__free_unpacked(old, NULL);
-        set_error(r, 409, "conflict", "a record with this id exists");
+        kz_node_result_error(r, 409, "conflict", "a record with this id exists");
         return KZ_OK;
     }
     if (lrv != KZ_ENOTFOUND)
@@ -409,7 +405,7 @@ static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b
     write_deltas(st, b, muni, &ds);
     r->status = 201;
     if (r->want)
-        set_result(r, 201, kz_node_victim_to_json(v));
+        kz_node_result_set(r, 201, kz_node_victim_to_json(v));
     return KZ_OK;
 }
 
@@ -459,19 +455,19 @@ static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
 static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                         const char *muni,
                        uint64_t index, const Kizuna__Command *cmd,
-                       struct result *r)
+                       struct kz_node_result *r)
 {
     Kizuna__PatchVictim *p = cmd->patch_victim;
     Kizuna__Victim *v = NULL, *old = NULL;
     int rv;
     if (p->id == NULL || p->fields == NULL) {
-        set_error(r, 400, "bad_command", "patch without id or fields");
+        kz_node_result_error(r, 400, "bad_command", "patch without id or fields");
         return KZ_OK;
     }
     /* v is changed; old keeps the image for index and counter differences. */
     rv = load_victim(st, keys, muni, p->id, &v, &old);
     if (rv == KZ_ENOTFOUND) {
-        set_error(r, 404, "not_found", "no victim with this id");
+        kz_node_result_error(r, 404, "not_found", "no victim with this id");
         return KZ_OK;
     }
     if (rv != KZ_OK)
@@ -481,19 +477,19 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
         snprintf(msg, sizeof msg, "version is %llu, not %llu",
                  (unsigned long long)v->version,
                  (unsigned long long)p->if_match);
-        set_error(r, 412, "version_mismatch", msg);
+        kz_node_result_error(r, 412, "version_mismatch", msg);
         kizuna__victim__free_unpacked(v, NULL);
         kizuna__victim__free_unpacked(old, NULL);
         return KZ_OK;
     }
     for (size_t i = 0; i < p->n_set; i++)
         if (patch_field(v, p->fields, p->set[i]) != KZ_OK) {
-            set_error(r, 400, "bad_command", "patch of an unknown field");
+            kz_node_result_error(r, 400, "bad_command", "patch of an unknown field");
             rv = KZ_OK;
             goto out;
         }
     if (v->name == NULL) {
-        set_error(r, 400, "bad_request", "name: must not be removed");
+        kz_node_result_error(r, 400, "bad_request", "name: must not be removed");
         rv = KZ_OK;
         goto out;
     }
@@ -512,7 +508,7 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     write_deltas(st, b, muni, &ds);
     r->status = 200;
     if (r->want)
-        set_result(r, 200, kz_node_victim_to_json(v));
+        kz_node_result_set(r, 200, kz_node_victim_to_json(v));
 out:
     if (old)
         kizuna__victim__free_unpacked(old, NULL);
@@ -523,18 +519,18 @@ out:
 static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                         const char *muni,
                       uint64_t index, const Kizuna__Command *cmd,
-                      struct result *r)
+                      struct kz_node_result *r)
 {
     Kizuna__AddNote *a = cmd->add_note;
     Kizuna__Victim *v = NULL, *old = NULL;
     if (a->victim_id == NULL || a->note == NULL || a->note->status == NULL ||
         !kz_node_valid_code(a->note->status, kz_node_status_codes)) {
-        set_error(r, 400, "bad_command", "note without victim or status");
+        kz_node_result_error(r, 400, "bad_command", "note without victim or status");
         return KZ_OK;
     }
     int rv = load_victim(st, keys, muni, a->victim_id, &v, &old);
     if (rv == KZ_ENOTFOUND) {
-        set_error(r, 404, "not_found", "no victim with this id");
+        kz_node_result_error(r, 404, "not_found", "no victim with this id");
         return KZ_OK;
     }
     if (rv != KZ_OK)
@@ -569,7 +565,7 @@ static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     write_deltas(st, b, muni, &ds);
     r->status = 201;
     if (r->want)
-        set_result(r, 201, kz_node_victim_to_json(v));
+        kz_node_result_set(r, 201, kz_node_victim_to_json(v));
 out:
     if (old)
         kizuna__victim__free_unpacked(old, NULL);
@@ -580,12 +576,12 @@ out:
 static int apply_shelter(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                         const char *muni,
                          uint64_t index, const Kizuna__Command *cmd,
-                         struct result *r)
+                         struct kz_node_result *r)
 {
     (void)keys; /* shelters are not personal data: stored in the clear */
     Kizuna__Shelter *s = cmd->put_shelter->shelter;
     if (s == NULL || s->id == NULL || !kz_node_valid_ref(s->id)) {
-        set_error(r, 400, "bad_command", "shelter without a valid id");
+        kz_node_result_error(r, 400, "bad_command", "shelter without a valid id");
         return KZ_OK;
     }
     Kizuna__Shelter *old = NULL;
@@ -597,7 +593,7 @@ static int apply_shelter(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *
     s->has_updated_ms = 1;
     s->updated_ms = cmd->time_ms;
     char key[KEY_MAX];
-    size_t n = make_key(key, muni, 's', s->id, NULL);
+    size_t n = kz_node_make_key(key, muni, 's', s->id, NULL);
     size_t sz = kizuna__shelter__get_packed_size(s);
     uint8_t *buf = malloc(sz ? sz : 1);
     if (buf == NULL)
@@ -607,7 +603,7 @@ static int apply_shelter(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *
     free(buf);
     r->status = existed ? 200 : 201;
     if (r->want)
-        set_result(r, existed ? 200 : 201, kz_node_shelter_to_json(s));
+        kz_node_result_set(r, existed ? 200 : 201, kz_node_shelter_to_json(s));
     return KZ_OK;
 }
 
@@ -643,6 +639,20 @@ static const char *command_action(const Kizuna__Command *cmd)
         return "victim.note";
     case KIZUNA__COMMAND__OP_PUT_SHELTER:
         return "shelter.put";
+    case KIZUNA__COMMAND__OP_PUT_ORG:
+        return "org.put";
+    case KIZUNA__COMMAND__OP_PUT_WHITELIST:
+        return "whitelist.put";
+    case KIZUNA__COMMAND__OP_ISSUE_LINK:
+        return "linkcode.issue";
+    case KIZUNA__COMMAND__OP_UNLINK:
+        return "linkcode.unlink";
+    case KIZUNA__COMMAND__OP_CREATE_MEDIATION:
+        return "mediation.request";
+    case KIZUNA__COMMAND__OP_REPLY_MEDIATION:
+        return "mediation.reply";
+    case KIZUNA__COMMAND__OP_AUDIT_PRUNE:
+        return "audit.prune";
     default:
         return "other";
     }
@@ -652,7 +662,7 @@ static const char *command_action(const Kizuna__Command *cmd)
  * into the log in the same batch, with the outcome decided here. */
 static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
                          uint64_t index, const Kizuna__Command *cmd,
-                         const struct result *r)
+                         const struct kz_node_result *r)
 {
     struct kz_node_audit_head h;
     int rv = kz_node_audit_load_head(st, &h);
@@ -660,26 +670,51 @@ static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
         return rv;
     Kizuna__AuditContext ctx = *cmd->audit;
     ctx.action = (char *)command_action(cmd);
-    ctx.subject = (char *)command_subject(cmd);
+    ctx.subject = r->subject[0] ? (char *)r->subject
+                                : (char *)command_subject(cmd);
+    ctx.person = r->person[0] ? (char *)r->person : NULL;
     ctx.has_outcome = 1;
     ctx.outcome = r->status ? r->status : 200;
     return kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
 }
 
-/* Records of calls that changed nothing (refusals): appended as given. */
+/* Records of calls that changed nothing (refusals, reads): appended as
+ * given. Records from a node's durable queue (stale reads, audit_queue.h)
+ * carry their queue numbers; the last one appended per queue is kept in
+ * meta "auditq/<queue id>", so a batch handed over twice (its first answer
+ * lost) is appended once. */
 static int apply_audit_append(kz_stor *st, kz_stor_batch *b, const char *muni,
                               uint64_t index, const Kizuna__Command *cmd,
-                              struct result *r)
+                              struct kz_node_result *r)
 {
+    const Kizuna__AuditAppend *aa = cmd->audit_append;
     struct kz_node_audit_head h;
     int rv = kz_node_audit_load_head(st, &h);
-    for (size_t i = 0; rv == KZ_OK && i < cmd->audit_append->n_entries; i++)
+    size_t first = 0;
+    char qkey[48];
+    int ql = 0;
+    if (rv == KZ_OK && aa->has_queue_node && aa->has_queue_first_seq) {
+        ql = snprintf(qkey, sizeof qkey, "auditq/%llu",
+                      (unsigned long long)aa->queue_node);
+        uint64_t done = kz_node_audit_queue_handed(st, aa->queue_node);
+        if (done >= aa->queue_first_seq)
+            first = (size_t)(done - aa->queue_first_seq + 1);
+        if (first > aa->n_entries)
+            first = aa->n_entries;
+        uint64_t last = aa->queue_first_seq + aa->n_entries - 1;
+        if (aa->n_entries > 0 && last > done) {
+            unsigned char be[8];
+            kz_put_be64(be, last);
+            kz_stor_batch_put(b, KZ_STOR_CF_META, qkey, (size_t)ql, be, 8);
+        }
+    }
+    for (size_t i = first; rv == KZ_OK && i < aa->n_entries; i++)
         rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms,
-                                  cmd->audit_append->entries[i]);
+                                  aa->entries[i]);
     if (rv == KZ_OK) {
         r->status = 200;
         if (r->want)
-            set_result(r, 200, json_pack("{s:I}", "audit_seq",
+            kz_node_result_set(r, 200, json_pack("{s:I}", "audit_seq",
                                          (json_int_t)h.seq));
     }
     return rv;
@@ -718,20 +753,20 @@ static bool valid_wrapped(const ProtobufCBinaryData *d, int has)
  * wrapped them; apply only checks shapes and order, so it stays
  * deterministic. *keys_changed tells the node to unwrap again. */
 static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd,
-                       struct result *r, bool *keys_changed)
+                       struct kz_node_result *r, bool *keys_changed)
 {
     char name[32];
     switch (cmd->op_case) {
     case KIZUNA__COMMAND__OP_KEY_INIT: {
         const Kizuna__KeyInit *k = cmd->key_init;
         if (meta_has(st, "key/index")) {
-            set_error(r, 409, "conflict", "keys are already initialised");
+            kz_node_result_error(r, 409, "conflict", "keys are already initialised");
             return;
         }
         if (!k->has_data_key_id || k->data_key_id == 0 ||
             !valid_wrapped(&k->data_key, k->has_data_key) ||
             !valid_wrapped(&k->index_key, k->has_index_key)) {
-            set_error(r, 400, "bad_command", "malformed key init");
+            kz_node_result_error(r, 400, "bad_command", "malformed key init");
             return;
         }
         data_key_name(name, k->data_key_id);
@@ -757,12 +792,12 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
             free(v);
         }
         if (current == 0) {
-            set_error(r, 409, "conflict", "keys are not initialised");
+            kz_node_result_error(r, 409, "conflict", "keys are not initialised");
             return;
         }
         if (!k->has_data_key_id || k->data_key_id != current + 1 ||
             !valid_wrapped(&k->data_key, k->has_data_key)) {
-            set_error(r, 409, "conflict",
+            kz_node_result_error(r, 409, "conflict",
                       "data key id is not the next one (a concurrent "
                       "rotation?)");
             return;
@@ -777,11 +812,11 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
         const Kizuna__KeyRewrap *k = cmd->key_rewrap;
         if (k->n_data_key_ids != k->n_data_keys ||
             !valid_wrapped(&k->index_key, k->has_index_key)) {
-            set_error(r, 400, "bad_command", "malformed key rewrap");
+            kz_node_result_error(r, 400, "bad_command", "malformed key rewrap");
             return;
         }
         if (!meta_has(st, "key/index")) {
-            set_error(r, 409, "conflict", "keys are not initialised");
+            kz_node_result_error(r, 409, "conflict", "keys are not initialised");
             return;
         }
         /* A rewrap must cover every data key of the state: one left under
@@ -796,7 +831,7 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
             in_state++;
         kz_stor_iter_free(it);
         if (in_state != k->n_data_key_ids) {
-            set_error(r, 409, "conflict",
+            kz_node_result_error(r, 409, "conflict",
                       "rewrap does not cover every data key (a concurrent "
                       "rotation?): retry");
             return;
@@ -805,11 +840,11 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
             data_key_name(name, k->data_key_ids[i]);
             for (size_t j = 0; j < i; j++)
                 if (k->data_key_ids[j] == k->data_key_ids[i]) {
-                    set_error(r, 400, "bad_command", "key named twice");
+                    kz_node_result_error(r, 400, "bad_command", "key named twice");
                     return;
                 }
             if (!meta_has(st, name) || k->data_keys[i].len != KZ_STOR_WRAPPED_BYTES) {
-                set_error(r, 409, "conflict", "rewrap names an unknown key");
+                kz_node_result_error(r, 409, "conflict", "rewrap names an unknown key");
                 return;
             }
         }
@@ -827,14 +862,15 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
     }
     *keys_changed = true;
     if (r->want)
-        set_result(r, 200, json_pack("{s:b}", "ok", 1));
+        kz_node_result_set(r, 200, json_pack("{s:b}", "ok", 1));
 }
 
 int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
                   const char *data, size_t len, bool want_result,
                   char **result, size_t *result_len, bool *keys_changed)
 {
-    struct result r = {want_result, result, result_len, 0};
+    struct kz_node_result r = {.want = want_result, .buf = result,
+                               .len = result_len};
     if (want_result) {
         *result = NULL;
         *result_len = 0;
@@ -871,14 +907,14 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
     if (cmd == NULL || cmd->municipality == NULL) {
         /* Deterministic on every replica: the entry is consumed, nothing
          * else changes. */
-        set_error(&r, 400, "bad_command", "undecodable command");
+        kz_node_result_error(&r, 400, "bad_command", "undecodable command");
     } else if (cmd->op_case == KIZUNA__COMMAND__OP_KEY_INIT ||
                cmd->op_case == KIZUNA__COMMAND__OP_KEY_ADD ||
                cmd->op_case == KIZUNA__COMMAND__OP_KEY_REWRAP) {
         apply_keys(st, b, cmd, &r, keys_changed);
     } else if (!kz_node_keys_in_state(st)) {
         /* Decided by the state, the same on every replica. */
-        set_error(&r, 503, "keys_not_ready",
+        kz_node_result_error(&r, 503, "keys_not_ready",
                   "the cluster has no data key yet; retry");
     } else if (!keys->ready) {
         /* The state has keys this node cannot open: stop, do not diverge. */
@@ -903,8 +939,16 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_AUDIT_APPEND:
             rv = apply_audit_append(st, b, muni, index, cmd, &r);
             break;
+        case KIZUNA__COMMAND__OP_PUT_ORG:
+        case KIZUNA__COMMAND__OP_PUT_WHITELIST:
+        case KIZUNA__COMMAND__OP_ISSUE_LINK:
+        case KIZUNA__COMMAND__OP_UNLINK:
+        case KIZUNA__COMMAND__OP_CREATE_MEDIATION:
+        case KIZUNA__COMMAND__OP_REPLY_MEDIATION:
+            rv = kz_node_apply_links(st, keys, b, muni, index, cmd, &r);
+            break;
         default:
-            set_error(&r, 400, "bad_command", "unknown command");
+            kz_node_result_error(&r, 400, "bad_command", "unknown command");
         }
         if (rv == KZ_OK && cmd->audit != NULL &&
             cmd->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND)
@@ -933,7 +977,7 @@ json_t *kz_node_shelter_summary(kz_stor *st, const char *muni,
     json_t *sex = json_object(), *needs = json_object(), *status = json_object();
     for (const char *const *c = kz_node_counter_names; *c; c++) {
         char key[KEY_MAX];
-        size_t n = make_key(key, muni, 'c', shelter_id, *c);
+        size_t n = kz_node_make_key(key, muni, 'c', shelter_id, *c);
         long long v = n ? get_counter(st, key, n) : 0;
         if (strcmp(*c, "total") == 0)
             json_object_set_new(o, "total", json_integer(v));

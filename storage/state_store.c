@@ -27,8 +27,9 @@ static const char dump_magic[8] = {'K', 'Z', 'S', 'N', 'A', 'P', '0', '2'};
 
 /* CRC-32C (Castagnoli), bitwise-table: guards snapshot images against
  * corruption on disk or on the wire, which raft does not check. */
-static uint32_t crc32c(const unsigned char *p, size_t n)
+uint32_t kz_stor_crc32c(const void *data, size_t n)
 {
+    const unsigned char *p = data;
     static uint32_t table[256];
     static int ready;
     if (!ready) {
@@ -417,7 +418,7 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
     }
     {
         unsigned char *body = (unsigned char *)*buf + header;
-        kz_put_be32(body + 24, crc32c(body + DUMP_HEADER,
+        kz_put_be32(body + 24, kz_stor_crc32c(body + DUMP_HEADER,
                                    total - header - DUMP_HEADER));
     }
     *len = total;
@@ -446,7 +447,7 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len)
     uint64_t count = kz_get_be64((const unsigned char *)buf + 16);
     if (kz_get_be32((const unsigned char *)buf + 28) != 0)
         return seterr(st, KZ_ECORRUPT, "dump header: reserved field set");
-    if (crc32c(p, (size_t)(end - p)) !=
+    if (kz_stor_crc32c(p, (size_t)(end - p)) !=
         kz_get_be32((const unsigned char *)buf + 24))
         return seterr(st, KZ_ECORRUPT, "dump checksum mismatch");
 

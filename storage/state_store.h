@@ -93,4 +93,7 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len);
 /* Approximate on-disk size in bytes (for metrics and /v1/cluster). */
 uint64_t kz_stor_disk_size(kz_stor *st);
 
+/* CRC-32C (Castagnoli) of n bytes: for files that guard their own records. */
+uint32_t kz_stor_crc32c(const void *data, size_t n);
+
 #endif

@@ -1,0 +1,51 @@
+/*
+ * apply.h — what the parts of apply share (internal to node/): the result
+ * a command hands back to the proposer, and the storage key layout.
+ *
+ * register.c applies register commands and dispatches the others;
+ * links.c applies organisations, the whitelist, the ID table and
+ * mediation. Both write into the one batch of the command.
+ */
+#ifndef KZ_NODE_APPLY_H
+#define KZ_NODE_APPLY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kizuna.pb-c.h"
+#include "state_store.h"
+
+#define KZ_NODE_KEY_MAX 512
+
+struct kz_node_keys;
+
+/* A command's outcome. status is kept on every replica (it goes into the
+ * audit record); the body only where someone waits for it. subject and
+ * person, when apply finds them, name whose data the command touched. */
+struct kz_node_result {
+    bool want;
+    char **buf;
+    size_t *len;
+    int status;
+    char subject[80]; /* record id */
+    char person[33];  /* ID code, hex */
+};
+
+/* Sets the result to "NNN" + the JSON body (taken). */
+void kz_node_result_set(struct kz_node_result *r, int status, json_t *body);
+void kz_node_result_error(struct kz_node_result *r, int status,
+                          const char *code, const char *message);
+
+/* "<muni>/<kind>/<a>" and, when b is not NULL, "\0<b>". 0 when it does not
+ * fit in KZ_NODE_KEY_MAX. */
+size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
+                        const char *b);
+
+/* Applies the link-code and mediation commands (links.c). */
+int kz_node_apply_links(kz_stor *st, struct kz_node_keys *keys,
+                        kz_stor_batch *b, const char *muni, uint64_t index,
+                        const Kizuna__Command *cmd, struct kz_node_result *r);
+
+#endif
