@@ -163,13 +163,21 @@ struct caller {
     char purpose[256];
 };
 
-/* Audited reads waiting for their audit entry: those arriving while one
- * entry is in flight share the next (one raft entry per batch). */
+/* Audited reads waiting for their audit entry: up to AUDIT_PIPELINE
+ * entries are in flight; reads arriving while all are share the next one
+ * (one raft entry per batch). */
+#define AUDIT_PIPELINE 4
+struct audit_batch {
+    kz_cons_req creq;
+    struct kz_node *node;
+    struct pending *list;
+    bool busy;
+};
+
 struct read_audits {
     struct pending *waiting, **tail;
-    struct pending *batch;
-    kz_cons_req creq;
-    bool in_flight;
+    struct audit_batch slots[AUDIT_PIPELINE];
+    unsigned in_flight;
 };
 
 struct kz_node_http {
@@ -1634,13 +1642,15 @@ static void finish_audited(struct pending *p, int status)
 
 static void on_audits_committed(kz_cons_req *creq, int status)
 {
-    struct kz_node *n = creq->data;
+    struct audit_batch *slot = creq->data;
+    struct kz_node *n = slot->node;
     struct read_audits *ra = &n->http->audits;
-    ra->in_flight = false;
+    slot->busy = false;
+    ra->in_flight--;
     free(creq->result);
     creq->result = NULL;
-    struct pending *p = ra->batch;
-    ra->batch = NULL;
+    struct pending *p = slot->list;
+    slot->list = NULL;
     while (p != NULL) {
         struct pending *next = p->next_audit;
         finish_audited(p, status);
@@ -1700,9 +1710,14 @@ static void audits_flush(struct kz_node *n)
     free(subj);
     free(ptrs);
     free(ctx);
+    struct audit_batch *slot = NULL;
+    for (unsigned j = 0; slot == NULL && j < AUDIT_PIPELINE; j++)
+        if (!ra->slots[j].busy)
+            slot = &ra->slots[j];
     if (rv == KZ_OK) {
-        ra->creq.data = n;
-        rv = kz_cons_propose_read(n->cons, &ra->creq, sealed, slen,
+        slot->node = n;
+        slot->creq.data = slot;
+        rv = kz_cons_propose_read(n->cons, &slot->creq, sealed, slen,
                                   on_audits_committed);
     }
     free(sealed);
@@ -1714,8 +1729,9 @@ static void audits_flush(struct kz_node *n)
         }
         return;
     }
-    ra->batch = batch;
-    ra->in_flight = true;
+    slot->list = batch;
+    slot->busy = true;
+    ra->in_flight++;
 }
 
 static void audit_read(struct kz_node *n, struct pending *p)
@@ -1726,7 +1742,7 @@ static void audit_read(struct kz_node *n, struct pending *p)
     p->next_audit = NULL;
     *ra->tail = p;
     ra->tail = &p->next_audit;
-    if (!ra->in_flight)
+    if (ra->in_flight < AUDIT_PIPELINE)
         audits_flush(n);
 }
 

@@ -26,7 +26,8 @@
     X(config)                                                                 \
     X(identity)                                                               \
     X(endpoints)                                                              \
-    X(preamble)
+    X(preamble)                                                               \
+    X(linkcode)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
