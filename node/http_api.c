@@ -901,11 +901,14 @@ static int handle_links_write(struct kz_node *n, h2o_req_t *req,
             return 0;
         const char *kind = json_string_value(json_object_get(body, "kind"));
         json_t *rot = json_object_get(body, "rotate_key");
-        if (!kz_node_valid_ref(kind) || (rot && !json_is_boolean(rot))) {
+        if (!kz_node_valid_ref(kind) || (rot && !json_is_boolean(rot)) ||
+            !kz_node_valid_text(json_string_value(json_object_get(body, "name")),
+                                256)) {
             free(types);
             send_error(n, req, rid, 400, "bad_request",
-                       "kind: a code like municipality, ministry, private, "
-                       "portal; rotate_key: a boolean");
+                       "name: text without control characters; kind: a code "
+                       "like municipality, ministry, private, portal; "
+                       "rotate_key: a boolean");
             return 0;
         }
         unsigned char key[32];
@@ -950,7 +953,8 @@ static int handle_links_write(struct kz_node *n, h2o_req_t *req,
         const char *pv = json_string_value(json_object_get(body, "provider"));
         json_t *desc = json_object_get(body, "description");
         if (!kz_node_valid_ref(strncmp(rq, "kind:", 5) == 0 ? rq + 5 : rq) ||
-            !kz_node_valid_ref(pv) || (desc && !json_is_string(desc))) {
+            !kz_node_valid_ref(pv) ||
+            (desc && !kz_node_valid_text(json_string_value(desc), 512))) {
             free(types);
             send_error(n, req, rid, 400, "bad_request",
                        "requester: an organisation code or kind:<kind>; "

@@ -274,7 +274,8 @@ static int apply_put_org(kz_stor *st, struct kz_node_keys *keys,
     const Kizuna__PutOrg *po = cmd->put_org;
     const Kizuna__Org *in = po->org;
     if (in == NULL || in->code == NULL || !kz_node_valid_ref(in->code) ||
-        in->name == NULL || in->kind == NULL || !kz_node_valid_ref(in->kind)) {
+        !kz_node_valid_text(in->name, 256) || in->kind == NULL ||
+        !kz_node_valid_ref(in->kind)) {
         kz_node_result_error(r, 400, "bad_command", "organisation incomplete");
         return KZ_OK;
     }
@@ -406,7 +407,8 @@ static int apply_put_whitelist(kz_stor *st, kz_stor_batch *b,
     Kizuna__WhitelistEntry *w = cmd->put_whitelist->entry;
     if (w == NULL || w->bp_id == NULL || !kz_node_valid_ref(w->bp_id) ||
         !valid_requester(w->requester) || w->provider == NULL ||
-        !kz_node_valid_ref(w->provider) || w->n_info_types == 0) {
+        !kz_node_valid_ref(w->provider) || w->n_info_types == 0 ||
+        (w->description != NULL && !kz_node_valid_text(w->description, 512))) {
         kz_node_result_error(r, 400, "bad_command", "whitelist entry incomplete");
         return KZ_OK;
     }
@@ -617,7 +619,7 @@ static int apply_issue(kz_stor *st, struct kz_node_keys *keys,
     }
     Kizuna__LinkRow fresh = KIZUNA__LINK_ROW__INIT;
     const Kizuna__LinkRow *use = row;
-    if (rv == KZ_ENOTFOUND || !row_valid(row, day)) {
+    if (rv == KZ_ENOTFOUND || (rv == KZ_OK && !row_valid(row, day))) {
         fresh.has_key_index = fresh.has_linked_ms = 1;
         fresh.key_index = o->current_key;
         fresh.linked_ms = cmd->time_ms;

@@ -42,6 +42,8 @@ json_t *kz_node_shelter_to_json(const Kizuna__Shelter *s);
 bool kz_node_valid_date(const char *s);
 bool kz_node_valid_code(const char *s, const char *const *codes);
 bool kz_node_valid_ref(const char *s); /* ids: [A-Za-z0-9_.:-]{1,64} */
+/* 1 to max bytes of well-formed UTF-8 without control characters. */
+bool kz_node_valid_text(const char *s, size_t max);
 
 extern const char *const kz_node_sex_codes[];
 extern const char *const kz_node_status_codes[];

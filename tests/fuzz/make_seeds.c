@@ -222,6 +222,117 @@ static void others(void)
     write_file("61_empty", "", 0, "", 0);
 }
 
+/* Organisations, whitelist, issuance matching 20_create_full, mediation
+ * and reply (with a block no key opens: the refusal paths), unlink, the
+ * audit queue's hand-over and retention. */
+static void links(void)
+{
+    static char *types[] = {"damage", "household"};
+    static uint8_t key[32], block[16], id[16];
+    memset(key, 0x5a, sizeof key);
+    memset(block, 0x3c, sizeof block);
+    memset(id, 0x11, sizeof id);
+    Kizuna__Org o = KIZUNA__ORG__INIT;
+    o.code = "HOKEN01";
+    o.name = "insurer";
+    o.kind = "insurer";
+    o.n_info_types = 2;
+    o.info_types = types;
+    Kizuna__PutOrg po = KIZUNA__PUT_ORG__INIT;
+    po.org = &o;
+    po.has_new_key = 1;
+    po.new_key.data = key;
+    po.new_key.len = sizeof key;
+    Kizuna__Command c = command(7);
+    c.op_case = KIZUNA__COMMAND__OP_PUT_ORG;
+    c.put_org = &po;
+    put("70_org_put", &c, "SEAL");
+    po.has_rotate_key = 1;
+    po.rotate_key = 1;
+    put("71_org_rotate", &c, NULL);
+
+    Kizuna__WhitelistEntry w = KIZUNA__WHITELIST_ENTRY__INIT;
+    w.bp_id = "BP-1";
+    w.requester = "kind:insurer";
+    w.provider = MUNI;
+    w.n_info_types = 2;
+    w.info_types = types;
+    Kizuna__PutWhitelist pw = KIZUNA__PUT_WHITELIST__INIT;
+    pw.entry = &w;
+    c.op_case = KIZUNA__COMMAND__OP_PUT_WHITELIST;
+    c.put_whitelist = &pw;
+    put("72_whitelist_put", &c, NULL);
+
+    Kizuna__IssueLink il = KIZUNA__ISSUE_LINK__INIT;
+    il.org = "HOKEN01";
+    il.name_kana = "ヤマダ タロウ";
+    il.dob = "1958-04-01";
+    il.sex = "male";
+    il.address = "東京都千代田区千代田１丁目１番";
+    il.has_new_id_code = 1;
+    il.new_id_code.data = id;
+    il.new_id_code.len = sizeof id;
+    c.op_case = KIZUNA__COMMAND__OP_ISSUE_LINK;
+    c.issue_link = &il;
+    put("73_link_issue", &c, "SEAL");
+
+    Kizuna__CreateMediation cm = KIZUNA__CREATE_MEDIATION__INIT;
+    cm.id = "med-1";
+    cm.requester = "HOKEN01";
+    cm.bp_id = "BP-1";
+    cm.provider = MUNI;
+    cm.info_type = "damage";
+    cm.has_key_index = cm.has_block = 1;
+    cm.key_index = 1;
+    cm.block.data = block;
+    cm.block.len = sizeof block;
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_MEDIATION;
+    c.create_mediation = &cm;
+    put("74_mediation", &c, NULL);
+
+    Kizuna__ReplyMediation rm = KIZUNA__REPLY_MEDIATION__INIT;
+    rm.id = "med-1";
+    rm.provider = "HOKEN01";
+    rm.answer = "{\"members\":2}";
+    c.op_case = KIZUNA__COMMAND__OP_REPLY_MEDIATION;
+    c.reply_mediation = &rm;
+    put("75_mediation_reply", &c, NULL);
+
+    Kizuna__Unlink ul = KIZUNA__UNLINK__INIT;
+    ul.org = "HOKEN01";
+    ul.has_key_index = ul.has_block = 1;
+    ul.key_index = 1;
+    ul.block.data = block;
+    ul.block.len = sizeof block;
+    ul.from = "2024-04-01";
+    c.op_case = KIZUNA__COMMAND__OP_UNLINK;
+    c.unlink = &ul;
+    put("76_unlink", &c, NULL);
+
+    Kizuna__AuditContext ctx = KIZUNA__AUDIT_CONTEXT__INIT;
+    ctx.org = MUNI;
+    ctx.role = "caseworker";
+    ctx.action = "victim.read";
+    ctx.subject = "018bcfe56800a1b2c3d4e5f6a7";
+    Kizuna__AuditContext *entries[2] = {&ctx, &ctx};
+    Kizuna__AuditAppend aa = KIZUNA__AUDIT_APPEND__INIT;
+    aa.n_entries = 2;
+    aa.entries = entries;
+    aa.has_queue_node = aa.has_queue_first_seq = 1;
+    aa.queue_node = 77;
+    aa.queue_first_seq = 1;
+    c.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
+    c.audit_append = &aa;
+    put("77_audit_queue", &c, NULL);
+
+    Kizuna__AuditPrune ap = KIZUNA__AUDIT_PRUNE__INIT;
+    ap.has_before_ms = 1;
+    ap.before_ms = T0 + 3;
+    c.op_case = KIZUNA__COMMAND__OP_AUDIT_PRUNE;
+    c.audit_prune = &ap;
+    put("78_audit_prune", &c, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -234,5 +345,6 @@ int main(int argc, char **argv)
     patches();
     notes();
     others();
+    links();
     return 0;
 }
