@@ -27,7 +27,8 @@
     X(identity)                                                               \
     X(endpoints)                                                              \
     X(preamble)                                                               \
-    X(linkcode)
+    X(linkcode)                                                               \
+    X(match)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
