@@ -7,7 +7,8 @@
  * are accepted anywhere on the line, as etcdctl does; both "--opt value" and
  * "--opt=value" work. Validation that needs no server (codes from API.md,
  * dates, numbers) happens here so the user hears about a typo before any
- * connection is made.
+ * connection is made. kz_cli_args_audit_verdict, at the end, is the one
+ * piece of `audit verify` that needs no network: comparing the answers.
  */
 #include "cli_args.h"
 
@@ -86,6 +87,23 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    data keys are re-wrapped under the newest master key of the\n"
 	 "    nodes' keyring files (add it to every node's file first); no\n"
 	 "    record is rewritten. Needs the operator certificate.\n"},
+	{"audit", "verify", KZ_CLI_CMD_AUDIT_VERIFY, 0,
+	 "audit verify\n"
+	 "    Ask every endpoint, each from its own copy (a stale read, so a\n"
+	 "    node cut off from the others answers too), to recompute its audit\n"
+	 "    hash chain; one line per node: entries, head (first 16 hex), ok or\n"
+	 "    where the chain breaks, or why the node could not be asked. Exit 0\n"
+	 "    when every node that answered is ok and nodes whose logs end at\n"
+	 "    the same seq have the same head; 1 when a chain is broken or two\n"
+	 "    nodes differ (both are named); 3 when no node answered. --json\n"
+	 "    prints an array of the answers instead. Needs the auditor\n"
+	 "    certificate.\n"},
+	{"audit", "list", KZ_CLI_CMD_AUDIT_LIST, 0,
+	 "audit list [--subject ID] [--from T] [--to T] [--limit N]\n"
+	 "    Print access records, oldest first, one JSON object per line,\n"
+	 "    following the pages to the end (or N records). T is an RFC 3339\n"
+	 "    UTC time, e.g. 2026-11-23T00:00:00Z; ID a record id. Needs the\n"
+	 "    auditor certificate.\n"},
 };
 #define KZ_CLI__NCMDS (sizeof(kz_cli__cmds) / sizeof(kz_cli__cmds[0]))
 
@@ -145,7 +163,11 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"all", KZ_CLI__FLAG, KZ_CLI__A(all), KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
 	{"q", KZ_CLI__STR, KZ_CLI__A(q), KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
 	{"limit", KZ_CLI__STR, KZ_CLI__R(limit),
-	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH) | KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
+	{"subject", KZ_CLI__STR, KZ_CLI__A(subject),
+	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
+	{"from", KZ_CLI__STR, KZ_CLI__A(from), KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
+	{"to", KZ_CLI__STR, KZ_CLI__A(to), KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
 	{"if-match", KZ_CLI__STR, KZ_CLI__A(if_match),
 	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
 	{"set", KZ_CLI__SET, 0, KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
@@ -241,6 +263,35 @@ static int kz_cli__valid_date(const char *s)
 {
 	int age;
 	return kz_cli_sample_age(s, &age) == KZ_CLI_OK;
+}
+
+/* An RFC 3339 UTC time as the server takes it: YYYY-MM-DDTHH:MM:SS, an
+ * optional fraction, then Z. */
+static int kz_cli__valid_time(const char *s)
+{
+	char date[11];
+	int i;
+	if (strlen(s) < 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+		return 0;
+	memcpy(date, s, 10);
+	date[10] = '\0';
+	if (!kz_cli__valid_date(date))
+		return 0;
+	for (i = 11; i < 19; i++)
+		if (i != 13 && i != 16 && (s[i] < '0' || s[i] > '9'))
+			return 0;
+	if ((s[11] - '0') * 10 + (s[12] - '0') > 23 ||
+	    (s[14] - '0') * 10 + (s[15] - '0') > 59 ||
+	    (s[17] - '0') * 10 + (s[18] - '0') > 60)
+		return 0;
+	s += 19;
+	if (*s == '.') {
+		size_t digits = strspn(++s, "0123456789");
+		if (digits == 0)
+			return 0;
+		s += digits;
+	}
+	return strcmp(s, "Z") == 0;
 }
 
 static const kz_cli__opt_def *kz_cli__find_opt(const char *name, size_t len)
@@ -404,6 +455,29 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--capacity: want a number of "
 						 "people, got '%s'",
 						 r->capacity);
+		break;
+	case KZ_CLI_CMD_AUDIT_LIST:
+		if (r->limit != NULL &&
+		    kz_cli__parse_long(r->limit, 1, 1000000000, &a->limit) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--limit: want 1..1000000000, "
+						 "got '%s'",
+						 r->limit);
+		if (a->subject != NULL && *a->subject == '\0')
+			return kz_cli__usage_err(err, errlen,
+						 "--subject: want a record id");
+		if (a->from != NULL && !kz_cli__valid_time(a->from))
+			return kz_cli__usage_err(err, errlen,
+						 "--from: want an RFC 3339 UTC "
+						 "time like "
+						 "2026-11-23T00:00:00Z, got '%s'",
+						 a->from);
+		if (a->to != NULL && !kz_cli__valid_time(a->to))
+			return kz_cli__usage_err(err, errlen,
+						 "--to: want an RFC 3339 UTC "
+						 "time like "
+						 "2026-11-23T23:59:59Z, got '%s'",
+						 a->to);
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		if (a->rotate_data == a->rotate_master)
@@ -842,4 +916,88 @@ char *kz_cli_args_search_path(const kz_cli_args *a, const char *cursor)
 		return NULL;
 	}
 	return buf;
+}
+
+char *kz_cli_args_audit_list_path(const kz_cli_args *a,
+				  unsigned long long after, long page)
+{
+	static const char base[] = "/v1/audit";
+	char after_s[24], page_s[24];
+	size_t len = sizeof(base) - 1;
+	char *buf = malloc(sizeof(base));
+
+	if (buf == NULL)
+		return NULL;
+	memcpy(buf, base, sizeof(base));
+	snprintf(after_s, sizeof(after_s), "%llu", after);
+	snprintf(page_s, sizeof(page_s), "%ld", page);
+	if ((a->subject &&
+	     kz_cli__query_add(&buf, &len, "subject", a->subject)) ||
+	    (a->from && kz_cli__query_add(&buf, &len, "from", a->from)) ||
+	    (a->to && kz_cli__query_add(&buf, &len, "to", a->to)) ||
+	    (after > 0 && kz_cli__query_add(&buf, &len, "after", after_s)) ||
+	    (page > 0 && kz_cli__query_add(&buf, &len, "limit", page_s))) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* ---- audit verify -------------------------------------------------------------- */
+
+/* A node's verify answer that says its chain is whole; *end is the seq its
+ * log ends at. */
+static int kz_cli__chain_ok(const json_t *node, json_int_t *end)
+{
+	const json_t *first = json_object_get(node, "first_seq");
+	json_int_t status =
+		json_integer_value(json_object_get(node, "http_status"));
+	if (status < 200 || status > 299 ||
+	    !json_is_true(json_object_get(node, "ok")) ||
+	    !json_is_integer(json_object_get(node, "entries")) ||
+	    !json_is_string(json_object_get(node, "head")) ||
+	    (first != NULL && !json_is_integer(first)))
+		return 0;
+	*end = (first != NULL ? json_integer_value(first) - 1 : 0) +
+	       json_integer_value(json_object_get(node, "entries"));
+	return 1;
+}
+
+int kz_cli_args_audit_verdict(json_t *nodes)
+{
+	size_t i, j, answered = 0;
+	int bad = 0;
+
+	for (i = 0; i < json_array_size(nodes); i++) {
+		json_t *x = json_array_get(nodes, i);
+		json_int_t end_x, end_y;
+		if (json_object_get(x, "http_status") == NULL)
+			continue; /* not reached: does not count */
+		answered++;
+		if (!kz_cli__chain_ok(x, &end_x)) {
+			bad = 1;
+			continue;
+		}
+		for (j = 0; j < json_array_size(nodes); j++) {
+			json_t *y = json_array_get(nodes, j), *with;
+			if (j == i || !kz_cli__chain_ok(y, &end_y) ||
+			    end_y != end_x ||
+			    json_equal(json_object_get(x, "head"),
+				       json_object_get(y, "head")))
+				continue;
+			bad = 1;
+			with = json_object_get(x, "disagrees_with");
+			if (with == NULL) {
+				with = json_array();
+				if (with == NULL ||
+				    json_object_set_new(x, "disagrees_with",
+							with) != 0)
+					continue; /* out of memory: still bad */
+			}
+			json_array_append(with, json_object_get(y, "endpoint"));
+		}
+	}
+	if (answered == 0)
+		return KZ_CLI_EXIT_UNREACHABLE;
+	return bad ? KZ_CLI_EXIT_HTTP : KZ_CLI_EXIT_OK;
 }

@@ -8,7 +8,8 @@
  * defaults from the environment. Failure modes: an unknown command or option,
  * a missing or malformed value, an invalid code (sex, status, damage, needs):
  * KZ_CLI_ARGS_USAGE with a message for the user. The builders below turn a
- * parsed command into the request body or path the API wants.
+ * parsed command into the request body or path the API wants, and
+ * kz_cli_args_audit_verdict judges the nodes' answers to `audit verify`.
  */
 #ifndef KZ_CLI_CLI_ARGS_H
 #define KZ_CLI_CLI_ARGS_H
@@ -43,6 +44,8 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_SAMPLE_GEN,
 	KZ_CLI_CMD_SAMPLE_LOAD,
 	KZ_CLI_CMD_KEYS_ROTATE,
+	KZ_CLI_CMD_AUDIT_VERIFY,
+	KZ_CLI_CMD_AUDIT_LIST,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
@@ -77,7 +80,7 @@ typedef struct kz_cli_args {
 	/* keys rotate */
 	int rotate_data, rotate_master;
 	const char *q;
-	long limit; /* 0: server default */
+	long limit; /* search: page size; audit list: items in all; 0: default */
 	/* patch */
 	const char *if_match;
 	const char *sets[KZ_CLI_ARGS_MAX_SETS];
@@ -86,6 +89,8 @@ typedef struct kz_cli_args {
 	const char *text, *author, *location;
 	/* shelter put */
 	long capacity; /* -1: not given */
+	/* audit list (NULL: not given); from and to are RFC 3339 UTC times */
+	const char *subject, *from, *to;
 	/* sample */
 	long count;
 	uint64_t seed;
@@ -121,5 +126,25 @@ int kz_cli_args_patch_body(const kz_cli_args *a, json_t **out, char *err,
  * "/v1/victims?q=…&dob=…&shelter=…&status=…&limit=…&consistency=stale&cursor=…".
  * Returns a malloc'd string the caller free()s, NULL when out of memory. */
 char *kz_cli_args_search_path(const kz_cli_args *a, const char *cursor);
+
+/* Path and query of one page of `audit list`:
+ * "/v1/audit?subject=…&from=…&to=…&after=…&limit=…" (after only when > 0).
+ * Returns a malloc'd string the caller free()s, NULL when out of memory. */
+char *kz_cli_args_audit_list_path(const kz_cli_args *a,
+				  unsigned long long after, long page);
+
+/* Judges the answers of `audit verify`. nodes is an array with one object
+ * per endpoint: {"endpoint":URL, ...} plus "http_status" when the node
+ * answered (and then, for a 2xx, the server's verify result merged in:
+ * entries, head, ok, and first_seq when the server reports it), or only
+ * "error" when it did not. Two nodes whose chains are ok and end at the
+ * same seq (first_seq - 1 + entries; first_seq is 1 when absent, so that is
+ * the same number of entries) must have the same head: each node that
+ * differs gets "disagrees_with": [URL...] added. Returns KZ_CLI_EXIT_OK when
+ * every node that answered says ok and none disagree,
+ * KZ_CLI_EXIT_UNREACHABLE when no node answered, KZ_CLI_EXIT_HTTP otherwise
+ * (a broken chain, a disagreement, a refusal, or an answer that is not a
+ * verify result). */
+int kz_cli_args_audit_verdict(json_t *nodes);
 
 #endif /* KZ_CLI_CLI_ARGS_H */

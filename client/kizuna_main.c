@@ -8,8 +8,14 @@
  *   reachable; 4 a write was sent but no answer came (it may have been
  *   applied: look before sending it again).
  * Output: records and search results as pretty JSON on stdout (compact with
- * --json), `cluster status` as a table, diagnostics on stderr. `sample gen`
+ * --json), `cluster status` as a table, `audit verify` one line per node,
+ * `audit list` one JSON line per record, diagnostics on stderr. `sample gen`
  * needs no cluster at all.
+ *
+ * `audit verify` is the one command that does not fail over: it asks every
+ * endpoint, through a client of its own, and compares their answers
+ * (0 all whole and agreeing, 1 a broken chain or two nodes that differ,
+ * 3 no node answered).
  */
 #include "cli_args.h"
 #include "kizuna.h"
@@ -27,6 +33,7 @@
 
 typedef struct kz_cli__ctx {
 	const kz_cli_args *a;
+	const kz_cli_opts *opts; /* what cli was opened with */
 	kz_cli *cli;
 } kz_cli__ctx;
 
@@ -597,6 +604,208 @@ out:
 	return ex;
 }
 
+/* ---- audit -------------------------------------------------------------------- */
+
+/* Asks one endpoint for its chain, through a client of its own so the call
+ * cannot fail over to another node; a stale read, so a node without a
+ * quorum answers from its own copy. Fills o (see
+ * kz_cli_args_audit_verdict); returns -1 only when out of memory. */
+static int kz_cli__verify_one(const kz_cli__ctx *c, const kz_cli_endpoint *ep,
+			      json_t *o)
+{
+	kz_cli_opts opts = *c->opts;
+	kz_cli_response resp;
+	kz_cli *one;
+	char err[512];
+	json_t *answer;
+	int rc;
+
+	memset(&resp, 0, sizeof(resp));
+	opts.endpoints = ep->url;
+	opts.shuffle = 0;
+	rc = kz_cli_open(&opts, &one, err, sizeof(err));
+	if (rc != KZ_CLI_OK)
+		return json_object_set_new(o, "error", json_string(err));
+	rc = kz_cli_request(one, "GET", "/v1/audit/verify?consistency=stale",
+			    NULL, NULL, 0, &resp);
+	if (rc != KZ_CLI_OK) {
+		rc = json_object_set_new(o, "error",
+					 json_string(kz_cli_errmsg(one)));
+		goto out;
+	}
+	if (json_object_get(o, "node") == NULL && resp.node[0] != '\0')
+		json_object_set_new(o, "node", json_string(resp.node));
+	if (json_object_get(o, "region") == NULL && resp.region[0] != '\0')
+		json_object_set_new(o, "region", json_string(resp.region));
+	rc = json_object_set_new(o, "http_status", json_integer(resp.status));
+	if (rc != 0)
+		goto out;
+	if (resp.status < 200 || resp.status > 299) {
+		rc = json_object_set_new(
+			o, "error",
+			json_string(kz_cli_error_describe(&resp, err,
+							  sizeof(err))));
+		goto out;
+	}
+	answer = json_loadb(resp.body, resp.body_len, 0, NULL);
+	if (!json_is_object(answer))
+		rc = json_object_set_new(o, "error",
+					 json_string("the answer is not a "
+						     "JSON object"));
+	else
+		rc = json_object_update_missing(o, answer);
+	json_decref(answer);
+out:
+	kz_cli_response_free(&resp);
+	kz_cli_close(one);
+	return rc;
+}
+
+/* One node's line: endpoint, node, region, then its verdict. */
+static void kz_cli__verify_line(const json_t *o)
+{
+	const json_t *with = json_object_get(o, "disagrees_with");
+	const json_t *first = json_object_get(o, "first_seq");
+	const char *ep = json_string_value(json_object_get(o, "endpoint"));
+	const char *node = json_string_value(json_object_get(o, "node"));
+	const char *region = json_string_value(json_object_get(o, "region"));
+	const char *head = json_string_value(json_object_get(o, "head"));
+	const char *error = json_string_value(json_object_get(o, "error"));
+	size_t i;
+
+	printf("%s  node %s  %s  ", ep ? ep : "?", node ? node : "?",
+	       region ? region : "-");
+	if (error != NULL || head == NULL) {
+		printf("error: %s\n", error ? error : "no verify result");
+		return;
+	}
+	printf("entries %" JSON_INTEGER_FORMAT,
+	       json_integer_value(json_object_get(o, "entries")));
+	if (json_integer_value(first) > 1)
+		printf(" from seq %" JSON_INTEGER_FORMAT,
+		       json_integer_value(first));
+	printf("  head %.16s  ", head);
+	if (!json_is_true(json_object_get(o, "ok"))) {
+		const char *why =
+			json_string_value(json_object_get(o, "reason"));
+		printf("BROKEN at seq %" JSON_INTEGER_FORMAT ": %s\n",
+		       json_integer_value(json_object_get(o, "first_bad_seq")),
+		       why ? why : "?");
+		return;
+	}
+	if (with == NULL) {
+		printf("ok\n");
+		return;
+	}
+	printf("ok, but the head differs from");
+	for (i = 0; i < json_array_size(with); i++)
+		printf(" %s", json_string_value(json_array_get(with, i)));
+	printf(" at the same seq\n");
+}
+
+static int kz_cli__audit_verify(const kz_cli__ctx *c)
+{
+	size_t n, i;
+	const kz_cli_endpoint *eps = kz_cli_endpoints(c->cli, &n);
+	json_t *nodes = json_array();
+	int ex;
+
+	if (nodes == NULL)
+		goto err_nomem;
+	for (i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s, s:s*, s:s*}", "endpoint", eps[i].url,
+				      "node", eps[i].node_id, "region",
+				      eps[i].region);
+		if (o == NULL || json_array_append_new(nodes, o) != 0 ||
+		    kz_cli__verify_one(c, &eps[i], o) != 0)
+			goto err_after_nodes;
+	}
+	ex = kz_cli_args_audit_verdict(nodes);
+	if (c->a->json) {
+		kz_cli__print_json(c, nodes);
+	} else {
+		for (i = 0; i < n; i++)
+			kz_cli__verify_line(json_array_get(nodes, i));
+	}
+	if (ex == KZ_CLI_EXIT_UNREACHABLE)
+		fprintf(stderr, "kizuna: no node answered\n");
+	json_decref(nodes);
+	return ex;
+
+err_after_nodes:
+	json_decref(nodes);
+err_nomem:
+	fprintf(stderr, "kizuna: out of memory\n");
+	return KZ_CLI_EXIT_HTTP;
+}
+
+/* Pages through GET /v1/audit, printing each record as one JSON line, to
+ * the end or until --limit records. */
+static int kz_cli__audit_list(const kz_cli__ctx *c)
+{
+	unsigned long long after = 0;
+	long limit = c->a->limit, printed = 0; /* limit 0: all */
+	int ex;
+
+	for (;;) {
+		long page = limit > 0 && limit - printed < 1000 ? limit - printed
+								: 1000;
+		kz_cli_response resp;
+		json_t *body, *items, *next;
+		char *path;
+		size_t i;
+
+		path = kz_cli_args_audit_list_path(c->a, after, page);
+		if (path == NULL)
+			goto err_nomem;
+		ex = kz_cli__call(c, NULL, "GET", path, NULL, NULL, 0, &resp);
+		free(path);
+		if (ex != KZ_CLI_EXIT_OK) {
+			kz_cli_response_free(&resp);
+			return ex;
+		}
+		body = json_loadb(resp.body, resp.body_len, 0, NULL);
+		kz_cli_response_free(&resp);
+		items = json_object_get(body, "items");
+		next = json_object_get(body, "next_after");
+		if (!json_is_array(items) ||
+		    (!json_is_null(next) && !json_is_integer(next))) {
+			fprintf(stderr, "kizuna: /v1/audit answer without items "
+					"or next_after\n");
+			json_decref(body);
+			return KZ_CLI_EXIT_HTTP;
+		}
+		for (i = 0; i < json_array_size(items) &&
+			    (limit == 0 || printed < limit);
+		     i++, printed++) {
+			char *s = json_dumps(json_array_get(items, i),
+					     JSON_COMPACT);
+			if (s == NULL) {
+				json_decref(body);
+				goto err_nomem;
+			}
+			puts(s);
+			free(s);
+		}
+		if (json_is_null(next) || (limit > 0 && printed >= limit)) {
+			json_decref(body);
+			return KZ_CLI_EXIT_OK;
+		}
+		if ((unsigned long long)json_integer_value(next) <= after) {
+			fprintf(stderr, "kizuna: the server returned the same "
+					"page twice; stopping\n");
+			json_decref(body);
+			return KZ_CLI_EXIT_HTTP;
+		}
+		after = (unsigned long long)json_integer_value(next);
+		json_decref(body);
+	}
+
+err_nomem:
+	fprintf(stderr, "kizuna: out of memory\n");
+	return KZ_CLI_EXIT_HTTP;
+}
+
 /* ---- sample ------------------------------------------------------------------ */
 
 static int kz_cli__sample_gen(const kz_cli_args *a)
@@ -766,6 +975,7 @@ int main(int argc, char **argv)
 	opts.deadline_ms = args.timeout_ms;
 	opts.verbose = args.verbose;
 	ctx.a = &args;
+	ctx.opts = &opts;
 	rc = kz_cli_open(&opts, &ctx.cli, err, sizeof(err));
 	if (rc != KZ_CLI_OK) {
 		fprintf(stderr, "kizuna: %s\n", err);
@@ -805,6 +1015,12 @@ int main(int argc, char **argv)
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		ex = kz_cli__keys_rotate(&ctx);
+		break;
+	case KZ_CLI_CMD_AUDIT_VERIFY:
+		ex = kz_cli__audit_verify(&ctx);
+		break;
+	case KZ_CLI_CMD_AUDIT_LIST:
+		ex = kz_cli__audit_list(&ctx);
 		break;
 	default:
 		ex = KZ_CLI_EXIT_USAGE;

@@ -1,5 +1,11 @@
 /*
  * audit.c — the hash-chained audit log (audit.h).
+ *
+ * Happy path: apply appends records after the head; retention prunes the
+ * oldest and moves the checkpoint forward; verify walks from the checkpoint
+ * to the head. Failure modes: a record that does not decode, sits under
+ * another seq's key, or does not link to the one before it breaks the chain
+ * at that seq; prune stops before such a record rather than delete it.
  */
 #include "audit.h"
 
@@ -13,6 +19,9 @@
 #include "records.h"
 
 static const char head_key[] = "audit/head";
+static const char checkpoint_key[] = "audit/checkpoint";
+
+#define KZ__AUDIT_CHECKPOINT_BYTES 48
 
 static size_t record_key(char *buf, size_t cap, const char *muni, uint64_t seq)
 {
@@ -75,6 +84,125 @@ int kz_node_audit_append(kz_stor_batch *b, const char *muni,
     return KZ_OK;
 }
 
+int kz_node_audit_load_checkpoint(kz_stor *st,
+                                  struct kz_node_audit_checkpoint *cp)
+{
+    memset(cp, 0, sizeof *cp);
+    char *v;
+    size_t vl;
+    int rv = kz_stor_get(st, KZ_STOR_CF_META, checkpoint_key,
+                         sizeof checkpoint_key - 1, &v, &vl);
+    if (rv == KZ_ENOTFOUND)
+        return KZ_OK;
+    if (rv != KZ_OK)
+        return rv;
+    if (vl != KZ__AUDIT_CHECKPOINT_BYTES) {
+        free(v);
+        return KZ_ECORRUPT;
+    }
+    cp->seq = kz_get_be64((unsigned char *)v);
+    memcpy(cp->hash, v + 8, 32);
+    cp->at_ms = (int64_t)kz_get_be64((unsigned char *)v + 40);
+    free(v);
+    return KZ_OK;
+}
+
+/* Why the record rec, stored under key k, does not continue the chain at
+ * seq expect after a record whose hash is prev; NULL when it does. */
+static const char *chain_break(const char *muni, uint64_t expect,
+                               const unsigned char prev[32], const char *k,
+                               size_t kl, const Kizuna__AuditRecord *rec)
+{
+    if (rec == NULL)
+        return "record does not decode";
+    if (!rec->has_seq)
+        return "record without a sequence number";
+    if (rec->seq > expect)
+        return "record missing";
+    if (rec->seq != expect)
+        return "sequence number out of order";
+    if (!rec->has_prev_hash || rec->prev_hash.len != 32 ||
+        memcmp(rec->prev_hash.data, prev, 32) != 0)
+        return "previous-hash link broken";
+    char want[96];
+    size_t wl = record_key(want, sizeof want, muni, rec->seq);
+    if (wl != kl || memcmp(want, k, kl) != 0)
+        return "record stored under another key";
+    return NULL;
+}
+
+/* An iterator over the records from seq `from` on; NULL when out of
+ * memory (or muni is absurdly long). The caller frees it with
+ * kz_stor_iter_free. */
+static kz_stor_iter *records_from(kz_stor *st, const char *muni, uint64_t from)
+{
+    char prefix[32], start[96];
+    int pl = snprintf(prefix, sizeof prefix, "%s/a/", muni);
+    size_t sl = record_key(start, sizeof start, muni, from);
+    if (pl < 0 || (size_t)pl >= sizeof prefix || sl == 0)
+        return NULL;
+    return kz_stor_iter_new(st, KZ_STOR_CF_RECORDS, prefix, (size_t)pl, start,
+                            sl);
+}
+
+/* Walks from the checkpoint as verify does, so only records that link are
+ * deleted: pruning cannot launder a changed record (the next record kept
+ * would no longer link to the new checkpoint) nor a removed one (prune stops
+ * at the gap). */
+int kz_node_audit_prune(kz_stor *st, kz_stor_batch *b, const char *muni,
+                        int64_t before_ms, uint64_t max, uint64_t *pruned,
+                        struct kz_node_audit_checkpoint *cp)
+{
+    if (pruned != NULL)
+        *pruned = 0;
+    struct kz_node_audit_checkpoint c;
+    struct kz_node_audit_head head;
+    int rv = kz_node_audit_load_checkpoint(st, &c);
+    if (rv == KZ_OK)
+        rv = kz_node_audit_load_head(st, &head);
+    if (rv != KZ_OK)
+        return rv;
+    if (cp != NULL)
+        *cp = c;
+    kz_stor_iter *it = records_from(st, muni, c.seq + 1);
+    if (it == NULL)
+        return KZ_ENOMEM;
+    uint64_t n = 0;
+    const char *k, *v;
+    size_t kl, vl;
+    /* c.seq + 1 is the record looked at next: never the head. */
+    while (n < max && c.seq + 1 < head.seq &&
+           kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
+        Kizuna__AuditRecord *rec =
+            kizuna__audit_record__unpack(NULL, vl, (const uint8_t *)v);
+        const char *why = chain_break(muni, c.seq + 1, c.hash, k, kl, rec);
+        int64_t at_ms = rec != NULL ? rec->at_ms : 0;
+        if (rec != NULL)
+            kizuna__audit_record__free_unpacked(rec, NULL);
+        if (why != NULL || at_ms >= before_ms)
+            break;
+        kz_stor_batch_delete(b, KZ_STOR_CF_RECORDS, k, kl);
+        c.seq++;
+        SHA256((const unsigned char *)v, vl, c.hash);
+        c.at_ms = at_ms;
+        n++;
+    }
+    kz_stor_iter_free(it);
+    if (n > 0) {
+        unsigned char cv[KZ__AUDIT_CHECKPOINT_BYTES];
+        kz_put_be64(cv, c.seq);
+        memcpy(cv + 8, c.hash, 32);
+        kz_put_be64(cv + 40, (uint64_t)c.at_ms);
+        kz_stor_batch_put(b, KZ_STOR_CF_META, checkpoint_key,
+                          sizeof checkpoint_key - 1, cv, sizeof cv);
+    }
+    if (pruned != NULL)
+        *pruned = n;
+    if (cp != NULL)
+        *cp = c;
+    return KZ_OK;
+}
+
 static void hexify(const unsigned char *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -87,36 +215,24 @@ int kz_node_audit_verify(kz_stor *st, const char *muni,
     memset(out, 0, sizeof *out);
     struct kz_node_audit_head head;
     int rv = kz_node_audit_load_head(st, &head);
+    if (rv == KZ_OK)
+        rv = kz_node_audit_load_checkpoint(st, &out->checkpoint);
     if (rv != KZ_OK)
         return rv;
-    char prefix[32];
-    int pl = snprintf(prefix, sizeof prefix, "%s/a/", muni);
-    kz_stor_iter *it =
-        kz_stor_iter_new(st, KZ_STOR_CF_RECORDS, prefix, (size_t)pl, NULL, 0);
+    uint64_t expect = out->checkpoint.seq + 1;
+    out->first_seq = expect;
+    kz_stor_iter *it = records_from(st, muni, expect);
     if (it == NULL)
         return KZ_ENOMEM;
-    unsigned char running[32] = {0};
-    uint64_t expect = 1;
+    unsigned char running[32];
+    memcpy(running, out->checkpoint.hash, 32);
     const char *k, *v;
     size_t kl, vl;
     out->ok = true;
     while (kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
         Kizuna__AuditRecord *rec =
             kizuna__audit_record__unpack(NULL, vl, (const uint8_t *)v);
-        const char *why = NULL;
-        if (rec == NULL)
-            why = "record does not decode";
-        else if (!rec->has_seq || rec->seq != expect)
-            why = "sequence number out of order";
-        else if (!rec->has_prev_hash || rec->prev_hash.len != 32 ||
-                 memcmp(rec->prev_hash.data, running, 32) != 0)
-            why = "previous-hash link broken";
-        else {
-            char want[96];
-            size_t wl = record_key(want, sizeof want, muni, rec->seq);
-            if (wl != kl || memcmp(want, k, kl) != 0)
-                why = "record stored under another key";
-        }
+        const char *why = chain_break(muni, expect, running, k, kl, rec);
         if (rec != NULL)
             kizuna__audit_record__free_unpacked(rec, NULL);
         if (why != NULL) {
@@ -130,12 +246,23 @@ int kz_node_audit_verify(kz_stor *st, const char *muni,
         expect++;
     }
     kz_stor_iter_free(it);
-    if (out->ok && (out->entries != head.seq ||
-                    memcmp(running, head.hash, 32) != 0)) {
+    /* The walk must end exactly at the head: this catches a truncated tail
+     * and a changed newest record, which no later record links to. */
+    uint64_t last = expect - 1;
+    const char *why = NULL;
+    if (out->ok && last < head.seq) {
+        out->first_bad = last + 1;
+        why = "records missing at the end of the log";
+    } else if (out->ok && last > head.seq) {
+        out->first_bad = head.seq + 1;
+        why = "records after the recorded head";
+    } else if (out->ok && memcmp(running, head.hash, 32) != 0) {
+        out->first_bad = head.seq;
+        why = "the newest record does not match the recorded head";
+    }
+    if (why != NULL) {
         out->ok = false;
-        out->first_bad = out->entries + 1;
-        snprintf(out->why, sizeof out->why,
-                 "the log does not end at its recorded head");
+        snprintf(out->why, sizeof out->why, "%s", why);
     }
     memcpy(out->head, running, 32);
     return KZ_OK;

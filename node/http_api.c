@@ -1380,9 +1380,9 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         char head[65];
         for (int i = 0; i < 32; i++)
             snprintf(head + 2 * i, 3, "%02x", chk.head[i]);
-        json_t *o = json_pack("{s:I,s:s,s:b}", "entries",
+        json_t *o = json_pack("{s:I,s:s,s:b,s:I}", "entries",
                               (json_int_t)chk.entries, "head", head, "ok",
-                              chk.ok);
+                              chk.ok, "first_seq", (json_int_t)chk.first_seq);
         if (!chk.ok) {
             json_object_set_new(o, "first_bad_seq",
                                 json_integer((json_int_t)chk.first_bad));
@@ -2158,6 +2158,18 @@ static void handle_metrics(struct kz_node *n, h2o_req_t *req)
             (unsigned long long)n->stats.conns_refused,
             (unsigned long long)n->stats.tls_reloads,
             (unsigned long long)n->stats.tls_reload_fails);
+    if (off > 0 && off < (int)sizeof buf)
+        off += snprintf(
+            buf + off, sizeof buf - (size_t)off,
+            "# HELP kizuna_audit_queue_records Audit records of stale reads "
+            "queued on this node, not yet handed to the cluster.\n"
+            "# TYPE kizuna_audit_queue_records gauge\n"
+            "kizuna_audit_queue_records %zu\n"
+            "# HELP kizuna_audit_read_entries_in_flight Raft entries carrying "
+            "audit records of reads, not yet committed.\n"
+            "# TYPE kizuna_audit_read_entries_in_flight gauge\n"
+            "kizuna_audit_read_entries_in_flight %u\n",
+            kz_node_audit_queue_length(n->audit_q), n->http->audits.in_flight);
     send_text(n, req, 200, "text/plain; version=0.0.4", buf);
 }
 

@@ -11,6 +11,7 @@
  */
 #include "node.h"
 #include "audit_queue.h"
+#include "kizuna.pb-c.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -227,6 +228,93 @@ static void hand_over_audit_queue(struct kz_node *n,
     free(sealed);
 }
 
+static void on_audit_pruned(kz_cons_req *req, int status)
+{
+    struct kz_node *n = req->data;
+    n->audit_prune_in_flight = false;
+    if (status == 0 && req->result != NULL)
+        fprintf(stderr, "kizunad[%llu]: audit retention: %s\n",
+                (unsigned long long)n->cfg.id, req->result + 3);
+    free(req->result);
+}
+
+/* The time of the oldest audit record still stored; false when none. */
+static bool oldest_audit_ms(struct kz_node *n, int64_t *at)
+{
+    char prefix[32];
+    int pl = snprintf(prefix, sizeof prefix, "%s/a/", n->cfg.municipality);
+    kz_stor_iter *it = kz_stor_iter_new(n->stor, KZ_STOR_CF_RECORDS, prefix,
+                                        (size_t)pl, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    bool found = false;
+    if (it != NULL && kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
+        Kizuna__AuditRecord *rec =
+            kizuna__audit_record__unpack(NULL, vl, (const uint8_t *)v);
+        if (rec != NULL) {
+            *at = rec->at_ms;
+            found = true;
+            kizuna__audit_record__free_unpacked(rec, NULL);
+        }
+    }
+    kz_stor_iter_free(it);
+    return found;
+}
+
+/* Retention (audit_retention_days): the leader proposes a prune when the
+ * oldest record is past the period, at most once a minute. Apply keeps a
+ * checkpoint so the rest of the chain still verifies, and records the
+ * prune in the chain. */
+static void audit_retention(struct kz_node *n, const struct kz_cons_status *st)
+{
+    uv_timeval64_t tv = {0, 0};
+    uv_gettimeofday(&tv);
+    int64_t now = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    if (n->cfg.audit_retention_days == 0 || st->state != KZ_CONS_LEADER ||
+        n->audit_prune_in_flight || !n->keys.ready ||
+        now - n->audit_prune_last_ms < 60000)
+        return;
+    n->audit_prune_last_ms = now;
+    int64_t cutoff = now - (int64_t)n->cfg.audit_retention_days * 86400000;
+    int64_t oldest;
+    if (!oldest_audit_ms(n, &oldest) || oldest >= cutoff)
+        return;
+    Kizuna__AuditPrune ap = KIZUNA__AUDIT_PRUNE__INIT;
+    ap.has_before_ms = ap.has_max = 1;
+    ap.before_ms = cutoff;
+    ap.max = 10000;
+    Kizuna__AuditContext ctx = KIZUNA__AUDIT_CONTEXT__INIT;
+    ctx.org = n->cfg.municipality;
+    ctx.role = "system";
+    ctx.purpose = "retention";
+    ctx.has_node_id = 1;
+    ctx.node_id = n->cfg.id;
+    ctx.region = n->cfg.region;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.has_time_ms = 1;
+    cmd.time_ms = now;
+    cmd.municipality = n->cfg.municipality;
+    cmd.audit = &ctx;
+    cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_PRUNE;
+    cmd.audit_prune = &ap;
+    size_t len = kizuna__command__get_packed_size(&cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return;
+    kizuna__command__pack(&cmd, buf);
+    char *sealed;
+    size_t slen;
+    int rv = kz_node_keys_seal_command(&n->keys, buf, len, &sealed, &slen);
+    free(buf);
+    if (rv != KZ_OK)
+        return;
+    n->audit_prune_req.data = n;
+    if (kz_cons_propose(n->cons, &n->audit_prune_req, sealed, slen,
+                        on_audit_pruned) == 0)
+        n->audit_prune_in_flight = true;
+    free(sealed);
+}
+
 /* The first leader of a new cluster creates its keys: a random data key and
  * index key, wrapped by the current master key, in one raft command (apply
  * refuses a second one, so two leaders racing cannot both win). Every tick
@@ -237,6 +325,7 @@ static void on_keys_timer(uv_timer_t *t)
     struct kz_cons_status cs;
     kz_cons_get_status(n->cons, &cs);
     hand_over_audit_queue(n, &cs);
+    audit_retention(n, &cs);
     if (n->keys_init_in_flight || kz_node_keys_in_state(n->stor))
         return;
     struct kz_cons_status st;

@@ -45,6 +45,9 @@ struct kz_node {
     struct kz_node_audit_queue *audit_q; /* stale reads' records */
     kz_cons_req audit_q_req;
     bool audit_q_in_flight;
+    kz_cons_req audit_prune_req;  /* retention, on the leader */
+    bool audit_prune_in_flight;
+    int64_t audit_prune_last_ms;
     struct kz_node_stats stats;
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];

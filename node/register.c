@@ -720,6 +720,37 @@ static int apply_audit_append(kz_stor *st, kz_stor_batch *b, const char *muni,
     return rv;
 }
 
+/* Retention: prunes old records, keeping a checkpoint of the last one
+ * pruned (audit.h); the prune itself is recorded by audit_command. */
+static int apply_audit_prune(kz_stor *st, kz_stor_batch *b, const char *muni,
+                             const Kizuna__Command *cmd,
+                             struct kz_node_result *r)
+{
+    const Kizuna__AuditPrune *ap = cmd->audit_prune;
+    if (!ap->has_before_ms) {
+        kz_node_result_error(r, 400, "bad_command", "prune without a time");
+        return KZ_OK;
+    }
+    uint64_t pruned = 0;
+    struct kz_node_audit_checkpoint cp;
+    int rv = kz_node_audit_prune(st, b, muni, ap->before_ms,
+                                 ap->has_max && ap->max ? ap->max : 10000,
+                                 &pruned, &cp);
+    if (rv != KZ_OK)
+        return rv;
+    /* The checkpoint goes into the chain with the prune's own record, so a
+     * checkpoint changed later disagrees with the log. */
+    int off = snprintf(r->subject, sizeof r->subject,
+                       "audit-checkpoint-%llu-", (unsigned long long)cp.seq);
+    for (int i = 0; i < 16 && off > 0 && off + 3 <= (int)sizeof r->subject;
+         i++)
+        off += snprintf(r->subject + off, 3, "%02x", cp.hash[i]);
+    kz_node_result_set(r, 200,
+                       json_pack("{s:I,s:I}", "pruned", (json_int_t)pruned,
+                                 "checkpoint_seq", (json_int_t)cp.seq));
+    return KZ_OK;
+}
+
 /* ------------------------------------------------------------------ keys */
 
 static bool meta_has(kz_stor *st, const char *key)
@@ -938,6 +969,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
             break;
         case KIZUNA__COMMAND__OP_AUDIT_APPEND:
             rv = apply_audit_append(st, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_AUDIT_PRUNE:
+            rv = apply_audit_prune(st, b, muni, cmd, &r);
             break;
         case KIZUNA__COMMAND__OP_PUT_ORG:
         case KIZUNA__COMMAND__OP_PUT_WHITELIST:

@@ -3,7 +3,7 @@
  * emergency app would use it: victim add / get / search / note / patch,
  * shelter put / summary, cluster status and sample load, with their exit
  * codes (0 ok, 1 HTTP error, 2 usage), and failover when the first endpoint
- * in the list is down.
+ * in the list is down; audit verify asking every node, and audit list.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -152,5 +152,71 @@ Test(cli, register_search_note_and_status, .fini = teardown, .timeout = 300)
     cr_assert_eq(cli("caseworker", eps, args, &out), 0,
                  "no failover past a dead first endpoint");
     cr_assert(strstr(out, "高橋 健一") != NULL);
+    free(out);
+}
+
+/* Every node has applied as far as the others (so their logs match). */
+static bool all_applied(void *arg)
+{
+    struct kz_it_cluster *c = arg;
+    long long first = kz_it_applied(c, 1);
+    for (int i = 2; i <= c->n; i++)
+        if (kz_it_applied(c, i) != first)
+            return false;
+    return first > 0;
+}
+
+Test(cli, audit_verify_asks_every_node, .fini = teardown, .timeout = 300)
+{
+    kz_it_up(&cluster, "tokyo:1,osaka:1,sapporo:1", NULL);
+    cr_assert(kz_it_wait(has_leader, &cluster, 30000), "no leader");
+    char eps[300];
+    snprintf(eps, sizeof eps, "%s/endpoints", cluster.dir);
+    cr_assert_eq(cli("registrar", eps,
+                     "shelter put audit-shelter --name 湊小学校", NULL),
+                 0);
+    cr_assert_eq(cli("registrar", eps, "sample load --count 3 --shelters 1",
+                     NULL),
+                 0);
+    cr_assert(kz_it_wait(all_applied, &cluster, 30000), "nodes apart");
+
+    char *out;
+    cr_assert_eq(cli("auditor", eps, "audit verify", &out), 0, "%s", out);
+    int lines = 0;
+    for (char *l = out, *nl; *l != '\0'; l = nl + 1, lines++) {
+        nl = strchr(l, '\n');
+        cr_assert_not_null(nl);
+        *nl = '\0';
+        cr_assert(nl - l > 3 && strcmp(nl - 3, " ok") == 0, "line: %s", l);
+        cr_assert_not_null(strstr(l, "entries "), "line: %s", l);
+    }
+    cr_assert_eq(lines, 3, "one line per node, got %d", lines);
+    free(out);
+
+    cr_assert_eq(cli("auditor", eps, "audit verify --json", &out), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    cr_assert(json_is_array(j), "not an array: %.200s", out);
+    free(out);
+    cr_assert_eq(json_array_size(j), 3);
+    for (int i = 1; i <= 3; i++) {
+        json_t *o = json_array_get(j, (size_t)i - 1);
+        cr_assert_str_eq(json_string_value(json_object_get(o, "endpoint")),
+                         cluster.url[i]);
+        cr_assert(json_is_true(json_object_get(o, "ok")));
+        cr_assert_geq(json_integer_value(json_object_get(o, "entries")), 5);
+    }
+    json_decref(j);
+
+    /* Only the auditor may ask: every node refuses (1). */
+    cr_assert_eq(cli("caseworker", eps, "audit verify", NULL), 1);
+
+    cr_assert_eq(cli("auditor", eps,
+                     "audit list --subject audit-shelter --limit 10", &out),
+                 0);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "not one JSON line: %.200s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "action")),
+                     "shelter.put");
+    json_decref(j);
     free(out);
 }

@@ -281,10 +281,8 @@ Test(links, issuance_mediation_and_portal, .init = setup, .fini = teardown,
                      json_object_get(j, "answer"), "members")),
                  1);
     json_decref(j);
-    snprintf(cmd, sizeof cmd, "restart %d", leader);
-    cr_assert_eq(kz_it_ctl(&cluster, cmd), 0);
-
-    /* The portal: a citizen certificate holding the portal's code. */
+    /* The portal: a citizen certificate holding the portal's code, issued
+     * while the old leader is still down. */
     kz_cli *portal = kz_it_client(&cluster, "org-PORTAL", NULL, 20000);
     char *lp;
     cr_assert_eq(issue(portal, X_FACTS, &lp), 201);
@@ -297,6 +295,8 @@ Test(links, issuance_mediation_and_portal, .init = setup, .fini = teardown,
     cr_assert_eq(call(me, "GET", "/v1/portal/me", NULL, &j), 200);
     cr_assert_str_eq(str(j, "id"), x);
     json_decref(j);
+    snprintf(cmd, sizeof cmd, "restart %d", leader);
+    cr_assert_eq(kz_it_ctl(&cluster, cmd), 0);
 
     /* Exactly one audit record per read of personal data. */
     kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);

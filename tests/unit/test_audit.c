@@ -4,7 +4,10 @@
  * about which record, with the outcome apply decided (also for refused
  * commands); refusals are appended as given; the chain verifies, and a
  * flipped byte, a removed record or a record moved to another seq breaks it
- * at that record.
+ * at that record. Retention: prune deletes the oldest records by time (at
+ * most max, never the head) and moves the checkpoint; the chain then
+ * verifies from the checkpoint, and a changed or removed first record, a
+ * forged checkpoint, or a break prune was asked to delete is still caught.
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -302,4 +305,356 @@ Test(audit, list_filters_by_time_and_subject_and_pages)
     cr_assert_not(kz_node_parse_time("2023-11-14 22:13:20Z", &ms));
     cr_assert_not(kz_node_parse_time("2023-11-14T22:13:20+09:00", &ms));
     cr_assert_not(kz_node_parse_time("2023-02-30T00:00:00Z", &ms));
+}
+
+/* ------------------------------------------------------------ retention */
+
+/* Registers n people (one audit record each, times increasing with the raft
+ * index). */
+static void fill(int n, const char *tag)
+{
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%s%d", tag, i);
+        cr_assert_eq(create(id), 201);
+    }
+}
+
+static int64_t at_of(uint64_t seq)
+{
+    size_t len;
+    char *v = raw(seq, &len);
+    Kizuna__AuditRecord *rec =
+        kizuna__audit_record__unpack(NULL, len, (const uint8_t *)v);
+    cr_assert_not_null(rec);
+    int64_t at = rec->at_ms;
+    kizuna__audit_record__free_unpacked(rec, NULL);
+    free(v);
+    return at;
+}
+
+static bool stored(uint64_t seq)
+{
+    char key[64], *v;
+    size_t len;
+    int kl = snprintf(key, sizeof key, "%s/a/%016llx", MUNI,
+                      (unsigned long long)seq);
+    int rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, (size_t)kl, &v, &len);
+    cr_assert(rv == KZ_OK || rv == KZ_ENOTFOUND);
+    if (rv == KZ_OK)
+        free(v);
+    return rv == KZ_OK;
+}
+
+/* Prunes in a batch of its own and commits it, as apply would. */
+static uint64_t prune(int64_t before_ms, uint64_t max,
+                      struct kz_node_audit_checkpoint *cp)
+{
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    cr_assert_not_null(b);
+    uint64_t n = 99;
+    cr_assert_eq(kz_node_audit_prune(st, b, MUNI, before_ms, max, &n, cp),
+                 KZ_OK);
+    cr_assert_eq(kz_stor_batch_commit(st, b, next_index++), KZ_OK);
+    kz_stor_batch_free(b);
+    return n;
+}
+
+static struct kz_node_audit_check verify(void)
+{
+    struct kz_node_audit_check chk;
+    cr_assert_eq(kz_node_audit_verify(st, MUNI, &chk), KZ_OK);
+    return chk;
+}
+
+static void hex(const unsigned char *p, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+Test(audit, prune_by_time_leaves_a_chain_that_verifies_from_the_checkpoint)
+{
+    fill(20, "P");
+    json_t *before = list_all();
+    const char *hash7 = json_string_value(
+        json_object_get(json_array_get(before, 6), "hash"));
+    cr_assert_not_null(hash7);
+    int64_t at7 = at_of(7);
+
+    struct kz_node_audit_checkpoint cp;
+    cr_assert_eq(prune(at_of(8), 1000, &cp), 7);
+    cr_assert_eq(cp.seq, 7);
+    cr_assert_eq(cp.at_ms, at7);
+    char h[65];
+    hex(cp.hash, h);
+    cr_assert_str_eq(h, hash7, "the checkpoint is record 7's hash");
+    json_decref(before);
+    struct kz_node_audit_checkpoint loaded;
+    cr_assert_eq(kz_node_audit_load_checkpoint(st, &loaded), KZ_OK);
+    cr_assert_eq(memcmp(&loaded, &cp, sizeof cp), 0);
+    cr_assert_not(stored(1));
+    cr_assert_not(stored(7));
+    cr_assert(stored(8));
+
+    struct kz_node_audit_check chk = verify();
+    cr_assert(chk.ok, "%s at %llu", chk.why,
+              (unsigned long long)chk.first_bad);
+    cr_assert_eq(chk.entries, 13);
+    cr_assert_eq(chk.first_seq, 8);
+    cr_assert_eq(chk.checkpoint.seq, 7);
+    cr_assert_eq(memcmp(chk.checkpoint.hash, cp.hash, 32), 0);
+
+    /* The same cut again prunes nothing; the log grows on as before. */
+    cr_assert_eq(prune(at_of(8), 1000, &cp), 0);
+    cr_assert_eq(cp.seq, 7);
+    fill(2, "Q");
+    chk = verify();
+    cr_assert(chk.ok, "%s", chk.why);
+    cr_assert_eq(chk.entries, 15);
+    cr_assert_eq(chk.first_seq, 8);
+}
+
+Test(audit, prune_deletes_at_most_max)
+{
+    fill(20, "M");
+    struct kz_node_audit_checkpoint cp;
+    cr_assert_eq(prune(INT64_MAX, 5, &cp), 5);
+    cr_assert_eq(cp.seq, 5);
+    cr_assert_eq(prune(INT64_MAX, 3, &cp), 3, "goes on from the checkpoint");
+    cr_assert_eq(cp.seq, 8);
+    cr_assert_eq(prune(INT64_MAX, 0, &cp), 0);
+    cr_assert_eq(cp.seq, 8);
+    struct kz_node_audit_check chk = verify();
+    cr_assert(chk.ok, "%s", chk.why);
+    cr_assert_eq(chk.entries, 12);
+    cr_assert_eq(chk.first_seq, 9);
+}
+
+Test(audit, prune_never_deletes_the_head)
+{
+    struct kz_node_audit_checkpoint cp;
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 0, "an empty log");
+    cr_assert_eq(cp.seq, 0);
+    cr_assert_eq(kz_node_audit_load_checkpoint(st, &cp), KZ_OK);
+    cr_assert_eq(cp.seq, 0, "no checkpoint written for nothing pruned");
+
+    fill(20, "H");
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 19);
+    cr_assert_eq(cp.seq, 19);
+    cr_assert(stored(20));
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 0, "only the head is left");
+    struct kz_node_audit_check chk = verify();
+    cr_assert(chk.ok, "%s", chk.why);
+    cr_assert_eq(chk.entries, 1);
+    cr_assert_eq(chk.first_seq, 20);
+
+    fill(1, "I"); /* seq 21 is the head now, 20 can go */
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 1);
+    cr_assert_eq(cp.seq, 20);
+    chk = verify();
+    cr_assert(chk.ok, "%s", chk.why);
+    cr_assert_eq(chk.entries, 1);
+    cr_assert_eq(chk.first_seq, 21);
+}
+
+Test(audit, after_prune_a_changed_first_record_breaks_the_chain)
+{
+    fill(20, "F");
+    cr_assert_eq(prune(at_of(6), 1000, NULL), 5);
+    size_t len;
+    char *orig = raw(6, &len);
+    char *v = malloc(len);
+    /* Its link (the last bytes): caught at 6 against the checkpoint. */
+    memcpy(v, orig, len);
+    v[len - 1] ^= 0x01;
+    tamper(6, v, len, false);
+    struct kz_node_audit_check chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 6, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+    /* Its content: caught at 7, which no longer links to it. */
+    memcpy(v, orig, len);
+    char *p = memmem(v, len, "intake", 6);
+    cr_assert_not_null(p);
+    p[5] = 'f';
+    tamper(6, v, len, false);
+    chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 7, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+    tamper(6, orig, len, false);
+    chk = verify();
+    cr_assert(chk.ok, "restored: %s", chk.why);
+    free(v);
+    free(orig);
+}
+
+Test(audit, after_prune_a_removed_first_record_breaks_the_chain)
+{
+    fill(20, "G");
+    cr_assert_eq(prune(at_of(6), 1000, NULL), 5);
+    tamper(6, NULL, 0, true);
+    struct kz_node_audit_check chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 6, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+    cr_assert_str_eq(chk.why, "record missing");
+}
+
+/* Overwrites meta "audit/checkpoint". */
+static void tamper_checkpoint(const unsigned char *val, size_t len)
+{
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    kz_stor_batch_put(b, KZ_STOR_CF_META, "audit/checkpoint", 16, val, len);
+    cr_assert_eq(kz_stor_batch_commit(st, b, next_index++), KZ_OK);
+    kz_stor_batch_free(b);
+}
+
+Test(audit, a_forged_checkpoint_breaks_the_chain)
+{
+    fill(20, "K");
+    cr_assert_eq(prune(at_of(6), 1000, NULL), 5);
+    char *orig;
+    size_t len;
+    cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_META, "audit/checkpoint", 16,
+                             &orig, &len),
+                 KZ_OK);
+    cr_assert_eq(len, 48);
+    unsigned char v[48];
+
+    /* Another hash: the first record kept no longer links to it. */
+    memcpy(v, orig, 48);
+    v[8 + 31] ^= 0x80;
+    tamper_checkpoint(v, 48);
+    struct kz_node_audit_check chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 6, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+
+    /* An earlier seq (as if record 5 were still to come): it is missing. */
+    memcpy(v, orig, 48);
+    v[7] = 4;
+    tamper_checkpoint(v, 48);
+    chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 5, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+
+    /* A later seq (hiding record 6): out of order at 7. */
+    v[7] = 6;
+    tamper_checkpoint(v, 48);
+    chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 7, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+
+    /* Not a checkpoint at all. */
+    tamper_checkpoint(v, 47);
+    cr_assert_eq(kz_node_audit_verify(st, MUNI, &chk), KZ_ECORRUPT);
+
+    /* No checkpoint: the chain would have to start at 1. */
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    kz_stor_batch_delete(b, KZ_STOR_CF_META, "audit/checkpoint", 16);
+    cr_assert_eq(kz_stor_batch_commit(st, b, next_index++), KZ_OK);
+    kz_stor_batch_free(b);
+    chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 1, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+
+    tamper_checkpoint((unsigned char *)orig, 48);
+    chk = verify();
+    cr_assert(chk.ok, "restored: %s", chk.why);
+    free(orig);
+}
+
+Test(audit, prune_stops_before_a_break_so_it_stays_visible)
+{
+    fill(10, "S");
+    size_t len;
+    char *orig = raw(3, &len);
+    char *v = malloc(len);
+    memcpy(v, orig, len);
+    char *p = memmem(v, len, "intake", 6);
+    cr_assert_not_null(p);
+    p[5] = 'f';
+    tamper(3, v, len, false);
+    /* 1..3 link (3 was changed, not its link); 4 does not link to the
+     * changed 3, so prune stops there and the break is still reported. */
+    struct kz_node_audit_checkpoint cp;
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 3);
+    cr_assert_eq(cp.seq, 3);
+    struct kz_node_audit_check chk = verify();
+    cr_assert_not(chk.ok);
+    cr_assert_eq(chk.first_bad, 4, "first bad %llu (%s)",
+                 (unsigned long long)chk.first_bad, chk.why);
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 0);
+    free(v);
+    free(orig);
+
+    /* A gap: prune stops at it too. */
+    tamper(6, NULL, 0, true);
+    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 0);
+    cr_assert(stored(4) && stored(5));
+}
+
+Test(audit, list_pages_through_what_is_left_after_prune)
+{
+    fill(20, "L");
+    cr_assert_eq(prune(at_of(6), 1000, NULL), 5);
+    uint64_t next = 0, want = 6;
+    int pages = 0;
+    do {
+        json_t *a = kz_node_audit_list(st, MUNI, next, INT64_MIN, INT64_MAX,
+                                       4, NULL, &next);
+        pages++;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            cr_assert_eq(json_integer_value(json_object_get(
+                             json_array_get(a, i), "seq")),
+                         (json_int_t)want++);
+        json_decref(a);
+    } while (next != 0);
+    cr_assert_eq(want, 21, "listed up to %llu", (unsigned long long)want);
+    cr_assert_eq(pages, 4);
+    /* Starting inside the pruned range lands on the first record kept. */
+    json_t *a = kz_node_audit_list(st, MUNI, 2, INT64_MIN, INT64_MAX, 1, NULL,
+                                   &next);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(a, 0),
+                                                    "seq")),
+                 6);
+    json_decref(a);
+}
+
+/* Retention as the leader proposes it: an AuditPrune command prunes, and its
+ * own record (with the checkpoint it left) joins the chain, which still
+ * verifies. The same command again prunes nothing more. */
+Test(audit, prune_command_records_its_checkpoint_in_the_chain)
+{
+    fill(10, "P");
+    int64_t cut = at_of(5) + 1; /* records 1..5 are older */
+    Kizuna__AuditPrune ap = KIZUNA__AUDIT_PRUNE__INIT;
+    ap.has_before_ms = 1;
+    ap.before_ms = cut;
+    Kizuna__AuditContext ctx = who("system", "retention");
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_PRUNE;
+    cmd.audit_prune = &ap;
+    cmd.audit = &ctx;
+    cr_assert_eq(apply(&cmd), 200);
+    struct kz_node_audit_check chk = verify();
+    cr_assert(chk.ok, "%s", chk.why);
+    cr_assert_eq(chk.first_seq, 6);
+    cr_assert_eq(chk.entries, 6); /* 6..10 and the prune's record */
+    json_t *items = list_all();
+    json_t *last = json_array_get(items, json_array_size(items) - 1);
+    cr_assert_str_eq(json_string_value(json_object_get(last, "action")),
+                     "audit.prune");
+    const char *subj = json_string_value(json_object_get(last, "subject"));
+    cr_assert(strncmp(subj, "audit-checkpoint-5-", 19) == 0, "%s", subj);
+    json_decref(items);
+    cr_assert_eq(apply(&cmd), 200);
+    chk = verify();
+    cr_assert(chk.ok);
+    cr_assert_eq(chk.first_seq, 6);
 }

@@ -1,6 +1,7 @@
 /*
  * `kizuna` command-line parsing and the request bodies and paths built from
- * it (cli_args.c). No process, no network.
+ * it (cli_args.c), and how `audit verify` judges the nodes' answers. No
+ * process, no network.
  */
 #include <criterion/criterion.h>
 
@@ -296,4 +297,168 @@ Test(client_args, sample_commands)
 		     KZ_CLI_ARGS_USAGE);
 	cr_assert_eq(PARSE(&a, "sample", "gen", "--count", "1", "--shelters", "1000"),
 		     KZ_CLI_ARGS_USAGE);
+}
+
+Test(client_args, audit_commands, .init = clear_env)
+{
+	kz_cli_args a;
+	char *p;
+
+	cr_assert_eq(PARSE(&a, "audit", "verify", "--json"), KZ_CLI_ARGS_OK, "%s",
+		     err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_AUDIT_VERIFY);
+	cr_assert(a.json);
+	cr_assert_eq(PARSE(&a, "audit", "verify", "--subject", "v-1"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_not_null(strstr(err, "does not take"), "%s", err);
+	cr_assert_eq(PARSE(&a, "audit", "verify", "x"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "audit"), KZ_CLI_ARGS_USAGE);
+	{
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		cr_assert_eq(PARSE(&a, "audit", "--help"), KZ_CLI_ARGS_OK);
+		kz_cli_args_usage(f, &a);
+		fclose(f);
+		cr_assert_not_null(strstr(text, "audit verify"), "%s", text);
+		cr_assert_not_null(strstr(text, "audit list [--subject ID]"), "%s",
+				   text);
+		free(text);
+	}
+
+	cr_assert_eq(PARSE(&a, "audit", "list", "--subject", "v-1", "--from",
+			   "2026-11-23T00:00:00Z", "--to=2026-11-23T23:59:59.5Z",
+			   "--limit", "2500"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_AUDIT_LIST);
+	cr_assert_str_eq(a.subject, "v-1");
+	cr_assert_eq(a.limit, 2500);
+	p = kz_cli_args_audit_list_path(&a, 0, 1000);
+	cr_assert_str_eq(p, "/v1/audit?subject=v-1&from=2026-11-23T00%3A00%3A00Z"
+			    "&to=2026-11-23T23%3A59%3A59.5Z&limit=1000");
+	free(p);
+	p = kz_cli_args_audit_list_path(&a, 1000, 500);
+	cr_assert_not_null(strstr(p, "&after=1000&limit=500"), "%s", p);
+	free(p);
+
+	cr_assert_eq(PARSE(&a, "audit", "list"), KZ_CLI_ARGS_OK);
+	cr_assert_eq(a.limit, 0, "no limit: every record");
+	cr_assert_null(a.subject);
+	p = kz_cli_args_audit_list_path(&a, 7, 100);
+	cr_assert_str_eq(p, "/v1/audit?after=7&limit=100");
+	free(p);
+
+	cr_assert_eq(PARSE(&a, "audit", "list", "--limit", "0"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "audit", "list", "--subject", ""),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "audit", "list", "--from", "2026-11-23"),
+		     KZ_CLI_ARGS_USAGE, "a date is not a time");
+	cr_assert_eq(PARSE(&a, "audit", "list", "--from",
+			   "2026-11-23T00:00:00+09:00"),
+		     KZ_CLI_ARGS_USAGE, "UTC only");
+	cr_assert_eq(PARSE(&a, "audit", "list", "--to", "2026-02-30T00:00:00Z"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "audit", "list", "--to", "2026-11-23T24:00:00Z"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "audit", "list", "--to", "2026-11-23T00:00:00.Z"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "victim", "search", "--from",
+			   "2026-11-23T00:00:00Z"),
+		     KZ_CLI_ARGS_USAGE, "only audit list takes --from");
+}
+
+/* One node's answer as `audit verify` records it. */
+static json_t *answer(const char *ep, int status, const char *body)
+{
+	json_t *o = json_pack("{s:s}", "endpoint", ep);
+	if (status == 0) {
+		json_object_set_new(o, "error", json_string("refused"));
+		return o;
+	}
+	json_object_set_new(o, "http_status", json_integer(status));
+	if (body != NULL) {
+		json_t *b = json_loads(body, 0, NULL);
+		cr_assert_not_null(b, "%s", body);
+		json_object_update(o, b);
+		json_decref(b);
+	}
+	return o;
+}
+
+#define HEAD_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEAD_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+Test(client_args, audit_verdict)
+{
+	json_t *n = json_array();
+	/* Whole chains; a node behind (fewer entries) is no disagreement; a
+	 * node that cannot be reached does not count. */
+	json_array_append_new(n, answer("https://1", 200,
+					"{\"entries\":5,\"head\":\"" HEAD_A
+					"\",\"ok\":true}"));
+	json_array_append_new(n, answer("https://2", 200,
+					"{\"entries\":4,\"head\":\"" HEAD_B
+					"\",\"ok\":true}"));
+	json_array_append_new(n, answer("https://3", 0, NULL));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_OK);
+	cr_assert_null(json_object_get(json_array_get(n, 0), "disagrees_with"));
+
+	/* Same length, another head: both named. */
+	json_array_append_new(n, answer("https://4", 200,
+					"{\"entries\":5,\"head\":\"" HEAD_B
+					"\",\"ok\":true}"));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_HTTP);
+	json_t *w = json_object_get(json_array_get(n, 0), "disagrees_with");
+	cr_assert_eq(json_array_size(w), 1);
+	cr_assert_str_eq(json_string_value(json_array_get(w, 0)), "https://4");
+	w = json_object_get(json_array_get(n, 3), "disagrees_with");
+	cr_assert_str_eq(json_string_value(json_array_get(w, 0)), "https://1");
+	cr_assert_null(json_object_get(json_array_get(n, 1), "disagrees_with"));
+	json_decref(n);
+
+	/* With first_seq (after retention) the end of the log is compared, not
+	 * the count: 8..12 and 1..5 both hold 5 entries. */
+	n = json_array();
+	json_array_append_new(n, answer("https://1", 200,
+					"{\"entries\":5,\"first_seq\":8,"
+					"\"head\":\"" HEAD_A "\",\"ok\":true}"));
+	json_array_append_new(n, answer("https://2", 200,
+					"{\"entries\":5,\"head\":\"" HEAD_B
+					"\",\"ok\":true}"));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_OK);
+	json_array_append_new(n, answer("https://3", 200,
+					"{\"entries\":12,\"head\":\"" HEAD_B
+					"\",\"ok\":true}"));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_HTTP,
+		     "1..12 and 8..12 end at the same seq");
+	json_decref(n);
+
+	/* A broken chain, or a refusal, is a failure. */
+	n = json_array();
+	json_array_append_new(n, answer("https://1", 200,
+					"{\"entries\":2,\"head\":\"" HEAD_A
+					"\",\"ok\":false,\"first_bad_seq\":3,"
+					"\"reason\":\"previous-hash link "
+					"broken\"}"));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_HTTP);
+	json_decref(n);
+	n = json_array();
+	json_array_append_new(n, answer("https://1", 403, NULL));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_HTTP);
+	json_decref(n);
+	n = json_array();
+	json_array_append_new(n, answer("https://1", 200, "{\"ok\":true}"));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_HTTP,
+		     "not a verify result");
+	json_decref(n);
+
+	/* Nobody answered. */
+	n = json_array();
+	json_array_append_new(n, answer("https://1", 0, NULL));
+	json_array_append_new(n, answer("https://2", 0, NULL));
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_UNREACHABLE);
+	json_decref(n);
+	n = json_array();
+	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_UNREACHABLE);
+	json_decref(n);
 }
