@@ -226,12 +226,26 @@ int kz_node_audit_verify(kz_stor *st, const char *muni,
         return KZ_ENOMEM;
     unsigned char running[32];
     memcpy(running, out->checkpoint.hash, 32);
+    /* The prune that set the checkpoint recorded it in the chain (subject
+     * "audit-checkpoint-<seq>-<first 16 bytes of its hash>", register.c):
+     * a checkpoint rewritten to skip records has no such witness. */
+    char witness[80] = "";
+    bool witnessed = out->checkpoint.seq == 0;
+    if (!witnessed) {
+        int off = snprintf(witness, sizeof witness, "audit-checkpoint-%llu-",
+                           (unsigned long long)out->checkpoint.seq);
+        hexify(out->checkpoint.hash, 16, witness + off);
+    }
     const char *k, *v;
     size_t kl, vl;
     out->ok = true;
     while (kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
         Kizuna__AuditRecord *rec =
             kizuna__audit_record__unpack(NULL, vl, (const uint8_t *)v);
+        if (!witnessed && rec != NULL && rec->ctx != NULL &&
+            rec->ctx->subject != NULL &&
+            strcmp(rec->ctx->subject, witness) == 0)
+            witnessed = true;
         const char *why = chain_break(muni, expect, running, k, kl, rec);
         if (rec != NULL)
             kizuna__audit_record__free_unpacked(rec, NULL);
@@ -259,6 +273,9 @@ int kz_node_audit_verify(kz_stor *st, const char *muni,
     } else if (out->ok && memcmp(running, head.hash, 32) != 0) {
         out->first_bad = head.seq;
         why = "the newest record does not match the recorded head";
+    } else if (out->ok && !witnessed) {
+        out->first_bad = out->first_seq;
+        why = "no prune in the chain recorded this checkpoint";
     }
     if (why != NULL) {
         out->ok = false;
@@ -266,6 +283,20 @@ int kz_node_audit_verify(kz_stor *st, const char *muni,
     }
     memcpy(out->head, running, 32);
     return KZ_OK;
+}
+
+/* Whether a record is about subject: its subject, or one of the records a
+ * read disclosed. */
+static bool about(const Kizuna__AuditContext *c, const char *subject)
+{
+    if (c == NULL)
+        return false;
+    if (c->subject != NULL && strcmp(c->subject, subject) == 0)
+        return true;
+    for (size_t i = 0; i < c->n_subjects; i++)
+        if (strcmp(c->subjects[i], subject) == 0)
+            return true;
+    return false;
 }
 
 json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
@@ -289,8 +320,7 @@ json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
         if (rec == NULL)
             continue;
         const Kizuna__AuditContext *c = rec->ctx;
-        if ((subject != NULL && (c == NULL || c->subject == NULL ||
-                                 strcmp(c->subject, subject))) ||
+        if ((subject != NULL && !about(c, subject)) ||
             rec->at_ms < from_ms || rec->at_ms > to_ms) {
             kizuna__audit_record__free_unpacked(rec, NULL);
             continue;
@@ -322,7 +352,19 @@ json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
         KZ__AUDIT_STR(region)
         KZ__AUDIT_STR(action)
         KZ__AUDIT_STR(subject)
+        KZ__AUDIT_STR(person)
 #undef KZ__AUDIT_STR
+        if (c != NULL && c->n_subjects > 0) {
+            json_t *subs = json_array();
+            for (size_t i = 0; i < c->n_subjects; i++)
+                json_array_append_new(subs, json_string(c->subjects[i]));
+            json_object_set_new(o, "subjects", subs);
+        }
+        if (c != NULL && c->has_at_ms) {
+            char when[40];
+            kz_node_format_time(c->at_ms, when, sizeof when);
+            json_object_set_new(o, "accessed_at", json_string(when));
+        }
         if (c != NULL && c->has_node_id)
             json_object_set_new(o, "node", json_integer((json_int_t)c->node_id));
         if (c != NULL && c->has_outcome)

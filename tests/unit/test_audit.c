@@ -10,6 +10,7 @@
  * forged checkpoint, or a break prune was asked to delete is still caught.
  */
 #include <criterion/criterion.h>
+#include <openssl/sha.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -346,15 +347,36 @@ static bool stored(uint64_t seq)
     return rv == KZ_OK;
 }
 
-/* Prunes in a batch of its own and commits it, as apply would. */
+/* Prunes in a batch of its own and commits it, as apply would: with the
+ * record that witnesses the checkpoint (subject
+ * audit-checkpoint-<seq>-<16 bytes of hash>) appended in the same batch. */
 static uint64_t prune(int64_t before_ms, uint64_t max,
                       struct kz_node_audit_checkpoint *cp)
 {
     kz_stor_batch *b = kz_stor_batch_new(st);
     cr_assert_not_null(b);
     uint64_t n = 99;
-    cr_assert_eq(kz_node_audit_prune(st, b, MUNI, before_ms, max, &n, cp),
+    struct kz_node_audit_checkpoint c;
+    cr_assert_eq(kz_node_audit_prune(st, b, MUNI, before_ms, max, &n, &c),
                  KZ_OK);
+    if (cp != NULL)
+        *cp = c;
+    if (n > 0) {
+        char subject[80];
+        int off = snprintf(subject, sizeof subject, "audit-checkpoint-%llu-",
+                           (unsigned long long)c.seq);
+        for (int i = 0; i < 16; i++)
+            off += snprintf(subject + off, 3, "%02x", c.hash[i]);
+        struct kz_node_audit_head h;
+        cr_assert_eq(kz_node_audit_load_head(st, &h), KZ_OK);
+        Kizuna__AuditContext ctx = who("system", "retention");
+        ctx.action = "audit.prune";
+        ctx.subject = subject;
+        cr_assert_eq(kz_node_audit_append(b, MUNI, &h, next_index,
+                                          1700000000000LL + (int64_t)next_index,
+                                          &ctx),
+                     KZ_OK);
+    }
     cr_assert_eq(kz_stor_batch_commit(st, b, next_index++), KZ_OK);
     kz_stor_batch_free(b);
     return n;
@@ -400,7 +422,7 @@ Test(audit, prune_by_time_leaves_a_chain_that_verifies_from_the_checkpoint)
     struct kz_node_audit_check chk = verify();
     cr_assert(chk.ok, "%s at %llu", chk.why,
               (unsigned long long)chk.first_bad);
-    cr_assert_eq(chk.entries, 13);
+    cr_assert_eq(chk.entries, 14); /* 8..20 and the prune's record */
     cr_assert_eq(chk.first_seq, 8);
     cr_assert_eq(chk.checkpoint.seq, 7);
     cr_assert_eq(memcmp(chk.checkpoint.hash, cp.hash, 32), 0);
@@ -411,7 +433,7 @@ Test(audit, prune_by_time_leaves_a_chain_that_verifies_from_the_checkpoint)
     fill(2, "Q");
     chk = verify();
     cr_assert(chk.ok, "%s", chk.why);
-    cr_assert_eq(chk.entries, 15);
+    cr_assert_eq(chk.entries, 16);
     cr_assert_eq(chk.first_seq, 8);
 }
 
@@ -427,7 +449,7 @@ Test(audit, prune_deletes_at_most_max)
     cr_assert_eq(cp.seq, 8);
     struct kz_node_audit_check chk = verify();
     cr_assert(chk.ok, "%s", chk.why);
-    cr_assert_eq(chk.entries, 12);
+    cr_assert_eq(chk.entries, 14); /* 9..22: two prune records */
     cr_assert_eq(chk.first_seq, 9);
 }
 
@@ -442,19 +464,18 @@ Test(audit, prune_never_deletes_the_head)
     fill(20, "H");
     cr_assert_eq(prune(INT64_MAX, 1000, &cp), 19);
     cr_assert_eq(cp.seq, 19);
-    cr_assert(stored(20));
-    cr_assert_eq(prune(INT64_MAX, 1000, &cp), 0, "only the head is left");
+    cr_assert(stored(20), "the head survives");
     struct kz_node_audit_check chk = verify();
     cr_assert(chk.ok, "%s", chk.why);
-    cr_assert_eq(chk.entries, 1);
+    cr_assert_eq(chk.entries, 2); /* 20 and the prune's record, 21 */
     cr_assert_eq(chk.first_seq, 20);
-
-    fill(1, "I"); /* seq 21 is the head now, 20 can go */
+    /* The prune's own record is the head now: only 20 can go. */
     cr_assert_eq(prune(INT64_MAX, 1000, &cp), 1);
     cr_assert_eq(cp.seq, 20);
+    cr_assert(stored(21));
     chk = verify();
     cr_assert(chk.ok, "%s", chk.why);
-    cr_assert_eq(chk.entries, 1);
+    cr_assert_eq(chk.entries, 2);
     cr_assert_eq(chk.first_seq, 21);
 }
 
@@ -615,7 +636,7 @@ Test(audit, list_pages_through_what_is_left_after_prune)
                          (json_int_t)want++);
         json_decref(a);
     } while (next != 0);
-    cr_assert_eq(want, 21, "listed up to %llu", (unsigned long long)want);
+    cr_assert_eq(want, 22, "listed up to %llu", (unsigned long long)want);
     cr_assert_eq(pages, 4);
     /* Starting inside the pruned range lands on the first record kept. */
     json_t *a = kz_node_audit_list(st, MUNI, 2, INT64_MIN, INT64_MAX, 1, NULL,
@@ -657,4 +678,26 @@ Test(audit, prune_command_records_its_checkpoint_in_the_chain)
     chk = verify();
     cr_assert(chk.ok);
     cr_assert_eq(chk.first_seq, 6);
+}
+
+/* The forgery a checkpoint alone cannot catch: delete records and move the
+ * checkpoint to the real seq and hash of the last one deleted. The links
+ * all hold, but no prune in the chain recorded that checkpoint. */
+Test(audit, a_checkpoint_moved_over_deleted_records_has_no_witness)
+{
+    fill(20, "W");
+    cr_assert_eq(prune(at_of(6), 1000, NULL), 5);
+    cr_assert(verify().ok);
+    size_t len;
+    char *r8 = raw(8, &len);
+    unsigned char v[48] = {0};
+    v[7] = 8; /* seq 8, its hash, its time */
+    SHA256((const unsigned char *)r8, len, v + 8);
+    free(r8);
+    for (uint64_t seq = 6; seq <= 8; seq++)
+        tamper(seq, NULL, 0, true);
+    tamper_checkpoint(v, 48);
+    struct kz_node_audit_check chk = verify();
+    cr_assert_not(chk.ok, "records 6-8 vanished unnoticed");
+    cr_assert(strstr(chk.why, "checkpoint") != NULL, "%s", chk.why);
 }
