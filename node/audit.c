@@ -303,6 +303,15 @@ json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
                            int64_t from_ms, int64_t to_ms, size_t limit,
                            const char *subject, uint64_t *next)
 {
+    return kz_node_audit_list_org(st, muni, after, from_ms, to_ms, limit,
+                                  subject, NULL, next);
+}
+
+json_t *kz_node_audit_list_org(kz_stor *st, const char *muni, uint64_t after,
+                               int64_t from_ms, int64_t to_ms, size_t limit,
+                               const char *subject, const char *org,
+                               uint64_t *next)
+{
     json_t *arr = json_array();
     *next = 0;
     char prefix[32], start[96];
@@ -321,6 +330,8 @@ json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
             continue;
         const Kizuna__AuditContext *c = rec->ctx;
         if ((subject != NULL && !about(c, subject)) ||
+            (org != NULL &&
+             (c == NULL || c->org == NULL || strcmp(c->org, org) != 0)) ||
             rec->at_ms < from_ms || rec->at_ms > to_ms) {
             kizuna__audit_record__free_unpacked(rec, NULL);
             continue;

@@ -100,5 +100,11 @@ int kz_node_audit_verify(kz_stor *st, const char *muni,
 json_t *kz_node_audit_list(kz_stor *st, const char *muni, uint64_t after,
                            int64_t from_ms, int64_t to_ms, size_t limit,
                            const char *subject, uint64_t *next);
+/* The same, also only records of calls made by organisation org (when not
+ * NULL). */
+json_t *kz_node_audit_list_org(kz_stor *st, const char *muni, uint64_t after,
+                               int64_t from_ms, int64_t to_ms, size_t limit,
+                               const char *subject, const char *org,
+                               uint64_t *next);
 
 #endif

@@ -1394,17 +1394,20 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
     case RT_AUDIT_LIST: {
         /* API.md: ?subject=&from=&to= (RFC 3339 times); after= and limit=
          * page through the records in log order. */
-        char from_s[40], to_s[40], after_s[24], limit_s[16], subject[80];
+        char from_s[40], to_s[40], after_s[24], limit_s[16], subject[80],
+            org[KZ_NODE_ORG_MAX];
         int gf = query_param(req, "from", from_s, sizeof from_s);
         int gt = query_param(req, "to", to_s, sizeof to_s);
         int ga = query_param(req, "after", after_s, sizeof after_s);
         int gl = query_param(req, "limit", limit_s, sizeof limit_s);
         int gs = query_param(req, "subject", subject, sizeof subject);
+        int go = query_param(req, "org", org, sizeof org);
         int64_t from_ms = INT64_MIN, to_ms = INT64_MAX;
         char *end = NULL;
         unsigned long long after = ga > 0 ? strtoull(after_s, &end, 10) : 0;
         long limit = gl > 0 ? strtol(limit_s, NULL, 10) : 100;
         bool bad = gf < 0 || gt < 0 || ga < 0 || gl < 0 || gs < 0 ||
+                   go < 0 || (go > 0 && org[0] == '\0') ||
                    (ga > 0 && (end == after_s || *end)) || limit < 1 ||
                    limit > 1000 || (gs > 0 && !kz_node_valid_ref(subject)) ||
                    (gf > 0 && !kz_node_parse_time(from_s, &from_ms)) ||
@@ -1412,13 +1415,14 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         if (bad) {
             answer_error(a, rid, 400, "bad_request",
                        "from, to: RFC 3339 UTC times; after: a sequence "
-                       "number; limit: 1 to 1000; subject: a record id");
+                       "number; limit: 1 to 1000; subject: a record id; "
+                       "org: an organisation code");
             return;
         }
         uint64_t next = 0;
-        json_t *items = kz_node_audit_list(n->stor, muni, after, from_ms,
-                                           to_ms, (size_t)limit,
-                                           gs > 0 ? subject : NULL, &next);
+        json_t *items = kz_node_audit_list_org(
+            n->stor, muni, after, from_ms, to_ms, (size_t)limit,
+            gs > 0 ? subject : NULL, go > 0 ? org : NULL, &next);
         json_t *o = json_pack("{s:o}", "items", items);
         json_object_set_new(o, "next_after",
                             next ? json_integer((json_int_t)next) : json_null());

@@ -701,3 +701,34 @@ Test(audit, a_checkpoint_moved_over_deleted_records_has_no_witness)
     cr_assert_not(chk.ok, "records 6-8 vanished unnoticed");
     cr_assert(strstr(chk.why, "checkpoint") != NULL, "%s", chk.why);
 }
+
+/* GET /v1/audit?org=: only the calls of one organisation. */
+Test(audit, list_filters_by_organisation)
+{
+    Kizuna__AuditContext a = who("org", "bp:BP-1"), b = who("org", "bp:BP-2");
+    a.org = "HOKEN01";
+    a.action = "mediation.request";
+    b.org = "SHAKYO01";
+    b.action = "mediation.request";
+    Kizuna__AuditContext *entries[3] = {&a, &b, &a};
+    Kizuna__AuditAppend aa = KIZUNA__AUDIT_APPEND__INIT;
+    aa.n_entries = 3;
+    aa.entries = entries;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
+    cmd.audit_append = &aa;
+    cr_assert_eq(apply(&cmd), 200);
+    uint64_t next;
+    json_t *h = kz_node_audit_list_org(st, MUNI, 0, INT64_MIN, INT64_MAX, 100,
+                                       NULL, "HOKEN01", &next);
+    cr_assert_eq(json_array_size(h), 2);
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(h, i), "org")),
+                         "HOKEN01");
+    json_decref(h);
+    h = kz_node_audit_list_org(st, MUNI, 0, INT64_MIN, INT64_MAX, 100, NULL,
+                               "NOBODY", &next);
+    cr_assert_eq(json_array_size(h), 0);
+    json_decref(h);
+}
