@@ -2245,7 +2245,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     /* Path ids are ids: anything else names no record. Refused before any
      * proposal so a bad id never costs a raft entry. */
-    if (arg[0] != '\0' && !kz_node_valid_ref(arg)) {
+    /* A link code's check symbol may be one of * ~ $ = (linkcode.h),
+     * percent-encoded or not: decoded here, checked by the parser. */
+    if (r->id == RT_LINK_UNLINK) {
+        char dec[sizeof arg];
+        if (url_decode(arg, strlen(arg), dec, sizeof dec) < 0) {
+            send_error(n, req, rid, 400, "bad_link_code",
+                       "link code: malformed percent-encoding");
+            return 0;
+        }
+        memcpy(arg, dec, sizeof arg);
+    } else if (arg[0] != '\0' && !kz_node_valid_ref(arg)) {
         if (r->id == RT_SHELTER_PUT)
             send_error(n, req, rid, 400, "bad_request",
                        "shelter id: must be 1-64 characters of A-Z a-z 0-9 "

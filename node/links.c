@@ -686,11 +686,21 @@ static int apply_unlink(kz_stor *st, struct kz_node_keys *keys,
     Kizuna__LinkRow *row;
     if ((rv = load_row(st, muni, ul->org, hex, &row)) != KZ_OK)
         return rv;
+    /* An unlink date still ahead may be brought forward, never pushed
+     * back: that would lengthen the life of a code someone ended. */
+    if (row->unlinked_on != NULL && strcmp(ul->from, row->unlinked_on) >= 0) {
+        kizuna__link_row__free_unpacked(row, NULL);
+        kz_node_result_error(r, 409, "link_unlinked",
+                             "this link code is already unlinked from that "
+                             "date or earlier");
+        return KZ_OK;
+    }
+    char *old_unlink = row->unlinked_on;
     row->unlinked_on = (char *)ul->from;
     char key[KZ_NODE_KEY_MAX];
     size_t kl = kz_node_make_key(key, muni, 'l', ul->org, hex);
     put_plain(b, key, kl, &row->base);
-    row->unlinked_on = NULL;
+    row->unlinked_on = old_unlink;
     kizuna__link_row__free_unpacked(row, NULL);
     char vid[80];
     if (victim_of(st, muni, hex, vid) == KZ_OK)

@@ -381,3 +381,38 @@ Test(links, unlinked_codes_stop_resolving)
                  409);
     cr_assert_str_eq(again, "link_unlinked");
 }
+
+/* An unlink date ahead can be brought forward, never pushed back. */
+Test(links, unlink_dates_only_move_earlier)
+{
+    cr_assert_eq(put_org("A", "insurer", false, 0xa1), 201);
+    create("v1", "やまだ たろう", "1950-04-01", "male", "石巻市2-3-4");
+    char ca[KZ_NODE_LINKCODE_MAX];
+    cr_assert_eq(issue("A", "やまだ たろう", "1950-04-01", "male",
+                       "石巻市2-3-4", ca),
+                 201);
+    unsigned ki;
+    unsigned char block[16];
+    cr_assert_eq(kz_node_linkcode_parse(ca, strlen(ca), &ki, block), 0);
+    Kizuna__Unlink ul = KIZUNA__UNLINK__INIT;
+    ul.org = "A";
+    ul.has_key_index = ul.has_block = 1;
+    ul.key_index = ki;
+    ul.block.data = block;
+    ul.block.len = 16;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_UNLINK;
+    cmd.unlink = &ul;
+    ul.from = "2099-01-01";
+    cr_assert_eq(apply(&cmd, NULL), 200);
+    ul.from = "2100-01-01";
+    cr_assert_eq(apply(&cmd, NULL), 409, "pushed back");
+    ul.from = "2099-01-01";
+    cr_assert_eq(apply(&cmd, NULL), 409, "the same date again");
+    ul.from = "2098-06-30";
+    cr_assert_eq(apply(&cmd, NULL), 200, "brought forward");
+    char vid[80], hex[33];
+    cr_assert_eq(kz_node_link_resolve(st, &keys, MUNI, "A", ca, T0 + 100, vid,
+                                      hex),
+                 KZ_OK, "still valid until then");
+}
