@@ -31,6 +31,7 @@
  * then unspecified, and nothing is ever written past `cap`.
  */
 #include "match.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -61,77 +62,6 @@
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Decodes one code point at p[*i], advancing *i. Strict: no overlong forms,
- * no surrogates, nothing above U+10FFFF, and no NUL (the result is
- * NUL-terminated, so a NUL would cut it short). Returns 0, or -1. */
-static int utf8_decode(const unsigned char *p, size_t len, size_t *i,
-                       uint32_t *cp)
-{
-    unsigned char b = p[*i];
-    uint32_t c, min;
-    size_t need;
-
-    if (b < 0x80) {
-        if (b == 0)
-            return -1;
-        *cp = b;
-        (*i)++;
-        return 0;
-    }
-    if (b >= 0xC2 && b <= 0xDF) {
-        c = b & 0x1Fu;
-        need = 1;
-        min = 0x80;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        c = b & 0x0Fu;
-        need = 2;
-        min = 0x800;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        c = b & 0x07u;
-        need = 3;
-        min = 0x10000;
-    } else {
-        return -1;
-    }
-    if (len - *i - 1 < need)
-        return -1;
-    for (size_t k = 1; k <= need; k++) {
-        unsigned char nb = p[*i + k];
-        if ((nb & 0xC0) != 0x80)
-            return -1;
-        c = (c << 6) | (nb & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
-    *i += need + 1;
-    *cp = c;
-    return 0;
-}
-
-/* Writes c as UTF-8 to b; returns the byte count. */
-static size_t utf8_encode(uint32_t c, char b[4])
-{
-    if (c < 0x80) {
-        b[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        b[0] = (char)(0xC0 | (c >> 6));
-        b[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        b[0] = (char)(0xE0 | (c >> 12));
-        b[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    b[0] = (char)(0xF0 | (c >> 18));
-    b[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    b[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-    b[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
 
 /* ----------------------------------------------------- the caller's buffer */
 
@@ -162,7 +92,7 @@ static void writer_init(struct writer *w, char *out, size_t cap)
 static void writer_put(struct writer *w, uint32_t c)
 {
     char b[4];
-    size_t n = utf8_encode(c, b);
+    size_t n = kz_utf8_encode(c, b);
 
     if (w->overflow || n >= w->cap - w->len) { /* keep a byte for the NUL */
         w->overflow = true;
@@ -242,15 +172,6 @@ static int mark_kind(uint32_t c)
 /* U+FF61..U+FF64 ｡｢｣､ and U+FF66..U+FF9D half-width katakana -> full width
  * (U+FF65 ･ is a middle dot, handled before). */
 static const uint16_t halfwidth_punct[] = {0x3002, 0x300C, 0x300D, 0x3001};
-static const uint16_t halfwidth_kana[] = {
-    0x30F2, 0x30A1, 0x30A3, 0x30A5, 0x30A7, 0x30A9, 0x30E3, 0x30E5, /* ｦｧｨｩｪｫｬｭ */
-    0x30E7, 0x30C3, 0x30FC, 0x30A2, 0x30A4, 0x30A6, 0x30A8, 0x30AA, /* ｮｯｰｱｲｳｴｵ */
-    0x30AB, 0x30AD, 0x30AF, 0x30B1, 0x30B3, 0x30B5, 0x30B7, 0x30B9, /* ｶｷｸｹｺｻｼｽ */
-    0x30BB, 0x30BD, 0x30BF, 0x30C1, 0x30C4, 0x30C6, 0x30C8, 0x30CA, /* ｾｿﾀﾁﾂﾃﾄﾅ */
-    0x30CB, 0x30CC, 0x30CD, 0x30CE, 0x30CF, 0x30D2, 0x30D5, 0x30D8, /* ﾆﾇﾈﾉﾊﾋﾌﾍ */
-    0x30DB, 0x30DE, 0x30DF, 0x30E0, 0x30E1, 0x30E2, 0x30E4, 0x30E6, /* ﾎﾏﾐﾑﾒﾓﾔﾕ */
-    0x30E8, 0x30E9, 0x30EA, 0x30EB, 0x30EC, 0x30ED, 0x30EF, 0x30F3, /* ﾖﾗﾘﾙﾚﾛﾜﾝ */
-};
 
 /* Full-width ASCII -> ASCII, A-Z -> a-z, half-width katakana and
  * punctuation -> full width (ｰ -> ー). Marks are left to the caller. */
@@ -263,7 +184,7 @@ static uint32_t fold_width(uint32_t c)
     if (c >= 0xFF61 && c <= 0xFF64)
         return halfwidth_punct[c - 0xFF61];
     if (c >= 0xFF66 && c <= 0xFF9D)
-        return halfwidth_kana[c - 0xFF66];
+        return kz_halfwidth_kana[c - 0xFF66];
     return c;
 }
 
@@ -324,7 +245,7 @@ int kz_node_match_kana(const char *in, size_t len, char *out, size_t cap)
     writer_init(&w, out, cap);
     while (i < len) {
         uint32_t c;
-        if (utf8_decode(p, len, &i, &c) != 0)
+        if (kz_utf8_decode(p, len, &i, &c) != 0)
             return -1;
         if (is_space(c) || is_middle_dot(c))
             continue;
@@ -435,7 +356,7 @@ static int numeral_at(const unsigned char *p, size_t len, size_t i,
     uint32_t c;
 
     *next = i;
-    if (i >= len || utf8_decode(p, len, next, &c) != 0)
+    if (i >= len || kz_utf8_decode(p, len, next, &c) != 0)
         return -1;
     return numeral_value(c);
 }
@@ -535,7 +456,7 @@ static int addr_decode(const unsigned char *p, size_t len, struct units *a)
     while (i < len) {
         size_t at = i;
         uint32_t c;
-        if (utf8_decode(p, len, &i, &c) != 0)
+        if (kz_utf8_decode(p, len, &i, &c) != 0)
             return -1;
         if (numeral_value(c) >= 0) {
             i = at;

@@ -73,6 +73,7 @@
  *     vowel, n, m, a non-kana or at the end it is dropped
  */
 #include "name_fold.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -109,65 +110,6 @@ struct seg {
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Decodes one code point at p[*i], advancing *i. Strict: no overlong forms,
- * no surrogates, nothing above U+10FFFF, and no NUL (a NUL inside a name would
- * cut the NUL-terminated key short). Returns 0, or -1 if invalid. */
-static int utf8_next(const unsigned char *p, size_t len, size_t *i,
-                     uint32_t *cp)
-{
-    unsigned char b = p[*i];
-    uint32_t c, min;
-    size_t need;
-
-    if (b < 0x80) {
-        if (b == 0)
-            return -1;
-        *cp = b;
-        (*i)++;
-        return 0;
-    }
-    if (b >= 0xC2 && b <= 0xDF) {
-        c = b & 0x1Fu;
-        need = 1;
-        min = 0x80;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        c = b & 0x0Fu;
-        need = 2;
-        min = 0x800;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        c = b & 0x07u;
-        need = 3;
-        min = 0x10000;
-    } else {
-        return -1;
-    }
-    if (len - *i - 1 < need)
-        return -1;
-    for (size_t k = 1; k <= need; k++) {
-        unsigned char nb = p[*i + k];
-        if ((nb & 0xC0) != 0x80)
-            return -1;
-        c = (c << 6) | (nb & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
-    *i += need + 1;
-    *cp = c;
-    return 0;
-}
-
-static bool utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    uint32_t cp;
-
-    while (i < len)
-        if (utf8_next(p, len, &i, &cp) != 0)
-            return false;
-    return true;
-}
-
 /* Decodes the first code point of a NUL-terminated literal from the tables. */
 static uint32_t lit_cp(const char **s)
 {
@@ -175,7 +117,7 @@ static uint32_t lit_cp(const char **s)
     size_t len = strlen(*s), i = 0;
     uint32_t cp = 0;
 
-    if (utf8_next(p, len, &i, &cp) != 0)
+    if (kz_utf8_decode(p, len, &i, &cp) != 0)
         return 0;
     *s += i;
     return cp;
@@ -204,28 +146,7 @@ static void out_bytes(struct out *o, const char *s, size_t n)
 static void out_cp(struct out *o, uint32_t c)
 {
     char b[4];
-    size_t n;
-
-    if (c < 0x80) {
-        b[0] = (char)c;
-        n = 1;
-    } else if (c < 0x800) {
-        b[0] = (char)(0xC0 | (c >> 6));
-        b[1] = (char)(0x80 | (c & 0x3F));
-        n = 2;
-    } else if (c < 0x10000) {
-        b[0] = (char)(0xE0 | (c >> 12));
-        b[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (c & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (char)(0xF0 | (c >> 18));
-        b[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-        b[3] = (char)(0x80 | (c & 0x3F));
-        n = 4;
-    }
-    out_bytes(o, b, n);
+    out_bytes(o, b, kz_utf8_encode(c, b));
 }
 
 /* --------------------------------------------------------- units buffer */
@@ -254,15 +175,6 @@ static uint32_t last(const struct units *a)
 /* -------------------------------------------------------- pass A tables */
 
 /* U+FF66..U+FF9D half-width katakana -> full-width katakana. */
-static const uint16_t halfwidth_kana[] = {
-    0x30F2, 0x30A1, 0x30A3, 0x30A5, 0x30A7, 0x30A9, 0x30E3, 0x30E5, /* ｦｧｨｩｪｫｬｭ */
-    0x30E7, 0x30C3, 0x30FC, 0x30A2, 0x30A4, 0x30A6, 0x30A8, 0x30AA, /* ｮｯｰｱｲｳｴｵ */
-    0x30AB, 0x30AD, 0x30AF, 0x30B1, 0x30B3, 0x30B5, 0x30B7, 0x30B9, /* ｶｷｸｹｺｻｼｽ */
-    0x30BB, 0x30BD, 0x30BF, 0x30C1, 0x30C4, 0x30C6, 0x30C8, 0x30CA, /* ｾｿﾀﾁﾂﾃﾄﾅ */
-    0x30CB, 0x30CC, 0x30CD, 0x30CE, 0x30CF, 0x30D2, 0x30D5, 0x30D8, /* ﾆﾇﾈﾉﾊﾋﾌﾍ */
-    0x30DB, 0x30DE, 0x30DF, 0x30E0, 0x30E1, 0x30E2, 0x30E4, 0x30E6, /* ﾎﾏﾐﾑﾒﾓﾔﾕ */
-    0x30E8, 0x30E9, 0x30EA, 0x30EB, 0x30EC, 0x30ED, 0x30EF, 0x30F3, /* ﾖﾗﾘﾙﾚﾛﾜﾝ */
-};
 
 /*
  * Variant (異体字 / 旧字体) kanji common in family names, folded to the form
@@ -410,7 +322,7 @@ static int pass_a(const struct seg *segs, size_t nseg, struct units *a)
             uint32_t c, r[2];
             int nr;
 
-            if (utf8_next(p, len, &i, &c) != 0)
+            if (kz_utf8_decode(p, len, &i, &c) != 0)
                 return -1;
             if (c >= 0xFF01 && c <= 0xFF5E)
                 c -= 0xFEE0;
@@ -420,7 +332,7 @@ static int pass_a(const struct seg *segs, size_t nseg, struct units *a)
                 c += 'a' - 'A';
             c = fold_latin(c);
             if (c >= 0xFF66 && c <= 0xFF9D)
-                c = halfwidth_kana[c - 0xFF66];
+                c = kz_halfwidth_kana[c - 0xFF66];
             else if (c == 0xFF9E || c == 0x309B)
                 c = 0x3099;
             else if (c == 0xFF9F || c == 0x309C)
@@ -1006,7 +918,7 @@ static void add_string_keys(const char *s, char (*keys)[KZ_NODE_NAME_KEY_MAX],
         return;
     len = strlen(s);
     /* One bad byte makes the whole string suspect: index none of it. */
-    if (!utf8_valid(s, len))
+    if (!kz_utf8_valid(s, len))
         return;
     nt = split_tokens(s, len, tok);
     for (size_t t = 0; t < nt; t++)

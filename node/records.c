@@ -8,6 +8,7 @@
  * of API.md.
  */
 #include "records.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,32 +98,7 @@ bool kz_node_valid_text(const char *s, size_t max)
 {
     if (s == NULL || s[0] == '\0' || strlen(s) > max || !clean_text(s, false))
         return false;
-    /* Well-formed UTF-8: shortest forms, no surrogates, at most U+10FFFF. */
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        unsigned c = *p, n, cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            n = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            n = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            n = 3, cp = c & 0x07;
-        else
-            return false;
-        for (unsigned i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3F);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        p += n + 1;
-    }
-    return true;
+    return kz_utf8_valid(s, strlen(s));
 }
 
 /* RFC 3339 years have four digits: 0000-01-01T00:00:00.000Z and
