@@ -174,8 +174,6 @@ static uint32_t last(const struct units *a)
 
 /* -------------------------------------------------------- pass A tables */
 
-/* U+FF66..U+FF9D half-width katakana -> full-width katakana. */
-
 /*
  * Variant (異体字 / 旧字体) kanji common in family names, folded to the form
  * most registers use, so a record typed with either form is found with
