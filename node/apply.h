@@ -43,6 +43,13 @@ void kz_node_result_error(struct kz_node_result *r, int status,
 size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
                         const char *b);
 
+/* Puts msg into the batch under key (records column family), sealed with
+ * the current data key: the storage key is the associated data and, with
+ * the index, derives the nonce, so every replica writes the same bytes. */
+int kz_node_put_sealed(kz_stor_batch *b, struct kz_node_keys *keys,
+                       uint64_t index, const char *key, size_t kl,
+                       const ProtobufCMessage *msg);
+
 /* Applies the link-code and mediation commands (links.c). */
 int kz_node_apply_links(kz_stor *st, struct kz_node_keys *keys,
                         kz_stor_batch *b, const char *muni, uint64_t index,

@@ -44,29 +44,6 @@ void kz_node_date_jst(int64_t ms, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-/* Packs msg, seals it under the storage key and puts it in the batch. */
-static int put_sealed(kz_stor_batch *b, struct kz_node_keys *keys,
-                      uint64_t index, const char *key, size_t kl,
-                      const ProtobufCMessage *msg)
-{
-    size_t sz = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (buf == NULL)
-        return KZ_ENOMEM;
-    protobuf_c_message_pack(msg, buf);
-    unsigned char *sealed;
-    size_t slen;
-    int rv = kz_node_keys_seal_value(keys, index, key, kl, buf, sz, &sealed,
-                                     &slen);
-    OPENSSL_cleanse(buf, sz);
-    free(buf);
-    if (rv != KZ_OK)
-        return rv;
-    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, kl, sealed, slen);
-    free(sealed);
-    return KZ_OK;
-}
-
 static int get_sealed(kz_stor *st, struct kz_node_keys *keys, const char *key,
                       size_t kl, const ProtobufCMessageDescriptor *d,
                       ProtobufCMessage **out)
@@ -341,7 +318,7 @@ static int apply_put_org(kz_stor *st, struct kz_node_keys *keys,
     o.updated_ms = cmd->time_ms;
     char key[KZ_NODE_KEY_MAX];
     size_t kl = kz_node_make_key(key, muni, 'o', o.code, NULL);
-    rv = put_sealed(b, keys, index, key, kl, &o.base);
+    rv = kz_node_put_sealed(b, keys, index, key, kl, &o.base);
     if (rv == KZ_OK) {
         snprintf(r->subject, sizeof r->subject, "%s", o.code);
         kz_node_result_set(r, old ? 200 : 201, org_to_json(&o));
@@ -881,7 +858,7 @@ static int apply_mediation(kz_stor *st, struct kz_node_keys *keys,
     }
     char key[KZ_NODE_KEY_MAX];
     size_t kl = kz_node_make_key(key, muni, 'm', cm->id, NULL);
-    rv = put_sealed(b, keys, index, key, kl, &m.base);
+    rv = kz_node_put_sealed(b, keys, index, key, kl, &m.base);
     if (rv == KZ_OK && !self) {
         char q[KZ_NODE_KEY_MAX];
         size_t ql = kz_node_make_key(q, muni, 'q', cm->provider, cm->id);
@@ -955,7 +932,7 @@ static int apply_reply(kz_stor *st, struct kz_node_keys *keys,
     m->version = index;
     char key[KZ_NODE_KEY_MAX];
     size_t kl = kz_node_make_key(key, muni, 'm', m->id, NULL);
-    rv = put_sealed(b, keys, index, key, kl, &m->base);
+    rv = kz_node_put_sealed(b, keys, index, key, kl, &m->base);
     char q[KZ_NODE_KEY_MAX];
     size_t ql = kz_node_make_key(q, muni, 'q', m->provider, m->id);
     kz_stor_batch_delete(b, KZ_STOR_CF_INDEX, q, ql);

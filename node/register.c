@@ -248,30 +248,35 @@ void kz_node_result_error(struct kz_node_result *r, int status,
 
 /* --------------------------------------------------------------- records */
 
-/* Stores a record sealed with the current data key; the storage key is the
- * associated data and, with the index, derives the nonce. */
+int kz_node_put_sealed(kz_stor_batch *b, struct kz_node_keys *keys,
+                       uint64_t index, const char *key, size_t kl,
+                       const ProtobufCMessage *msg)
+{
+    size_t sz = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(sz ? sz : 1);
+    if (buf == NULL)
+        return KZ_ENOMEM;
+    protobuf_c_message_pack(msg, buf);
+    unsigned char *sealed;
+    size_t slen;
+    int rv = kz_node_keys_seal_value(keys, index, key, kl, buf, sz, &sealed,
+                                     &slen);
+    OPENSSL_cleanse(buf, sz);
+    free(buf);
+    if (rv != KZ_OK)
+        return rv;
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, kl, sealed, slen);
+    free(sealed);
+    return KZ_OK;
+}
+
 static int store_victim(kz_stor_batch *b, struct kz_node_keys *keys,
                         uint64_t index, const char *muni,
                         const Kizuna__Victim *v)
 {
     char key[KEY_MAX];
     size_t n = kz_node_make_key(key, muni, 'v', v->id, NULL);
-    size_t sz = kizuna__victim__get_packed_size(v);
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (buf == NULL)
-        return KZ_ENOMEM;
-    kizuna__victim__pack(v, buf);
-    unsigned char *sealed;
-    size_t slen;
-    int rv = kz_node_keys_seal_value(keys, index, key, n, buf, sz, &sealed,
-                                     &slen);
-    OPENSSL_cleanse(buf, sz);
-    free(buf);
-    if (rv != KZ_OK)
-        return rv;
-    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, n, sealed, slen);
-    free(sealed);
-    return KZ_OK;
+    return kz_node_put_sealed(b, keys, index, key, n, &v->base);
 }
 
 /* Reads and opens a record once and decodes it into *out and, when copy is
