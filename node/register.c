@@ -901,6 +901,14 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
         kz_node_result_set(r, 200, json_pack("{s:b}", "ok", 1));
 }
 
+/* Every key starts with the municipality code (config.h keeps 15 bytes of
+ * it): a command naming anything else is refused whole, before any key is
+ * built from it. */
+static bool valid_municipality(const char *m)
+{
+    return m != NULL && strlen(m) <= 15 && kz_node_valid_ref(m);
+}
+
 int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
                   const char *data, size_t len, bool want_result,
                   char **result, size_t *result_len, bool *keys_changed)
@@ -940,7 +948,7 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
     }
     Kizuna__Command *cmd =
         kizuna__command__unpack(NULL, len, (const uint8_t *)data);
-    if (cmd == NULL || cmd->municipality == NULL) {
+    if (cmd == NULL || !valid_municipality(cmd->municipality)) {
         /* Deterministic on every replica: the entry is consumed, nothing
          * else changes. */
         kz_node_result_error(&r, 400, "bad_command", "undecodable command");
