@@ -31,6 +31,11 @@ struct kz_node_result {
     int status;
     char subject[80]; /* record id */
     char person[33];  /* ID code, hex */
+    /* A key whose replaced value should leave the files once the batch is
+     * committed (a replaced photo): compacted after the commit. */
+    int compact_cf;
+    char compact_key[KZ_NODE_KEY_MAX];
+    size_t compact_klen;
 };
 
 /* Sets the result to "NNN" + the JSON body (taken). */

@@ -49,6 +49,7 @@ static const struct setting settings[] = {
     {"idle_timeout_ms", K_UINT, F(idle_timeout_ms), 100, 3600000},
     {"peer_tls", K_UINT, F(peer_tls), 0, 1},
     {"audit_reads", K_UINT, F(audit_reads), 0, 1},
+    {"photo_max_bytes", K_UINT, F(photo_max_bytes), 1024, 32u << 20},
     {"audit_retention_days", K_UINT, F(audit_retention_days), 0, 36500},
 };
 #undef F
@@ -72,6 +73,7 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->idle_timeout_ms = 60000;
     c->peer_tls = 1;
     c->audit_reads = 1;
+    c->photo_max_bytes = 2u << 20;
     c->audit_retention_days = 3650;
 }
 

@@ -45,6 +45,7 @@ struct kz_node_config {
     unsigned idle_timeout_ms;           /* HTTP/2: connection without requests */
     unsigned peer_tls; /* 1 (default); 0 only to measure TLS cost in tests */
     unsigned audit_reads; /* 1 (default); 0 only to measure the audit's cost */
+    unsigned photo_max_bytes; /* PUT /v1/photos bodies; others: max_body_bytes */
     unsigned audit_retention_days; /* audit records kept; 0: for ever */
     struct kz_node_member members[KZ_CONS_MAX_PEERS];
     unsigned n_members;

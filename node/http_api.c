@@ -37,6 +37,7 @@
 #include "audit.h"
 #include "audit_queue.h"
 #include "links.h"
+#include "photos.h"
 #include "linkcode.h"
 #include "kizuna.pb-c.h"
 #include "node.h"
@@ -86,7 +87,9 @@ enum route_id {
     RT_MED_GET,
     RT_MED_REPLY,
     RT_PORTAL_ME,
-    RT_PORTAL_LOG
+    RT_PORTAL_LOG,
+    RT_PHOTO_PUT,
+    RT_PHOTO_GET
 };
 
 /* The authorisation table: the one place that says who may call what. */
@@ -131,6 +134,8 @@ static const struct route {
     {"POST", "/v1/mediations/*/reply", RT_MED_REPLY, R_ORG, false, false},
     {"GET", "/v1/portal/me", RT_PORTAL_ME, R_CITIZEN, false, true},
     {"GET", "/v1/portal/access-log", RT_PORTAL_LOG, R_CITIZEN, false, true},
+    {"PUT", "/v1/photos/*", RT_PHOTO_PUT, R_REGISTRAR, false, false},
+    {"GET", "/v1/photos/*", RT_PHOTO_GET, R_TERMINAL, true, true},
 };
 
 /* One generation of the API's TLS settings (certificate, key, CA, CRL). A
@@ -223,6 +228,9 @@ struct guard {
 struct answer {
     int status;
     json_t *body;
+    unsigned char *raw; /* a binary body (a photo) instead of JSON */
+    size_t raw_len;
+    const char *raw_type;
     char etag[32];
     json_t *subjects; /* ids of the victims whose data it discloses */
     uint64_t index;
@@ -275,13 +283,14 @@ static void guard_dispose(void *arg)
     }
 }
 
+static void answer_free(struct answer *a);
+
 static void pending_free(struct pending *p)
 {
     if (p->guard != NULL)
         p->guard->p = NULL;
     json_decref(p->cluster);
-    json_decref(p->ans.body);
-    json_decref(p->ans.subjects);
+    answer_free(&p->ans);
     free(p);
 }
 
@@ -1083,6 +1092,38 @@ static int handle_links_write(struct kz_node *n, h2o_req_t *req,
     }
 }
 
+/* PUT /v1/photos/{victim_id}: the body is the image itself. */
+static int handle_photo_put(struct kz_node *n, h2o_req_t *req,
+                            const struct route *r, const char *arg,
+                            const char *rid)
+{
+    const unsigned char *p = (const unsigned char *)req->entity.base;
+    size_t len = req->entity.base ? req->entity.len : 0;
+    if (len > n->cfg.photo_max_bytes) {
+        send_error(n, req, rid, 413, "too_large",
+                   "the photo is larger than photo_max_bytes");
+        return 0;
+    }
+    const char *type = len ? kz_node_photo_type(p, len) : NULL;
+    if (type == NULL) {
+        send_error(n, req, rid, 415, "unsupported_media_type",
+                   "a photo must be JPEG, PNG or JPEG 2000");
+        return 0;
+    }
+    Kizuna__Photo ph = KIZUNA__PHOTO__INIT;
+    ph.victim_id = (char *)arg;
+    ph.content_type = (char *)type;
+    ph.has_data = 1;
+    ph.data.data = (uint8_t *)p;
+    ph.data.len = len;
+    Kizuna__PutPhoto pp = KIZUNA__PUT_PHOTO__INIT;
+    pp.photo = &ph;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_PUT_PHOTO;
+    cmd.put_photo = &pp;
+    return propose(n, req, r, arg, rid, &cmd);
+}
+
 static int handle_write(struct kz_node *n, h2o_req_t *req,
                         const struct route *r, const char *arg,
                         const char *rid)
@@ -1230,6 +1271,10 @@ static void answer_init(struct answer *a)
 
 static void answer_free(struct answer *a)
 {
+    if (a->raw != NULL)
+        OPENSSL_cleanse(a->raw, a->raw_len);
+    free(a->raw);
+    a->raw = NULL;
     json_decref(a->body);
     json_decref(a->subjects);
     a->body = a->subjects = NULL;
@@ -1242,6 +1287,15 @@ static void answer_send(struct kz_node *n, h2o_req_t *req, struct answer *a)
         add_header(req, "retry-after", "1");
     if (a->etag[0] && a->status < 300)
         add_header(req, "etag", a->etag);
+    if (a->raw != NULL && a->status == 200) {
+        /* h2o sends from the request's pool: copy, then wipe ours. */
+        h2o_iovec_t v = h2o_strdup(&req->pool, (const char *)a->raw,
+                                   a->raw_len);
+        send_body(n, req, 200, a->raw_type, v.base, v.len, a->index,
+                  a->stale_ms);
+        answer_free(a);
+        return;
+    }
     json_t *body = a->body;
     a->body = NULL;
     send_json(n, req, a->status ? a->status : 500,
@@ -1449,6 +1503,39 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         answer_ok(a, 200, o);
         return;
     }
+    case RT_PHOTO_GET: {
+        Kizuna__Photo *ph;
+        int rv = kz_node_load_photo(n->stor, &n->keys, muni, arg, &ph);
+        if (rv == KZ_ENOTFOUND) {
+            answer_error(a, rid, 404, "not_found", "no photo for this victim");
+            return;
+        }
+        if (rv != KZ_OK) {
+            answer_error(a, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        a->raw = malloc(ph->data.len ? ph->data.len : 1);
+        if (a->raw == NULL) {
+            kizuna__photo__free_unpacked(ph, NULL);
+            answer_error(a, rid, 500, "internal", "out of memory");
+            return;
+        }
+        memcpy(a->raw, ph->data.data, ph->data.len);
+        a->raw_len = ph->data.len;
+        a->raw_type = ph->content_type && strcmp(ph->content_type, "image/png") == 0
+                          ? "image/png"
+                      : ph->content_type &&
+                              strcmp(ph->content_type, "image/jp2") == 0
+                          ? "image/jp2"
+                          : "image/jpeg";
+        snprintf(a->etag, sizeof a->etag, "\"%llu\"",
+                 (unsigned long long)ph->version);
+        OPENSSL_cleanse(ph->data.data, ph->data.len);
+        kizuna__photo__free_unpacked(ph, NULL);
+        json_array_append_new(a->subjects, json_string(arg));
+        a->status = 200;
+        return;
+    }
     case RT_ORG_GET:
     case RT_WHITELIST_GET: {
         json_t *o = r->id == RT_ORG_GET
@@ -1575,6 +1662,8 @@ static const char *read_action(enum route_id id)
     switch (id) {
     case RT_VICTIM_GET:
         return "victim.read";
+    case RT_PHOTO_GET:
+        return "photo.read";
     case RT_VICTIM_SEARCH:
         return "victim.search";
     case RT_MED_GET:
@@ -1835,7 +1924,7 @@ static int handle_read(struct kz_node *n, h2o_req_t *req,
         return 0;
     }
     p->who = n->http->caller;
-    if (audits_on(n, r) && r->id == RT_VICTIM_GET) {
+    if (audits_on(n, r) && (r->id == RT_VICTIM_GET || r->id == RT_PHOTO_GET)) {
         p->read_first = true;
         audit_read(n, p);
         return 0;
@@ -2210,6 +2299,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                               : "no such endpoint");
         return 0;
     }
+    if (r->id != RT_PHOTO_PUT && req->entity.base != NULL &&
+        req->entity.len > n->cfg.max_body_bytes) {
+        send_error(n, req, rid, 413, "too_large",
+                   "the body is larger than max_body_bytes");
+        return 0;
+    }
     struct caller *who = &n->http->caller;
     memset(who, 0, sizeof *who);
     if (!(r->roles & R_ANY)) {
@@ -2310,7 +2405,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_MED_INBOX:
     case RT_PORTAL_ME:
     case RT_PORTAL_LOG:
+    case RT_PHOTO_GET:
         return handle_read(n, req, r, arg, rid);
+    case RT_PHOTO_PUT:
+        return handle_photo_put(n, req, r, arg, rid);
     default:
         return handle_write(n, req, r, arg, rid);
     }
@@ -2586,7 +2684,11 @@ int kz_node_http_init(struct kz_node *n)
     tls_gen_install(h, g, ctx, revoked);
 
     h2o_config_init(&h->config);
-    h->config.max_request_entity_size = n->cfg.max_body_bytes;
+    /* The largest body any route takes; on_req holds the others to
+     * max_body_bytes. */
+    h->config.max_request_entity_size =
+        n->cfg.photo_max_bytes > n->cfg.max_body_bytes ? n->cfg.photo_max_bytes
+                                                       : n->cfg.max_body_bytes;
     /* Read by h2o_context_init (kz_node_http_start). */
     h->config.handshake_timeout = n->cfg.tls_handshake_timeout_ms;
     h->config.http1.req_timeout = n->cfg.request_header_timeout_ms;

@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "kz_endian.h"
 #include "name_fold.h"
+#include "photos.h"
 #include "records.h"
 
 #define KEY_MAX KZ_NODE_KEY_MAX
@@ -658,6 +659,8 @@ static const char *command_action(const Kizuna__Command *cmd)
         return "mediation.reply";
     case KIZUNA__COMMAND__OP_AUDIT_PRUNE:
         return "audit.prune";
+    case KIZUNA__COMMAND__OP_PUT_PHOTO:
+        return "photo.put";
     default:
         return "other";
     }
@@ -986,6 +989,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_AUDIT_PRUNE:
             rv = apply_audit_prune(st, b, muni, cmd, &r);
             break;
+        case KIZUNA__COMMAND__OP_PUT_PHOTO:
+            rv = kz_node_apply_photo(st, keys, b, muni, index, cmd, &r);
+            break;
         case KIZUNA__COMMAND__OP_PUT_ORG:
         case KIZUNA__COMMAND__OP_PUT_WHITELIST:
         case KIZUNA__COMMAND__OP_ISSUE_LINK:
@@ -1010,6 +1016,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
     if (rv == KZ_OK)
         rv = kz_stor_batch_commit(st, b, index);
     kz_stor_batch_free(b);
+    /* Storage upkeep, not state: a replaced photo's old bytes go now. */
+    if (rv == KZ_OK && r.compact_klen > 0)
+        kz_stor_compact_key(st, r.compact_cf, r.compact_key, r.compact_klen);
     if (rv != KZ_OK && want_result && *result != NULL) {
         free(*result);
         *result = NULL;

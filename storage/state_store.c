@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char *const cf_names[KZ_STOR_CF__COUNT] = {"meta", "records",
-                                                         "index"};
+                                                         "index", "blobs"};
 static const char meta_applied[] = "applied";
 static const char meta_format[] = "format";
 
@@ -49,7 +49,7 @@ uint32_t kz_stor_crc32c(const void *data, size_t n)
 
 struct kz_stor {
     rocksdb_t *db;
-    rocksdb_options_t *opts;
+    rocksdb_options_t *opts, *blob_opts;
     rocksdb_column_family_handle_t *cf[KZ_STOR_CF__COUNT];
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
@@ -106,13 +106,24 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
     rocksdb_options_increase_parallelism(st->opts, 2);
     rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
 
+    /* Large values (face photos): integrated blob files, so compactions
+     * move pointers rather than megabytes; garbage collection of blob files
+     * runs with every compaction (age cutoff 1.0), so a replaced photo's
+     * old bytes leave the disk once its range is compacted. */
+    st->blob_opts = rocksdb_options_create_copy(st->opts);
+    rocksdb_options_set_enable_blob_files(st->blob_opts, 1);
+    rocksdb_options_set_min_blob_size(st->blob_opts, 4096);
+    rocksdb_options_set_enable_blob_gc(st->blob_opts, 1);
+    rocksdb_options_set_blob_gc_age_cutoff(st->blob_opts, 1.0);
+    rocksdb_options_set_blob_compression_type(st->blob_opts,
+                                              rocksdb_no_compression);
     const rocksdb_options_t *cf_opts[KZ_STOR_CF__COUNT];
     for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
-        cf_opts[i] = st->opts;
+        cf_opts[i] = i == KZ_STOR_CF_BLOBS ? st->blob_opts : st->opts;
     /* RocksDB requires the default column family to be listed: we map it to
      * meta by opening "default" and using it as meta. */
     const char *names[KZ_STOR_CF__COUNT] = {"default", cf_names[1],
-                                            cf_names[2]};
+                                            cf_names[2], cf_names[3]};
     st->db = rocksdb_open_column_families(st->opts, path, KZ_STOR_CF__COUNT,
                                           names, cf_opts, st->cf, &err);
     if (err != NULL) {
@@ -172,6 +183,8 @@ err_after_alloc:
     if (errmsg != NULL)
         snprintf(errmsg, errlen, "%s", st->errmsg);
     rocksdb_options_destroy(st->opts);
+    if (st->blob_opts != NULL)
+        rocksdb_options_destroy(st->blob_opts);
     free(st);
     return rv;
 err:
@@ -194,7 +207,24 @@ void kz_stor_close(kz_stor *st)
     if (st->wopts != NULL)
         rocksdb_writeoptions_destroy(st->wopts);
     rocksdb_options_destroy(st->opts);
+    if (st->blob_opts != NULL)
+        rocksdb_options_destroy(st->blob_opts);
     free(st);
+}
+
+void kz_stor_compact_key(kz_stor *st, int cf, const void *key, size_t klen)
+{
+    char *end = malloc(klen + 1);
+    if (end == NULL)
+        return;
+    memcpy(end, key, klen);
+    end[klen] = '\0'; /* the next key after it */
+    rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+    rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* force */);
+    rocksdb_compact_range_cf_opt(st->db, st->cf[cf], co, key, klen, end,
+                                 klen + 1);
+    rocksdb_compactoptions_destroy(co);
+    free(end);
 }
 
 const char *kz_stor_errmsg(const kz_stor *st)

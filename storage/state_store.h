@@ -34,7 +34,8 @@ enum kz_stor_cf {
     KZ_STOR_CF_META = 0,
     KZ_STOR_CF_RECORDS = 1,
     KZ_STOR_CF_INDEX = 2,
-    KZ_STOR_CF__COUNT = 3
+    KZ_STOR_CF_BLOBS = 3, /* large values (photos), in blob files */
+    KZ_STOR_CF__COUNT = 4
 };
 
 #define KZ_STOR_FORMAT_VERSION 1
@@ -92,6 +93,10 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len);
 
 /* Approximate on-disk size in bytes (for metrics and /v1/cluster). */
 uint64_t kz_stor_disk_size(kz_stor *st);
+
+/* Compacts the range of one key (with blob garbage collection), so the
+ * replaced versions of its value leave the files; maintenance, not state. */
+void kz_stor_compact_key(kz_stor *st, int cf, const void *key, size_t klen);
 
 /* CRC-32C (Castagnoli) of n bytes: for files that guard their own records. */
 uint32_t kz_stor_crc32c(const void *data, size_t n);

@@ -325,6 +325,20 @@ static void links(void)
     c.audit_append = &aa;
     put("77_audit_queue", &c, NULL);
 
+    static uint8_t jpeg[64] = {0xff, 0xd8, 0xff, 0xe0};
+    Kizuna__Photo ph = KIZUNA__PHOTO__INIT;
+    ph.victim_id = "018bcfe56800a1b2c3d4e5f6a7";
+    ph.content_type = "image/jpeg";
+    ph.has_data = 1;
+    ph.data.data = jpeg;
+    ph.data.len = sizeof jpeg;
+    Kizuna__PutPhoto pp = KIZUNA__PUT_PHOTO__INIT;
+    pp.photo = &ph;
+    c.op_case = KIZUNA__COMMAND__OP_PUT_PHOTO;
+    c.put_photo = &pp;
+    put("79_photo_put", &c, "SEAL");
+    put("7a_photo_replace", &c, NULL);
+
     Kizuna__AuditPrune ap = KIZUNA__AUDIT_PRUNE__INIT;
     ap.has_before_ms = 1;
     ap.before_ms = T0 + 3;
