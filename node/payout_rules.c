@@ -1,0 +1,348 @@
+/*
+ * payout_rules.c — the payout rules of payout_rules.h.
+ *
+ * The amounts live in one table (`levels`, with the deadlines in `items`);
+ * kz_payout_compute() reads it and kz_payout_default_table_json() prints it,
+ * so the JSON an operator sees is the table that is applied. Happy path: look
+ * up program, item, damage row; check the dates; scale for one person;
+ * subtract rent already paid. Every other path is a refusal with a static
+ * reason; nothing here allocates except the JSON text, once.
+ */
+#include "payout_rules.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the table --------------------------------------------------------- */
+
+enum { ITEM_BASIC, ITEM_BUILD, ITEM_REPAIR, ITEM_RENT, ITEM_COUNT };
+
+/* seikatsu_saiken items, in table-column order, with their deadlines. */
+static const struct {
+    const char *code;
+    int months;
+    bool less_rent; /* reduced by the rent support already paid */
+} items[ITEM_COUNT] = {
+    [ITEM_BASIC] = {"basic", KZ_PAYOUT_BASIC_MONTHS, false},
+    [ITEM_BUILD] = {"build", KZ_PAYOUT_ADDITIONAL_MONTHS, true},
+    [ITEM_REPAIR] = {"repair", KZ_PAYOUT_ADDITIONAL_MONTHS, true},
+    [ITEM_RENT] = {"rent", KZ_PAYOUT_ADDITIONAL_MONTHS, false},
+};
+
+#define NONE (-1LL) /* the table's "—": no support of this kind */
+
+/* 被災者生活再建支援金 by damage level (law as amended 2020-12-04). Levels of
+ * API.md not listed here are not eligible. */
+static const struct {
+    const char *damage;
+    long long yen[ITEM_COUNT];
+} levels[] = {
+    {"zenkai", {1000000, 2000000, 1000000, 500000}},
+    {"kaitai", {1000000, 2000000, 1000000, 500000}},
+    {"choki_hinan", {1000000, 2000000, 1000000, 500000}},
+    {"daikibo_hankai", {500000, 2000000, 1000000, 500000}},
+    {"chukibo_hankai", {NONE, 1000000, 500000, 250000}},
+};
+#define LEVEL_COUNT (sizeof levels / sizeof levels[0])
+
+/* Every damage code of API.md, so an unknown code reads differently from a
+ * known but ineligible one. */
+static const char *const damage_codes[] = {
+    "zenkai",         "kaitai", "choki_hinan", "daikibo_hankai",
+    "chukibo_hankai", "hankai", "jun_hankai",  "ichibu_sonkai",
+    "none",
+};
+#define DAMAGE_CODE_COUNT (sizeof damage_codes / sizeof damage_codes[0])
+
+/* One-person households: amount * 3 / 4, floored. */
+#define ONE_PERSON_NUM 3
+#define ONE_PERSON_DEN 4
+
+static const char gienkin_item[] = "donation";
+
+/* ---- dates ------------------------------------------------------------- */
+
+struct ymd {
+    int y, m, d;
+};
+
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int month_days(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && leap(y) ? 29 : days[m - 1];
+}
+
+/* Strict YYYY-MM-DD (exactly 10 characters, a real calendar day). */
+static bool parse_date(const char *s, struct ymd *out)
+{
+    if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    int v[3] = {0, 0, 0};
+    static const struct {
+        int part, from, to;
+    } span[3] = {{0, 0, 4}, {1, 5, 7}, {2, 8, 10}};
+    for (int k = 0; k < 3; k++)
+        for (int i = span[k].from; i < span[k].to; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return false;
+            v[span[k].part] = v[span[k].part] * 10 + (s[i] - '0');
+        }
+    if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1 ||
+        v[2] > month_days(v[0], v[1]))
+        return false;
+    *out = (struct ymd){v[0], v[1], v[2]};
+    return true;
+}
+
+/* d + n months: same day of month, clamped to the target month's end. */
+static struct ymd add_months(struct ymd d, int n)
+{
+    int m0 = d.m - 1 + n;
+    struct ymd r = {d.y + m0 / 12, m0 % 12 + 1, d.d};
+    int last = month_days(r.y, r.m);
+    if (r.d > last)
+        r.d = last;
+    return r;
+}
+
+static long date_key(struct ymd d)
+{
+    return (long)d.y * 10000 + d.m * 100 + d.d;
+}
+
+/* ---- compute ----------------------------------------------------------- */
+
+static int refuse(int code, const char *why, long long *amount_yen,
+                  const char **reason)
+{
+    *amount_yen = 0;
+    if (reason != NULL)
+        *reason = why;
+    return code;
+}
+
+static bool eq(const char *a, const char *b)
+{
+    return a != NULL && strcmp(a, b) == 0;
+}
+
+static bool known_damage(const char *damage)
+{
+    for (size_t i = 0; i < DAMAGE_CODE_COUNT; i++)
+        if (eq(damage, damage_codes[i]))
+            return true;
+    return false;
+}
+
+static int gienkin(const struct kz_payout_input *in, long long *amount_yen,
+                   const char **reason)
+{
+    if (!eq(in->item, gienkin_item))
+        return refuse(KZ_PAYOUT_UNKNOWN_ITEM,
+                      "unknown item for gienkin (the only item is donation)",
+                      amount_yen, reason);
+    if (in->household_size == 0)
+        return refuse(KZ_PAYOUT_NO_HOUSEHOLD,
+                      "the household has no registered members", amount_yen,
+                      reason);
+    if (in->gienkin_per_household_yen <= 0)
+        return refuse(KZ_PAYOUT_NOT_CONFIGURED,
+                      "the gienkin amount per household is not configured",
+                      amount_yen, reason);
+    if (!known_damage(in->damage))
+        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
+                      "unknown damage code", amount_yen, reason);
+    if (eq(in->damage, "none"))
+        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
+                      "gienkin is paid only to households with recorded "
+                      "damage (damage is none)",
+                      amount_yen, reason);
+    if (reason != NULL)
+        *reason = NULL;
+    *amount_yen = in->gienkin_per_household_yen;
+    return KZ_PAYOUT_OK;
+}
+
+static int seikatsu_saiken(const struct kz_payout_input *in,
+                           long long *amount_yen, const char **reason)
+{
+    int item = -1;
+    for (int i = 0; i < ITEM_COUNT; i++)
+        if (eq(in->item, items[i].code))
+            item = i;
+    if (item < 0)
+        return refuse(KZ_PAYOUT_UNKNOWN_ITEM,
+                      "unknown item for seikatsu_saiken (items: basic, build, "
+                      "repair, rent)",
+                      amount_yen, reason);
+    if (in->household_size == 0)
+        return refuse(KZ_PAYOUT_NO_HOUSEHOLD,
+                      "the household has no registered members", amount_yen,
+                      reason);
+
+    if (!known_damage(in->damage))
+        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE, "unknown damage code",
+                      amount_yen, reason);
+    size_t level = LEVEL_COUNT;
+    for (size_t i = 0; i < LEVEL_COUNT; i++)
+        if (eq(in->damage, levels[i].damage))
+            level = i;
+    if (level == LEVEL_COUNT)
+        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
+                      "seikatsu_saiken needs damage zenkai, kaitai, "
+                      "choki_hinan, daikibo_hankai or chukibo_hankai",
+                      amount_yen, reason);
+    long long yen = levels[level].yen[item];
+    if (yen == NONE)
+        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
+                      "this damage level gets no support of this item "
+                      "(chukibo_hankai has no basic support)",
+                      amount_yen, reason);
+
+    struct ymd disaster, apply;
+    if (!parse_date(in->disaster_date, &disaster))
+        return refuse(KZ_PAYOUT_NOT_CONFIGURED,
+                      "the disaster date is not a valid YYYY-MM-DD",
+                      amount_yen, reason);
+    if (!parse_date(in->apply_date, &apply))
+        return refuse(KZ_PAYOUT_NOT_CONFIGURED,
+                      "the apply date is not a valid YYYY-MM-DD", amount_yen,
+                      reason);
+    if (date_key(apply) < date_key(disaster))
+        return refuse(KZ_PAYOUT_NOT_CONFIGURED,
+                      "the apply date is before the disaster date",
+                      amount_yen, reason);
+    if (in->paid_rent_yen < 0)
+        return refuse(KZ_PAYOUT_NOT_CONFIGURED, "paid rent is negative",
+                      amount_yen, reason);
+    if (date_key(apply) > date_key(add_months(disaster, items[item].months)))
+        return refuse(KZ_PAYOUT_DEADLINE_PASSED,
+                      item == ITEM_BASIC
+                          ? "basic support must be applied for within 13 "
+                            "months of the disaster"
+                          : "additional support must be applied for within "
+                            "37 months of the disaster",
+                      amount_yen, reason);
+
+    /* yen >= 0, so integer division is the floor. */
+    if (in->household_size == 1)
+        yen = yen * ONE_PERSON_NUM / ONE_PERSON_DEN;
+    if (items[item].less_rent) {
+        if (in->paid_rent_yen >= yen)
+            return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
+                          "already covered: the rent support paid is at "
+                          "least this item's amount",
+                          amount_yen, reason);
+        yen -= in->paid_rent_yen;
+    }
+    if (reason != NULL)
+        *reason = NULL;
+    *amount_yen = yen;
+    return KZ_PAYOUT_OK;
+}
+
+int kz_payout_compute(const struct kz_payout_input *in, long long *amount_yen,
+                      const char **reason)
+{
+    if (in == NULL)
+        return refuse(KZ_PAYOUT_NOT_CONFIGURED, "no request", amount_yen,
+                      reason);
+    if (eq(in->program, "seikatsu_saiken"))
+        return seikatsu_saiken(in, amount_yen, reason);
+    if (eq(in->program, "gienkin"))
+        return gienkin(in, amount_yen, reason);
+    return refuse(KZ_PAYOUT_UNKNOWN_ITEM,
+                  "unknown program (programs: seikatsu_saiken, gienkin)",
+                  amount_yen, reason);
+}
+
+/* ---- the table as JSON ------------------------------------------------- */
+
+static char table_json[4096];
+static const char *table_json_ok;
+static pthread_once_t table_json_once = PTHREAD_ONCE_INIT;
+
+/* Appends to table_json at *at; false once it would not fit. */
+static bool put(size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static bool put(size_t *at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(table_json + *at, sizeof table_json - *at, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof table_json - *at)
+        return false;
+    *at += (size_t)n;
+    return true;
+}
+
+static void build_table_json(void)
+{
+    size_t at = 0;
+    bool ok = put(&at, "{\"programs\":[{\"id\":\"seikatsu_saiken\","
+                       "\"name\":\"被災者生活再建支援金\","
+                       "\"amounts_as_of\":\"2020-12-04\",\"items\":[");
+    for (int i = 0; i < ITEM_COUNT && ok; i++)
+        ok = put(&at, "%s\"%s\"", i ? "," : "", items[i].code);
+    ok = ok && put(&at, "],\"amounts_yen\":{");
+    for (size_t l = 0; l < LEVEL_COUNT && ok; l++) {
+        ok = put(&at, "%s\"%s\":{", l ? "," : "", levels[l].damage);
+        for (int i = 0; i < ITEM_COUNT && ok; i++) {
+            if (levels[l].yen[i] == NONE)
+                ok = put(&at, "%s\"%s\":null", i ? "," : "", items[i].code);
+            else
+                ok = put(&at, "%s\"%s\":%lld", i ? "," : "", items[i].code,
+                         levels[l].yen[i]);
+        }
+        ok = ok && put(&at, "}");
+    }
+    ok = ok && put(&at, "},\"not_eligible\":[");
+    bool first = true;
+    for (size_t d = 0; d < DAMAGE_CODE_COUNT && ok; d++) {
+        bool listed = false;
+        for (size_t l = 0; l < LEVEL_COUNT; l++)
+            listed = listed || strcmp(damage_codes[d], levels[l].damage) == 0;
+        if (!listed) {
+            ok = put(&at, "%s\"%s\"", first ? "" : ",", damage_codes[d]);
+            first = false;
+        }
+    }
+    ok = ok && put(&at, "],\"one_person_household\":{\"numerator\":%d,"
+                        "\"denominator\":%d,\"rounding\":\"floor\"},"
+                        "\"deadline_months\":{",
+                   ONE_PERSON_NUM, ONE_PERSON_DEN);
+    for (int i = 0; i < ITEM_COUNT && ok; i++)
+        ok = put(&at, "%s\"%s\":%d", i ? "," : "", items[i].code,
+                 items[i].months);
+    ok = ok && put(&at, "},\"deadline_rule\":\"apply_date <= disaster_date + "
+                        "N months, same day of month, clamped to the last "
+                        "day of that month\",\"reduced_by_rent_paid\":[");
+    first = true;
+    for (int i = 0; i < ITEM_COUNT && ok; i++)
+        if (items[i].less_rent) {
+            ok = put(&at, "%s\"%s\"", first ? "" : ",", items[i].code);
+            first = false;
+        }
+    ok = ok && put(&at, "]},{\"id\":\"gienkin\",\"name\":\"義援金\","
+                        "\"items\":[\"%s\"],\"amount\":\"flat per household, "
+                        "set by the operator\",\"not_eligible\":[\"none\"],"
+                        "\"one_person_household\":null,"
+                        "\"deadline_months\":null}]}",
+                   gienkin_item);
+    table_json_ok = ok ? table_json : NULL;
+}
+
+const char *kz_payout_default_table_json(void)
+{
+    pthread_once(&table_json_once, build_table_json);
+    return table_json_ok;
+}
