@@ -3,11 +3,12 @@
  * summary (see bench.h for the design).
  *
  * Happy path of a run: check the certificate files, open N slots, run the
- * preload phase (read/mixed: exactly --preload POSTs, keeping the ids the
- * server answers), then the measured phase (for --duration or until
- * --requests were sent), then sort the latencies. A phase stops starting
- * requests when it is over and waits for the ones in flight (each bounded
- * by --timeout), so every request sent is counted.
+ * preload phase (read/mixed/photo: exactly --preload POSTs, keeping the ids
+ * the server answers), in photo the photo phase (one PUT per id kept,
+ * keeping the ids whose photo was stored), then the measured phase (for
+ * --duration or until --requests were sent), then sort the latencies. A
+ * phase stops starting requests when it is over and waits for the ones in
+ * flight (each bounded by --timeout), so every request sent is counted.
  *
  * Failure modes: a transport failure is counted and the slot pauses 100 ms;
  * a failure libcurl would repeat on every request (a certificate it cannot
@@ -37,6 +38,11 @@
 #define KZ_CLI__ID_MAX 64     /* ids kept for reads (the server's are 26) */
 #define KZ_CLI__URL_MAX 512
 #define KZ_CLI__SHELTERS 10 /* as `kizuna sample load` */
+#define KZ_CLI__PHOTO_STREAM 0x70686f746full /* "photo": not the id stream */
+
+/* What the server recognises a JPEG by (node/photos.c looks at 3 bytes;
+ * FF E0 is the APP0 marker of a JFIF file). */
+static const unsigned char kz_cli__jpeg_magic[4] = {0xff, 0xd8, 0xff, 0xe0};
 
 /* ---- small helpers ----------------------------------------------------------- */
 
@@ -102,6 +108,8 @@ const char *kz_cli_bench_workload_name(kz_cli_bench_workload w)
 		return "read";
 	case KZ_CLI_BENCH_MIXED:
 		return "mixed";
+	case KZ_CLI_BENCH_PHOTO:
+		return "photo";
 	default:
 		return "none";
 	}
@@ -124,6 +132,10 @@ void kz_cli_bench_usage(FILE *f)
 	    "  read    register --preload records, then GET /v1/victims/{id} of\n"
 	    "          random ones among them\n"
 	    "  mixed   the same preload, then reads (share --read-ratio) and writes\n"
+	    "  photo   the same preload, then PUT /v1/photos/{id} of each record\n"
+	    "          (--photo-bytes of JPEG magic and random bytes), then\n"
+	    "          GET /v1/photos/{id} of random ones among them with the\n"
+	    "          terminal certificate; a 200 of another length is an error\n"
 	    "\n"
 	    "Cluster and certificates\n"
 	    "  --endpoints FILE|URL,URL  default $KIZUNA_ENDPOINTS or\n"
@@ -131,8 +143,10 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --pki DIR           where the defaults below live (var/cluster/pki)\n"
 	    "  --cacert F          CA of the nodes ($KIZUNA_CACERT or DIR/ca.pem)\n"
 	    "  --cert F, --key F   one client certificate for writes and reads\n"
-	    "  --write-cert F, --write-key F  for POST (DIR/registrar.pem, .key)\n"
-	    "  --read-cert F, --read-key F    for GET (DIR/caseworker.pem, .key)\n"
+	    "  --write-cert F, --write-key F  for POST and PUT (DIR/registrar.pem,\n"
+	    "                      .key)\n"
+	    "  --read-cert F, --read-key F    for GET (DIR/caseworker.pem, .key;\n"
+	    "                      photo: DIR/terminal.pem, .key)\n"
 	    "                      a certificate given without its key must hold\n"
 	    "                      the key\n"
 	    "  --purpose P         X-Purpose of reads (bench)\n"
@@ -143,8 +157,12 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --duration SEC      measured time (10), or\n"
 	    "  --requests N        measured requests\n"
 	    "  --record-bytes B    POST body size (1024; 0: the plain record)\n"
-	    "  --preload N         records registered before read/mixed (1000)\n"
+	    "  --preload N         records registered before read/mixed/photo\n"
+	    "                      (1000)\n"
 	    "  --read-ratio R      mixed: share of reads, 0..1 (0.9)\n"
+	    "  --photo-bytes B     photo: size of every photo, 4..33554432\n"
+	    "                      (30000; a node refuses more than its\n"
+	    "                      photo_max_bytes, 2 MiB by default)\n"
 	    "  --consistency C     linearizable (default) or stale\n"
 	    "  --http2             offer HTTP/2; concurrent requests to one node\n"
 	    "                      then share its connection as streams\n"
@@ -155,8 +173,9 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --json              the summary as one JSON object on stdout\n"
 	    "  --quiet             no progress lines\n"
 	    "\n"
-	    "Exit status: 0 when at least one request succeeded and none failed in\n"
-	    "transport, 1 otherwise, 2 for a bad command line or configuration.\n",
+	    "Exit status: 0 when at least one request succeeded, none failed in\n"
+	    "transport and no photo came back wrong, 1 otherwise, 2 for a bad\n"
+	    "command line or configuration.\n",
 	    f);
 }
 
@@ -177,6 +196,7 @@ enum kz_cli__bopt_id {
 	KZ_CLI__O_RECORD_BYTES,
 	KZ_CLI__O_PRELOAD,
 	KZ_CLI__O_READ_RATIO,
+	KZ_CLI__O_PHOTO_BYTES,
 	KZ_CLI__O_CONSISTENCY,
 	KZ_CLI__O_HTTP2,
 	KZ_CLI__O_TIMEOUT,
@@ -210,6 +230,7 @@ static const kz_cli__bopt kz_cli__bopts[] = {
 	{"record-bytes", KZ_CLI__O_RECORD_BYTES, 1},
 	{"preload", KZ_CLI__O_PRELOAD, 1},
 	{"read-ratio", KZ_CLI__O_READ_RATIO, 1},
+	{"photo-bytes", KZ_CLI__O_PHOTO_BYTES, 1},
 	{"consistency", KZ_CLI__O_CONSISTENCY, 1},
 	{"http2", KZ_CLI__O_HTTP2, 0},
 	{"timeout", KZ_CLI__O_TIMEOUT, 1},
@@ -350,17 +371,20 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 
 	if (workload == NULL)
 		return kz_cli__busage(err, errlen,
-				      "no workload (write, read or mixed)");
+				      "no workload (write, read, mixed or "
+				      "photo)");
 	if (strcmp(workload, "write") == 0)
 		out->workload = KZ_CLI_BENCH_WRITE;
 	else if (strcmp(workload, "read") == 0)
 		out->workload = KZ_CLI_BENCH_READ;
 	else if (strcmp(workload, "mixed") == 0)
 		out->workload = KZ_CLI_BENCH_MIXED;
+	else if (strcmp(workload, "photo") == 0)
+		out->workload = KZ_CLI_BENCH_PHOTO;
 	else
 		return kz_cli__busage(err, errlen,
-				      "unknown workload '%s' (write, read or "
-				      "mixed)",
+				      "unknown workload '%s' (write, read, "
+				      "mixed or photo)",
 				      workload);
 
 	/* Options that would silently mean nothing for this workload are
@@ -370,12 +394,16 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		    val[KZ_CLI__O_CONSISTENCY] != NULL)
 			return kz_cli__busage(err, errlen,
 					      "--preload and --consistency "
-					      "apply to read and mixed");
+					      "apply to read, mixed and photo");
 	}
 	if (out->workload != KZ_CLI_BENCH_MIXED &&
 	    val[KZ_CLI__O_READ_RATIO] != NULL)
 		return kz_cli__busage(err, errlen,
 				      "--read-ratio applies to mixed");
+	if (out->workload != KZ_CLI_BENCH_PHOTO &&
+	    val[KZ_CLI__O_PHOTO_BYTES] != NULL)
+		return kz_cli__busage(err, errlen,
+				      "--photo-bytes applies to photo");
 	if (val[KZ_CLI__O_DURATION] != NULL && val[KZ_CLI__O_REQUESTS] != NULL)
 		return kz_cli__busage(err, errlen,
 				      "--duration and --requests exclude each "
@@ -386,6 +414,7 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 	out->record_bytes = 1024;
 	out->preload = 1000;
 	out->read_ratio = 0.9;
+	out->photo_bytes = KZ_CLI_BENCH_PHOTO_DEFAULT;
 	out->timeout_ms = 10000;
 	out->seed = 1;
 	out->purpose = val[KZ_CLI__O_PURPOSE] ? val[KZ_CLI__O_PURPOSE] : "bench";
@@ -418,6 +447,11 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 	if (val[KZ_CLI__O_READ_RATIO] != NULL &&
 	    (rc = kz_cli__bdouble("read-ratio", val[KZ_CLI__O_READ_RATIO], 0.0,
 				  1.0, &out->read_ratio, err, errlen)) != 0)
+		return rc;
+	if (val[KZ_CLI__O_PHOTO_BYTES] != NULL &&
+	    (rc = kz_cli__blong("photo-bytes", val[KZ_CLI__O_PHOTO_BYTES],
+				KZ_CLI_BENCH_PHOTO_MIN, KZ_CLI_BENCH_PHOTO_MAX,
+				&out->photo_bytes, err, errlen)) != 0)
 		return rc;
 	if (val[KZ_CLI__O_TIMEOUT] != NULL) {
 		double t;
@@ -475,7 +509,9 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 					     : val[KZ_CLI__O_KEY];
 	/* A default key only goes with a default certificate: pairing a
 	 * certificate of the user's with a key of ours would only fail later,
-	 * in the TLS handshake. */
+	 * in the TLS handshake. The reader is whoever may make the measured
+	 * GETs: a caseworker, but for photos a terminal (the only role the
+	 * server lets read them). */
 	if (out->write_cert == NULL) {
 		if ((rc = kz_cli__bpath(out->write_cert_buf, out->pki,
 					"registrar.pem", &out->write_cert, err,
@@ -488,14 +524,17 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 			return rc;
 	}
 	if (out->read_cert == NULL) {
+		int photo = out->workload == KZ_CLI_BENCH_PHOTO;
 		if ((rc = kz_cli__bpath(out->read_cert_buf, out->pki,
-					"caseworker.pem", &out->read_cert, err,
-					errlen)) != 0)
+					photo ? "terminal.pem"
+					      : "caseworker.pem",
+					&out->read_cert, err, errlen)) != 0)
 			return rc;
 		if (out->read_key == NULL &&
 		    (rc = kz_cli__bpath(out->read_key_buf, out->pki,
-					"caseworker.key", &out->read_key, err,
-					errlen)) != 0)
+					photo ? "terminal.key"
+					      : "caseworker.key",
+					&out->read_key, err, errlen)) != 0)
 			return rc;
 	}
 	return KZ_CLI_BENCH_ARGS_OK;
@@ -615,9 +654,41 @@ int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
 	return KZ_CLI_OK;
 }
 
+/* Photo n's stream starts two splitmix steps away from (seed, n), so two
+ * photos, of one run or of runs with other seeds, never share a stretch of
+ * one stream. */
+void kz_cli_bench_photo_body(uint64_t seed, uint64_t n, unsigned char *buf,
+			     size_t len)
+{
+	uint64_t run = seed ^ KZ_CLI__PHOTO_STREAM, start, st;
+	size_t i, k;
+
+	start = kz_cli__brand(&run) ^ n;
+	st = kz_cli__brand(&start);
+	memcpy(buf, kz_cli__jpeg_magic,
+	       len < sizeof(kz_cli__jpeg_magic) ? len
+						: sizeof(kz_cli__jpeg_magic));
+	for (i = sizeof(kz_cli__jpeg_magic); i < len; i += 8) {
+		uint64_t r = kz_cli__brand(&st);
+		for (k = 0; k < 8 && i + k < len; k++)
+			buf[i + k] = (unsigned char)(r >> (8 * k));
+	}
+}
+
 /* ---- the load loop ------------------------------------------------------------------ */
 
 struct kz_cli__bench;
+
+/* What a request does. The kind it counts as (KZ_CLI_BENCH_OP_*), and so
+ * the handle and certificate it goes out with, is its side: POST and PUT
+ * write as the registrar, the GETs read. */
+enum kz_cli__req {
+	KZ_CLI__REQ_VICTIM_POST,
+	KZ_CLI__REQ_VICTIM_GET,
+	KZ_CLI__REQ_PHOTO_PUT,
+	KZ_CLI__REQ_PHOTO_GET,
+	KZ_CLI__REQ_COUNT_
+};
 
 /* One concurrent client: at most one request in flight. */
 typedef struct kz_cli__slot {
@@ -626,9 +697,12 @@ typedef struct kz_cli__slot {
 	CURL *h[2];             /* by KZ_CLI_BENCH_OP_*; created when needed */
 	int busy;               /* a request is in the multi handle */
 	int op;                 /* kind of that request */
+	enum kz_cli__req req;   /* what it does */
+	size_t victim;          /* photo PUT: whose (index in b->ids) */
 	uint64_t start_ns;
 	uint64_t not_before_ns; /* pause after a transport failure */
-	char *body;             /* POST body in flight (curl borrows it) */
+	char *body;             /* POST/PUT body in flight (curl borrows it;
+				   malloc'd, owned by the slot) */
 	char url[KZ_CLI__URL_MAX];
 	char resp[KZ_CLI__RESP_MAX]; /* start of the response body */
 	size_t resp_len;
@@ -643,6 +717,9 @@ typedef struct kz_cli__phase {
 	uint64_t limit;         /* requests to send; 0: until deadline_ns */
 	uint64_t deadline_ns;
 	int keep_ids;           /* add the ids of created records to the pool */
+	int photos;             /* writes PUT the photo of each id in turn (the
+				   nth request the nth id; limit at most
+				   n_ids), reads GET photos of photo_ids */
 	kz_cli_bench_stats *st[2];
 	kz_cli_bench_records *rec;
 	kz_cli_bench_endpoint *ep; /* per-endpoint stats, NULL: not kept */
@@ -657,11 +734,14 @@ typedef struct kz_cli__bench {
 	CURLM *multi;
 	kz_cli__slot *slots;
 	size_t n_slots;
-	struct curl_slist *hdrs[2];
+	struct curl_slist *hdrs[KZ_CLI__REQ_COUNT_];
 	kz_cli_sample gen;
 	uint64_t rng;
 	char (*ids)[KZ_CLI__ID_MAX]; /* pool of ids to read */
 	size_t n_ids, cap_ids;
+	size_t *photo_ids;      /* photo: indexes in ids of the victims whose
+				   photo was stored; room for n_ids */
+	size_t n_photo_ids;
 	kz_cli__phase *ph;
 	int warned_cap;
 	int fatal;              /* KZ_CLI_E* that ends the run, 0: none */
@@ -719,7 +799,6 @@ static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
 	 * opening one per request: requests then multiplex over it. */
 	if (a->http2)
 		KZ_CLI__SETOPT(cc, h, CURLOPT_PIPEWAIT, 1L);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[op]);
 	KZ_CLI__SETOPT(cc, h, CURLOPT_WRITEFUNCTION, kz_cli__on_resp);
 	KZ_CLI__SETOPT(cc, h, CURLOPT_WRITEDATA, (void *)s);
 	/* As libkizuna: every node connection is TLS 1.3, mutually

@@ -16,21 +16,32 @@
  *          certificate), then GET /v1/victims/{id} of uniformly random ids
  *          among them (caseworker certificate, X-Purpose, ?consistency=);
  *   mixed  the same preload, then each request is a read with probability
- *          --read-ratio, else a write; new ids join the pool read from.
- * A connection's client certificate decides its role, so a mixed slot has
- * two handles (a registrar one and a caseworker one) and may hold two
+ *          --read-ratio, else a write; new ids join the pool read from;
+ *   photo  the same preload, then one PUT /v1/photos/{id} per registered
+ *          record (registrar certificate, --photo-bytes of JPEG magic and
+ *          seeded random bytes, see kz_cli_bench_photo_body), then GET
+ *          /v1/photos/{id} of uniformly random ids among those whose photo
+ *          was stored (terminal certificate, X-Purpose, ?consistency=); a
+ *          200 whose body is not --photo-bytes long or does not start with
+ *          the JPEG magic counts as a bad body, not as ok.
+ * A connection's client certificate decides its role, so a slot has one
+ * handle per kind of request (a registrar one for POST and PUT, a reader
+ * one for GET: caseworker, or terminal in photo) and may hold two
  * connections; at most one of them is busy at a time.
  *
  * Measured: latency of every request from the moment it is handed to curl to
  * its completion (CLOCK_MONOTONIC), 2xx answers as ok, other answers by
  * status, transport failures (refused, reset, timed out, TLS) by libcurl
- * code. Percentiles are over the ok requests. Nothing is retried: a 503 or a
- * refused connection is counted and the slot moves on (after 100 ms for a
- * transport failure, so a dead node is not hammered in a tight loop).
+ * code. Percentiles are over the ok requests. Nothing is retried, in the
+ * preloads either: a 503 or a refused connection is counted and the slot
+ * moves on (after 100 ms for a transport failure, so a dead node is not
+ * hammered in a tight loop); a record or photo the preload could not store
+ * is only left out of the ids read from.
  *
  * Failure modes of the tool itself: a bad command line or an unreadable
  * certificate (before any request), a certificate libcurl cannot load (the
- * run stops at the first such failure), a preload that registers nothing.
+ * run stops at the first such failure), a preload that registers nothing
+ * (or, in photo, stores no photo).
  */
 #ifndef KZ_CLI_BENCH_H
 #define KZ_CLI_BENCH_H
@@ -56,7 +67,8 @@ typedef enum kz_cli_bench_workload {
 	KZ_CLI_BENCH_NONE = 0,
 	KZ_CLI_BENCH_WRITE,
 	KZ_CLI_BENCH_READ,
-	KZ_CLI_BENCH_MIXED
+	KZ_CLI_BENCH_MIXED,
+	KZ_CLI_BENCH_PHOTO
 } kz_cli_bench_workload;
 
 /* The two kinds of request, indexes of kz_cli_bench_result.op. */
@@ -65,6 +77,12 @@ enum { KZ_CLI_BENCH_OP_WRITE = 0, KZ_CLI_BENCH_OP_READ = 1 };
 /* Byte limits of the server's free-text fields (node/records.c). */
 #define KZ_CLI_BENCH_MAX_ADDRESS 512
 #define KZ_CLI_BENCH_MAX_CONTACT 256
+
+/* --photo-bytes: at least the JPEG magic, at most the largest
+ * photo_max_bytes a node can be configured with (node/config.c). */
+#define KZ_CLI_BENCH_PHOTO_MIN 4
+#define KZ_CLI_BENCH_PHOTO_MAX (32L << 20)
+#define KZ_CLI_BENCH_PHOTO_DEFAULT 30000
 
 #define KZ_CLI_BENCH_DEFAULT_ENDPOINTS "var/cluster/endpoints"
 #define KZ_CLI_BENCH_DEFAULT_PKI "var/cluster/pki"
@@ -80,13 +98,17 @@ typedef struct kz_cli_bench_args {
 	const char *pki;                 /* where the defaults below come from */
 	const char *cacert;
 	const char *write_cert, *write_key; /* registrar: POST */
-	const char *read_cert, *read_key;   /* caseworker: GET */
+	const char *read_cert, *read_key;   /* GET: caseworker, or terminal
+					       in photo (GET /v1/photos is
+					       the terminal's alone) */
 	const char *purpose;             /* X-Purpose of reads */
 	long connections;
 	double duration_s;               /* run time when requests == 0 */
 	long requests;                   /* > 0: this many requests, then stop */
 	long record_bytes;               /* body size asked for; 0: unpadded */
-	long preload;                    /* records registered before read/mixed */
+	long preload;                    /* records registered before
+					    read/mixed/photo */
+	long photo_bytes;                /* photo: size of every photo */
 	double read_ratio;               /* mixed: share of reads */
 	int stale;                       /* ?consistency=stale instead of linearizable */
 	int http2;                       /* offer HTTP/2 (ALPN) instead of HTTP/1.1 */
@@ -108,18 +130,20 @@ typedef struct kz_cli_bench_args {
  * Defaults: endpoints from KIZUNA_ENDPOINTS else var/cluster/endpoints; pki
  * var/cluster/pki; CA from KIZUNA_CACERT else <pki>/ca.pem; write certificate
  * --write-cert, else --cert, else <pki>/registrar.pem; read certificate
- * --read-cert, else --cert, else <pki>/caseworker.pem; a key defaults to the
- * <pki> one only when its certificate was a default too (an explicit
- * certificate without a key must hold its key). 16 connections, 10 s, 1024
- * bytes, preload 1000, read ratio 0.9, linearizable, timeout 10 s, seed 1,
- * purpose "bench". */
+ * --read-cert, else --cert, else <pki>/caseworker.pem (<pki>/terminal.pem
+ * for photo); a key defaults to the <pki> one only when its certificate was
+ * a default too (an explicit certificate without a key must hold its key).
+ * 16 connections, 10 s, 1024 bytes, preload 1000, read ratio 0.9, photos of
+ * 30000 bytes, linearizable, timeout 10 s, seed 1, purpose "bench". Options
+ * a workload would ignore (--preload and --consistency for write,
+ * --read-ratio outside mixed, --photo-bytes outside photo) are refused. */
 int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 			    char *err, size_t errlen);
 
 /* Prints the help text. */
 void kz_cli_bench_usage(FILE *f);
 
-/* "write", "read", "mixed" (never NULL). */
+/* "write", "read", "mixed", "photo" (never NULL). */
 const char *kz_cli_bench_workload_name(kz_cli_bench_workload w);
 
 /* ---- pure helpers (tested without a network) ------------------------------ */
@@ -142,6 +166,14 @@ uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p);
 int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
 			     char **body, size_t *len, int *capped);
 
+/* Fills buf[0..len-1] (len >= KZ_CLI_BENCH_PHOTO_MIN; buf is the caller's)
+ * with photo number n of a run with this seed: the JPEG magic FF D8 FF E0,
+ * which is all the server looks at, then pseudo-random bytes (so the photo
+ * does not compress). A function of (seed, n, len) alone: the same
+ * arguments give the same bytes, different n or seeds different ones. */
+void kz_cli_bench_photo_body(uint64_t seed, uint64_t n, unsigned char *buf,
+			     size_t len);
+
 /* ---- running --------------------------------------------------------------- */
 
 #define KZ_CLI_BENCH_MAX_STATUS 600 /* statuses 100..599; others count at 0 */
@@ -149,10 +181,13 @@ int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
 
 /* What one kind of request did during one phase. */
 typedef struct kz_cli_bench_stats {
-	uint64_t requests;         /* completed: ok + http_errors + transport_errors */
-	uint64_t ok;               /* 2xx */
+	uint64_t requests;         /* completed: ok + http_errors +
+				      transport_errors + bad_bodies */
+	uint64_t ok;               /* 2xx (with the expected body) */
 	uint64_t http_errors;      /* answered, not 2xx */
 	uint64_t transport_errors; /* no answer */
+	uint64_t bad_bodies;       /* photo reads: 2xx, but not the photo's
+				      length or not a JPEG */
 	uint64_t by_status[KZ_CLI_BENCH_MAX_STATUS];
 	uint64_t by_transport[KZ_CLI_BENCH_MAX_TRANSPORT];
 	char first_error[256];     /* the first error seen, "" if none */
@@ -183,12 +218,16 @@ typedef struct kz_cli_bench_endpoint {
  * kz_cli_bench_result_free. */
 typedef struct kz_cli_bench_result {
 	kz_cli_bench_stats op[2];          /* measured phase, by KZ_CLI_BENCH_OP_* */
-	kz_cli_bench_stats preload;        /* read/mixed: the registering phase */
+	kz_cli_bench_stats preload;        /* read/mixed/photo: the registering
+					      phase */
+	kz_cli_bench_stats photos;         /* photo: the PUT /v1/photos phase */
 	kz_cli_bench_records records;      /* written in the measured phase */
 	kz_cli_bench_records preload_records;
-	size_t pool_ids;                   /* ids read from at the end */
+	size_t pool_ids;                   /* ids read from at the end (photo:
+					      those with a photo) */
 	double elapsed_s;                  /* measured phase, first start to last end */
 	double preload_s;
+	double photos_s;
 	double cpu_s;                      /* this process, measured phase */
 	size_t n_endpoints;
 	kz_cli_bench_endpoint *ep;         /* n_endpoints entries, malloc'd,
@@ -200,8 +239,8 @@ typedef struct kz_cli_bench_result {
  * (unless a->quiet). Returns KZ_CLI_OK with *res filled, whatever the
  * server answered; KZ_CLI_EIO (a certificate file cannot be read),
  * KZ_CLI_EINVAL (endpoints), KZ_CLI_ECONFIG (libcurl refused the TLS
- * configuration), KZ_CLI_EUNREACHABLE (the preload registered nothing) or
- * KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
+ * configuration), KZ_CLI_EUNREACHABLE (the preload registered nothing, or
+ * stored no photo) or KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
  * calls kz_cli_bench_result_free on it in every case. Calls
  * curl_global_init itself (not thread-safe: call from main). */
 int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
@@ -219,8 +258,9 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 				 const kz_cli_bench_result *res);
 
-/* KZ_CLI_BENCH_EXIT_OK when at least one measured request succeeded and no
- * request (preload included) failed in transport, else KZ_CLI_BENCH_EXIT_FAIL. */
+/* KZ_CLI_BENCH_EXIT_OK when at least one measured request succeeded, no
+ * request (preloads included) failed in transport and no photo read came
+ * back with a bad body, else KZ_CLI_BENCH_EXIT_FAIL. */
 int kz_cli_bench_exit_code(const kz_cli_bench_result *res);
 
 #endif /* KZ_CLI_BENCH_H */

@@ -9,6 +9,8 @@
  * dates, numbers) happens here so the user hears about a typo before any
  * connection is made. kz_cli_args_audit_verdict, at the end, is the one
  * piece of `audit verify` that needs no network: comparing the answers.
+ * kz_cli_args_card_sign, last, is `card sign`: a card's signature made with
+ * OpenSSL (the client never includes node/; node/card.c verifies).
  */
 #include "cli_args.h"
 
@@ -17,6 +19,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +111,17 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    following the pages to the end (or N records). T is an RFC 3339\n"
 	 "    UTC time, e.g. 2026-11-23T00:00:00Z; ID a record id. Needs the\n"
 	 "    auditor certificate.\n"},
+	{"card", "sign", KZ_CLI_CMD_CARD_SIGN, 0,
+	 "card sign --key CARD.key --nonce NONCE [--cert CARD.pem]\n"
+	 "    Do what a citizen's card does with an identity challenge (no\n"
+	 "    network): sign the challenge's nonce (NONCE: 64 hex digits, or the\n"
+	 "    base64 of its 32 bytes) with the card's key: ECDSA or RSA PKCS#1\n"
+	 "    v1.5 over SHA-256 of the nonce bytes. Prints the signature as\n"
+	 "    base64 on one line and, with --cert, the card's certificate as\n"
+	 "    base64 DER on a second: the \"signature\" and \"certificate\" of\n"
+	 "    POST /v1/identity/verifications. Here --key and --cert are the\n"
+	 "    card's (deploy/gen-cards DIR NAME makes cards/NAME.key and .pem),\n"
+	 "    not the TLS client's, and have no environment default.\n"},
 };
 #define KZ_CLI__NCMDS (sizeof(kz_cli__cmds) / sizeof(kz_cli__cmds[0]))
 
@@ -188,6 +206,7 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_KEYS_ROTATE)},
 	{"master", KZ_CLI__FLAG, KZ_CLI__A(rotate_master),
 	 KZ_CLI__M(KZ_CLI_CMD_KEYS_ROTATE)},
+	{"nonce", KZ_CLI__STR, KZ_CLI__A(nonce), KZ_CLI__M(KZ_CLI_CMD_CARD_SIGN)},
 };
 #define KZ_CLI__NOPTS (sizeof(kz_cli__opts) / sizeof(kz_cli__opts[0]))
 
@@ -257,6 +276,47 @@ static int kz_cli__parse_long(const char *s, long min, long max, long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* A challenge's nonce: 64 hex digits, or base64 (standard or URL-safe
+ * alphabet, with or without its one '=') of exactly 32 bytes. */
+static int kz_cli__nonce(const char *s, unsigned char out[KZ_CLI_NONCE_LEN])
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				  "0123456789+/";
+	size_t n = strlen(s), i, o = 0;
+	unsigned acc = 0, bits = 0;
+
+	if (n == 2 * KZ_CLI_NONCE_LEN &&
+	    strspn(s, "0123456789abcdefABCDEF") == n) {
+		for (i = 0; i < KZ_CLI_NONCE_LEN; i++) {
+			unsigned v;
+			sscanf(s + 2 * i, "%2x", &v);
+			out[i] = (unsigned char)v;
+		}
+		return 0;
+	}
+	/* 32 bytes are 43 symbols (258 bits, the last 2 zero), then "=". */
+	if (n == 44 && s[43] == '=')
+		n = 43;
+	if (n != 43)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char c = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+		const char *p = c != '\0' ? strchr(b64, c) : NULL;
+		if (p == NULL)
+			return -1;
+		acc = (acc << 6) | (unsigned)(p - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == KZ_CLI_NONCE_LEN)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return o == KZ_CLI_NONCE_LEN && acc == 0 ? 0 : -1;
 }
 
 static int kz_cli__valid_date(const char *s)
@@ -478,6 +538,23 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "time like "
 						 "2026-11-23T23:59:59Z, got '%s'",
 						 a->to);
+		break;
+	case KZ_CLI_CMD_CARD_SIGN:
+		/* Read before the environment defaults are filled in: the TLS
+		 * client's KIZUNA_KEY must never be taken for a card's key. */
+		if (a->key == NULL || a->nonce == NULL)
+			return kz_cli__usage_err(err, errlen,
+						 "card sign: need --key (the "
+						 "card's private key) and "
+						 "--nonce");
+		if (kz_cli__nonce(a->nonce, a->nonce_bytes) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--nonce: want 64 hex digits or "
+						 "the base64 of 32 bytes, got "
+						 "'%s'",
+						 a->nonce);
+		a->card_key = a->key;
+		a->card_cert = a->cert;
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		if (a->rotate_data == a->rotate_master)
@@ -1000,4 +1077,151 @@ int kz_cli_args_audit_verdict(json_t *nodes)
 	if (answered == 0)
 		return KZ_CLI_EXIT_UNREACHABLE;
 	return bad ? KZ_CLI_EXIT_HTTP : KZ_CLI_EXIT_OK;
+}
+
+/* ---- card sign ------------------------------------------------------------------ */
+
+/* No passphrase: an encrypted key fails instead of prompting. */
+static int kz_cli__no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+static const char *kz_cli__ossl_reason(void)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_last_error());
+	return r != NULL ? r : "no detail";
+}
+
+/* base64 of len bytes, no line breaks; malloc'd, NULL when out of memory. */
+static char *kz_cli__base64(const unsigned char *in, size_t len)
+{
+	char *out;
+	if (len > INT_MAX / 2)
+		return NULL;
+	out = malloc(4 * ((len + 2) / 3) + 1);
+	if (out != NULL)
+		EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	return out;
+}
+
+/* The certificate in path, PEM or else DER; NULL with a message. */
+static X509 *kz_cli__read_cert(const char *path, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new_file(path, "rb");
+	X509 *x;
+	if (bio == NULL) {
+		kz_cli__usage_err(err, errlen, "%s: %s", path,
+				  strerror(errno));
+		return NULL;
+	}
+	x = PEM_read_bio_X509(bio, NULL, kz_cli__no_password, NULL);
+	if (x == NULL && BIO_reset(bio) == 0)
+		x = d2i_X509_bio(bio, NULL);
+	BIO_free(bio);
+	if (x == NULL)
+		kz_cli__usage_err(err, errlen,
+				  "%s: not a PEM or DER certificate (%s)", path,
+				  kz_cli__ossl_reason());
+	return x;
+}
+
+int kz_cli_args_card_sign(const kz_cli_args *a, char **signature,
+			  char **certificate, char *err, size_t errlen)
+{
+	EVP_PKEY *key = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_MD_CTX *md = NULL;
+	X509 *cert = NULL;
+	unsigned char *sig = NULL, *der = NULL;
+	size_t siglen = 0;
+	int derlen;
+	BIO *bio;
+
+	*signature = NULL;
+	*certificate = NULL;
+	if (a->card_key == NULL) {
+		kz_cli__usage_err(err, errlen, "card sign: no --key");
+		return -1;
+	}
+	bio = BIO_new_file(a->card_key, "rb");
+	if (bio == NULL) {
+		kz_cli__usage_err(err, errlen, "%s: %s", a->card_key,
+				  strerror(errno));
+		goto err;
+	}
+	key = PEM_read_bio_PrivateKey(bio, NULL, kz_cli__no_password, NULL);
+	BIO_free(bio);
+	if (key == NULL) {
+		kz_cli__usage_err(err, errlen,
+				  "%s: not an unencrypted PEM private key (%s)",
+				  a->card_key, kz_cli__ossl_reason());
+		goto err;
+	}
+
+	/* What a card does: its own digest-and-sign of the nonce bytes. */
+	md = EVP_MD_CTX_new();
+	if (md == NULL ||
+	    EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) != 1 ||
+	    (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA &&
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) ||
+	    EVP_DigestSign(md, NULL, &siglen, a->nonce_bytes,
+			   KZ_CLI_NONCE_LEN) != 1 ||
+	    (sig = OPENSSL_malloc(siglen)) == NULL ||
+	    EVP_DigestSign(md, sig, &siglen, a->nonce_bytes,
+			   KZ_CLI_NONCE_LEN) != 1) {
+		kz_cli__usage_err(err, errlen,
+				  "%s: cannot sign with this key (%s; a card "
+				  "holds an EC P-256 or RSA key)",
+				  a->card_key, kz_cli__ossl_reason());
+		goto err;
+	}
+	*signature = kz_cli__base64(sig, siglen);
+	if (*signature == NULL)
+		goto err_nomem;
+
+	if (a->card_cert != NULL) {
+		cert = kz_cli__read_cert(a->card_cert, err, errlen);
+		if (cert == NULL)
+			goto err;
+		if (X509_check_private_key(cert, key) != 1) {
+			kz_cli__usage_err(err, errlen,
+					  "%s does not hold the public half of "
+					  "%s",
+					  a->card_cert, a->card_key);
+			goto err;
+		}
+		derlen = i2d_X509(cert, &der);
+		if (derlen <= 0)
+			goto err_nomem;
+		*certificate = kz_cli__base64(der, (size_t)derlen);
+		if (*certificate == NULL)
+			goto err_nomem;
+	}
+	OPENSSL_free(der);
+	X509_free(cert);
+	OPENSSL_free(sig);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	return 0;
+
+err_nomem:
+	kz_cli__usage_err(err, errlen, "out of memory");
+err:
+	free(*signature);
+	*signature = NULL;
+	free(*certificate);
+	*certificate = NULL;
+	OPENSSL_free(der);
+	X509_free(cert);
+	OPENSSL_free(sig);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	return -1;
 }

@@ -10,6 +10,8 @@
  * KZ_CLI_ARGS_USAGE with a message for the user. The builders below turn a
  * parsed command into the request body or path the API wants, and
  * kz_cli_args_audit_verdict judges the nodes' answers to `audit verify`.
+ * kz_cli_args_card_sign does what a citizen's card does with a challenge
+ * (OpenSSL, no network), for `card sign`.
  */
 #ifndef KZ_CLI_CLI_ARGS_H
 #define KZ_CLI_CLI_ARGS_H
@@ -46,10 +48,12 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_KEYS_ROTATE,
 	KZ_CLI_CMD_AUDIT_VERIFY,
 	KZ_CLI_CMD_AUDIT_LIST,
+	KZ_CLI_CMD_CARD_SIGN,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
 #define KZ_CLI_ARGS_MAX_SETS 64
+#define KZ_CLI_NONCE_LEN 32 /* an identity challenge's nonce, in bytes */
 
 #define KZ_CLI_DEFAULT_ENDPOINTS "var/cluster/endpoints"
 #define KZ_CLI_DEFAULT_CACERT "var/cluster/pki/ca.pem"
@@ -95,6 +99,11 @@ typedef struct kz_cli_args {
 	long count;
 	uint64_t seed;
 	long shelters;
+	/* card sign: --key and --cert as given on the line (the card's, not
+	 * the TLS client's: no environment default), --nonce as given and
+	 * decoded */
+	const char *card_key, *card_cert, *nonce;
+	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];
 } kz_cli_args;
 
 /* Parses argv[1..argc-1] into *out (argv[0] is the program name).
@@ -146,5 +155,17 @@ char *kz_cli_args_audit_list_path(const kz_cli_args *a,
  * (a broken chain, a disagreement, a refusal, or an answer that is not a
  * verify result). */
 int kz_cli_args_audit_verdict(json_t *nodes);
+
+/* `card sign`: signs a->nonce_bytes with the private key in a->card_key
+ * (PEM, unencrypted; EC or RSA) as a card does: EVP_DigestSign with SHA-256
+ * over the nonce's bytes, ECDSA or RSA PKCS#1 v1.5 per the key. *signature
+ * becomes the signature in base64; when a->card_cert is set, *certificate
+ * the certificate (PEM or DER file) as base64 DER, after checking it holds
+ * the key's public half (else *certificate is NULL). Both are what POST
+ * /v1/identity/verifications takes as "signature" and "certificate". The
+ * strings are malloc'd; the caller free()s them. Returns 0, or -1 with
+ * nothing allocated and a message in err. */
+int kz_cli_args_card_sign(const kz_cli_args *a, char **signature,
+			  char **certificate, char *err, size_t errlen);
 
 #endif /* KZ_CLI_CLI_ARGS_H */

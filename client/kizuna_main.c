@@ -10,7 +10,8 @@
  * Output: records and search results as pretty JSON on stdout (compact with
  * --json), `cluster status` as a table, `audit verify` one line per node,
  * `audit list` one JSON line per record, diagnostics on stderr. `sample gen`
- * needs no cluster at all.
+ * and `card sign` (a card's signature over a challenge's nonce, two base64
+ * lines) need no cluster at all.
  *
  * `audit verify` is the one command that does not fail over: it asks every
  * endpoint, through a client of its own, and compares their answers
@@ -934,6 +935,30 @@ err_nomem:
 	return KZ_CLI_EXIT_HTTP;
 }
 
+/* ---- card ------------------------------------------------------------------- */
+
+/* `card sign`: the signature, and with --cert the certificate, one base64
+ * line each, for a script to put into POST /v1/identity/verifications. */
+static int kz_cli__card_sign(const kz_cli_args *a)
+{
+	char err[512], *sig, *cert;
+
+	if (kz_cli_args_card_sign(a, &sig, &cert, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kizuna: %s\n", err);
+		return KZ_CLI_EXIT_USAGE;
+	}
+	puts(sig);
+	if (cert != NULL)
+		puts(cert);
+	free(sig);
+	free(cert);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "kizuna: writing output: %s\n", strerror(errno));
+		return KZ_CLI_EXIT_HTTP;
+	}
+	return KZ_CLI_EXIT_OK;
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 /* A certificate path that was only defaulted is used when the file exists,
@@ -964,6 +989,8 @@ int main(int argc, char **argv)
 	}
 	if (args.cmd == KZ_CLI_CMD_SAMPLE_GEN)
 		return kz_cli__sample_gen(&args);
+	if (args.cmd == KZ_CLI_CMD_CARD_SIGN)
+		return kz_cli__card_sign(&args);
 
 	memset(&opts, 0, sizeof(opts));
 	opts.endpoints = args.endpoints;

@@ -1,7 +1,8 @@
 /*
  * `kizuna` command-line parsing and the request bodies and paths built from
  * it (cli_args.c), and how `audit verify` judges the nodes' answers. No
- * process, no network.
+ * process, no network. (`card sign`'s signatures are checked against the
+ * node's verifier in test_card.c.)
  */
 #include <criterion/criterion.h>
 
@@ -461,4 +462,85 @@ Test(client_args, audit_verdict)
 	n = json_array();
 	cr_assert_eq(kz_cli_args_audit_verdict(n), KZ_CLI_EXIT_UNREACHABLE);
 	json_decref(n);
+}
+
+/* The nonce 00 01 02 ... 1f in every form `card sign` takes. */
+#define NONCE_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define NONCE_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+Test(client_args, card_sign, .init = clear_env)
+{
+	static const char *const forms[] = {
+		NONCE_HEX,
+		"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+		NONCE_B64,
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", /* no padding */
+	};
+	kz_cli_args a;
+	char *sig, *cert;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		cr_assert_eq(PARSE(&a, "card", "sign", "--key", "c.key",
+				   "--nonce", forms[i]),
+			     KZ_CLI_ARGS_OK, "%s: %s", forms[i], err);
+		cr_assert_eq(a.cmd, KZ_CLI_CMD_CARD_SIGN);
+		for (k = 0; k < KZ_CLI_NONCE_LEN; k++)
+			cr_assert_eq(a.nonce_bytes[k], k, "%s", forms[i]);
+		cr_assert_str_eq(a.card_key, "c.key");
+		cr_assert_null(a.card_cert);
+	}
+	/* URL-safe base64: '-' and '_' are 62 and 63, so fb ff bf... */
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "k", "--nonce",
+			   "-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_8"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.nonce_bytes[0], 0xfb);
+	cr_assert_eq(a.nonce_bytes[1], 0xff);
+	cr_assert_eq(a.nonce_bytes[2], 0xbf);
+	cr_assert_eq(a.nonce_bytes[31], 0xff);
+
+	/* The card's --cert, with globals anywhere. */
+	cr_assert_eq(PARSE(&a, "--cert", "c.pem", "card", "sign", "--nonce",
+			   NONCE_HEX, "--key=c.key"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.card_cert, "c.pem");
+	cr_assert_str_eq(a.card_key, "c.key");
+
+	/* The TLS client's key from the environment is never the card's. */
+	setenv("KIZUNA_KEY", "/etc/kizuna/operator.key", 1);
+	cr_assert_eq(PARSE(&a, "card", "sign", "--nonce", NONCE_HEX),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_not_null(strstr(err, "--key"), "%s", err);
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "c.key"),
+		     KZ_CLI_ARGS_USAGE, "no nonce");
+
+	/* Nonces of the wrong length or alphabet, or not canonical. */
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "k", "--nonce", "abc"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_not_null(strstr(err, "--nonce"), "%s", err);
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "k", "--nonce",
+			   NONCE_HEX "00"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "k", "--nonce",
+			   "g00102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "k", "--nonce",
+			   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9="),
+		     KZ_CLI_ARGS_USAGE, "low bits set in the last symbol");
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "k", "--nonce",
+			   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh*="),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "victim", "get", "x", "--nonce", NONCE_HEX),
+		     KZ_CLI_ARGS_USAGE, "--nonce belongs to card sign");
+
+	/* A key file that is not there: a message, nothing allocated. */
+	cr_assert_eq(PARSE(&a, "card", "sign", "--key", "/nonexistent/c.key",
+			   "--nonce", NONCE_HEX),
+		     KZ_CLI_ARGS_OK);
+	cr_assert_eq(kz_cli_args_card_sign(&a, &sig, &cert, err, sizeof(err)),
+		     -1);
+	cr_assert_null(sig);
+	cr_assert_null(cert);
+	cr_assert_not_null(strstr(err, "/nonexistent/c.key"), "%s", err);
 }

@@ -28,7 +28,9 @@
     X(endpoints)                                                              \
     X(preamble)                                                               \
     X(linkcode)                                                               \
-    X(match)
+    X(match)                                                                  \
+    X(zengin)                                                                 \
+    X(card)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
