@@ -55,6 +55,14 @@ int kz_node_put_sealed(kz_stor_batch *b, struct kz_node_keys *keys,
                        uint64_t index, const char *key, size_t kl,
                        const ProtobufCMessage *msg);
 
+/* Reads and opens a value kz_node_put_sealed (or the photo store) wrote in
+ * column family cf and decodes it as d. KZ_ENOTFOUND when absent,
+ * KZ_ECORRUPT when it does not open or decode. */
+int kz_node_get_sealed(kz_stor *st, struct kz_node_keys *keys, int cf,
+                       const char *key, size_t kl,
+                       const ProtobufCMessageDescriptor *d,
+                       ProtobufCMessage **out);
+
 /* Applies the link-code and mediation commands (links.c). */
 int kz_node_apply_links(kz_stor *st, struct kz_node_keys *keys,
                         kz_stor_batch *b, const char *muni, uint64_t index,

@@ -44,27 +44,6 @@ void kz_node_date_jst(int64_t ms, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-static int get_sealed(kz_stor *st, struct kz_node_keys *keys, const char *key,
-                      size_t kl, const ProtobufCMessageDescriptor *d,
-                      ProtobufCMessage **out)
-{
-    char *v;
-    size_t vl;
-    int rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, kl, &v, &vl);
-    if (rv != KZ_OK)
-        return rv;
-    unsigned char *plain;
-    size_t pl;
-    rv = kz_node_keys_open_value(keys, key, kl, v, vl, &plain, &pl);
-    free(v);
-    if (rv != KZ_OK)
-        return rv == KZ_ENOTFOUND ? KZ_ECORRUPT : rv;
-    *out = protobuf_c_message_unpack(d, NULL, pl, plain);
-    OPENSSL_cleanse(plain, pl);
-    free(plain);
-    return *out ? KZ_OK : KZ_ECORRUPT;
-}
-
 static void put_plain(kz_stor_batch *b, const char *key, size_t kl,
                       const ProtobufCMessage *msg)
 {
@@ -100,7 +79,8 @@ static int load_org(kz_stor *st, struct kz_node_keys *keys, const char *muni,
                     : 0;
     if (kl == 0)
         return KZ_ENOTFOUND;
-    return get_sealed(st, keys, key, kl, &kizuna__org__descriptor,
+    return kz_node_get_sealed(st, keys, KZ_STOR_CF_RECORDS, key, kl,
+                              &kizuna__org__descriptor,
                       (ProtobufCMessage **)out);
 }
 
@@ -886,7 +866,8 @@ static int load_mediation(kz_stor *st, struct kz_node_keys *keys,
                     : 0;
     if (kl == 0)
         return KZ_ENOTFOUND;
-    return get_sealed(st, keys, key, kl, &kizuna__mediation__descriptor,
+    return kz_node_get_sealed(st, keys, KZ_STOR_CF_RECORDS, key, kl,
+                              &kizuna__mediation__descriptor,
                       (ProtobufCMessage **)out);
 }
 

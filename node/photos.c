@@ -111,19 +111,7 @@ int kz_node_load_photo(kz_stor *st, struct kz_node_keys *keys,
                     : 0;
     if (kl == 0)
         return KZ_ENOTFOUND;
-    char *v;
-    size_t vl;
-    int rv = kz_stor_get(st, KZ_STOR_CF_BLOBS, key, kl, &v, &vl);
-    if (rv != KZ_OK)
-        return rv;
-    unsigned char *plain;
-    size_t pl;
-    rv = kz_node_keys_open_value(keys, key, kl, v, vl, &plain, &pl);
-    free(v);
-    if (rv != KZ_OK)
-        return rv == KZ_ENOTFOUND ? KZ_ECORRUPT : rv;
-    *out = kizuna__photo__unpack(NULL, pl, plain);
-    OPENSSL_cleanse(plain, pl);
-    free(plain);
-    return *out ? KZ_OK : KZ_ECORRUPT;
+    return kz_node_get_sealed(st, keys, KZ_STOR_CF_BLOBS, key, kl,
+                              &kizuna__photo__descriptor,
+                              (ProtobufCMessage **)out);
 }

@@ -271,6 +271,28 @@ int kz_node_put_sealed(kz_stor_batch *b, struct kz_node_keys *keys,
     return KZ_OK;
 }
 
+int kz_node_get_sealed(kz_stor *st, struct kz_node_keys *keys, int cf,
+                       const char *key, size_t kl,
+                       const ProtobufCMessageDescriptor *d,
+                       ProtobufCMessage **out)
+{
+    char *v;
+    size_t vl;
+    int rv = kz_stor_get(st, cf, key, kl, &v, &vl);
+    if (rv != KZ_OK)
+        return rv;
+    unsigned char *plain;
+    size_t pl;
+    rv = kz_node_keys_open_value(keys, key, kl, v, vl, &plain, &pl);
+    free(v);
+    if (rv != KZ_OK)
+        return rv == KZ_ENOTFOUND ? KZ_ECORRUPT : rv;
+    *out = protobuf_c_message_unpack(d, NULL, pl, plain);
+    OPENSSL_cleanse(plain, pl);
+    free(plain);
+    return *out ? KZ_OK : KZ_ECORRUPT;
+}
+
 static int store_victim(kz_stor_batch *b, struct kz_node_keys *keys,
                         uint64_t index, const char *muni,
                         const Kizuna__Victim *v)
