@@ -759,7 +759,8 @@ static size_t kz_cli__on_resp(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 /* The handle of slot s for requests of kind op, made on first use with
- * everything but the URL and body set. NULL with b->fatal set on failure. */
+ * everything but the URL, headers, body and PUT set (kz_cli__start sets
+ * those for each request). NULL with b->fatal set on failure. */
 static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
 {
 	const kz_cli_bench_args *a = b->a;
@@ -871,6 +872,8 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	const kz_cli_endpoint *ep = &b->eps[s->ep];
 	kz_cli__phase *ph = b->ph;
 	int op = KZ_CLI_BENCH_OP_WRITE, n;
+	size_t pool = ph->photos ? b->n_photo_ids : b->n_ids;
+	enum kz_cli__req req;
 	CURLcode cc = CURLE_OK;
 	CURLMcode mc;
 	CURL *h;
@@ -879,14 +882,31 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	    (ph->read_ratio > 0.0 &&
 	     kz_cli__brand_unit(&b->rng) < ph->read_ratio))
 		op = KZ_CLI_BENCH_OP_READ;
-	if (op == KZ_CLI_BENCH_OP_READ && b->n_ids == 0)
+	if (op == KZ_CLI_BENCH_OP_READ && pool == 0 && !ph->photos)
 		op = KZ_CLI_BENCH_OP_WRITE; /* nothing to read yet */
+	/* The run only starts a photo phase with something to do: a read
+	 * phase with a photo to read, a write phase of at most n_ids. */
+	if (ph->photos && (op == KZ_CLI_BENCH_OP_READ ? pool == 0
+						      : ph->sent >= b->n_ids)) {
+		b->fatal = KZ_CLI_EINVAL;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "no photo to %s", op == KZ_CLI_BENCH_OP_READ
+						   ? "read"
+						   : "store");
+		return;
+	}
+	if (ph->photos)
+		req = op == KZ_CLI_BENCH_OP_WRITE ? KZ_CLI__REQ_PHOTO_PUT
+						  : KZ_CLI__REQ_PHOTO_GET;
+	else
+		req = op == KZ_CLI_BENCH_OP_WRITE ? KZ_CLI__REQ_VICTIM_POST
+						  : KZ_CLI__REQ_VICTIM_GET;
 	h = kz_cli__handle(b, s, op);
 	if (h == NULL)
 		return;
 	free(s->body);
 	s->body = NULL;
-	if (op == KZ_CLI_BENCH_OP_WRITE) {
+	if (req == KZ_CLI__REQ_VICTIM_POST) {
 		size_t len;
 		int rc = kz_cli__next_body(b, &s->body, &len);
 		if (rc != KZ_CLI_OK) {
@@ -900,10 +920,31 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
 				(curl_off_t)len);
 		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
+	} else if (req == KZ_CLI__REQ_PHOTO_PUT) {
+		size_t len = (size_t)b->a->photo_bytes;
+		s->victim = (size_t)ph->sent;
+		s->body = malloc(len);
+		if (s->body == NULL) {
+			b->fatal = KZ_CLI_ENOMEM;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+				     "out of memory for a photo of %zu bytes",
+				     len);
+			return;
+		}
+		/* Photo n of the run belongs to the nth victim registered. */
+		kz_cli_bench_photo_body(b->a->seed, (uint64_t)s->victim,
+					(unsigned char *)s->body, len);
+		n = snprintf(s->url, sizeof(s->url), "%s/v1/photos/%s",
+			     ep->url, b->ids[s->victim]);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
+				(curl_off_t)len);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
 	} else {
-		const char *id = b->ids[kz_cli__brand_below(&b->rng, b->n_ids)];
+		size_t k = kz_cli__brand_below(&b->rng, pool);
+		const char *id = b->ids[ph->photos ? b->photo_ids[k] : k];
 		n = snprintf(s->url, sizeof(s->url),
-			     "%s/v1/victims/%s?consistency=%s", ep->url, id,
+			     "%s/v1/%s/%s?consistency=%s", ep->url,
+			     ph->photos ? "photos" : "victims", id,
 			     b->a->stale ? "stale" : "linearizable");
 	}
 	if (n < 0 || (size_t)n >= sizeof(s->url)) {
@@ -912,6 +953,11 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 			     "endpoint URL too long: %s", ep->url);
 		return;
 	}
+	/* POSTFIELDS makes a POST; the photo write is the same body sent
+	 * as a PUT. NULL puts a handle back to its plain method. */
+	KZ_CLI__SETOPT(cc, h, CURLOPT_CUSTOMREQUEST,
+			req == KZ_CLI__REQ_PHOTO_PUT ? "PUT" : (const char *)NULL);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[req]);
 	KZ_CLI__SETOPT(cc, h, CURLOPT_URL, s->url);
 	if (cc != CURLE_OK) {
 		b->fatal = KZ_CLI_ECONFIG;
@@ -921,6 +967,7 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 		return;
 	}
 	s->op = op;
+	s->req = req;
 	s->resp_len = 0;
 	s->resp_total = 0;
 	s->curlerr[0] = '\0';
@@ -987,11 +1034,23 @@ static int kz_cli__push_latency(kz_cli_bench_stats *st, uint64_t ns)
 	return KZ_CLI_OK;
 }
 
-/* Counts one finished request in st. Returns KZ_CLI_ENOMEM when its
- * latency cannot be kept. */
+/* Whether the 2xx answer to a photo read is the photo: as long as every
+ * photo sent, and a JPEG (a node that answered with something else, an
+ * error page or a cut body, is not a read served). */
+static int kz_cli__photo_ok(const kz_cli__bench *b, const kz_cli__slot *s)
+{
+	return s->resp_total == (uint64_t)b->a->photo_bytes &&
+	       s->resp_len >= sizeof(kz_cli__jpeg_magic) &&
+	       memcmp(s->resp, kz_cli__jpeg_magic,
+		      sizeof(kz_cli__jpeg_magic)) == 0;
+}
+
+/* Counts one finished request in st; bad_body: a 2xx photo read whose body
+ * is not the photo. Returns KZ_CLI_ENOMEM when its latency cannot be
+ * kept. */
 static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
 			   kz_cli__slot *s, CURLcode result, long status,
-			   long connects, uint64_t lat_ns)
+			   long connects, uint64_t lat_ns, int bad_body)
 {
 	st->requests++;
 	st->body_bytes_in += s->resp_total;
@@ -1006,6 +1065,17 @@ static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
 				     "%s: %s", b->eps[s->ep].url,
 				     s->curlerr[0] ? s->curlerr
 						   : curl_easy_strerror(result));
+		return KZ_CLI_OK;
+	}
+	if (status >= 200 && status < 300 && bad_body) {
+		st->bad_bodies++;
+		if (st->first_error[0] == '\0')
+			kz_cli__bfmt(st->first_error, sizeof(st->first_error),
+				     "%s: %ld with %llu bytes, not the JPEG "
+				     "of %ld bytes stored",
+				     s->url, status,
+				     (unsigned long long)s->resp_total,
+				     b->a->photo_bytes);
 		return KZ_CLI_OK;
 	}
 	if (status >= 200 && status < 300) {
@@ -1037,7 +1107,7 @@ static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 	uint64_t end = kz_cli__bnow_ns();
 	long status = 0, connects = 0;
 	char *priv = NULL;
-	int rc;
+	int rc, ok2xx, bad_body;
 
 	curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
@@ -1049,11 +1119,14 @@ static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 		return;
 	s->busy = 0;
 	ph->end_ns = end;
+	ok2xx = result == CURLE_OK && status >= 200 && status < 300;
+	bad_body = ok2xx && s->req == KZ_CLI__REQ_PHOTO_GET &&
+		   !kz_cli__photo_ok(b, s);
 	rc = kz_cli__account(b, ph->st[s->op], s, result, status, connects,
-			     end - s->start_ns);
+			     end - s->start_ns, bad_body);
 	if (rc == KZ_CLI_OK && ph->ep != NULL)
 		rc = kz_cli__account(b, &ph->ep[s->ep].st, s, result, status,
-				     connects, end - s->start_ns);
+				     connects, end - s->start_ns, bad_body);
 	if (rc != KZ_CLI_OK && !b->fatal) {
 		b->fatal = KZ_CLI_ENOMEM;
 		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
@@ -1070,9 +1143,12 @@ static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 		}
 		return;
 	}
-	if (status >= 200 && status < 300 && s->op == KZ_CLI_BENCH_OP_WRITE &&
-	    ph->keep_ids)
+	if (ok2xx && s->req == KZ_CLI__REQ_VICTIM_POST && ph->keep_ids)
 		kz_cli__keep_id(b, s);
+	/* Each victim's photo is sent once: photo_ids has room for all. */
+	if (ok2xx && s->req == KZ_CLI__REQ_PHOTO_PUT &&
+	    b->n_photo_ids < b->n_ids)
+		b->photo_ids[b->n_photo_ids++] = s->victim;
 }
 
 /* One progress line: ok so far, ok per second since the last line. */
@@ -1086,7 +1162,8 @@ static void kz_cli__progress(const kz_cli__bench *b, uint64_t now,
 	/* preload counts both kinds in one block: do not add it twice */
 	for (i = 0; i < (ph->st[0] == ph->st[1] ? 1 : 2); i++) {
 		ok += ph->st[i]->ok;
-		errs += ph->st[i]->http_errors + ph->st[i]->transport_errors;
+		errs += ph->st[i]->http_errors + ph->st[i]->transport_errors +
+			ph->st[i]->bad_bodies;
 	}
 	if (!b->a->quiet)
 		fprintf(stderr,
@@ -1203,6 +1280,7 @@ void kz_cli_bench_result_free(kz_cli_bench_result *res)
 	for (i = 0; i < 2; i++)
 		free(res->op[i].lat_ns);
 	free(res->preload.lat_ns);
+	free(res->photos.lat_ns);
 	for (i = 0; res->ep != NULL && (size_t)i < res->n_endpoints; i++)
 		free(res->ep[i].st.lat_ns);
 	free(res->ep);
@@ -1237,9 +1315,10 @@ static void kz_cli__close(kz_cli__bench *b)
 	free(b->slots);
 	if (b->multi != NULL)
 		curl_multi_cleanup(b->multi);
-	curl_slist_free_all(b->hdrs[0]);
-	curl_slist_free_all(b->hdrs[1]);
+	for (i = 0; i < KZ_CLI__REQ_COUNT_; i++)
+		curl_slist_free_all(b->hdrs[i]);
 	free(b->ids);
+	free(b->photo_ids);
 	kz_cli_endpoints_free(b->eps, b->n_eps);
 }
 
@@ -1301,31 +1380,42 @@ static void kz_cli__put_shelters(kz_cli__bench *b)
 	kz_cli_close(cli);
 }
 
-/* The fixed headers of writes and reads. */
+/* The fixed headers of each kind of request (kz_cli__close frees them). */
 static int kz_cli__make_headers(kz_cli__bench *b)
 {
 	char purpose[600];
 	struct curl_slist *l, *t;
-	const char *w[] = {"Accept: application/json",
-			   "Content-Type: application/json",
-			   "Expect:", /* no 100-continue round trip */
-			   NULL};
-	const char *r[] = {"Accept: application/json", purpose, NULL};
-	const char *const *lists[2] = {w, r};
-	int op, i;
+	const char *vpost[] = {"Accept: application/json",
+			       "Content-Type: application/json",
+			       "Expect:", /* no 100-continue round trip */
+			       NULL};
+	const char *vget[] = {"Accept: application/json", purpose, NULL};
+	/* The server trusts the magic bytes, not this; sent as a real
+	 * uploader would. Errors come back as JSON. */
+	const char *pput[] = {"Accept: application/json",
+			      "Content-Type: image/jpeg", "Expect:", NULL};
+	const char *pget[] = {"Accept: image/jpeg, application/json", purpose,
+			      NULL};
+	const char *const *lists[KZ_CLI__REQ_COUNT_] = {
+	    [KZ_CLI__REQ_VICTIM_POST] = vpost,
+	    [KZ_CLI__REQ_VICTIM_GET] = vget,
+	    [KZ_CLI__REQ_PHOTO_PUT] = pput,
+	    [KZ_CLI__REQ_PHOTO_GET] = pget,
+	};
+	int req, i;
 
 	snprintf(purpose, sizeof(purpose), "X-Purpose: %s", b->a->purpose);
-	for (op = 0; op < 2; op++) {
+	for (req = 0; req < KZ_CLI__REQ_COUNT_; req++) {
 		l = NULL;
-		for (i = 0; lists[op][i] != NULL; i++) {
-			t = curl_slist_append(l, lists[op][i]);
+		for (i = 0; lists[req][i] != NULL; i++) {
+			t = curl_slist_append(l, lists[req][i]);
 			if (t == NULL) {
 				curl_slist_free_all(l);
 				return KZ_CLI_ENOMEM;
 			}
 			l = t;
 		}
-		b->hdrs[op] = l;
+		b->hdrs[req] = l;
 	}
 	return KZ_CLI_OK;
 }
@@ -1334,8 +1424,9 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 		     char *errmsg, size_t errlen)
 {
 	kz_cli__bench b;
-	kz_cli__phase pre, main_ph;
+	kz_cli__phase pre, pho, main_ph;
 	int rc, reads = a->workload != KZ_CLI_BENCH_WRITE;
+	int photo = a->workload == KZ_CLI_BENCH_PHOTO;
 	size_t i;
 	double cpu0;
 
@@ -1441,15 +1532,59 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 		if (b.n_ids < (size_t)a->preload && !a->quiet)
 			fprintf(stderr,
 				"kizuna-bench: preload: only %zu of %ld "
-				"records registered; reading those\n",
-				b.n_ids, a->preload);
+				"records registered; %s those\n",
+				b.n_ids, a->preload,
+				photo ? "photographing" : "reading");
+	}
+	if (photo) {
+		/* One PUT per victim, like the preload not retried: a photo
+		 * refused (a 503 from a node without its data key yet, say)
+		 * is counted and its victim left out of the reads. */
+		b.photo_ids = malloc(b.n_ids * sizeof(*b.photo_ids));
+		if (b.photo_ids == NULL) {
+			kz_cli__bfmt(errmsg, errlen, "out of memory");
+			rc = KZ_CLI_ENOMEM;
+			goto err_after_global;
+		}
+		memset(&pho, 0, sizeof(pho));
+		pho.name = "photos";
+		pho.read_ratio = 0.0;
+		pho.limit = (uint64_t)b.n_ids;
+		pho.photos = 1;
+		pho.st[0] = pho.st[1] = &res->photos;
+		if (!a->quiet)
+			fprintf(stderr,
+				"kizuna-bench: photos: storing %zu photos of "
+				"%ld bytes\n",
+				b.n_ids, a->photo_bytes);
+		if (kz_cli__run_phase(&b, &pho) != 0)
+			goto err_fatal;
+		res->photos_s = (double)(pho.end_ns - pho.start_ns) / 1e9;
+		if (b.n_photo_ids == 0) {
+			kz_cli__bfmt(errmsg, errlen,
+				     "stored no photo (%llu requests; first "
+				     "error: %s)",
+				     (unsigned long long)res->photos.requests,
+				     res->photos.first_error[0]
+					 ? res->photos.first_error
+					 : "none");
+			rc = KZ_CLI_EUNREACHABLE;
+			goto err_after_global;
+		}
+		if (b.n_photo_ids < b.n_ids && !a->quiet)
+			fprintf(stderr,
+				"kizuna-bench: photos: only %zu of %zu "
+				"stored; reading those\n",
+				b.n_photo_ids, b.n_ids);
 	}
 
 	memset(&main_ph, 0, sizeof(main_ph));
 	main_ph.name = kz_cli_bench_workload_name(a->workload);
-	main_ph.read_ratio = a->workload == KZ_CLI_BENCH_WRITE  ? 0.0
-			     : a->workload == KZ_CLI_BENCH_READ ? 1.0
-								: a->read_ratio;
+	main_ph.read_ratio = a->workload == KZ_CLI_BENCH_WRITE ? 0.0
+			     : a->workload == KZ_CLI_BENCH_MIXED
+				 ? a->read_ratio
+				 : 1.0; /* read, photo */
+	main_ph.photos = photo;
 	main_ph.limit = (uint64_t)a->requests;
 	main_ph.deadline_ns =
 	    kz_cli__bnow_ns() + (uint64_t)(a->duration_s * 1e9);
@@ -1463,7 +1598,7 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 		goto err_fatal;
 	res->cpu_s = kz_cli__cpu_s() - cpu0;
 	res->elapsed_s = (double)(main_ph.end_ns - main_ph.start_ns) / 1e9;
-	res->pool_ids = b.n_ids;
+	res->pool_ids = photo ? b.n_photo_ids : b.n_ids;
 
 	for (i = 0; i < 2; i++)
 		if (res->op[i].n_lat > 0)
@@ -1471,6 +1606,9 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 			      sizeof(uint64_t), kz_cli__cmp_u64);
 	if (res->preload.n_lat > 0)
 		qsort(res->preload.lat_ns, res->preload.n_lat, sizeof(uint64_t),
+		      kz_cli__cmp_u64);
+	if (res->photos.n_lat > 0)
+		qsort(res->photos.lat_ns, res->photos.n_lat, sizeof(uint64_t),
 		      kz_cli__cmp_u64);
 	for (i = 0; i < res->n_endpoints; i++)
 		if (res->ep[i].st.n_lat > 0)

@@ -81,7 +81,7 @@ static int load_org(kz_stor *st, struct kz_node_keys *keys, const char *muni,
         return KZ_ENOTFOUND;
     return kz_node_get_sealed(st, keys, KZ_STOR_CF_RECORDS, key, kl,
                               &kizuna__org__descriptor,
-                      (ProtobufCMessage **)out);
+                              (ProtobufCMessage **)out);
 }
 
 static const Kizuna__OrgKey *org_key(const Kizuna__Org *o, unsigned index)
@@ -868,7 +868,7 @@ static int load_mediation(kz_stor *st, struct kz_node_keys *keys,
         return KZ_ENOTFOUND;
     return kz_node_get_sealed(st, keys, KZ_STOR_CF_RECORDS, key, kl,
                               &kizuna__mediation__descriptor,
-                      (ProtobufCMessage **)out);
+                              (ProtobufCMessage **)out);
 }
 
 static int apply_reply(kz_stor *st, struct kz_node_keys *keys,
