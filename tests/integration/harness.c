@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -242,4 +244,42 @@ char *kz_it_slurp(const char *path)
     }
     fclose(f);
     return b;
+}
+
+/* Counts files under dir (recursively) that contain needle. */
+int kz_it_files_containing(const char *dir, const char *needle,
+                            const char *name_part)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int hits = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            hits += kz_it_files_containing(path, needle, name_part);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) ||
+            (name_part && strstr(path, name_part) == NULL))
+            continue;
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            continue;
+        char *buf = malloc((size_t)st.st_size + 1);
+        size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+        fclose(f);
+        if (buf && memmem(buf, n, needle, strlen(needle)) != NULL)
+            hits++;
+        free(buf);
+    }
+    closedir(d);
+    return hits;
 }

@@ -55,6 +55,11 @@ int kz_it_leader(struct kz_it_cluster *c);
 /* Applied index of one node from a stale read of /v1/cluster, -1 if down. */
 long long kz_it_applied(struct kz_it_cluster *c, int node);
 
+/* Files below dir (whose path contains name_part, when not NULL) holding
+ * needle: the at-rest tests look for plaintext with it. */
+int kz_it_files_containing(const char *dir, const char *needle,
+                           const char *name_part);
+
 /* Reads a whole file (caller frees), NULL if absent. */
 char *kz_it_slurp(const char *path);
 

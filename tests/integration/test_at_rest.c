@@ -14,7 +14,6 @@
  * reads every record.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,43 +34,6 @@ static bool has_leader(void *arg)
     return kz_it_leader(arg) != 0;
 }
 
-/* Counts files under dir (recursively) that contain needle. */
-static int files_containing(const char *dir, const char *needle,
-                            const char *name_part)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int hits = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            hits += files_containing(path, needle, name_part);
-            continue;
-        }
-        if (!S_ISREG(st.st_mode) ||
-            (name_part && strstr(path, name_part) == NULL))
-            continue;
-        FILE *f = fopen(path, "rb");
-        if (f == NULL)
-            continue;
-        char *buf = malloc((size_t)st.st_size + 1);
-        size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-        fclose(f);
-        if (buf && memmem(buf, n, needle, strlen(needle)) != NULL)
-            hits++;
-        free(buf);
-    }
-    closedir(d);
-    return hits;
-}
 
 static json_t *call_json(kz_cli *cli, const char *method, const char *path,
                          const char *body, long expect)
@@ -140,11 +102,11 @@ Test(at_rest, no_personal_data_on_disk_and_keys_rotate, .fini = teardown,
         char data[300];
         snprintf(data, sizeof data, "%s/node%d/data", cluster.dir, node);
         for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
-            cr_assert_eq(files_containing(data, secrets[i], NULL), 0,
+            cr_assert_eq(kz_it_files_containing(data, secrets[i], NULL), 0,
                          "node %d: '%s' found on disk", node, secrets[i]);
-        cr_assert_gt(files_containing(data, "grepcontrolshelter", "/state/"),
+        cr_assert_gt(kz_it_files_containing(data, "grepcontrolshelter", "/state/"),
                      0, "node %d: control not found in RocksDB files", node);
-        cr_assert_gt(files_containing(data, "KZC1", "/raft/"), 0,
+        cr_assert_gt(kz_it_files_containing(data, "KZC1", "/raft/"), 0,
                      "node %d: control not found in raft segments", node);
     }
 

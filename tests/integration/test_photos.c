@@ -7,13 +7,11 @@
  * region is down, as does a stale read on a node cut off from the rest.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "harness.h"
 
@@ -127,40 +125,6 @@ static char *add_victim(kz_cli *reg)
     return c.id;
 }
 
-static int files_containing(const char *dir, const char *needle)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int hits = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            hits += files_containing(path, needle);
-            continue;
-        }
-        if (!S_ISREG(st.st_mode))
-            continue;
-        FILE *f = fopen(path, "rb");
-        if (f == NULL)
-            continue;
-        char *buf = malloc((size_t)st.st_size + 1);
-        size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-        fclose(f);
-        if (buf && memmem(buf, n, needle, strlen(needle)) != NULL)
-            hits++;
-        free(buf);
-    }
-    closedir(d);
-    return hits;
-}
 
 static bool has_leader(void *arg)
 {
@@ -229,8 +193,8 @@ Test(photos, upload_view_audit_and_outage, .init = setup, .fini = teardown,
     cr_assert_geq(puts, 2);
 
     /* Never in the clear on disk, on any node. */
-    cr_assert_eq(files_containing(cluster.dir, "PHOTOMARKER-ONE"), 0);
-    cr_assert_eq(files_containing(cluster.dir, "PHOTOMARKER-TWO"), 0);
+    cr_assert_eq(kz_it_files_containing(cluster.dir, "PHOTOMARKER-ONE", NULL), 0);
+    cr_assert_eq(kz_it_files_containing(cluster.dir, "PHOTOMARKER-TWO", NULL), 0);
 
     /* A whole region down: a surviving region still serves it. */
     cr_assert(kz_it_wait(has_leader, &cluster, 30000));

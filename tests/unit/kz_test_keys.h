@@ -10,6 +10,7 @@
 #define KZ_TEST_KEYS_H
 
 #include <criterion/criterion.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -137,6 +138,39 @@ static inline char *kz_test_seal(struct kz_node_keys *k, const char *cmd,
     cr_assert_eq(*out_len, 4 + len + KZ_STOR_SEAL_OVERHEAD);
     cr_assert_eq(memcmp(out, "KZSC", 4), 0);
     return out;
+}
+
+/* A fresh store in a new temp directory (dir: a mkdtemp template, e.g.
+ * "/tmp/kz_x_XXXXXX", rewritten in place) holding the cluster's first keys
+ * (KeyInit at index 1) for municipality muni, as a node has them. */
+static inline void kz_test_store_open(char *dir, const char *muni,
+                                      kz_stor **st, struct kz_node_keys *k)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    char err[256], path[4096], db[4096];
+    snprintf(db, sizeof db, "%s/db", dir);
+    cr_assert_eq(kz_stor_open(db, st, err, sizeof err), KZ_OK, "%s", err);
+    const uint32_t ids[] = {1};
+    kz_test_keys_open(k, dir, "master.key", ids, 1, path, sizeof path);
+    kz_test_keys_init(*st, k, muni, 1);
+}
+
+static inline int kz_test__rm_entry(const char *path, const struct stat *sb,
+                                    int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Closes the store, wipes the keys, removes the directory. */
+static inline void kz_test_store_close(const char *dir, kz_stor *st,
+                                       struct kz_node_keys *k)
+{
+    kz_stor_close(st);
+    kz_node_keys_wipe(k);
+    nftw(dir, kz_test__rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

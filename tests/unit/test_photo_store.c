@@ -6,7 +6,6 @@
  * refused when read), and a replacement reads back as the new image.
  */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,33 +23,16 @@ static kz_stor *st;
 static struct kz_node_keys keys;
 static uint64_t next_index;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/kz_photo_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    char err[256], path[4096], db[128];
-    snprintf(db, sizeof db, "%s/db", dir);
-    cr_assert_eq(kz_stor_open(db, &st, err, sizeof err), KZ_OK, "%s", err);
-    const uint32_t ids[] = {1};
-    kz_test_keys_open(&keys, dir, "master.key", ids, 1, path, sizeof path);
-    kz_test_keys_init(st, &keys, MUNI, 1);
+    kz_test_store_open(dir, MUNI, &st, &keys);
     next_index = 2;
 }
 
 static void teardown(void)
 {
-    kz_stor_close(st);
-    kz_node_keys_wipe(&keys);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    kz_test_store_close(dir, st, &keys);
 }
 
 TestSuite(photo, .init = setup, .fini = teardown);
