@@ -167,7 +167,7 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --http2             offer HTTP/2; concurrent requests to one node\n"
 	    "                      then share its connection as streams\n"
 	    "  --timeout SEC       per request (10)\n"
-	    "  --seed S            sample data and id choice (1)\n"
+	    "  --seed S            sample data, photos and id choice (1)\n"
 	    "\n"
 	    "Output\n"
 	    "  --json              the summary as one JSON object on stdout\n"
@@ -654,9 +654,10 @@ int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
 	return KZ_CLI_OK;
 }
 
-/* Photo n's stream starts two splitmix steps away from (seed, n), so two
- * photos, of one run or of runs with other seeds, never share a stretch of
- * one stream. */
+/* Photo n's stream starts two splitmix steps away from (seed, n): photos of
+ * one run, or of runs with other seeds, start at unrelated points of the
+ * generator's cycle rather than at neighbouring ones, where one photo's
+ * bytes would be another's shifted by a few words. */
 void kz_cli_bench_photo_body(uint64_t seed, uint64_t n, unsigned char *buf,
 			     size_t len)
 {
@@ -1647,6 +1648,7 @@ static kz_cli_bench_stats *kz_cli__total(const kz_cli_bench_result *res,
 		t->ok += s->ok;
 		t->http_errors += s->http_errors;
 		t->transport_errors += s->transport_errors;
+		t->bad_bodies += s->bad_bodies;
 		t->body_bytes_in += s->body_bytes_in;
 		t->connects += s->connects;
 		for (k = 0; k < KZ_CLI_BENCH_MAX_STATUS; k++)
@@ -1697,12 +1699,19 @@ static double kz_cli__rate(uint64_t n, double s)
 }
 
 /* The records a run's summary talks about: the measured phase's writes, or
- * the preload's for a read run. */
+ * the preload's for a run that only reads. */
 static const kz_cli_bench_records *
 kz_cli__records_of(const kz_cli_bench_args *a, const kz_cli_bench_result *res)
 {
-	return a->workload == KZ_CLI_BENCH_READ ? &res->preload_records
-						: &res->records;
+	return a->workload == KZ_CLI_BENCH_READ ||
+		       a->workload == KZ_CLI_BENCH_PHOTO
+		   ? &res->preload_records
+		   : &res->records;
+}
+
+static uint64_t kz_cli__failed(const kz_cli_bench_stats *s)
+{
+	return s->http_errors + s->transport_errors + s->bad_bodies;
 }
 
 static void kz_cli__text_errors(FILE *f, const char *label,
@@ -1711,7 +1720,7 @@ static void kz_cli__text_errors(FILE *f, const char *label,
 	size_t k;
 	const char *sep = "";
 	fprintf(f, "%-14s", label);
-	if (s->http_errors + s->transport_errors == 0) {
+	if (kz_cli__failed(s) == 0) {
 		fputs("none\n", f);
 		return;
 	}
@@ -1740,7 +1749,11 @@ static void kz_cli__text_errors(FILE *f, const char *label,
 				isep = ", ";
 			}
 		fputs(")", f);
+		sep = "; ";
 	}
+	if (s->bad_bodies > 0)
+		fprintf(f, "%s%llu bad bodies (2xx, not the photo)", sep,
+			(unsigned long long)s->bad_bodies);
 	fputc('\n', f);
 	fprintf(f, "%-14s%s\n", "first error", s->first_error);
 }
@@ -1773,11 +1786,14 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 		fprintf(f, ", %s reads", a->stale ? "stale" : "linearizable");
 	if (a->workload == KZ_CLI_BENCH_MIXED)
 		fprintf(f, ", read ratio %.2f", a->read_ratio);
+	if (a->workload == KZ_CLI_BENCH_PHOTO)
+		fprintf(f, ", photos of %ld bytes", a->photo_bytes);
 	fputc('\n', f);
 	fprintf(f, "%-14s%zu\n", "endpoints", res->n_endpoints);
 	fprintf(f, "%-14s%ld (%s)\n", "connections", a->connections,
 		a->http2 ? "HTTP/2 offered" : "HTTP/1.1");
-	if (a->workload != KZ_CLI_BENCH_WRITE)
+	if (a->workload == KZ_CLI_BENCH_READ ||
+	    a->workload == KZ_CLI_BENCH_MIXED)
 		fprintf(f,
 			"%-14s%llu records in %.2f s (%.0f/s), %zu ids to "
 			"read\n",
@@ -1785,16 +1801,38 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			res->preload_s,
 			kz_cli__rate(res->preload.ok, res->preload_s),
 			res->pool_ids);
+	if (a->workload == KZ_CLI_BENCH_PHOTO)
+		fprintf(f, "%-14s%llu records in %.2f s (%.0f/s)\n", "preload",
+			(unsigned long long)res->preload.ok, res->preload_s,
+			kz_cli__rate(res->preload.ok, res->preload_s));
 	if (a->workload != KZ_CLI_BENCH_WRITE &&
-	    res->preload.http_errors + res->preload.transport_errors > 0)
+	    kz_cli__failed(&res->preload) > 0)
 		kz_cli__text_errors(f, "preload errors", &res->preload);
+	if (a->workload == KZ_CLI_BENCH_PHOTO) {
+		fprintf(f,
+			"%-14s%llu stored in %.2f s (%.0f/s, %.1f MB/s), %zu "
+			"ids to read\n",
+			"photos", (unsigned long long)res->photos.ok,
+			res->photos_s, kz_cli__rate(res->photos.ok, res->photos_s),
+			kz_cli__rate(res->photos.ok * (uint64_t)a->photo_bytes,
+				     res->photos_s) /
+			    1e6,
+			res->pool_ids);
+		kz_cli__text_latency(f, "", &res->photos);
+		if (kz_cli__failed(&res->photos) > 0)
+			kz_cli__text_errors(f, "photo errors", &res->photos);
+	}
 	fprintf(f, "%-14s%.2f s\n", "duration", res->elapsed_s);
 	fprintf(f, "%-14s%llu sent, %llu ok, %llu new connections\n",
 		"requests", (unsigned long long)t.requests,
 		(unsigned long long)t.ok, (unsigned long long)t.connects);
 	kz_cli__text_errors(f, "errors", &t);
-	fprintf(f, "%-14s%.1f ops/s\n", "throughput",
+	fprintf(f, "%-14s%.1f ops/s", "throughput",
 		kz_cli__rate(t.ok, res->elapsed_s));
+	if (a->workload == KZ_CLI_BENCH_PHOTO)
+		fprintf(f, ", %.1f MB/s of response bodies",
+			kz_cli__rate(t.body_bytes_in, res->elapsed_s) / 1e6);
+	fputc('\n', f);
 	kz_cli__text_latency(f, "latency ms", &t);
 	if (a->workload == KZ_CLI_BENCH_MIXED) {
 		int op;
@@ -1824,8 +1862,7 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 				"%.2f ms\n",
 				i == 0 ? "by endpoint" : "", who,
 				(unsigned long long)e->st.ok,
-				(unsigned long long)(e->st.http_errors +
-						     e->st.transport_errors),
+				(unsigned long long)kz_cli__failed(&e->st),
 				kz_cli__ms(kz_cli_bench_percentile(
 				    e->st.lat_ns, e->st.n_lat, 50)),
 				kz_cli__ms(kz_cli_bench_percentile(
@@ -1872,6 +1909,8 @@ static json_t *kz_cli__json_errors(const kz_cli_bench_stats *s, int *bad)
 	kz_cli__jset(o, "http", json_integer((json_int_t)s->http_errors), bad);
 	kz_cli__jset(o, "transport",
 		     json_integer((json_int_t)s->transport_errors), bad);
+	kz_cli__jset(o, "bad_body", json_integer((json_int_t)s->bad_bodies),
+		     bad);
 	for (k = 0; k < KZ_CLI_BENCH_MAX_STATUS; k++)
 		if (s->by_status[k] > 0) {
 			snprintf(key, sizeof(key), "%zu", k);
@@ -1931,6 +1970,10 @@ static void kz_cli__json_stats(json_t *o, const kz_cli_bench_stats *s,
 	kz_cli__jset(o, "errors", kz_cli__json_errors(s, bad), bad);
 	kz_cli__jset(o, "throughput_ops_s",
 		     json_real(kz_cli__rate(s->ok, elapsed_s)), bad);
+	kz_cli__jset(o, "body_bytes_in",
+		     json_integer((json_int_t)s->body_bytes_in), bad);
+	kz_cli__jset(o, "body_bytes_in_s",
+		     json_real(kz_cli__rate(s->body_bytes_in, elapsed_s)), bad);
 	kz_cli__jset(o, "latency_ms", kz_cli__json_latency(s, bad), bad);
 }
 
@@ -1954,6 +1997,9 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 		     &bad);
 	if (a->workload == KZ_CLI_BENCH_MIXED)
 		kz_cli__jset(o, "read_ratio", json_real(a->read_ratio), &bad);
+	if (a->workload == KZ_CLI_BENCH_PHOTO)
+		kz_cli__jset(o, "photo_bytes", json_integer(a->photo_bytes),
+			     &bad);
 	kz_cli__jset(o, "endpoints", json_integer((json_int_t)res->n_endpoints),
 		     &bad);
 	kz_cli__jset(o, "connections", json_integer(a->connections), &bad);
@@ -2015,6 +2061,19 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 		}
 		kz_cli__jset(o, "preload", sub, &bad);
 	}
+	if (a->workload == KZ_CLI_BENCH_PHOTO) {
+		sub = json_object();
+		if (sub != NULL) {
+			kz_cli__jset(sub, "stored",
+				     json_integer((json_int_t)res->photos.ok),
+				     &bad);
+			kz_cli__jset(sub, "duration_s",
+				     json_real(res->photos_s), &bad);
+			kz_cli__json_stats(sub, &res->photos, res->photos_s,
+					   &bad);
+		}
+		kz_cli__jset(o, "photos", sub, &bad);
+	}
 	if (a->workload == KZ_CLI_BENCH_MIXED) {
 		sub = json_object();
 		if (sub != NULL)
@@ -2040,7 +2099,11 @@ int kz_cli_bench_exit_code(const kz_cli_bench_result *res)
 	uint64_t ok = res->op[0].ok + res->op[1].ok;
 	uint64_t transport = res->op[0].transport_errors +
 			     res->op[1].transport_errors +
-			     res->preload.transport_errors;
-	return ok > 0 && transport == 0 ? KZ_CLI_BENCH_EXIT_OK
-					: KZ_CLI_BENCH_EXIT_FAIL;
+			     res->preload.transport_errors +
+			     res->photos.transport_errors;
+	/* A wrong photo is the register handing out wrong data: worse
+	 * than an error answer, so the run fails. */
+	uint64_t bad = res->op[0].bad_bodies + res->op[1].bad_bodies;
+	return ok > 0 && transport == 0 && bad == 0 ? KZ_CLI_BENCH_EXIT_OK
+						    : KZ_CLI_BENCH_EXIT_FAIL;
 }

@@ -1,7 +1,8 @@
 /*
  * kizuna-bench's pure parts (client/bench.c): nearest-rank percentiles, the
- * command line and its defaults, and the padding of sample records to a
- * body size within the server's field limits. No process, no network.
+ * command line and its defaults, the padding of sample records to a body
+ * size within the server's field limits, and the photo bodies. No process,
+ * no network.
  *
  * bench.c belongs to the kizuna-bench executable, not to kz_client, so it is
  * compiled into this test directly (tests/CMakeLists.txt links every unit
@@ -93,6 +94,7 @@ Test(client_bench, defaults, .init = clear_env)
 	cr_assert_eq(a.record_bytes, 1024);
 	cr_assert_eq(a.preload, 1000);
 	cr_assert_float_eq(a.read_ratio, 0.9, 1e-9);
+	cr_assert_eq(a.photo_bytes, 30000);
 	cr_assert_eq(a.timeout_ms, 10000);
 	cr_assert_eq(a.seed, 1);
 	cr_assert_not(a.stale || a.http2 || a.json || a.quiet || a.help);
@@ -212,6 +214,16 @@ Test(client_bench, usage_errors, .init = clear_env)
 	    (const char *const[]){"write", "--json=1", NULL},
 	    (const char *const[]){"write", "--seed", "-3", NULL},
 	    (const char *const[]){"read", "--purpose", "a\nb", NULL},
+	    (const char *const[]){"photos", NULL},
+	    (const char *const[]){"photo", "--read-ratio", "0.5", NULL},
+	    (const char *const[]){"photo", "--photo-bytes", "3", NULL},
+	    (const char *const[]){"photo", "--photo-bytes", "33554433", NULL},
+	    (const char *const[]){"photo", "--photo-bytes", "-1", NULL},
+	    (const char *const[]){"photo", "--photo-bytes", "30k", NULL},
+	    (const char *const[]){"photo", "--photo-bytes=", NULL},
+	    (const char *const[]){"read", "--photo-bytes", "1000", NULL},
+	    (const char *const[]){"write", "--photo-bytes", "1000", NULL},
+	    (const char *const[]){"mixed", "--photo-bytes", "1000", NULL},
 	};
 	size_t i;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -219,6 +231,172 @@ Test(client_bench, usage_errors, .init = clear_env)
 			     "case %zu accepted", i);
 		cr_assert_neq(err[0], '\0', "case %zu: no message", i);
 	}
+}
+
+/* ---- the photo workload's command line ----------------------------------------- */
+
+Test(client_bench, photo_workload_and_its_certificates, .init = clear_env)
+{
+	kz_cli_bench_args a;
+
+	/* Photos are read by terminals: the reader's default follows. */
+	cr_assert_eq(PARSE(&a, "photo"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_PHOTO);
+	cr_assert_str_eq(kz_cli_bench_workload_name(a.workload), "photo");
+	cr_assert_eq(a.photo_bytes, 30000);
+	cr_assert_eq(a.preload, 1000);
+	cr_assert_not(a.stale);
+	cr_assert_str_eq(a.write_cert, "var/cluster/pki/registrar.pem");
+	cr_assert_str_eq(a.write_key, "var/cluster/pki/registrar.key");
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/terminal.pem");
+	cr_assert_str_eq(a.read_key, "var/cluster/pki/terminal.key");
+
+	cr_assert_eq(PARSE(&a, "--pki", "/tmp/c/pki", "photo", "--preload",
+			   "200", "--consistency=stale", "--photo-bytes",
+			   "65536"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.read_cert, "/tmp/c/pki/terminal.pem");
+	cr_assert_str_eq(a.read_key, "/tmp/c/pki/terminal.key");
+	cr_assert_eq(a.preload, 200);
+	cr_assert(a.stale);
+	cr_assert_eq(a.photo_bytes, 65536);
+
+	/* --read-cert is the photo reader's, as it is the victim reader's. */
+	cr_assert_eq(PARSE(&a, "photo", "--read-cert", "/t.pem", "--read-key",
+			   "/t.key"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.read_cert, "/t.pem");
+	cr_assert_str_eq(a.read_key, "/t.key");
+	cr_assert_str_eq(a.write_cert, "var/cluster/pki/registrar.pem");
+	cr_assert_eq(PARSE(&a, "photo", "--cert", "/x/op.pem"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.read_cert, "/x/op.pem");
+	cr_assert_null(a.read_key);
+
+	/* The other reads keep the caseworker. */
+	cr_assert_eq(PARSE(&a, "read"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/caseworker.pem");
+}
+
+Test(client_bench, photo_bytes_bounds, .init = clear_env)
+{
+	kz_cli_bench_args a;
+
+	/* The JPEG magic alone, and the largest photo_max_bytes a node can
+	 * be given. */
+	cr_assert_eq(PARSE(&a, "photo", "--photo-bytes", "4"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.photo_bytes, KZ_CLI_BENCH_PHOTO_MIN);
+	cr_assert_eq(PARSE(&a, "photo", "--photo-bytes=33554432"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.photo_bytes, KZ_CLI_BENCH_PHOTO_MAX);
+
+	cr_assert_eq(PARSE(&a, "photo", "--photo-bytes", "3"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert(strstr(err, "--photo-bytes") != NULL, "%s", err);
+	cr_assert(strstr(err, "4 to 33554432") != NULL, "%s", err);
+	cr_assert_eq(PARSE(&a, "photo", "--photo-bytes", "33554433"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "read", "--photo-bytes", "1000"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert(strstr(err, "applies to photo") != NULL, "%s", err);
+}
+
+/* ---- photo bodies ------------------------------------------------------------- */
+
+Test(client_bench, photo_body_is_a_jpeg_of_the_size_asked)
+{
+	static const unsigned char magic[4] = {0xff, 0xd8, 0xff, 0xe0};
+	unsigned char buf[64];
+	size_t lens[] = {4, 5, 11, 12, 13, 20, 60};
+	size_t i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		/* Every byte asked for is written, none past them. */
+		memset(buf, 0xaa, sizeof(buf));
+		kz_cli_bench_photo_body(1, 0, buf, lens[i]);
+		cr_assert(memcmp(buf, magic, 4) == 0, "len %zu", lens[i]);
+		cr_assert_eq(buf[lens[i]], 0xaa, "len %zu: wrote past", lens[i]);
+	}
+	/* Random after the magic: 56 bytes are not all the canary. */
+	memset(buf, 0xaa, sizeof(buf));
+	kz_cli_bench_photo_body(1, 0, buf, 60);
+	for (i = 4; i < 60 && buf[i] == 0xaa; i++)
+		;
+	cr_assert_lt(i, 60);
+}
+
+Test(client_bench, photo_body_by_seed_and_number)
+{
+	enum { LEN = 30000 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	cr_assert(a != NULL && b != NULL);
+
+	kz_cli_bench_photo_body(7, 3, a, LEN);
+	kz_cli_bench_photo_body(7, 3, b, LEN);
+	cr_assert(memcmp(a, b, LEN) == 0, "same seed and number differ");
+
+	/* Every photo different: by number within a run, by seed across
+	 * runs, and not one photo shifted by a few bytes into another. */
+	kz_cli_bench_photo_body(7, 4, b, LEN);
+	cr_assert(memcmp(a + 4, b + 4, LEN - 4) != 0);
+	cr_assert(memcmp(a + 4, b + 12, LEN - 12) != 0);
+	cr_assert(memcmp(a + 12, b + 4, LEN - 12) != 0);
+	kz_cli_bench_photo_body(8, 3, b, LEN);
+	cr_assert(memcmp(a + 4, b + 4, LEN - 4) != 0);
+	free(a);
+	free(b);
+}
+
+/* A photo read's answer as kz_cli__on_resp keeps it: the first bytes in
+ * resp, the whole length in resp_total. */
+static void answer(kz_cli__slot *s, const unsigned char *body, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->req = KZ_CLI__REQ_PHOTO_GET;
+	snprintf(s->url, sizeof(s->url), "https://n1/v1/photos/X");
+	kz_cli__on_resp((char *)body, 1, len, s);
+}
+
+Test(client_bench, photo_read_of_another_length_is_a_failure, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__slot s;
+	kz_cli_bench_stats st;
+	unsigned char *photo = malloc(30000);
+	cr_assert_not_null(photo);
+	cr_assert_eq(PARSE(&a, "photo"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	memset(&b, 0, sizeof(b));
+	b.a = &a;
+	kz_cli_bench_photo_body(1, 0, photo, 30000);
+
+	/* Longer than resp: judged by the whole length and the magic. */
+	answer(&s, photo, 30000);
+	cr_assert(kz_cli__photo_ok(&b, &s));
+	answer(&s, photo, 29999); /* cut */
+	cr_assert_not(kz_cli__photo_ok(&b, &s));
+	photo[0] = '{'; /* right length, not a JPEG */
+	answer(&s, photo, 30000);
+	cr_assert_not(kz_cli__photo_ok(&b, &s));
+
+	/* Counted as requested, neither ok nor timed. */
+	memset(&st, 0, sizeof(st));
+	answer(&s, photo, 12);
+	cr_assert_eq(kz_cli__account(&b, &st, &s, CURLE_OK, 200, 0, 5000, 1),
+		     KZ_CLI_OK);
+	cr_assert_eq(kz_cli__account(&b, &st, &s, CURLE_OK, 200, 0, 7000, 0),
+		     KZ_CLI_OK);
+	cr_assert_eq(st.requests, 2);
+	cr_assert_eq(st.ok, 1);
+	cr_assert_eq(st.bad_bodies, 1);
+	cr_assert_eq(st.http_errors + st.transport_errors, 0);
+	cr_assert_eq(st.n_lat, 1);
+	cr_assert_eq(st.lat_ns[0], 7000);
+	cr_assert(strstr(st.first_error, "12 bytes") != NULL, "%s",
+		  st.first_error);
+	free(st.lat_ns);
+	free(photo);
 }
 
 /* ---- record bodies ------------------------------------------------------------- */
@@ -379,6 +557,18 @@ Test(client_bench, exit_code)
 	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_OK);
 	r.preload.transport_errors = 1;
 	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_FAIL);
+
+	/* A photo that came back wrong fails the run; one refused by the
+	 * photo preload only when the transport failed. */
+	memset(&r, 0, sizeof(r));
+	r.op[KZ_CLI_BENCH_OP_READ].ok = 10;
+	r.photos.http_errors = 2;
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_OK);
+	r.op[KZ_CLI_BENCH_OP_READ].bad_bodies = 1;
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_FAIL);
+	r.op[KZ_CLI_BENCH_OP_READ].bad_bodies = 0;
+	r.photos.transport_errors = 1;
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_FAIL);
 }
 
 Test(client_bench, json_summary_has_the_fields, .init = clear_env)
@@ -423,5 +613,50 @@ Test(client_bench, json_summary_has_the_fields, .init = clear_env)
 	    json_real_value(json_object_get(json_object_get(j, "record_bytes"),
 					    "mean")),
 	    1000.0, 1e-9);
+	json_decref(j);
+}
+
+Test(client_bench, json_summary_of_a_photo_run, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli_bench_result r;
+	json_t *j, *ph;
+	uint64_t lat_ns[2] = {1000000, 3000000};
+	cr_assert_eq(PARSE(&a, "photo", "--photo-bytes", "1000"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	memset(&r, 0, sizeof(r));
+	r.op[KZ_CLI_BENCH_OP_READ].requests = 3;
+	r.op[KZ_CLI_BENCH_OP_READ].ok = 2;
+	r.op[KZ_CLI_BENCH_OP_READ].bad_bodies = 1;
+	r.op[KZ_CLI_BENCH_OP_READ].body_bytes_in = 2 * 1000 + 10;
+	r.op[KZ_CLI_BENCH_OP_READ].lat_ns = lat_ns;
+	r.op[KZ_CLI_BENCH_OP_READ].n_lat = 2;
+	r.elapsed_s = 2.0;
+	r.photos.requests = r.photos.ok = 5;
+	r.photos_s = 0.5;
+	r.n_endpoints = 1;
+	j = kz_cli_bench_report_json(&a, &r);
+	cr_assert_not_null(j);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "workload")),
+			 "photo");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "consistency")),
+			 "linearizable");
+	cr_assert_eq(json_integer_value(json_object_get(j, "photo_bytes")),
+		     1000);
+	cr_assert_eq(json_integer_value(json_object_get(j, "ok")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(j, "errors"), "bad_body")),
+		     1);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(j, "throughput_ops_s")), 1.0, 1e-9);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(j, "body_bytes_in_s")), 1005.0,
+	    1e-9);
+	ph = json_object_get(j, "photos");
+	cr_assert_eq(json_integer_value(json_object_get(ph, "stored")), 5);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(ph, "throughput_ops_s")), 10.0,
+	    1e-9);
+	cr_assert_not_null(json_object_get(j, "preload"));
 	json_decref(j);
 }
