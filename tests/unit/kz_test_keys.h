@@ -20,7 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "keys.h"
+#include "kizuna.pb-c.h"
 #include "register.h"
 
 /* A fixed 64-hex-digit master key, different for every id. */
@@ -138,6 +141,39 @@ static inline char *kz_test_seal(struct kz_node_keys *k, const char *cmd,
     cr_assert_eq(*out_len, 4 + len + KZ_STOR_SEAL_OVERHEAD);
     cr_assert_eq(memcmp(out, "KZSC", 4), 0);
     return out;
+}
+
+/* Applies cmd for municipality muni at *index (then advanced), at time
+ * 1700000000000 + index, as a node does; fails the test unless apply
+ * succeeds with a result. Returns the result's status and, when body is not
+ * NULL, its JSON body (caller decrefs). */
+static inline int kz_test_apply(kz_stor *st, struct kz_node_keys *k,
+                                const char *muni, uint64_t *index,
+                                Kizuna__Command *cmd, json_t **body)
+{
+    cmd->municipality = (char *)muni;
+    cmd->has_time_ms = 1;
+    cmd->time_ms = 1700000000000LL + (int64_t)*index;
+    size_t len = kizuna__command__get_packed_size(cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    cr_assert_not_null(buf);
+    kizuna__command__pack(cmd, buf);
+    char *res = NULL;
+    size_t rl = 0;
+    bool changed;
+    int rv = kz_node_apply(st, k, (*index)++, (char *)buf, len, true, &res,
+                           &rl, &changed);
+    free(buf);
+    cr_assert_eq(rv, KZ_OK);
+    cr_assert_not_null(res);
+    cr_assert_geq(rl, 3);
+    int status = (res[0] - '0') * 100 + (res[1] - '0') * 10 + (res[2] - '0');
+    if (body != NULL) {
+        *body = json_loads(res + 3, 0, NULL);
+        cr_assert_not_null(*body);
+    }
+    free(res);
+    return status;
 }
 
 /* A fresh store in a new temp directory (dir: a mkdtemp template, e.g.

@@ -39,22 +39,7 @@ TestSuite(photo, .init = setup, .fini = teardown);
 
 static int apply(Kizuna__Command *cmd)
 {
-    cmd->municipality = MUNI;
-    cmd->has_time_ms = 1;
-    cmd->time_ms = 1700000000000LL + (int64_t)next_index;
-    size_t len = kizuna__command__get_packed_size(cmd);
-    uint8_t *buf = malloc(len);
-    kizuna__command__pack(cmd, buf);
-    char *res = NULL;
-    size_t rl = 0;
-    bool changed;
-    int rv = kz_node_apply(st, &keys, next_index++, (char *)buf, len, true,
-                           &res, &rl, &changed);
-    free(buf);
-    cr_assert_eq(rv, KZ_OK);
-    int status = atoi((char[4]){res[0], res[1], res[2], 0});
-    free(res);
-    return status;
+    return kz_test_apply(st, &keys, MUNI, &next_index, cmd, NULL);
 }
 
 static void create(const char *id)
