@@ -328,6 +328,42 @@ Test(consensus, read_index_on_follower_sees_prior_writes)
     cr_assert(strstr(nodes[f].log, "gamma;") != NULL);
 }
 
+/* kz_cons_propose_read on a follower: the callback fires only once the
+ * follower itself has applied the entry (a plain forwarded proposal may
+ * answer before), so the entry is the follower's linearizable read point;
+ * the leader's result still comes back. */
+Test(consensus, propose_read_on_follower_completes_after_local_apply)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    int f = (l + 1) % N;
+    struct call w;
+    propose_on(l, "before", &w);
+    for (int round = 0; round < 20; round++) {
+        struct call c;
+        memset(&c, 0, sizeof c);
+        c.req.data = &c;
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "audit%d", round);
+        cr_assert_eq(kz_cons_propose_read(nodes[f].c, &c.req, cmd,
+                                          strlen(cmd), on_call),
+                     KZ_OK);
+        cr_assert(run_until(fired, &c, 5000));
+        cr_assert_eq(c.status, 0, "%s", kz_strerror(c.status));
+        cr_assert_eq(c.fired, 1);
+        char want[40];
+        snprintf(want, sizeof want, "ok:%s", cmd);
+        cr_assert_str_eq(c.result, want);
+        cr_assert_gt(c.index, w.index);
+        cr_assert_geq(nodes[f].applied, c.index,
+                      "round %d: answered at %llu before applying %llu", round,
+                      (unsigned long long)nodes[f].applied,
+                      (unsigned long long)c.index);
+        snprintf(want, sizeof want, "%s;", cmd);
+        cr_assert(strstr(nodes[f].log, want) != NULL);
+    }
+}
+
 Test(consensus, many_reads_share_barriers)
 {
     cr_assert(run_until(has_leader, NULL, 10000));
