@@ -228,9 +228,7 @@ struct guard {
 struct answer {
     int status;
     json_t *body;
-    unsigned char *raw; /* a binary body (a photo) instead of JSON */
-    size_t raw_len;
-    const char *raw_type;
+    Kizuna__Photo *photo; /* a photo as the body instead of JSON */
     char etag[32];
     json_t *subjects; /* ids of the victims whose data it discloses */
     uint64_t index;
@@ -1271,10 +1269,11 @@ static void answer_init(struct answer *a)
 
 static void answer_free(struct answer *a)
 {
-    if (a->raw != NULL)
-        OPENSSL_cleanse(a->raw, a->raw_len);
-    free(a->raw);
-    a->raw = NULL;
+    if (a->photo != NULL) {
+        OPENSSL_cleanse(a->photo->data.data, a->photo->data.len);
+        kizuna__photo__free_unpacked(a->photo, NULL);
+        a->photo = NULL;
+    }
     json_decref(a->body);
     json_decref(a->subjects);
     a->body = a->subjects = NULL;
@@ -1287,12 +1286,15 @@ static void answer_send(struct kz_node *n, h2o_req_t *req, struct answer *a)
         add_header(req, "retry-after", "1");
     if (a->etag[0] && a->status < 300)
         add_header(req, "etag", a->etag);
-    if (a->raw != NULL && a->status == 200) {
-        /* h2o sends from the request's pool: copy, then wipe ours. */
-        h2o_iovec_t v = h2o_strdup(&req->pool, (const char *)a->raw,
-                                   a->raw_len);
-        send_body(n, req, 200, a->raw_type, v.base, v.len, a->index,
-                  a->stale_ms);
+    if (a->photo != NULL && a->status == 200) {
+        /* h2o sends from the request's pool: one copy there, then ours is
+         * wiped. The type is the one apply recognised. */
+        const char *type = a->photo->content_type ? a->photo->content_type
+                                                  : "image/jpeg";
+        h2o_iovec_t v = h2o_strdup(&req->pool,
+                                   (const char *)a->photo->data.data,
+                                   a->photo->data.len);
+        send_body(n, req, 200, type, v.base, v.len, a->index, a->stale_ms);
         answer_free(a);
         return;
     }
@@ -1514,24 +1516,9 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
             answer_error(a, rid, 500, "internal", kz_strerror(rv));
             return;
         }
-        a->raw = malloc(ph->data.len ? ph->data.len : 1);
-        if (a->raw == NULL) {
-            kizuna__photo__free_unpacked(ph, NULL);
-            answer_error(a, rid, 500, "internal", "out of memory");
-            return;
-        }
-        memcpy(a->raw, ph->data.data, ph->data.len);
-        a->raw_len = ph->data.len;
-        a->raw_type = ph->content_type && strcmp(ph->content_type, "image/png") == 0
-                          ? "image/png"
-                      : ph->content_type &&
-                              strcmp(ph->content_type, "image/jp2") == 0
-                          ? "image/jp2"
-                          : "image/jpeg";
         snprintf(a->etag, sizeof a->etag, "\"%llu\"",
                  (unsigned long long)ph->version);
-        OPENSSL_cleanse(ph->data.data, ph->data.len);
-        kizuna__photo__free_unpacked(ph, NULL);
+        a->photo = ph;
         json_array_append_new(a->subjects, json_string(arg));
         a->status = 200;
         return;
