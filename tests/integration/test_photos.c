@@ -48,22 +48,35 @@ static unsigned char *fake_jpeg(size_t len, const char *marker)
     return p;
 }
 
+struct put {
+    kz_cli *cli;
+    const char *id;
+    const void *img;
+    size_t len;
+    long status;
+};
+
+static bool put_answered(void *arg)
+{
+    struct put *p = arg;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/photos/%s", p->id);
+    const char *h[] = {"Content-Type: image/jpeg", NULL};
+    kz_cli_response r;
+    cr_assert_eq(kz_cli_request(p->cli, "PUT", path, h, p->img, p->len, &r),
+                 KZ_CLI_OK, "%s", kz_cli_errmsg(p->cli));
+    p->status = r.status;
+    kz_cli_response_free(&r);
+    return p->status != 503;
+}
+
+/* PUTs a photo; polls while the cluster answers 503. */
 static long put_photo(kz_cli *cli, const char *id, const void *img,
                       size_t len)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/photos/%s", id);
-    const char *h[] = {"Content-Type: image/jpeg", NULL};
-    kz_cli_response r;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        cr_assert_eq(kz_cli_request(cli, "PUT", path, h, img, len, &r),
-                     KZ_CLI_OK, "%s", kz_cli_errmsg(cli));
-        long st = r.status;
-        kz_cli_response_free(&r);
-        if (st != 503)
-            return st;
-    }
-    return 503;
+    struct put p = {cli, id, img, len, 0};
+    kz_it_wait(put_answered, &p, 20000);
+    return p.status;
 }
 
 struct got {

@@ -163,6 +163,25 @@ static int mediate(const char *requester, const char *bp, const char *provider,
     return apply(&cmd, body);
 }
 
+/* Unlinks code of org from day `from`; returns the status. */
+static int unlink_from(const char *org, const char *code, const char *from)
+{
+    unsigned ki;
+    unsigned char block[16];
+    cr_assert_eq(kz_node_linkcode_parse(code, strlen(code), &ki, block), 0);
+    Kizuna__Unlink ul = KIZUNA__UNLINK__INIT;
+    ul.org = (char *)org;
+    ul.has_key_index = ul.has_block = 1;
+    ul.key_index = ki;
+    ul.block.data = block;
+    ul.block.len = 16;
+    ul.from = (char *)from;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_UNLINK;
+    cmd.unlink = &ul;
+    return apply(&cmd, NULL);
+}
+
 static const char *err(json_t *j)
 {
     return json_string_value(
@@ -272,7 +291,7 @@ Test(links, codes_are_per_organisation_and_rotation_keeps_old_ones)
 }
 
 /* The link-code tables never hold the four facts in the clear: scan every
- * stored byte of the records column family for them. */
+ * stored byte of the meta, records and index column families for them. */
 Test(links, tables_hold_no_facts_in_the_clear)
 {
     cr_assert_eq(put_org("A", "insurer", false, 0xa1), 201);
@@ -312,22 +331,9 @@ Test(links, unlinked_codes_stop_resolving)
     cr_assert_eq(issue("A", "やまだ たろう", "1950-04-01", "male",
                        "石巻市2-3-4", ca),
                  201);
-    unsigned ki;
-    unsigned char block[16];
-    cr_assert_eq(kz_node_linkcode_parse(ca, strlen(ca), &ki, block), 0);
     char day[11];
     kz_node_date_jst(T0, day);
-    Kizuna__Unlink ul = KIZUNA__UNLINK__INIT;
-    ul.org = "A";
-    ul.has_key_index = ul.has_block = 1;
-    ul.key_index = ki;
-    ul.block.data = block;
-    ul.block.len = 16;
-    ul.from = day;
-    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
-    cmd.op_case = KIZUNA__COMMAND__OP_UNLINK;
-    cmd.unlink = &ul;
-    cr_assert_eq(apply(&cmd, NULL), 200);
+    cr_assert_eq(unlink_from("A", ca, day), 200);
     json_t *j;
     cr_assert_eq(mediate("A", "BP-A", MUNI, ca, &j), 403);
     cr_assert_str_eq(err(j), "link_code_unlinked");
@@ -353,26 +359,11 @@ Test(links, unlink_dates_only_move_earlier)
     cr_assert_eq(issue("A", "やまだ たろう", "1950-04-01", "male",
                        "石巻市2-3-4", ca),
                  201);
-    unsigned ki;
-    unsigned char block[16];
-    cr_assert_eq(kz_node_linkcode_parse(ca, strlen(ca), &ki, block), 0);
-    Kizuna__Unlink ul = KIZUNA__UNLINK__INIT;
-    ul.org = "A";
-    ul.has_key_index = ul.has_block = 1;
-    ul.key_index = ki;
-    ul.block.data = block;
-    ul.block.len = 16;
-    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
-    cmd.op_case = KIZUNA__COMMAND__OP_UNLINK;
-    cmd.unlink = &ul;
-    ul.from = "2099-01-01";
-    cr_assert_eq(apply(&cmd, NULL), 200);
-    ul.from = "2100-01-01";
-    cr_assert_eq(apply(&cmd, NULL), 409, "pushed back");
-    ul.from = "2099-01-01";
-    cr_assert_eq(apply(&cmd, NULL), 409, "the same date again");
-    ul.from = "2098-06-30";
-    cr_assert_eq(apply(&cmd, NULL), 200, "brought forward");
+    cr_assert_eq(unlink_from("A", ca, "2099-01-01"), 200);
+    cr_assert_eq(unlink_from("A", ca, "2100-01-01"), 409, "pushed back");
+    cr_assert_eq(unlink_from("A", ca, "2099-01-01"), 409,
+                 "the same date again");
+    cr_assert_eq(unlink_from("A", ca, "2098-06-30"), 200, "brought forward");
     char vid[80], hex[33];
     cr_assert_eq(kz_node_link_resolve(st, &keys, MUNI, "A", ca, T0 + 100, vid,
                                       hex),
