@@ -55,6 +55,17 @@ int kz_node_put_sealed(kz_stor_batch *b, struct kz_node_keys *keys,
                        uint64_t index, const char *key, size_t kl,
                        const ProtobufCMessage *msg);
 
+/* Puts msg into the batch under key (records column family), in the clear:
+ * for records that hold no personal data. */
+void kz_node_put_plain(kz_stor_batch *b, const char *key, size_t kl,
+                       const ProtobufCMessage *msg);
+
+/* Reads a value kz_node_put_plain wrote and decodes it as d. KZ_ENOTFOUND
+ * when absent, KZ_ECORRUPT when it does not decode. */
+int kz_node_get_plain(kz_stor *st, const char *key, size_t kl,
+                      const ProtobufCMessageDescriptor *d,
+                      ProtobufCMessage **out);
+
 /* Reads and opens a value kz_node_put_sealed (or the photo store) wrote in
  * column family cf and decodes it as d. KZ_ENOTFOUND when absent,
  * KZ_ECORRUPT when it does not open or decode. */
@@ -67,5 +78,16 @@ int kz_node_get_sealed(kz_stor *st, struct kz_node_keys *keys, int cf,
 int kz_node_apply_links(kz_stor *st, struct kz_node_keys *keys,
                         kz_stor_batch *b, const char *muni, uint64_t index,
                         const Kizuna__Command *cmd, struct kz_node_result *r);
+
+/* Applies identity checks: challenges, card bindings, verifications, the
+ * CRL and the disaster fallback (idcheck.c). */
+int kz_node_apply_idcheck(kz_stor *st, struct kz_node_keys *keys,
+                          kz_stor_batch *b, const char *muni, uint64_t index,
+                          const Kizuna__Command *cmd, struct kz_node_result *r);
+
+/* Applies payout programs, payouts and their export (payouts.c). */
+int kz_node_apply_payouts(kz_stor *st, struct kz_node_keys *keys,
+                          kz_stor_batch *b, const char *muni, uint64_t index,
+                          const Kizuna__Command *cmd, struct kz_node_result *r);
 
 #endif

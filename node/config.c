@@ -51,6 +51,16 @@ static const struct setting settings[] = {
     {"audit_reads", K_UINT, F(audit_reads), 0, 1},
     {"photo_max_bytes", K_UINT, F(photo_max_bytes), 1024, 32u << 20},
     {"audit_retention_days", K_UINT, F(audit_retention_days), 0, 36500},
+    {"auth_ca", K_STR, F(auth_ca), 0, 0},
+    {"challenge_ttl_s", K_UINT, F(challenge_ttl_s), 1, 3600},
+    {"payout_requester_code", K_STR, F(payout_requester_code), 0, 0},
+    {"payout_requester_name", K_STR, F(payout_requester_name), 0, 0},
+    {"payout_bank_code", K_UINT, F(payout_bank_code), 0, 9999},
+    {"payout_bank_name", K_STR, F(payout_bank_name), 0, 0},
+    {"payout_branch_code", K_UINT, F(payout_branch_code), 0, 999},
+    {"payout_branch_name", K_STR, F(payout_branch_name), 0, 0},
+    {"payout_account_type", K_UINT, F(payout_account_type), 1, 9},
+    {"payout_account_number", K_STR, F(payout_account_number), 0, 0},
 };
 #undef F
 
@@ -75,6 +85,8 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->audit_reads = 1;
     c->photo_max_bytes = 2u << 20;
     c->audit_retention_days = 3650;
+    c->challenge_ttl_s = 300;
+    c->payout_account_type = 1;
 }
 
 /* host:port with 1 <= port <= max_port. Raft addresses need max 65534:

@@ -47,6 +47,18 @@ struct kz_node_config {
     unsigned audit_reads; /* 1 (default); 0 only to measure the audit's cost */
     unsigned photo_max_bytes; /* PUT /v1/photos bodies; others: max_body_bytes */
     unsigned audit_retention_days; /* audit records kept; 0: for ever */
+    char auth_ca[KZ_NODE_PATH_MAX]; /* citizens' cards' CA (PEM); "" none */
+    unsigned challenge_ttl_s;       /* identity challenges expire after */
+    /* The municipality's account, the sender of payout transfer files
+     * (全銀 header); export refuses while payout_requester_code is "". */
+    char payout_requester_code[16];
+    char payout_requester_name[128];
+    unsigned payout_bank_code;
+    char payout_bank_name[64];
+    unsigned payout_branch_code;
+    char payout_branch_name[64];
+    unsigned payout_account_type;
+    char payout_account_number[16];
     struct kz_node_member members[KZ_CONS_MAX_PEERS];
     unsigned n_members;
 };

@@ -33,10 +33,12 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "http_internal.h"
 #include "identity.h"
 #include "audit.h"
 #include "audit_queue.h"
 #include "links.h"
+#include "payouts.h"
 #include "photos.h"
 #include "linkcode.h"
 #include "kizuna.pb-c.h"
@@ -60,47 +62,9 @@ enum role {
     R_ANY = KZ_NODE_ROLE__ALL + 1 /* no certificate role needed */
 };
 
-enum route_id {
-    RT_HEALTHZ = 1,
-    RT_READYZ,
-    RT_METRICS,
-    RT_CLUSTER,
-    RT_VICTIM_CREATE,
-    RT_VICTIM_GET,
-    RT_VICTIM_PATCH,
-    RT_VICTIM_SEARCH,
-    RT_VICTIM_NOTE,
-    RT_SHELTER_PUT,
-    RT_SHELTER_SUMMARY,
-    RT_TLS_RELOAD,
-    RT_KEYS_ROTATE,
-    RT_AUDIT_LIST,
-    RT_AUDIT_VERIFY,
-    RT_ORG_PUT,
-    RT_ORG_GET,
-    RT_WHITELIST_PUT,
-    RT_WHITELIST_GET,
-    RT_LINK_ISSUE,
-    RT_LINK_UNLINK,
-    RT_MED_CREATE,
-    RT_MED_INBOX,
-    RT_MED_GET,
-    RT_MED_REPLY,
-    RT_PORTAL_ME,
-    RT_PORTAL_LOG,
-    RT_PHOTO_PUT,
-    RT_PHOTO_GET
-};
 
 /* The authorisation table: the one place that says who may call what. */
-static const struct route {
-    const char *method;
-    const char *pattern; /* '*' matches one path segment */
-    enum route_id id;
-    int roles;
-    bool personal; /* reads personal data: X-Purpose required */
-    bool audited;  /* a read of personal data: audit record before answer */
-} routes[] = {
+static const struct route routes[] = {
     /* method, path, route, roles, X-Purpose required, audited read */
     {"GET", "/healthz", RT_HEALTHZ, R_ANY, false, false},
     {"GET", "/readyz", RT_READYZ, R_ANY, false, false},
@@ -136,6 +100,24 @@ static const struct route {
     {"GET", "/v1/portal/access-log", RT_PORTAL_LOG, R_CITIZEN, false, true},
     {"PUT", "/v1/photos/*", RT_PHOTO_PUT, R_REGISTRAR, false, false},
     {"GET", "/v1/photos/*", RT_PHOTO_GET, R_TERMINAL, true, true},
+    {"POST", "/v1/identity/challenges", RT_ID_CHALLENGE,
+     R_CASEWORKER | R_TERMINAL, false, false},
+    {"POST", "/v1/identity/verifications", RT_ID_VERIFY,
+     R_CASEWORKER | R_TERMINAL, false, false},
+    {"POST", "/v1/identity/fallback", RT_ID_FALLBACK, R_TERMINAL, false,
+     false},
+    {"PUT", "/v1/identity/crl", RT_ID_CRL_PUT, R_OPERATOR, false, false},
+    {"GET", "/v1/identity/crl", RT_ID_CRL_GET, R_OPERATOR, false, false},
+    {"PUT", "/v1/identity/cards/*", RT_ID_CARD_PUT, R_REGISTRAR, false, false},
+    {"GET", "/v1/programs", RT_PROGRAMS_GET, R_PAYOUT | R_OPERATOR, false,
+     false},
+    {"GET", "/v1/programs/*", RT_PROGRAM_GET, R_PAYOUT | R_OPERATOR, false,
+     false},
+    {"PUT", "/v1/programs/*", RT_PROGRAM_PUT, R_OPERATOR, false, false},
+    {"POST", "/v1/payouts", RT_PAYOUT_CREATE, R_PAYOUT, false, false},
+    {"GET", "/v1/payouts", RT_PAYOUT_LIST, R_PAYOUT | R_AUDITOR, true, true},
+    {"POST", "/v1/payouts/export", RT_PAYOUT_EXPORT, R_PAYOUT, false, false},
+    {"GET", "/v1/payouts/*", RT_PAYOUT_GET, R_PAYOUT | R_AUDITOR, true, true},
 };
 
 /* One generation of the API's TLS settings (certificate, key, CA, CRL). A
@@ -250,6 +232,10 @@ struct pending {
     bool read_first;     /* not yet read: the audit entry is the read point */
     struct answer ans;   /* read already, waiting for its audit record */
     struct pending *next_audit;
+    /* kz_http_after_read_index: what to do once the index is applied. */
+    void *after_data;
+    kz_http_after_fn after_fn;
+    void (*after_free)(void *);
 };
 
 struct peer_query {
@@ -285,6 +271,8 @@ static void answer_free(struct answer *a);
 
 static void pending_free(struct pending *p)
 {
+    if (p->after_free != NULL)
+        p->after_free(p->after_data);
     if (p->guard != NULL)
         p->guard->p = NULL;
     json_decref(p->cluster);
@@ -1372,7 +1360,9 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
     a->stale_ms = stale_ms;
     const char *muni = n->cfg.municipality;
     if (!n->keys.ready && r->id != RT_AUDIT_LIST && r->id != RT_AUDIT_VERIFY &&
-        r->id != RT_SHELTER_SUMMARY && r->id != RT_WHITELIST_GET) {
+        r->id != RT_SHELTER_SUMMARY && r->id != RT_WHITELIST_GET &&
+        r->id != RT_PROGRAMS_GET && r->id != RT_PROGRAM_GET &&
+        r->id != RT_ID_CRL_GET) {
         answer_error(a, rid, 503, "keys_not_ready",
                    "this node cannot open the register's keys yet; retry");
         return;
@@ -1523,6 +1513,49 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         a->status = 200;
         return;
     }
+    case RT_PROGRAMS_GET:
+        answer_ok(a, 200,
+                  json_pack("{s:o}", "programs",
+                            kz_node_programs_json(n->stor, muni)));
+        return;
+    case RT_PROGRAM_GET: {
+        json_t *o = kz_node_program_json(n->stor, muni, arg);
+        if (o == NULL)
+            answer_error(a, rid, 404, "not_found",
+                         "no such program (seikatsu_saiken, gienkin)");
+        else
+            answer_ok(a, 200, o);
+        return;
+    }
+    case RT_ID_CRL_GET:
+        answer_ok(a, 200, kz_api_crl_status(n));
+        return;
+    case RT_PAYOUT_GET: {
+        char hid[80] = "";
+        json_t *o = kz_node_payout_json(n->stor, &n->keys, muni, arg, hid);
+        if (o == NULL) {
+            answer_error(a, rid, 404, "not_found", "no payout with this id");
+            return;
+        }
+        if (hid[0])
+            json_array_append_new(a->subjects, json_string(hid));
+        answer_ok(a, 200, o);
+        return;
+    }
+    case RT_PAYOUT_LIST: {
+        char hid[80];
+        if (query_param(req, "household_id", hid, sizeof hid) != 1 ||
+            !kz_node_valid_ref(hid)) {
+            answer_error(a, rid, 400, "bad_request",
+                         "household_id: required, a household id");
+            return;
+        }
+        json_array_append_new(a->subjects, json_string(hid));
+        answer_ok(a, 200,
+                  kz_node_household_payouts_json(n->stor, &n->keys, muni,
+                                                 hid));
+        return;
+    }
     case RT_ORG_GET:
     case RT_WHITELIST_GET: {
         json_t *o = r->id == RT_ORG_GET
@@ -1661,6 +1694,10 @@ static const char *read_action(enum route_id id)
         return "portal.me";
     case RT_PORTAL_LOG:
         return "portal.access_log";
+    case RT_PAYOUT_GET:
+        return "payout.read";
+    case RT_PAYOUT_LIST:
+        return "payout.list";
     default:
         return "read";
     }
@@ -2173,6 +2210,107 @@ static void audit_refusal(struct kz_node *n, const struct route *r,
     free(buf);
 }
 
+/* ------------------------------------------- for the other API files */
+
+void kz_http_caller(struct kz_node *n, struct kz_http_caller_view *out)
+{
+    const struct caller *who = &n->http->caller;
+    out->org = who->org;
+    out->role = who->role;
+    out->cn = who->cn;
+    out->cert_sha256 = who->cert_sha256;
+}
+
+void kz_http_send_error(struct kz_node *n, h2o_req_t *req, const char *rid,
+                        int status, const char *code, const char *message)
+{
+    send_error(n, req, rid, status, code, message);
+}
+
+void kz_http_send_json(struct kz_node *n, h2o_req_t *req, int status,
+                       json_t *body)
+{
+    send_json(n, req, status, body, kz_stor_applied_index(n->stor), -1);
+}
+
+void kz_http_send_cons_error(struct kz_node *n, h2o_req_t *req,
+                             const char *rid, int err, bool write)
+{
+    send_cons_error(n, req, rid, err, write);
+}
+
+json_t *kz_http_parse_body(struct kz_node *n, h2o_req_t *req, const char *rid)
+{
+    return parse_body(n, req, rid);
+}
+
+bool kz_http_check_fields(struct kz_node *n, h2o_req_t *req, const char *rid,
+                          json_t *body, const char *const *allowed,
+                          const char *const *required)
+{
+    return check_fields(n, req, rid, body, allowed, required);
+}
+
+int kz_http_header(h2o_req_t *req, const char *name, char *out, size_t cap)
+{
+    return header_value(req, name, out, cap);
+}
+
+int kz_http_query(h2o_req_t *req, const char *name, char *out, size_t cap)
+{
+    return query_param(req, name, out, cap);
+}
+
+int kz_http_propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
+                    const char *arg, const char *rid, Kizuna__Command *cmd)
+{
+    return propose(n, req, r, arg, rid, cmd);
+}
+
+void kz_http_audit_refusal(struct kz_node *n, const struct route *r,
+                           const char *arg, const char *rid, int outcome)
+{
+    audit_refusal(n, r, arg, rid, outcome);
+}
+
+static void on_after_read_index(kz_cons_req *creq, int status)
+{
+    struct pending *p = creq->data;
+    struct kz_node *n = p->node;
+    if (p->req != NULL) {
+        /* The handler may propose: it does so as the request's caller. */
+        struct caller saved = n->http->caller;
+        n->http->caller = p->who;
+        p->after_fn(n, p->req, p->route, p->arg, p->request_id, p->after_data,
+                    status);
+        n->http->caller = saved;
+    }
+    pending_free(p);
+}
+
+int kz_http_after_read_index(struct kz_node *n, h2o_req_t *req,
+                             const struct route *r, const char *arg,
+                             const char *rid, void *data, kz_http_after_fn fn,
+                             void (*free_data)(void *))
+{
+    struct pending *p = pending_new(n, req, r, arg, rid);
+    if (p == NULL) {
+        free_data(data);
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    p->who = n->http->caller;
+    p->after_data = data;
+    p->after_fn = fn;
+    p->after_free = free_data;
+    int rv = kz_cons_read_index(n->cons, &p->creq, on_after_read_index);
+    if (rv != 0) {
+        send_cons_error(n, req, rid, rv, false);
+        pending_free(p);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ the router */
 
 static void send_text(struct kz_node *n, h2o_req_t *req, int status,
@@ -2188,7 +2326,7 @@ static void handle_metrics(struct kz_node *n, h2o_req_t *req)
     struct kz_cons_counters c;
     kz_cons_get_status(n->cons, &st);
     kz_cons_get_counters(n->cons, &c);
-    char buf[4096];
+    char buf[8192];
     int off = snprintf(
         buf, sizeof buf,
         "# HELP kizuna_raft_term Current raft term.\n"
@@ -2250,6 +2388,11 @@ static void handle_metrics(struct kz_node *n, h2o_req_t *req)
             "# TYPE kizuna_audit_read_entries_in_flight gauge\n"
             "kizuna_audit_read_entries_in_flight %u\n",
             kz_node_audit_queue_length(n->audit_q), n->http->audits.in_flight);
+    if (off > 0 && off < (int)sizeof buf) {
+        int w = kz_api_identity_metrics(n, buf + off, sizeof buf - (size_t)off);
+        if (w < 0)
+            buf[off] = '\0'; /* did not fit: the lines before stay whole */
+    }
     send_text(n, req, 200, "text/plain; version=0.0.4", buf);
 }
 
@@ -2396,6 +2539,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return handle_read(n, req, r, arg, rid);
     case RT_PHOTO_PUT:
         return handle_photo_put(n, req, r, arg, rid);
+    case RT_ID_CHALLENGE:
+    case RT_ID_VERIFY:
+    case RT_ID_FALLBACK:
+    case RT_ID_CRL_PUT:
+    case RT_ID_CARD_PUT:
+        return kz_api_identity(n, req, r, arg, rid);
+    case RT_PROGRAM_PUT:
+    case RT_PAYOUT_CREATE:
+    case RT_PAYOUT_EXPORT:
+        return kz_api_payouts(n, req, r, arg, rid);
+    case RT_ID_CRL_GET:
+    case RT_PROGRAMS_GET:
+    case RT_PROGRAM_GET:
+    case RT_PAYOUT_LIST:
+    case RT_PAYOUT_GET:
+        return handle_read(n, req, r, arg, rid);
     default:
         return handle_write(n, req, r, arg, rid);
     }

@@ -44,8 +44,8 @@ void kz_node_date_jst(int64_t ms, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-static void put_plain(kz_stor_batch *b, const char *key, size_t kl,
-                      const ProtobufCMessage *msg)
+void kz_node_put_plain(kz_stor_batch *b, const char *key, size_t kl,
+                       const ProtobufCMessage *msg)
 {
     size_t sz = protobuf_c_message_get_packed_size(msg);
     uint8_t *buf = malloc(sz ? sz : 1);
@@ -56,9 +56,9 @@ static void put_plain(kz_stor_batch *b, const char *key, size_t kl,
     free(buf);
 }
 
-static int get_plain(kz_stor *st, const char *key, size_t kl,
-                     const ProtobufCMessageDescriptor *d,
-                     ProtobufCMessage **out)
+int kz_node_get_plain(kz_stor *st, const char *key, size_t kl,
+                      const ProtobufCMessageDescriptor *d,
+                      ProtobufCMessage **out)
 {
     char *v;
     size_t vl;
@@ -99,7 +99,7 @@ static int load_row(kz_stor *st, const char *muni, const char *org,
     size_t kl = kz_node_make_key(key, muni, 'l', org, id_hex);
     if (kl == 0)
         return KZ_ENOTFOUND;
-    return get_plain(st, key, kl, &kizuna__link_row__descriptor,
+    return kz_node_get_plain(st, key, kl, &kizuna__link_row__descriptor,
                      (ProtobufCMessage **)out);
 }
 
@@ -331,7 +331,7 @@ static int load_whitelist(kz_stor *st, const char *muni, const char *bp_id,
                     : 0;
     if (kl == 0)
         return KZ_ENOTFOUND;
-    return get_plain(st, key, kl, &kizuna__whitelist_entry__descriptor,
+    return kz_node_get_plain(st, key, kl, &kizuna__whitelist_entry__descriptor,
                      (ProtobufCMessage **)out);
 }
 
@@ -384,7 +384,7 @@ static int apply_put_whitelist(kz_stor *st, kz_stor_batch *b,
     w->updated_ms = cmd->time_ms;
     char key[KZ_NODE_KEY_MAX];
     size_t kl = kz_node_make_key(key, muni, 'w', w->bp_id, NULL);
-    put_plain(b, key, kl, &w->base);
+    kz_node_put_plain(b, key, kl, &w->base);
     snprintf(r->subject, sizeof r->subject, "%s", w->bp_id);
     kz_node_result_set(r, existed ? 200 : 201, whitelist_to_json(w));
     return KZ_OK;
@@ -509,6 +509,86 @@ static int id_code_of(kz_stor *st, kz_stor_batch *b, const char *muni,
     return KZ_OK;
 }
 
+int kz_node_id_code_of(kz_stor *st, kz_stor_batch *b, const char *muni,
+                       const char *vid, const unsigned char fresh[16],
+                       unsigned char id[16])
+{
+    return id_code_of(st, b, muni, vid, fresh, id);
+}
+
+int kz_node_victim_of(kz_stor *st, const char *muni, const char *id_hex,
+                      char victim_id[80])
+{
+    return victim_of(st, muni, id_hex, victim_id);
+}
+
+static bool org_registered(kz_stor *st, struct kz_node_keys *keys,
+                           const char *muni, const char *org)
+{
+    Kizuna__Org *o;
+    if (load_org(st, keys, muni, org, &o) != KZ_OK)
+        return false;
+    kizuna__org__free_unpacked(o, NULL);
+    return true;
+}
+
+int kz_node_link_for(kz_stor *st, struct kz_node_keys *keys,
+                     kz_stor_batch *b, const char *muni, const char *org,
+                     const char *vid, const unsigned char fresh[16],
+                     int64_t time_ms, struct kz_node_link *out)
+{
+    memset(out, 0, sizeof *out);
+    Kizuna__Org *o;
+    int rv = load_org(st, keys, muni, org, &o);
+    if (rv == KZ_ENOTFOUND) {
+        out->status = 403;
+        return KZ_OK;
+    }
+    if (rv != KZ_OK)
+        return rv;
+    rv = id_code_of(st, b, muni, vid, fresh, out->id);
+    if (rv != KZ_OK) {
+        kizuna__org__free_unpacked(o, NULL);
+        return rv;
+    }
+    hex16(out->id, out->id_hex);
+    char day[11];
+    kz_node_date_jst(time_ms, day);
+    Kizuna__LinkRow *row = NULL;
+    rv = load_row(st, muni, org, out->id_hex, &row);
+    if (rv == KZ_OK && !row_valid(row, day) &&
+        row->key_index == o->current_key) {
+        /* The same key would give the same, unlinked, code back. */
+        kizuna__link_row__free_unpacked(row, NULL);
+        kizuna__org__free_unpacked(o, NULL);
+        out->status = 409;
+        return KZ_OK;
+    }
+    out->status = 200;
+    if (rv == KZ_ENOTFOUND || (rv == KZ_OK && !row_valid(row, day))) {
+        Kizuna__LinkRow fresh_row = KIZUNA__LINK_ROW__INIT;
+        fresh_row.has_key_index = fresh_row.has_linked_ms = 1;
+        fresh_row.key_index = o->current_key;
+        fresh_row.linked_ms = time_ms;
+        char key[KZ_NODE_KEY_MAX];
+        size_t kl = kz_node_make_key(key, muni, 'l', org, out->id_hex);
+        kz_node_put_plain(b, key, kl, &fresh_row.base);
+        out->key_index = fresh_row.key_index;
+        out->linked_ms = time_ms;
+        out->status = 201;
+        rv = KZ_OK;
+    } else if (rv == KZ_OK) {
+        out->key_index = row->key_index;
+        out->linked_ms = row->linked_ms;
+    }
+    if (row)
+        kizuna__link_row__free_unpacked(row, NULL);
+    if (rv == KZ_OK && code_of(o, out->key_index, out->id, out->code) != KZ_OK)
+        out->status = 500;
+    kizuna__org__free_unpacked(o, NULL);
+    return rv;
+}
+
 static int apply_issue(kz_stor *st, struct kz_node_keys *keys,
                        kz_stor_batch *b, const char *muni, uint64_t index,
                        const Kizuna__Command *cmd, struct kz_node_result *r)
@@ -523,22 +603,18 @@ static int apply_issue(kz_stor *st, struct kz_node_keys *keys,
         kz_node_result_error(r, 400, "bad_command", "issuance incomplete");
         return KZ_OK;
     }
-    Kizuna__Org *o;
-    int rv = load_org(st, keys, muni, il->org, &o);
-    if (rv == KZ_ENOTFOUND) {
+    if (!org_registered(st, keys, muni, il->org)) {
+        OPENSSL_cleanse(&want, sizeof want);
         kz_node_result_error(r, 403, "org_not_registered",
                              "your organisation is not registered for link "
                              "codes");
         return KZ_OK;
     }
-    if (rv != KZ_OK)
-        return rv;
     size_t count = 0;
     char vid[80] = "";
-    rv = find_person(st, keys, muni, il, &want, &count, vid);
+    int rv = find_person(st, keys, muni, il, &want, &count, vid);
     OPENSSL_cleanse(&want, sizeof want);
     if (rv != KZ_OK || count != 1) {
-        kizuna__org__free_unpacked(o, NULL);
         if (rv == KZ_OK && count == 0)
             kz_node_result_error(r, 404, "no_match",
                                  "no registered person matches these facts; "
@@ -549,67 +625,31 @@ static int apply_issue(kz_stor *st, struct kz_node_keys *keys,
                                  "person; nothing was issued");
         return rv;
     }
-    unsigned char id[16];
-    char hex[33];
-    rv = id_code_of(st, b, muni, vid, il->new_id_code.data, id);
-    if (rv != KZ_OK) {
-        kizuna__org__free_unpacked(o, NULL);
+    struct kz_node_link lk;
+    rv = kz_node_link_for(st, keys, b, muni, il->org, vid,
+                          il->new_id_code.data, cmd->time_ms, &lk);
+    if (rv != KZ_OK)
         return rv;
-    }
-    hex16(id, hex);
     snprintf(r->subject, sizeof r->subject, "%s", vid);
-    snprintf(r->person, sizeof r->person, "%s", hex);
-    char day[11];
-    kz_node_date_jst(cmd->time_ms, day);
-    Kizuna__LinkRow *row = NULL;
-    rv = load_row(st, muni, il->org, hex, &row);
-    int status = 200;
-    if (rv == KZ_OK && !row_valid(row, day) &&
-        row->key_index == o->current_key) {
-        kizuna__link_row__free_unpacked(row, NULL);
-        kizuna__org__free_unpacked(o, NULL);
+    snprintf(r->person, sizeof r->person, "%s", lk.id_hex);
+    if (lk.status == 409) {
         kz_node_result_error(r, 409, "link_unlinked",
                              "this person's link code for your organisation "
                              "was unlinked; rotate the organisation's key to "
                              "issue a new one");
-        return KZ_OK;
-    }
-    Kizuna__LinkRow fresh = KIZUNA__LINK_ROW__INIT;
-    const Kizuna__LinkRow *use = row;
-    if (rv == KZ_ENOTFOUND || (rv == KZ_OK && !row_valid(row, day))) {
-        fresh.has_key_index = fresh.has_linked_ms = 1;
-        fresh.key_index = o->current_key;
-        fresh.linked_ms = cmd->time_ms;
-        char key[KZ_NODE_KEY_MAX];
-        size_t kl = kz_node_make_key(key, muni, 'l', il->org, hex);
-        put_plain(b, key, kl, &fresh.base);
-        use = &fresh;
-        status = 201;
-        rv = KZ_OK;
-    }
-    if (rv != KZ_OK) {
-        kizuna__org__free_unpacked(o, NULL);
-        return rv;
-    }
-    char code[KZ_NODE_LINKCODE_MAX], mn[13], linked[11];
-    rv = code_of(o, use->key_index, id, code);
-    if (rv == KZ_OK) {
-        matching_number(keys, il->org, id, mn);
-        kz_node_date_jst(use->linked_ms, linked);
-        kz_node_result_set(r, status,
-                           json_pack("{s:s,s:s,s:i,s:s}", "link_code", code,
+    } else if (lk.status == 200 || lk.status == 201) {
+        char mn[13], linked[11];
+        matching_number(keys, il->org, lk.id, mn);
+        kz_node_date_jst(lk.linked_ms, linked);
+        kz_node_result_set(r, lk.status,
+                           json_pack("{s:s,s:s,s:i,s:s}", "link_code", lk.code,
                                      "matching_number", mn, "key_index",
-                                     (int)use->key_index, "linked_on",
-                                     linked));
+                                     (int)lk.key_index, "linked_on", linked));
     } else {
         kz_node_result_error(r, 500, "internal", "no key for the link");
-        rv = KZ_OK;
     }
-    OPENSSL_cleanse(id, sizeof id);
-    if (row)
-        kizuna__link_row__free_unpacked(row, NULL);
-    kizuna__org__free_unpacked(o, NULL);
-    return rv;
+    OPENSSL_cleanse(&lk, sizeof lk);
+    return KZ_OK;
 }
 
 static int apply_unlink(kz_stor *st, struct kz_node_keys *keys,
@@ -656,7 +696,7 @@ static int apply_unlink(kz_stor *st, struct kz_node_keys *keys,
     row->unlinked_on = (char *)ul->from;
     char key[KZ_NODE_KEY_MAX];
     size_t kl = kz_node_make_key(key, muni, 'l', ul->org, hex);
-    put_plain(b, key, kl, &row->base);
+    kz_node_put_plain(b, key, kl, &row->base);
     row->unlinked_on = old_unlink;
     kizuna__link_row__free_unpacked(row, NULL);
     char vid[80];

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "kizuna.pb-c.h"
+#include "linkcode.h"
 #include "state_store.h"
 
 struct kz_node_keys;
@@ -61,6 +62,37 @@ json_t *kz_node_mediation_inbox(kz_stor *st, struct kz_node_keys *keys,
                                 const char *muni, const char *provider,
                                 const char *after, size_t limit, char *next,
                                 json_t *victim_ids);
+
+/* A person's link code for one organisation (kz_node_link_for). */
+struct kz_node_link {
+    int status; /* 200 existing link, 201 new link, 403 org not registered,
+                   409 unlinked under the current key, 500 key missing */
+    char code[KZ_NODE_LINKCODE_MAX];
+    unsigned char id[16]; /* the person's ID code */
+    char id_hex[33];
+    unsigned key_index;
+    int64_t linked_ms;
+};
+
+/* Within apply: org's link code for the victim vid, as issuance gives it.
+ * The person gets the ID code `fresh` if they have none; org gets a link row
+ * (its current key, linked at time_ms) if it has none valid on that day.
+ * Writes into b only then. KZ_OK with out->status saying which; other codes
+ * are storage errors. The caller cleanses *out. */
+int kz_node_link_for(kz_stor *st, struct kz_node_keys *keys,
+                     kz_stor_batch *b, const char *muni, const char *org,
+                     const char *vid, const unsigned char fresh[16],
+                     int64_t time_ms, struct kz_node_link *out);
+
+/* Within apply: the ID code of victim vid, created from `fresh` (and the
+ * reverse entry written into b) when they have none. */
+int kz_node_id_code_of(kz_stor *st, kz_stor_batch *b, const char *muni,
+                       const char *vid, const unsigned char fresh[16],
+                       unsigned char id[16]);
+
+/* The victim id (80 bytes) of an ID code (hex). KZ_ENOTFOUND when none. */
+int kz_node_victim_of(kz_stor *st, const char *muni, const char *id_hex,
+                      char victim_id[80]);
 
 /* Calendar day in Japan (UTC+9) of a time in ms: YYYY-MM-DD. */
 void kz_node_date_jst(int64_t ms, char out[11]);

@@ -156,6 +156,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
 
 err_after_http:
     kz_node_http_free(n);
+    kz_node_idcheck_free(n);
     /* raft was initialised but not started: closing it needs the loop. */
     return rv;
 err_after_stor:
@@ -374,6 +375,7 @@ void kz_node_free(struct kz_node *n)
     if (n->cons != NULL)
         kz_cons_free(n->cons);
     kz_node_http_free(n);
+    kz_node_idcheck_free(n);
     kz_stor_close(n->stor);
     kz_node_audit_queue_close(n->audit_q);
     n->audit_q = NULL;

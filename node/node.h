@@ -20,6 +20,19 @@
 #include "state_store.h"
 
 struct kz_node_http;
+struct kz_card_trust;
+
+/* Identity checks on this node (api_identity.c): the authentication CA
+ * (auth_ca, read once) and the trust built from it and the installed CRL,
+ * rebuilt when the CRL's version changes. */
+struct kz_node_idcheck {
+    char *ca_pem;
+    size_t ca_len;
+    struct kz_card_trust *trust;
+    uint64_t trust_crl_version; /* CRL version the trust holds (0: none) */
+    uint64_t verifications[8];  /* by card outcome (card.h), 7: refused */
+    uint64_t fallbacks;
+};
 struct kz_node_audit_queue;
 
 struct kz_node_stats {
@@ -49,6 +62,7 @@ struct kz_node {
     bool audit_prune_in_flight;
     int64_t audit_prune_last_ms;
     struct kz_node_stats stats;
+    struct kz_node_idcheck idcheck;
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];
 };
@@ -58,6 +72,9 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
 int kz_node_start(struct kz_node *n);
 void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *));
 void kz_node_free(struct kz_node *n);
+
+/* Frees the identity checks' CA and trust (api_identity.c). */
+void kz_node_idcheck_free(struct kz_node *n);
 
 /* HTTP API (http_api.c). */
 int kz_node_http_init(struct kz_node *n);

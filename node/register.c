@@ -683,6 +683,22 @@ static const char *command_action(const Kizuna__Command *cmd)
         return "audit.prune";
     case KIZUNA__COMMAND__OP_PUT_PHOTO:
         return "photo.put";
+    case KIZUNA__COMMAND__OP_CREATE_CHALLENGE:
+        return "identity.challenge";
+    case KIZUNA__COMMAND__OP_BIND_CARD:
+        return "identity.card_bind";
+    case KIZUNA__COMMAND__OP_VERIFY_IDENTITY:
+        return "identity.verify";
+    case KIZUNA__COMMAND__OP_PUT_CRL:
+        return "identity.crl_put";
+    case KIZUNA__COMMAND__OP_IDENTITY_FALLBACK:
+        return "identity.fallback";
+    case KIZUNA__COMMAND__OP_PUT_PROGRAM:
+        return "program.put";
+    case KIZUNA__COMMAND__OP_CREATE_PAYOUT:
+        return "payout.create";
+    case KIZUNA__COMMAND__OP_EXPORT_PAYOUTS:
+        return "payout.export";
     default:
         return "other";
     }
@@ -1021,6 +1037,18 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_CREATE_MEDIATION:
         case KIZUNA__COMMAND__OP_REPLY_MEDIATION:
             rv = kz_node_apply_links(st, keys, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_CREATE_CHALLENGE:
+        case KIZUNA__COMMAND__OP_BIND_CARD:
+        case KIZUNA__COMMAND__OP_VERIFY_IDENTITY:
+        case KIZUNA__COMMAND__OP_PUT_CRL:
+        case KIZUNA__COMMAND__OP_IDENTITY_FALLBACK:
+            rv = kz_node_apply_idcheck(st, keys, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_PUT_PROGRAM:
+        case KIZUNA__COMMAND__OP_CREATE_PAYOUT:
+        case KIZUNA__COMMAND__OP_EXPORT_PAYOUTS:
+            rv = kz_node_apply_payouts(st, keys, b, muni, index, cmd, &r);
             break;
         default:
             kz_node_result_error(&r, 400, "bad_command", "unknown command");

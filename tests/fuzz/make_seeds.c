@@ -347,6 +347,77 @@ static void links(void)
     put("78_audit_prune", &c, NULL);
 }
 
+/* Identity checks (idcheck.c): a challenge, a card bound, a verdict on
+ * it, a CRL, a fallback. */
+static void identity(void)
+{
+    Kizuna__Command c = command(10);
+    static uint8_t nonce[32] = {1, 2, 3}, fresh[16] = {7}, h[32] = {9};
+    static uint8_t crl[] = "-----BEGIN X509 CRL-----\n";
+    Kizuna__Challenge ch = KIZUNA__CHALLENGE__INIT;
+    ch.id = "0123456789abcdef0123456789abcdef";
+    ch.has_nonce = ch.has_expires_ms = 1;
+    ch.nonce.data = nonce;
+    ch.nonce.len = sizeof nonce;
+    ch.expires_ms = T0 + 300000;
+    ch.org = MUNI;
+    Kizuna__CreateChallenge cc = KIZUNA__CREATE_CHALLENGE__INIT;
+    cc.challenge = &ch;
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_CHALLENGE;
+    c.create_challenge = &cc;
+    put("80_challenge", &c, NULL);
+
+    Kizuna__BindCard bc = KIZUNA__BIND_CARD__INIT;
+    bc.victim_id = "018bcfe56800a1b2c3d4e5f6a7";
+    bc.key_sha256 =
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    bc.serial = "4787025ABC";
+    bc.has_new_id_code = 1;
+    bc.new_id_code.data = fresh;
+    bc.new_id_code.len = sizeof fresh;
+    c.op_case = KIZUNA__COMMAND__OP_BIND_CARD;
+    c.bind_card = &bc;
+    put("81_card_bind", &c, NULL);
+
+    Kizuna__VerifyIdentity vi = KIZUNA__VERIFY_IDENTITY__INIT;
+    vi.challenge_id = ch.id;
+    vi.has_nonce_sha256 = vi.has_crl_version = 1;
+    vi.nonce_sha256.data = h;
+    vi.nonce_sha256.len = sizeof h;
+    vi.outcome = "ok";
+    vi.key_sha256 = bc.key_sha256;
+    vi.serial = bc.serial;
+    vi.org = MUNI;
+    c.op_case = KIZUNA__COMMAND__OP_VERIFY_IDENTITY;
+    c.verify_identity = &vi;
+    put("82_verify", &c, NULL);
+
+    Kizuna__IdentityCrl ic = KIZUNA__IDENTITY_CRL__INIT;
+    ic.has_crl = ic.has_this_update_ms = ic.has_next_update_ms = 1;
+    ic.crl.data = crl;
+    ic.crl.len = sizeof crl - 1;
+    ic.this_update_ms = T0;
+    ic.next_update_ms = T0 + 86400000;
+    Kizuna__PutCrl pc = KIZUNA__PUT_CRL__INIT;
+    pc.crl = &ic;
+    c.op_case = KIZUNA__COMMAND__OP_PUT_CRL;
+    c.put_crl = &pc;
+    put("83_crl_put", &c, NULL);
+
+    Kizuna__IdentityFallback f = KIZUNA__IDENTITY_FALLBACK__INIT;
+    f.id = "fb01";
+    f.victim_id = bc.victim_id;
+    f.org = MUNI;
+    f.confirmed_by = "staff-1";
+    f.has_photo_compared = f.has_knowledge_check = f.has_new_id_code = 1;
+    f.photo_compared = f.knowledge_check = 1;
+    f.new_id_code.data = fresh;
+    f.new_id_code.len = sizeof fresh;
+    c.op_case = KIZUNA__COMMAND__OP_IDENTITY_FALLBACK;
+    c.identity_fallback = &f;
+    put("84_fallback", &c, "SEAL");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -360,5 +431,6 @@ int main(int argc, char **argv)
     notes();
     others();
     links();
+    identity();
     return 0;
 }

@@ -144,16 +144,17 @@ static inline char *kz_test_seal(struct kz_node_keys *k, const char *cmd,
 }
 
 /* Applies cmd for municipality muni at *index (then advanced), at time
- * 1700000000000 + index, as a node does; fails the test unless apply
- * succeeds with a result. Returns the result's status and, when body is not
- * NULL, its JSON body (caller decrefs). */
-static inline int kz_test_apply(kz_stor *st, struct kz_node_keys *k,
-                                const char *muni, uint64_t *index,
-                                Kizuna__Command *cmd, json_t **body)
+ * time_ms, as a node does; fails the test unless apply succeeds with a
+ * result. Returns the result's status and, when body is not NULL, its JSON
+ * body (caller decrefs). */
+static inline int kz_test_apply_at(kz_stor *st, struct kz_node_keys *k,
+                                   const char *muni, uint64_t *index,
+                                   Kizuna__Command *cmd, int64_t time_ms,
+                                   json_t **body)
 {
     cmd->municipality = (char *)muni;
     cmd->has_time_ms = 1;
-    cmd->time_ms = 1700000000000LL + (int64_t)*index;
+    cmd->time_ms = time_ms;
     size_t len = kizuna__command__get_packed_size(cmd);
     uint8_t *buf = malloc(len ? len : 1);
     cr_assert_not_null(buf);
@@ -174,6 +175,15 @@ static inline int kz_test_apply(kz_stor *st, struct kz_node_keys *k,
     }
     free(res);
     return status;
+}
+
+/* kz_test_apply_at at time 1700000000000 + index. */
+static inline int kz_test_apply(kz_stor *st, struct kz_node_keys *k,
+                                const char *muni, uint64_t *index,
+                                Kizuna__Command *cmd, json_t **body)
+{
+    return kz_test_apply_at(st, k, muni, index, cmd,
+                            1700000000000LL + (int64_t)*index, body);
 }
 
 /* A fresh store in a new temp directory (dir: a mkdtemp template, e.g.
