@@ -10,7 +10,9 @@
  */
 #include "payout_rules.h"
 
+#include <jansson.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,7 +20,13 @@
 
 /* ---- the table --------------------------------------------------------- */
 
-enum { ITEM_BASIC, ITEM_BUILD, ITEM_REPAIR, ITEM_RENT, ITEM_COUNT };
+enum {
+    ITEM_BASIC,
+    ITEM_BUILD,
+    ITEM_REPAIR,
+    ITEM_RENT,
+    ITEM_COUNT = KZ_PAYOUT_ITEMS
+};
 
 /* seikatsu_saiken items, in table-column order, with their deadlines. */
 static const struct {
@@ -56,6 +64,8 @@ static const char *const damage_codes[] = {
     "none",
 };
 #define DAMAGE_CODE_COUNT (sizeof damage_codes / sizeof damage_codes[0])
+_Static_assert(DAMAGE_CODE_COUNT == KZ_PAYOUT_DAMAGES,
+               "the table has a row per damage code");
 
 /* One-person households: amount * 3 / 4, floored. */
 #define ONE_PERSON_NUM 3
@@ -188,24 +198,33 @@ static int seikatsu_saiken(const struct kz_payout_input *in,
                       "the household has no registered members", amount_yen,
                       reason);
 
-    if (!known_damage(in->damage))
+    size_t level = DAMAGE_CODE_COUNT;
+    for (size_t i = 0; i < DAMAGE_CODE_COUNT; i++)
+        if (eq(in->damage, damage_codes[i]))
+            level = i;
+    if (level == DAMAGE_CODE_COUNT)
         return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE, "unknown damage code",
                       amount_yen, reason);
-    size_t level = LEVEL_COUNT;
-    for (size_t i = 0; i < LEVEL_COUNT; i++)
-        if (eq(in->damage, levels[i].damage))
-            level = i;
-    if (level == LEVEL_COUNT)
+    struct kz_payout_table def;
+    const struct kz_payout_table *t = in->table;
+    if (t == NULL) {
+        kz_payout_table_default(&def);
+        t = &def;
+    }
+    long long yen = t->yen[level][item];
+    if (yen < 0) {
+        bool any = false;
+        for (int i = 0; i < ITEM_COUNT; i++)
+            any = any || t->yen[level][i] >= 0;
         return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
-                      "seikatsu_saiken needs damage zenkai, kaitai, "
-                      "choki_hinan, daikibo_hankai or chukibo_hankai",
+                      any ? "this damage level gets no support of this item "
+                            "(e.g. chukibo_hankai has no basic support)"
+                          : "this damage level is not eligible for "
+                            "seikatsu_saiken (by the default table: zenkai, "
+                            "kaitai, choki_hinan, daikibo_hankai or "
+                            "chukibo_hankai)",
                       amount_yen, reason);
-    long long yen = levels[level].yen[item];
-    if (yen == NONE)
-        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
-                      "this damage level gets no support of this item "
-                      "(chukibo_hankai has no basic support)",
-                      amount_yen, reason);
+    }
 
     struct ymd disaster, apply;
     if (!parse_date(in->disaster_date, &disaster))
@@ -223,18 +242,18 @@ static int seikatsu_saiken(const struct kz_payout_input *in,
     if (in->paid_rent_yen < 0)
         return refuse(KZ_PAYOUT_NOT_CONFIGURED, "paid rent is negative",
                       amount_yen, reason);
-    if (date_key(apply) > date_key(add_months(disaster, items[item].months)))
+    if (date_key(apply) > date_key(add_months(disaster, t->months[item])))
         return refuse(KZ_PAYOUT_DEADLINE_PASSED,
                       item == ITEM_BASIC
-                          ? "basic support must be applied for within 13 "
-                            "months of the disaster"
+                          ? "basic support must be applied for within its "
+                            "deadline (13 months of the disaster by default)"
                           : "additional support must be applied for within "
-                            "37 months of the disaster",
+                            "its deadline (37 months by default)",
                       amount_yen, reason);
 
     /* yen >= 0, so integer division is the floor. */
     if (in->household_size == 1)
-        yen = yen * ONE_PERSON_NUM / ONE_PERSON_DEN;
+        yen = yen * t->one_num / t->one_den;
     if (items[item].less_rent) {
         if (in->paid_rent_yen >= yen)
             return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
@@ -345,4 +364,180 @@ const char *kz_payout_default_table_json(void)
 {
     pthread_once(&table_json_once, build_table_json);
     return table_json_ok;
+}
+
+/* ---- tables as data ---------------------------------------------------- */
+
+void kz_payout_table_default(struct kz_payout_table *t)
+{
+    for (size_t d = 0; d < DAMAGE_CODE_COUNT; d++) {
+        for (int i = 0; i < ITEM_COUNT; i++)
+            t->yen[d][i] = NONE;
+        for (size_t l = 0; l < LEVEL_COUNT; l++)
+            if (strcmp(damage_codes[d], levels[l].damage) == 0)
+                for (int i = 0; i < ITEM_COUNT; i++)
+                    t->yen[d][i] = levels[l].yen[i];
+    }
+    for (int i = 0; i < ITEM_COUNT; i++)
+        t->months[i] = items[i].months;
+    t->one_num = ONE_PERSON_NUM;
+    t->one_den = ONE_PERSON_DEN;
+}
+
+static int table_err(char *err, size_t errlen, const char *fmt,
+                     const char *what)
+{
+    if (errlen > 0)
+        snprintf(err, errlen, fmt, what);
+    return -1;
+}
+
+static int item_index(const char *code)
+{
+    for (int i = 0; i < ITEM_COUNT; i++)
+        if (strcmp(code, items[i].code) == 0)
+            return i;
+    return -1;
+}
+
+static int parse_amounts(json_t *a, struct kz_payout_table *t, char *err,
+                         size_t errlen)
+{
+    const char *dk, *ik;
+    json_t *row, *v;
+    if (!json_is_object(a))
+        return table_err(err, errlen, "%s: an object by damage level",
+                         "amounts_yen");
+    json_object_foreach(a, dk, row) {
+        size_t d = DAMAGE_CODE_COUNT;
+        for (size_t k = 0; k < DAMAGE_CODE_COUNT; k++)
+            if (strcmp(dk, damage_codes[k]) == 0)
+                d = k;
+        if (d == DAMAGE_CODE_COUNT)
+            return table_err(err, errlen,
+                             "amounts_yen: unknown damage level %.40s", dk);
+        if (!json_is_object(row))
+            return table_err(err, errlen,
+                             "amounts_yen.%.40s: an object by item", dk);
+        json_object_foreach(row, ik, v) {
+            int i = item_index(ik);
+            if (i < 0)
+                return table_err(err, errlen,
+                                 "amounts_yen: unknown item %.40s", ik);
+            if (json_is_null(v)) {
+                t->yen[d][i] = NONE;
+            } else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                       json_integer_value(v) <= 100000000) {
+                t->yen[d][i] = json_integer_value(v);
+            } else {
+                return table_err(err, errlen,
+                                 "amounts_yen: %.40s must be null or an "
+                                 "integer number of yen, 0 to 100000000",
+                                 ik);
+            }
+        }
+    }
+    return 0;
+}
+
+int kz_payout_table_parse(const char *text, struct kz_payout_table *t,
+                          char *err, size_t errlen)
+{
+    kz_payout_table_default(t);
+    json_t *o = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, NULL);
+    int rv = 0;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return table_err(err, errlen, "%s: a JSON object", "table");
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (strcmp(k, "amounts_yen") == 0) {
+            rv = parse_amounts(v, t, err, errlen);
+        } else if (strcmp(k, "deadline_months") == 0) {
+            const char *ik;
+            json_t *m;
+            if (!json_is_object(v))
+                rv = table_err(err, errlen, "%s: an object by item", k);
+            json_object_foreach(v, ik, m) {
+                int i = item_index(ik);
+                if (rv == 0 && i < 0)
+                    rv = table_err(err, errlen,
+                                   "deadline_months: unknown item %.40s", ik);
+                else if (rv == 0 &&
+                         (!json_is_integer(m) || json_integer_value(m) < 1 ||
+                          json_integer_value(m) > 120))
+                    rv = table_err(err, errlen,
+                                   "deadline_months.%.40s: 1 to 120", ik);
+                else if (rv == 0)
+                    t->months[i] = (int)json_integer_value(m);
+            }
+        } else if (strcmp(k, "one_person_household") == 0) {
+            json_t *n = json_object_get(v, "numerator");
+            json_t *d = json_object_get(v, "denominator");
+            if (!json_is_object(v) || !json_is_integer(n) ||
+                !json_is_integer(d) || json_integer_value(d) < 1 ||
+                json_integer_value(d) > 100 || json_integer_value(n) < 1 ||
+                json_integer_value(n) > json_integer_value(d))
+                rv = table_err(err, errlen,
+                               "%s: {numerator, denominator}, 1 <= "
+                               "numerator <= denominator <= 100",
+                               k);
+            else {
+                t->one_num = (int)json_integer_value(n);
+                t->one_den = (int)json_integer_value(d);
+            }
+        } else {
+            /* What the default table shows besides the rules (names,
+             * descriptions) is read back without meaning. */
+            static const char *const informative[] = {
+                "id", "name", "amounts_as_of", "items", "not_eligible",
+                "deadline_rule", "reduced_by_rent_paid", NULL};
+            bool known = false;
+            for (const char *const *p = informative; *p; p++)
+                known = known || strcmp(*p, k) == 0;
+            if (!known)
+                rv = table_err(err, errlen, "table: unknown field %.40s", k);
+        }
+        if (rv != 0)
+            break;
+    }
+    json_decref(o);
+    return rv;
+}
+
+char *kz_payout_table_json(const struct kz_payout_table *t)
+{
+    json_t *amounts = json_object(), *months = json_object();
+    json_t *not_eligible = json_array();
+    for (size_t d = 0; d < DAMAGE_CODE_COUNT; d++) {
+        json_t *row = json_object();
+        bool any = false;
+        for (int i = 0; i < ITEM_COUNT; i++) {
+            any = any || t->yen[d][i] >= 0;
+            json_object_set_new(row, items[i].code,
+                                t->yen[d][i] >= 0
+                                    ? json_integer(t->yen[d][i])
+                                    : json_null());
+        }
+        if (any)
+            json_object_set_new(amounts, damage_codes[d], row);
+        else {
+            json_decref(row);
+            json_array_append_new(not_eligible,
+                                  json_string(damage_codes[d]));
+        }
+    }
+    for (int i = 0; i < ITEM_COUNT; i++)
+        json_object_set_new(months, items[i].code,
+                            json_integer(t->months[i]));
+    json_t *o = json_pack("{s:o,s:o,s:o,s:{s:i,s:i,s:s}}", "amounts_yen",
+                          amounts, "not_eligible", not_eligible,
+                          "deadline_months", months, "one_person_household",
+                          "numerator", t->one_num, "denominator", t->one_den,
+                          "rounding", "floor");
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
 }

@@ -53,6 +53,8 @@
 #ifndef KZ_NODE_PAYOUT_RULES_H
 #define KZ_NODE_PAYOUT_RULES_H
 
+#include <stddef.h>
+
 enum kz_payout_refusal {
     KZ_PAYOUT_OK = 0,
     KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
@@ -61,6 +63,37 @@ enum kz_payout_refusal {
     KZ_PAYOUT_NO_HOUSEHOLD,
     KZ_PAYOUT_NOT_CONFIGURED
 };
+
+#define KZ_PAYOUT_ITEMS 4   /* basic, build, repair, rent */
+#define KZ_PAYOUT_DAMAGES 9 /* every damage code of API.md */
+
+/* The 被災者生活再建支援金 rules as data (a program's table, PUT
+ * /v1/programs/seikatsu_saiken): yen by damage code (API.md order: zenkai,
+ * kaitai, choki_hinan, daikibo_hankai, chukibo_hankai, hankai, jun_hankai,
+ * ichibu_sonkai, none) and item (basic, build, repair, rent), -1 where none;
+ * the deadlines in months per item; the one-person ratio. The rent rule is
+ * fixed: build and repair are reduced by rent already paid. */
+struct kz_payout_table {
+    long long yen[KZ_PAYOUT_DAMAGES][KZ_PAYOUT_ITEMS];
+    int months[KZ_PAYOUT_ITEMS];
+    int one_num, one_den;
+};
+
+/* The built-in table (the law as amended 2020-12-04). */
+void kz_payout_table_default(struct kz_payout_table *t);
+
+/* Parses a table from JSON text (an object with any of "amounts_yen":
+ * {damage: {item: yen or null}}, "deadline_months": {item: 1..120},
+ * "one_person_household": {numerator, denominator}), over the default: what
+ * is not given keeps its default. The informative keys of the default
+ * table's JSON are accepted and ignored. 0, or -1 with a message in err
+ * (unknown damage code, item or key; a value out of range). */
+int kz_payout_table_parse(const char *json, struct kz_payout_table *t,
+                          char *err, size_t errlen);
+
+/* The table as compact JSON (malloc'd; NULL when out of memory), in the
+ * shape kz_payout_table_parse reads. */
+char *kz_payout_table_json(const struct kz_payout_table *t);
 
 /* One request. Strings are NUL-terminated and borrowed for the call only;
  * any may be NULL (read as unknown / not given). */
@@ -75,6 +108,7 @@ struct kz_payout_input {
     long long paid_rent_yen;   /* build or repair after rent: rent support
                                   already paid to this household, else 0 */
     long long gienkin_per_household_yen; /* operator-set; <= 0: not set */
+    const struct kz_payout_table *table; /* seikatsu_saiken; NULL: default */
 };
 
 /* The deadlines, in months from the disaster date. */
