@@ -314,7 +314,9 @@ static int apply_verify(kz_stor *st, struct kz_node_keys *keys,
                         const Kizuna__Command *cmd, struct kz_node_result *r)
 {
     const Kizuna__VerifyIdentity *vi = cmd->verify_identity;
-    if (vi->challenge_id == NULL || vi->org == NULL || vi->outcome == NULL) {
+    if (vi->challenge_id == NULL || vi->org == NULL || vi->outcome == NULL ||
+        !kz_node_valid_text(vi->outcome, 32) ||
+        (vi->serial && !kz_node_valid_text(vi->serial, 80))) {
         kz_node_result_error(r, 400, "bad_command", "verification incomplete");
         return KZ_OK;
     }
@@ -432,7 +434,7 @@ static int apply_fallback(kz_stor *st, struct kz_node_keys *keys,
     const Kizuna__IdentityFallback *f = cmd->identity_fallback;
     if (f->id == NULL || !kz_node_valid_ref(f->id) || f->victim_id == NULL ||
         !kz_node_valid_ref(f->victim_id) || f->org == NULL ||
-        f->confirmed_by == NULL || !f->has_new_id_code ||
+        !kz_node_valid_text(f->confirmed_by, 128) || !f->has_new_id_code ||
         f->new_id_code.len != 16) {
         kz_node_result_error(r, 400, "bad_command", "fallback incomplete");
         return KZ_OK;

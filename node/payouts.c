@@ -166,9 +166,13 @@ int kz_node_program_from_json(const char *id, const json_t *body,
         } else if (strcmp(k, "table") == 0) {
             if (!saiken)
                 return perr(err, errlen, "table: only for seikatsu_saiken");
+            if (!json_is_object(v))
+                return perr(err, errlen, "table: an object (see GET "
+                                         "/v1/programs/seikatsu_saiken)");
             struct kz_payout_table t;
             char *text = json_dumps(v, JSON_COMPACT);
-            int rv = text ? kz_payout_table_parse(text, &t, err, errlen) : -1;
+            int rv = text ? kz_payout_table_parse(text, &t, err, errlen)
+                          : perr(err, errlen, "out of memory");
             free(text);
             if (rv != 0)
                 return -1;
@@ -189,7 +193,15 @@ static int apply_program(kz_stor *st, kz_stor_batch *b, const char *muni,
                          struct kz_node_result *r)
 {
     const Kizuna__Program *in = cmd->put_program->program;
-    if (in == NULL || in->id == NULL) {
+    struct kz_payout_table t;
+    char err[8];
+    if (in == NULL || in->id == NULL ||
+        (in->name && !kz_node_valid_text(in->name, 128)) ||
+        (in->disaster_date && !kz_node_valid_date(in->disaster_date)) ||
+        (in->table_json &&
+         kz_payout_table_parse(in->table_json, &t, err, sizeof err) != 0) ||
+        (in->has_per_household_yen &&
+         (in->per_household_yen < 0 || in->per_household_yen > 100000000))) {
         kz_node_result_error(r, 400, "bad_command", "program incomplete");
         return KZ_OK;
     }

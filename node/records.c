@@ -36,6 +36,8 @@ const char *const kz_node_needs_codes[] = {"infant",   "elderly",
 
 bool kz_node_valid_code(const char *s, const char *const *codes)
 {
+    if (s == NULL)
+        return false;
     for (; *codes; codes++)
         if (strcmp(s, *codes) == 0)
             return true;
@@ -46,7 +48,7 @@ bool kz_node_valid_date(const char *s)
 {
     int y, m, d;
     char tail;
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+    if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
         return false;
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
@@ -64,6 +66,8 @@ bool kz_node_valid_date(const char *s)
 
 bool kz_node_valid_ref(const char *s)
 {
+    if (s == NULL)
+        return false;
     size_t n = strlen(s);
     if (n == 0 || n > 64)
         return false;

@@ -41,7 +41,7 @@ json_t *kz_node_shelter_to_json(const Kizuna__Shelter *s);
 /* Validators shared with the query-string parser. */
 bool kz_node_valid_date(const char *s);
 bool kz_node_valid_code(const char *s, const char *const *codes);
-bool kz_node_valid_ref(const char *s); /* ids: [A-Za-z0-9_.:-]{1,64} */
+bool kz_node_valid_ref(const char *s); /* ids: [A-Za-z0-9_.:-]{1,64}; NULL: no */
 /* 1 to max bytes of well-formed UTF-8 without control characters. */
 bool kz_node_valid_text(const char *s, size_t max);
 

@@ -418,6 +418,60 @@ static void identity(void)
     put("84_fallback", &c, "SEAL");
 }
 
+/* Payouts (payouts.c): a program, a payout, an export. */
+static void payouts(void)
+{
+    Kizuna__Command c = command(20);
+    static uint8_t sha[32] = {5};
+    Kizuna__Program pr = KIZUNA__PROGRAM__INIT;
+    pr.id = "seikatsu_saiken";
+    pr.disaster_date = "2023-11-01";
+    pr.table_json = "{\"amounts_yen\":{\"hankai\":{\"basic\":300000}}}";
+    Kizuna__PutProgram pp = KIZUNA__PUT_PROGRAM__INIT;
+    pp.program = &pr;
+    c.op_case = KIZUNA__COMMAND__OP_PUT_PROGRAM;
+    c.put_program = &pp;
+    put("90_program_put", &c, NULL);
+
+    Kizuna__BankAccount a = KIZUNA__BANK_ACCOUNT__INIT;
+    a.has_bank_code = a.has_branch_code = a.has_account_type = 1;
+    a.bank_code = 1;
+    a.branch_code = 123;
+    a.account_type = 1;
+    a.account_number = "1234567";
+    a.holder = "ヒサイ タロウ";
+    Kizuna__CreatePayout cp = KIZUNA__CREATE_PAYOUT__INIT;
+    cp.id = "p0001";
+    cp.household_id = "h-0001";
+    cp.program = "seikatsu_saiken";
+    cp.item = "basic";
+    cp.account = &a;
+    cp.idempotency_key = "key-1";
+    cp.has_request_sha256 = 1;
+    cp.request_sha256.data = sha;
+    cp.request_sha256.len = sizeof sha;
+    cp.org = MUNI;
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_PAYOUT;
+    c.create_payout = &cp;
+    put("91_payout", &c, "SEAL");
+
+    Kizuna__TransferHeader th = KIZUNA__TRANSFER_HEADER__INIT;
+    th.requester_code = "1234567890";
+    th.requester_name = "キズナシ";
+    th.has_bank_code = th.has_branch_code = th.has_account_type = 1;
+    th.bank_code = 1;
+    th.branch_code = 1;
+    th.account_type = 1;
+    th.account_number = "7654321";
+    th.transfer_mmdd = "0315";
+    Kizuna__ExportPayouts ep = KIZUNA__EXPORT_PAYOUTS__INIT;
+    ep.export_id = "x-0001";
+    ep.header = &th;
+    c.op_case = KIZUNA__COMMAND__OP_EXPORT_PAYOUTS;
+    c.export_payouts = &ep;
+    put("92_export", &c, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -432,5 +486,6 @@ int main(int argc, char **argv)
     others();
     links();
     identity();
+    payouts();
     return 0;
 }

@@ -30,7 +30,8 @@
     X(linkcode)                                                               \
     X(match)                                                                  \
     X(zengin)                                                                 \
-    X(card)
+    X(card)                                                                   \
+    X(payout_json)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "payout_rules.h"
@@ -434,4 +435,41 @@ Test(payout_rules, default_table_json_matches_the_document)
         json_string_value(json_array_get(json_object_get(g, "items"), 0)),
         "donation");
     json_decref(root);
+}
+
+/* The table is data: the default prints and parses back to itself, a
+ * program's table changes the amounts, and bad tables are refused. */
+Test(payout_rules, table_as_data)
+{
+    struct kz_payout_table def, t;
+    char err[160];
+    kz_payout_table_default(&def);
+    char *s = kz_payout_table_json(&def);
+    cr_assert_not_null(s);
+    cr_assert_eq(kz_payout_table_parse(s, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(memcmp(&def, &t, sizeof t), 0);
+    free(s);
+    /* The default table's JSON of GET /v1/programs reads back too. */
+    cr_assert_eq(kz_payout_table_parse(
+                     "{\"amounts_yen\":{\"hankai\":{\"basic\":300000}},"
+                     "\"deadline_months\":{\"basic\":6}}",
+                     &t, err, sizeof err),
+                 0, "%s", err);
+    struct kz_payout_input in = req("basic", "hankai", 2);
+    in.table = &t;
+    long long yen;
+    cr_assert_eq(run(&in, &yen), KZ_PAYOUT_OK);
+    cr_assert_eq(yen, 300000);
+    in.table = NULL;
+    cr_assert_eq(run(&in, &yen), KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE);
+    static const char *const bad[] = {
+        "[]", "{\"amounts_yen\":{\"big\":{}}}",
+        "{\"amounts_yen\":{\"zenkai\":{\"gold\":1}}}",
+        "{\"amounts_yen\":{\"zenkai\":{\"basic\":-1}}}",
+        "{\"deadline_months\":{\"basic\":0}}",
+        "{\"one_person_household\":{\"numerator\":5,\"denominator\":4}}",
+        "{\"surprise\":1}", NULL};
+    for (const char *const *b = bad; *b; b++)
+        cr_assert_eq(kz_payout_table_parse(*b, &t, err, sizeof err), -1,
+                     "accepted %s", *b);
 }
