@@ -1553,7 +1553,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         json_array_append_new(a->subjects, json_string(hid));
         answer_ok(a, 200,
                   kz_node_household_payouts_json(n->stor, &n->keys, muni,
-                                                 hid));
+                                                 hid, true));
         return;
     }
     case RT_ORG_GET:

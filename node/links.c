@@ -9,6 +9,7 @@
  * the same answer, and the answer and its audit record commit together.
  */
 #include "links.h"
+#include "payouts.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -25,8 +26,8 @@
 
 #define MAX_CANDIDATES 4096
 
-const char *const kz_node_info_types[] = {"damage", "shelter",
-                                          "safety_status", "household", NULL};
+const char *const kz_node_info_types[] = {
+    "damage", "shelter", "safety_status", "household", "payouts", NULL};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -745,9 +746,16 @@ static long long household_size(kz_stor *st, const char *muni,
 }
 
 /* The municipality's own answer, from the register as of this entry. */
-static json_t *register_answer(kz_stor *st, const Kizuna__Victim *v,
-                               const char *muni, const char *info_type)
+static json_t *register_answer(kz_stor *st, struct kz_node_keys *keys,
+                               const Kizuna__Victim *v, const char *muni,
+                               const char *info_type)
 {
+    if (strcmp(info_type, "payouts") == 0)
+        return v->household_id
+                   ? kz_node_household_payouts_json(st, keys, muni,
+                                                    v->household_id, false)
+                   : json_pack("{s:n,s:[],s:i}", "household_id", "payouts",
+                               "total_yen", 0);
     char t[40];
     if (strcmp(info_type, "damage") == 0)
         return json_pack("{s:s?,s:s?}", "damage", v->damage,
@@ -835,7 +843,7 @@ static int apply_mediation(kz_stor *st, struct kz_node_keys *keys,
         Kizuna__Victim *v;
         if ((rv = kz_node_load_victim(st, keys, muni, vid, &v)) != KZ_OK)
             return rv == KZ_ENOTFOUND ? KZ_ECORRUPT : rv;
-        json_t *a = register_answer(st, v, muni, cm->info_type);
+        json_t *a = register_answer(st, keys, v, muni, cm->info_type);
         kizuna__victim__free_unpacked(v, NULL);
         answer = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(a);

@@ -427,7 +427,8 @@ json_t *kz_node_payout_json(kz_stor *st, struct kz_node_keys *keys,
 }
 
 json_t *kz_node_household_payouts_json(kz_stor *st, struct kz_node_keys *keys,
-                                       const char *muni, const char *hid)
+                                       const char *muni, const char *hid,
+                                       bool with_account)
 {
     char prefix[KZ_NODE_KEY_MAX];
     size_t pl = kz_node_make_key(prefix, muni, 'v', hid, "");
@@ -448,7 +449,7 @@ json_t *kz_node_household_payouts_json(kz_stor *st, struct kz_node_keys *keys,
         if (load_payout(st, keys, muni, id, &p) != KZ_OK)
             continue;
         total += p->amount_yen;
-        json_array_append_new(arr, payout_to_json(p, true));
+        json_array_append_new(arr, payout_to_json(p, with_account));
         kizuna__payout__free_unpacked(p, NULL);
     }
     kz_stor_iter_free(it);

@@ -31,6 +31,7 @@
 #define KZ_NODE_PAYOUTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kizuna.pb-c.h"
@@ -66,8 +67,11 @@ json_t *kz_node_payout_json(kz_stor *st, struct kz_node_keys *keys,
                             const char *muni, const char *id,
                             char *household);
 
-/* A household's payouts, oldest first, and the total paid. */
+/* A household's payouts, in id order, and the total paid; with_account
+ * false leaves the bank accounts out (a mediation's answer to another
+ * organisation). */
 json_t *kz_node_household_payouts_json(kz_stor *st, struct kz_node_keys *keys,
-                                       const char *muni, const char *hid);
+                                       const char *muni, const char *hid,
+                                       bool with_account);
 
 #endif

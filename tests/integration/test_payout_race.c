@@ -27,6 +27,10 @@
 #define HOUSEHOLDS 50
 #define PER_HOUSEHOLD 4
 #define THREADS 8
+/* The four facts of one member of household 1, for a link code. */
+#define FACTS                                                                 \
+    ",\"name_kana\":\"せたい はなこ\",\"dob\":\"1971-04-05\","               \
+    "\"sex\":\"female\",\"address\":\"宮城県石巻市給付町1-2\""
 
 static struct kz_it_cluster cluster;
 
@@ -178,11 +182,12 @@ Test(payout_race, exactly_once_through_a_leader_kill, .init = setup,
     /* The register: households of 1-3 people with their damage. */
     for (int h = 0; h < HOUSEHOLDS; h++)
         for (int m = 0; m < members_of(h); m++) {
-            char v[256];
+            char v[512];
             snprintf(v, sizeof v,
                      "{\"name\":\"世帯 %d-%d\",\"household_id\":\"race-h%02d\","
-                     "\"damage\":\"%s\"}",
-                     h, m, h, eligible(h) ? "zenkai" : "hankai");
+                     "\"damage\":\"%s\"%s}",
+                     h, m, h, eligible(h) ? "zenkai" : "hankai",
+                     h == 1 && m == 0 ? FACTS : "");
             cr_assert_eq(call(reg, "POST", "/v1/victims", NULL, v, NULL),
                          201);
         }
@@ -313,6 +318,33 @@ Test(payout_race, exactly_once_through_a_leader_kill, .init = setup,
     cr_assert_eq(call(pay, "POST", "/v1/payouts/export", NULL, "{}", &x), 200);
     cr_assert_eq(json_integer_value(json_object_get(x, "count")), 0);
     json_decref(x);
+
+    /* The welfare council asks the municipality, through mediation, which
+     * payouts the household received: amounts, no bank account. */
+    kz_cli *org = kz_it_client(&cluster, "org-SHAKYO01", NULL, 30000);
+    json_t *lc;
+    const char *four = "{\"name_kana\":\"せたい はなこ\",\"dob\":\"1971-04-05\","
+                       "\"sex\":\"female\",\"address\":\"宮城県石巻市給付町1-2\"}";
+    long st = call(org, "POST", "/v1/linkcodes", NULL, four, &lc);
+    cr_assert(st == 201 || st == 200, "link code: %ld", st);
+    char med[256];
+    snprintf(med, sizeof med,
+             "{\"bp_id\":\"BP-SHAKYO-PAYOUTS\",\"provider\":\"131016\","
+             "\"link_code\":\"%s\",\"info_type\":\"payouts\"}",
+             str(lc, "link_code"));
+    json_decref(lc);
+    json_t *m;
+    cr_assert_eq(call(org, "POST", "/v1/mediations", NULL, med, &m), 200);
+    json_t *ans = json_object_get(m, "answer");
+    json_t *ps = json_object_get(ans, "payouts");
+    cr_assert_eq(json_array_size(ps), 1, "%s", json_dumps(m, 0));
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(ps, 0),
+                                                    "amount_yen")),
+                 1000000);
+    cr_assert_null(json_object_get(json_array_get(ps, 0), "account"));
+    cr_assert_str_eq(str(json_array_get(ps, 0), "status"), "exported");
+    json_decref(m);
+    kz_cli_close(org);
 
     kz_cli_close(op);
     kz_cli_close(reg);

@@ -252,7 +252,7 @@ Test(payouts, amounts_rent_and_already_paid)
     json_decref(j);
     cr_assert_eq(count_keys(), before, "a refusal writes nothing");
     /* The household's ledger. */
-    j = kz_node_household_payouts_json(st, &keys, MUNI, "h-two");
+    j = kz_node_household_payouts_json(st, &keys, MUNI, "h-two", true);
     cr_assert_eq(json_array_size(json_object_get(j, "payouts")), 3);
     cr_assert_eq(json_integer_value(json_object_get(j, "total_yen")),
                  3000000);
@@ -278,7 +278,7 @@ Test(payouts, idempotency_keys)
     cr_assert_str_eq(code(k), "idempotency_key_reused");
     json_decref(k);
     json_decref(j);
-    j = kz_node_household_payouts_json(st, &keys, MUNI, "h1");
+    j = kz_node_household_payouts_json(st, &keys, MUNI, "h1", true);
     cr_assert_eq(json_array_size(json_object_get(j, "payouts")), 1);
     json_decref(j);
 }
@@ -364,7 +364,7 @@ Test(payouts, export_once)
     cr_assert_eq(export(&j), 200);
     cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0);
     json_decref(j);
-    j = kz_node_household_payouts_json(st, &keys, MUNI, "h2");
+    j = kz_node_household_payouts_json(st, &keys, MUNI, "h2", true);
     json_t *p = json_array_get(json_object_get(j, "payouts"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(p, "status")),
                      "exported");
