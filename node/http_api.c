@@ -117,6 +117,8 @@ static const struct route routes[] = {
     {"POST", "/v1/payouts", RT_PAYOUT_CREATE, R_PAYOUT, false, false},
     {"GET", "/v1/payouts", RT_PAYOUT_LIST, R_PAYOUT | R_AUDITOR, true, true},
     {"POST", "/v1/payouts/export", RT_PAYOUT_EXPORT, R_PAYOUT, false, false},
+    {"GET", "/v1/payouts/ledger", RT_PAYOUT_LEDGER, R_PAYOUT | R_AUDITOR,
+     false, false},
     {"GET", "/v1/payouts/*", RT_PAYOUT_GET, R_PAYOUT | R_AUDITOR, true, true},
 };
 
@@ -1362,7 +1364,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
     if (!n->keys.ready && r->id != RT_AUDIT_LIST && r->id != RT_AUDIT_VERIFY &&
         r->id != RT_SHELTER_SUMMARY && r->id != RT_WHITELIST_GET &&
         r->id != RT_PROGRAMS_GET && r->id != RT_PROGRAM_GET &&
-        r->id != RT_ID_CRL_GET) {
+        r->id != RT_ID_CRL_GET && r->id != RT_PAYOUT_LEDGER) {
         answer_error(a, rid, 503, "keys_not_ready",
                    "this node cannot open the register's keys yet; retry");
         return;
@@ -1529,6 +1531,9 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
     }
     case RT_ID_CRL_GET:
         answer_ok(a, 200, kz_api_crl_status(n));
+        return;
+    case RT_PAYOUT_LEDGER:
+        answer_ok(a, 200, kz_node_ledger_json(n->stor, muni));
         return;
     case RT_PAYOUT_GET: {
         char hid[80] = "";
@@ -2554,6 +2559,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_PROGRAM_GET:
     case RT_PAYOUT_LIST:
     case RT_PAYOUT_GET:
+    case RT_PAYOUT_LEDGER:
         return handle_read(n, req, r, arg, rid);
     default:
         return handle_write(n, req, r, arg, rid);

@@ -63,7 +63,8 @@ enum route_id {
     RT_PAYOUT_CREATE,
     RT_PAYOUT_LIST,
     RT_PAYOUT_GET,
-    RT_PAYOUT_EXPORT
+    RT_PAYOUT_EXPORT,
+    RT_PAYOUT_LEDGER
 };
 
 struct route {

@@ -614,8 +614,100 @@ static bool valid_create(const Kizuna__CreatePayout *cp)
            cp->request_sha256.len == 32;
 }
 
+/* The ledger: per (program, item) the number of payouts and their yen,
+ * "<count> <yen>" under <muni>/L/<program>\0<item>, kept by apply with
+ * every payout (so it always equals the sum of the payouts). */
+static int ledger_get(kz_stor *st, const char *key, size_t kl,
+                      long long *count, long long *yen)
+{
+    char *v, buf[64];
+    size_t vl;
+    *count = *yen = 0;
+    int rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, kl, &v, &vl);
+    if (rv == KZ_ENOTFOUND)
+        return KZ_OK;
+    if (rv != KZ_OK)
+        return rv;
+    bool ok = vl < sizeof buf;
+    if (ok) {
+        memcpy(buf, v, vl);
+        buf[vl] = '\0';
+        ok = sscanf(buf, "%lld %lld", count, yen) == 2;
+    }
+    free(v);
+    return ok ? KZ_OK : KZ_ECORRUPT;
+}
+
+static int ledger_add(kz_stor *st, kz_stor_batch *b, const char *muni,
+                      const Kizuna__Payout *p)
+{
+    char key[KZ_NODE_KEY_MAX], val[64];
+    size_t kl = kz_node_make_key(key, muni, 'L', p->program, p->item);
+    long long count, yen;
+    int rv = ledger_get(st, key, kl, &count, &yen);
+    if (rv != KZ_OK)
+        return rv;
+    int n = snprintf(val, sizeof val, "%lld %lld", count + 1,
+                     yen + p->amount_yen);
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, key, kl, val, (size_t)n);
+    return KZ_OK;
+}
+
+json_t *kz_node_ledger_json(kz_stor *st, const char *muni)
+{
+    char prefix[KZ_NODE_KEY_MAX];
+    size_t pl = kz_node_make_key(prefix, muni, 'L', "", NULL);
+    json_t *programs = json_object();
+    long long all_count = 0, all_yen = 0;
+    kz_stor_iter *it =
+        kz_stor_iter_new(st, KZ_STOR_CF_RECORDS, prefix, pl, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    while (it != NULL && kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
+        char prog[64], item[64], buf[64];
+        const char *nul = memchr(k + pl, '\0', kl - pl);
+        size_t plen = nul ? (size_t)(nul - (k + pl)) : 0;
+        size_t ilen = nul ? kl - pl - plen - 1 : 0;
+        long long count, yen;
+        if (nul == NULL || plen >= sizeof prog || ilen >= sizeof item ||
+            vl >= sizeof buf)
+            continue;
+        memcpy(prog, k + pl, plen);
+        prog[plen] = '\0';
+        memcpy(item, nul + 1, ilen);
+        item[ilen] = '\0';
+        memcpy(buf, v, vl);
+        buf[vl] = '\0';
+        if (sscanf(buf, "%lld %lld", &count, &yen) != 2)
+            continue;
+        json_t *po = json_object_get(programs, prog);
+        if (po == NULL) {
+            po = json_pack("{s:{},s:I,s:I}", "items", "count", (json_int_t)0,
+                           "yen", (json_int_t)0);
+            json_object_set_new(programs, prog, po);
+        }
+        json_object_set_new(json_object_get(po, "items"), item,
+                            json_pack("{s:I,s:I}", "count", (json_int_t)count,
+                                      "yen", (json_int_t)yen));
+        json_object_set_new(po, "count",
+                            json_integer(json_integer_value(json_object_get(
+                                             po, "count")) +
+                                         count));
+        json_object_set_new(po, "yen",
+                            json_integer(json_integer_value(json_object_get(
+                                             po, "yen")) +
+                                         yen));
+        all_count += count;
+        all_yen += yen;
+    }
+    kz_stor_iter_free(it);
+    return json_pack("{s:o,s:I,s:I}", "programs", programs, "count",
+                     (json_int_t)all_count, "yen", (json_int_t)all_yen);
+}
+
 /* Writes the payout decided on and its indexes; the answer into r. */
-static int record_payout(kz_stor_batch *b, struct kz_node_keys *keys,
+static int record_payout(kz_stor *st, kz_stor_batch *b,
+                         struct kz_node_keys *keys,
                          const char *muni, uint64_t index,
                          const Kizuna__Command *cmd, Kizuna__Payout *p,
                          struct kz_node_result *r)
@@ -632,6 +724,8 @@ static int record_payout(kz_stor_batch *b, struct kz_node_keys *keys,
     kz_stor_batch_put(b, KZ_STOR_CF_INDEX, key, kl, "", 0);
     kl = kz_node_make_key(key, muni, 'e', p->id, NULL);
     kz_stor_batch_put(b, KZ_STOR_CF_INDEX, key, kl, "", 0);
+    if ((rv = ledger_add(st, b, muni, p)) != KZ_OK)
+        return rv;
     json_t *answer = payout_to_json(p, false);
     char *text = json_dumps(answer, JSON_COMPACT);
     if (text == NULL) {
@@ -753,7 +847,7 @@ static int apply_payout(kz_stor *st, struct kz_node_keys *keys,
     p.requested_by = cp->org;
     p.created_ms = cmd->time_ms;
     p.version = index;
-    rv = record_payout(b, keys, muni, index, cmd, &p, r);
+    rv = record_payout(st, b, keys, muni, index, cmd, &p, r);
 out:
     if (paid)
         kizuna__payout__free_unpacked(paid, NULL);

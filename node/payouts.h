@@ -22,6 +22,7 @@
  *   index <muni>/v/<hid>\0<payout id> a household's payouts
  *   index <muni>/e/<payout id>        approved, not yet exported
  *   <muni>/X/<export id>              an export: the file, count, total
+ *   <muni>/L/<program>\0<item>        ledger: "<count> <yen>" of payouts
  * Household size and damage are read from the register at apply: the
  * members indexed under index <muni>/h/<hid>\0<victim id>; the damage is
  * the latest 罹災証明書 level set on any member (latest damage_certified_on,
@@ -73,5 +74,10 @@ json_t *kz_node_payout_json(kz_stor *st, struct kz_node_keys *keys,
 json_t *kz_node_household_payouts_json(kz_stor *st, struct kz_node_keys *keys,
                                        const char *muni, const char *hid,
                                        bool with_account);
+
+/* The ledger: per program and item, the count and yen of every payout
+ * made, and the totals: {programs: {<id>: {items: {<item>: {count, yen}},
+ * count, yen}}, count, yen}. Kept by apply with each payout. */
+json_t *kz_node_ledger_json(kz_stor *st, const char *muni);
 
 #endif

@@ -279,6 +279,19 @@ Test(payout_race, exactly_once_through_a_leader_kill, .init = setup,
         json_decref(j);
     }
     cr_assert_eq(total, want_total);
+    /* The ledger view: per program and item, equal to the sum. */
+    json_t *lg;
+    cr_assert_eq(call(au, "GET", "/v1/payouts/ledger", NULL, NULL, &lg), 200);
+    json_t *basic = json_object_get(
+        json_object_get(
+            json_object_get(json_object_get(lg, "programs"), "seikatsu_saiken"),
+            "items"),
+        "basic");
+    cr_assert_eq(json_integer_value(json_object_get(basic, "count")),
+                 want_count);
+    cr_assert_eq(json_integer_value(json_object_get(basic, "yen")), want_total);
+    cr_assert_eq(json_integer_value(json_object_get(lg, "yen")), want_total);
+    json_decref(lg);
 
     /* The same key with another body. */
     char body[512], hdr[96];

@@ -257,6 +257,21 @@ Test(payouts, amounts_rent_and_already_paid)
     cr_assert_eq(json_integer_value(json_object_get(j, "total_yen")),
                  3000000);
     json_decref(j);
+    /* The ledger: per program and item, and in all. */
+    j = kz_node_ledger_json(st, MUNI);
+    json_t *items = json_object_get(
+        json_object_get(json_object_get(j, "programs"), "seikatsu_saiken"),
+        "items");
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(items, "basic"), "count")),
+                 2);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(items, "basic"), "yen")),
+                 1750000);
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 5);
+    cr_assert_eq(json_integer_value(json_object_get(j, "yen")),
+                 1000000 + 750000 + 500000 + 1500000 + 750000);
+    json_decref(j);
 }
 
 Test(payouts, idempotency_keys)
