@@ -22,7 +22,12 @@
 #include "sample.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +115,8 @@ const char *kz_cli_bench_workload_name(kz_cli_bench_workload w)
 		return "mixed";
 	case KZ_CLI_BENCH_PHOTO:
 		return "photo";
+	case KZ_CLI_BENCH_IDENTITY:
+		return "identity";
 	default:
 		return "none";
 	}
@@ -136,6 +143,11 @@ void kz_cli_bench_usage(FILE *f)
 	    "          (--photo-bytes of JPEG magic and random bytes), then\n"
 	    "          GET /v1/photos/{id} of random ones among them with the\n"
 	    "          terminal certificate; a 200 of another length is an error\n"
+	    "  identity  identity checks with citizens' cards (--cards DIR):\n"
+	    "          POST /v1/identity/challenges, sign the nonce with a card\n"
+	    "          chosen at random, POST /v1/identity/verifications, as the\n"
+	    "          terminal; one operation is the pair, ok when the answer\n"
+	    "          says verified (a refusal counts as a bad body)\n"
 	    "\n"
 	    "Cluster and certificates\n"
 	    "  --endpoints FILE|URL,URL  default $KIZUNA_ENDPOINTS or\n"
@@ -150,6 +162,9 @@ void kz_cli_bench_usage(FILE *f)
 	    "                      a certificate given without its key must hold\n"
 	    "                      the key\n"
 	    "  --purpose P         X-Purpose of reads (bench)\n"
+	    "  --cards DIR         identity: <name>.pem and <name>.key of cards\n"
+	    "                      bound to people (DIR/cards; deploy/local-cluster\n"
+	    "                      cards N makes them)\n"
 	    "\n"
 	    "Load\n"
 	    "  --connections N     concurrent requests (16); mixed keeps a registrar\n"
@@ -190,6 +205,7 @@ enum kz_cli__bopt_id {
 	KZ_CLI__O_RCERT,
 	KZ_CLI__O_RKEY,
 	KZ_CLI__O_PURPOSE,
+	KZ_CLI__O_CARDS,
 	KZ_CLI__O_CONNECTIONS,
 	KZ_CLI__O_DURATION,
 	KZ_CLI__O_REQUESTS,
@@ -224,6 +240,7 @@ static const kz_cli__bopt kz_cli__bopts[] = {
 	{"read-cert", KZ_CLI__O_RCERT, 1},
 	{"read-key", KZ_CLI__O_RKEY, 1},
 	{"purpose", KZ_CLI__O_PURPOSE, 1},
+	{"cards", KZ_CLI__O_CARDS, 1},
 	{"connections", KZ_CLI__O_CONNECTIONS, 1},
 	{"duration", KZ_CLI__O_DURATION, 1},
 	{"requests", KZ_CLI__O_REQUESTS, 1},
@@ -371,8 +388,8 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 
 	if (workload == NULL)
 		return kz_cli__busage(err, errlen,
-				      "no workload (write, read, mixed or "
-				      "photo)");
+				      "no workload (write, read, mixed, "
+				      "photo or identity)");
 	if (strcmp(workload, "write") == 0)
 		out->workload = KZ_CLI_BENCH_WRITE;
 	else if (strcmp(workload, "read") == 0)
@@ -381,14 +398,27 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		out->workload = KZ_CLI_BENCH_MIXED;
 	else if (strcmp(workload, "photo") == 0)
 		out->workload = KZ_CLI_BENCH_PHOTO;
+	else if (strcmp(workload, "identity") == 0)
+		out->workload = KZ_CLI_BENCH_IDENTITY;
 	else
 		return kz_cli__busage(err, errlen,
 				      "unknown workload '%s' (write, read, "
-				      "mixed or photo)",
+				      "mixed, photo or identity)",
 				      workload);
 
 	/* Options that would silently mean nothing for this workload are
 	 * refused, so a summary is never labelled with a setting it ignored. */
+	if (out->workload == KZ_CLI_BENCH_IDENTITY &&
+	    (val[KZ_CLI__O_PRELOAD] != NULL ||
+	     val[KZ_CLI__O_CONSISTENCY] != NULL ||
+	     val[KZ_CLI__O_RECORD_BYTES] != NULL))
+		return kz_cli__busage(err, errlen,
+				      "--preload, --consistency and "
+				      "--record-bytes do not apply to identity");
+	if (out->workload != KZ_CLI_BENCH_IDENTITY &&
+	    val[KZ_CLI__O_CARDS] != NULL)
+		return kz_cli__busage(err, errlen,
+				      "--cards applies to identity");
 	if (out->workload == KZ_CLI_BENCH_WRITE) {
 		if (val[KZ_CLI__O_PRELOAD] != NULL ||
 		    val[KZ_CLI__O_CONSISTENCY] != NULL)
@@ -523,8 +553,16 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 					errlen)) != 0)
 			return rc;
 	}
+	if (out->workload == KZ_CLI_BENCH_IDENTITY) {
+		out->cards = val[KZ_CLI__O_CARDS];
+		if (out->cards == NULL &&
+		    (rc = kz_cli__bpath(out->cards_buf, out->pki, "cards",
+					&out->cards, err, errlen)) != 0)
+			return rc;
+	}
 	if (out->read_cert == NULL) {
-		int photo = out->workload == KZ_CLI_BENCH_PHOTO;
+		int photo = out->workload == KZ_CLI_BENCH_PHOTO ||
+			    out->workload == KZ_CLI_BENCH_IDENTITY;
 		if ((rc = kz_cli__bpath(out->read_cert_buf, out->pki,
 					photo ? "terminal.pem"
 					      : "caseworker.pem",
@@ -688,8 +726,16 @@ enum kz_cli__req {
 	KZ_CLI__REQ_VICTIM_GET,
 	KZ_CLI__REQ_PHOTO_PUT,
 	KZ_CLI__REQ_PHOTO_GET,
+	KZ_CLI__REQ_ID_CHALLENGE,
+	KZ_CLI__REQ_ID_VERIFY,
 	KZ_CLI__REQ_COUNT_
 };
+
+/* identity: a citizen's card (the bench plays the card's part). */
+typedef struct kz_cli__card {
+	EVP_PKEY *key;
+	char *cert_b64; /* DER of the certificate, base64 */
+} kz_cli__card;
 
 /* One concurrent client: at most one request in flight. */
 typedef struct kz_cli__slot {
@@ -701,6 +747,10 @@ typedef struct kz_cli__slot {
 	enum kz_cli__req req;   /* what it does */
 	size_t victim;          /* photo PUT: whose (index in b->ids) */
 	uint64_t start_ns;
+	uint64_t op_start_ns;   /* identity: when the challenge was asked */
+	int id_verify;          /* identity: the next request verifies */
+	char challenge_id[64];
+	unsigned char nonce[32];
 	uint64_t not_before_ns; /* pause after a transport failure */
 	char *body;             /* POST/PUT body in flight (curl borrows it;
 				   malloc'd, owned by the slot) */
@@ -743,6 +793,8 @@ typedef struct kz_cli__bench {
 	size_t *photo_ids;      /* photo: indexes in ids of the victims whose
 				   photo was stored; room for n_ids */
 	size_t n_photo_ids;
+	kz_cli__card *cards;    /* identity */
+	size_t n_cards;
 	kz_cli__phase *ph;
 	int warned_cap;
 	int fatal;              /* KZ_CLI_E* that ends the run, 0: none */
@@ -867,6 +919,77 @@ static int kz_cli__next_body(kz_cli__bench *b, char **body, size_t *len)
 	return KZ_CLI_OK;
 }
 
+/* identity: the verification body for slot s, the nonce signed with a
+ * card chosen at random (the card's part, done here). */
+static int kz_cli__verify_body(kz_cli__bench *b, kz_cli__slot *s, char **body,
+			       size_t *len)
+{
+	const kz_cli__card *c = &b->cards[kz_cli__brand_below(&b->rng,
+							       b->n_cards)];
+	unsigned char sig[1024];
+	char sig64[1400];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md != NULL &&
+		 EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, c->key) == 1 &&
+		 EVP_DigestSign(md, sig, &sl, s->nonce, sizeof(s->nonce)) == 1;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return KZ_CLI_ECONFIG;
+	EVP_EncodeBlock((unsigned char *)sig64, sig, (int)sl);
+	*len = strlen(c->cert_b64) + strlen(sig64) + strlen(s->challenge_id) +
+	       80;
+	*body = malloc(*len);
+	if (*body == NULL)
+		return KZ_CLI_ENOMEM;
+	*len = (size_t)snprintf(*body, *len,
+				"{\"challenge_id\":\"%s\",\"certificate\":"
+				"\"%s\",\"signature\":\"%s\"}",
+				s->challenge_id, c->cert_b64, sig64);
+	return KZ_CLI_OK;
+}
+
+/* identity: the next request of slot s, a challenge or its verification,
+ * both POSTs as the terminal (the read handle). Returns the request kind,
+ * or -1 with b->fatal set. */
+static int kz_cli__identity_request(kz_cli__bench *b, kz_cli__slot *s,
+				    CURL *h, size_t *len)
+{
+	const kz_cli_endpoint *ep = &b->eps[s->ep];
+	CURLcode cc = CURLE_OK;
+	int n, rc;
+
+	if (!s->id_verify) {
+		s->body = strdup("{}");
+		*len = 2;
+		n = snprintf(s->url, sizeof(s->url),
+			     "%s/v1/identity/challenges", ep->url);
+		rc = s->body != NULL ? KZ_CLI_OK : KZ_CLI_ENOMEM;
+	} else {
+		rc = kz_cli__verify_body(b, s, &s->body, len);
+		n = snprintf(s->url, sizeof(s->url),
+			     "%s/v1/identity/verifications", ep->url);
+	}
+	if (rc != KZ_CLI_OK || n < 0 || (size_t)n >= sizeof(s->url)) {
+		b->fatal = rc != KZ_CLI_OK ? rc : KZ_CLI_EINVAL;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     rc == KZ_CLI_ECONFIG
+				 ? "a card's key could not sign"
+				 : "out of memory, or endpoint URL too long");
+		return -1;
+	}
+	KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)*len);
+	KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
+	if (cc != CURLE_OK) {
+		b->fatal = KZ_CLI_ECONFIG;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "libcurl rejected an option: %s",
+			     curl_easy_strerror(cc));
+		return -1;
+	}
+	return s->id_verify ? KZ_CLI__REQ_ID_VERIFY : KZ_CLI__REQ_ID_CHALLENGE;
+}
+
 /* Starts the next request of slot s. On failure sets b->fatal. */
 static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 {
@@ -879,6 +1002,22 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	CURLMcode mc;
 	CURL *h;
 
+	if (b->a->workload == KZ_CLI_BENCH_IDENTITY) {
+		size_t len;
+		int kind;
+		h = kz_cli__handle(b, s, KZ_CLI_BENCH_OP_READ);
+		if (h == NULL)
+			return;
+		free(s->body);
+		s->body = NULL;
+		kind = kz_cli__identity_request(b, s, h, &len);
+		if (kind < 0)
+			return;
+		req = (enum kz_cli__req)kind;
+		op = KZ_CLI_BENCH_OP_READ;
+		n = 0;
+		goto send;
+	}
 	if (ph->read_ratio >= 1.0 ||
 	    (ph->read_ratio > 0.0 &&
 	     kz_cli__brand_unit(&b->rng) < ph->read_ratio))
@@ -954,6 +1093,7 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 			     "endpoint URL too long: %s", ep->url);
 		return;
 	}
+send:
 	/* POSTFIELDS makes a POST; the photo write is the same body sent
 	 * as a PUT. NULL puts a handle back to its plain method. */
 	KZ_CLI__SETOPT(cc, h, CURLOPT_CUSTOMREQUEST,
@@ -973,6 +1113,8 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	s->resp_total = 0;
 	s->curlerr[0] = '\0';
 	s->start_ns = kz_cli__bnow_ns();
+	if (req == KZ_CLI__REQ_ID_CHALLENGE)
+		s->op_start_ns = s->start_ns;
 	mc = curl_multi_add_handle(b->multi, h);
 	if (mc != CURLM_OK) {
 		b->fatal = KZ_CLI_ENOMEM;
@@ -1068,6 +1210,16 @@ static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
 						   : curl_easy_strerror(result));
 		return KZ_CLI_OK;
 	}
+	if (status >= 200 && status < 300 && bad_body &&
+	    (s->req == KZ_CLI__REQ_ID_CHALLENGE ||
+	     s->req == KZ_CLI__REQ_ID_VERIFY)) {
+		st->bad_bodies++;
+		s->resp[s->resp_len] = '\0';
+		if (st->first_error[0] == '\0')
+			kz_cli__bfmt(st->first_error, sizeof(st->first_error),
+				     "%s: %ld: %.160s", s->url, status, s->resp);
+		return KZ_CLI_OK;
+	}
 	if (status >= 200 && status < 300 && bad_body) {
 		st->bad_bodies++;
 		if (st->first_error[0] == '\0')
@@ -1100,6 +1252,34 @@ static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
 	return KZ_CLI_OK;
 }
 
+/* identity: takes challenge_id and nonce from a challenge's answer. */
+static int kz_cli__take_challenge(kz_cli__slot *s)
+{
+	json_t *v = json_loadb(s->resp, s->resp_len, 0, NULL);
+	const char *id = json_string_value(json_object_get(v, "challenge_id"));
+	const char *nonce = json_string_value(json_object_get(v, "nonce"));
+	unsigned char raw[48];
+	int n = nonce != NULL && strlen(nonce) == 44
+		    ? EVP_DecodeBlock(raw, (const unsigned char *)nonce, 44)
+		    : -1;
+	int ok = id != NULL && strlen(id) < sizeof(s->challenge_id) && n == 33;
+	if (ok) {
+		memcpy(s->challenge_id, id, strlen(id) + 1);
+		memcpy(s->nonce, raw, sizeof(s->nonce));
+	}
+	json_decref(v);
+	return ok;
+}
+
+/* identity: the verification's answer says verified. */
+static int kz_cli__verified(const kz_cli__slot *s)
+{
+	json_t *v = json_loadb(s->resp, s->resp_len, 0, NULL);
+	int ok = json_is_true(json_object_get(v, "verified"));
+	json_decref(v);
+	return ok;
+}
+
 /* Accounts for a finished transfer and frees its slot. */
 static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 {
@@ -1121,13 +1301,28 @@ static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 	s->busy = 0;
 	ph->end_ns = end;
 	ok2xx = result == CURLE_OK && status >= 200 && status < 300;
-	bad_body = ok2xx && s->req == KZ_CLI__REQ_PHOTO_GET &&
-		   !kz_cli__photo_ok(b, s);
+	/* identity: a challenge answered leads to its verification; only
+	 * the pair is counted, from the challenge's start. */
+	if (s->req == KZ_CLI__REQ_ID_CHALLENGE && ok2xx &&
+	    kz_cli__take_challenge(s)) {
+		s->id_verify = 1;
+		ph->sent--; /* one operation is the pair */
+		return;
+	}
+	if (s->req == KZ_CLI__REQ_ID_VERIFY)
+		s->id_verify = 0;
+	bad_body = ok2xx && ((s->req == KZ_CLI__REQ_PHOTO_GET &&
+			      !kz_cli__photo_ok(b, s)) ||
+			     s->req == KZ_CLI__REQ_ID_CHALLENGE ||
+			     (s->req == KZ_CLI__REQ_ID_VERIFY &&
+			      !kz_cli__verified(s)));
+	uint64_t lat = end - (s->req == KZ_CLI__REQ_ID_VERIFY ? s->op_start_ns
+							       : s->start_ns);
 	rc = kz_cli__account(b, ph->st[s->op], s, result, status, connects,
-			     end - s->start_ns, bad_body);
+			     lat, bad_body);
 	if (rc == KZ_CLI_OK && ph->ep != NULL)
 		rc = kz_cli__account(b, &ph->ep[s->ep].st, s, result, status,
-				     connects, end - s->start_ns, bad_body);
+				     connects, lat, bad_body);
 	if (rc != KZ_CLI_OK && !b->fatal) {
 		b->fatal = KZ_CLI_ENOMEM;
 		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
@@ -1320,7 +1515,79 @@ static void kz_cli__close(kz_cli__bench *b)
 		curl_slist_free_all(b->hdrs[i]);
 	free(b->ids);
 	free(b->photo_ids);
+	for (i = 0; i < b->n_cards; i++) {
+		EVP_PKEY_free(b->cards[i].key);
+		free(b->cards[i].cert_b64);
+	}
+	free(b->cards);
 	kz_cli_endpoints_free(b->eps, b->n_eps);
+}
+
+/* identity: every <name>.pem with its <name>.key in dir (at most 1000). */
+static int kz_cli__load_cards(kz_cli__bench *b, const char *dir, char *errmsg,
+			      size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (d == NULL) {
+		kz_cli__bfmt(errmsg, errlen, "cards: cannot open %s: %s", dir,
+			     strerror(errno));
+		return KZ_CLI_EIO;
+	}
+	while ((e = readdir(d)) != NULL && b->n_cards < 1000) {
+		size_t nl = strlen(e->d_name);
+		char pem[KZ_CLI_BENCH_PATH_MAX + 300], key[sizeof(pem)];
+		FILE *f;
+		X509 *x = NULL;
+		EVP_PKEY *k = NULL;
+		unsigned char *der = NULL;
+		int dl;
+		kz_cli__card *c;
+		if (nl < 5 || strcmp(e->d_name + nl - 4, ".pem") != 0)
+			continue;
+		snprintf(pem, sizeof(pem), "%s/%s", dir, e->d_name);
+		snprintf(key, sizeof(key), "%s/%.*s.key", dir, (int)(nl - 4),
+			 e->d_name);
+		if ((f = fopen(pem, "r")) != NULL) {
+			x = PEM_read_X509(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		if ((f = fopen(key, "r")) != NULL) {
+			k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		dl = x != NULL ? i2d_X509(x, &der) : -1;
+		X509_free(x);
+		c = realloc(b->cards, (b->n_cards + 1) * sizeof(*c));
+		if (k == NULL || dl <= 0 || c == NULL) {
+			EVP_PKEY_free(k);
+			OPENSSL_free(der);
+			if (c != NULL)
+				b->cards = c;
+			continue; /* not a card: skipped */
+		}
+		b->cards = c;
+		c = &b->cards[b->n_cards];
+		c->key = k;
+		c->cert_b64 = malloc(4 * (((size_t)dl + 2) / 3) + 1);
+		if (c->cert_b64 == NULL) {
+			EVP_PKEY_free(k);
+			OPENSSL_free(der);
+			break;
+		}
+		EVP_EncodeBlock((unsigned char *)c->cert_b64, der, dl);
+		OPENSSL_free(der);
+		b->n_cards++;
+	}
+	closedir(d);
+	if (b->n_cards == 0) {
+		kz_cli__bfmt(errmsg, errlen,
+			     "cards: no <name>.pem with its <name>.key in %s "
+			     "(deploy/local-cluster cards N makes them)",
+			     dir);
+		return KZ_CLI_EIO;
+	}
+	return KZ_CLI_OK;
 }
 
 /* The sample victims stay in shelters ishinomaki-01..10: register those
@@ -1402,6 +1669,8 @@ static int kz_cli__make_headers(kz_cli__bench *b)
 	    [KZ_CLI__REQ_VICTIM_GET] = vget,
 	    [KZ_CLI__REQ_PHOTO_PUT] = pput,
 	    [KZ_CLI__REQ_PHOTO_GET] = pget,
+	    [KZ_CLI__REQ_ID_CHALLENGE] = vpost,
+	    [KZ_CLI__REQ_ID_VERIFY] = vpost,
 	};
 	int req, i;
 
@@ -1426,7 +1695,9 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 {
 	kz_cli__bench b;
 	kz_cli__phase pre, pho, main_ph;
-	int rc, reads = a->workload != KZ_CLI_BENCH_WRITE;
+	int rc, reads = a->workload != KZ_CLI_BENCH_WRITE &&
+			a->workload != KZ_CLI_BENCH_IDENTITY;
+	int identity = a->workload == KZ_CLI_BENCH_IDENTITY;
 	int photo = a->workload == KZ_CLI_BENCH_PHOTO;
 	size_t i;
 	double cpu0;
@@ -1448,7 +1719,7 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	    (rc = kz_cli__check_file("write key", a->write_key, errmsg,
 				     errlen)) != KZ_CLI_OK)
 		return rc;
-	if (reads &&
+	if ((reads || identity) &&
 	    ((rc = kz_cli__check_file("read certificate", a->read_cert, errmsg,
 				      errlen)) != KZ_CLI_OK ||
 	     (rc = kz_cli__check_file("read key", a->read_key, errmsg,
@@ -1502,7 +1773,13 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	curl_multi_setopt(b.multi, CURLMOPT_MAXCONNECTS,
 			  (long)(2 * b.n_slots + b.n_eps));
 
-	kz_cli__put_shelters(&b);
+	if (identity) {
+		rc = kz_cli__load_cards(&b, a->cards, errmsg, errlen);
+		if (rc != KZ_CLI_OK)
+			goto err_after_global;
+	} else {
+		kz_cli__put_shelters(&b);
+	}
 	if (reads) {
 		memset(&pre, 0, sizeof(pre));
 		pre.name = "preload";
@@ -1782,7 +2059,10 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 
 	kz_cli__total(res, &t);
 	fprintf(f, "%-14s%s", "workload", kz_cli_bench_workload_name(a->workload));
-	if (a->workload != KZ_CLI_BENCH_WRITE)
+	if (a->workload == KZ_CLI_BENCH_IDENTITY)
+		fprintf(f, " (challenge + card signature + verification = one "
+			   "operation)");
+	else if (a->workload != KZ_CLI_BENCH_WRITE)
 		fprintf(f, ", %s reads", a->stale ? "stale" : "linearizable");
 	if (a->workload == KZ_CLI_BENCH_MIXED)
 		fprintf(f, ", read ratio %.2f", a->read_ratio);

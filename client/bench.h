@@ -68,7 +68,8 @@ typedef enum kz_cli_bench_workload {
 	KZ_CLI_BENCH_WRITE,
 	KZ_CLI_BENCH_READ,
 	KZ_CLI_BENCH_MIXED,
-	KZ_CLI_BENCH_PHOTO
+	KZ_CLI_BENCH_PHOTO,
+	KZ_CLI_BENCH_IDENTITY
 } kz_cli_bench_workload;
 
 /* The two kinds of request, indexes of kz_cli_bench_result.op. */
@@ -102,6 +103,8 @@ typedef struct kz_cli_bench_args {
 					       in photo (GET /v1/photos is
 					       the terminal's alone) */
 	const char *purpose;             /* X-Purpose of reads */
+	const char *cards;               /* identity: DIR of <name>.pem/.key
+					    citizens' cards */
 	long connections;
 	double duration_s;               /* run time when requests == 0 */
 	long requests;                   /* > 0: this many requests, then stop */
@@ -122,6 +125,7 @@ typedef struct kz_cli_bench_args {
 	char write_key_buf[KZ_CLI_BENCH_PATH_MAX];
 	char read_cert_buf[KZ_CLI_BENCH_PATH_MAX];
 	char read_key_buf[KZ_CLI_BENCH_PATH_MAX];
+	char cards_buf[KZ_CLI_BENCH_PATH_MAX];
 } kz_cli_bench_args;
 
 /* Parses argv[1..argc-1] into *out. Options may come before or after the
@@ -143,7 +147,7 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 /* Prints the help text. */
 void kz_cli_bench_usage(FILE *f);
 
-/* "write", "read", "mixed", "photo" (never NULL). */
+/* "write", "read", "mixed", "photo", "identity" (never NULL). */
 const char *kz_cli_bench_workload_name(kz_cli_bench_workload w);
 
 /* ---- pure helpers (tested without a network) ------------------------------ */

@@ -660,3 +660,60 @@ Test(client_bench, json_summary_of_a_photo_run, .init = clear_env)
 	cr_assert_not_null(json_object_get(j, "preload"));
 	json_decref(j);
 }
+
+/* ---- the identity workload ---------------------------------------------------------- */
+
+Test(client_bench, identity_workload_command_line, .init = clear_env)
+{
+	kz_cli_bench_args a;
+
+	/* Terminals check identities; cards default to the PKI's cards/. */
+	cr_assert_eq(PARSE(&a, "identity"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_IDENTITY);
+	cr_assert_str_eq(kz_cli_bench_workload_name(a.workload), "identity");
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/terminal.pem");
+	cr_assert_str_eq(a.cards, "var/cluster/pki/cards");
+	cr_assert_eq(PARSE(&a, "--pki", "/p", "identity", "--cards", "/c"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.cards, "/c");
+	cr_assert_str_eq(a.read_key, "/p/terminal.key");
+	/* Settings that would mean nothing are refused. */
+	cr_assert_eq(PARSE(&a, "identity", "--preload", "10"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "identity", "--consistency", "stale"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "identity", "--record-bytes", "10"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "read", "--cards", "/c"), KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "photo", "--cards", "/c"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+}
+
+static void json_answer(kz_cli__slot *s, const char *body)
+{
+	memset(s, 0, sizeof(*s));
+	kz_cli__on_resp((char *)body, 1, strlen(body), s);
+}
+
+Test(client_bench, identity_answers_are_read)
+{
+	kz_cli__slot s;
+	json_answer(&s, "{\"challenge_id\":\"0123456789abcdef0123456789abcdef\","
+			"\"nonce\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\","
+			"\"expires\":\"2026-11-24T00:00:00Z\"}");
+	cr_assert(kz_cli__take_challenge(&s));
+	cr_assert_str_eq(s.challenge_id, "0123456789abcdef0123456789abcdef");
+	for (int i = 0; i < 32; i++)
+		cr_assert_eq(s.nonce[i], i);
+	/* A nonce that is not 32 bytes, or no id: not a challenge. */
+	json_answer(&s, "{\"challenge_id\":\"x\",\"nonce\":\"AAEC\"}");
+	cr_assert_not(kz_cli__take_challenge(&s));
+	json_answer(&s, "{\"nonce\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}");
+	cr_assert_not(kz_cli__take_challenge(&s));
+	json_answer(&s, "{\"verified\":true,\"assurance\":\"high\"}");
+	cr_assert(kz_cli__verified(&s));
+	json_answer(&s, "{\"verified\":false,\"reason\":\"revoked\"}");
+	cr_assert_not(kz_cli__verified(&s));
+	json_answer(&s, "not json");
+	cr_assert_not(kz_cli__verified(&s));
+}
