@@ -183,6 +183,24 @@ static void hex16(const uint8_t id[16], char out[33])
         snprintf(out + 2 * i, 3, "%02x", id[i]);
 }
 
+/* Names vid as the command's subject; answers 404 (r->status set) when it
+ * is no registered victim. */
+static int victim_known(kz_stor *st, struct kz_node_keys *keys,
+                        const char *muni, const char *vid,
+                        struct kz_node_result *r)
+{
+    snprintf(r->subject, sizeof r->subject, "%s", vid);
+    Kizuna__Victim *v;
+    int rv = kz_node_load_victim(st, keys, muni, vid, &v);
+    if (rv == KZ_ENOTFOUND) {
+        kz_node_result_error(r, 404, "not_found", "no victim with this id");
+        return KZ_OK;
+    }
+    if (rv == KZ_OK)
+        kizuna__victim__free_unpacked(v, NULL);
+    return rv;
+}
+
 static int apply_bind(kz_stor *st, struct kz_node_keys *keys,
                       kz_stor_batch *b, const char *muni, uint64_t index,
                       const Kizuna__Command *cmd, struct kz_node_result *r)
@@ -195,16 +213,9 @@ static int apply_bind(kz_stor *st, struct kz_node_keys *keys,
         kz_node_result_error(r, 400, "bad_command", "card binding incomplete");
         return KZ_OK;
     }
-    snprintf(r->subject, sizeof r->subject, "%s", bc->victim_id);
-    Kizuna__Victim *v;
-    int rv = kz_node_load_victim(st, keys, muni, bc->victim_id, &v);
-    if (rv == KZ_ENOTFOUND) {
-        kz_node_result_error(r, 404, "not_found", "no victim with this id");
-        return KZ_OK;
-    }
-    if (rv != KZ_OK)
+    int rv = victim_known(st, keys, muni, bc->victim_id, r);
+    if (rv != KZ_OK || r->status != 0)
         return rv;
-    kizuna__victim__free_unpacked(v, NULL);
     int status = 201;
     Kizuna__CardBinding *old;
     if (load_binding(st, muni, bc->key_sha256, &old) == KZ_OK) {
@@ -439,16 +450,9 @@ static int apply_fallback(kz_stor *st, struct kz_node_keys *keys,
         kz_node_result_error(r, 400, "bad_command", "fallback incomplete");
         return KZ_OK;
     }
-    snprintf(r->subject, sizeof r->subject, "%s", f->victim_id);
-    Kizuna__Victim *v;
-    int rv = kz_node_load_victim(st, keys, muni, f->victim_id, &v);
-    if (rv == KZ_ENOTFOUND) {
-        kz_node_result_error(r, 404, "not_found", "no victim with this id");
-        return KZ_OK;
-    }
-    if (rv != KZ_OK)
+    int rv = victim_known(st, keys, muni, f->victim_id, r);
+    if (rv != KZ_OK || r->status != 0)
         return rv;
-    kizuna__victim__free_unpacked(v, NULL);
     if (!f->photo_compared || !f->knowledge_check) {
         kz_node_result_error(r, 422, "fallback_incomplete",
                              "the fallback needs the stored photo compared "

@@ -367,6 +367,18 @@ int kz_node_payout_request_from_json(const json_t *body,
     return 0;
 }
 
+/* The part of index key k after its prefix of pl bytes, as a string in
+ * out (cap bytes); false when there is none or it does not fit. */
+static bool key_tail(const char *k, size_t kl, size_t pl, char *out,
+                     size_t cap)
+{
+    if (kl <= pl || kl - pl >= cap)
+        return false;
+    memcpy(out, k + pl, kl - pl);
+    out[kl - pl] = '\0';
+    return true;
+}
+
 static int load_payout(kz_stor *st, struct kz_node_keys *keys,
                        const char *muni, const char *id, Kizuna__Payout **out)
 {
@@ -441,10 +453,8 @@ json_t *kz_node_household_payouts_json(kz_stor *st, struct kz_node_keys *keys,
     size_t kl, vl;
     while (it != NULL && kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
         char id[80];
-        if (kl <= pl || kl - pl >= sizeof id)
+        if (!key_tail(k, kl, pl, id, sizeof id))
             continue;
-        memcpy(id, k + pl, kl - pl);
-        id[kl - pl] = '\0';
         Kizuna__Payout *p;
         if (load_payout(st, keys, muni, id, &p) != KZ_OK)
             continue;
@@ -480,10 +490,8 @@ static int household_of(kz_stor *st, struct kz_node_keys *keys,
     int rv = KZ_OK;
     while (rv == KZ_OK && kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
         char vid[80];
-        if (kl <= pl || kl - pl >= sizeof vid)
+        if (!key_tail(k, kl, pl, vid, sizeof vid))
             continue;
-        memcpy(vid, k + pl, kl - pl);
-        vid[kl - pl] = '\0';
         Kizuna__Victim *m;
         rv = kz_node_load_victim(st, keys, muni, vid, &m);
         if (rv == KZ_ENOTFOUND) {
@@ -887,10 +895,8 @@ static int pending_exports(kz_stor *st, struct kz_node_keys *keys,
     while (rv == KZ_OK && x->n < max &&
            kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
         char id[80];
-        if (kl <= pl || kl - pl >= sizeof id)
+        if (!key_tail(k, kl, pl, id, sizeof id))
             continue;
-        memcpy(id, k + pl, kl - pl);
-        id[kl - pl] = '\0';
         if (x->n == x->cap) {
             size_t cap = x->cap ? x->cap * 2 : 64;
             Kizuna__Payout **np = realloc(x->p, cap * sizeof *np);
