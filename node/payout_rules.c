@@ -262,6 +262,12 @@ static int seikatsu_saiken(const struct kz_payout_input *in,
                           amount_yen, reason);
         yen -= in->paid_rent_yen;
     }
+    /* An operator's table may say 0 (or 1, floored to 0 by the 3/4 rule):
+     * a bank transfer of 0 yen cannot be exported, so it is not a payout. */
+    if (yen < 1)
+        return refuse(KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE,
+                      "the program's table gives 0 yen for this household",
+                      amount_yen, reason);
     if (reason != NULL)
         *reason = NULL;
     *amount_yen = yen;

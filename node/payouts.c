@@ -879,7 +879,8 @@ static void batch_free(struct batch_of *x)
     free(x->p);
 }
 
-/* The approved payouts not yet exported, oldest index key first. */
+/* The approved payouts not yet exported, in index key order (payout ids
+ * are random, so this is not the order they were approved in). */
 static int pending_exports(kz_stor *st, struct kz_node_keys *keys,
                            const char *muni, size_t max, struct batch_of *x)
 {

@@ -462,6 +462,21 @@ Test(payout_rules, table_as_data)
     cr_assert_eq(yen, 300000);
     in.table = NULL;
     cr_assert_eq(run(&in, &yen), KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE);
+    /* A table that says 0 yen (or 1 yen, 3/4 of which floors to 0) pays
+     * nothing: a 0-yen payout could never be exported to the bank. */
+    cr_assert_eq(kz_payout_table_parse(
+                     "{\"amounts_yen\":{\"hankai\":{\"basic\":0},"
+                     "\"zenkai\":{\"basic\":1}}}",
+                     &t, err, sizeof err),
+                 0, "%s", err);
+    in.table = &t;
+    cr_assert_eq(run(&in, &yen), KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE);
+    struct kz_payout_input one = req("basic", "zenkai", 1);
+    one.table = &t;
+    cr_assert_eq(run(&one, &yen), KZ_PAYOUT_NOT_ELIGIBLE_DAMAGE);
+    one.household_size = 2;
+    cr_assert_eq(run(&one, &yen), KZ_PAYOUT_OK);
+    cr_assert_eq(yen, 1);
     static const char *const bad[] = {
         "[]", "{\"amounts_yen\":{\"big\":{}}}",
         "{\"amounts_yen\":{\"zenkai\":{\"gold\":1}}}",
