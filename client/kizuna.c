@@ -19,6 +19,13 @@
  *     calls go on to the next endpoint; unsafe ones stop with
  *     KZ_CLI_EINDOUBT so that a register call is never made twice;
  *   - 503 (no quorum reachable from that node): keep it, try the next one.
+ *     A 503 that says the write's outcome is unknown (timeout, no_quorum,
+ *     leader_unreachable, shutting_down: it may have been proposed) ends an
+ *     unsafe call with KZ_CLI_EINDOUBT like a lost connection.
+ *   - a conditional write (If-Match) that may already have been applied by
+ *     an earlier attempt and then meets 412 version_mismatch ends with
+ *     KZ_CLI_EINDOUBT: the version may have moved because of this very call
+ *     (kizuna-chaos found callers taking that 412 for "not applied").
  * After a whole round without an answer: back off and start a new round,
  * until the call's deadline.
  */
@@ -861,6 +868,22 @@ static int kz_cli__safe_to_repeat(const char *method, const char *const *headers
 	return 0;
 }
 
+/* A 503 whose write may nevertheless have been proposed (see
+ * send_cons_error in node/http_api.c): its outcome is unknown. */
+static int kz_cli__503_in_doubt(const kz_cli_response *resp)
+{
+	static const char *const codes[] = {"\"timeout\"", "\"no_quorum\"",
+					    "\"leader_unreachable\"",
+					    "\"shutting_down\""};
+	size_t i;
+	if (resp->body == NULL)
+		return 0;
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strstr(resp->body, codes[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 static int kz_cli__has_header(const char *const *headers, const char *name)
 {
 	size_t i;
@@ -943,7 +966,8 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 {
 	struct curl_slist *hdrs;
 	kz_cli_response last503;
-	int have503 = 0, attempts = 0, safe, bad, rc;
+	int have503 = 0, attempts = 0, safe, bad, rc, read_only, cond,
+	    maybe_applied = 0;
 	int64_t deadline, backoff = KZ_CLI__BACKOFF_MIN_MS;
 	char lasterr[sizeof(cli->errmsg)] = "";
 	size_t k;
@@ -966,6 +990,9 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 		return bad ? KZ_CLI_EINVAL : KZ_CLI_ENOMEM;
 	}
 	safe = cli->retry_unsafe || kz_cli__safe_to_repeat(method, headers);
+	read_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+		    strcmp(method, "OPTIONS") == 0;
+	cond = kz_cli__has_header(headers, "If-Match:");
 	for (k = 0; k < cli->n; k++)
 		cli->ep_err[k][0] = '\0';
 	deadline = kz_cli__now_ms() + cli->deadline_ms;
@@ -997,12 +1024,42 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 					rc = KZ_CLI_EINDOUBT;
 					goto done;
 				}
+				if (sent && !read_only)
+					maybe_applied = 1;
 				snprintf(cli->ep_err[idx], KZ_CLI__EP_ERR, "%.*s",
 					 KZ_CLI__EP_ERR - 1, cli->errmsg);
 				continue;
 			}
 			if (rc != KZ_CLI_OK) {
 				kz_cli__log(cli, idx, method, path, cli->errmsg);
+				goto done;
+			}
+			if (resp.status == 503 && !read_only &&
+			    kz_cli__503_in_doubt(&resp)) {
+				if (!safe) {
+					kz_cli__log(cli, idx, method, path,
+						    "503, outcome unknown");
+					kz_cli__fmt(cli->errmsg,
+						    sizeof(cli->errmsg),
+						    "%s answered 503 (the write "
+						    "may or may not be applied)",
+						    cli->eps[idx].url);
+					kz_cli_response_free(&resp);
+					rc = KZ_CLI_EINDOUBT;
+					goto done;
+				}
+				maybe_applied = 1;
+			}
+			if (resp.status == 412 && cond && maybe_applied) {
+				kz_cli__log(cli, idx, method, path,
+					    "412 after an attempt in doubt");
+				kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
+					    "412 after an earlier attempt of "
+					    "this conditional write may have "
+					    "been applied: its outcome is "
+					    "unknown");
+				kz_cli_response_free(&resp);
+				rc = KZ_CLI_EINDOUBT;
 				goto done;
 			}
 			if (resp.status == 503) {

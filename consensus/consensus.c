@@ -670,8 +670,11 @@ static struct conn *conn_outbound(kz_cons *c, int slot)
     struct conn *k = conn_new(c, slot);
     if (k == NULL)
         return NULL;
-    k->pending = kz_cons__tls_connect(c->tls, KZ_CHAN_PEER, c->cfg.peers[slot].id,
-                                      c->cfg.peers[slot].raft_addr, on_channel, k);
+    const struct kz_cons_peer *p = &c->cfg.peers[slot];
+    k->pending = kz_cons__tls_connect(c->tls, KZ_CHAN_PEER, p->id,
+                                      p->dial_addr[0] ? p->dial_addr
+                                                      : p->raft_addr,
+                                      on_channel, k);
     if (k->pending == NULL) {
         conn_close(k, KZ_ENET);
         return NULL;
@@ -795,6 +798,11 @@ static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
     rc->req = req;
     rc->cb = cb;
     rc->c = c;
+    /* raft names the peer by the address in its configuration; a local
+     * dial_addr for that id (a relay, a chaos proxy) takes precedence. */
+    for (unsigned i = 0; i < c->cfg.n_peers; i++)
+        if (c->cfg.peers[i].id == id && c->cfg.peers[i].dial_addr[0])
+            address = c->cfg.peers[i].dial_addr;
     rc->pending = kz_cons__tls_connect(c->tls, KZ_CHAN_RAFT, id, address,
                                        tr_connected, rc);
     if (rc->pending == NULL) {

@@ -42,6 +42,10 @@ struct kz_cons_peer {
     uint64_t id;
     char region[KZ_CONS_REGION_MAX];
     char raft_addr[KZ_CONS_ADDR_MAX]; /* host:port: raft and peer link, TLS */
+    /* Optional: where this node dials the peer instead of raft_addr (a
+     * relay or, in kizuna-chaos, a fault-injecting proxy). The peer is still
+     * authenticated by its certificate (CN node-<id>), not by the address. */
+    char dial_addr[KZ_CONS_ADDR_MAX];
 };
 
 struct kz_cons_config {

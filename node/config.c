@@ -105,13 +105,18 @@ static int set_member(struct kz_node_config *c, const char *value, char *err,
                       size_t errlen)
 {
     struct kz_node_member m;
-    char id[32], extra[2];
+    char id[32], via[8], extra[2];
     memset(&m, 0, sizeof m);
-    if (sscanf(value, "%31s %31s %63s %63s %1s", id, m.region, m.raft_addr,
-               m.api_addr, extra) != 4) {
+    int got = sscanf(value, "%31s %31s %63s %63s %7s %63s %1s", id, m.region,
+                     m.raft_addr, m.api_addr, via, m.via_addr, extra);
+    if ((got != 4 && got != 6) || (got == 6 && strcmp(via, "via") != 0)) {
         snprintf(err, errlen,
                  "node: expected '<id> <region> <raft host:port> <api "
-                 "host:port>'");
+                 "host:port> [via <host:port>]'");
+        return -1;
+    }
+    if (got == 6 && !valid_addr(m.via_addr, 65535)) {
+        snprintf(err, errlen, "node %s: via wants host:port", id);
         return -1;
     }
     char *end;

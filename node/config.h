@@ -18,6 +18,7 @@ struct kz_node_member {
     char region[KZ_CONS_REGION_MAX];
     char raft_addr[KZ_CONS_ADDR_MAX];
     char api_addr[KZ_CONS_ADDR_MAX];
+    char via_addr[KZ_CONS_ADDR_MAX]; /* optional "via host:port": dial here */
 };
 
 struct kz_node_config {

@@ -34,6 +34,7 @@ enum route_id {
     RT_SHELTER_PUT,
     RT_SHELTER_SUMMARY,
     RT_TLS_RELOAD,
+    RT_DIGEST,
     RT_KEYS_ROTATE,
     RT_AUDIT_LIST,
     RT_AUDIT_VERIFY,

@@ -137,6 +137,8 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
                  cfg->members[i].region);
         snprintf(cc.peers[i].raft_addr, sizeof cc.peers[i].raft_addr, "%s",
                  cfg->members[i].raft_addr);
+        snprintf(cc.peers[i].dial_addr, sizeof cc.peers[i].dial_addr, "%s",
+                 cfg->members[i].via_addr);
     }
     cc.n_peers = cfg->n_members;
     cc.election_timeout_ms = cfg->election_timeout_ms;

@@ -10,6 +10,7 @@
 #include "state_store.h"
 #include "kz_endian.h"
 
+#include <openssl/evp.h>
 #include <rocksdb/c.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -456,6 +457,51 @@ out:
     rocksdb_readoptions_destroy(ro);
     rocksdb_release_snapshot(st->db, snap);
     return rv;
+}
+
+int kz_stor_digest(kz_stor *st, unsigned char out[32], uint64_t *index,
+                   uint64_t *entries)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return KZ_ENOMEM;
+    }
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    /* st->applied moves only on the loop thread that calls this, so it is
+     * the snapshot's index. */
+    *index = st->applied;
+    *entries = 0;
+    for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++) {
+        rocksdb_iterator_t *it =
+            rocksdb_create_iterator_cf(st->db, ro, st->cf[cf]);
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+             rocksdb_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            const char *v = rocksdb_iter_value(it, &vl);
+            if (cf == KZ_STOR_CF_META && kl == sizeof meta_applied - 1 &&
+                memcmp(k, meta_applied, kl) == 0)
+                continue;
+            unsigned char h[9];
+            h[0] = (unsigned char)cf;
+            kz_put_be32(h + 1, (uint32_t)kl);
+            kz_put_be32(h + 5, (uint32_t)vl);
+            EVP_DigestUpdate(md, h, sizeof h);
+            EVP_DigestUpdate(md, k, kl);
+            EVP_DigestUpdate(md, v, vl);
+            (*entries)++;
+        }
+        rocksdb_iter_destroy(it);
+    }
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(st->db, snap);
+    unsigned int olen = 32;
+    int ok = EVP_DigestFinal_ex(md, out, &olen);
+    EVP_MD_CTX_free(md);
+    return ok == 1 ? KZ_OK : KZ_EIO;
 }
 
 int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index)

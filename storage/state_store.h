@@ -91,6 +91,14 @@ int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index);
 /* Replaces the whole state by a dump. */
 int kz_stor_load(kz_stor *st, const char *buf, size_t len);
 
+/* SHA-256 over every entry of every column family (cf, key and value, each
+ * length-prefixed) but the applied index, at one point in time, with that
+ * point's applied index and entry count. Replicas that applied the same
+ * commands have the same digest (stored values are sealed
+ * deterministically): kizuna-chaos's convergence check. */
+int kz_stor_digest(kz_stor *st, unsigned char out[32], uint64_t *index,
+                   uint64_t *entries);
+
 /* Approximate on-disk size in bytes (for metrics and /v1/cluster). */
 uint64_t kz_stor_disk_size(kz_stor *st);
 

@@ -19,7 +19,7 @@
 
 #include "kizuna.h"
 
-enum fake_mode { FAKE_OK, FAKE_503, FAKE_HANG_UP };
+enum fake_mode { FAKE_OK, FAKE_503, FAKE_HANG_UP, FAKE_503_TIMEOUT, FAKE_412 };
 
 typedef struct fake_srv {
 	enum fake_mode mode;
@@ -32,8 +32,14 @@ typedef struct fake_srv {
 } fake_srv;
 
 static const char ok_body[] = "{\"id\":\"v-1\",\"version\":42}";
-static const char busy_body[] = "{\"error\":{\"code\":\"no_quorum\",\"message\":"
+/* no_leader: refused before anything was proposed, so even a register call
+ * may go on to the next node (unlike timeout / no_quorum, see below). */
+static const char busy_body[] = "{\"error\":{\"code\":\"no_leader\",\"message\":"
 				"\"no quorum reachable\",\"request_id\":\"r-1\"}}";
+static const char timeout_body[] = "{\"error\":{\"code\":\"timeout\",\"message\":"
+				   "\"outcome unknown\",\"request_id\":\"r-2\"}}";
+static const char mismatch_body[] = "{\"error\":{\"code\":\"version_mismatch\","
+				    "\"message\":\"version is 9\",\"request_id\":\"r-3\"}}";
 
 /* A loopback port with nothing listening: connect() is refused. The socket
  * stays bound so no one else takes the port during the test. */
@@ -111,6 +117,12 @@ static void *fake_main(void *arg)
 				respond(fd, 503, "Service Unavailable",
 					"Retry-After: 0\r\nX-Kizuna-Node: 1\r\n",
 					busy_body);
+			else if (s->mode == FAKE_503_TIMEOUT)
+				respond(fd, 503, "Service Unavailable",
+					"Retry-After: 0\r\n", timeout_body);
+			else if (s->mode == FAKE_412)
+				respond(fd, 412, "Precondition Failed", "",
+					mismatch_body);
 			/* FAKE_HANG_UP: close without a word */
 		}
 		close(fd);
@@ -249,7 +261,7 @@ Test(client_failover, all_unavailable_returns_last_503)
 	cr_assert_eq(r.status, 503);
 	cr_assert_eq(r.retry_after_s, 0);
 	cr_assert_str_eq(kz_cli_error_describe(&r, desc, sizeof(desc)),
-			 "503 no_quorum: no quorum reachable (request r-1)");
+			 "503 no_leader: no quorum reachable (request r-1)");
 	cr_assert_geq(r.attempts, 2);
 	kz_cli_response_free(&r);
 	kz_cli_close(cli);
@@ -315,6 +327,75 @@ Test(client_failover, safe_calls_after_hang_up_fail_over)
 	cr_assert_not_null(strstr(ok.last, "\r\nX-Purpose: override\r\n"));
 	cr_assert_null(strstr(ok.last, "X-Purpose: cli"),
 		       "the caller's X-Purpose wins, no duplicate");
+}
+
+/* A 503 that says "the outcome is unknown" is as good as a lost connection:
+ * an unsafe write stops there instead of being sent to the next node. */
+Test(client_failover, unsafe_write_after_503_timeout_is_in_doubt)
+{
+	fake_srv busy, ok;
+	kz_cli *cli;
+	kz_cli_response r;
+
+	fake_start(&busy, FAKE_503_TIMEOUT);
+	fake_start(&ok, FAKE_OK);
+	cli = open_client(busy.port, ok.port, 5000, NULL);
+	cr_assert_eq(kz_cli_request(cli, "POST", "/v1/victims", NULL, "{}", 2, &r),
+		     KZ_CLI_EINDOUBT);
+	cr_assert_not_null(strstr(kz_cli_errmsg(cli), "may or may not"));
+	kz_cli_close(cli);
+	cr_assert_eq(fake_stop(&busy), 1);
+	cr_assert_eq(fake_stop(&ok), 0, "the write was not sent twice");
+
+	/* A read after the same 503 still fails over. */
+	fake_start(&busy, FAKE_503_TIMEOUT);
+	fake_start(&ok, FAKE_OK);
+	cli = open_client(busy.port, ok.port, 5000, NULL);
+	cr_assert_eq(kz_cli_request(cli, "GET", "/v1/victims/v-1", NULL, NULL, 0, &r),
+		     KZ_CLI_OK);
+	cr_assert_eq(r.status, 200);
+	kz_cli_response_free(&r);
+	kz_cli_close(cli);
+	fake_stop(&busy);
+	fake_stop(&ok);
+}
+
+/* A compare-and-set retried after an attempt that may have been applied:
+ * its 412 may come from its own first attempt, so it is not "refused". */
+Test(client_failover, conditional_write_412_after_doubt_is_in_doubt)
+{
+	const enum fake_mode first[] = {FAKE_HANG_UP, FAKE_503_TIMEOUT};
+	const char *cas[] = {"If-Match: 7", NULL};
+	for (size_t i = 0; i < 2; i++) {
+		fake_srv a, b;
+		kz_cli *cli;
+		kz_cli_response r;
+		fake_start(&a, first[i]);
+		fake_start(&b, FAKE_412);
+		cli = open_client(a.port, b.port, 5000, NULL);
+		cr_assert_eq(kz_cli_request(cli, "PATCH", "/v1/victims/v-1", cas,
+					    "{}", 2, &r),
+			     KZ_CLI_EINDOUBT, "first endpoint mode %d", first[i]);
+		cr_assert_not_null(strstr(kz_cli_errmsg(cli), "outcome is unknown"));
+		kz_cli_close(cli);
+		cr_assert_eq(fake_stop(&a), 1);
+		cr_assert_eq(fake_stop(&b), 1);
+	}
+	/* Without an earlier attempt in doubt, 412 is the answer. */
+	fake_srv c, d;
+	kz_cli *cli;
+	kz_cli_response r;
+	fake_start(&c, FAKE_412);
+	fake_start(&d, FAKE_OK);
+	cli = open_client(c.port, d.port, 5000, NULL);
+	cr_assert_eq(kz_cli_request(cli, "PATCH", "/v1/victims/v-1", cas, "{}", 2,
+				    &r),
+		     KZ_CLI_OK);
+	cr_assert_eq(r.status, 412);
+	kz_cli_response_free(&r);
+	kz_cli_close(cli);
+	fake_stop(&c);
+	cr_assert_eq(fake_stop(&d), 0);
 }
 
 Test(client_failover, retry_unsafe_option)

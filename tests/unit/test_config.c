@@ -296,6 +296,11 @@ Test(config, node_lines)
     cr_assert_eq(c.members[1].id, 22);
     cr_assert_str_eq(c.members[1].region, "osaka");
     cr_assert_str_eq(c.members[1].api_addr, "10.0.0.2:7400");
+    cr_assert_str_eq(c.members[1].via_addr, "");
+    /* "via": this node dials the peer through a relay (kizuna-chaos). */
+    set_ok(&c, "node", "7 sapporo 10.0.0.7:7300 10.0.0.7:7400 via 127.0.0.1:9001");
+    cr_assert_str_eq(c.members[2].raft_addr, "10.0.0.7:7300");
+    cr_assert_str_eq(c.members[2].via_addr, "127.0.0.1:9001");
 
     c.id = 22;
     cr_assert_eq(kz_node_config_self(&c), &c.members[1]);
@@ -317,6 +322,10 @@ Test(config, node_lines_malformed)
     set_bad(&c, "node", "1 tokyo h h:2", "node");
     set_bad(&c, "node", "1 tokyo h:1 h:99999", "node");
     set_bad(&c, "node", "5 osaka h:3 h:4", "twice");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 via", "node");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 by h:3", "node");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 via h", "via");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 via h:3 x", "node");
     cr_assert_eq(c.n_members, 1);
 }
 
