@@ -5,6 +5,8 @@
 #   make check    deps + build + ASan/UBSan unit tests (build-asan/) + all tests (build/)
 #                 + 30 s of fuzzing per driver (build-fuzz/)
 #   make fuzz     deps + 60 s of fuzzing per libFuzzer driver (deploy/run-fuzz, build-fuzz/)
+#   make chaos    deps + build + every kizuna-chaos scenario on a 5-node 3-region
+#                 cluster, 60 s each (deploy/chaos all; report in build/chaos/)
 #   make clean    remove build/, build-asan/ and build-fuzz/ (a cluster's data in var/ is kept)
 
 SHELL := /bin/bash
@@ -13,7 +15,7 @@ JOBS ?= 2
 
 # Prerequisites run in the order written (deps before the build), even with -j.
 .NOTPARALLEL:
-.PHONY: all deps demo check fuzz clean
+.PHONY: all deps demo check fuzz chaos clean
 
 all:
 	@test -f $(KZ_ROOT)/build/CMakeCache.txt || \
@@ -31,6 +33,9 @@ check: deps all
 
 fuzz: deps
 	@JOBS=$(JOBS) $(KZ_ROOT)/deploy/run-fuzz 60
+
+chaos: deps all
+	$(KZ_ROOT)/deploy/chaos all
 
 clean:
 	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan $(KZ_ROOT)/build-fuzz

@@ -707,6 +707,9 @@ static size_t kz_cli__on_header(char *data, size_t size, size_t nitems,
 		kz_cli__header_copy(r->node, sizeof(r->node), v, vlen);
 	else if (KZ_CLI__IS("X-Kizuna-Region"))
 		kz_cli__header_copy(r->region, sizeof(r->region), v, vlen);
+	else if (KZ_CLI__IS("X-Request-Id"))
+		kz_cli__header_copy(r->request_id, sizeof(r->request_id), v,
+				    vlen);
 	else if (KZ_CLI__IS("X-Kizuna-Index"))
 		r->index = kz_cli__header_ll(v, vlen);
 	else if (KZ_CLI__IS("X-Kizuna-Stale-Ms"))

@@ -122,6 +122,7 @@ typedef struct kz_cli_response {
 	size_t body_len;    /* bytes in body, without the terminating NUL */
 	char node[64];      /* X-Kizuna-Node */
 	char region[64];    /* X-Kizuna-Region */
+	char request_id[40]; /* X-Request-Id (the access record names it) */
 	long long index;    /* X-Kizuna-Index (applied index), -1 if absent */
 	long long stale_ms; /* X-Kizuna-Stale-Ms, -1 if absent (a fresh read) */
 	long retry_after_s; /* Retry-After in seconds, -1 if absent */
