@@ -475,8 +475,8 @@ static int check_availability(const struct kz_hist *h, struct kz_check *c)
         const struct kz_hist_op *o = &h->ops[i];
         if (o->op != KZ_H_READ && o->op != KZ_H_CAS && o->op != KZ_H_ADD)
             continue;
-        if (o->t0 > last)
-            last = o->t0;
+        if (o->t1 > last)
+            last = o->t1;
         size_t r;
         for (r = 0; r < c->n_regions; r++)
             if (strcmp(c->regions[r], o->region) == 0)
@@ -504,10 +504,15 @@ static int check_availability(const struct kz_hist *h, struct kz_check *c)
         size_t r = 0;
         while (strcmp(c->regions[r], o->region) != 0)
             r++;
-        size_t s = (size_t)(o->t0 < 0 ? 0 : o->t0 / 1000000);
-        c->invoked[r * c->seconds + s]++;
-        if (o->result != KZ_R_UNKNOWN)
-            c->answered[r * c->seconds + s]++;
+        /* Every second the call was in flight: a call stuck for 3 s on a
+         * cut-off node weighs 3 s, not one call among hundreds. */
+        size_t s0 = (size_t)(o->t0 < 0 ? 0 : o->t0 / 1000000);
+        size_t s1 = (size_t)(o->t1 < o->t0 ? s0 : (size_t)(o->t1 / 1000000));
+        for (size_t s = s0; s <= s1 && s < c->seconds; s++) {
+            c->invoked[r * c->seconds + s]++;
+            if (o->result != KZ_R_UNKNOWN)
+                c->answered[r * c->seconds + s]++;
+        }
     }
     return 0;
 }
@@ -575,7 +580,9 @@ void kz_check_print(FILE *f, const struct kz_check *c, const char *title)
     }
     if (c->n_regions == 0)
         return;
-    fprintf(f, "availability (answered / invoked, %% per 5 s):\n  %-10s",
+    fprintf(f,
+            "availability (%% of the calls in flight that were answered; the "
+            "worst second of each 5 s):\n  %-10s",
             "t (s)");
     for (size_t s = 0; s < c->seconds; s += 5)
         fprintf(f, " %4zu", s);
@@ -583,15 +590,18 @@ void kz_check_print(FILE *f, const struct kz_check *c, const char *title)
     for (size_t r = 0; r < c->n_regions; r++) {
         fprintf(f, "  %-10s", c->regions[r]);
         for (size_t s = 0; s < c->seconds; s += 5) {
-            unsigned inv = 0, ans = 0;
+            double worst = 2;
             for (size_t k = s; k < s + 5 && k < c->seconds; k++) {
-                inv += c->invoked[r * c->seconds + k];
-                ans += c->answered[r * c->seconds + k];
+                unsigned inv = c->invoked[r * c->seconds + k];
+                double share =
+                    inv ? (double)c->answered[r * c->seconds + k] / inv : 2;
+                if (share < worst)
+                    worst = share;
             }
-            if (inv == 0)
+            if (worst > 1)
                 fprintf(f, "    -");
             else
-                fprintf(f, " %4u", (unsigned)(100.0 * ans / inv + 0.5));
+                fprintf(f, " %4u", (unsigned)(100.0 * worst + 0.5));
         }
         fprintf(f, "\n");
     }

@@ -85,8 +85,10 @@ struct kz_check {
         double at_s, resumed_after_s;
         char what[128];
     } *failovers;
-    /* Availability: per region, per second since the start, requests
-     * invoked and answered (ok or a definite refusal). */
+    /* Availability: per region, per second since the start, the calls in
+     * flight during that second and how many of them were answered (ok or
+     * a definite refusal such as 412), so a call stuck for 3 s counts in
+     * 3 seconds. */
     size_t n_regions, seconds;
     char (*regions)[32];
     unsigned *invoked, *answered; /* [region * seconds + second] */

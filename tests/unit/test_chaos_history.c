@@ -218,15 +218,18 @@ Test(chaos_history, failover_and_availability)
     cr_assert_eq(c.n_failovers, 1, "a heal is not a fault");
     cr_assert_float_eq(c.failovers[0].resumed_after_s, 1.5, 1e-9);
     cr_assert_eq(c.n_regions, 2);
-    cr_assert_eq(c.seconds, 4);
-    /* tokyo: second 1 one answered, second 2 one unanswered read, second 3
-     * one answered */
+    cr_assert_eq(c.seconds, 6, "up to the last completion (5.2 s)");
+    /* tokyo: the add at 1 s answered; the read in flight from 2.2 to 5.2 s
+     * unanswered in each of those seconds; the add at 3 s answered. */
     size_t tokyo = strcmp(c.regions[0], "tokyo") == 0 ? 0 : 1;
     cr_assert_eq(c.invoked[tokyo * c.seconds + 1], 1);
     cr_assert_eq(c.answered[tokyo * c.seconds + 1], 1);
     cr_assert_eq(c.invoked[tokyo * c.seconds + 2], 1);
     cr_assert_eq(c.answered[tokyo * c.seconds + 2], 0);
+    cr_assert_eq(c.invoked[tokyo * c.seconds + 3], 2);
     cr_assert_eq(c.answered[tokyo * c.seconds + 3], 1);
+    cr_assert_eq(c.invoked[tokyo * c.seconds + 5], 1);
+    cr_assert_eq(c.answered[tokyo * c.seconds + 5], 0);
     /* printing covers every column without crashing */
     char *buf = NULL;
     size_t len = 0;
