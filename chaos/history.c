@@ -103,10 +103,19 @@ static int name_index(const char *s, const char *const *names, int n)
     return -1;
 }
 
+/* Copies a string member, cut to size at a UTF-8 character boundary (a
+ * cut character would make the line unwritable as JSON). */
 static void copy_str(json_t *o, const char *k, char *dst, size_t size)
 {
     const char *s = json_string_value(json_object_get(o, k));
-    snprintf(dst, size, "%s", s ? s : "");
+    size_t n = s ? strlen(s) : 0;
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--; /* s[n] is where the next character would start */
+    }
+    memcpy(dst, s ? s : "", n);
+    dst[n] = '\0';
 }
 
 int kz_hist_parse_line(const char *line, struct kz_hist_op *op)

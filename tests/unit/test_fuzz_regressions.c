@@ -31,7 +31,8 @@
     X(match)                                                                  \
     X(zengin)                                                                 \
     X(card)                                                                   \
-    X(payout_json)
+    X(payout_json)                                                            \
+    X(history)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
