@@ -76,7 +76,7 @@ struct run {
     /* options */
     char root[PATH_MAX], bin[PATH_MAX], dir[PATH_MAX];
     char regions_spec[256], net[32];
-    unsigned port, proxy_port, keys, workers;
+    unsigned port, proxy_port, keys, workers, households;
     uint64_t seed;
     double duration_s;
     bool scen[S__COUNT];
@@ -465,15 +465,69 @@ static int do_add(struct worker *w, kz_cli *cli)
     return o.result;
 }
 
+static void household_id(char *out, size_t len, unsigned h)
+{
+    snprintf(out, len, "chaos-h%03u", h);
+}
+
+/* A payout request for household h (item basic), with a fresh
+ * Idempotency-Key: concurrent requests for one household race, and
+ * libkizuna may resend one after a lost answer. */
+static int do_payout(struct worker *w, kz_cli *cli, unsigned h)
+{
+    struct run *r = w->r;
+    struct kz_hist_op o;
+    memset(&o, 0, sizeof o);
+    o.op = KZ_H_PAYOUT;
+    household_id(o.key, sizeof o.key, h);
+    char body[400], hdr[80];
+    int bl = snprintf(body, sizeof body,
+                      "{\"household_id\":\"%s\",\"program\":"
+                      "\"seikatsu_saiken\",\"item\":\"basic\",\"account\":"
+                      "{\"bank_code\":1,\"branch_code\":%u,\"account_type\":"
+                      "1,\"account_number\":\"%07u\",\"holder\":\"ヒサイ "
+                      "タロウ\"}}",
+                      o.key, 100 + h, 1000000 + h);
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: chaos-%" PRIu64 "-%u",
+             (uint64_t)atomic_fetch_add(&r->token, 1), w->proc);
+    const char *hdrs[] = {hdr, NULL};
+    kz_cli_response resp;
+    o.t0 = now_us(r);
+    int rc = kz_cli_request(cli, "POST", "/v1/payouts", hdrs, body,
+                            (size_t)bl, &resp);
+    o.result = KZ_R_UNKNOWN;
+    if (rc == KZ_CLI_OK) {
+        o.status = (int)resp.status;
+        snprintf(o.rid, sizeof o.rid, "%s", resp.request_id);
+        json_t *j = json_loads(resp.body, 0, NULL);
+        json_t *p = resp.status == 409 ? json_object_get(j, "payout") : j;
+        const char *id = json_string_value(json_object_get(p, "id"));
+        if (resp.status == 201 || resp.status == 409) {
+            snprintf(o.what, sizeof o.what, "%s", id ? id : "");
+            o.value = json_integer_value(json_object_get(p, "amount_yen"));
+        }
+        if (resp.status == 201 && id)
+            o.result = KZ_R_OK;
+        else if (resp.status >= 400 && resp.status < 500)
+            o.result = KZ_R_FAIL;
+        json_decref(j);
+        kz_cli_response_free(&resp);
+    }
+    op_done(w, &o);
+    return o.result;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct run *r = w->r;
     kz_cli *cw = client(r, w->node, "caseworker", 3000);
     kz_cli *rg = client(r, w->node, "registrar", 3000);
-    if (cw == NULL || rg == NULL) {
+    kz_cli *py = client(r, w->node, "payout", 3000);
+    if (cw == NULL || rg == NULL || py == NULL) {
         kz_cli_close(cw);
         kz_cli_close(rg);
+        kz_cli_close(py);
         return NULL;
     }
     while (!atomic_load(&r->stop_workers) && !interrupted) {
@@ -482,7 +536,9 @@ static void *worker_main(void *arg)
         int last;
         if (x % 100 < 15)
             last = do_add(w, rg);
-        else if (x % 100 < 55 || w->known[k] == 0)
+        else if (x % 100 < 20 && r->households > 0)
+            last = do_payout(w, py, (unsigned)((x >> 32) % r->households));
+        else if (x % 100 < 58 || w->known[k] == 0)
             last = do_read(w, cw, k);
         else
             last = do_cas(w, cw, k);
@@ -492,6 +548,7 @@ static void *worker_main(void *arg)
     }
     kz_cli_close(cw);
     kz_cli_close(rg);
+    kz_cli_close(py);
     return NULL;
 }
 
@@ -926,9 +983,96 @@ static int create_keys(struct run *r)
         }
         record(r, &o);
     }
+    /* Payouts: the disaster a month ago; households of two people whose
+     * homes were destroyed (zenkai: eligible for basic support). */
+    kz_cli *op = client(r, 0, "operator", 10000);
+    if (rc == 0 && r->households > 0) {
+        time_t t = time(NULL) - 30 * 86400;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char prog[64];
+        int pl = (int)strftime(prog, sizeof prog,
+                               "{\"disaster_date\":\"%Y-%m-%d\"}", &tm);
+        kz_cli_response resp;
+        if (op == NULL ||
+            kz_cli_request(op, "PUT", "/v1/programs/seikatsu_saiken", NULL,
+                           prog, (size_t)pl, &resp) != KZ_CLI_OK ||
+            resp.status != 200) {
+            say("setting the disaster date failed: %s",
+                op ? kz_cli_errmsg(op) : "no client");
+            rc = -1;
+        }
+        kz_cli_response_free(&resp);
+    }
+    for (unsigned h = 0; h < r->households && rc == 0 && !interrupted; h++)
+        for (unsigned m = 0; m < 2 && rc == 0; m++) {
+            char hid[32], body[200];
+            household_id(hid, sizeof hid, h);
+            int bl = snprintf(body, sizeof body,
+                              "{\"name\":\"世帯 %u-%u\",\"dob\":"
+                              "\"1980-01-01\",\"sex\":\"other\","
+                              "\"household_id\":\"%s\",\"damage\":"
+                              "\"zenkai\"}",
+                              h, m, hid);
+            kz_cli_response resp;
+            if (kz_cli_request(rg, "POST", "/v1/victims", NULL, body,
+                               (size_t)bl, &resp) != KZ_CLI_OK ||
+                resp.status != 201) {
+                say("registering household %s failed: %s", hid,
+                    kz_cli_errmsg(rg));
+                rc = -1;
+            }
+            kz_cli_response_free(&resp);
+        }
+    kz_cli_close(op);
     kz_cli_close(rg);
     kz_cli_close(cw);
     return rc;
+}
+
+/* After healing: each household's payouts and the ledger. */
+static void final_payouts(struct run *r)
+{
+    kz_cli *au = client(r, 0, "auditor", 10000);
+    for (unsigned h = 0; au && h < r->households && !interrupted; h++) {
+        struct kz_hist_op o;
+        memset(&o, 0, sizeof o);
+        o.op = KZ_H_PAYOUTS;
+        o.proc = FINAL_PROC;
+        household_id(o.key, sizeof o.key, h);
+        char path[96];
+        snprintf(path, sizeof path, "/v1/payouts?household_id=%s", o.key);
+        o.t0 = now_us(r);
+        long st;
+        json_t *j = get_json(au, path, &st);
+        o.t1 = now_us(r);
+        o.status = (int)st;
+        o.result = j ? KZ_R_OK : KZ_R_UNKNOWN;
+        json_t *ps = json_object_get(j, "payouts");
+        o.value = (int64_t)json_array_size(ps);
+        o.version = (uint64_t)json_integer_value(json_object_get(j, "total_yen"));
+        const char *id =
+            json_string_value(json_object_get(json_array_get(ps, 0), "id"));
+        snprintf(o.what, sizeof o.what, "%s", id ? id : "");
+        json_decref(j);
+        record(r, &o);
+    }
+    if (au && r->households > 0) {
+        struct kz_hist_op o;
+        memset(&o, 0, sizeof o);
+        o.op = KZ_H_LEDGER;
+        o.proc = FINAL_PROC;
+        o.t0 = now_us(r);
+        long st;
+        json_t *j = get_json(au, "/v1/payouts/ledger", &st);
+        o.t1 = now_us(r);
+        o.status = (int)st;
+        o.result = j ? KZ_R_OK : KZ_R_UNKNOWN;
+        o.value = json_integer_value(json_object_get(j, "yen"));
+        json_decref(j);
+        record(r, &o);
+    }
+    kz_cli_close(au);
 }
 
 /* ---------------------------------------------------------- final checks */
@@ -1363,6 +1507,7 @@ static int cmd_run(struct run *r)
     say("final reads: every register key, every acknowledged registration "
         "on every node");
     final_reads(r);
+    final_payouts(r);
     say("convergence: waiting for every node to reach the same index");
     digests(r);
     say("access records and audit chains");
@@ -1453,6 +1598,8 @@ static void usage(FILE *f)
             "  --proxy-port P       first fault proxy port (default 17600)\n"
             "  --keys K             register keys (default 100)\n"
             "  --workers W          client threads per node (default 2)\n"
+            "  --households H       payout households (default 20; 0: no "
+            "payouts)\n"
             "  --bin DIR            kizunad's directory (default: this "
             "program's)\n"
             "Exit status: 0 no anomaly, 1 anomalies, 2 usage, 3 the run "
@@ -1544,6 +1691,7 @@ int main(int argc, char **argv)
     r.proxy_port = 17600;
     r.keys = 100;
     r.workers = 2;
+    r.households = 20;
     r.seed = 1;
     r.duration_s = 60;
     set_scenarios(&r, "all");
@@ -1584,6 +1732,8 @@ int main(int argc, char **argv)
             r.proxy_port = (unsigned)atoi(v);
         } else if (strcmp(o, "--keys") == 0) {
             r.keys = (unsigned)atoi(v);
+        } else if (strcmp(o, "--households") == 0) {
+            r.households = (unsigned)atoi(v);
         } else if (strcmp(o, "--workers") == 0) {
             r.workers = (unsigned)atoi(v);
         } else if (strcmp(o, "--bin") == 0) {
@@ -1595,6 +1745,7 @@ int main(int argc, char **argv)
         }
     }
     if (r.keys < 1 || r.keys > 10000 || r.workers < 1 || r.workers > 16 ||
+        r.households > 1000 ||
         r.port < 1024 || r.port > 65000 || r.proxy_port < 1024 ||
         r.proxy_port > 65000) {
         say("--keys 1..10000, --workers 1..16, ports 1024..65000");

@@ -12,7 +12,8 @@
 
 static const char *const op_names[KZ_H__COUNT] = {
     "init",  "read",  "cas",    "add",     "final",
-    "audit", "chain", "digest", "nemesis", "phase"};
+    "audit", "chain", "digest", "nemesis", "phase", "payout", "payouts",
+    "ledger"};
 static const char *const result_names[3] = {"ok", "fail", "unknown"};
 
 const char *kz_hist_op_name(int op)
@@ -434,6 +435,75 @@ static int check_digest(const struct kz_hist *h, struct kz_check *c)
     return 0;
 }
 
+/* Payouts: each household paid (item basic) at most once; every
+ * acknowledged payout, and every 409's, is that one; the ledger's total is
+ * the sum of the households' totals. */
+static int check_payouts(const struct kz_hist *h, struct kz_check *c)
+{
+    bool any_final = false, ledger_seen = false;
+    int64_t sum = 0, ledger = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct kz_hist_op *f = &h->ops[i];
+        if (f->op == KZ_H_LEDGER && f->result == KZ_R_OK) {
+            ledger_seen = true;
+            ledger = f->value;
+        }
+        if (f->op != KZ_H_PAYOUTS)
+            continue;
+        any_final = true;
+        if (f->result != KZ_R_OK) {
+            if (anomaly(c, "payouts: household %s could not be read back",
+                        f->key) != 0)
+                return -1;
+            continue;
+        }
+        sum += (int64_t)f->version;
+        c->households++;
+        if (f->value > 1 &&
+            anomaly(c, "payouts: household %s was paid %" PRId64 " times",
+                    f->key, f->value) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        const struct kz_hist_op *p = &h->ops[i];
+        if (p->op != KZ_H_PAYOUT || !p->what[0] ||
+            (p->result != KZ_R_OK && p->status != 409))
+            continue;
+        const struct kz_hist_op *fin = NULL;
+        for (size_t k = 0; k < h->n && fin == NULL; k++)
+            if (h->ops[k].op == KZ_H_PAYOUTS &&
+                strcmp(h->ops[k].key, p->key) == 0)
+                fin = &h->ops[k];
+        if (fin == NULL) {
+            if (any_final &&
+                anomaly(c, "payouts: household %s was not read back",
+                        p->key) != 0)
+                return -1;
+            continue;
+        }
+        if (fin->result == KZ_R_OK &&
+            (fin->value < 1 || strcmp(fin->what, p->what) != 0) &&
+            anomaly(c,
+                    "payouts: %s payout %s of household %s (t=%.3f s) is not "
+                    "the household's payout at the end (%s)",
+                    p->result == KZ_R_OK ? "acknowledged" : "409's", p->what,
+                    p->key, (double)p->t0 / 1e6,
+                    fin->value ? fin->what : "none") != 0)
+            return -1;
+    }
+    if (any_final && ledger_seen && ledger != sum &&
+        anomaly(c,
+                "payouts: the ledger says %" PRId64 " yen, the households "
+                "%" PRId64,
+                ledger, sum) != 0)
+        return -1;
+    c->ledger_equal = any_final && ledger_seen && ledger == sum;
+    if (any_final && !ledger_seen &&
+        anomaly(c, "payouts: the ledger could not be read") != 0)
+        return -1;
+    return 0;
+}
+
 static bool is_fault(const struct kz_hist_op *o)
 {
     static const char *const faults[] = {"kill", "pause", "isolate",
@@ -448,7 +518,8 @@ static bool is_fault(const struct kz_hist_op *o)
 
 static bool is_write_ok(const struct kz_hist_op *o)
 {
-    return (o->op == KZ_H_CAS || o->op == KZ_H_ADD) && o->result == KZ_R_OK;
+    return (o->op == KZ_H_CAS || o->op == KZ_H_ADD || o->op == KZ_H_PAYOUT) &&
+           o->result == KZ_R_OK;
 }
 
 static int check_failover(const struct kz_hist *h, struct kz_check *c)
@@ -482,7 +553,8 @@ static int check_availability(const struct kz_hist *h, struct kz_check *c)
     int64_t last = 0;
     for (size_t i = 0; i < h->n; i++) {
         const struct kz_hist_op *o = &h->ops[i];
-        if (o->op != KZ_H_READ && o->op != KZ_H_CAS && o->op != KZ_H_ADD)
+        if (o->op != KZ_H_READ && o->op != KZ_H_CAS && o->op != KZ_H_ADD &&
+            o->op != KZ_H_PAYOUT)
             continue;
         if (o->t1 > last)
             last = o->t1;
@@ -508,7 +580,8 @@ static int check_availability(const struct kz_hist *h, struct kz_check *c)
         return -1;
     for (size_t i = 0; i < h->n; i++) {
         const struct kz_hist_op *o = &h->ops[i];
-        if (o->op != KZ_H_READ && o->op != KZ_H_CAS && o->op != KZ_H_ADD)
+        if (o->op != KZ_H_READ && o->op != KZ_H_CAS && o->op != KZ_H_ADD &&
+            o->op != KZ_H_PAYOUT)
             continue;
         size_t r = 0;
         while (strcmp(c->regions[r], o->region) != 0)
@@ -534,6 +607,7 @@ int kz_check_run(const struct kz_hist *h, size_t max_states,
         c->counts[h->ops[i].op][h->ops[i].result]++;
     if (check_register(h, max_states, c) != 0 || check_set(h, c) != 0 ||
         check_audit(h, c) != 0 || check_digest(h, c) != 0 ||
+        check_payouts(h, c) != 0 ||
         check_failover(h, c) != 0 || check_availability(h, c) != 0)
         return -1;
     return 0;
@@ -557,7 +631,7 @@ void kz_check_print(FILE *f, const struct kz_check *c, const char *title)
 {
     fprintf(f, "== %s\n", title);
     fprintf(f, "operations    ok      fail    unknown\n");
-    static const int shown[] = {KZ_H_READ, KZ_H_CAS, KZ_H_ADD};
+    static const int shown[] = {KZ_H_READ, KZ_H_CAS, KZ_H_ADD, KZ_H_PAYOUT};
     for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++) {
         int op = shown[i];
         fprintf(f, "  %-9s %7zu %7zu %7zu\n", kz_hist_op_name(op),
@@ -572,6 +646,11 @@ void kz_check_print(FILE *f, const struct kz_check *c, const char *title)
             c->counts[KZ_H_AUDIT][KZ_R_OK],
             c->digests_equal ? "equal" : "NOT equal",
             c->digests_equal ? "" : "", c->chains_equal ? "equal" : "NOT equal");
+    if (c->households > 0)
+        fprintf(f,
+                "payouts: %zu households each paid at most once, every "
+                "acknowledged payout kept, ledger %s the sum\n",
+                c->households, c->ledger_equal ? "equal to" : "NOT equal to");
     fprintf(f, "anomalies: %zu\n", c->anomalies);
     for (size_t i = 0; i < c->anomalies && i < 20; i++)
         fprintf(f, "  ! %s\n", c->anomaly[i]);
@@ -643,6 +722,8 @@ int kz_check_write_json(const char *path, const struct kz_check *c,
     json_object_set_new(o, "digests_equal", json_boolean(c->digests_equal));
     json_object_set_new(o, "digest_index", json_integer((json_int_t)c->digest_index));
     json_object_set_new(o, "audit_chains_equal", json_boolean(c->chains_equal));
+    json_object_set_new(o, "payout_households", json_integer((json_int_t)c->households));
+    json_object_set_new(o, "ledger_equal", json_boolean(c->ledger_equal));
     json_t *fo = json_array();
     for (size_t i = 0; i < c->n_failovers; i++) {
         const struct kz_failover *x = &c->failovers[i];

@@ -20,7 +20,14 @@
  *            head, result ok when it verifies
  *   digest   after healing: node N's state digest (what) at version
  *   nemesis  a fault injected or healed (what), at t0
- *   phase    a scenario begins (what = its name), at t0 */
+ *   phase    a scenario begins (what = its name), at t0
+ *   payout   POST /v1/payouts (item basic) for household key with an
+ *            Idempotency-Key: ok (201) or fail 409 "already paid" give the
+ *            payout id (what) and its yen (value); other refusals are
+ *            fail with no id
+ *   payouts  after healing: household key's payouts: value = how many,
+ *            version = total yen, what = the first one's id
+ *   ledger   after healing: the ledger's total yen (value) */
 #ifndef KZ_CHAOS_HISTORY_H
 #define KZ_CHAOS_HISTORY_H
 
@@ -31,7 +38,8 @@
 
 enum kz_hop {
     KZ_H_INIT, KZ_H_READ, KZ_H_CAS, KZ_H_ADD, KZ_H_FINAL, KZ_H_AUDIT,
-    KZ_H_CHAIN, KZ_H_DIGEST, KZ_H_NEMESIS, KZ_H_PHASE, KZ_H__COUNT
+    KZ_H_CHAIN, KZ_H_DIGEST, KZ_H_NEMESIS, KZ_H_PHASE, KZ_H_PAYOUT,
+    KZ_H_PAYOUTS, KZ_H_LEDGER, KZ_H__COUNT
 };
 enum kz_hres { KZ_R_OK, KZ_R_FAIL, KZ_R_UNKNOWN };
 
@@ -93,6 +101,8 @@ struct kz_check {
     char (*regions)[32];
     unsigned *invoked, *answered; /* [region * seconds + second] */
     bool digests_equal, chains_equal;
+    size_t households; /* read back after healing */
+    bool ledger_equal; /* the ledger's total = the households' sum */
     uint64_t digest_index;
 };
 

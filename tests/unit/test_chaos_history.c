@@ -242,3 +242,46 @@ Test(chaos_history, failover_and_availability)
     kz_check_free(&c);
     kz_hist_free(&h);
 }
+
+Test(chaos_history, payouts_once_and_ledger)
+{
+    struct kz_hist h = {0};
+    struct kz_hist_op p = op(KZ_H_PAYOUT, KZ_R_OK, 10, 20, "chaos-h001");
+    p.status = 201;
+    p.value = 1000000;
+    snprintf(p.what, sizeof p.what, "pay-1");
+    add(&h, p);
+    struct kz_hist_op dup = p; /* a racing request: 409, the same payout */
+    dup.result = KZ_R_FAIL;
+    dup.status = 409;
+    add(&h, dup);
+    struct kz_hist_op fin = op(KZ_H_PAYOUTS, KZ_R_OK, 30, 31, "chaos-h001");
+    fin.value = 1;
+    fin.version = 1000000;
+    snprintf(fin.what, sizeof fin.what, "pay-1");
+    add(&h, fin);
+    struct kz_hist_op lg = op(KZ_H_LEDGER, KZ_R_OK, 32, 33, "");
+    lg.value = 1000000;
+    add(&h, lg);
+    struct kz_check c;
+    cr_assert_eq(kz_check_run(&h, 0, &c), 0);
+    cr_assert_eq(c.anomalies, 0, "%s", c.anomalies ? c.anomaly[0] : "");
+    cr_assert_eq(c.households, 1);
+    cr_assert(c.ledger_equal);
+    kz_check_free(&c);
+
+    h.ops[2].value = 2; /* paid twice */
+    h.ops[2].version = 2000000;
+    cr_assert_eq(kz_check_run(&h, 0, &c), 0);
+    cr_assert(has_anomaly(&c, "household chaos-h001 was paid 2 times"));
+    cr_assert(has_anomaly(&c, "the ledger says 1000000 yen, the households 2000000"));
+    kz_check_free(&c);
+
+    h.ops[2].value = 1;
+    h.ops[2].version = 1000000;
+    snprintf(h.ops[1].what, sizeof h.ops[1].what, "pay-2"); /* 409 names another */
+    cr_assert_eq(kz_check_run(&h, 0, &c), 0);
+    cr_assert(has_anomaly(&c, "409's payout pay-2 of household chaos-h001"));
+    kz_check_free(&c);
+    kz_hist_free(&h);
+}
