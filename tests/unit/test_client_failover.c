@@ -111,6 +111,7 @@ static void *fake_main(void *arg)
 			if (s->mode == FAKE_OK)
 				respond(fd, 200, "OK",
 					"X-Kizuna-Node: 2\r\nX-Kizuna-Region: osaka\r\n"
+					"X-Request-Id: 5eed0123abcd4567\r\n"
 					"X-Kizuna-Index: 42\r\nX-Kizuna-Stale-Ms: 17\r\n",
 					ok_body);
 			else if (s->mode == FAKE_503)
@@ -204,6 +205,7 @@ Test(client_failover, refused_then_next_endpoint_and_remembered)
 	cr_assert_eq(r.body_len, strlen(ok_body));
 	cr_assert_str_eq(r.node, "2");
 	cr_assert_str_eq(r.region, "osaka");
+	cr_assert_str_eq(r.request_id, "5eed0123abcd4567");
 	cr_assert_eq(r.index, 42);
 	cr_assert_eq(r.stale_ms, 17);
 	cr_assert_eq(r.retry_after_s, -1);
