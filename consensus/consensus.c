@@ -645,7 +645,9 @@ static void on_channel(void *data, int status, uv_stream_t *s)
         return;
     }
     if (status != 0) {
-        conn_close(k, KZ_ENET);
+        /* Nothing queued here was sent: the leader cannot have seen it, so
+         * the caller may safely retry (not "in doubt"). */
+        conn_close(k, KZ_ENOLEADER);
         return;
     }
     conn_attach(k, s);
@@ -690,12 +692,12 @@ static int send_to_peer(kz_cons *c, int slot, kz_cons_req *req, int ftype,
 {
     struct conn *k = conn_outbound(c, slot);
     if (k == NULL)
-        return KZ_ENET;
+        return KZ_ENOLEADER; /* not sent: safe to retry */
     req->reqid = ++c->next_reqid;
     if (k->open) {
         int rv = conn_send(k, ftype, req->reqid, payload, len, NULL, 0);
         if (rv != 0)
-            return rv;
+            return rv == KZ_ENET ? KZ_ENOLEADER : rv; /* not sent */
     } else if (len > 0) {
         req->result = malloc(len);
         if (req->result == NULL)

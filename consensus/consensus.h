@@ -16,10 +16,12 @@
  * The process must ignore SIGPIPE: raft and the peer link write to sockets
  * whose peer may have died.
  *
- * Failure modes: no leader known (KZ_ENOLEADER, immediately), the leader lost
+ * Failure modes: no leader known, or the leader could not be reached so the
+ * request was never sent (KZ_ENOLEADER: safe to retry), the leader lost
  * leadership or quorum (KZ_ENOQUORUM, when raft gives up, or KZ_ETIMEDOUT at
- * the deadline: then the outcome of a proposal is unknown), peer link down
- * (KZ_ENET), closing (KZ_ESHUTDOWN).
+ * the deadline: then the outcome of a proposal is unknown), the peer link
+ * broke after the request was sent (KZ_ENET: outcome unknown), closing
+ * (KZ_ESHUTDOWN).
  */
 #ifndef KZ_CONSENSUS_H
 #define KZ_CONSENSUS_H
