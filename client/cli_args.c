@@ -80,6 +80,17 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    Every node by region: id, address, role, state, applied index,\n"
 	 "    reachable; the leader is marked with '*'. --json prints the\n"
 	 "    server's answer instead.\n"},
+	{"cluster", "add", KZ_CLI_CMD_CLUSTER_ADD, 1,
+	 "cluster add ID [--role voter|standby|spare] [--force]\n"
+	 "    Add node ID (it needs a 'node ... join' line in every node's\n"
+	 "    configuration, and must be running) in the role (default voter):\n"
+	 "    a new voter is caught up before it votes. A member changes role.\n"
+	 "    Refused when the voters could then not survive the loss of a\n"
+	 "    region, unless --force. Prints the new configuration.\n"},
+	{"cluster", "remove", KZ_CLI_CMD_CLUSTER_REMOVE, 1,
+	 "cluster remove ID [--force]\n"
+	 "    Take node ID out of the configuration (stop it afterwards). The\n"
+	 "    same region check as add. The leader cannot remove itself.\n"},
 	{"sample", "gen", KZ_CLI_CMD_SAMPLE_GEN, 0,
 	 "sample gen --count N [--seed S] [--shelters K]\n"
 	 "    Print N sample victims as JSON lines (no network). The same seed\n"
@@ -207,6 +218,9 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"master", KZ_CLI__FLAG, KZ_CLI__A(rotate_master),
 	 KZ_CLI__M(KZ_CLI_CMD_KEYS_ROTATE)},
 	{"nonce", KZ_CLI__STR, KZ_CLI__A(nonce), KZ_CLI__M(KZ_CLI_CMD_CARD_SIGN)},
+	{"role", KZ_CLI__STR, KZ_CLI__A(role), KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD)},
+	{"force", KZ_CLI__FLAG, KZ_CLI__A(force),
+	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE)},
 };
 #define KZ_CLI__NOPTS (sizeof(kz_cli__opts) / sizeof(kz_cli__opts[0]))
 
@@ -555,6 +569,23 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 a->nonce);
 		a->card_key = a->key;
 		a->card_cert = a->cert;
+		break;
+	case KZ_CLI_CMD_CLUSTER_ADD:
+	case KZ_CLI_CMD_CLUSTER_REMOVE:
+		if (a->id == NULL || a->id[0] < '1' || a->id[0] > '9' ||
+		    strspn(a->id, "0123456789") != strlen(a->id) ||
+		    strlen(a->id) > 18)
+			return kz_cli__usage_err(err, errlen,
+						 "cluster: ID is a node id "
+						 "(1, 2, ...), got '%s'",
+						 a->id ? a->id : "");
+		if (a->role != NULL && strcmp(a->role, "voter") != 0 &&
+		    strcmp(a->role, "standby") != 0 &&
+		    strcmp(a->role, "spare") != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--role: voter, standby or "
+						 "spare, got '%s'",
+						 a->role);
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		if (a->rotate_data == a->rotate_master)

@@ -468,6 +468,29 @@ static int kz_cli__keys_rotate(const kz_cli__ctx *c)
 
 /* ---- cluster ------------------------------------------------------------------ */
 
+/* cluster add ID / cluster remove ID: POST /v1/cluster/nodes, DELETE
+ * /v1/cluster/nodes/ID (API.md); prints the server's answer. */
+static int kz_cli__cluster_change(const kz_cli__ctx *c)
+{
+	char path[96];
+	int add = c->a->cmd == KZ_CLI_CMD_CLUSTER_ADD;
+	json_t *body = NULL;
+	int ex;
+	if (add) {
+		snprintf(path, sizeof path, "/v1/cluster/nodes%s",
+			 c->a->force ? "?force=true" : "");
+		body = json_pack("{s:I,s:s}", "id",
+				 (json_int_t)strtoll(c->a->id, NULL, 10), "role",
+				 c->a->role ? c->a->role : "voter");
+	} else {
+		snprintf(path, sizeof path, "/v1/cluster/nodes/%s%s", c->a->id,
+			 c->a->force ? "?force=true" : "");
+	}
+	ex = kz_cli__call_print(c, add ? "POST" : "DELETE", path, NULL, body);
+	json_decref(body);
+	return ex;
+}
+
 /* A JSON scalar as table text ("-" when missing); buf holds numbers. */
 static const char *kz_cli__cell(const json_t *v, char *buf, size_t len)
 {
@@ -1039,6 +1062,10 @@ int main(int argc, char **argv)
 		break;
 	case KZ_CLI_CMD_SAMPLE_LOAD:
 		ex = kz_cli__sample_load(&ctx);
+		break;
+	case KZ_CLI_CMD_CLUSTER_ADD:
+	case KZ_CLI_CMD_CLUSTER_REMOVE:
+		ex = kz_cli__cluster_change(&ctx);
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		ex = kz_cli__keys_rotate(&ctx);

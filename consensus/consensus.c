@@ -47,7 +47,7 @@
 #define FRAME_MAX (64u << 20)
 #define FRAME_HEADER 13
 
-enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS };
+enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE };
 enum req_flag {
     FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
     FLAG_WAIT_APPLY = 2, /* follower read waiting for local apply */
@@ -59,11 +59,28 @@ enum frame_type {
     F_READ_INDEX = 3,
     F_INDEX = 4,
     F_STATUS = 5,
-    F_STATUS_REPLY = 6
+    F_STATUS_REPLY = 6,
+    F_CHANGE = 7 /* membership: u8 op | u8 role | u64 id; answered by F_RESULT */
 };
+
+/* A membership change can wait for a new node to catch up before raft
+ * promotes it: its deadline is at least this long. */
+#define CHANGE_TIMEOUT_MS 60000
 
 struct conn;
 struct raft_connect;
+
+/* A membership change raft knows about (like struct prop: lives until
+ * raft's callback). An add of a voter or standby is raft_add (as a spare)
+ * then raft_assign, which catches the node up before it counts. */
+struct change {
+    struct raft_change rc;
+    kz_cons *c;
+    kz_cons_req *user; /* NULL once detached */
+    uint64_t id;
+    int role;          /* the raft role wanted */
+    bool assign_next;  /* raft_add done: raft_assign next */
+};
 
 /* A proposal raft knows about. Lives until raft's callback, even when the
  * user req it served is gone (timed out, closed). */
@@ -187,14 +204,24 @@ static void finish(kz_cons_req *req, int status)
     req->cb(req, status);
 }
 
+/* A req that gives up before raft's callback leaves its prop or change
+ * behind, detached: the callback then only frees it. */
+static void detach(kz_cons_req *r)
+{
+    if (r->priv == NULL)
+        return;
+    if (r->type == REQ_PROPOSE)
+        ((struct prop *)r->priv)->user = NULL;
+    else if (r->type == REQ_CHANGE)
+        ((struct change *)r->priv)->user = NULL;
+    r->priv = NULL;
+}
+
 static void fail_all(kz_cons_req *head, int status)
 {
     while (!list_empty(head)) {
         kz_cons_req *r = head->next;
-        if (r->priv != NULL && r->type == REQ_PROPOSE) {
-            ((struct prop *)r->priv)->user = NULL;
-            r->priv = NULL;
-        }
+        detach(r);
         finish(r, status);
     }
 }
@@ -214,6 +241,14 @@ static int raft_to_kz(int rv)
         return KZ_ESHUTDOWN;
     case RAFT_TOOBIG:
         return KZ_ETOOBIG;
+    case RAFT_CANTCHANGE:
+        return KZ_EBUSY;
+    case RAFT_NOTFOUND:
+        return KZ_ENOTFOUND;
+    case RAFT_BADID:
+    case RAFT_BADROLE:
+    case RAFT_DUPLICATEID:
+        return KZ_EINVAL;
     default:
         return KZ_EIO;
     }
@@ -438,7 +473,7 @@ struct served {
     kz_cons_req req;
     struct conn *k;
     uint64_t reqid;
-    int ftype; /* the frame being served: F_PROPOSE or F_READ_INDEX */
+    int ftype; /* the frame being served: F_PROPOSE, F_READ_INDEX, F_CHANGE */
 };
 
 static void served_reply(kz_cons_req *req, int status)
@@ -448,7 +483,7 @@ static void served_reply(kz_cons_req *req, int status)
     kz_put_be32(hdr, (uint32_t)status);
     kz_put_be64(hdr + 4, req->index);
     if (!s->k->closed) {
-        if (s->ftype == F_PROPOSE)
+        if (s->ftype == F_PROPOSE || s->ftype == F_CHANGE)
             conn_send(s->k, F_RESULT, s->reqid, hdr, 12, req->result,
                       status == 0 ? req->result_len : 0);
         else
@@ -476,6 +511,8 @@ static void status_payload(kz_cons *c, unsigned char out[57])
 static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
                          size_t len);
 static int read_local(kz_cons *c, kz_cons_req *req);
+static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
+                        int role);
 
 static void serve_frame(struct conn *k, int type, uint64_t reqid,
                         const unsigned char *p, size_t len)
@@ -505,6 +542,10 @@ static void serve_frame(struct conn *k, int type, uint64_t reqid,
     int rv;
     if (type == F_PROPOSE) {
         rv = propose_local(c, &s->req, (const char *)p, len);
+    } else if (type == F_CHANGE) {
+        rv = len == 10 ? change_local(c, &s->req, p[0], kz_get_be64(p + 2),
+                                      p[1])
+                       : KZ_EINVAL;
     } else {
         rv = read_local(c, &s->req);
     }
@@ -594,7 +635,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         const unsigned char *payload = p + FRAME_HEADER;
         size_t plen = flen - (FRAME_HEADER - 4);
         if (k->slot < 0 &&
-            (type == F_PROPOSE || type == F_READ_INDEX || type == F_STATUS)) {
+            (type == F_PROPOSE || type == F_READ_INDEX || type == F_STATUS ||
+             type == F_CHANGE)) {
             serve_frame(k, type, reqid, payload, plen);
         } else if (k->slot >= 0 && (type == F_RESULT || type == F_INDEX ||
                                     type == F_STATUS_REPLY)) {
@@ -657,6 +699,7 @@ static void on_channel(void *data, int status, uv_stream_t *s)
         size_t len = r->result_len;
         int type = r->type == REQ_PROPOSE  ? F_PROPOSE
                    : r->type == REQ_READ   ? F_READ_INDEX
+                   : r->type == REQ_CHANGE ? F_CHANGE
                                            : F_STATUS;
         conn_send(k, type, r->reqid, cmd, len, NULL, 0);
         free(r->result);
@@ -1040,6 +1083,161 @@ int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
     return send_to_peer(c, slot, req, F_STATUS, NULL, 0);
 }
 
+/* ------------------------------------------------------------- membership */
+
+static int raft_role_of(int role)
+{
+    switch (role) {
+    case KZ_CONS_VOTER:
+        return RAFT_VOTER;
+    case KZ_CONS_STANDBY:
+        return RAFT_STANDBY;
+    case KZ_CONS_SPARE:
+        return RAFT_SPARE;
+    default:
+        return -1;
+    }
+}
+
+static const struct raft_server *member(const kz_cons *c, uint64_t id)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++)
+        if (conf->servers[i].id == id)
+            return &conf->servers[i];
+    return NULL;
+}
+
+static void on_change(struct raft_change *rc, int status)
+{
+    struct change *ch = rc->data;
+    kz_cons *c = ch->c;
+    if (status == 0 && ch->assign_next && !c->closing) {
+        /* The node is in the configuration as a spare: raft now catches it
+         * up, then appends the entry that makes it count. */
+        ch->assign_next = false;
+        int rv = raft_assign(&c->raft, &ch->rc, ch->id, ch->role, on_change);
+        if (rv == 0)
+            return;
+        status = rv;
+    }
+    kz_cons_req *req = ch->user;
+    if (req != NULL) {
+        req->priv = NULL;
+        req->index = raft_last_index(&c->raft);
+        finish(req, raft_to_kz(status));
+    }
+    free(ch);
+}
+
+static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
+                        int role)
+{
+    if (c->closing)
+        return KZ_ESHUTDOWN;
+    int want = raft_role_of(role);
+    if ((op != KZ_CONS_ADD && op != KZ_CONS_REMOVE) || want < 0 || id == 0)
+        return KZ_EINVAL;
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return KZ_ENOTLEADER;
+    int slot = peer_slot(c, id);
+    if (op == KZ_CONS_ADD && slot < 0)
+        return KZ_ENOTFOUND; /* no address for it in the configuration */
+    if (op == KZ_CONS_REMOVE && id == c->cfg.id)
+        return KZ_EINVAL; /* the leader: transfer leadership first */
+    const struct raft_server *s = member(c, id);
+    req->type = REQ_CHANGE;
+    req->priv = NULL;
+    uint64_t wait = c->cfg.request_timeout_ms > CHANGE_TIMEOUT_MS
+                        ? c->cfg.request_timeout_ms
+                        : CHANGE_TIMEOUT_MS;
+    req->deadline = now_ms(c) + wait;
+    if ((op == KZ_CONS_ADD && s != NULL && s->role == want) ||
+        (op == KZ_CONS_REMOVE && s == NULL)) {
+        /* Already so: done on the next loop turn (on_check). */
+        req->index = raft_last_applied(&c->raft);
+        req->flags |= FLAG_WAIT_APPLY;
+        list_push(&c->inflight, req);
+        return KZ_OK;
+    }
+    struct change *ch = calloc(1, sizeof *ch);
+    if (ch == NULL)
+        return KZ_ENOMEM;
+    ch->c = c;
+    ch->id = id;
+    ch->role = want;
+    ch->rc.data = ch;
+    int rv;
+    if (op == KZ_CONS_REMOVE) {
+        rv = raft_remove(&c->raft, &ch->rc, id, on_change);
+    } else if (s == NULL) {
+        ch->assign_next = want != RAFT_SPARE;
+        rv = raft_add(&c->raft, &ch->rc, id, c->cfg.peers[slot].raft_addr,
+                      on_change);
+    } else {
+        rv = raft_assign(&c->raft, &ch->rc, id, want, on_change);
+    }
+    if (rv != 0) {
+        free(ch);
+        return raft_to_kz(rv);
+    }
+    ch->user = req;
+    req->priv = ch;
+    list_push(&c->inflight, req);
+    return KZ_OK;
+}
+
+int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
+                   int role, kz_cons_cb cb)
+{
+    req->cb = cb;
+    req->flags = 0;
+    req->result = NULL;
+    req->result_len = 0;
+    req->index = 0;
+    req->priv = NULL;
+    list_init(req);
+    int rv = change_local(c, req, op, id, role);
+    if (rv != KZ_ENOTLEADER)
+        return rv;
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    int slot = leader != 0 ? peer_slot(c, leader) : -1;
+    if (slot < 0 || leader == c->cfg.id)
+        return KZ_ENOLEADER;
+    unsigned char pl[10];
+    pl[0] = (unsigned char)op;
+    pl[1] = (unsigned char)role;
+    kz_put_be64(pl + 2, id);
+    req->type = REQ_CHANGE;
+    req->deadline = now_ms(c) + (c->cfg.request_timeout_ms > CHANGE_TIMEOUT_MS
+                                     ? c->cfg.request_timeout_ms
+                                     : CHANGE_TIMEOUT_MS);
+    return send_to_peer(c, slot, req, F_CHANGE, (const char *)pl, sizeof pl);
+}
+
+unsigned kz_cons_members(kz_cons *c, struct kz_cons_member *out, unsigned max)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    unsigned n = 0;
+    for (unsigned i = 0; i < conf->n && n < max; i++) {
+        out[n].id = conf->servers[i].id;
+        switch (conf->servers[i].role) {
+        case RAFT_VOTER:
+            out[n].role = KZ_CONS_VOTER;
+            break;
+        case RAFT_STANDBY:
+            out[n].role = KZ_CONS_STANDBY;
+            break;
+        default:
+            out[n].role = KZ_CONS_SPARE;
+        }
+        n++;
+    }
+    return n;
+}
+
 /* ------------------------------------------------- timers and the checker */
 
 /* Requests past their deadline fail with KZ_ETIMEDOUT; a follower read whose
@@ -1050,10 +1248,7 @@ static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
     while (r != head) {
         kz_cons_req *next = r->next;
         if (r->deadline <= now) {
-            if (r->type == REQ_PROPOSE && r->priv != NULL) {
-                ((struct prop *)r->priv)->user = NULL;
-                r->priv = NULL;
-            }
+            detach(r);
             c->counters.timeouts++;
             finish(r, KZ_ETIMEDOUT);
         }
@@ -1203,22 +1398,34 @@ err_after_alloc:
 
 int kz_cons_start(kz_cons *c, char *errmsg, size_t errlen)
 {
-    struct raft_configuration conf;
-    raft_configuration_init(&conf);
-    for (unsigned i = 0; i < c->cfg.n_peers; i++) {
-        int rv = raft_configuration_add(&conf, c->cfg.peers[i].id,
+    /* Every initial member bootstraps the same configuration: the peers
+     * not marked join. A joining node bootstraps nothing. */
+    bool joining = false;
+    for (unsigned i = 0; i < c->cfg.n_peers; i++)
+        if (c->cfg.peers[i].id == c->cfg.id)
+            joining = c->cfg.peers[i].join;
+    int rv = 0;
+    if (!joining) {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        for (unsigned i = 0; i < c->cfg.n_peers; i++) {
+            if (c->cfg.peers[i].join)
+                continue;
+            rv = raft_configuration_add(&conf, c->cfg.peers[i].id,
                                         c->cfg.peers[i].raft_addr, RAFT_VOTER);
-        if (rv != 0) {
-            raft_configuration_close(&conf);
-            snprintf(errmsg, errlen, "cluster list: %s", raft_strerror(rv));
-            return KZ_ECONFIG;
+            if (rv != 0) {
+                raft_configuration_close(&conf);
+                snprintf(errmsg, errlen, "cluster list: %s",
+                         raft_strerror(rv));
+                return KZ_ECONFIG;
+            }
         }
-    }
-    int rv = raft_bootstrap(&c->raft, &conf);
-    raft_configuration_close(&conf);
-    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-        snprintf(errmsg, errlen, "bootstrap: %s", raft_errmsg(&c->raft));
-        return KZ_EIO;
+        rv = raft_bootstrap(&c->raft, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+            snprintf(errmsg, errlen, "bootstrap: %s", raft_errmsg(&c->raft));
+            return KZ_EIO;
+        }
     }
 
     /* The channel listener (raft and peer link) is up before raft starts

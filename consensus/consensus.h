@@ -48,6 +48,10 @@ struct kz_cons_peer {
      * relay or, in kizuna-chaos, a fault-injecting proxy). The peer is still
      * authenticated by its certificate (CN node-<id>), not by the address. */
     char dial_addr[KZ_CONS_ADDR_MAX];
+    /* Not an initial member: left out of the bootstrap configuration. A
+     * node that is one itself never bootstraps; it waits until the leader
+     * adds it (kz_cons_change) and sends it the log. */
+    bool join;
 };
 
 struct kz_cons_config {
@@ -158,6 +162,26 @@ int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
 void kz_cons_get_status(kz_cons *c, struct kz_cons_status *out);
 /* Configured role of a member: "voter", "standby", "spare" or NULL. */
 const char *kz_cons_member_role(kz_cons *c, uint64_t id);
+/* Membership. */
+enum kz_cons_role { KZ_CONS_VOTER = 1, KZ_CONS_STANDBY = 2, KZ_CONS_SPARE = 3 };
+enum kz_cons_change_op { KZ_CONS_ADD = 1, KZ_CONS_REMOVE = 2 };
+struct kz_cons_member {
+    uint64_t id;
+    int role; /* enum kz_cons_role */
+};
+/* Changes the configuration through the leader (forwarded from a follower).
+ * ADD puts id (which must be in cfg.peers: its address) in the role: a new
+ * voter or standby is added as a spare first, and raft catches it up before
+ * it counts. ADD of a member changes its role. REMOVE takes id out; the
+ * leader cannot remove itself (KZ_EINVAL: transfer leadership first).
+ * Already so: success. cb fires once the last configuration entry is
+ * committed; another change in flight: KZ_EBUSY; id unknown: KZ_ENOTFOUND.
+ * The deadline is at least 60 s (a catch-up can be long). */
+int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
+                   int role, kz_cons_cb cb);
+/* The latest configuration this node knows (appended, maybe not yet
+ * committed): up to max members into out; returns how many. */
+unsigned kz_cons_members(kz_cons *c, struct kz_cons_member *out, unsigned max);
 /* Triggers a leadership transfer to id (0: any voter). */
 int kz_cons_transfer(kz_cons *c, uint64_t id);
 /* Counters for metrics. */

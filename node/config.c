@@ -105,18 +105,31 @@ static int set_member(struct kz_node_config *c, const char *value, char *err,
                       size_t errlen)
 {
     struct kz_node_member m;
-    char id[32], via[8], extra[2];
+    char id[32], opt[4][64], extra[2];
     memset(&m, 0, sizeof m);
-    int got = sscanf(value, "%31s %31s %63s %63s %7s %63s %1s", id, m.region,
-                     m.raft_addr, m.api_addr, via, m.via_addr, extra);
-    if ((got != 4 && got != 6) || (got == 6 && strcmp(via, "via") != 0)) {
+    int got = sscanf(value, "%31s %31s %63s %63s %63s %63s %63s %63s %1s", id,
+                     m.region, m.raft_addr, m.api_addr, opt[0], opt[1],
+                     opt[2], opt[3], extra);
+    bool ok = got >= 4 && got <= 8;
+    for (int i = 0; ok && i < got - 4; i++) {
+        if (strcmp(opt[i], "via") == 0 && i + 1 < got - 4 &&
+            m.via_addr[0] == '\0') {
+            if (!valid_addr(opt[i + 1], 65535)) {
+                snprintf(err, errlen, "node %s: via wants host:port", id);
+                return -1;
+            }
+            snprintf(m.via_addr, sizeof m.via_addr, "%s", opt[i + 1]);
+            i++;
+        } else if (strcmp(opt[i], "join") == 0 && !m.join) {
+            m.join = true;
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok) {
         snprintf(err, errlen,
                  "node: expected '<id> <region> <raft host:port> <api "
-                 "host:port> [via <host:port>]'");
-        return -1;
-    }
-    if (got == 6 && !valid_addr(m.via_addr, 65535)) {
-        snprintf(err, errlen, "node %s: via wants host:port", id);
+                 "host:port> [via <host:port>] [join]'");
         return -1;
     }
     char *end;
@@ -271,6 +284,14 @@ int kz_node_config_check(const struct kz_node_config *c, char *err,
     if (kz_node_config_self(c) == NULL) {
         snprintf(err, errlen, "node %llu is not among the 'node' lines",
                  (unsigned long long)c->id);
+        return -1;
+    }
+    unsigned initial = 0;
+    for (unsigned i = 0; i < c->n_members; i++)
+        initial += !c->members[i].join;
+    if (initial == 0) {
+        snprintf(err, errlen, "every 'node' line is marked join: the initial "
+                              "members must be listed without it");
         return -1;
     }
     if (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0]) {

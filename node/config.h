@@ -6,6 +6,7 @@
 #ifndef KZ_NODE_CONFIG_H
 #define KZ_NODE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ struct kz_node_member {
     char raft_addr[KZ_CONS_ADDR_MAX];
     char api_addr[KZ_CONS_ADDR_MAX];
     char via_addr[KZ_CONS_ADDR_MAX]; /* optional "via host:port": dial here */
+    bool join; /* "join": not an initial member (added later, see API.md) */
 };
 
 struct kz_node_config {

@@ -84,6 +84,9 @@ static const struct route routes[] = {
      R_CASEWORKER | R_REGISTRAR, false, false},
     {"POST", "/v1/cluster/reload-tls", RT_TLS_RELOAD, R_OPERATOR, false, false},
     {"GET", "/v1/cluster/digest", RT_DIGEST, R_OPERATOR, false, false},
+    {"POST", "/v1/cluster/nodes", RT_NODE_ADD, R_OPERATOR, false, false},
+    {"DELETE", "/v1/cluster/nodes/*", RT_NODE_REMOVE, R_OPERATOR, false,
+     false},
     {"POST", "/v1/keys/rotate", RT_KEYS_ROTATE, R_OPERATOR, false, false},
     {"GET", "/v1/audit", RT_AUDIT_LIST, R_AUDITOR, false, false},
     {"GET", "/v1/audit/verify", RT_AUDIT_VERIFY, R_AUDITOR, false, false},
@@ -2091,6 +2094,207 @@ static int handle_cluster(struct kz_node *n, h2o_req_t *req,
     return 0;
 }
 
+/* ------------------------------------------------------------ membership */
+
+static const char *role_name(int role)
+{
+    return role == KZ_CONS_VOTER     ? "voter"
+           : role == KZ_CONS_STANDBY ? "standby"
+                                     : "spare";
+}
+
+static const struct kz_node_member *address_book(struct kz_node *n,
+                                                 uint64_t id)
+{
+    for (unsigned i = 0; i < n->cfg.n_members; i++)
+        if (n->cfg.members[i].id == id)
+            return &n->cfg.members[i];
+    return NULL;
+}
+
+/* Whether the voters among m[0..cnt) keep a majority when any one region is
+ * lost; when not, the region that breaks it goes to *lost. */
+static bool survives_a_region(struct kz_node *n,
+                              const struct kz_cons_member *m, unsigned cnt,
+                              const char **lost)
+{
+    unsigned voters = 0;
+    for (unsigned i = 0; i < cnt; i++)
+        voters += m[i].role == KZ_CONS_VOTER;
+    for (unsigned i = 0; i < cnt; i++) {
+        const struct kz_node_member *a = address_book(n, m[i].id);
+        if (m[i].role != KZ_CONS_VOTER || a == NULL)
+            continue;
+        unsigned left = 0;
+        for (unsigned j = 0; j < cnt; j++) {
+            const struct kz_node_member *b = address_book(n, m[j].id);
+            if (m[j].role == KZ_CONS_VOTER &&
+                (b == NULL || strcmp(a->region, b->region) != 0))
+                left++;
+        }
+        if (left * 2 <= voters) {
+            *lost = a->region;
+            return false;
+        }
+    }
+    return true;
+}
+
+static json_t *members_json(struct kz_node *n)
+{
+    struct kz_cons_member m[KZ_CONS_MAX_PEERS];
+    unsigned cnt = kz_cons_members(n->cons, m, KZ_CONS_MAX_PEERS);
+    json_t *a = json_array();
+    for (unsigned i = 0; i < cnt; i++) {
+        const struct kz_node_member *b = address_book(n, m[i].id);
+        json_array_append_new(
+            a, json_pack("{s:I,s:s?,s:s}", "id", (json_int_t)m[i].id,
+                         "region", b ? b->region : NULL, "role",
+                         role_name(m[i].role)));
+    }
+    return a;
+}
+
+static void on_membership_done(kz_cons_req *creq, int status)
+{
+    struct pending *p = creq->data;
+    struct kz_node *n = p->node;
+    free(creq->result);
+    creq->result = NULL;
+    fprintf(stderr, "kizunad[%llu]: membership change %s (request %s): %s\n",
+            (unsigned long long)n->cfg.id, p->arg, p->request_id,
+            kz_strerror(status));
+    if (p->req != NULL) {
+        if (status == KZ_OK)
+            send_json(n, p->req, 200,
+                      json_pack("{s:o}", "members", members_json(n)),
+                      kz_stor_applied_index(n->stor), -1);
+        else if (status == KZ_EBUSY)
+            send_error(n, p->req, p->request_id, 409, "change_in_progress",
+                       "another membership change is in progress; retry "
+                       "when it is done (GET /v1/cluster)");
+        else if (status == KZ_EINVAL)
+            send_error(n, p->req, p->request_id, 409, "leader_cannot_leave",
+                       "the leader cannot remove itself: stop it (another "
+                       "node takes over) and retry against the new leader");
+        else if (status == KZ_ENOTFOUND)
+            send_error(n, p->req, p->request_id, 404, "unknown_node",
+                       "the leader has no 'node' line for this id");
+        else if (status == KZ_ETIMEDOUT)
+            send_error(n, p->req, p->request_id, 503, "timeout",
+                       "the change did not complete in time (a new node may "
+                       "still be catching up); GET /v1/cluster shows where "
+                       "it stands");
+        else
+            send_cons_error(n, p->req, p->request_id, status, true);
+    }
+    pending_free(p);
+}
+
+/* POST /v1/cluster/nodes {"id": N, "role": "voter"|"standby"|"spare"}
+ * DELETE /v1/cluster/nodes/{id}[?force=true]
+ * The node must have a 'node' line (its addresses, region, "join") on every
+ * node. A change after which the voters would not survive the loss of a
+ * region, while they do now, is refused (409) unless ?force=true. */
+static int handle_membership(struct kz_node *n, h2o_req_t *req,
+                             const struct route *r, const char *arg,
+                             const char *rid)
+{
+    uint64_t id = 0;
+    int role = KZ_CONS_VOTER, op;
+    if (r->id == RT_NODE_ADD) {
+        op = KZ_CONS_ADD;
+        json_t *body = parse_body(n, req, rid);
+        if (body == NULL)
+            return 0;
+        json_t *jid = json_object_get(body, "id");
+        json_t *jrole = json_object_get(body, "role");
+        const char *rs = jrole ? json_string_value(jrole) : "voter";
+        bool bad = !json_is_integer(jid) || json_integer_value(jid) <= 0 ||
+                   rs == NULL ||
+                   json_object_size(body) != 1u + (jrole != NULL);
+        if (!bad) {
+            id = (uint64_t)json_integer_value(jid);
+            if (strcmp(rs, "voter") == 0)
+                role = KZ_CONS_VOTER;
+            else if (strcmp(rs, "standby") == 0)
+                role = KZ_CONS_STANDBY;
+            else if (strcmp(rs, "spare") == 0)
+                role = KZ_CONS_SPARE;
+            else
+                bad = true;
+        }
+        json_decref(body);
+        if (bad) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "send {\"id\": <node id>, \"role\": \"voter\" | "
+                       "\"standby\" | \"spare\"} (role defaults to voter)");
+            return 0;
+        }
+    } else {
+        op = KZ_CONS_REMOVE;
+        char *end;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (arg[0] < '1' || arg[0] > '9' || *end != '\0') {
+            send_error(n, req, rid, 404, "unknown_node", "no node with this id");
+            return 0;
+        }
+        id = v;
+    }
+    if (address_book(n, id) == NULL) {
+        send_error(n, req, rid, 404, "unknown_node",
+                   "this node has no 'node' line for that id: add one (with "
+                   "its region and addresses, marked join) to every node's "
+                   "configuration first");
+        return 0;
+    }
+    char force[8] = "";
+    int fq = query_param(req, "force", force, sizeof force);
+    if (fq < 0 || (fq == 1 && strcmp(force, "true") != 0 &&
+                   strcmp(force, "false") != 0)) {
+        send_error(n, req, rid, 400, "bad_request", "force: true or false");
+        return 0;
+    }
+    /* The configuration before and after, as far as this node knows it. */
+    struct kz_cons_member m[KZ_CONS_MAX_PEERS + 1];
+    unsigned cnt = kz_cons_members(n->cons, m, KZ_CONS_MAX_PEERS);
+    const char *lost = NULL, *lost_after = NULL;
+    bool before = survives_a_region(n, m, cnt, &lost);
+    unsigned i = 0;
+    while (i < cnt && m[i].id != id)
+        i++;
+    if (op == KZ_CONS_REMOVE && i < cnt)
+        m[i] = m[--cnt];
+    else if (op == KZ_CONS_ADD)
+        m[i < cnt ? i : cnt++] = (struct kz_cons_member){id, role};
+    if (before && !survives_a_region(n, m, cnt, &lost_after) &&
+        strcmp(force, "true") != 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "after this change the voters could not survive the loss "
+                 "of region %s (no majority left); add ?force=true to do it "
+                 "anyway",
+                 lost_after);
+        send_error(n, req, rid, 409, "would_lose_region_tolerance", msg);
+        return 0;
+    }
+    char what[80];
+    snprintf(what, sizeof what, "%s node %llu%s%s",
+             op == KZ_CONS_ADD ? "add" : "remove", (unsigned long long)id,
+             op == KZ_CONS_ADD ? " as " : "",
+             op == KZ_CONS_ADD ? role_name(role) : "");
+    struct pending *p = pending_new(n, req, r, what, rid);
+    if (p == NULL) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    int rv = kz_cons_change(n->cons, &p->creq, op, id, role,
+                            on_membership_done);
+    if (rv != KZ_OK)
+        on_membership_done(&p->creq, rv);
+    return 0;
+}
+
 /* ------------------------------------------------------------ keys */
 
 /* POST /v1/keys/rotate {"data": true} or {"master": true}.
@@ -2531,6 +2735,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return handle_reload_tls(n, req, rid);
     case RT_DIGEST:
         return handle_digest(n, req, rid);
+    case RT_NODE_ADD:
+    case RT_NODE_REMOVE:
+        return handle_membership(n, req, r, arg, rid);
     case RT_KEYS_ROTATE:
         return handle_keys_rotate(n, req, r, rid);
     case RT_VICTIM_GET:

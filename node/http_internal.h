@@ -35,6 +35,8 @@ enum route_id {
     RT_SHELTER_SUMMARY,
     RT_TLS_RELOAD,
     RT_DIGEST,
+    RT_NODE_ADD,
+    RT_NODE_REMOVE,
     RT_KEYS_ROTATE,
     RT_AUDIT_LIST,
     RT_AUDIT_VERIFY,

@@ -139,6 +139,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
                  cfg->members[i].raft_addr);
         snprintf(cc.peers[i].dial_addr, sizeof cc.peers[i].dial_addr, "%s",
                  cfg->members[i].via_addr);
+        cc.peers[i].join = cfg->members[i].join;
     }
     cc.n_peers = cfg->n_members;
     cc.election_timeout_ms = cfg->election_timeout_ms;

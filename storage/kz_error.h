@@ -24,7 +24,8 @@
     X(KZ_ESHUTDOWN, 11, "shutting down")                               \
     X(KZ_ETOOBIG, 12, "too big")                                       \
     X(KZ_ECONFIG, 13, "bad configuration")                             \
-    X(KZ_ENET, 14, "network error")
+    X(KZ_ENET, 14, "network error")                                    \
+    X(KZ_EBUSY, 15, "busy: another change is in progress")
 
 enum kz_error {
 #define KZ__ERR_ENUM(name, value, text) name = value,

@@ -69,6 +69,12 @@ int kz_it_ctl(struct kz_it_cluster *c, const char *args)
 void kz_it_up(struct kz_it_cluster *c, const char *regions,
               const char *const *sets)
 {
+    kz_it_up_spares(c, regions, NULL, sets);
+}
+
+void kz_it_up_spares(struct kz_it_cluster *c, const char *regions,
+                     const char *spares, const char *const *sets)
+{
     memset(c, 0, sizeof *c);
     snprintf(c->dir, sizeof c->dir, "/tmp/kizuna-it-XXXXXX");
     cr_assert_not_null(mkdtemp(c->dir), "mkdtemp");
@@ -83,6 +89,9 @@ void kz_it_up(struct kz_it_cluster *c, const char *regions,
     /* Count nodes in "name:n,name:n". */
     for (const char *p = regions; (p = strchr(p, ':')) != NULL; p++)
         c->n += atoi(p + 1);
+    c->members = c->n;
+    for (const char *p = spares; p && (p = strchr(p, ':')) != NULL; p++)
+        c->n += atoi(p + 1);
     cr_assert(c->n > 0 && c->n <= KZ_IT_MAX_NODES);
     for (int i = 1; i <= c->n; i++)
         snprintf(c->url[i], sizeof c->url[i], "https://%s.%d:%d", c->net,
@@ -91,6 +100,9 @@ void kz_it_up(struct kz_it_cluster *c, const char *regions,
     int off = snprintf(args, sizeof args,
                        "up --regions %s --net %s --port %d --bin '%s'",
                        regions, c->net, c->port, KZ_BIN_DIR);
+    if (spares != NULL)
+        off += snprintf(args + off, sizeof args - (size_t)off,
+                        " --spares %s", spares);
     for (; sets && *sets; sets++)
         off += snprintf(args + off, sizeof args - (size_t)off, " --set %s",
                         *sets);

@@ -22,7 +22,8 @@ struct kz_it_cluster {
     char dir[256];
     char net[32];
     int port;
-    int n;
+    int n;       /* every node, spares included */
+    int members; /* the initial members: nodes 1..members */
     int reaper_pid;
     int reaper_fd;
     char url[KZ_IT_MAX_NODES + 1][64]; /* by node id */
@@ -33,6 +34,10 @@ struct kz_it_cluster {
  * error. */
 void kz_it_up(struct kz_it_cluster *c, const char *regions,
               const char *const *sets);
+/* The same with spares (local-cluster --spares, e.g. "osaka:1"): nodes
+ * numbered after the members, configured as "join", not started. */
+void kz_it_up_spares(struct kz_it_cluster *c, const char *regions,
+                     const char *spares, const char *const *sets);
 /* Stops the cluster and removes its directory. */
 void kz_it_down(struct kz_it_cluster *c);
 /* Runs `deploy/local-cluster <args> --dir DIR`; returns its exit status. */

@@ -1,0 +1,269 @@
+/*
+ * Membership changes on a real cluster: three members in three regions and
+ * a spare (node 4, configured everywhere as "join"). The spare is added as
+ * a voter (after the region check refuses it without force), catches up,
+ * then counts: with node 2 killed, writes need node 4's acknowledgement.
+ * Then it is removed with the CLI, and the leader's own removal is refused.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "sample.h"
+
+static struct kz_it_cluster cluster;
+static kz_cli_sample gen;
+
+static void teardown(void)
+{
+    kz_it_down(&cluster);
+}
+
+static char *create_victim(kz_cli *cli)
+{
+    json_t *rec;
+    cr_assert_eq(kz_cli_sample_victim(&gen, &rec), 0);
+    char *body = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    kz_cli_response r = kz_it_call(cli, "POST", "/v1/victims", body);
+    free(body);
+    cr_assert_eq(r.status, 201, "registration: %ld %.*s", r.status,
+                 (int)r.body_len, r.body ? r.body : "");
+    json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+    cr_assert_not_null(j);
+    char *id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    kz_cli_response_free(&r);
+    return id;
+}
+
+/* The error code of an error answer ("" when there is none). */
+static const char *error_code(const kz_cli_response *r, char *buf,
+                              size_t len)
+{
+    buf[0] = '\0';
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    const char *c =
+        json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    if (c != NULL)
+        snprintf(buf, len, "%s", c);
+    json_decref(j);
+    return buf;
+}
+
+/* The role node id has in GET /v1/cluster as node `from` sees it. */
+static void role_of(int from, int id, char *out, size_t len)
+{
+    char nodes[8];
+    snprintf(nodes, sizeof nodes, "%d", from);
+    kz_cli *op = kz_it_client(&cluster, "operator", nodes, 3000);
+    kz_cli_response r = kz_it_call(op, "GET", "/v1/cluster", NULL);
+    out[0] = '\0';
+    if (r.status == 200) {
+        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(j, "nodes"), i, v)
+        {
+            if (json_integer_value(json_object_get(v, "id")) == id)
+                snprintf(out, len, "%s",
+                         json_string_value(json_object_get(v, "role")));
+        }
+        json_decref(j);
+    }
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+}
+
+static bool members_has(const kz_cli_response *r, int id, const char *role)
+{
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    bool found = false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(j, "members"), i, v)
+    {
+        if (json_integer_value(json_object_get(v, "id")) == id &&
+            (role == NULL ||
+             strcmp(json_string_value(json_object_get(v, "role")), role) == 0))
+            found = true;
+    }
+    json_decref(j);
+    return found;
+}
+
+struct caught {
+    int node;
+    long long target;
+};
+
+static bool caught_up(void *arg)
+{
+    struct caught *k = arg;
+    return kz_it_applied(&cluster, k->node) >= k->target;
+}
+
+static bool node4_voter_everywhere(void *arg)
+{
+    (void)arg;
+    char role[16];
+    for (int i = 1; i <= 3; i++) {
+        role_of(i, 4, role, sizeof role);
+        if (strcmp(role, "voter") != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool leader_among_members(void *arg)
+{
+    (void)arg;
+    int l = kz_it_leader(&cluster);
+    return l >= 1 && l <= 3;
+}
+
+static int cli(const char *args, char **out)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "'%s/kizuna' --endpoints '%s,%s,%s' --cacert '%s/pki/ca.pem' "
+             "--cert '%s/pki/operator.pem' --key '%s/pki/operator.key' "
+             "--timeout 30 %s 2>&1",
+             KZ_BIN_DIR, cluster.url[1], cluster.url[2], cluster.url[3],
+             cluster.dir, cluster.dir, cluster.dir, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
+        len += n;
+    buf[len] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
+{
+    kz_cli_sample_init(&gen, 20260311, 8);
+    kz_it_up_spares(&cluster, "tokyo:1,osaka:1,sapporo:1", "osaka:1", NULL);
+    cr_assert(kz_it_wait(leader_among_members, NULL, 30000), "no leader");
+    kz_cli *w = kz_it_client(&cluster, "registrar", "1,2,3", 20000);
+    kz_cli *op = kz_it_client(&cluster, "operator", "1,2,3", 90000);
+    char *ids[40];
+    for (int i = 0; i < 30; i++)
+        ids[i] = create_victim(w);
+
+    /* Refusals, before anything changes. */
+    char code[64];
+    kz_cli_response r = kz_it_call(op, "POST", "/v1/cluster/nodes",
+                                   "{\"id\": 9}");
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(error_code(&r, code, sizeof code), "unknown_node");
+    kz_cli_response_free(&r);
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes",
+                   "{\"id\": 4, \"role\": \"boss\"}");
+    cr_assert_eq(r.status, 400);
+    kz_cli_response_free(&r);
+    r = kz_it_call(op, "DELETE", "/v1/cluster/nodes/x4", NULL);
+    cr_assert_eq(r.status, 404);
+    kz_cli_response_free(&r);
+    /* Two voters in osaka out of four: losing osaka leaves no majority. */
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes", "{\"id\": 4}");
+    cr_assert_eq(r.status, 409, "%ld %.*s", r.status, (int)r.body_len,
+                 r.body);
+    cr_assert_str_eq(error_code(&r, code, sizeof code),
+                     "would_lose_region_tolerance");
+    kz_cli_response_free(&r);
+    char role[16];
+    role_of(1, 4, role, sizeof role);
+    cr_assert_str_eq(role, "none", "a refused change changed nothing");
+
+    /* Start the spare and add it, knowingly. */
+    cr_assert_eq(kz_it_ctl(&cluster, "restart 4"), 0);
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes?force=true",
+                   "{\"id\": 4, \"role\": \"voter\"}");
+    cr_assert_eq(r.status, 200, "%ld %.*s", r.status, (int)r.body_len,
+                 r.body);
+    cr_assert(members_has(&r, 4, "voter"), "%.*s", (int)r.body_len, r.body);
+    kz_cli_response_free(&r);
+    cr_assert(kz_it_wait(node4_voter_everywhere, NULL, 30000),
+              "every member sees node 4 as a voter");
+    /* Adding it again is a no-op that succeeds. */
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes?force=true", "{\"id\": 4}");
+    cr_assert_eq(r.status, 200);
+    kz_cli_response_free(&r);
+
+    /* It caught up: everything written before it joined is there. */
+    long long top = kz_it_applied(&cluster, kz_it_leader(&cluster));
+    struct caught k = {4, top};
+    cr_assert(kz_it_wait(caught_up, &k, 60000), "node 4 did not catch up");
+    kz_cli *r4 = kz_it_client(&cluster, "caseworker", "4", 5000);
+    for (int i = 0; i < 30; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/victims/%s?consistency=stale",
+                 ids[i]);
+        r = kz_it_call(r4, "GET", path, NULL);
+        cr_assert_eq(r.status, 200, "%s missing on the new node", ids[i]);
+        cr_assert_str_eq(r.node, "4");
+        kz_cli_response_free(&r);
+    }
+    kz_cli_close(r4);
+
+    /* It votes: four voters need three, so with node 2 down every write
+     * needs node 4 (unless node 2 led: then 1, 3 and 4 elect). */
+    cr_assert_eq(kz_it_ctl(&cluster, "kill 2"), 0);
+    kz_cli *w134 = kz_it_client(&cluster, "registrar", "1,3,4", 30000);
+    for (int i = 30; i < 40; i++)
+        ids[i] = create_victim(w134);
+    kz_cli_close(w134);
+    cr_assert_eq(kz_it_ctl(&cluster, "restart 2"), 0);
+
+    /* Remove it with the CLI; the configuration no longer has it. */
+    char *out = NULL;
+    int ex = cli("cluster remove 4", &out);
+    cr_assert_eq(ex, 0, "kizuna cluster remove 4: exit %d: %s", ex, out);
+    cr_assert(strstr(out, "\"members\"") != NULL, "%s", out);
+    free(out);
+    role_of(1, 4, role, sizeof role);
+    cr_assert_str_eq(role, "none");
+    r = kz_it_call(op, "DELETE", "/v1/cluster/nodes/4", NULL);
+    cr_assert_eq(r.status, 200, "removing a non-member succeeds");
+    cr_assert(!members_has(&r, 4, NULL));
+    kz_cli_response_free(&r);
+    cr_assert_eq(kz_it_ctl(&cluster, "kill 4"), 0);
+
+    /* The leader cannot remove itself, even with force. */
+    int leader = 0;
+    for (int tries = 0; tries < 100 && (leader < 1 || leader > 3); tries++)
+        leader = kz_it_leader(&cluster);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/cluster/nodes/%d?force=true", leader);
+    r = kz_it_call(op, "DELETE", path, NULL);
+    cr_assert_eq(r.status, 409, "%ld %.*s", r.status, (int)r.body_len,
+                 r.body);
+    cr_assert_str_eq(error_code(&r, code, sizeof code),
+                     "leader_cannot_leave");
+    kz_cli_response_free(&r);
+
+    /* Writes go on with the three members, and every write is on each. */
+    for (int i = 0; i < 40; i++) {
+        char p2[128];
+        snprintf(p2, sizeof p2, "/v1/victims/%s", ids[i]);
+        kz_cli *cw = kz_it_client(&cluster, "caseworker", "1,2,3", 20000);
+        r = kz_it_call(cw, "GET", p2, NULL);
+        cr_assert_eq(r.status, 200, "%s lost", ids[i]);
+        kz_cli_response_free(&r);
+        kz_cli_close(cw);
+        free(ids[i]);
+    }
+    char *extra = create_victim(w);
+    free(extra);
+    kz_cli_close(op);
+    kz_cli_close(w);
+}
