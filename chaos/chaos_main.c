@@ -48,7 +48,7 @@
 enum scen {
     S_KILL_FOLLOWER, S_KILL_LEADER, S_KILL_REGION, S_KILL_MAJORITY,
     S_PAUSE_LEADER, S_PART_REGION, S_PART_LEADER, S_PART_ONEWAY, S_PART_RING,
-    S_SLOW, S_FLAP, S_DISK_FULL, S_STALE_DISK, S__COUNT
+    S_SLOW, S_FLAP, S_DISK_FULL, S_STALE_DISK, S_MEMBERSHIP, S__COUNT
 };
 
 static const struct {
@@ -68,6 +68,8 @@ static const struct {
     {"disk-full", "a node's data disk (tmpfs) fills up, then space returns"},
     {"stale-disk", "a node restarts from a copy of its data dir taken "
                    "while it ran"},
+    {"membership", "with a follower killed, a new node joins as a voter, "
+                   "catches up, and is removed"},
 };
 
 /* ------------------------------------------------------------- the run */
@@ -82,8 +84,9 @@ struct run {
     bool scen[S__COUNT];
     /* cluster */
     unsigned n;
-    char region[MAX_NODES + 1][32];
-    char ip[MAX_NODES + 1][32];
+    char region[MAX_NODES + 2][32]; /* by node id; n + 1: the spare */
+    char ip[MAX_NODES + 2][32];
+    unsigned spare; /* the node that joins and leaves (membership), or 0 */
     unsigned n_regions;
     char region_names[MAX_NODES][32];
     kz_proxy *proxy;
@@ -96,7 +99,7 @@ struct run {
     struct kz_hist hist;
     uint64_t rng;
     char (*key)[48]; /* register keys */
-    bool paused[MAX_NODES + 1];
+    bool paused[MAX_NODES + 2];
     atomic_uint_fast64_t token;
 };
 
@@ -575,8 +578,9 @@ static unsigned base_delay(const char *a, const char *b)
 
 static void links_base(struct run *r)
 {
-    for (unsigned a = 1; a <= r->n; a++)
-        for (unsigned b = 1; b <= r->n; b++) {
+    unsigned all = r->spare ? r->spare : r->n;
+    for (unsigned a = 1; a <= all; a++)
+        for (unsigned b = 1; b <= all; b++) {
             if (a == b)
                 continue;
             struct kz_proxy_link l = {0};
@@ -647,6 +651,134 @@ static const char *minority_region(struct run *r)
             cand[nc++] = r->region_names[g];
     }
     return nc ? cand[rnd(r) % nc] : r->region_names[0];
+}
+
+/* A membership change through any member (the change goes to the leader),
+ * recorded as a "member" op: ok only on 200. The region check is
+ * overridden (force): this exercises raft, not the operators' policy. */
+static void member_change(struct run *r, bool add, unsigned id)
+{
+    struct kz_hist_op o;
+    memset(&o, 0, sizeof o);
+    o.op = KZ_H_MEMBER;
+    o.proc = FINAL_PROC;
+    o.node = id;
+    snprintf(o.region, sizeof o.region, "%s", r->region[id]);
+    snprintf(o.what, sizeof o.what, add ? "add node %u as a voter"
+                                        : "remove node %u", id);
+    kz_cli *cli = client(r, 0, "operator", 90000);
+    o.result = KZ_R_UNKNOWN;
+    o.t0 = now_us(r);
+    if (cli != NULL) {
+        char path[64], body[64];
+        kz_cli_response resp;
+        int rc;
+        if (add) {
+            snprintf(body, sizeof body, "{\"id\":%u,\"role\":\"voter\"}", id);
+            rc = kz_cli_request(cli, "POST", "/v1/cluster/nodes?force=true",
+                                NULL, body, strlen(body), &resp);
+        } else {
+            snprintf(path, sizeof path, "/v1/cluster/nodes/%u?force=true",
+                     id);
+            rc = kz_cli_request(cli, "DELETE", path, NULL, NULL, 0, &resp);
+        }
+        if (rc == KZ_CLI_OK) {
+            o.status = (int)resp.status;
+            o.result = resp.status == 200 ? KZ_R_OK
+                       : resp.status == 503 ? KZ_R_UNKNOWN
+                                            : KZ_R_FAIL;
+            snprintf(o.rid, sizeof o.rid, "%s", resp.request_id);
+        }
+        kz_cli_response_free(&resp);
+        kz_cli_close(cli);
+    }
+    o.t1 = now_us(r);
+    record(r, &o);
+    say("t=%6.1f s  membership: %s: %s (%d) in %.1f s", (double)o.t0 / 1e6,
+        o.what, kz_hist_result_name(o.result), o.status,
+        (double)(o.t1 - o.t0) / 1e6);
+}
+
+/* The highest applied index any member reports, or 0. */
+static uint64_t members_applied(struct run *r)
+{
+    kz_cli *cli = client(r, 0, "operator", 3000);
+    long st;
+    json_t *j = cli ? get_json(cli, "/v1/cluster", &st) : NULL;
+    uint64_t top = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(j, "nodes"), i, v)
+    {
+        json_int_t a = json_integer_value(json_object_get(v, "applied_index"));
+        if (a > 0 && (uint64_t)a > top)
+            top = (uint64_t)a;
+    }
+    json_decref(j);
+    if (cli)
+        kz_cli_close(cli);
+    return top;
+}
+
+/* Waits (up to 60 s) until node id has applied what the members had when
+ * it was added; recorded as a "member" op. */
+static void member_catch_up(struct run *r, unsigned id)
+{
+    struct kz_hist_op o;
+    memset(&o, 0, sizeof o);
+    o.op = KZ_H_MEMBER;
+    o.proc = FINAL_PROC;
+    o.node = id;
+    snprintf(o.region, sizeof o.region, "%s", r->region[id]);
+    o.t0 = now_us(r);
+    uint64_t target = members_applied(r), got = 0;
+    char url[96], cert[PATH_MAX + 32], key[PATH_MAX + 32], ca[PATH_MAX + 32],
+        err[256];
+    snprintf(url, sizeof url, "https://%s:%u", r->ip[id], r->port);
+    snprintf(cert, sizeof cert, "%s/pki/operator.pem", r->dir);
+    snprintf(key, sizeof key, "%s/pki/operator.key", r->dir);
+    snprintf(ca, sizeof ca, "%s/pki/ca.pem", r->dir);
+    kz_cli_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.endpoints = url;
+    opts.cacert = ca;
+    opts.cert = cert;
+    opts.key = key;
+    opts.connect_timeout_ms = 1000;
+    opts.request_timeout_ms = opts.deadline_ms = 2000;
+    kz_cli *cli = NULL;
+    if (kz_cli_open(&opts, &cli, err, sizeof err) != KZ_CLI_OK)
+        cli = NULL;
+    o.result = KZ_R_FAIL;
+    while (cli != NULL && target > 0 && now_us(r) - o.t0 < 60000000 &&
+           !interrupted) {
+        long st;
+        json_t *j = get_json(cli, "/v1/cluster", &st);
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(j, "nodes"), i, v)
+        {
+            if (json_integer_value(json_object_get(v, "id")) == (json_int_t)id)
+                got = (uint64_t)json_integer_value(
+                    json_object_get(v, "applied_index"));
+        }
+        json_decref(j);
+        if (got >= target) {
+            o.result = KZ_R_OK;
+            break;
+        }
+        nap(200);
+    }
+    if (cli)
+        kz_cli_close(cli);
+    o.t1 = now_us(r);
+    o.version = got;
+    snprintf(o.what, sizeof o.what, "node %u caught up to index %llu", id,
+             (unsigned long long)target);
+    record(r, &o);
+    say("t=%6.1f s  membership: node %u at index %llu of %llu after %.1f s",
+        (double)o.t1 / 1e6, id, (unsigned long long)got,
+        (unsigned long long)target, (double)(o.t1 - o.t0) / 1e6);
 }
 
 static void fault_start(struct run *r, struct fault *f)
@@ -799,6 +931,21 @@ static void fault_start(struct run *r, struct fault *f)
                f->stale_copy, r->dir, v, f->stale_copy);
         break;
     }
+    case S_MEMBERSHIP: {
+        unsigned v = pick_follower(r, leader), s = r->spare;
+        f->nodes[f->n_nodes++] = v;
+        lc_node(r, "kill", v);
+        nemesis_note(r, KZ_H_NEMESIS,
+                     "kill -9 follower node %u; node %u joins meanwhile", v,
+                     s);
+        /* A fresh node each time: no data from an earlier round. */
+        run_sh("rm -rf '%s/node%u/data' && mkdir -p '%s/node%u/data'",
+               r->dir, s, r->dir, s);
+        lc_node(r, "restart", s);
+        member_change(r, true, s);
+        member_catch_up(r, s);
+        break;
+    }
     case S__COUNT:
         break;
     }
@@ -866,6 +1013,13 @@ static void fault_end(struct run *r, struct fault *f)
         lc_node(r, "restart", v);
         break;
     }
+    case S_MEMBERSHIP:
+        /* Removed while the follower is still down, then stopped. */
+        member_change(r, false, r->spare);
+        lc_node(r, "kill", r->spare);
+        nemesis_note(r, KZ_H_NEMESIS, "restart node %u", f->nodes[0]);
+        lc_node(r, "restart", f->nodes[0]);
+        break;
     case S__COUNT:
         break;
     }
@@ -1396,15 +1550,33 @@ static int cmd_run(struct run *r)
     atomic_store(&r->token, 1);
 
     /* The proxies first: the nodes dial their peers through them. */
-    const char *targets[MAX_NODES];
-    char tbuf[MAX_NODES][48];
-    for (unsigned i = 1; i <= r->n; i++) {
+    if (r->scen[S_MEMBERSHIP]) {
+        /* One more node, configured everywhere as "join", in the region
+         * with the fewest nodes. */
+        unsigned best = 0, fewest = UINT32_MAX;
+        for (unsigned g = 0; g < r->n_regions; g++) {
+            unsigned cnt = 0;
+            for (unsigned i = 1; i <= r->n; i++)
+                cnt += strcmp(r->region[i], r->region_names[g]) == 0;
+            if (cnt < fewest) {
+                fewest = cnt;
+                best = g;
+            }
+        }
+        r->spare = r->n + 1;
+        memcpy(r->region[r->spare], r->region_names[best], 32);
+        snprintf(r->ip[r->spare], 32, "%s.%u", r->net, 10 + r->spare);
+    }
+    unsigned all = r->spare ? r->spare : r->n;
+    const char *targets[MAX_NODES + 1];
+    char tbuf[MAX_NODES + 1][48];
+    for (unsigned i = 1; i <= all; i++) {
         snprintf(tbuf[i - 1], sizeof tbuf[i - 1], "%s:%u", r->ip[i],
                  r->port + 1);
         targets[i - 1] = tbuf[i - 1];
     }
     char err[256];
-    r->proxy = kz_proxy_start(r->n, "127.0.0.1", r->proxy_port, targets,
+    r->proxy = kz_proxy_start(all, "127.0.0.1", r->proxy_port, targets,
                               r->seed, err, sizeof err);
     if (r->proxy == NULL) {
         say("%s", err);
@@ -1431,9 +1603,12 @@ static int cmd_run(struct run *r)
     snprintf(port, sizeof port, "%u", r->port);
     snprintf(proxy, sizeof proxy, "127.0.0.1:%u", r->proxy_port);
     snprintf(bin, sizeof bin, "%s", r->bin);
+    char spares[48];
+    snprintf(spares, sizeof spares, "%s:1", r->region[r->spare]);
     const char *up[] = {"--regions", regions, "--net", net, "--port", port,
                         "--proxy", proxy, "--bin", bin,
-                        "--set", "snapshot_threshold=256", NULL};
+                        "--set", "snapshot_threshold=256",
+                        r->spare ? "--spares" : NULL, spares, NULL};
     say("starting %u nodes (%s) in %s, raft links through the fault proxies "
         "on 127.0.0.1:%u+",
         r->n, r->regions_spec, r->dir, r->proxy_port);

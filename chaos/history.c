@@ -13,7 +13,7 @@
 static const char *const op_names[KZ_H__COUNT] = {
     "init",  "read",  "cas",    "add",     "final",
     "audit", "chain", "digest", "nemesis", "phase", "payout", "payouts",
-    "ledger"};
+    "ledger", "member"};
 static const char *const result_names[3] = {"ok", "fail", "unknown"};
 
 const char *kz_hist_op_name(int op)
@@ -403,6 +403,20 @@ static int check_audit(const struct kz_hist *h, struct kz_check *c)
     return 0;
 }
 
+/* Membership: every change asked for completed, every new member caught
+ * up. */
+static int check_member(const struct kz_hist *h, struct kz_check *c)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const struct kz_hist_op *o = &h->ops[i];
+        if (o->op == KZ_H_MEMBER && o->result != KZ_R_OK &&
+            anomaly(c, "membership: %s did not complete (%s, status %d)",
+                    o->what, kz_hist_result_name(o->result), o->status) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int check_digest(const struct kz_hist *h, struct kz_check *c)
 {
     const struct kz_hist_op *first = NULL;
@@ -607,7 +621,7 @@ int kz_check_run(const struct kz_hist *h, size_t max_states,
         c->counts[h->ops[i].op][h->ops[i].result]++;
     if (check_register(h, max_states, c) != 0 || check_set(h, c) != 0 ||
         check_audit(h, c) != 0 || check_digest(h, c) != 0 ||
-        check_payouts(h, c) != 0 ||
+        check_payouts(h, c) != 0 || check_member(h, c) != 0 ||
         check_failover(h, c) != 0 || check_availability(h, c) != 0)
         return -1;
     return 0;
@@ -651,6 +665,12 @@ void kz_check_print(FILE *f, const struct kz_check *c, const char *title)
                 "payouts: %zu households each paid at most once, every "
                 "acknowledged payout kept, ledger %s the sum\n",
                 c->households, c->ledger_equal ? "equal to" : "NOT equal to");
+    size_t changes = c->counts[KZ_H_MEMBER][KZ_R_OK] +
+                     c->counts[KZ_H_MEMBER][KZ_R_FAIL] +
+                     c->counts[KZ_H_MEMBER][KZ_R_UNKNOWN];
+    if (changes > 0)
+        fprintf(f, "membership: %zu of %zu changes and catch-ups completed\n",
+                c->counts[KZ_H_MEMBER][KZ_R_OK], changes);
     fprintf(f, "anomalies: %zu\n", c->anomalies);
     for (size_t i = 0; i < c->anomalies && i < 20; i++)
         fprintf(f, "  ! %s\n", c->anomaly[i]);

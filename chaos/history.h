@@ -27,7 +27,10 @@
  *            fail with no id
  *   payouts  after healing: household key's payouts: value = how many,
  *            version = total yen, what = the first one's id
- *   ledger   after healing: the ledger's total yen (value) */
+ *   ledger   after healing: the ledger's total yen (value)
+ *   member   a membership change asked for during a fault (what: "add
+ *            node 6 as voter", "remove node 6"), or a new member's
+ *            catch-up ("node 6 caught up"): anything but ok is an anomaly */
 #ifndef KZ_CHAOS_HISTORY_H
 #define KZ_CHAOS_HISTORY_H
 
@@ -39,7 +42,7 @@
 enum kz_hop {
     KZ_H_INIT, KZ_H_READ, KZ_H_CAS, KZ_H_ADD, KZ_H_FINAL, KZ_H_AUDIT,
     KZ_H_CHAIN, KZ_H_DIGEST, KZ_H_NEMESIS, KZ_H_PHASE, KZ_H_PAYOUT,
-    KZ_H_PAYOUTS, KZ_H_LEDGER, KZ_H__COUNT
+    KZ_H_PAYOUTS, KZ_H_LEDGER, KZ_H_MEMBER, KZ_H__COUNT
 };
 enum kz_hres { KZ_R_OK, KZ_R_FAIL, KZ_R_UNKNOWN };
 

@@ -195,6 +195,51 @@ Test(chaos_history, digests_must_match)
     kz_hist_free(&h);
 }
 
+Test(chaos_history, membership_changes_must_complete)
+{
+    struct kz_hist h = {0};
+    struct kz_hist_op a = op(KZ_H_MEMBER, KZ_R_OK, 5, 9, "");
+    a.node = 4;
+    snprintf(a.what, sizeof a.what, "add node 4 as a voter");
+    add(&h, a);
+    struct kz_hist_op u = op(KZ_H_MEMBER, KZ_R_OK, 9, 12, "");
+    u.node = 4;
+    snprintf(u.what, sizeof u.what, "node 4 caught up to index 70");
+    add(&h, u);
+    struct kz_check c;
+    cr_assert_eq(kz_check_run(&h, 0, &c), 0);
+    cr_assert_eq(c.anomalies, 0);
+    cr_assert_eq(c.counts[KZ_H_MEMBER][KZ_R_OK], 2);
+    kz_check_free(&c);
+    /* the catch-up timed out, and a removal was left in doubt */
+    h.ops[1].result = KZ_R_FAIL;
+    struct kz_hist_op d = op(KZ_H_MEMBER, KZ_R_UNKNOWN, 20, 80, "");
+    d.node = 4;
+    d.status = 503;
+    snprintf(d.what, sizeof d.what, "remove node 4");
+    add(&h, d);
+    cr_assert_eq(kz_check_run(&h, 0, &c), 0);
+    cr_assert_eq(c.anomalies, 2);
+    cr_assert(has_anomaly(&c, "membership: node 4 caught up to index 70 did "
+                              "not complete (fail"));
+    cr_assert(has_anomaly(&c, "membership: remove node 4 did not complete "
+                              "(unknown, status 503)"));
+    kz_check_free(&c);
+    /* and a member line survives a write and a parse */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(kz_hist_write(f, &h.ops[2]), 0);
+    fclose(f);
+    struct kz_hist_op back;
+    cr_assert_eq(kz_hist_parse_line(buf, &back), 0, "%s", buf);
+    cr_assert_eq(back.op, KZ_H_MEMBER);
+    cr_assert_eq(back.status, 503);
+    cr_assert_str_eq(back.what, "remove node 4");
+    free(buf);
+    kz_hist_free(&h);
+}
+
 Test(chaos_history, failover_and_availability)
 {
     struct kz_hist h = {0};
