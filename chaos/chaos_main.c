@@ -1008,8 +1008,10 @@ static void fault_end(struct run *r, struct fault *f)
         nemesis_note(r, KZ_H_NEMESIS,
                      "stale disk: restart node %u from its old copy", v);
         lc_node(r, "kill", v);
-        run_sh("rm -rf '%s/node%u/data' && mv '%s' '%s/node%u/data'", r->dir,
-               v, f->stale_copy, r->dir, v);
+        /* Contents only: the data dir may be a tmpfs mount point. */
+        run_sh("find '%s/node%u/data' -mindepth 1 -delete && "
+               "cp -a '%s/.' '%s/node%u/data/' && rm -rf '%s'",
+               r->dir, v, f->stale_copy, r->dir, v, f->stale_copy);
         lc_node(r, "restart", v);
         break;
     }
@@ -1589,7 +1591,9 @@ static int cmd_run(struct run *r)
         snprintf(r->tmpfs_dir, sizeof r->tmpfs_dir, "%s/node%u/data", r->dir,
                  r->n);
         run_sh("mkdir -p '%s'", r->tmpfs_dir);
-        if (mount("kizuna-chaos", r->tmpfs_dir, "tmpfs", 0, "size=256m") == 0)
+        /* Room for a whole `make chaos` of data (a few hundred MB), so the
+         * disk is full only while the scenario fills it. */
+        if (mount("kizuna-chaos", r->tmpfs_dir, "tmpfs", 0, "size=1g") == 0)
             r->tmpfs_mounted = true;
         else
             say("disk-full: cannot mount a tmpfs on %s (%s); that scenario "

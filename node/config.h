@@ -49,6 +49,7 @@ struct kz_node_config {
     unsigned peer_tls; /* 1 (default); 0 only to measure TLS cost in tests */
     unsigned audit_reads; /* 1 (default); 0 only to measure the audit's cost */
     unsigned photo_max_bytes; /* PUT /v1/photos bodies; others: max_body_bytes */
+    unsigned min_free_mb; /* stop below this much free space in data_dir; 0: never */
     unsigned audit_retention_days; /* audit records kept; 0: for ever */
     char auth_ca[KZ_NODE_PATH_MAX]; /* citizens' cards' CA (PEM); "" none */
     unsigned challenge_ttl_s;       /* identity challenges expire after */

@@ -63,6 +63,7 @@ struct kz_node {
     int64_t audit_prune_last_ms;
     struct kz_node_stats stats;
     struct kz_node_idcheck idcheck;
+    uint64_t applied_bytes_unchecked; /* since the last free-space check */
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];
 };

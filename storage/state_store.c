@@ -106,6 +106,13 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
     /* Two cores: keep background work small and predictable. */
     rocksdb_options_increase_parallelism(st->opts, 2);
     rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+    /* A WAL file can only go once every column family has flushed what it
+     * holds of it. A family that takes few small writes (meta, audit)
+     * never fills its memtable, so without a cap it kept every WAL since
+     * its first write: a 15-minute chaos run left 450 MB of WAL files on a
+     * node. Past 64 MB of WAL, RocksDB flushes the families that pin the
+     * oldest file. */
+    rocksdb_options_set_max_total_wal_size(st->opts, 64u << 20);
 
     /* Large values (face photos): integrated blob files, so compactions
      * move pointers rather than megabytes; garbage collection of blob files

@@ -301,6 +301,15 @@ Test(config, node_lines)
     set_ok(&c, "node", "7 sapporo 10.0.0.7:7300 10.0.0.7:7400 via 127.0.0.1:9001");
     cr_assert_str_eq(c.members[2].raft_addr, "10.0.0.7:7300");
     cr_assert_str_eq(c.members[2].via_addr, "127.0.0.1:9001");
+    cr_assert(!c.members[2].join);
+    /* "join": not an initial member, in either order with via. */
+    set_ok(&c, "node", "8 osaka 10.0.0.8:7300 10.0.0.8:7400 join");
+    set_ok(&c, "node", "9 osaka 10.0.0.9:7300 10.0.0.9:7400 join via h:5");
+    set_ok(&c, "node", "10 osaka 10.0.0.10:7300 10.0.0.10:7400 via h:6 join");
+    cr_assert(c.members[3].join && c.members[4].join && c.members[5].join);
+    cr_assert_str_eq(c.members[3].via_addr, "");
+    cr_assert_str_eq(c.members[4].via_addr, "h:5");
+    cr_assert_str_eq(c.members[5].via_addr, "h:6");
 
     c.id = 22;
     cr_assert_eq(kz_node_config_self(&c), &c.members[1]);
@@ -326,6 +335,10 @@ Test(config, node_lines_malformed)
     set_bad(&c, "node", "6 tokyo h:1 h:2 by h:3", "node");
     set_bad(&c, "node", "6 tokyo h:1 h:2 via h", "via");
     set_bad(&c, "node", "6 tokyo h:1 h:2 via h:3 x", "node");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 join join", "node");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 joined", "node");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 via h:3 via h:4", "node");
+    set_bad(&c, "node", "6 tokyo h:1 h:2 join via", "node");
     cr_assert_eq(c.n_members, 1);
 }
 
@@ -566,6 +579,29 @@ Test(config, check_requires_self_among_nodes)
     set_ok(&c, "tls_key", "b");
     set_ok(&c, "tls_ca", "c");
     check_bad(&c, "node 1"); /* no node lines at all */
+}
+
+Test(config, check_requires_an_initial_member)
+{
+    struct kz_node_config c;
+    valid(&c);
+    set_ok(&c, "node", "9 osaka 10.0.0.9:7300 10.0.0.9:7400 join");
+    check_ok(&c); /* a spare beside the members */
+    for (unsigned i = 0; i < c.n_members; i++)
+        c.members[i].join = true;
+    check_bad(&c, "join");
+}
+
+Test(config, min_free_mb)
+{
+    struct kz_node_config c;
+    kz_node_config_defaults(&c);
+    cr_assert_eq(c.min_free_mb, 64);
+    set_ok(&c, "min_free_mb", "0");
+    cr_assert_eq(c.min_free_mb, 0);
+    set_ok(&c, "min_free_mb", "1024");
+    cr_assert_eq(c.min_free_mb, 1024);
+    set_bad(&c, "min_free_mb", "-1", "min_free_mb");
 }
 
 Test(config, check_requires_tls_paths)
