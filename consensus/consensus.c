@@ -127,7 +127,10 @@ struct kz_cons {
 
     uint64_t last_leader_seen;
     bool started, closing;
-    bool snapshots_on; /* see snapshot_policy */
+    unsigned snapshot_threshold_set; /* what raft has now (snapshot_policy) */
+    uint64_t snap_entries, snap_bytes; /* applied since the last image */
+    uint64_t state_bytes, state_bytes_at; /* fsm.state_bytes, at snap_entries */
+    bool state_bytes_known;
     int handles_open;
     void (*close_cb)(void *);
     void *close_data;
@@ -329,6 +332,8 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
         prop->result = res;
         prop->result_len = rlen;
     }
+    c->snap_entries++;
+    c->snap_bytes += buf->len;
     return 0;
 }
 
@@ -338,6 +343,8 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
     kz_cons *c = rfsm->data;
     char *data;
     size_t len;
+    c->snap_entries = c->snap_bytes = c->state_bytes_at = 0;
+    c->state_bytes_known = false;
     int rv = c->fsm.snapshot(c->fsm.data, raft_malloc, &data, &len);
     if (rv != 0)
         return RAFT_NOMEM;
@@ -358,6 +365,8 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
     int rv = c->fsm.restore(c->fsm.data, buf->base, buf->len);
     if (rv != 0)
         return RAFT_CORRUPT;
+    c->snap_entries = c->snap_bytes = c->state_bytes_at = 0;
+    c->state_bytes_known = false;
     /* On success the state machine owns the buffer: raft 0.22 only frees
      * the array around it. */
     raft_free(buf->base);
@@ -1265,15 +1274,28 @@ static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
  * docs/ARCHITECTURE.md. */
 static void snapshot_policy(kz_cons *c)
 {
-    bool leading = raft_state(&c->raft) == RAFT_LEADER;
-    if (leading == c->snapshots_on)
-        return;
-    c->snapshots_on = leading;
-    raft_set_snapshot_threshold(&c->raft,
-                                leading ? (c->cfg.snapshot_threshold
-                                               ? c->cfg.snapshot_threshold
-                                               : 1024)
-                                        : UINT_MAX);
+    unsigned min = c->cfg.snapshot_threshold ? c->cfg.snapshot_threshold
+                                             : 1024;
+    unsigned want = UINT_MAX;
+    if (raft_state(&c->raft) == RAFT_LEADER) {
+        want = min;
+        /* A whole-state image costs the state's size: deferred while the
+         * log since the last one is small next to it (see consensus.h). */
+        if (c->fsm.state_bytes != NULL && c->snap_entries < 16ull * min) {
+            if (!c->state_bytes_known ||
+                c->snap_entries - c->state_bytes_at >= 64) {
+                c->state_bytes = c->fsm.state_bytes(c->fsm.data);
+                c->state_bytes_at = c->snap_entries;
+                c->state_bytes_known = true;
+            }
+            if (c->snap_bytes * 2 < c->state_bytes)
+                want = UINT_MAX;
+        }
+    }
+    if (want != c->snapshot_threshold_set) {
+        c->snapshot_threshold_set = want;
+        raft_set_snapshot_threshold(&c->raft, want);
+    }
 }
 
 static void on_timer(uv_timer_t *t)
@@ -1381,6 +1403,7 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
     raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
     /* Followers take no snapshots (snapshot_policy); nobody leads yet. */
     raft_set_snapshot_threshold(&c->raft, UINT_MAX);
+    c->snapshot_threshold_set = UINT_MAX;
     if (cfg->snapshot_trailing)
         raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&c->raft, true);

@@ -88,6 +88,13 @@ struct kz_cons_fsm {
     /* Replaces the state by an image; may skip it when the local state is
      * already at or past the image's index. Does not take ownership. */
     int (*restore)(void *data, const char *buf, size_t len);
+    /* Optional: about how many bytes the state holds. With it, the leader
+     * defers a snapshot past snapshot_threshold entries while the commands
+     * applied since the last one are under half the state's size (at most
+     * 16 x snapshot_threshold entries), so the cost of writing whole-state
+     * images stays proportional to what was written. NULL: a snapshot every
+     * snapshot_threshold entries. */
+    uint64_t (*state_bytes)(void *data);
 };
 
 enum kz_cons_state {

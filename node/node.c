@@ -116,6 +116,12 @@ static uint64_t fsm_applied(void *data)
     return kz_stor_applied_index(n->stor);
 }
 
+static uint64_t fsm_state_bytes(void *data)
+{
+    struct kz_node *n = data;
+    return kz_stor_disk_size(n->stor);
+}
+
 static int fsm_snapshot(void *data, void *(*alloc)(size_t), char **buf,
                         size_t *len)
 {
@@ -228,7 +234,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     cc.snapshot_trailing = cfg->snapshot_trailing;
     cc.request_timeout_ms = cfg->request_timeout_ms;
     struct kz_cons_fsm fsm = {n, fsm_apply, fsm_applied, fsm_snapshot,
-                              fsm_restore};
+                              fsm_restore, fsm_state_bytes};
     rv = kz_cons_init(&n->cons, loop, &cc, &fsm, n->errmsg, sizeof n->errmsg);
     if (rv != KZ_OK)
         goto err_after_stor;

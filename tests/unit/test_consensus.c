@@ -22,6 +22,8 @@ struct tnode {
     uint64_t applied;
     char log[8192]; /* applied commands, ';'-separated */
     bool closed;
+    uint64_t state_bytes; /* what t_state_bytes claims */
+    unsigned snapshots;   /* images taken */
 };
 
 static uv_loop_t loop;
@@ -61,6 +63,7 @@ static int t_snapshot(void *data, void *(*alloc)(size_t), char **buf,
 {
     struct tnode *t = data;
     size_t n = strlen(t->log);
+    t->snapshots++;
     *buf = alloc(8 + n + 1);
     memcpy(*buf, &t->applied, 8);
     memcpy(*buf + 8, t->log, n + 1);
@@ -80,6 +83,11 @@ static int t_restore(void *data, const char *buf, size_t len)
     t->applied = idx;
     snprintf(t->log, sizeof t->log, "%s", buf + 8);
     return 0;
+}
+
+static uint64_t t_state_bytes(void *data)
+{
+    return ((struct tnode *)data)->state_bytes;
 }
 
 static void on_wake(uv_timer_t *t)
@@ -160,8 +168,8 @@ static void start_node(int i)
     cfg.tls_cert = cert;
     cfg.tls_key = key;
     cfg.tls_ca = ca;
-    struct kz_cons_fsm fsm = {&nodes[i], t_apply, t_applied, t_snapshot,
-                              t_restore};
+    struct kz_cons_fsm fsm = {&nodes[i], t_apply,   t_applied,
+                              t_snapshot, t_restore, t_state_bytes};
     char err[256];
     cr_assert_eq(kz_cons_init(&nodes[i].c, &loop, &cfg, &fsm, err, sizeof err),
                  KZ_OK, "%s", err);
@@ -452,6 +460,42 @@ Test(consensus, snapshots_and_restart_keep_the_state)
     struct applied_at a = {f, c.index};
     cr_assert(run_until(node_applied, &a, 10000), "follower never caught up");
     cr_assert(strstr(nodes[f].log, "w39;") != NULL, "log: %s", nodes[f].log);
+}
+
+/* With a state far larger than the log since the last image, the leader
+ * defers snapshots past the threshold (16 here), up to 16 x 16 entries;
+ * once the log outweighs half the state, the threshold applies again. */
+Test(consensus, snapshots_wait_for_the_log_to_weigh_against_the_state)
+{
+    cr_assert(run_until(has_leader, NULL, 10000));
+    int l = leader_index();
+    nodes[l].state_bytes = 1ull << 40;
+    unsigned before = nodes[l].snapshots;
+    struct call c;
+    char cmd[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(cmd, sizeof cmd, "d%d", i);
+        propose_on(l, cmd, &c);
+        cr_assert_eq(c.status, 0);
+    }
+    cr_assert_eq(nodes[l].snapshots, before,
+                 "a snapshot 100 entries in, with a huge state");
+    for (int i = 100; i < 300; i++) { /* past 16 x 16: taken anyway */
+        snprintf(cmd, sizeof cmd, "d%d", i);
+        propose_on(l, cmd, &c);
+        cr_assert_eq(c.status, 0);
+    }
+    cr_assert_gt(nodes[l].snapshots, before, "no snapshot after 300 entries");
+    /* A small state: every 16 entries or so again. */
+    nodes[l].state_bytes = 0;
+    before = nodes[l].snapshots;
+    for (int i = 300; i < 400; i++) { /* re-read within 64 entries */
+        snprintf(cmd, sizeof cmd, "d%d", i);
+        propose_on(l, cmd, &c);
+        cr_assert_eq(c.status, 0);
+    }
+    cr_assert_geq(nodes[l].snapshots, before + 2, "%u snapshots",
+                  nodes[l].snapshots - before);
 }
 
 Test(consensus, close_fails_pending_requests_exactly_once)
