@@ -91,6 +91,13 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "cluster remove ID [--force]\n"
 	 "    Take node ID out of the configuration (stop it afterwards). The\n"
 	 "    same region check as add. The leader cannot remove itself.\n"},
+	{"cluster", "transfer-leader", KZ_CLI_CMD_CLUSTER_LEADER, 0,
+	 "cluster transfer-leader [--to ID | --region R]\n"
+	 "    Hand leadership to node ID, to a voter of region R (nothing to do\n"
+	 "    when the leader is there), or, with neither, to the most\n"
+	 "    up-to-date voter. Returns once the old leader has stepped down.\n"
+	 "    With preferred_leader_region set, leadership goes back there\n"
+	 "    after leader_hold_down_s.\n"},
 	{"sample", "gen", KZ_CLI_CMD_SAMPLE_GEN, 0,
 	 "sample gen --count N [--seed S] [--shelters K]\n"
 	 "    Print N sample victims as JSON lines (no network). The same seed\n"
@@ -196,7 +203,10 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"subject", KZ_CLI__STR, KZ_CLI__A(subject),
 	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
 	{"from", KZ_CLI__STR, KZ_CLI__A(from), KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
-	{"to", KZ_CLI__STR, KZ_CLI__A(to), KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
+	{"to", KZ_CLI__STR, KZ_CLI__A(to),
+	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER)},
+	{"region", KZ_CLI__STR, KZ_CLI__A(region),
+	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER)},
 	{"if-match", KZ_CLI__STR, KZ_CLI__A(if_match),
 	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
 	{"set", KZ_CLI__SET, 0, KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
@@ -586,6 +596,20 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--role: voter, standby or "
 						 "spare, got '%s'",
 						 a->role);
+		break;
+	case KZ_CLI_CMD_CLUSTER_LEADER:
+		if (a->to != NULL && a->region != NULL)
+			return kz_cli__usage_err(err, errlen,
+						 "cluster transfer-leader: --to "
+						 "or --region, not both");
+		if (a->to != NULL &&
+		    (a->to[0] < '1' || a->to[0] > '9' ||
+		     strspn(a->to, "0123456789") != strlen(a->to) ||
+		     strlen(a->to) > 18))
+			return kz_cli__usage_err(err, errlen,
+						 "--to: a node id (1, 2, ...), "
+						 "got '%s'",
+						 a->to);
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		if (a->rotate_data == a->rotate_master)

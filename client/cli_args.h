@@ -45,6 +45,7 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_CLUSTER_STATUS,
 	KZ_CLI_CMD_CLUSTER_ADD,
 	KZ_CLI_CMD_CLUSTER_REMOVE,
+	KZ_CLI_CMD_CLUSTER_LEADER,
 	KZ_CLI_CMD_SAMPLE_GEN,
 	KZ_CLI_CMD_SAMPLE_LOAD,
 	KZ_CLI_CMD_KEYS_ROTATE,
@@ -85,9 +86,11 @@ typedef struct kz_cli_args {
 	int stale, all;
 	/* keys rotate */
 	int rotate_data, rotate_master;
-	/* cluster add / remove */
+	/* cluster add / remove / transfer-leader (--to is shared with audit
+	 * list's --to) */
 	const char *role;
 	int force;
+	const char *region;
 	const char *q;
 	long limit; /* search: page size; audit list: items in all; 0: default */
 	/* patch */

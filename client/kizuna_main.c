@@ -491,6 +491,18 @@ static int kz_cli__cluster_change(const kz_cli__ctx *c)
 	return ex;
 }
 
+/* cluster transfer-leader: POST /v1/cluster/leader. */
+static int kz_cli__cluster_leader(const kz_cli__ctx *c)
+{
+	json_t *body = c->a->to ? json_pack("{s:I}", "id",
+					    (json_int_t)strtoll(c->a->to, NULL, 10))
+		       : c->a->region ? json_pack("{s:s}", "region", c->a->region)
+				      : json_object();
+	int ex = kz_cli__call_print(c, "POST", "/v1/cluster/leader", NULL, body);
+	json_decref(body);
+	return ex;
+}
+
 /* A JSON scalar as table text ("-" when missing); buf holds numbers. */
 static const char *kz_cli__cell(const json_t *v, char *buf, size_t len)
 {
@@ -1066,6 +1078,9 @@ int main(int argc, char **argv)
 	case KZ_CLI_CMD_CLUSTER_ADD:
 	case KZ_CLI_CMD_CLUSTER_REMOVE:
 		ex = kz_cli__cluster_change(&ctx);
+		break;
+	case KZ_CLI_CMD_CLUSTER_LEADER:
+		ex = kz_cli__cluster_leader(&ctx);
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		ex = kz_cli__keys_rotate(&ctx);

@@ -75,6 +75,7 @@ struct raft_connect;
  * then raft_assign, which catches the node up before it counts. */
 struct change {
     struct raft_change rc;
+    struct raft_transfer tr; /* KZ_CONS_TRANSFER */
     kz_cons *c;
     kz_cons_req *user; /* NULL once detached */
     uint64_t id;
@@ -1139,11 +1140,65 @@ static void on_change(struct raft_change *rc, int status)
     free(ch);
 }
 
+/* A leadership transfer ended (raft gives no status): it worked when this
+ * node no longer leads. */
+static void on_transfer_done(struct raft_transfer *t)
+{
+    struct change *ch = t->data;
+    kz_cons *c = ch->c;
+    kz_cons_req *req = ch->user;
+    if (req != NULL) {
+        req->priv = NULL;
+        req->index = raft_last_index(&c->raft);
+        finish(req, raft_state(&c->raft) == RAFT_LEADER ? KZ_ETIMEDOUT : 0);
+    }
+    free(ch);
+}
+
+/* KZ_CONS_TRANSFER on the leader: to id, a voter (0: raft picks the most
+ * up-to-date one). */
+static int transfer_local(kz_cons *c, kz_cons_req *req, uint64_t id)
+{
+    const struct raft_server *s = id ? member(c, id) : NULL;
+    if (id != 0 && (s == NULL || s->role != RAFT_VOTER))
+        return KZ_EINVAL;
+    req->type = REQ_CHANGE;
+    req->priv = NULL;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms +
+                    2ull * c->cfg.election_timeout_ms;
+    if (id == c->cfg.id) { /* already: done on the next loop turn */
+        req->index = raft_last_applied(&c->raft);
+        req->flags |= FLAG_WAIT_APPLY;
+        list_push(&c->inflight, req);
+        return KZ_OK;
+    }
+    struct change *ch = calloc(1, sizeof *ch);
+    if (ch == NULL)
+        return KZ_ENOMEM;
+    ch->c = c;
+    ch->id = id;
+    ch->tr.data = ch;
+    int rv = raft_transfer(&c->raft, &ch->tr, id, on_transfer_done);
+    if (rv != 0) {
+        free(ch);
+        return raft_to_kz(rv);
+    }
+    ch->user = req;
+    req->priv = ch;
+    list_push(&c->inflight, req);
+    return KZ_OK;
+}
+
 static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
                         int role)
 {
     if (c->closing)
         return KZ_ESHUTDOWN;
+    if (op == KZ_CONS_TRANSFER) {
+        if (raft_state(&c->raft) != RAFT_LEADER)
+            return KZ_ENOTLEADER;
+        return transfer_local(c, req, id);
+    }
     int want = raft_role_of(role);
     if ((op != KZ_CONS_ADD && op != KZ_CONS_REMOVE) || want < 0 || id == 0)
         return KZ_EINVAL;
@@ -1589,24 +1644,6 @@ const char *kz_cons_member_role(kz_cons *c, uint64_t id)
                 return "spare";
             }
     return NULL;
-}
-
-static void on_transfer(struct raft_transfer *t)
-{
-    free(t);
-}
-
-int kz_cons_transfer(kz_cons *c, uint64_t id)
-{
-    struct raft_transfer *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return KZ_ENOMEM;
-    int rv = raft_transfer(&c->raft, t, id, on_transfer);
-    if (rv != 0) {
-        free(t);
-        return raft_to_kz(rv);
-    }
-    return KZ_OK;
 }
 
 void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out)

@@ -171,12 +171,16 @@ void kz_cons_get_status(kz_cons *c, struct kz_cons_status *out);
 const char *kz_cons_member_role(kz_cons *c, uint64_t id);
 /* Membership. */
 enum kz_cons_role { KZ_CONS_VOTER = 1, KZ_CONS_STANDBY = 2, KZ_CONS_SPARE = 3 };
-enum kz_cons_change_op { KZ_CONS_ADD = 1, KZ_CONS_REMOVE = 2 };
+enum kz_cons_change_op { KZ_CONS_ADD = 1, KZ_CONS_REMOVE = 2, KZ_CONS_TRANSFER = 3 };
 struct kz_cons_member {
     uint64_t id;
     int role; /* enum kz_cons_role */
 };
 /* Changes the configuration through the leader (forwarded from a follower).
+ * TRANSFER hands leadership to id, a voter (0: the most up-to-date one;
+ * the leader itself: success at once); cb fires with 0 once the old leader
+ * has stepped down, KZ_ETIMEDOUT when it still leads after raft gave up,
+ * KZ_EINVAL when id is not a voter; role is ignored.
  * ADD puts id (which must be in cfg.peers: its address) in the role: a new
  * voter or standby is added as a spare first, and raft catches it up before
  * it counts. ADD of a member changes its role. REMOVE takes id out; the
@@ -189,8 +193,6 @@ int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
 /* The latest configuration this node knows (appended, maybe not yet
  * committed): up to max members into out; returns how many. */
 unsigned kz_cons_members(kz_cons *c, struct kz_cons_member *out, unsigned max);
-/* Triggers a leadership transfer to id (0: any voter). */
-int kz_cons_transfer(kz_cons *c, uint64_t id);
 /* Counters for metrics. */
 struct kz_cons_counters {
     uint64_t proposals, forwarded, barriers, barrier_reads, timeouts;

@@ -51,6 +51,8 @@ static const struct setting settings[] = {
     {"audit_reads", K_UINT, F(audit_reads), 0, 1},
     {"photo_max_bytes", K_UINT, F(photo_max_bytes), 1024, 32u << 20},
     {"min_free_mb", K_UINT, F(min_free_mb), 0, 1u << 20},
+    {"preferred_leader_region", K_STR, F(preferred_leader_region), 0, 0},
+    {"leader_hold_down_s", K_UINT, F(leader_hold_down_s), 1, 86400},
     {"audit_retention_days", K_UINT, F(audit_retention_days), 0, 36500},
     {"auth_ca", K_STR, F(auth_ca), 0, 0},
     {"challenge_ttl_s", K_UINT, F(challenge_ttl_s), 1, 3600},
@@ -86,6 +88,7 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->audit_reads = 1;
     c->photo_max_bytes = 2u << 20;
     c->min_free_mb = 64;
+    c->leader_hold_down_s = 30;
     c->audit_retention_days = 3650;
     c->challenge_ttl_s = 300;
     c->payout_account_type = 1;

@@ -50,6 +50,10 @@ struct kz_node_config {
     unsigned audit_reads; /* 1 (default); 0 only to measure the audit's cost */
     unsigned photo_max_bytes; /* PUT /v1/photos bodies; others: max_body_bytes */
     unsigned min_free_mb; /* stop below this much free space in data_dir; 0: never */
+    /* Leadership goes back to this region once a voter there is healthy
+     * and caught up ("": no preference), at most once per hold-down. */
+    char preferred_leader_region[KZ_CONS_REGION_MAX];
+    unsigned leader_hold_down_s;
     unsigned audit_retention_days; /* audit records kept; 0: for ever */
     char auth_ca[KZ_NODE_PATH_MAX]; /* citizens' cards' CA (PEM); "" none */
     unsigned challenge_ttl_s;       /* identity challenges expire after */

@@ -87,6 +87,8 @@ static const struct route routes[] = {
     {"POST", "/v1/cluster/nodes", RT_NODE_ADD, R_OPERATOR, false, false},
     {"DELETE", "/v1/cluster/nodes/*", RT_NODE_REMOVE, R_OPERATOR, false,
      false},
+    {"POST", "/v1/cluster/leader", RT_LEADER_TRANSFER, R_OPERATOR, false,
+     false},
     {"POST", "/v1/keys/rotate", RT_KEYS_ROTATE, R_OPERATOR, false, false},
     {"GET", "/v1/audit", RT_AUDIT_LIST, R_AUDITOR, false, false},
     {"GET", "/v1/audit/verify", RT_AUDIT_VERIFY, R_AUDITOR, false, false},
@@ -2165,7 +2167,17 @@ static void on_membership_done(kz_cons_req *creq, int status)
             (unsigned long long)n->cfg.id, p->arg, p->request_id,
             kz_strerror(status));
     if (p->req != NULL) {
-        if (status == KZ_OK)
+        if (status == KZ_OK && p->route->id == RT_LEADER_TRANSFER) {
+            struct kz_cons_status st;
+            kz_cons_get_status(n->cons, &st);
+            send_json(n, p->req, 200,
+                      json_pack("{s:o,s:o}", "leader",
+                                st.leader_id && st.leader_id != n->cfg.id
+                                    ? json_integer((json_int_t)st.leader_id)
+                                    : json_null(),
+                                "members", members_json(n)),
+                      kz_stor_applied_index(n->stor), -1);
+        } else if (status == KZ_OK)
             send_json(n, p->req, 200,
                       json_pack("{s:o}", "members", members_json(n)),
                       kz_stor_applied_index(n->stor), -1);
@@ -2173,10 +2185,17 @@ static void on_membership_done(kz_cons_req *creq, int status)
             send_error(n, p->req, p->request_id, 409, "change_in_progress",
                        "another membership change is in progress; retry "
                        "when it is done (GET /v1/cluster)");
+        else if (status == KZ_EINVAL && p->route->id == RT_LEADER_TRANSFER)
+            send_error(n, p->req, p->request_id, 409, "not_a_voter",
+                       "leadership can only go to a voter");
         else if (status == KZ_EINVAL)
             send_error(n, p->req, p->request_id, 409, "leader_cannot_leave",
-                       "the leader cannot remove itself: stop it (another "
-                       "node takes over) and retry against the new leader");
+                       "the leader cannot remove itself: move leadership "
+                       "first (POST /v1/cluster/leader) and retry");
+        else if (status == KZ_ETIMEDOUT && p->route->id == RT_LEADER_TRANSFER)
+            send_error(n, p->req, p->request_id, 503, "timeout",
+                       "the leader still leads: the target did not take "
+                       "over in time (is it caught up and reachable?)");
         else if (status == KZ_ENOTFOUND)
             send_error(n, p->req, p->request_id, 404, "unknown_node",
                        "the leader has no 'node' line for this id");
@@ -2290,6 +2309,74 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
     }
     int rv = kz_cons_change(n->cons, &p->creq, op, id, role,
                             on_membership_done);
+    if (rv != KZ_OK)
+        on_membership_done(&p->creq, rv);
+    return 0;
+}
+
+/* POST /v1/cluster/leader {"id": N} | {"region": "R"} | {}: hands
+ * leadership to node N, to a voter of region R (none needed when the
+ * leader is there already), or to the most up-to-date voter. Any node
+ * takes it (forwarded to the leader); the answer comes once the old leader
+ * stepped down. */
+static int handle_transfer(struct kz_node *n, h2o_req_t *req,
+                           const struct route *r, const char *rid)
+{
+    json_t *body = parse_body(n, req, rid);
+    if (body == NULL)
+        return 0;
+    json_t *jid = json_object_get(body, "id");
+    json_t *jreg = json_object_get(body, "region");
+    bool bad = json_object_size(body) != (size_t)(jid != NULL) + (jreg != NULL) ||
+               (jid && jreg) ||
+               (jid && (!json_is_integer(jid) || json_integer_value(jid) <= 0)) ||
+               (jreg && !json_is_string(jreg));
+    uint64_t id = jid ? (uint64_t)json_integer_value(jid) : 0;
+    char region[KZ_CONS_REGION_MAX] = "";
+    if (jreg && json_is_string(jreg))
+        snprintf(region, sizeof region, "%s", json_string_value(jreg));
+    json_decref(body);
+    if (bad) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "send {\"id\": <voter>}, {\"region\": \"<region>\"} or {}");
+        return 0;
+    }
+    if (id != 0 && address_book(n, id) == NULL) {
+        send_error(n, req, rid, 404, "unknown_node", "no node with this id");
+        return 0;
+    }
+    if (region[0]) {
+        struct kz_cons_status st;
+        kz_cons_get_status(n->cons, &st);
+        struct kz_cons_member m[KZ_CONS_MAX_PEERS];
+        unsigned cnt = kz_cons_members(n->cons, m, KZ_CONS_MAX_PEERS);
+        for (unsigned i = 0; i < cnt; i++) {
+            const struct kz_node_member *a = address_book(n, m[i].id);
+            if (m[i].role != KZ_CONS_VOTER || a == NULL ||
+                strcmp(a->region, region) != 0)
+                continue;
+            if (id == 0 || m[i].id == st.leader_id)
+                id = m[i].id; /* the leader itself when it is there */
+        }
+        if (id == 0) {
+            send_error(n, req, rid, 404, "unknown_region",
+                       "no voter in that region");
+            return 0;
+        }
+    }
+    char what[64];
+    if (id != 0)
+        snprintf(what, sizeof what, "leadership to node %llu",
+                 (unsigned long long)id);
+    else
+        snprintf(what, sizeof what, "leadership to any voter");
+    struct pending *p = pending_new(n, req, r, what, rid);
+    if (p == NULL) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    int rv = kz_cons_change(n->cons, &p->creq, KZ_CONS_TRANSFER, id,
+                            KZ_CONS_VOTER, on_membership_done);
     if (rv != KZ_OK)
         on_membership_done(&p->creq, rv);
     return 0;
@@ -2738,6 +2825,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_NODE_ADD:
     case RT_NODE_REMOVE:
         return handle_membership(n, req, r, arg, rid);
+    case RT_LEADER_TRANSFER:
+        return handle_transfer(n, req, r, rid);
     case RT_KEYS_ROTATE:
         return handle_keys_rotate(n, req, r, rid);
     case RT_VICTIM_GET:

@@ -37,6 +37,7 @@ enum route_id {
     RT_DIGEST,
     RT_NODE_ADD,
     RT_NODE_REMOVE,
+    RT_LEADER_TRANSFER,
     RT_KEYS_ROTATE,
     RT_AUDIT_LIST,
     RT_AUDIT_VERIFY,

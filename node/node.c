@@ -405,6 +405,77 @@ static void audit_retention(struct kz_node *n, const struct kz_cons_status *st)
     free(sealed);
 }
 
+/* ---- preferred leader region ----------------------------------------------
+ * A leader outside preferred_leader_region that has led for the hold-down,
+ * and has not moved leadership within it, asks a voter of that region for
+ * its status; when it answers and has applied nearly all this leader
+ * committed (within 1000 entries: raft's transfer then waits for the rest),
+ * leadership is transferred to it. A failover therefore moves leadership
+ * away at once (raft), and back once the preferred region is healthy and
+ * caught up, never more often than once per hold-down (no flapping). */
+
+static void on_moved(kz_cons_req *r, int status)
+{
+    struct kz_node *n = r->data;
+    free(r->result);
+    r->result = NULL;
+    n->move_in_flight = false;
+    fprintf(stderr, "kizunad[%llu]: leadership to preferred region %s: %s\n",
+            (unsigned long long)n->cfg.id, n->cfg.preferred_leader_region,
+            status == KZ_OK ? "done" : kz_strerror(status));
+}
+
+static void on_candidate_status(kz_cons_req *r, int status)
+{
+    struct kz_node *n = r->data;
+    struct kz_cons_status me;
+    kz_cons_get_status(n->cons, &me);
+    if (status != KZ_OK || me.state != KZ_CONS_LEADER ||
+        r->peer.applied_index + 1000 < me.commit_index) {
+        n->move_in_flight = false; /* not ready: try after the hold-down */
+        return;
+    }
+    n->move_req.data = n;
+    if (kz_cons_change(n->cons, &n->move_req, KZ_CONS_TRANSFER, r->peer.id,
+                       KZ_CONS_VOTER, on_moved) != KZ_OK)
+        n->move_in_flight = false;
+}
+
+static void prefer_region(struct kz_node *n, const struct kz_cons_status *st)
+{
+    const char *want = n->cfg.preferred_leader_region;
+    uint64_t now = uv_now(n->loop);
+    if (want[0] == '\0' || st->state != KZ_CONS_LEADER) {
+        n->leading_since_ms = 0;
+        return;
+    }
+    if (n->leading_since_ms == 0)
+        n->leading_since_ms = now;
+    uint64_t hold = (uint64_t)n->cfg.leader_hold_down_s * 1000;
+    if (strcmp(n->cfg.region, want) == 0 || n->move_in_flight ||
+        now - n->leading_since_ms < hold ||
+        (n->last_move_ms != 0 && now - n->last_move_ms < hold))
+        return;
+    struct kz_cons_member m[KZ_CONS_MAX_PEERS];
+    unsigned cnt = kz_cons_members(n->cons, m, KZ_CONS_MAX_PEERS);
+    for (unsigned i = 0; i < cnt; i++) {
+        const struct kz_node_member *a = NULL;
+        for (unsigned j = 0; j < n->cfg.n_members; j++)
+            if (n->cfg.members[j].id == m[i].id)
+                a = &n->cfg.members[j];
+        if (m[i].role != KZ_CONS_VOTER || a == NULL ||
+            strcmp(a->region, want) != 0)
+            continue;
+        n->last_move_ms = now;
+        n->move_query.data = n;
+        if (kz_cons_query_peer(n->cons, &n->move_query, m[i].id,
+                               on_candidate_status) == KZ_OK) {
+            n->move_in_flight = true;
+            return;
+        }
+    }
+}
+
 /* The first leader of a new cluster creates its keys: a random data key and
  * index key, wrapped by the current master key, in one raft command (apply
  * refuses a second one, so two leaders racing cannot both win). Every tick
@@ -415,6 +486,7 @@ static void on_keys_timer(uv_timer_t *t)
     check_free_space(n);
     struct kz_cons_status cs;
     kz_cons_get_status(n->cons, &cs);
+    prefer_region(n, &cs);
     hand_over_audit_queue(n, &cs);
     audit_retention(n, &cs);
     if (n->keys_init_in_flight || kz_node_keys_in_state(n->stor))

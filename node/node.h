@@ -64,6 +64,10 @@ struct kz_node {
     struct kz_node_stats stats;
     struct kz_node_idcheck idcheck;
     uint64_t applied_bytes_unchecked; /* since the last free-space check */
+    /* Preferred leader region (node.c, prefer_region). */
+    uint64_t leading_since_ms, last_move_ms;
+    bool move_in_flight;
+    kz_cons_req move_query, move_req;
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];
 };

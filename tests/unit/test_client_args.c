@@ -300,6 +300,45 @@ Test(client_args, sample_commands)
 		     KZ_CLI_ARGS_USAGE);
 }
 
+Test(client_args, cluster_membership_and_leadership, .init = clear_env)
+{
+	kz_cli_args a;
+	cr_assert_eq(PARSE(&a, "cluster", "add", "6"), KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_CLUSTER_ADD);
+	cr_assert_str_eq(a.id, "6");
+	cr_assert_null(a.role);
+	cr_assert_eq(a.force, 0);
+	cr_assert_eq(PARSE(&a, "cluster", "add", "6", "--role", "standby",
+			   "--force"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.role, "standby");
+	cr_assert_eq(a.force, 1);
+	cr_assert_eq(PARSE(&a, "cluster", "add", "6", "--role", "boss"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "cluster", "add", "x6"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "cluster", "add"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "cluster", "remove", "6", "--force"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_CLUSTER_REMOVE);
+	cr_assert_eq(PARSE(&a, "cluster", "remove", "6", "--role", "voter"),
+		     KZ_CLI_ARGS_USAGE, "--role is add's");
+	cr_assert_eq(PARSE(&a, "cluster", "transfer-leader"), KZ_CLI_ARGS_OK,
+		     "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_CLUSTER_LEADER);
+	cr_assert_eq(PARSE(&a, "cluster", "transfer-leader", "--to", "3"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.to, "3");
+	cr_assert_eq(PARSE(&a, "cluster", "transfer-leader", "--region", "osaka"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.region, "osaka");
+	cr_assert_eq(PARSE(&a, "cluster", "transfer-leader", "--to", "3",
+			   "--region", "osaka"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "cluster", "transfer-leader", "--to",
+			   "2026-01-01T00:00:00Z"),
+		     KZ_CLI_ARGS_USAGE);
+}
+
 Test(client_args, audit_commands, .init = clear_env)
 {
 	kz_cli_args a;
