@@ -7,6 +7,9 @@
 #   make fuzz     deps + 60 s of fuzzing per libFuzzer driver (deploy/run-fuzz, build-fuzz/)
 #   make chaos    deps + build + every kizuna-chaos scenario on a 5-node 3-region
 #                 cluster, 60 s each (deploy/chaos all; report in build/chaos/)
+#   make bench    deps + build + Kizuna against etcd on this machine, 3 nodes each:
+#                 write, linearizable and stale reads, peak RSS, failover (deploy/bench;
+#                 apt-gets etcd-server if missing; build/bench/results.json). Not in check.
 #   make clean    remove build/, build-asan/ and build-fuzz/ (a cluster's data in var/ is kept)
 
 SHELL := /bin/bash
@@ -15,7 +18,7 @@ JOBS ?= 2
 
 # Prerequisites run in the order written (deps before the build), even with -j.
 .NOTPARALLEL:
-.PHONY: all deps demo check fuzz chaos clean
+.PHONY: all deps demo check fuzz chaos bench clean
 
 all:
 	@test -f $(KZ_ROOT)/build/CMakeCache.txt || \
@@ -36,6 +39,9 @@ fuzz: deps
 
 chaos: deps all
 	$(KZ_ROOT)/deploy/chaos all
+
+bench: deps all
+	$(KZ_ROOT)/deploy/bench
 
 clean:
 	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan $(KZ_ROOT)/build-fuzz

@@ -38,10 +38,37 @@
  * hammered in a tight loop); a record or photo the preload could not store
  * is only left out of the ids read from.
  *
+ * Targets (--target): kizuna (the default, everything above) or etcd, for
+ * comparing the two on one machine. Against etcd v3's JSON gateway, over
+ * plain HTTP without certificates, write is POST /v3/kv/put of a new key
+ * "kizuna-bench/<seed>/<n>" whose value is the very body a Kizuna write
+ * would POST (so both move the same bytes), and read is the same preload
+ * of puts, then POST /v3/kv/range of random stored keys: linearizable, or
+ * "serializable" (etcd's local read) with --consistency stale. A 2xx
+ * counts as ok only when its body is etcd's answer to that request (a put
+ * answer has a "header", a range answer lists the key in "kvs"); anything
+ * else is a bad body. mixed, photo and identity are Kizuna's alone.
+ *
+ * Failover (--failover-cmd CMD, write only): at --failover-at seconds into
+ * the measured phase, CMD runs under /bin/sh -c (stdout to our stderr) while
+ * the load goes on. The moment it exits is taken as the kill, so the kill
+ * must be its last step; failover_s is the time from then to the completion
+ * of the first write that succeeded and was sent after it (the loop polls
+ * the command every millisecond). A write sent before the kill never
+ * counts, even if it succeeds later. Since every slot may be stuck on a
+ * write sent before the kill (one the dead leader had taken can hang until
+ * the server gives up on it), probes keep new writes going from the kill
+ * until one succeeds: one every 25 ms, round-robin over the endpoints, on
+ * slots of their own, each given up after 1 s; they are left out of the
+ * run's figures. So failover_s is known to about 25 ms plus a write's
+ * latency. The failures the kill causes (refused connections to the dead
+ * node) are expected: such a run fails only when no write recovered.
+ *
  * Failure modes of the tool itself: a bad command line or an unreadable
  * certificate (before any request), a certificate libcurl cannot load (the
  * run stops at the first such failure), a preload that registers nothing
- * (or, in photo, stores no photo).
+ * (or, in photo, stores no photo), a failover command that cannot be
+ * started.
  */
 #ifndef KZ_CLI_BENCH_H
 #define KZ_CLI_BENCH_H
@@ -72,6 +99,12 @@ typedef enum kz_cli_bench_workload {
 	KZ_CLI_BENCH_IDENTITY
 } kz_cli_bench_workload;
 
+/* What the requests go to (--target). */
+typedef enum kz_cli_bench_target {
+	KZ_CLI_BENCH_TARGET_KIZUNA = 0,
+	KZ_CLI_BENCH_TARGET_ETCD
+} kz_cli_bench_target;
+
 /* The two kinds of request, indexes of kz_cli_bench_result.op. */
 enum { KZ_CLI_BENCH_OP_WRITE = 0, KZ_CLI_BENCH_OP_READ = 1 };
 
@@ -87,6 +120,7 @@ enum { KZ_CLI_BENCH_OP_WRITE = 0, KZ_CLI_BENCH_OP_READ = 1 };
 
 #define KZ_CLI_BENCH_DEFAULT_ENDPOINTS "var/cluster/endpoints"
 #define KZ_CLI_BENCH_DEFAULT_PKI "var/cluster/pki"
+#define KZ_CLI_BENCH_DEFAULT_ETCD "http://127.0.0.1:2379" /* etcd's own */
 #define KZ_CLI_BENCH_PATH_MAX 1024
 
 /* A parsed command line. The const char * fields point into argv, the
@@ -95,6 +129,7 @@ enum { KZ_CLI_BENCH_OP_WRITE = 0, KZ_CLI_BENCH_OP_READ = 1 };
  * and the struct must not be copied by value once parsed. */
 typedef struct kz_cli_bench_args {
 	kz_cli_bench_workload workload;
+	kz_cli_bench_target target;
 	const char *endpoints;
 	const char *pki;                 /* where the defaults below come from */
 	const char *cacert;
@@ -113,7 +148,11 @@ typedef struct kz_cli_bench_args {
 					    read/mixed/photo */
 	long photo_bytes;                /* photo: size of every photo */
 	double read_ratio;               /* mixed: share of reads */
-	int stale;                       /* ?consistency=stale instead of linearizable */
+	int stale;                       /* ?consistency=stale instead of
+					    linearizable (etcd: serializable) */
+	const char *failover_cmd;        /* write: run at failover_at_s; NULL:
+					    no failover */
+	double failover_at_s;            /* into the measured phase */
 	int http2;                       /* offer HTTP/2 (ALPN) instead of HTTP/1.1 */
 	int json;                        /* the summary as one JSON object */
 	int quiet;                       /* no progress lines */
@@ -140,7 +179,13 @@ typedef struct kz_cli_bench_args {
  * 16 connections, 10 s, 1024 bytes, preload 1000, read ratio 0.9, photos of
  * 30000 bytes, linearizable, timeout 10 s, seed 1, purpose "bench". Options
  * a workload would ignore (--preload and --consistency for write,
- * --read-ratio outside mixed, --photo-bytes outside photo) are refused. */
+ * --read-ratio outside mixed, --photo-bytes outside photo) are refused.
+ * --target etcd: write or read only; endpoints from --endpoints else
+ * KZ_CLI_BENCH_DEFAULT_ETCD (KIZUNA_ENDPOINTS is Kizuna's); no certificate
+ * (cacert and every cert and key NULL), and the options that set one, or
+ * --purpose and --http2, are refused. --failover-cmd: write with
+ * --duration only; --failover-at defaults to a third of the duration and
+ * must fall within it. */
 int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 			    char *err, size_t errlen);
 
@@ -149,6 +194,9 @@ void kz_cli_bench_usage(FILE *f);
 
 /* "write", "read", "mixed", "photo", "identity" (never NULL). */
 const char *kz_cli_bench_workload_name(kz_cli_bench_workload w);
+
+/* "kizuna", "etcd" (never NULL). */
+const char *kz_cli_bench_target_name(kz_cli_bench_target t);
 
 /* ---- pure helpers (tested without a network) ------------------------------ */
 
@@ -177,6 +225,43 @@ int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
  * arguments give the same bytes, different n or seeds different ones. */
 void kz_cli_bench_photo_body(uint64_t seed, uint64_t n, unsigned char *buf,
 			     size_t len);
+
+/* ---- etcd (pure helpers, tested without a network) --------------------------- */
+
+/* Standard base64 (RFC 4648, padded, no line breaks) of in[0..len-1], as
+ * etcd's JSON gateway wants its bytes fields. Returns a malloc'd
+ * NUL-terminated string the caller free()s, its length in *out_len (may be
+ * NULL); NULL when out of memory or len is over 1 GiB. */
+char *kz_cli_bench_base64(const void *in, size_t len, size_t *out_len);
+
+/* The key of the nth put of a run with this seed, "kizuna-bench/<seed>/<n>",
+ * into buf (the caller's, len bytes). Returns its length, or -1 when it does
+ * not fit (64 bytes always do). */
+int kz_cli_bench_etcd_key(uint64_t seed, uint64_t n, char *buf, size_t len);
+
+/* The body of POST /v3/kv/put: {"key": base64(key), "value":
+ * base64(value[0..value_len-1])}. On KZ_CLI_OK *body is a malloc'd
+ * NUL-terminated string of *len bytes the caller free()s; KZ_CLI_ENOMEM
+ * otherwise (*body NULL). */
+int kz_cli_bench_etcd_put_body(const char *key, const char *value,
+			       size_t value_len, char **body, size_t *len);
+
+/* The body of POST /v3/kv/range for one key: {"key": base64(key)}, plus
+ * "serializable": true when serializable (a member answers from its own
+ * state, without asking the leader). Ownership as the put body. */
+int kz_cli_bench_etcd_range_body(const char *key, int serializable,
+				 char **body, size_t *len);
+
+/* Whether resp[0..len-1], the body of a 2xx to a put, is etcd's answer: a
+ * JSON object with a "header" object. 1 or 0. */
+int kz_cli_bench_etcd_put_answer_ok(const char *resp, size_t len);
+
+/* Whether resp[0..len-1], the body of a 2xx to the range of key, is etcd's
+ * answer holding it: a JSON object whose "kvs" array has an entry whose
+ * "key" is base64(key). A range of a missing key answers 200 without
+ * "kvs": that is not a read served. 1 or 0 (also when out of memory). */
+int kz_cli_bench_etcd_range_answer_ok(const char *resp, size_t len,
+				      const char *key);
 
 /* ---- running --------------------------------------------------------------- */
 
@@ -218,6 +303,22 @@ typedef struct kz_cli_bench_endpoint {
 	kz_cli_bench_stats st;
 } kz_cli_bench_endpoint;
 
+/* The failover of a run with --failover-cmd (times from the start of the
+ * measured phase). */
+typedef struct kz_cli_bench_failover {
+	int asked;          /* --failover-cmd was given */
+	int ran;            /* the command was started */
+	int exited;         /* and ended: killed_s is known */
+	int status;         /* its exit status; 128+N when killed by signal N */
+	double started_s;   /* when it was started */
+	double killed_s;    /* when it exited: taken as the kill */
+	int recovered;      /* a write sent after the kill succeeded */
+	double recovered_s; /* when the first such write completed */
+	double failover_s;  /* recovered_s - killed_s; meaningful if recovered */
+	uint64_t errors_after; /* failed requests sent after the kill */
+	uint64_t probes;    /* probe writes sent after the kill */
+} kz_cli_bench_failover;
+
 /* Outcome of a run. Filled by kz_cli_bench_run; release with
  * kz_cli_bench_result_free. */
 typedef struct kz_cli_bench_result {
@@ -233,6 +334,7 @@ typedef struct kz_cli_bench_result {
 	double preload_s;
 	double photos_s;
 	double cpu_s;                      /* this process, measured phase */
+	kz_cli_bench_failover failover;    /* write with --failover-cmd */
 	size_t n_endpoints;
 	kz_cli_bench_endpoint *ep;         /* n_endpoints entries, malloc'd,
 					      owned by the result (NULL until
@@ -243,7 +345,8 @@ typedef struct kz_cli_bench_result {
  * (unless a->quiet). Returns KZ_CLI_OK with *res filled, whatever the
  * server answered; KZ_CLI_EIO (a certificate file cannot be read),
  * KZ_CLI_EINVAL (endpoints), KZ_CLI_ECONFIG (libcurl refused the TLS
- * configuration), KZ_CLI_EUNREACHABLE (the preload registered nothing, or
+ * configuration, or the failover command could not be started),
+ * KZ_CLI_EUNREACHABLE (the preload registered nothing, or
  * stored no photo) or KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
  * calls kz_cli_bench_result_free on it in every case. Calls
  * curl_global_init itself (not thread-safe: call from main). */
@@ -264,7 +367,9 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 
 /* KZ_CLI_BENCH_EXIT_OK when at least one measured request succeeded, no
  * request (preloads included) failed in transport and no photo read came
- * back with a bad body, else KZ_CLI_BENCH_EXIT_FAIL. */
+ * back with a bad body, else KZ_CLI_BENCH_EXIT_FAIL. With a failover,
+ * transport failures are what the kill is expected to cause: the run is
+ * ok when a write recovered after it and no body was bad. */
 int kz_cli_bench_exit_code(const kz_cli_bench_result *res);
 
 #endif /* KZ_CLI_BENCH_H */
