@@ -1140,6 +1140,45 @@ static void on_change(struct raft_change *rc, int status)
     free(ch);
 }
 
+/* The deadline of a change: long enough for a new node's catch-up. */
+static uint64_t change_deadline(kz_cons *c)
+{
+    return now_ms(c) + (c->cfg.request_timeout_ms > CHANGE_TIMEOUT_MS
+                            ? c->cfg.request_timeout_ms
+                            : CHANGE_TIMEOUT_MS);
+}
+
+/* A change that is already so: req completes on the next loop turn
+ * (on_check). */
+static int change_already(kz_cons *c, kz_cons_req *req)
+{
+    req->index = raft_last_applied(&c->raft);
+    req->flags |= FLAG_WAIT_APPLY;
+    list_push(&c->inflight, req);
+    return KZ_OK;
+}
+
+static struct change *change_new(kz_cons *c, uint64_t id)
+{
+    struct change *ch = calloc(1, sizeof *ch);
+    if (ch != NULL) {
+        ch->c = c;
+        ch->id = id;
+        ch->rc.data = ch;
+        ch->tr.data = ch;
+    }
+    return ch;
+}
+
+/* raft took the change: req waits for its callback. */
+static int change_started(kz_cons_req *req, struct change *ch)
+{
+    ch->user = req;
+    req->priv = ch;
+    list_push(&ch->c->inflight, req);
+    return KZ_OK;
+}
+
 /* A leadership transfer ended (raft gives no status): it worked when this
  * node no longer leads. */
 static void on_transfer_done(struct raft_transfer *t)
@@ -1164,29 +1203,18 @@ static int transfer_local(kz_cons *c, kz_cons_req *req, uint64_t id)
         return KZ_EINVAL;
     req->type = REQ_CHANGE;
     req->priv = NULL;
-    req->deadline = now_ms(c) + c->cfg.request_timeout_ms +
-                    2ull * c->cfg.election_timeout_ms;
-    if (id == c->cfg.id) { /* already: done on the next loop turn */
-        req->index = raft_last_applied(&c->raft);
-        req->flags |= FLAG_WAIT_APPLY;
-        list_push(&c->inflight, req);
-        return KZ_OK;
-    }
-    struct change *ch = calloc(1, sizeof *ch);
+    req->deadline = change_deadline(c);
+    if (id == c->cfg.id)
+        return change_already(c, req);
+    struct change *ch = change_new(c, id);
     if (ch == NULL)
         return KZ_ENOMEM;
-    ch->c = c;
-    ch->id = id;
-    ch->tr.data = ch;
     int rv = raft_transfer(&c->raft, &ch->tr, id, on_transfer_done);
     if (rv != 0) {
         free(ch);
         return raft_to_kz(rv);
     }
-    ch->user = req;
-    req->priv = ch;
-    list_push(&c->inflight, req);
-    return KZ_OK;
+    return change_started(req, ch);
 }
 
 static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
@@ -1212,25 +1240,14 @@ static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
     const struct raft_server *s = member(c, id);
     req->type = REQ_CHANGE;
     req->priv = NULL;
-    uint64_t wait = c->cfg.request_timeout_ms > CHANGE_TIMEOUT_MS
-                        ? c->cfg.request_timeout_ms
-                        : CHANGE_TIMEOUT_MS;
-    req->deadline = now_ms(c) + wait;
+    req->deadline = change_deadline(c);
     if ((op == KZ_CONS_ADD && s != NULL && s->role == want) ||
-        (op == KZ_CONS_REMOVE && s == NULL)) {
-        /* Already so: done on the next loop turn (on_check). */
-        req->index = raft_last_applied(&c->raft);
-        req->flags |= FLAG_WAIT_APPLY;
-        list_push(&c->inflight, req);
-        return KZ_OK;
-    }
-    struct change *ch = calloc(1, sizeof *ch);
+        (op == KZ_CONS_REMOVE && s == NULL))
+        return change_already(c, req);
+    struct change *ch = change_new(c, id);
     if (ch == NULL)
         return KZ_ENOMEM;
-    ch->c = c;
-    ch->id = id;
     ch->role = want;
-    ch->rc.data = ch;
     int rv;
     if (op == KZ_CONS_REMOVE) {
         rv = raft_remove(&c->raft, &ch->rc, id, on_change);
@@ -1245,10 +1262,7 @@ static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
         free(ch);
         return raft_to_kz(rv);
     }
-    ch->user = req;
-    req->priv = ch;
-    list_push(&c->inflight, req);
-    return KZ_OK;
+    return change_started(req, ch);
 }
 
 int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
@@ -1275,9 +1289,7 @@ int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
     pl[1] = (unsigned char)role;
     kz_put_be64(pl + 2, id);
     req->type = REQ_CHANGE;
-    req->deadline = now_ms(c) + (c->cfg.request_timeout_ms > CHANGE_TIMEOUT_MS
-                                     ? c->cfg.request_timeout_ms
-                                     : CHANGE_TIMEOUT_MS);
+    req->deadline = change_deadline(c);
     return send_to_peer(c, slot, req, F_CHANGE, (const char *)pl, sizeof pl);
 }
 

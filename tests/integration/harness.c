@@ -170,6 +170,32 @@ kz_cli *kz_it_client(struct kz_it_cluster *c, const char *role,
     return cli;
 }
 
+int kz_it_cli(struct kz_it_cluster *c, const char *role, const char *args,
+              char **out)
+{
+    char eps[600] = "";
+    for (int i = 1, off = 0; i <= c->members; i++)
+        off += snprintf(eps + off, sizeof eps - (size_t)off, "%s%s",
+                        i > 1 ? "," : "", c->url[i]);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "'%s/kizuna' --endpoints '%s' --cacert '%s/pki/ca.pem' "
+             "--cert '%s/pki/%s.pem' --key '%s/pki/%s.key' --timeout 30 %s "
+             "2>&1",
+             KZ_BIN_DIR, eps, c->dir, c->dir, role, c->dir, role, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
+        len += n;
+    buf[len] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
                            const char *body)
 {

@@ -48,6 +48,12 @@ int kz_it_ctl(struct kz_it_cluster *c, const char *args);
 kz_cli *kz_it_client(struct kz_it_cluster *c, const char *role,
                      const char *nodes, long deadline_ms);
 
+/* Runs the kizuna CLI with role's certificate against the initial members
+ * (c->members of them), stderr merged into *out (malloc'd); returns its
+ * exit status. */
+int kz_it_cli(struct kz_it_cluster *c, const char *role, const char *args,
+              char **out);
+
 /* One call; the response is returned (status 0 when no node answered). */
 kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
                            const char *body);

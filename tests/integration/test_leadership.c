@@ -13,7 +13,6 @@
 
 #include "harness.h"
 
-#include <sys/wait.h>
 
 static struct kz_it_cluster cluster;
 
@@ -46,28 +45,6 @@ static const char *error_code(const kz_cli_response *r, char *buf, size_t len)
 }
 
 /* kizuna CLI as the operator on every node; exit status, output in *out. */
-static int cli(const char *args, char **out)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "'%s/kizuna' --endpoints '%s,%s,%s' --cacert '%s/pki/ca.pem' "
-             "--cert '%s/pki/operator.pem' --key '%s/pki/operator.key' "
-             "--timeout 20 %s 2>&1",
-             KZ_BIN_DIR, cluster.url[1], cluster.url[2], cluster.url[3],
-             cluster.dir, cluster.dir, cluster.dir, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        len += n;
-    buf[len] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void write_one(kz_cli *w)
 {
     kz_cli_response r = kz_it_call(
@@ -122,7 +99,8 @@ Test(leadership, transfer_and_preferred_region, .fini = teardown,
     cr_assert_eq(r.status, 200);
     kz_cli_response_free(&r);
     char *out = NULL;
-    int ex = cli("cluster transfer-leader --region a", &out);
+    int ex = kz_it_cli(&cluster, "operator",
+                       "cluster transfer-leader --region a", &out);
     cr_assert_eq(ex, 0, "kizuna cluster transfer-leader: exit %d: %s", ex,
                  out);
     free(out);
