@@ -932,6 +932,11 @@ static void fault_start(struct run *r, struct fault *f)
         break;
     }
     case S_MEMBERSHIP: {
+        /* One fault at a time: every member healthy first (a node may
+         * still be catching up from the previous scenario). */
+        const char *all[] = {"--all", "--timeout", "60", NULL};
+        lc(r, "wait", NULL, all);
+        leader = leader_of(r);
         unsigned v = pick_follower(r, leader), s = r->spare;
         f->nodes[f->n_nodes++] = v;
         lc_node(r, "kill", v);
