@@ -266,6 +266,16 @@ static int peer_slot(const kz_cons *c, uint64_t id)
     return -1;
 }
 
+/* The peer slot of the leader this node knows, -1 when none (or itself):
+ * where a follower forwards. */
+static int leader_slot(kz_cons *c)
+{
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    return leader != 0 && leader != c->cfg.id ? peer_slot(c, leader) : -1;
+}
+
 static void prop_insert(kz_cons *c, struct prop *p)
 {
     struct prop **b = &c->props[p->seq % PROPS_BUCKETS];
@@ -971,11 +981,8 @@ static int propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
     int rv = propose_local(c, req, cmd, len);
     if (rv != KZ_ENOTLEADER)
         return rv;
-    raft_id leader;
-    const char *addr;
-    raft_leader(&c->raft, &leader, &addr);
-    int slot = leader != 0 ? peer_slot(c, leader) : -1;
-    if (slot < 0 || leader == c->cfg.id)
+    int slot = leader_slot(c);
+    if (slot < 0)
         return KZ_ENOLEADER;
     req->type = REQ_PROPOSE;
     req->priv = NULL;
@@ -1063,11 +1070,8 @@ int kz_cons_read_index(kz_cons *c, kz_cons_req *req, kz_cons_cb cb)
     int rv = read_local(c, req);
     if (rv != KZ_ENOTLEADER)
         return rv;
-    raft_id leader;
-    const char *addr;
-    raft_leader(&c->raft, &leader, &addr);
-    int slot = leader != 0 ? peer_slot(c, leader) : -1;
-    if (slot < 0 || leader == c->cfg.id)
+    int slot = leader_slot(c);
+    if (slot < 0)
         return KZ_ENOLEADER;
     req->type = REQ_READ;
     req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
@@ -1278,11 +1282,8 @@ int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
     int rv = change_local(c, req, op, id, role);
     if (rv != KZ_ENOTLEADER)
         return rv;
-    raft_id leader;
-    const char *addr;
-    raft_leader(&c->raft, &leader, &addr);
-    int slot = leader != 0 ? peer_slot(c, leader) : -1;
-    if (slot < 0 || leader == c->cfg.id)
+    int slot = leader_slot(c);
+    if (slot < 0)
         return KZ_ENOLEADER;
     unsigned char pl[10];
     pl[0] = (unsigned char)op;

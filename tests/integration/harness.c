@@ -196,6 +196,19 @@ int kz_it_cli(struct kz_it_cluster *c, const char *role, const char *args,
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+const char *kz_it_error_code(const kz_cli_response *r, char *buf,
+                             size_t len)
+{
+    buf[0] = '\0';
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    const char *c =
+        json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    if (c != NULL)
+        snprintf(buf, len, "%s", c);
+    json_decref(j);
+    return buf;
+}
+
 kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
                            const char *body)
 {

@@ -54,6 +54,10 @@ kz_cli *kz_it_client(struct kz_it_cluster *c, const char *role,
 int kz_it_cli(struct kz_it_cluster *c, const char *role, const char *args,
               char **out);
 
+/* The "error"."code" of an error answer into buf ("" when none); buf. */
+const char *kz_it_error_code(const kz_cli_response *r, char *buf,
+                             size_t len);
+
 /* One call; the response is returned (status 0 when no node answered). */
 kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
                            const char *body);

@@ -32,18 +32,6 @@ static bool leader_not(void *arg)
     return l != 0 && l != *(int *)arg;
 }
 
-static const char *error_code(const kz_cli_response *r, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
-    const char *c =
-        json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-    if (c != NULL)
-        snprintf(buf, len, "%s", c);
-    json_decref(j);
-    return buf;
-}
-
 /* kizuna CLI as the operator on every node; exit status, output in *out. */
 static void write_one(kz_cli *w)
 {
@@ -76,7 +64,8 @@ Test(leadership, transfer_and_preferred_region, .fini = teardown,
     kz_cli_response_free(&r);
     r = kz_it_call(op, "POST", "/v1/cluster/leader", "{\"region\": \"z\"}");
     cr_assert_eq(r.status, 404);
-    cr_assert_str_eq(error_code(&r, code, sizeof code), "unknown_region");
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code),
+                     "unknown_region");
     kz_cli_response_free(&r);
     r = kz_it_call(op, "POST", "/v1/cluster/leader",
                    "{\"id\": 1, \"region\": \"a\"}");

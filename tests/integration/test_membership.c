@@ -40,20 +40,6 @@ static char *create_victim(kz_cli *cli)
     return id;
 }
 
-/* The error code of an error answer ("" when there is none). */
-static const char *error_code(const kz_cli_response *r, char *buf,
-                              size_t len)
-{
-    buf[0] = '\0';
-    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
-    const char *c =
-        json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-    if (c != NULL)
-        snprintf(buf, len, "%s", c);
-    json_decref(j);
-    return buf;
-}
-
 /* The role node id has in GET /v1/cluster as node `from` sees it. */
 static void role_of(int from, int id, char *out, size_t len)
 {
@@ -153,7 +139,8 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
     kz_cli_response r = kz_it_call(op, "POST", "/v1/cluster/nodes",
                                    "{\"id\": 9}");
     cr_assert_eq(r.status, 404);
-    cr_assert_str_eq(error_code(&r, code, sizeof code), "unknown_node");
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code),
+                     "unknown_node");
     kz_cli_response_free(&r);
     r = kz_it_call(op, "POST", "/v1/cluster/nodes",
                    "{\"id\": 4, \"role\": \"boss\"}");
@@ -166,7 +153,7 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
     r = kz_it_call(op, "POST", "/v1/cluster/nodes", "{\"id\": 4}");
     cr_assert_eq(r.status, 409, "%ld %.*s", r.status, (int)r.body_len,
                  r.body);
-    cr_assert_str_eq(error_code(&r, code, sizeof code),
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code),
                      "would_lose_region_tolerance");
     kz_cli_response_free(&r);
     char role[16];
@@ -237,7 +224,7 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
     r = kz_it_call(op, "DELETE", path, NULL);
     cr_assert_eq(r.status, 409, "%ld %.*s", r.status, (int)r.body_len,
                  r.body);
-    cr_assert_str_eq(error_code(&r, code, sizeof code),
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code),
                      "leader_cannot_leave");
     kz_cli_response_free(&r);
 
