@@ -80,8 +80,18 @@ struct change {
     kz_cons_req *user; /* NULL once detached */
     uint64_t id;
     int role;          /* the raft role wanted */
-    bool assign_next;  /* raft_add done: raft_assign next */
+    int next;          /* what follows the change raft is making now */
+    kz_cons_req q;     /* catch-up: the new node's status */
+    bool querying;
+    uint64_t next_query_ms;
 };
+
+/* A new voter goes spare -> standby (raft replicates to it) -> caught up
+ * (its applied index, asked over the peer link) -> voter. raft 0.22's own
+ * promotion of a spare must finish each catch-up round within an election
+ * timeout, which a snapshot of a large state does not: the change failed
+ * and left the node a spare that nothing replicates to. */
+enum change_next { NEXT_NONE, NEXT_STANDBY, NEXT_CATCH_UP };
 
 /* A proposal raft knows about. Lives until raft's callback, even when the
  * user req it served is gone (timed out, closed). */
@@ -132,6 +142,7 @@ struct kz_cons {
     uint64_t snap_entries, snap_bytes; /* applied since the last image */
     uint64_t state_bytes, state_bytes_at; /* fsm.state_bytes, at snap_entries */
     bool state_bytes_known;
+    struct change *promoting; /* waiting for a standby to catch up */
     int handles_open;
     void (*close_cb)(void *);
     void *close_data;
@@ -253,6 +264,8 @@ static int raft_to_kz(int rv)
     case RAFT_BADROLE:
     case RAFT_DUPLICATEID:
         return KZ_EINVAL;
+    case RAFT_NOCONNECTION:
+        return KZ_ENET;
     default:
         return KZ_EIO;
     }
@@ -1122,26 +1135,86 @@ static const struct raft_server *member(const kz_cons *c, uint64_t id)
     return NULL;
 }
 
-static void on_change(struct raft_change *rc, int status)
+/* Ends a change: its user (if still waiting) hears status. */
+static void change_end(struct change *ch, int status)
 {
-    struct change *ch = rc->data;
     kz_cons *c = ch->c;
-    if (status == 0 && ch->assign_next && !c->closing) {
-        /* The node is in the configuration as a spare: raft now catches it
-         * up, then appends the entry that makes it count. */
-        ch->assign_next = false;
-        int rv = raft_assign(&c->raft, &ch->rc, ch->id, ch->role, on_change);
-        if (rv == 0)
-            return;
-        status = rv;
-    }
+    if (c->promoting == ch)
+        c->promoting = NULL;
     kz_cons_req *req = ch->user;
     if (req != NULL) {
         req->priv = NULL;
         req->index = raft_last_index(&c->raft);
-        finish(req, raft_to_kz(status));
+        finish(req, status);
     }
     free(ch);
+}
+
+static void on_change(struct raft_change *rc, int status)
+{
+    struct change *ch = rc->data;
+    kz_cons *c = ch->c;
+    if (status == 0 && ch->next == NEXT_STANDBY && !c->closing) {
+        /* A spare now: make it a standby, which raft replicates to. */
+        ch->next = ch->role == RAFT_VOTER ? NEXT_CATCH_UP : NEXT_NONE;
+        int rv = raft_assign(&c->raft, &ch->rc, ch->id, RAFT_STANDBY,
+                             on_change);
+        if (rv == 0)
+            return;
+        status = rv;
+    } else if (status == 0 && ch->next == NEXT_CATCH_UP && !c->closing) {
+        /* A standby: wait (on_timer, promote_tick) until it has caught up,
+         * then make it a voter. */
+        ch->next = NEXT_NONE;
+        ch->next_query_ms = 0;
+        c->promoting = ch;
+        return;
+    }
+    change_end(ch, raft_to_kz(status));
+}
+
+static void on_promote_status(kz_cons_req *q, int status)
+{
+    struct change *ch = q->data;
+    kz_cons *c = ch->c;
+    ch->querying = false;
+    if (c->closing || ch->user == NULL) {
+        /* closing, or nobody waits any more: the node stays a standby
+         * (asking again resumes from here) */
+        change_end(ch, KZ_ESHUTDOWN);
+        return;
+    }
+    if (raft_state(&c->raft) != RAFT_LEADER) {
+        change_end(ch, KZ_ENOQUORUM);
+        return;
+    }
+    if (status == 0 &&
+        q->peer.applied_index + 64 >= raft_commit_index(&c->raft)) {
+        c->promoting = NULL;
+        int rv = raft_assign(&c->raft, &ch->rc, ch->id, RAFT_VOTER,
+                             on_change);
+        if (rv != 0)
+            change_end(ch, raft_to_kz(rv));
+        return;
+    }
+    ch->next_query_ms = now_ms(c) + 200;
+}
+
+static void promote_tick(kz_cons *c, uint64_t now)
+{
+    struct change *ch = c->promoting;
+    if (ch == NULL || ch->querying || now < ch->next_query_ms)
+        return;
+    if (ch->user == NULL || raft_state(&c->raft) != RAFT_LEADER) {
+        change_end(ch, ch->user ? KZ_ENOQUORUM : KZ_ETIMEDOUT);
+        return;
+    }
+    ch->q.data = ch;
+    ch->querying = true;
+    if (kz_cons_query_peer(c, &ch->q, ch->id, on_promote_status) != 0) {
+        ch->querying = false;
+        ch->next_query_ms = now + 200;
+    }
 }
 
 /* The deadline of a change: long enough for a new node's catch-up. */
@@ -1256,9 +1329,17 @@ static int change_local(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
     if (op == KZ_CONS_REMOVE) {
         rv = raft_remove(&c->raft, &ch->rc, id, on_change);
     } else if (s == NULL) {
-        ch->assign_next = want != RAFT_SPARE;
+        ch->next = want != RAFT_SPARE ? NEXT_STANDBY : NEXT_NONE;
         rv = raft_add(&c->raft, &ch->rc, id, c->cfg.peers[slot].raft_addr,
                       on_change);
+    } else if (want == RAFT_VOTER && s->role == RAFT_SPARE) {
+        ch->next = NEXT_CATCH_UP;
+        rv = raft_assign(&c->raft, &ch->rc, id, RAFT_STANDBY, on_change);
+    } else if (want == RAFT_VOTER && s->role == RAFT_STANDBY) {
+        ch->next = NEXT_NONE; /* catch up, then the voter entry */
+        ch->next_query_ms = 0;
+        c->promoting = ch;
+        return change_started(req, ch);
     } else {
         rv = raft_assign(&c->raft, &ch->rc, id, want, on_change);
     }
@@ -1376,6 +1457,7 @@ static void on_timer(uv_timer_t *t)
     raft_leader(&c->raft, &leader, &addr);
     if (leader != 0)
         c->last_leader_seen = now;
+    promote_tick(c, now);
     expire_list(c, &c->inflight, now);
     expire_list(c, &c->reads_waiting, now);
     expire_list(c, &c->reads_batch, now);
@@ -1588,6 +1670,8 @@ void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data)
     fail_all(&c->reads_batch, KZ_ESHUTDOWN);
     while (c->conns != NULL)
         conn_close(c->conns, KZ_ESHUTDOWN);
+    if (c->promoting != NULL && !c->promoting->querying)
+        change_end(c->promoting, KZ_ESHUTDOWN);
     if (c->timer.loop != NULL)
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     if (c->check.loop != NULL)
