@@ -750,8 +750,14 @@ static void member_catch_up(struct run *r, unsigned id)
     if (kz_cli_open(&opts, &cli, err, sizeof err) != KZ_CLI_OK)
         cli = NULL;
     o.result = KZ_R_FAIL;
-    while (cli != NULL && target > 0 && now_us(r) - o.t0 < 60000000 &&
-           !interrupted) {
+    while (cli != NULL && now_us(r) - o.t0 < 60000000 && !interrupted) {
+        if (target == 0) { /* no member answered yet (an election) */
+            target = members_applied(r);
+            if (target == 0) {
+                nap(200);
+                continue;
+            }
+        }
         long st;
         json_t *j = get_json(cli, "/v1/cluster", &st);
         size_t i;
