@@ -140,6 +140,10 @@ int kz_hist_parse_line(const char *line, struct kz_hist_op *op)
         goto out;
     op->t0 = json_integer_value(t0);
     op->t1 = json_integer_value(t1);
+    /* The checkers size per-second tables by the last t1: a time outside
+     * one run's span is malformed, not a reason to allocate terabytes. */
+    if (op->t0 < 0 || op->t1 < op->t0 || op->t1 > KZ_HIST_MAX_US)
+        goto out;
     op->proc = (unsigned)json_integer_value(json_object_get(o, "proc"));
     op->node = (unsigned)json_integer_value(json_object_get(o, "node"));
     op->status = (int)json_integer_value(json_object_get(o, "status"));

@@ -5,7 +5,8 @@
  *   {"t0":us,"t1":us,"proc":P,"node":N,"region":"R","op":OP,"key":"K",
  *    "expect":E,"version":V,"value":X,"result":"ok|fail|unknown",
  *    "status":HTTP,"rid":"request id","what":"text"}
- * t0/t1: invocation and completion, microseconds since the run started, on
+ * t0/t1: invocation and completion, microseconds since the run started
+ * (0 <= t0 <= t1 <= KZ_HIST_MAX_US, else the line is malformed), on
  * one clock. A timeout, a lost connection or an answer that leaves the
  * outcome open is "unknown", never "fail".
  * OP is one of
@@ -39,6 +40,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Times past this (7 days into a run) make a line malformed. */
+#define KZ_HIST_MAX_US (7ll * 24 * 3600 * 1000000)
 enum kz_hop {
     KZ_H_INIT, KZ_H_READ, KZ_H_CAS, KZ_H_ADD, KZ_H_FINAL, KZ_H_AUDIT,
     KZ_H_CHAIN, KZ_H_DIGEST, KZ_H_NEMESIS, KZ_H_PHASE, KZ_H_PAYOUT,

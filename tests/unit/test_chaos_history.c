@@ -88,6 +88,19 @@ Test(chaos_history, lines_round_trip)
     cr_assert_str_eq(back.region, "tokyo");
     cr_assert_eq(kz_hist_parse_line("{\"t0\":1}", &back), -1);
     cr_assert_eq(kz_hist_parse_line("not json", &back), -1);
+    /* times outside a run (the checkers size tables by them) */
+    cr_assert_eq(kz_hist_parse_line("{\"t0\":5,\"t1\":4,\"op\":\"read\","
+                                    "\"result\":\"ok\"}",
+                                    &back),
+                 -1);
+    cr_assert_eq(kz_hist_parse_line("{\"t0\":-1,\"t1\":4,\"op\":\"read\","
+                                    "\"result\":\"ok\"}",
+                                    &back),
+                 -1);
+    cr_assert_eq(kz_hist_parse_line("{\"t0\":1,\"t1\":351166666666666905,"
+                                    "\"op\":\"read\",\"result\":\"ok\"}",
+                                    &back),
+                 -1);
     cr_assert_eq(kz_hist_parse_line("{\"t0\":1,\"t1\":2,\"op\":\"zap\","
                                     "\"result\":\"ok\"}",
                                     &back),
