@@ -278,7 +278,9 @@ static kz_cli *client(struct run *r, unsigned node, const char *role,
 {
     char eps[512] = "", cert[PATH_MAX + 32], key[PATH_MAX + 32],
                     ca[PATH_MAX + 32], err[300];
-    for (unsigned i = 1; i <= r->n; i++) {
+    /* node 0: every member; the spare only when named */
+    unsigned last = node > r->n ? node : r->n;
+    for (unsigned i = 1; i <= last; i++) {
         if (node != 0 && i != node)
             continue;
         size_t l = strlen(eps);
@@ -732,23 +734,7 @@ static void member_catch_up(struct run *r, unsigned id)
     snprintf(o.region, sizeof o.region, "%s", r->region[id]);
     o.t0 = now_us(r);
     uint64_t target = members_applied(r), got = 0;
-    char url[96], cert[PATH_MAX + 32], key[PATH_MAX + 32], ca[PATH_MAX + 32],
-        err[256];
-    snprintf(url, sizeof url, "https://%s:%u", r->ip[id], r->port);
-    snprintf(cert, sizeof cert, "%s/pki/operator.pem", r->dir);
-    snprintf(key, sizeof key, "%s/pki/operator.key", r->dir);
-    snprintf(ca, sizeof ca, "%s/pki/ca.pem", r->dir);
-    kz_cli_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.endpoints = url;
-    opts.cacert = ca;
-    opts.cert = cert;
-    opts.key = key;
-    opts.connect_timeout_ms = 1000;
-    opts.request_timeout_ms = opts.deadline_ms = 2000;
-    kz_cli *cli = NULL;
-    if (kz_cli_open(&opts, &cli, err, sizeof err) != KZ_CLI_OK)
-        cli = NULL;
+    kz_cli *cli = client(r, id, "operator", 2000);
     o.result = KZ_R_FAIL;
     while (cli != NULL && now_us(r) - o.t0 < 60000000 && !interrupted) {
         if (target == 0) { /* no member answered yet (an election) */

@@ -58,6 +58,15 @@ static uint64_t free_bytes(const struct kz_node *n)
     return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+/* True when data_dir has less than min_free_mb free (never when it is 0);
+ * the free bytes go to *avail. */
+static bool below_min_free(const struct kz_node *n,
+                           const struct kz_node_config *cfg, uint64_t *avail)
+{
+    *avail = free_bytes(n);
+    return cfg->min_free_mb > 0 && *avail < ((uint64_t)cfg->min_free_mb << 20);
+}
+
 /* Below min_free_mb of free space the node stops before the disk is full:
  * RocksDB 7.8 (Debian's build keeps its assertions) aborts in a background
  * flush when a blob or table file cannot be written, and a half-written
@@ -66,8 +75,8 @@ static uint64_t free_bytes(const struct kz_node *n)
 static void check_free_space(struct kz_node *n)
 {
     n->applied_bytes_unchecked = 0;
-    uint64_t min = (uint64_t)n->cfg.min_free_mb << 20, avail = free_bytes(n);
-    if (min == 0 || avail >= min)
+    uint64_t avail;
+    if (!below_min_free(n, &n->cfg, &avail))
         return;
     fprintf(stderr,
             "kizunad[%llu]: fatal: only %llu MB free in %s, below "
@@ -176,8 +185,8 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
         snprintf(n->errmsg, sizeof n->errmsg, "%s: %s", path, strerror(errno));
         return KZ_EIO;
     }
-    uint64_t avail = free_bytes(n);
-    if (cfg->min_free_mb > 0 && avail < ((uint64_t)cfg->min_free_mb << 20)) {
+    uint64_t avail;
+    if (below_min_free(n, cfg, &avail)) {
         snprintf(n->errmsg, sizeof n->errmsg,
                  "only %llu MB free in %s, below min_free_mb=%u: not "
                  "starting (free some space, or lower min_free_mb)",
