@@ -29,7 +29,9 @@
  * channel. No plaintext port exists.
  */
 #include "consensus.h"
+#include "ckpt.h"
 #include "kz_endian.h"
+#include "kz_fs.h"
 #include "peer_tls.h"
 
 #include <raft.h>
@@ -41,11 +43,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #define ENVELOPE_MAGIC 0x4b5a4331u /* "KZC1" */
 #define ENVELOPE_HEADER 32
-#define FRAME_MAX (64u << 20)
-#define FRAME_HEADER 13
+#define FRAME_MAX KZ_CONS__FRAME_MAX
+#define FRAME_HEADER KZ_CONS__FRAME_HEADER
 
 enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE };
 enum req_flag {
@@ -60,7 +63,10 @@ enum frame_type {
     F_INDEX = 4,
     F_STATUS = 5,
     F_STATUS_REPLY = 6,
-    F_CHANGE = 7 /* membership: u8 op | u8 role | u64 id; answered by F_RESULT */
+    F_CHANGE = 7, /* membership: u8 op | u8 role | u64 id; answered by F_RESULT */
+    /* 8..11: file snapshots (ckpt.h) */
+    F_CKPT_LIST = KZ_F_CKPT_LIST,
+    F_CKPT_GET = KZ_F_CKPT_GET
 };
 
 /* A membership change can wait for a new node to catch up before raft
@@ -147,6 +153,9 @@ struct kz_cons {
     void (*close_cb)(void *);
     void *close_data;
     struct kz_cons_counters counters;
+    char snapdir[4096]; /* file snapshots: the checkpoints (ckpt.h) */
+    struct kz_cons__tls_config tls_cfg; /* for fetching them */
+    char tls_files[4][1024];            /* tls_cfg's cert, key, ca, crl */
     char errmsg[256];
 };
 
@@ -361,6 +370,58 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
     return 0;
 }
 
+static bool file_snapshots(const kz_cons *c)
+{
+    return c->fsm.checkpoint != NULL && c->fsm.install != NULL &&
+           c->snapdir[0] != '\0';
+}
+
+static void fatal(kz_cons *c, const char *what, int code, const char *detail)
+{
+    fprintf(stderr, "kizuna[%llu]: fatal: %s: %s%s%s\n",
+            (unsigned long long)c->cfg.id, what, kz_strerror(code),
+            detail && detail[0] ? ": " : "", detail ? detail : "");
+    if (c->fsm.fatal != NULL)
+        c->fsm.fatal(c->fsm.data, what, code, detail);
+    abort();
+}
+
+/* File snapshots: a checkpoint in snapdir named by raft's index (written
+ * under tmp-<index>, renamed when complete), and a descriptor for raft. */
+static int checkpoint_snapshot(kz_cons *c, char **data, size_t *len)
+{
+    uint64_t index = raft_last_applied(&c->raft);
+    uint64_t fsm_index = c->fsm.applied_index(c->fsm.data);
+    char path[4200], tmp[4200];
+    kz_cons__ckpt_path(c->snapdir, index, path, sizeof path);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(tmp, sizeof tmp, "%s/tmp-%020llu", c->snapdir,
+                 (unsigned long long)index);
+        kz_fs_rmtree(tmp);
+        int rv = c->fsm.checkpoint(c->fsm.data, tmp);
+        if (rv != 0) {
+            fprintf(stderr, "kizuna[%llu]: snapshot at %llu: %s\n",
+                    (unsigned long long)c->cfg.id, (unsigned long long)index,
+                    kz_strerror(rv));
+            kz_fs_rmtree(tmp);
+            return rv;
+        }
+        if (kz_fs_fsync_dir(tmp) != KZ_OK || rename(tmp, path) != 0 ||
+            kz_fs_fsync_dir(c->snapdir) != KZ_OK) {
+            kz_fs_rmtree(tmp);
+            return KZ_EIO;
+        }
+    }
+    kz_cons__ckpt_prune(c->snapdir, 2, 0);
+    *data = raft_malloc(KZ_CKPT_DESC_LEN);
+    if (*data == NULL)
+        return KZ_ENOMEM;
+    kz_cons__ckpt_desc_build(index, fsm_index, (unsigned char *)*data);
+    *len = KZ_CKPT_DESC_LEN;
+    return KZ_OK;
+}
+
 static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
                         unsigned *n)
 {
@@ -369,9 +430,11 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
     size_t len;
     c->snap_entries = c->snap_bytes = c->state_bytes_at = 0;
     c->state_bytes_known = false;
-    int rv = c->fsm.snapshot(c->fsm.data, raft_malloc, &data, &len);
+    int rv = file_snapshots(c)
+                 ? checkpoint_snapshot(c, &data, &len)
+                 : c->fsm.snapshot(c->fsm.data, raft_malloc, &data, &len);
     if (rv != 0)
-        return RAFT_NOMEM;
+        return rv == KZ_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
     *bufs = raft_malloc(sizeof **bufs);
     if (*bufs == NULL) {
         raft_free(data);
@@ -383,10 +446,75 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
     return 0;
 }
 
+/* Peers to fetch a checkpoint from: the leader first, then the others in
+ * configuration order. */
+static unsigned fetch_sources(kz_cons *c, struct kz_cons__ckpt_source *out)
+{
+    unsigned n = 0;
+    int first = leader_slot(c);
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < c->cfg.n_peers; i++) {
+            const struct kz_cons_peer *p = &c->cfg.peers[i];
+            if (p->id == c->cfg.id || (pass == 0) != ((int)i == first))
+                continue;
+            out[n].id = p->id;
+            snprintf(out[n].addr, sizeof out[n].addr, "%s",
+                     p->dial_addr[0] ? p->dial_addr : p->raft_addr);
+            n++;
+        }
+    return n;
+}
+
+/* Installs the state a descriptor names: from a local checkpoint at or
+ * past it, or one fetched from a peer. raft 0.22 cannot go on after a
+ * failed restore (its log already starts past the snapshot), so every
+ * failure here is fatal. */
+static int checkpoint_restore(kz_cons *c, const struct raft_buffer *buf)
+{
+    uint64_t index, fsm_index;
+    if (kz_cons__ckpt_desc_parse(buf->base, buf->len, &index, &fsm_index) !=
+        KZ_OK)
+        fatal(c, "restoring a snapshot", KZ_ECORRUPT,
+              "not a checkpoint descriptor");
+    if (fsm_index <= c->fsm.applied_index(c->fsm.data))
+        return 0;
+    uint64_t have;
+    char msg[512] = "";
+    if (kz_cons__ckpt_newest(c->snapdir, index, &have) != KZ_OK) {
+        struct kz_cons__ckpt_source src[KZ_CONS_MAX_PEERS];
+        struct kz_cons__ckpt_fetch_args a = {
+            .tls = &c->tls_cfg,
+            .root = c->snapdir,
+            .min_index = index,
+            .sources = src,
+            .n_sources = fetch_sources(c, src),
+            .deadline_ms = c->cfg.snapshot_fetch_timeout_ms,
+            .self_id = c->cfg.id,
+        };
+        struct kz_cons__ckpt_fetched got;
+        int rv = kz_cons__ckpt_fetch(&a, &got, msg, sizeof msg);
+        if (rv != KZ_OK)
+            fatal(c, "fetching a snapshot", rv, msg);
+        have = got.index;
+    }
+    char path[4200];
+    kz_cons__ckpt_path(c->snapdir, have, path, sizeof path);
+    fprintf(stderr, "kizuna[%llu]: installing snapshot %llu (for %llu)\n",
+            (unsigned long long)c->cfg.id, (unsigned long long)have,
+            (unsigned long long)index);
+    int rv = c->fsm.install(c->fsm.data, path);
+    if (rv != KZ_OK)
+        fatal(c, "installing a snapshot", rv, path);
+    kz_cons__ckpt_prune(c->snapdir, 2, 0);
+    return 0;
+}
+
 static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 {
     kz_cons *c = rfsm->data;
-    int rv = c->fsm.restore(c->fsm.data, buf->base, buf->len);
+    int rv = file_snapshots(c) ? checkpoint_restore(c, buf)
+                               : c->fsm.restore(c->fsm.data, buf->base,
+                                                buf->len);
     if (rv != 0)
         return RAFT_CORRUPT;
     c->snap_entries = c->snap_bytes = c->state_bytes_at = 0;
@@ -586,6 +714,24 @@ static void serve_frame(struct conn *k, int type, uint64_t reqid,
         served_reply(&s->req, rv); /* not queued: answer the error now */
 }
 
+/* A peer fetching a checkpoint (ckpt.h): answered at once, from disk. */
+static void serve_ckpt(struct conn *k, int type, uint64_t reqid,
+                       const unsigned char *p, size_t len)
+{
+    kz_cons *c = k->c;
+    unsigned char *out = NULL;
+    size_t olen = 0;
+    int rtype;
+    int rv = kz_cons__ckpt_serve(file_snapshots(c) ? c->snapdir : NULL, type,
+                                 p, len, &out, &olen, &rtype);
+    if (rv != KZ_OK) {
+        conn_close(k, rv);
+        return;
+    }
+    conn_send(k, rtype, reqid, out, olen, NULL, 0);
+    free(out);
+}
+
 static void client_frame(struct conn *k, int type, uint64_t reqid,
                          const unsigned char *p, size_t len)
 {
@@ -667,9 +813,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uint64_t reqid = kz_get_be64(p + 5);
         const unsigned char *payload = p + FRAME_HEADER;
         size_t plen = flen - (FRAME_HEADER - 4);
-        if (k->slot < 0 &&
-            (type == F_PROPOSE || type == F_READ_INDEX || type == F_STATUS ||
-             type == F_CHANGE)) {
+        if (k->slot < 0 && (type == F_CKPT_LIST || type == F_CKPT_GET)) {
+            serve_ckpt(k, type, reqid, payload, plen);
+        } else if (k->slot < 0 &&
+                   (type == F_PROPOSE || type == F_READ_INDEX ||
+                    type == F_STATUS || type == F_CHANGE)) {
             serve_frame(k, type, reqid, payload, plen);
         } else if (k->slot >= 0 && (type == F_RESULT || type == F_INDEX ||
                                     type == F_STATUS_REPLY)) {
@@ -1522,9 +1670,25 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
         .plaintext = cfg->peer_plaintext,
         .handshake_timeout_ms = 5000,
     };
+    if (cfg->snapshot_dir != NULL)
+        snprintf(c->snapdir, sizeof c->snapdir, "%s", cfg->snapshot_dir);
+    c->cfg.snapshot_dir = NULL;
     int rv = kz_cons__tls_new(&c->tls, loop, &tc, errmsg, errlen);
     if (rv != 0)
         goto err_after_alloc;
+    /* The fetcher's channel layer uses the same identity; its strings are
+     * the caller's, which outlive init: keep copies. */
+    c->tls_cfg = tc;
+    c->tls_cfg.bind = NULL;
+    c->tls_cfg.address = c->cfg.peers[self].raft_addr;
+    const char *files[4] = {tc.cert, tc.key, tc.ca, tc.crl};
+    for (int i = 0; i < 4; i++)
+        snprintf(c->tls_files[i], sizeof c->tls_files[i], "%s",
+                 files[i] ? files[i] : "");
+    c->tls_cfg.cert = c->tls_files[0];
+    c->tls_cfg.key = c->tls_files[1];
+    c->tls_cfg.ca = c->tls_files[2];
+    c->tls_cfg.crl = tc.crl ? c->tls_files[3] : NULL;
     /* raft 0.22: version set by the user; raft_uv_init calls init. */
     c->transport.version = 1;
     c->transport.init = tr_init;

@@ -68,6 +68,10 @@ struct kz_cons_config {
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     unsigned request_timeout_ms; /* deadline of every kz_cons_req */
+    /* File snapshots (with kz_cons_fsm.checkpoint): the directory of
+     * checkpoints, served to peers that fetch them (see ckpt.h). */
+    const char *snapshot_dir;
+    unsigned snapshot_fetch_timeout_ms; /* give up fetching (0: 10 min) */
 };
 
 /* The replicated state machine, supplied by the caller. */
@@ -95,6 +99,22 @@ struct kz_cons_fsm {
      * images stays proportional to what was written. NULL: a snapshot every
      * snapshot_threshold entries. */
     uint64_t (*state_bytes)(void *data);
+    /* Optional, file snapshots instead of images: raft 0.22 sends a
+     * snapshot as one in-memory message, so with these the raft snapshot
+     * is a 24-byte descriptor and the state travels as files (ckpt.h).
+     * checkpoint writes the state at the applied index into dir (which
+     * does not exist yet) as files that never change afterwards; install
+     * replaces the state by such a directory, which it must leave as it
+     * is (the node serves it to others). A node behind a descriptor uses a
+     * local checkpoint at or past it, or fetches the newest one a peer has
+     * (the leader first) while raft waits. When both are set, snapshot and
+     * restore are not used. */
+    int (*checkpoint)(void *data, const char *dir);
+    int (*install)(void *data, const char *dir);
+    /* Optional: called when the node cannot go on (a snapshot that could
+     * neither be fetched nor installed: raft 0.22 cannot continue after a
+     * failed restore). Must not return; NULL: abort(). */
+    void (*fatal)(void *data, const char *what, int code, const char *detail);
 };
 
 enum kz_cons_state {

@@ -131,30 +131,38 @@ static uint64_t fsm_state_bytes(void *data)
     return kz_stor_disk_size(n->stor);
 }
 
-static int fsm_snapshot(void *data, void *(*alloc)(size_t), char **buf,
-                        size_t *len)
+/* File snapshots (consensus.h): a RocksDB checkpoint per raft snapshot. */
+static int fsm_checkpoint(void *data, const char *dir)
 {
     struct kz_node *n = data;
-    return kz_stor_dump(n->stor, alloc, 0, buf, len);
+    int rv = kz_stor_checkpoint(n->stor, dir);
+    if (rv != KZ_OK)
+        fprintf(stderr, "kizunad[%llu]: checkpoint: %s\n",
+                (unsigned long long)n->cfg.id, kz_stor_errmsg(n->stor));
+    return rv;
 }
 
-static int fsm_restore(void *data, const char *buf, size_t len)
+static int fsm_install(void *data, const char *dir)
 {
     struct kz_node *n = data;
-    uint64_t index;
-    int rv = kz_stor_dump_index(buf, len, &index);
+    int rv = kz_stor_install(n->stor, dir);
     if (rv != KZ_OK)
-        return rv;
-    if (index <= kz_stor_applied_index(n->stor))
-        return KZ_OK;
-    fprintf(stderr, "kizunad[%llu]: installing snapshot at index %llu\n",
-            (unsigned long long)n->cfg.id, (unsigned long long)index);
-    int rv2 = kz_stor_load(n->stor, buf, len);
-    if (rv2 == KZ_EIO)
-        stop_on_storage_failure(n, "installing the snapshot", rv2);
-    if (rv2 == KZ_OK)
-        refresh_keys(n); /* the image may carry keys this node lacked */
-    return rv2;
+        stop_on_storage_failure(n, "installing the snapshot", rv);
+    refresh_keys(n); /* the state may carry keys this node lacked */
+    return KZ_OK;
+}
+
+static void fsm_fatal(void *data, const char *what, int code,
+                      const char *detail)
+{
+    struct kz_node *n = data;
+    fprintf(stderr, "kizunad[%llu]: fatal: %s failed: %s%s%s; stopping "
+                    "(exit %d)\n",
+            (unsigned long long)n->cfg.id, what, kz_strerror(code),
+            detail && detail[0] ? ": " : "", detail ? detail : "",
+            KZ_NODE_EXIT_STORAGE);
+    fflush(stderr);
+    _exit(KZ_NODE_EXIT_STORAGE);
 }
 
 static int mkdir_p(const char *path)
@@ -242,8 +250,24 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     cc.snapshot_threshold = cfg->snapshot_threshold;
     cc.snapshot_trailing = cfg->snapshot_trailing;
     cc.request_timeout_ms = cfg->request_timeout_ms;
-    struct kz_cons_fsm fsm = {n, fsm_apply, fsm_applied, fsm_snapshot,
-                              fsm_restore, fsm_state_bytes};
+    char snapdir[KZ_NODE_PATH_MAX + 16];
+    snprintf(snapdir, sizeof snapdir, "%s/snapshots", cfg->data_dir);
+    if (mkdir_p(snapdir) != 0) {
+        snprintf(n->errmsg, sizeof n->errmsg, "%s: %s", snapdir,
+                 strerror(errno));
+        rv = KZ_EIO;
+        goto err_after_stor;
+    }
+    cc.snapshot_dir = snapdir;
+    struct kz_cons_fsm fsm = {
+        .data = n,
+        .apply = fsm_apply,
+        .applied_index = fsm_applied,
+        .state_bytes = fsm_state_bytes,
+        .checkpoint = fsm_checkpoint,
+        .install = fsm_install,
+        .fatal = fsm_fatal,
+    };
     rv = kz_cons_init(&n->cons, loop, &cc, &fsm, n->errmsg, sizeof n->errmsg);
     if (rv != KZ_OK)
         goto err_after_stor;

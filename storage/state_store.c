@@ -11,11 +11,18 @@
 #include "kz_endian.h"
 
 #include <openssl/evp.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <rocksdb/c.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kz_fs.h"
 
 static const char *const cf_names[KZ_STOR_CF__COUNT] = {"meta", "records",
                                                          "index", "blobs"};
@@ -74,6 +81,8 @@ struct kz_stor_iter {
     bool done; /* RocksDB must not be stepped past its end */
 };
 
+static void close_db(kz_stor *st);
+
 static int seterr(kz_stor *st, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -91,13 +100,109 @@ static int rocks_err(kz_stor *st, char *err, const char *what)
     return KZ_EIO;
 }
 
+/* Opens RocksDB at st->path with st's options and reads the format and the
+ * applied index. On failure nothing stays open. */
+static int open_db(kz_stor *st)
+{
+    char *err = NULL;
+    const rocksdb_options_t *cf_opts[KZ_STOR_CF__COUNT];
+    for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
+        cf_opts[i] = i == KZ_STOR_CF_BLOBS ? st->blob_opts : st->opts;
+    /* RocksDB requires the default column family to be listed: we map it to
+     * meta by opening "default" and using it as meta. */
+    const char *names[KZ_STOR_CF__COUNT] = {"default", cf_names[1],
+                                            cf_names[2], cf_names[3]};
+    st->db = rocksdb_open_column_families(st->opts, st->path,
+                                          KZ_STOR_CF__COUNT, names, cf_opts,
+                                          st->cf, &err);
+    if (err != NULL) {
+        st->db = NULL;
+        memset(st->cf, 0, sizeof st->cf);
+        return rocks_err(st, err, "open");
+    }
+    char *v;
+    size_t vlen;
+    int rv = kz_stor_get(st, KZ_STOR_CF_META, meta_format,
+                         sizeof meta_format - 1, &v, &vlen);
+    if (rv == KZ_ENOTFOUND) {
+        unsigned char fmt[8];
+        kz_put_be64(fmt, KZ_STOR_FORMAT_VERSION);
+        rocksdb_put_cf(st->db, st->wopts, st->cf[KZ_STOR_CF_META], meta_format,
+                       sizeof meta_format - 1, (const char *)fmt, 8, &err);
+        if (err != NULL) {
+            rv = rocks_err(st, err, "write format");
+            goto err;
+        }
+    } else if (rv != KZ_OK) {
+        goto err;
+    } else {
+        uint64_t fmt = vlen == 8 ? kz_get_be64((unsigned char *)v) : 0;
+        free(v);
+        if (fmt != KZ_STOR_FORMAT_VERSION) {
+            rv = seterr(st, KZ_ECORRUPT,
+                        "store format %llu, this build reads %d",
+                        (unsigned long long)fmt, KZ_STOR_FORMAT_VERSION);
+            goto err;
+        }
+    }
+    st->applied = 0;
+    rv = kz_stor_get(st, KZ_STOR_CF_META, meta_applied,
+                     sizeof meta_applied - 1, &v, &vlen);
+    if (rv == KZ_OK) {
+        if (vlen != 8) {
+            free(v);
+            rv = seterr(st, KZ_ECORRUPT, "bad applied index record");
+            goto err;
+        }
+        st->applied = kz_get_be64((unsigned char *)v);
+        free(v);
+    } else if (rv != KZ_ENOTFOUND) {
+        goto err;
+    }
+    return KZ_OK;
+err:
+    close_db(st);
+    return rv;
+}
+
+static void close_db(kz_stor *st)
+{
+    for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
+        if (st->cf[i] != NULL)
+            rocksdb_column_family_handle_destroy(st->cf[i]);
+    memset(st->cf, 0, sizeof st->cf);
+    if (st->db != NULL)
+        rocksdb_close(st->db);
+    st->db = NULL;
+}
+
+/* An install (kz_stor_install) swaps <path>.new in through <path>.old; a
+ * crash between its two renames leaves no <path>: the old state comes
+ * back (raft then installs the snapshot again). */
+static int recover_swap(kz_stor *st)
+{
+    char other[sizeof st->path + 8];
+    struct stat sb;
+    snprintf(other, sizeof other, "%s.old", st->path);
+    if (stat(st->path, &sb) != 0 && errno == ENOENT &&
+        stat(other, &sb) == 0 && rename(other, st->path) != 0)
+        return seterr(st, KZ_EIO, "%s: %s", other, strerror(errno));
+    if (kz_fs_rmtree(other) != KZ_OK)
+        return seterr(st, KZ_EIO, "%s: cannot remove", other);
+    snprintf(other, sizeof other, "%s.new", st->path);
+    if (kz_fs_rmtree(other) != KZ_OK)
+        return seterr(st, KZ_EIO, "%s: cannot remove", other);
+    return KZ_OK;
+}
+
 int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
 {
     kz_stor *st = calloc(1, sizeof *st);
-    char *err = NULL;
-    int rv = KZ_ENOMEM;
-    if (st == NULL)
-        goto err;
+    if (st == NULL) {
+        if (errmsg != NULL)
+            snprintf(errmsg, errlen, "%s", kz_strerror(KZ_ENOMEM));
+        return KZ_ENOMEM;
+    }
     snprintf(st->path, sizeof st->path, "%s", path);
 
     st->opts = rocksdb_options_create();
@@ -125,91 +230,26 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
     rocksdb_options_set_blob_gc_age_cutoff(st->blob_opts, 1.0);
     rocksdb_options_set_blob_compression_type(st->blob_opts,
                                               rocksdb_no_compression);
-    const rocksdb_options_t *cf_opts[KZ_STOR_CF__COUNT];
-    for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
-        cf_opts[i] = i == KZ_STOR_CF_BLOBS ? st->blob_opts : st->opts;
-    /* RocksDB requires the default column family to be listed: we map it to
-     * meta by opening "default" and using it as meta. */
-    const char *names[KZ_STOR_CF__COUNT] = {"default", cf_names[1],
-                                            cf_names[2], cf_names[3]};
-    st->db = rocksdb_open_column_families(st->opts, path, KZ_STOR_CF__COUNT,
-                                          names, cf_opts, st->cf, &err);
-    if (err != NULL) {
-        rv = rocks_err(st, err, "open");
-        goto err_after_alloc;
-    }
     st->ropts = rocksdb_readoptions_create();
     st->wopts = rocksdb_writeoptions_create();
-
-    char *v;
-    size_t vlen;
-    rv = kz_stor_get(st, KZ_STOR_CF_META, meta_format, sizeof meta_format - 1,
-                     &v, &vlen);
-    if (rv == KZ_ENOTFOUND) {
-        unsigned char fmt[8];
-        kz_put_be64(fmt, KZ_STOR_FORMAT_VERSION);
-        rocksdb_put_cf(st->db, st->wopts, st->cf[KZ_STOR_CF_META], meta_format,
-                       sizeof meta_format - 1, (const char *)fmt, 8, &err);
-        if (err != NULL) {
-            rv = rocks_err(st, err, "write format");
-            goto err_after_db;
-        }
-    } else if (rv != KZ_OK) {
-        goto err_after_db;
-    } else {
-        uint64_t fmt = vlen == 8 ? kz_get_be64((unsigned char *)v) : 0;
-        free(v);
-        if (fmt != KZ_STOR_FORMAT_VERSION) {
-            rv = seterr(st, KZ_ECORRUPT,
-                        "store format %llu, this build reads %d",
-                        (unsigned long long)fmt, KZ_STOR_FORMAT_VERSION);
-            goto err_after_db;
-        }
-    }
-    rv = kz_stor_get(st, KZ_STOR_CF_META, meta_applied,
-                     sizeof meta_applied - 1, &v, &vlen);
-    if (rv == KZ_OK) {
-        if (vlen != 8) {
-            free(v);
-            rv = seterr(st, KZ_ECORRUPT, "bad applied index record");
-            goto err_after_db;
-        }
-        st->applied = kz_get_be64((unsigned char *)v);
-        free(v);
-    } else if (rv != KZ_ENOTFOUND) {
-        goto err_after_db;
+    int rv = recover_swap(st);
+    if (rv == KZ_OK)
+        rv = open_db(st);
+    if (rv != KZ_OK) {
+        if (errmsg != NULL)
+            snprintf(errmsg, errlen, "%s", st->errmsg);
+        kz_stor_close(st);
+        return rv;
     }
     *out = st;
     return KZ_OK;
-
-err_after_db:
-    if (errmsg != NULL)
-        snprintf(errmsg, errlen, "%s", st->errmsg);
-    kz_stor_close(st);
-    return rv;
-err_after_alloc:
-    if (errmsg != NULL)
-        snprintf(errmsg, errlen, "%s", st->errmsg);
-    rocksdb_options_destroy(st->opts);
-    if (st->blob_opts != NULL)
-        rocksdb_options_destroy(st->blob_opts);
-    free(st);
-    return rv;
-err:
-    if (errmsg != NULL)
-        snprintf(errmsg, errlen, "%s", kz_strerror(rv));
-    return rv;
 }
 
 void kz_stor_close(kz_stor *st)
 {
     if (st == NULL)
         return;
-    for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
-        if (st->cf[i] != NULL)
-            rocksdb_column_family_handle_destroy(st->cf[i]);
-    if (st->db != NULL)
-        rocksdb_close(st->db);
+    close_db(st);
     if (st->ropts != NULL)
         rocksdb_readoptions_destroy(st->ropts);
     if (st->wopts != NULL)
@@ -218,6 +258,131 @@ void kz_stor_close(kz_stor *st)
     if (st->blob_opts != NULL)
         rocksdb_options_destroy(st->blob_opts);
     free(st);
+}
+
+int kz_stor_checkpoint(kz_stor *st, const char *dir)
+{
+    char *err = NULL;
+    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(st->db, &err);
+    if (err != NULL)
+        return rocks_err(st, err, "checkpoint");
+    /* log_size_for_flush 0: memtables are flushed first, so the checkpoint
+     * is SST and blob files (hard links) plus a copied MANIFEST, no WAL. */
+    rocksdb_checkpoint_create(cp, dir, 0, &err);
+    rocksdb_checkpoint_object_destroy(cp);
+    if (err != NULL)
+        return rocks_err(st, err, "checkpoint");
+    return KZ_OK;
+}
+
+/* Files RocksDB never changes once written: shared with the checkpoint by a
+ * hard link. The rest (MANIFEST, CURRENT, OPTIONS, WAL) is copied. */
+static bool immutable_file(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 4 && strcmp(name + n - 4, ".sst") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".blob") == 0);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return KZ_EIO;
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        return KZ_EIO;
+    }
+    char buf[65536];
+    int rv = KZ_OK;
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rv = KZ_EIO;
+            break;
+        }
+        if (r == 0)
+            break;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                rv = KZ_EIO;
+                break;
+            }
+            off += w;
+        }
+        if (rv != KZ_OK)
+            break;
+    }
+    if (rv == KZ_OK && fsync(out) != 0)
+        rv = KZ_EIO;
+    close(in);
+    if (close(out) != 0)
+        rv = KZ_EIO;
+    return rv;
+}
+
+/* <path>.new as a copy of the checkpoint in dir (links for SST and blob
+ * files), fsynced. */
+static int stage_checkpoint(kz_stor *st, const char *dir, const char *staged)
+{
+    if (kz_fs_rmtree(staged) != KZ_OK || mkdir(staged, 0700) != 0)
+        return seterr(st, KZ_EIO, "%s: %s", staged, strerror(errno));
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return seterr(st, KZ_EIO, "%s: %s", dir, strerror(errno));
+    int rv = KZ_OK;
+    struct dirent *e;
+    char from[8400], to[8400];
+    while (rv == KZ_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(from, sizeof from, "%s/%s", dir, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", staged, e->d_name);
+        if (immutable_file(e->d_name) && link(from, to) == 0)
+            continue;
+        if (copy_file(from, to) != KZ_OK)
+            rv = seterr(st, KZ_EIO, "%s: %s", to, strerror(errno));
+    }
+    closedir(d);
+    if (rv == KZ_OK && kz_fs_fsync_dir(staged) != KZ_OK)
+        rv = seterr(st, KZ_EIO, "%s: fsync", staged);
+    return rv;
+}
+
+int kz_stor_install(kz_stor *st, const char *dir)
+{
+    char staged[sizeof st->path + 8], old[sizeof st->path + 8];
+    snprintf(staged, sizeof staged, "%s.new", st->path);
+    snprintf(old, sizeof old, "%s.old", st->path);
+    int rv = stage_checkpoint(st, dir, staged);
+    if (rv != KZ_OK) {
+        kz_fs_rmtree(staged);
+        return rv;
+    }
+    char parent[sizeof st->path];
+    snprintf(parent, sizeof parent, "%s", st->path);
+    char *slash = strrchr(parent, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(parent, sizeof parent, ".");
+    close_db(st);
+    if (rename(st->path, old) != 0 || rename(staged, st->path) != 0 ||
+        kz_fs_fsync_dir(parent) != KZ_OK) {
+        rv = seterr(st, KZ_EIO, "swapping %s in: %s", staged,
+                    strerror(errno));
+        recover_swap(st);
+        open_db(st); /* the old state, if it can be had */
+        return rv;
+    }
+    kz_fs_rmtree(old);
+    return open_db(st);
 }
 
 void kz_stor_compact_key(kz_stor *st, int cf, const void *key, size_t klen)

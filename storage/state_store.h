@@ -86,6 +86,17 @@ void kz_stor_iter_free(kz_stor_iter *it);
  * bytes reserved at its start for the caller. */
 int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
                  char **buf, size_t *len);
+/* File snapshots: a RocksDB checkpoint of the state at the applied index in
+ * dir (which must not exist): SST and blob files hard-linked, MANIFEST and
+ * the rest copied; its files never change afterwards. */
+int kz_stor_checkpoint(kz_stor *st, const char *dir);
+/* Replaces the whole state by a checkpoint (from kz_stor_checkpoint, maybe
+ * another node's), leaving dir as it is: stages <path>.new (links to the
+ * immutable files, copies of the rest), swaps it in through <path>.old and
+ * reopens. A crash in between is recovered by the next open (the old state
+ * comes back). On failure the old state is reopened when it can be; the
+ * store is unusable (KZ_EIO) otherwise. */
+int kz_stor_install(kz_stor *st, const char *dir);
 /* Reads only the applied index recorded in a dump. */
 int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index);
 /* Replaces the whole state by a dump. */

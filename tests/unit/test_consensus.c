@@ -168,8 +168,12 @@ static void start_node(int i)
     cfg.tls_cert = cert;
     cfg.tls_key = key;
     cfg.tls_ca = ca;
-    struct kz_cons_fsm fsm = {&nodes[i], t_apply,   t_applied,
-                              t_snapshot, t_restore, t_state_bytes};
+    struct kz_cons_fsm fsm = {.data = &nodes[i],
+                              .apply = t_apply,
+                              .applied_index = t_applied,
+                              .snapshot = t_snapshot,
+                              .restore = t_restore,
+                              .state_bytes = t_state_bytes};
     char err[256];
     cr_assert_eq(kz_cons_init(&nodes[i].c, &loop, &cfg, &fsm, err, sizeof err),
                  KZ_OK, "%s", err);
