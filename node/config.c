@@ -41,6 +41,7 @@ static const struct setting settings[] = {
     {"heartbeat_timeout_ms", K_UINT, F(heartbeat_timeout_ms), 10, 60000},
     {"snapshot_threshold", K_UINT, F(snapshot_threshold), 2, 100000000},
     {"snapshot_trailing", K_UINT, F(snapshot_trailing), 1, 100000000},
+    {"snapshot_fetch_timeout_s", K_UINT, F(snapshot_fetch_timeout_s), 10, 86400},
     {"request_timeout_ms", K_UINT, F(request_timeout_ms), 100, 600000},
     {"max_body_bytes", K_UINT, F(max_body_bytes), 1024, 64u << 20},
     {"max_connections", K_UINT, F(max_connections), 1, 1000000},
@@ -78,6 +79,7 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->heartbeat_timeout_ms = 100;
     c->snapshot_threshold = 4096;
     c->snapshot_trailing = 1024;
+    c->snapshot_fetch_timeout_s = 600;
     c->request_timeout_ms = 5000;
     c->max_body_bytes = 1u << 20;
     c->max_connections = 1024;

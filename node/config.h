@@ -39,6 +39,7 @@ struct kz_node_config {
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
+    unsigned snapshot_fetch_timeout_s; /* fetching a checkpoint from peers */
     unsigned request_timeout_ms;
     unsigned max_body_bytes;
     /* API limits that keep one client from starving the others. */

@@ -249,6 +249,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     cc.heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
     cc.snapshot_threshold = cfg->snapshot_threshold;
     cc.snapshot_trailing = cfg->snapshot_trailing;
+    cc.snapshot_fetch_timeout_ms = cfg->snapshot_fetch_timeout_s * 1000u;
     cc.request_timeout_ms = cfg->request_timeout_ms;
     char snapdir[KZ_NODE_PATH_MAX + 16];
     snprintf(snapdir, sizeof snapdir, "%s/snapshots", cfg->data_dir);

@@ -32,7 +32,8 @@
     X(zengin)                                                                 \
     X(card)                                                                   \
     X(payout_json)                                                            \
-    X(history)
+    X(history)                                                                \
+    X(ckpt)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
