@@ -18,7 +18,7 @@ JOBS ?= 2
 
 # Prerequisites run in the order written (deps before the build), even with -j.
 .NOTPARALLEL:
-.PHONY: all deps demo check fuzz chaos bench clean
+.PHONY: all deps demo check fuzz chaos bench snapshot-bench clean
 
 all:
 	@test -f $(KZ_ROOT)/build/CMakeCache.txt || \
@@ -42,6 +42,9 @@ chaos: deps all
 
 bench: deps all
 	$(KZ_ROOT)/deploy/bench
+
+snapshot-bench: deps all
+	$(KZ_ROOT)/deploy/snapshot-bench
 
 clean:
 	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan $(KZ_ROOT)/build-fuzz

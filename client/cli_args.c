@@ -129,6 +129,25 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    following the pages to the end (or N records). T is an RFC 3339\n"
 	 "    UTC time, e.g. 2026-11-23T00:00:00Z; ID a record id. Needs the\n"
 	 "    auditor certificate.\n"},
+	{"backup", "create", KZ_CLI_CMD_BACKUP_CREATE, 1,
+	 "backup create DIR\n"
+	 "    An online, consistent backup of the node that answers: it takes a\n"
+	 "    checkpoint of its state once everything committed before the call\n"
+	 "    is applied there (an audited read, so X-Purpose applies), and this\n"
+	 "    command downloads its files into DIR (new or empty), with a\n"
+	 "    manifest DIR/kizuna-backup.json holding each file's size and\n"
+	 "    SHA-256, then deletes the checkpoint on the node. Progress on\n"
+	 "    stderr. The files are sealed as at rest: keep the master key file\n"
+	 "    apart from them. Needs the operator certificate.\n"},
+	{"backup", "restore", KZ_CLI_CMD_BACKUP_RESTORE, 1,
+	 "backup restore DIR --data-dir D\n"
+	 "    Build a node's data directory D (new or empty) from the backup in\n"
+	 "    DIR, for a new cluster (every region lost): checks every file's\n"
+	 "    size and SHA-256, writes D/state, sets its applied index to 0 (the\n"
+	 "    new cluster's raft log starts again) and prints the state digest,\n"
+	 "    equal to GET /v1/cluster/digest of the old cluster at the backup's\n"
+	 "    index. Restore the same backup for every node of the new cluster,\n"
+	 "    and start them with the old cluster's master key file. No network.\n"},
 	{"card", "sign", KZ_CLI_CMD_CARD_SIGN, 0,
 	 "card sign --key CARD.key --nonce NONCE [--cert CARD.pem]\n"
 	 "    Do what a citizen's card does with an identity challenge (no\n"
@@ -228,6 +247,8 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"master", KZ_CLI__FLAG, KZ_CLI__A(rotate_master),
 	 KZ_CLI__M(KZ_CLI_CMD_KEYS_ROTATE)},
 	{"nonce", KZ_CLI__STR, KZ_CLI__A(nonce), KZ_CLI__M(KZ_CLI_CMD_CARD_SIGN)},
+	{"data-dir", KZ_CLI__STR, KZ_CLI__A(data_dir),
+	 KZ_CLI__M(KZ_CLI_CMD_BACKUP_RESTORE)},
 	{"role", KZ_CLI__STR, KZ_CLI__A(role), KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD)},
 	{"force", KZ_CLI__FLAG, KZ_CLI__A(force),
 	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE)},
@@ -610,6 +631,11 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--to: a node id (1, 2, ...), "
 						 "got '%s'",
 						 a->to);
+		break;
+	case KZ_CLI_CMD_BACKUP_RESTORE:
+		if (a->data_dir == NULL || a->data_dir[0] == '\0')
+			return kz_cli__usage_err(err, errlen,
+						 "backup restore: need --data-dir");
 		break;
 	case KZ_CLI_CMD_KEYS_ROTATE:
 		if (a->rotate_data == a->rotate_master)

@@ -52,6 +52,8 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_AUDIT_VERIFY,
 	KZ_CLI_CMD_AUDIT_LIST,
 	KZ_CLI_CMD_CARD_SIGN,
+	KZ_CLI_CMD_BACKUP_CREATE,
+	KZ_CLI_CMD_BACKUP_RESTORE,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
@@ -111,6 +113,8 @@ typedef struct kz_cli_args {
 	 * the TLS client's: no environment default), --nonce as given and
 	 * decoded */
 	const char *card_key, *card_cert, *nonce;
+	/* backup create DIR / restore DIR (DIR is id): restore's target */
+	const char *data_dir;
 	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];
 } kz_cli_args;
 

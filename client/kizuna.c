@@ -618,6 +618,10 @@ typedef struct kz_cli__capture {
 	size_t cap;
 	int too_big;
 	int nomem;
+	CURL *h;
+	kz_cli_sink sink; /* the body of a 200 goes here (kz_cli_get_stream) */
+	void *sink_ud;
+	int sink_failed;
 } kz_cli__capture;
 
 static size_t kz_cli__on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -626,6 +630,17 @@ static size_t kz_cli__on_body(char *data, size_t size, size_t nmemb, void *ud)
 	kz_cli_response *r = cap->resp;
 	size_t n = size * nmemb;
 
+	if (cap->sink != NULL) {
+		long st = 0;
+		curl_easy_getinfo(cap->h, CURLINFO_RESPONSE_CODE, &st);
+		if (st == 200) {
+			if (cap->sink(cap->sink_ud, data, n) != 0) {
+				cap->sink_failed = 1;
+				return 0;
+			}
+			return n;
+		}
+	}
 	if (n > KZ_CLI__MAX_BODY - r->body_len) {
 		cap->too_big = 1;
 		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
@@ -731,6 +746,7 @@ static size_t kz_cli__on_header(char *data, size_t size, size_t nitems,
 static int kz_cli__attempt(kz_cli *cli, size_t idx, const char *method,
 			   const char *path, struct curl_slist *hdrs,
 			   const char *body, size_t bodylen, int64_t budget_ms,
+			   kz_cli_sink sink, void *sink_ud,
 			   kz_cli_response *resp, int *sent)
 {
 	CURL *h = cli->curls[idx];
@@ -756,6 +772,9 @@ static int kz_cli__attempt(kz_cli *cli, size_t idx, const char *method,
 
 	memset(&cap, 0, sizeof(cap));
 	cap.resp = resp;
+	cap.h = h;
+	cap.sink = sink;
+	cap.sink_ud = sink_ud;
 	cli->curlerr[0] = '\0';
 	curl_easy_reset(h); /* keeps the connection cache */
 	KZ_CLI__SETOPT(cc, h, CURLOPT_URL, url);
@@ -817,6 +836,11 @@ static int kz_cli__attempt(kz_cli *cli, size_t idx, const char *method,
 			kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
 				    "out of memory");
 			rc = KZ_CLI_ENOMEM;
+		} else if (cap.sink_failed) {
+			kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
+				    "%s: the download could not be written",
+				    base);
+			rc = KZ_CLI_EIO;
 		} else if (cap.too_big) {
 			kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
 				    "%s: response larger than %u bytes", base,
@@ -1015,7 +1039,8 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 				goto out_of_time;
 			attempts++;
 			rc = kz_cli__attempt(cli, idx, method, path, hdrs, body,
-					     bodylen, remaining, &resp, &sent);
+					     bodylen, remaining, NULL, NULL,
+					     &resp, &sent);
 			if (rc == KZ_CLI__ETRANSPORT) {
 				kz_cli__log(cli, idx, method, path, cli->errmsg);
 				if (sent && !safe) {
@@ -1137,6 +1162,43 @@ done:
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
+
+int kz_cli_get_stream(kz_cli *cli, size_t endpoint, const char *path,
+		      const char *const *headers, long timeout_ms,
+		      kz_cli_sink sink, void *ud, kz_cli_response *out)
+{
+	struct curl_slist *hdrs;
+	int bad, sent, rc;
+
+	if (out != NULL)
+		kz_cli__response_init(out);
+	if (cli == NULL || path == NULL || path[0] != '/' || out == NULL ||
+	    sink == NULL || endpoint >= cli->n || timeout_ms <= 0) {
+		if (cli != NULL)
+			kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg),
+				    "kz_cli_get_stream: bad arguments");
+		return KZ_CLI_EINVAL;
+	}
+	cli->errmsg[0] = '\0';
+	hdrs = kz_cli__headers(cli, headers, 0, &bad);
+	if (hdrs == NULL) {
+		kz_cli__fmt(cli->errmsg, sizeof(cli->errmsg), "%s",
+			    bad ? "malformed request header" : "out of memory");
+		return bad ? KZ_CLI_EINVAL : KZ_CLI_ENOMEM;
+	}
+	/* One long attempt: request_ms would cut a large file short. */
+	long saved = cli->request_ms;
+	cli->request_ms = timeout_ms;
+	rc = kz_cli__attempt(cli, endpoint, "GET", path, hdrs, NULL, 0,
+			     timeout_ms, sink, ud, out, &sent);
+	cli->request_ms = saved;
+	curl_slist_free_all(hdrs);
+	kz_cli__log(cli, endpoint, "GET", path,
+		    rc == KZ_CLI_OK ? "answered" : cli->errmsg);
+	if (rc == KZ_CLI_OK)
+		out->attempts = 1;
+	return rc == KZ_CLI__ETRANSPORT ? KZ_CLI_EUNREACHABLE : rc;
+}
 
 char *kz_cli_urlencode(const char *s)
 {

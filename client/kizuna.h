@@ -152,6 +152,18 @@ int kz_cli_request(kz_cli *cli, const char *method, const char *path,
 		   const char *const *headers, const char *body,
 		   size_t bodylen, kz_cli_response *out);
 
+/* Where kz_cli_get_stream hands the body of a 200 as it arrives; a non-zero
+ * return stops the transfer. */
+typedef int (*kz_cli_sink)(void *ud, const char *data, size_t n);
+/* GET path from endpoint number `endpoint` only (no failover: for what lives
+ * on one node, such as a backup's files), in one attempt of at most
+ * timeout_ms. The body of a 200 goes to sink instead of out->body; any
+ * other status keeps its body in out->body as kz_cli_request does. Returns
+ * KZ_CLI_OK when the node answered (look at out->status), KZ_CLI_EIO when
+ * sink refused data, KZ_CLI_EUNREACHABLE when the node did not answer. */
+int kz_cli_get_stream(kz_cli *cli, size_t endpoint, const char *path,
+		      const char *const *headers, long timeout_ms,
+		      kz_cli_sink sink, void *ud, kz_cli_response *out);
 /* ---- helpers ------------------------------------------------------------------ */
 
 /* Percent-encodes s for a path segment or a query value (RFC 3986 unreserved

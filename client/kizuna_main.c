@@ -18,6 +18,7 @@
  * (0 all whole and agreeing, 1 a broken chain or two nodes that differ,
  * 3 no node answered).
  */
+#include "backup_cmd.h"
 #include "cli_args.h"
 #include "kizuna.h"
 #include "sample.h"
@@ -1026,6 +1027,8 @@ int main(int argc, char **argv)
 		return kz_cli__sample_gen(&args);
 	if (args.cmd == KZ_CLI_CMD_CARD_SIGN)
 		return kz_cli__card_sign(&args);
+	if (args.cmd == KZ_CLI_CMD_BACKUP_RESTORE)
+		return kz_cli_backup_restore(args.id, args.data_dir, args.json);
 
 	memset(&opts, 0, sizeof(opts));
 	opts.endpoints = args.endpoints;
@@ -1090,6 +1093,9 @@ int main(int argc, char **argv)
 		break;
 	case KZ_CLI_CMD_AUDIT_LIST:
 		ex = kz_cli__audit_list(&ctx);
+		break;
+	case KZ_CLI_CMD_BACKUP_CREATE:
+		ex = kz_cli_backup_create(ctx.cli, args.id, args.json);
 		break;
 	default:
 		ex = KZ_CLI_EXIT_USAGE;

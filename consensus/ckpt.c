@@ -37,6 +37,25 @@ static const unsigned char desc_magic[8] = {'K', 'Z', 'C', 'K',
 
 /* ------------------------------------------------------------------ codecs */
 
+int kz_cons__frame_next(const unsigned char *buf, size_t len, size_t *off,
+                        struct kz_cons__frame *out)
+{
+    if (len - *off < 4)
+        return 0;
+    const unsigned char *p = buf + *off;
+    uint32_t flen = kz_get_be32(p);
+    if (flen < KZ_CONS__FRAME_HEADER - 4 || flen > KZ_CONS__FRAME_MAX)
+        return -1;
+    if (len - *off < 4 + (size_t)flen)
+        return 0;
+    out->type = p[4];
+    out->reqid = kz_get_be64(p + 5);
+    out->payload = p + KZ_CONS__FRAME_HEADER;
+    out->len = flen - (KZ_CONS__FRAME_HEADER - 4);
+    *off += 4 + (size_t)flen;
+    return 1;
+}
+
 void kz_cons__ckpt_desc_build(uint64_t index, uint64_t fsm_index,
                               unsigned char out[KZ_CKPT_DESC_LEN])
 {
@@ -57,26 +76,12 @@ int kz_cons__ckpt_desc_parse(const unsigned char *p, size_t len,
     return KZ_OK;
 }
 
-bool kz_cons__ckpt_name_ok(const char *name, size_t len)
-{
-    if (len == 0 || len > KZ_CKPT_NAME_MAX || name[0] == '.')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-              ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 size_t kz_cons__ckpt_get_build(uint64_t index, uint64_t offset,
                                uint32_t length, const char *name,
                                unsigned char *out)
 {
     size_t n = strlen(name);
-    if (!kz_cons__ckpt_name_ok(name, n))
+    if (!kz_fs_name_ok(name, n))
         return 0;
     kz_put_be64(out, index);
     kz_put_be64(out + 8, offset);
@@ -95,7 +100,7 @@ int kz_cons__ckpt_get_parse(const unsigned char *p, size_t len,
     if (len < 22)
         return KZ_ECORRUPT;
     size_t n = ((size_t)p[20] << 8) | p[21];
-    if (len != 22 + n || !kz_cons__ckpt_name_ok((const char *)p + 22, n))
+    if (len != 22 + n || !kz_fs_name_ok((const char *)p + 22, n))
         return KZ_ECORRUPT;
     *index = kz_get_be64(p);
     *offset = kz_get_be64(p + 8);
@@ -141,8 +146,8 @@ int kz_cons__ckpt_info_build(int status, const struct kz_cons__ckpt_info *in,
 
 static int name_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct kz_cons__ckpt_file *)a)->name,
-                  ((const struct kz_cons__ckpt_file *)b)->name);
+    return strcmp(((const struct kz_fs_file *)a)->name,
+                  ((const struct kz_fs_file *)b)->name);
 }
 
 int kz_cons__ckpt_info_parse(const unsigned char *p, size_t len,
@@ -161,7 +166,7 @@ int kz_cons__ckpt_info_parse(const unsigned char *p, size_t len,
     /* Each entry takes at least 11 bytes: bounds n before allocating. */
     if (index == 0 || n > KZ_CKPT_FILES_MAX || n > (len - 16) / 11)
         return KZ_ECORRUPT;
-    struct kz_cons__ckpt_file *files = calloc(n ? n : 1, sizeof *files);
+    struct kz_fs_file *files = calloc(n ? n : 1, sizeof *files);
     if (files == NULL)
         return KZ_ENOMEM;
     size_t off = 16;
@@ -171,7 +176,7 @@ int kz_cons__ckpt_info_parse(const unsigned char *p, size_t len,
             goto corrupt;
         size_t l = ((size_t)p[off] << 8) | p[off + 1];
         if (len - off - 2 < l + 8 ||
-            !kz_cons__ckpt_name_ok((const char *)p + off + 2, l))
+            !kz_fs_name_ok((const char *)p + off + 2, l))
             goto corrupt;
         memcpy(files[i].name, p + off + 2, l);
         files[i].name[l] = '\0';
@@ -268,47 +273,13 @@ int kz_cons__ckpt_list(const char *root, uint64_t index,
     memset(out, 0, sizeof *out);
     char path[4200];
     kz_cons__ckpt_path(root, index, path, sizeof path);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return KZ_ENOTFOUND;
-    int dfd = dirfd(d);
-    unsigned cap = 0;
-    int rv = KZ_OK;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (!kz_cons__ckpt_name_ok(e->d_name, l))
-            continue;
-        struct stat sb;
-        if (fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(sb.st_mode))
-            continue;
-        if (out->n == cap) {
-            unsigned ncap = cap ? cap * 2 : 32;
-            if (ncap > KZ_CKPT_FILES_MAX) {
-                rv = KZ_ETOOBIG;
-                break;
-            }
-            void *nf = realloc(out->files, ncap * sizeof *out->files);
-            if (nf == NULL) {
-                rv = KZ_ENOMEM;
-                break;
-            }
-            out->files = nf;
-            cap = ncap;
-        }
-        memcpy(out->files[out->n].name, e->d_name, l + 1);
-        out->files[out->n].size = (uint64_t)sb.st_size;
-        out->total += (uint64_t)sb.st_size;
-        out->n++;
-    }
-    closedir(d);
-    if (rv != KZ_OK) {
-        kz_cons__ckpt_info_free(out);
+    size_t n;
+    int rv = kz_fs_list(path, KZ_CKPT_FILES_MAX, &out->files, &n);
+    if (rv != KZ_OK)
         return rv;
-    }
-    if (out->n > 1)
-        qsort(out->files, out->n, sizeof *out->files, name_cmp);
+    out->n = (unsigned)n;
+    for (size_t i = 0; i < n; i++)
+        out->total += out->files[i].size;
     out->index = index;
     return KZ_OK;
 }
@@ -355,6 +326,23 @@ void kz_cons__ckpt_prune(const char *root, unsigned keep,
         }
     }
     free(idx);
+}
+
+void kz_cons__rss_mb(uint64_t *rss, uint64_t *peak)
+{
+    *rss = *peak = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return;
+    char line[256];
+    unsigned long long kb;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+            *rss = kb >> 10;
+        else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            *peak = kb >> 10;
+    }
+    fclose(f);
 }
 
 /* ---------------------------------------------------------------- serving */
@@ -620,9 +608,9 @@ static void fx_load_progress(struct fx *f)
     char name[KZ_CKPT_NAME_MAX + 1];
     uint64_t v;
     while (fscanf(fp, "%128s %" SCNu64, name, &v) == 2) {
-        struct kz_cons__ckpt_file key;
+        struct kz_fs_file key;
         memcpy(key.name, name, sizeof name);
-        struct kz_cons__ckpt_file *hit = bsearch(
+        struct kz_fs_file *hit = bsearch(
             &key, f->info.files, f->info.n, sizeof key, name_cmp);
         if (hit == NULL)
             continue;
@@ -650,22 +638,24 @@ static void fx_complete(struct fx *f)
         fx_local_error(f, "%s: %s", final, strerror(errno));
         return;
     }
-    uint64_t ms = fx_now(f) - f->t0;
+    uint64_t ms = fx_now(f) - f->t0, rss, peak;
+    kz_cons__rss_mb(&rss, &peak);
     fprintf(stderr,
             "kizuna[%llu]: snapshot %llu fetched from node %llu: %u files, "
-            "%llu MB (%llu MB new) in %.1f s\n",
+            "%llu MB (%llu MB new) in %.1f s (RSS %llu MB, peak %llu MB)\n",
             (unsigned long long)f->a->self_id,
             (unsigned long long)f->info.index,
             (unsigned long long)f->a->sources[f->src].id, f->info.n,
             (unsigned long long)(f->info.total >> 20),
-            (unsigned long long)(f->bytes_fetched >> 20), (double)ms / 1e3);
+            (unsigned long long)(f->bytes_fetched >> 20), (double)ms / 1e3,
+            (unsigned long long)rss, (unsigned long long)peak);
     f->got = f->info.index;
     fx_finish(f, KZ_OK);
 }
 
 static void fx_pump(struct fx *f)
 {
-    const struct kz_cons__ckpt_file *file = &f->info.files[f->file];
+    const struct kz_fs_file *file = &f->info.files[f->file];
     while (f->count < f->window && f->next_off < file->size) {
         uint64_t left = file->size - f->next_off;
         uint32_t n = left < KZ_CKPT_CHUNK ? (uint32_t)left : KZ_CKPT_CHUNK;
@@ -709,7 +699,7 @@ static void fx_open_file(struct fx *f)
 
 static int fx_file_done(struct fx *f)
 {
-    const struct kz_cons__ckpt_file *file = &f->info.files[f->file];
+    const struct kz_fs_file *file = &f->info.files[f->file];
     if (ftruncate(f->fd, (off_t)file->size) != 0 || fsync(f->fd) != 0)
         return fx_local_error(f, "%s: %s", file->name, strerror(errno));
     close(f->fd);
@@ -816,7 +806,7 @@ static void fx_on_data(struct fx *f, uint64_t reqid, const unsigned char *p,
         return;
     }
     struct slot s = f->win[f->head];
-    const struct kz_cons__ckpt_file *file = &f->info.files[f->file];
+    const struct kz_fs_file *file = &f->info.files[f->file];
     if (len < 4 || kz_get_be32(p) != 0) {
         fx_source_failed(f, "no longer has the checkpoint");
         return;
@@ -900,28 +890,22 @@ static void fx_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     f->rlen += (size_t)n;
     f->last_activity = fx_now(f);
     size_t off = 0;
-    while (f->rlen - off >= 4) {
-        const unsigned char *p = (unsigned char *)f->rbuf + off;
-        uint32_t flen = kz_get_be32(p);
-        if (flen < KZ_CONS__FRAME_HEADER - 4 || flen > KZ_CONS__FRAME_MAX) {
+    struct kz_cons__frame fr;
+    int got;
+    while ((got = kz_cons__frame_next((unsigned char *)f->rbuf, f->rlen, &off,
+                                      &fr)) != 0) {
+        if (got < 0) {
             fx_source_failed(f, "a malformed frame");
             return;
         }
-        if (f->rlen - off < 4 + (size_t)flen)
-            break;
-        int type = p[4];
-        uint64_t reqid = kz_get_be64(p + 5);
-        const unsigned char *payload = p + KZ_CONS__FRAME_HEADER;
-        size_t plen = flen - (KZ_CONS__FRAME_HEADER - 4);
-        if (type == KZ_F_CKPT_INFO)
-            fx_on_info(f, payload, plen);
-        else if (type == KZ_F_CKPT_DATA)
-            fx_on_data(f, reqid, payload, plen);
+        if (fr.type == KZ_F_CKPT_INFO)
+            fx_on_info(f, fr.payload, fr.len);
+        else if (fr.type == KZ_F_CKPT_DATA)
+            fx_on_data(f, fr.reqid, fr.payload, fr.len);
         else
             fx_source_failed(f, "a frame of an unknown type");
         if (f->finished || f->s != s)
             return; /* the buffer was reset */
-        off += 4 + flen;
     }
     if (off > 0) {
         memmove(f->rbuf, f->rbuf + off, f->rlen - off);

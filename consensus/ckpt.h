@@ -40,11 +40,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kz_fs.h"
 #include "peer_tls.h"
 
 #define KZ_CKPT_CHUNK (1u << 20)
 #define KZ_CKPT_DESC_LEN 24
-#define KZ_CKPT_NAME_MAX 128
+#define KZ_CKPT_NAME_MAX KZ_FS_NAME_MAX
 #define KZ_CKPT_FILES_MAX 100000
 #define KZ_CKPT_GET_MAX (8 + 8 + 4 + 2 + KZ_CKPT_NAME_MAX)
 #define KZ_CKPT_DATA_HEADER (4 + 32)
@@ -60,15 +61,23 @@ enum {
     KZ_F_CKPT_DATA = 11
 };
 
-struct kz_cons__ckpt_file {
-    char name[KZ_CKPT_NAME_MAX + 1];
-    uint64_t size;
+/* The next whole frame in buf[*off..len): 1 with its type, reqid and payload
+ * (and *off moved past it), 0 when more bytes are needed, -1 when the
+ * length is out of bounds (close the connection). Both ends of the peer
+ * link parse with it. */
+struct kz_cons__frame {
+    int type;
+    uint64_t reqid;
+    const unsigned char *payload;
+    size_t len;
 };
+int kz_cons__frame_next(const unsigned char *buf, size_t len, size_t *off,
+                        struct kz_cons__frame *out);
 
 struct kz_cons__ckpt_info {
     uint64_t index;
     unsigned n;
-    struct kz_cons__ckpt_file *files; /* malloc'd; kz_cons__ckpt_info_free */
+    struct kz_fs_file *files; /* malloc'd; kz_cons__ckpt_info_free */
     uint64_t total;                   /* sum of sizes */
 };
 
@@ -78,7 +87,6 @@ void kz_cons__ckpt_desc_build(uint64_t index, uint64_t fsm_index,
 /* KZ_OK or KZ_ECORRUPT. */
 int kz_cons__ckpt_desc_parse(const unsigned char *p, size_t len,
                              uint64_t *index, uint64_t *fsm_index);
-bool kz_cons__ckpt_name_ok(const char *name, size_t len);
 /* Returns the request's length (out: KZ_CKPT_GET_MAX bytes), 0 for a bad
  * name. */
 size_t kz_cons__ckpt_get_build(uint64_t index, uint64_t offset,
@@ -112,6 +120,10 @@ int kz_cons__ckpt_list(const char *root, uint64_t index,
  * partial one (tmp-*, incoming-*) unless its index is `partial_keep`. */
 void kz_cons__ckpt_prune(const char *root, unsigned keep,
                          uint64_t partial_keep);
+
+/* This process's resident and peak resident memory in MB (Linux
+ * /proc/self/status; 0 when unknown), for the log lines of a fetch. */
+void kz_cons__rss_mb(uint64_t *rss, uint64_t *peak);
 
 /* ---- serving (the loop of the node that has the files) ---- */
 /* The reply payload to a LIST or GET request, malloc'd into *out (its frame

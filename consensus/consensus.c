@@ -250,6 +250,32 @@ static void fail_all(kz_cons_req *head, int status)
     }
 }
 
+/* Metrics (kz_cons_counters): fixed buckets, counted on the loop thread. */
+static void hist_init(struct kz_cons_hist *h, const uint64_t *le)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->le, le, sizeof h->le);
+}
+
+static void hist_observe(struct kz_cons_hist *h, uint64_t v)
+{
+    unsigned i = 0;
+    while (i < KZ_CONS_HIST_BOUNDS && v > h->le[i])
+        i++;
+    h->bucket[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+/* Called just before a proposal's successful finish: only proposals made
+ * through propose() carry started_ns (one served for a peer does not). */
+static void observe_proposal(kz_cons *c, const kz_cons_req *req, int status)
+{
+    if (status == 0 && req->type == REQ_PROPOSE && req->started_ns != 0)
+        hist_observe(&c->counters.proposal_us,
+                     (uv_hrtime() - req->started_ns) / 1000);
+}
+
 static int raft_to_kz(int rv)
 {
     switch (rv) {
@@ -430,6 +456,7 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
     size_t len;
     c->snap_entries = c->snap_bytes = c->state_bytes_at = 0;
     c->state_bytes_known = false;
+    snapshot_policy(c); /* the threshold it set may have been 1 */
     int rv = file_snapshots(c)
                  ? checkpoint_snapshot(c, &data, &len)
                  : c->fsm.snapshot(c->fsm.data, raft_malloc, &data, &len);
@@ -505,6 +532,13 @@ static int checkpoint_restore(kz_cons *c, const struct raft_buffer *buf)
     int rv = c->fsm.install(c->fsm.data, path);
     if (rv != KZ_OK)
         fatal(c, "installing a snapshot", rv, path);
+    uint64_t rss, peak;
+    kz_cons__rss_mb(&rss, &peak);
+    fprintf(stderr,
+            "kizuna[%llu]: installed snapshot %llu (RSS %llu MB, peak %llu "
+            "MB)\n",
+            (unsigned long long)c->cfg.id, (unsigned long long)have,
+            (unsigned long long)rss, (unsigned long long)peak);
     kz_cons__ckpt_prune(c->snapdir, 2, 0);
     return 0;
 }
@@ -787,6 +821,7 @@ static void client_frame(struct conn *k, int type, uint64_t reqid,
     }
     if (status == KZ_ENOTLEADER)
         status = KZ_ENOLEADER;
+    observe_proposal(k->c, req, status);
     finish(req, status);
 }
 
@@ -800,35 +835,30 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     k->rlen += (size_t)n;
     size_t off = 0;
-    while (k->rlen - off >= 4) {
-        const unsigned char *p = (unsigned char *)k->rbuf + off;
-        uint32_t flen = kz_get_be32(p);
-        if (flen < FRAME_HEADER - 4 || flen > FRAME_MAX) {
+    struct kz_cons__frame fr;
+    int got;
+    while ((got = kz_cons__frame_next((unsigned char *)k->rbuf, k->rlen, &off,
+                                      &fr)) != 0) {
+        int type = fr.type;
+        if (got < 0) {
             conn_close(k, KZ_ECORRUPT);
             return;
         }
-        if (k->rlen - off < 4 + (size_t)flen)
-            break;
-        int type = p[4];
-        uint64_t reqid = kz_get_be64(p + 5);
-        const unsigned char *payload = p + FRAME_HEADER;
-        size_t plen = flen - (FRAME_HEADER - 4);
         if (k->slot < 0 && (type == F_CKPT_LIST || type == F_CKPT_GET)) {
-            serve_ckpt(k, type, reqid, payload, plen);
+            serve_ckpt(k, type, fr.reqid, fr.payload, fr.len);
         } else if (k->slot < 0 &&
                    (type == F_PROPOSE || type == F_READ_INDEX ||
                     type == F_STATUS || type == F_CHANGE)) {
-            serve_frame(k, type, reqid, payload, plen);
+            serve_frame(k, type, fr.reqid, fr.payload, fr.len);
         } else if (k->slot >= 0 && (type == F_RESULT || type == F_INDEX ||
                                     type == F_STATUS_REPLY)) {
-            client_frame(k, type, reqid, payload, plen);
+            client_frame(k, type, fr.reqid, fr.payload, fr.len);
         } else {
             conn_close(k, KZ_ECORRUPT);
             return;
         }
         if (k->closed)
             return;
-        off += 4 + flen;
     }
     if (off > 0) {
         memmove(k->rbuf, k->rbuf + off, k->rlen - off);
@@ -1073,6 +1103,7 @@ static void on_applied(struct raft_apply *a, int status, void *result)
         req->result_len = p->result_len;
         req->index = a->index;
         p->result = NULL;
+        observe_proposal(c, req, raft_to_kz(status));
         finish(req, raft_to_kz(status));
     }
     free(p->result);
@@ -1138,6 +1169,7 @@ static int propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
     req->result = NULL;
     req->result_len = 0;
     req->index = 0;
+    req->started_ns = uv_hrtime();
     list_init(req);
     int rv = propose_local(c, req, cmd, len);
     if (rv != KZ_ENOTLEADER)
@@ -1187,11 +1219,13 @@ static void on_barrier(struct raft_barrier *b, int status)
 static void start_barrier(kz_cons *c)
 {
     /* Move every waiting read into the batch this barrier serves. */
+    uint64_t batch = 0;
     while (!list_empty(&c->reads_waiting)) {
         kz_cons_req *r = c->reads_waiting.next;
         list_remove(r);
         list_push(&c->reads_batch, r);
         c->counters.barrier_reads++;
+        batch++;
     }
     c->barrier.data = c;
     int rv = raft_barrier(&c->raft, &c->barrier, on_barrier);
@@ -1204,6 +1238,7 @@ static void start_barrier(kz_cons *c)
     }
     c->barrier_in_flight = true;
     c->counters.barriers++;
+    hist_observe(&c->counters.barrier_batch, batch);
 }
 
 static int read_local(kz_cons *c, kz_cons_req *req)
@@ -1569,12 +1604,19 @@ static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
  * follower's threshold is set out of reach, and restored when it leads.
  * Followers' logs then shrink when they lead or install a snapshot; see
  * docs/ARCHITECTURE.md. */
+#define SNAPSHOT_LOG_BYTES (64ull << 20)
+
 static void snapshot_policy(kz_cons *c)
 {
     unsigned min = c->cfg.snapshot_threshold ? c->cfg.snapshot_threshold
                                              : 1024;
     unsigned want = UINT_MAX;
-    if (raft_state(&c->raft) == RAFT_LEADER) {
+    if (raft_state(&c->raft) == RAFT_LEADER && c->snap_bytes >= SNAPSHOT_LOG_BYTES) {
+        /* raft 0.22 keeps every entry since the last snapshot in memory:
+         * past SNAPSHOT_LOG_BYTES of commands (2 MB photos fill 64 MB in
+         * 32 entries), a snapshot now, whatever the entry count. */
+        want = 1;
+    } else if (raft_state(&c->raft) == RAFT_LEADER) {
         want = min;
         /* A whole-state image costs the state's size: deferred while the
          * log since the last one is small next to it (see consensus.h). */
@@ -1620,8 +1662,10 @@ static void on_check(uv_check_t *h)
     kz_cons_req *r = c->inflight.next;
     while (r != &c->inflight) {
         kz_cons_req *next = r->next;
-        if ((r->flags & FLAG_WAIT_APPLY) && r->index <= applied)
+        if ((r->flags & FLAG_WAIT_APPLY) && r->index <= applied) {
+            observe_proposal(c, r, 0);
             finish(r, 0);
+        }
         r = next;
     }
 }
@@ -1654,6 +1698,14 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
     list_init(&c->inflight);
     list_init(&c->reads_waiting);
     list_init(&c->reads_batch);
+    /* Buckets of the metrics: 1 ms to 10 s; 1 to 4096 reads. */
+    static const uint64_t latency_us[KZ_CONS_HIST_BOUNDS] = {
+        1000,   2500,    5000,    10000,   25000,   50000,   100000,
+        250000, 500000, 1000000, 2500000, 5000000, 10000000};
+    static const uint64_t batch_reads[KZ_CONS_HIST_BOUNDS] = {
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+    hist_init(&c->counters.proposal_us, latency_us);
+    hist_init(&c->counters.barrier_batch, batch_reads);
     if (getrandom(&c->boot_nonce, sizeof c->boot_nonce, 0) !=
         sizeof c->boot_nonce)
         c->boot_nonce = (uint64_t)uv_hrtime();
@@ -1905,6 +1957,24 @@ const char *kz_cons_member_role(kz_cons *c, uint64_t id)
                 return "spare";
             }
     return NULL;
+}
+
+unsigned kz_cons_peer_progress(kz_cons *c, struct kz_cons_peer_progress *out,
+                               unsigned max)
+{
+    if (c->closing || raft_state(&c->raft) != RAFT_LEADER)
+        return 0;
+    const struct raft_configuration *conf = &c->raft.configuration;
+    unsigned n = 0;
+    for (unsigned i = 0; i < conf->n && n < max; i++) {
+        raft_index m;
+        if (raft_match_index(&c->raft, conf->servers[i].id, &m) != 0)
+            continue;
+        out[n].id = conf->servers[i].id;
+        out[n].match_index = m;
+        n++;
+    }
+    return n;
 }
 
 void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out)

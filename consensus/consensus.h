@@ -150,6 +150,7 @@ struct kz_cons_req {
     int type;
     int flags;
     uint64_t deadline;
+    uint64_t started_ns; /* propose: uv_hrtime() at the call, for metrics */
     uint64_t reqid;
     void *priv;
     kz_cons_req *prev, *next;
@@ -213,10 +214,36 @@ int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
 /* The latest configuration this node knows (appended, maybe not yet
  * committed): up to max members into out; returns how many. */
 unsigned kz_cons_members(kz_cons *c, struct kz_cons_member *out, unsigned max);
+/* Replication progress of one server, as the leader sees it. */
+struct kz_cons_peer_progress {
+    uint64_t id;
+    uint64_t match_index; /* highest log index known to be stored there */
+};
+/* On the leader: every server of the configuration (itself included) with
+ * its match index, up to max into out; returns how many. 0 on any node
+ * that is not the leader: only the leader tracks its followers. */
+unsigned kz_cons_peer_progress(kz_cons *c, struct kz_cons_peer_progress *out,
+                               unsigned max);
+/* A histogram with fixed buckets, for metrics: bucket[i] counts the values
+ * in (le[i-1], le[i]], bucket[KZ_CONS_HIST_BOUNDS] those above the last
+ * bound; sum is the total of the values, in le's unit. */
+#define KZ_CONS_HIST_BOUNDS 13
+struct kz_cons_hist {
+    uint64_t le[KZ_CONS_HIST_BOUNDS]; /* ascending upper bounds */
+    uint64_t bucket[KZ_CONS_HIST_BOUNDS + 1];
+    uint64_t count, sum;
+};
 /* Counters for metrics. */
 struct kz_cons_counters {
     uint64_t proposals, forwarded, barriers, barrier_reads, timeouts;
     uint64_t channels_accepted, channels_refused, handshakes_failed;
+    /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
+     * that succeeded: microseconds from the call to the callback, the
+     * round trip to the leader included when forwarded. Proposals served
+     * for a peer are counted by that peer. */
+    struct kz_cons_hist proposal_us;
+    /* Reads served by each read barrier this node started (leader). */
+    struct kz_cons_hist barrier_batch;
 };
 /* Reloads the node certificate, key and CA for new peer channels. */
 int kz_cons_reload_tls(kz_cons *c, char *errmsg, size_t errlen);

@@ -34,6 +34,8 @@
 #include <sys/random.h>
 
 #include "http_internal.h"
+#include "backup.h"
+#include "kz_fs.h"
 #include "identity.h"
 #include "audit.h"
 #include "audit_queue.h"
@@ -42,6 +44,7 @@
 #include "photos.h"
 #include "linkcode.h"
 #include "kizuna.pb-c.h"
+#include "metrics.h"
 #include "node.h"
 #include "records.h"
 #include "register.h"
@@ -84,6 +87,10 @@ static const struct route routes[] = {
      R_CASEWORKER | R_REGISTRAR, false, false},
     {"POST", "/v1/cluster/reload-tls", RT_TLS_RELOAD, R_OPERATOR, false, false},
     {"GET", "/v1/cluster/digest", RT_DIGEST, R_OPERATOR, false, false},
+    {"POST", "/v1/cluster/backups", RT_BACKUP_CREATE, R_OPERATOR, true, true},
+    {"GET", "/v1/cluster/backups/*", RT_BACKUP_GET, R_OPERATOR, false, false},
+    {"DELETE", "/v1/cluster/backups/*", RT_BACKUP_DELETE, R_OPERATOR, false,
+     false},
     {"POST", "/v1/cluster/nodes", RT_NODE_ADD, R_OPERATOR, false, false},
     {"DELETE", "/v1/cluster/nodes/*", RT_NODE_REMOVE, R_OPERATOR, false,
      false},
@@ -346,6 +353,22 @@ static const char *reason_of(int status)
     }
 }
 
+static int route_id_of(h2o_req_t *req);
+
+/* Microseconds since the request arrived (h2o's request_begin_at: wall
+ * clock, read once per loop iteration), for the duration histogram. */
+static uint64_t req_age_us(h2o_req_t *req)
+{
+    const struct timeval *t = &req->timestamps.request_begin_at;
+    if (t->tv_sec == 0 && t->tv_usec == 0)
+        t = &req->processed_at.at;
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    int64_t us = ((int64_t)now.tv_sec - (int64_t)t->tv_sec) * 1000000 +
+                 ((int64_t)now.tv_usec - (int64_t)t->tv_usec);
+    return us > 0 ? (uint64_t)us : 0; /* the wall clock stepped back */
+}
+
 static void send_body(struct kz_node *n, h2o_req_t *req, int status,
                       const char *ctype, const char *body, size_t len,
                       uint64_t index, long long stale_ms)
@@ -353,6 +376,8 @@ static void send_body(struct kz_node *n, h2o_req_t *req, int status,
     n->stats.http_requests++;
     if (status >= 100 && status < 600)
         n->stats.http_by_class[status / 100]++;
+    kz_node_metrics_http_observe(n, route_id_of(req), status,
+                                 req_age_us(req));
     req->res.status = status;
     req->res.reason = reason_of(status);
     req->res.content_length = len;
@@ -530,6 +555,20 @@ static bool match_route(const struct route *r, const char *path, size_t len,
         p++;
     }
     return i == len;
+}
+
+/* The route of a request (as on_req finds it), 0 when none matches: the
+ * answer is labelled with it in /metrics. */
+static int route_id_of(h2o_req_t *req)
+{
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    char a[80];
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (h2o_memis(req->method.base, req->method.len, routes[i].method,
+                      strlen(routes[i].method)) &&
+            match_route(&routes[i], req->path.base, plen, a, sizeof a))
+            return (int)routes[i].id;
+    return 0;
 }
 
 static int hexval(char c)
@@ -1380,6 +1419,22 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
     else
         n->stats.reads_linearizable++;
     switch (r->id) {
+    case RT_BACKUP_CREATE: {
+        /* At the read point: everything committed before the call. */
+        json_t *m;
+        char err[256] = "";
+        int rv = kz_node_backup_create(n, &m, err, sizeof err);
+        if (rv != KZ_OK) {
+            fprintf(stderr, "kizunad[%llu]: backup failed: %s\n",
+                    (unsigned long long)n->cfg.id, err);
+            answer_error(a, rid, rv == KZ_EIO ? 507 : 500, "backup_failed",
+                         "the checkpoint could not be written (see the "
+                         "node's log)");
+            return;
+        }
+        answer_ok(a, 201, m);
+        return;
+    }
     case RT_VICTIM_GET: {
         Kizuna__Victim *v;
         int rv = kz_node_load_victim(n->stor, &n->keys, muni, arg, &v);
@@ -1709,6 +1764,8 @@ static const char *read_action(enum route_id id)
         return "payout.read";
     case RT_PAYOUT_LIST:
         return "payout.list";
+    case RT_BACKUP_CREATE:
+        return "backup.create";
     default:
         return "read";
     }
@@ -1959,7 +2016,8 @@ static int handle_read(struct kz_node *n, h2o_req_t *req,
         return 0;
     }
     p->who = n->http->caller;
-    if (audits_on(n, r) && (r->id == RT_VICTIM_GET || r->id == RT_PHOTO_GET)) {
+    if (audits_on(n, r) && (r->id == RT_VICTIM_GET || r->id == RT_PHOTO_GET ||
+                            r->id == RT_BACKUP_CREATE)) {
         p->read_first = true;
         audit_read(n, p);
         return 0;
@@ -2617,85 +2675,92 @@ static void send_text(struct kz_node *n, h2o_req_t *req, int status,
               kz_stor_applied_index(n->stor), -1);
 }
 
-static void handle_metrics(struct kz_node *n, h2o_req_t *req)
+/* GET /metrics: rendered by metrics.c, with what only this file knows. */
+static void handle_metrics(struct kz_node *n, h2o_req_t *req, const char *rid)
 {
-    struct kz_cons_status st;
-    struct kz_cons_counters c;
-    kz_cons_get_status(n->cons, &st);
-    kz_cons_get_counters(n->cons, &c);
-    char buf[8192];
-    int off = snprintf(
-        buf, sizeof buf,
-        "# HELP kizuna_raft_term Current raft term.\n"
-        "# TYPE kizuna_raft_term gauge\nkizuna_raft_term %llu\n"
-        "# HELP kizuna_raft_leader 1 if this node is the leader.\n"
-        "# TYPE kizuna_raft_leader gauge\nkizuna_raft_leader %d\n"
-        "# HELP kizuna_raft_commit_index Commit index known to this node.\n"
-        "# TYPE kizuna_raft_commit_index gauge\nkizuna_raft_commit_index %llu\n"
-        "# HELP kizuna_raft_applied_index Last applied index.\n"
-        "# TYPE kizuna_raft_applied_index gauge\nkizuna_raft_applied_index %llu\n"
-        "# HELP kizuna_proposals_total Proposals handed to raft here.\n"
-        "# TYPE kizuna_proposals_total counter\nkizuna_proposals_total %llu\n"
-        "# HELP kizuna_forwarded_total Proposals forwarded to the leader.\n"
-        "# TYPE kizuna_forwarded_total counter\nkizuna_forwarded_total %llu\n"
-        "# HELP kizuna_barriers_total Read barriers issued.\n"
-        "# TYPE kizuna_barriers_total counter\nkizuna_barriers_total %llu\n"
-        "# HELP kizuna_barrier_reads_total Reads served by those barriers.\n"
-        "# TYPE kizuna_barrier_reads_total counter\nkizuna_barrier_reads_total %llu\n"
-        "# HELP kizuna_request_timeouts_total Requests that hit their deadline.\n"
-        "# TYPE kizuna_request_timeouts_total counter\nkizuna_request_timeouts_total %llu\n"
-        "# HELP kizuna_http_responses_total HTTP responses by status class.\n"
-        "# TYPE kizuna_http_responses_total counter\n",
-        (unsigned long long)st.term, st.state == KZ_CONS_LEADER,
-        (unsigned long long)st.commit_index,
-        (unsigned long long)st.applied_index,
-        (unsigned long long)c.proposals, (unsigned long long)c.forwarded,
-        (unsigned long long)c.barriers, (unsigned long long)c.barrier_reads,
-        (unsigned long long)c.timeouts);
-    for (int i = 1; i <= 5 && off > 0 && off < (int)sizeof buf; i++)
-        off += snprintf(buf + off, sizeof buf - (size_t)off,
-                        "kizuna_http_responses_total{class=\"%dxx\"} %llu\n", i,
-                        (unsigned long long)n->stats.http_by_class[i]);
-    if (off > 0 && off < (int)sizeof buf)
-        off += snprintf(
-            buf + off, sizeof buf - (size_t)off,
-            "# HELP kizuna_http_connections Open API connections.\n"
-            "# TYPE kizuna_http_connections gauge\nkizuna_http_connections %llu\n"
-            "# HELP kizuna_http_connections_refused_total Connections closed at "
-            "accept because max_connections were open.\n"
-            "# TYPE kizuna_http_connections_refused_total counter\n"
-            "kizuna_http_connections_refused_total %llu\n"
-            "# HELP kizuna_tls_reloads_total Certificate and CRL reloads.\n"
-            "# TYPE kizuna_tls_reloads_total counter\n"
-            "kizuna_tls_reloads_total{result=\"ok\"} %llu\n"
-            "kizuna_tls_reloads_total{result=\"failed\"} %llu\n",
-            (unsigned long long)n->stats.conns_open,
-            (unsigned long long)n->stats.conns_refused,
-            (unsigned long long)n->stats.tls_reloads,
-            (unsigned long long)n->stats.tls_reload_fails);
-    if (off > 0 && off < (int)sizeof buf)
-        off += snprintf(
-            buf + off, sizeof buf - (size_t)off,
-            "# HELP kizuna_audit_queue_records Audit records of stale reads "
-            "queued on this node, not yet handed to the cluster.\n"
-            "# TYPE kizuna_audit_queue_records gauge\n"
-            "kizuna_audit_queue_records %zu\n"
-            "# HELP kizuna_audit_read_entries_in_flight Raft entries carrying "
-            "audit records of reads, not yet committed.\n"
-            "# TYPE kizuna_audit_read_entries_in_flight gauge\n"
-            "kizuna_audit_read_entries_in_flight %u\n",
-            kz_node_audit_queue_length(n->audit_q), n->http->audits.in_flight);
-    if (off > 0 && off < (int)sizeof buf) {
-        int w = kz_api_identity_metrics(n, buf + off, sizeof buf - (size_t)off);
-        if (w < 0)
-            buf[off] = '\0'; /* did not fit: the lines before stay whole */
+    struct kz_node_metrics_http h = {
+        .routes = routes,
+        .n_routes = sizeof routes / sizeof routes[0],
+        .audit_entries_in_flight = n->http->audits.in_flight,
+    };
+    char *text;
+    size_t len;
+    if (kz_node_metrics_render(n, &h, &text, &len) != KZ_OK) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return;
     }
-    send_text(n, req, 200, "text/plain; version=0.0.4", buf);
+    send_body(n, req, 200, "text/plain; version=0.0.4", text, len,
+              kz_stor_applied_index(n->stor), -1);
+    free(text);
 }
 
 static int handle_reload_tls(struct kz_node *n, h2o_req_t *req,
                              const char *rid);
 static int handle_digest(struct kz_node *n, h2o_req_t *req, const char *rid);
+
+/* GET /v1/cluster/backups/{id}: the manifest; ?file=NAME: that file of the
+ * checkpoint, streamed from disk (backup.h). */
+static int handle_backup_get(struct kz_node *n, h2o_req_t *req,
+                             const char *id, const char *rid)
+{
+    char name[KZ_FS_NAME_MAX + 2];
+    int got = query_param(req, "file", name, sizeof name);
+    if (got < 0) {
+        send_error(n, req, rid, 400, "bad_request", "file: not a file name");
+        return 0;
+    }
+    if (got == 0) {
+        json_t *m;
+        if (kz_node_backup_manifest(n, id, &m) != KZ_OK) {
+            send_error(n, req, rid, 404, "not_found", "no backup with this id");
+            return 0;
+        }
+        send_json(n, req, 200, m, kz_stor_applied_index(n->stor), -1);
+        return 0;
+    }
+    char path[KZ_NODE_PATH_MAX + 256];
+    int rv = kz_node_backup_file(n, id, name, path, sizeof path);
+    if (rv == KZ_EINVAL) {
+        send_error(n, req, rid, 400, "bad_request", "file: not a file name");
+        return 0;
+    }
+    if (rv != KZ_OK) {
+        send_error(n, req, rid, 404, "not_found",
+                   "no such file in a backup of this node");
+        return 0;
+    }
+    n->stats.http_requests++;
+    n->stats.http_by_class[2]++;
+    add_node_headers(n, req, kz_stor_applied_index(n->stor), -1);
+    if (h2o_file_send(req, 200, "OK", path,
+                      h2o_iovec_init(H2O_STRLIT("application/octet-stream")),
+                      0) != 0) {
+        n->stats.http_by_class[2]--;
+        n->stats.http_requests--;
+        send_error(n, req, rid, 404, "not_found",
+                   "no such file in a backup of this node");
+    }
+    return 0;
+}
+
+/* DELETE /v1/cluster/backups/{id}: frees the disk it holds. */
+static int handle_backup_delete(struct kz_node *n, h2o_req_t *req,
+                                const char *id, const char *rid)
+{
+    int rv = kz_node_backup_delete(n, id);
+    if (rv == KZ_ENOTFOUND) {
+        send_error(n, req, rid, 404, "not_found", "no backup with this id");
+        return 0;
+    }
+    if (rv != KZ_OK) {
+        send_error(n, req, rid, 500, "internal", "the backup could not be "
+                                                 "removed");
+        return 0;
+    }
+    send_json(n, req, 200, json_pack("{s:s}", "deleted", id),
+              kz_stor_applied_index(n->stor), -1);
+    return 0;
+}
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -2814,7 +2879,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     case RT_METRICS:
-        handle_metrics(n, req);
+        handle_metrics(n, req, rid);
         return 0;
     case RT_CLUSTER:
         return handle_cluster(n, req, r, rid);
@@ -2841,7 +2906,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_PORTAL_ME:
     case RT_PORTAL_LOG:
     case RT_PHOTO_GET:
+    case RT_BACKUP_CREATE:
         return handle_read(n, req, r, arg, rid);
+    case RT_BACKUP_GET:
+        return handle_backup_get(n, req, arg, rid);
+    case RT_BACKUP_DELETE:
+        return handle_backup_delete(n, req, arg, rid);
     case RT_PHOTO_PUT:
         return handle_photo_put(n, req, r, arg, rid);
     case RT_ID_CHALLENGE:
@@ -2934,6 +3004,18 @@ static int on_client_verify(int ok, X509_STORE_CTX *x)
     fputc('\n', stderr);
     h->log_refused_cert.left_out = 0;
     return ok;
+}
+
+/* Counts the API handshakes this node ends with a fatal alert (a missing,
+ * bad or revoked client certificate, no common protocol) for /metrics. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE) ||
+        (ret >> 8) != SSL3_AL_FATAL || SSL_is_init_finished(ssl))
+        return;
+    struct kz_node_http *h = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (h != NULL)
+        h->node->stats.api_handshakes_failed++;
 }
 
 /* The issuer of crl among the certificates of the store, or NULL. */
@@ -3075,6 +3157,7 @@ static SSL_CTX *api_ctx_new(struct kz_node_http *h, long *revoked)
     SSL_CTX_set_app_data(ctx, h);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        on_client_verify);
+    SSL_CTX_set_info_callback(ctx, on_tls_info);
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
     return ctx;
 

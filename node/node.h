@@ -35,6 +35,16 @@ struct kz_node_idcheck {
 };
 struct kz_node_audit_queue;
 
+/* Durations of HTTP requests of one route and status class (metrics.c
+ * keeps the bucket bounds): bucket[i] counts those within bound i and above
+ * bound i-1, the last one those above every bound. */
+#define KZ_NODE_LATENCY_BOUNDS 13
+#define KZ_NODE_ROUTE_SLOTS 64 /* above every enum route_id (0: no route) */
+struct kz_node_latency {
+    uint64_t bucket[KZ_NODE_LATENCY_BOUNDS + 1];
+    uint64_t count, sum_us;
+};
+
 struct kz_node_stats {
     uint64_t http_requests;
     uint64_t http_by_class[6]; /* index status / 100 */
@@ -43,6 +53,13 @@ struct kz_node_stats {
     uint64_t conns_refused;    /* closed at accept: max_connections reached */
     uint64_t tls_reloads;      /* successful certificate/CRL reloads */
     uint64_t tls_reload_fails; /* reloads refused (old files kept) */
+    /* API TLS handshakes this node ended with a fatal alert (no, bad or
+     * revoked client certificate; no common protocol). Handshakes that
+     * time out or that the client drops are not counted. */
+    uint64_t api_handshakes_failed;
+    /* From a request's arrival to its response (send_body), by route id
+     * (0: no route) and status class (status / 100 - 1); metrics.c. */
+    struct kz_node_latency http_latency[KZ_NODE_ROUTE_SLOTS][5];
 };
 
 struct kz_node {

@@ -260,6 +260,22 @@ void kz_stor_close(kz_stor *st)
     free(st);
 }
 
+int kz_stor_reset_applied(kz_stor *st, uint64_t index)
+{
+    unsigned char v[8];
+    kz_put_be64(v, index);
+    char *err = NULL;
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(wo, 1);
+    rocksdb_put_cf(st->db, wo, st->cf[KZ_STOR_CF_META], meta_applied,
+                   sizeof meta_applied - 1, (const char *)v, 8, &err);
+    rocksdb_writeoptions_destroy(wo);
+    if (err != NULL)
+        return rocks_err(st, err, "reset applied index");
+    st->applied = index;
+    return KZ_OK;
+}
+
 int kz_stor_checkpoint(kz_stor *st, const char *dir)
 {
     char *err = NULL;
@@ -742,6 +758,28 @@ int kz_stor_load(kz_stor *st, const char *buf, size_t len)
     if (err != NULL)
         return rocks_err(st, err, "load");
     st->applied = index;
+    return KZ_OK;
+}
+
+int kz_stor_property_u64(kz_stor *st, int cf, const char *name,
+                         uint64_t *out)
+{
+    if (cf < KZ_STOR_CF_ALL || cf >= KZ_STOR_CF__COUNT)
+        return KZ_EINVAL;
+    if (st->db == NULL) /* a failed install left the store closed */
+        return KZ_EIO;
+    int first = cf == KZ_STOR_CF_ALL ? 0 : cf;
+    int last = cf == KZ_STOR_CF_ALL ? KZ_STOR_CF__COUNT - 1 : cf;
+    uint64_t total = 0;
+    for (int i = first; i <= last; i++) {
+        uint64_t v;
+        /* rocksdb_property_int_cf: 0 when the property exists as an
+         * integer. */
+        if (rocksdb_property_int_cf(st->db, st->cf[i], name, &v) != 0)
+            return KZ_ENOTFOUND;
+        total += v;
+    }
+    *out = total;
     return KZ_OK;
 }
 

@@ -97,6 +97,9 @@ int kz_stor_checkpoint(kz_stor *st, const char *dir);
  * comes back). On failure the old state is reopened when it can be; the
  * store is unusable (KZ_EIO) otherwise. */
 int kz_stor_install(kz_stor *st, const char *dir);
+/* Sets the applied index outside any command: for a state restored from a
+ * backup into a new cluster, whose raft log starts again at 1 (0 there). */
+int kz_stor_reset_applied(kz_stor *st, uint64_t index);
 /* Reads only the applied index recorded in a dump. */
 int kz_stor_dump_index(const char *buf, size_t len, uint64_t *index);
 /* Replaces the whole state by a dump. */
@@ -112,6 +115,17 @@ int kz_stor_digest(kz_stor *st, unsigned char out[32], uint64_t *index,
 
 /* Approximate on-disk size in bytes (for metrics and /v1/cluster). */
 uint64_t kz_stor_disk_size(kz_stor *st);
+
+/* An integer RocksDB property, for metrics. cf >= 0: of that column
+ * family; KZ_STOR_CF_ALL: summed over every column family, for properties
+ * kept per column family ("rocksdb.estimate-live-data-size"). A property
+ * of the whole database ("rocksdb.is-write-stopped",
+ * "rocksdb.actual-delayed-write-rate", "rocksdb.num-running-compactions")
+ * is read with any single cf. KZ_ENOTFOUND when RocksDB has no integer
+ * property of that name; KZ_EINVAL for a bad cf. */
+#define KZ_STOR_CF_ALL (-1)
+int kz_stor_property_u64(kz_stor *st, int cf, const char *name,
+                         uint64_t *out);
 
 /* Compacts the range of one key (with blob garbage collection), so the
  * replaced versions of its value leave the files; maintenance, not state. */

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (kz_cons__ckpt_get_parse(buf, n, &index, &off, &len, name) ==
             KZ_OK) {
             FUZZ_CHECK(len >= 1 && len <= KZ_CKPT_CHUNK);
-            FUZZ_CHECK(kz_cons__ckpt_name_ok(name, strlen(name)));
+            FUZZ_CHECK(kz_fs_name_ok(name, strlen(name)));
             unsigned char again[KZ_CKPT_GET_MAX];
             size_t l = kz_cons__ckpt_get_build(index, off, len, name, again);
             FUZZ_CHECK(l == n && memcmp(again, buf, n) == 0);
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t total = 0;
             for (unsigned i = 0; i < info.n; i++) {
                 const char *nm = info.files[i].name;
-                FUZZ_CHECK(kz_cons__ckpt_name_ok(nm, strlen(nm)));
+                FUZZ_CHECK(kz_fs_name_ok(nm, strlen(nm)));
                 if (i > 0)
                     FUZZ_CHECK(strcmp(info.files[i - 1].name, nm) < 0);
                 total += info.files[i].size;

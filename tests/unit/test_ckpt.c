@@ -86,16 +86,16 @@ Test(ckpt, names_cannot_leave_their_directory)
     const char *bad[] = {"", ".", "..", "../x", "a/b", ".progress", "a b",
                          "x\n", "/etc"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        cr_assert(kz_cons__ckpt_name_ok(good[i], strlen(good[i])), "%s",
+        cr_assert(kz_fs_name_ok(good[i], strlen(good[i])), "%s",
                   good[i]);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        cr_assert(!kz_cons__ckpt_name_ok(bad[i], strlen(bad[i])), "%s",
+        cr_assert(!kz_fs_name_ok(bad[i], strlen(bad[i])), "%s",
                   bad[i]);
     char longname[KZ_CKPT_NAME_MAX + 2];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    cr_assert(!kz_cons__ckpt_name_ok(longname, strlen(longname)));
-    cr_assert(kz_cons__ckpt_name_ok(longname, KZ_CKPT_NAME_MAX));
+    cr_assert(!kz_fs_name_ok(longname, strlen(longname)));
+    cr_assert(kz_fs_name_ok(longname, KZ_CKPT_NAME_MAX));
 }
 
 Test(ckpt, get_and_info_round_trip)
@@ -117,7 +117,7 @@ Test(ckpt, get_and_info_round_trip)
     cr_assert_eq(kz_cons__ckpt_get_parse(req, n, &idx, &off, &len, name),
                  KZ_ECORRUPT, "more than a chunk");
 
-    struct kz_cons__ckpt_file files[2] = {{"b.sst", 10}, {"a.sst", 0}};
+    struct kz_fs_file files[2] = {{"b.sst", 10}, {"a.sst", 0}};
     struct kz_cons__ckpt_info in = {.index = 9, .n = 2, .files = files};
     unsigned char *p;
     size_t plen;

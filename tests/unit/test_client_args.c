@@ -583,3 +583,24 @@ Test(client_args, card_sign, .init = clear_env)
 	cr_assert_null(cert);
 	cr_assert_not_null(strstr(err, "/nonexistent/c.key"), "%s", err);
 }
+
+Test(client_args, backup_commands, .init = clear_env)
+{
+	kz_cli_args a;
+	cr_assert_eq(PARSE(&a, "backup", "create", "/srv/b1"), KZ_CLI_ARGS_OK,
+		     "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_BACKUP_CREATE);
+	cr_assert_str_eq(a.id, "/srv/b1");
+	cr_assert_eq(PARSE(&a, "backup", "create"), KZ_CLI_ARGS_USAGE,
+		     "a directory is needed");
+	cr_assert_eq(PARSE(&a, "backup", "restore", "/srv/b1"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_not_null(strstr(err, "--data-dir"), "%s", err);
+	cr_assert_eq(PARSE(&a, "backup", "restore", "/srv/b1", "--data-dir",
+			   "/var/lib/kizuna"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_BACKUP_RESTORE);
+	cr_assert_str_eq(a.data_dir, "/var/lib/kizuna");
+	cr_assert_eq(PARSE(&a, "backup", "create", "/b", "--data-dir", "/d"),
+		     KZ_CLI_ARGS_USAGE, "--data-dir belongs to restore");
+}

@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -796,4 +797,90 @@ Test(storage, load_refuses_flipped_payload_byte)
     target_close(&t);
     /* Asserted after the cleanup so that a failure is not also a leak. */
     cr_assert_eq(rv, KZ_ECORRUPT, "flipped value bit: load returned %d", rv);
+}
+
+/* ------------------------------------------- checkpoints (file snapshots) */
+
+/* dir_b/state: a store; a checkpoint of dir_a's store installed into it
+ * replaces its state, leaves the checkpoint as it was, and survives a
+ * reopen. */
+Test(storage, checkpoint_install_replaces_the_state)
+{
+    kz_stor *a = open_at(dir_a);
+    fill(a);
+    char ck[128], state[128];
+    snprintf(ck, sizeof ck, "%s/ck", dir_b);
+    cr_assert_eq(kz_stor_checkpoint(a, ck), KZ_OK, "%s", kz_stor_errmsg(a));
+    commit_one(a, KZ_STOR_CF_RECORDS, "131016/v/later", "after", 8);
+    kz_stor_close(a);
+
+    snprintf(state, sizeof state, "%s/state", dir_b);
+    kz_stor *b = open_at(state);
+    commit_one(b, KZ_STOR_CF_RECORDS, "131016/v/mine", "old", 20);
+    cr_assert_eq(kz_stor_install(b, ck), KZ_OK, "%s", kz_stor_errmsg(b));
+    cr_assert_eq(kz_stor_applied_index(b), 7);
+    assert_value(b, KZ_STOR_CF_RECORDS, "131016/v/a", "alpha");
+    assert_value(b, KZ_STOR_CF_RECORDS, "131016/v/c", "gamma");
+    assert_absent(b, KZ_STOR_CF_RECORDS, "131016/v/b");
+    assert_absent(b, KZ_STOR_CF_RECORDS, "131016/v/mine");
+    assert_absent(b, KZ_STOR_CF_RECORDS, "131016/v/later");
+    /* Writes go on after it, and nothing is left of the swap. */
+    commit_one(b, KZ_STOR_CF_RECORDS, "131016/v/next", "next", 9);
+    kz_stor_close(b);
+    char p[160];
+    snprintf(p, sizeof p, "%s.old", state);
+    cr_assert_neq(access(p, F_OK), 0, "%s left behind", p);
+    snprintf(p, sizeof p, "%s.new", state);
+    cr_assert_neq(access(p, F_OK), 0, "%s left behind", p);
+    b = open_at(state);
+    cr_assert_eq(kz_stor_applied_index(b), 9);
+    assert_value(b, KZ_STOR_CF_RECORDS, "131016/v/next", "next");
+    /* The checkpoint itself is untouched: it can be installed again. */
+    char state2[128];
+    snprintf(state2, sizeof state2, "%s/state2", dir_b);
+    kz_stor *c = open_at(state2);
+    cr_assert_eq(kz_stor_install(c, ck), KZ_OK);
+    assert_absent(c, KZ_STOR_CF_RECORDS, "131016/v/next");
+    assert_value(c, KZ_STOR_CF_RECORDS, "131016/v/a", "alpha");
+    kz_stor_close(c);
+    kz_stor_close(b);
+}
+
+/* A crash between the two renames of an install leaves state.old and no
+ * state: the next open brings the old state back. */
+Test(storage, open_recovers_an_interrupted_swap)
+{
+    char state[128], old[160], staged[160];
+    snprintf(state, sizeof state, "%s/state", dir_b);
+    kz_stor *b = open_at(state);
+    commit_one(b, KZ_STOR_CF_RECORDS, "131016/v/kept", "kept", 5);
+    kz_stor_close(b);
+    snprintf(old, sizeof old, "%s.old", state);
+    snprintf(staged, sizeof staged, "%s.new", state);
+    cr_assert_eq(rename(state, old), 0);
+    cr_assert_eq(mkdir(staged, 0700), 0); /* a half-staged copy */
+    b = open_at(state);
+    cr_assert_eq(kz_stor_applied_index(b), 5);
+    assert_value(b, KZ_STOR_CF_RECORDS, "131016/v/kept", "kept");
+    cr_assert_neq(access(staged, F_OK), 0, "the staged copy stayed");
+    kz_stor_close(b);
+}
+
+Test(storage, reset_applied_survives_reopen)
+{
+    kz_stor *a = open_at(dir_a);
+    fill(a);
+    unsigned char d1[32], d2[32];
+    uint64_t i1, i2, n1, n2;
+    cr_assert_eq(kz_stor_digest(a, d1, &i1, &n1), KZ_OK);
+    cr_assert_eq(kz_stor_reset_applied(a, 0), KZ_OK);
+    cr_assert_eq(kz_stor_applied_index(a), 0);
+    cr_assert_eq(kz_stor_digest(a, d2, &i2, &n2), KZ_OK);
+    cr_assert(memcmp(d1, d2, 32) == 0 && n1 == n2,
+                 "the digest leaves the applied index out");
+    kz_stor_close(a);
+    a = open_at(dir_a);
+    cr_assert_eq(kz_stor_applied_index(a), 0);
+    commit_one(a, KZ_STOR_CF_RECORDS, "131016/v/new", "1", 1);
+    kz_stor_close(a);
 }
