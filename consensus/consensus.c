@@ -1985,6 +1985,8 @@ void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out)
     out->channels_accepted = ts.accepted;
     out->channels_refused = ts.refused;
     out->handshakes_failed = ts.handshakes_failed;
+    out->channel_pauses = ts.paused;
+    out->channel_queued_bytes = ts.queued;
 }
 
 int kz_cons_reload_tls(kz_cons *c, char *errmsg, size_t errlen)

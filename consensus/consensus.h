@@ -237,6 +237,10 @@ struct kz_cons_hist {
 struct kz_cons_counters {
     uint64_t proposals, forwarded, barriers, barrier_reads, timeouts;
     uint64_t channels_accepted, channels_refused, handshakes_failed;
+    /* Times a peer channel stopped reading one side because the other
+     * side's write queue was full (flow control). */
+    uint64_t channel_pauses;
+    uint64_t channel_queued_bytes; /* now, in peer channels' write queues */
     /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
      * that succeeded: microseconds from the call to the callback, the
      * round trip to the leader included when forwarded. Proposals served

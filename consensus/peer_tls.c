@@ -32,6 +32,14 @@
 #define PREAMBLE_MAGIC "KZCHAN01"
 #define PREAMBLE_MAX KZ_CONS__PREAMBLE_MAX
 
+/* Flow control. A channel stops reading from one side while the other
+ * side's write queue holds more than HIGH_WATER bytes, and reads again
+ * once it has drained below LOW_WATER: a slow peer (or a user not reading)
+ * then backs up into the kernel's socket buffers and into raft's own send
+ * queue, instead of into copies here without bound. */
+#define HIGH_WATER (4u << 20)
+#define LOW_WATER (1u << 20)
+
 enum chan_state { CONNECTING, HANDSHAKE, PREAMBLE, OPEN, CLOSED };
 
 struct chan;
@@ -61,6 +69,8 @@ struct chan {
     uv_pipe_t inner;
     uv_pipe_t *outer; /* user's end until handed over */
     bool inner_open, handed;
+    bool inner_paused; /* not reading the user: TCP's queue is full */
+    bool tcp_paused;   /* not reading TCP: the user's queue is full */
     SSL *ssl;
     BIO *net_in, *net_out;
     bool client;
@@ -191,10 +201,29 @@ static void chan_close(struct chan *k, int status)
 
 /* ----------------------------------------------------------------- output */
 
+static void inner_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* Resumes reading the side that was paused for s's queue, once it has
+ * drained. Write callbacks of a closing handle run before its close
+ * callback, so the chan is still there (and CLOSED). */
 static void on_written(uv_write_t *w, int status)
 {
-    (void)status;
+    uv_stream_t *s = w->handle;
     free(w->data);
+    struct chan *k = s->data;
+    if (status != 0 || k == NULL || k->state == CLOSED ||
+        s->write_queue_size > LOW_WATER)
+        return;
+    if (s == (uv_stream_t *)&k->tcp && k->inner_paused) {
+        k->inner_paused = false;
+        uv_read_start((uv_stream_t *)&k->inner, inner_alloc, inner_read);
+    } else if (s == (uv_stream_t *)&k->inner && k->tcp_paused) {
+        k->tcp_paused = false;
+        uv_read_start((uv_stream_t *)&k->tcp, tcp_alloc, tcp_read);
+    }
 }
 
 static int write_to(uv_stream_t *s, const void *data, size_t len)
@@ -262,6 +291,12 @@ static void inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n > 0 && k->state == OPEN && send_plain(k, buf->base, (size_t)n) != 0)
         chan_close(k, KZ_ENET);
     free(buf->base);
+    if (k->state == OPEN && !k->inner_paused &&
+        k->tcp.write_queue_size > HIGH_WATER) {
+        k->inner_paused = true;
+        k->t->stats.paused++;
+        uv_read_stop((uv_stream_t *)&k->inner);
+    }
 }
 
 /* Makes the socketpair, starts pumping, returns the user's end. */
@@ -556,6 +591,12 @@ static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         drive_tls(k);
     }
     free(buf->base);
+    if (k->state == OPEN && !k->tcp_paused && k->inner_open &&
+        k->inner.write_queue_size > HIGH_WATER) {
+        k->tcp_paused = true;
+        k->t->stats.paused++;
+        uv_read_stop((uv_stream_t *)&k->tcp);
+    }
 }
 
 static void on_deadline(uv_timer_t *timer)
@@ -854,4 +895,10 @@ void kz_cons__tls_free(struct kz_cons__tls *t)
 void kz_cons__tls_stats(struct kz_cons__tls *t, struct kz_cons__tls_stats *out)
 {
     *out = t->stats;
+    out->queued = 0;
+    for (const struct chan *k = t->chans; k != NULL; k = k->next) {
+        out->queued += k->tcp.write_queue_size;
+        if (k->inner_open)
+            out->queued += k->inner.write_queue_size;
+    }
 }

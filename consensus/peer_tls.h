@@ -98,6 +98,8 @@ size_t kz_cons__preamble_build(int kind, uint64_t id, const char *address,
 
 struct kz_cons__tls_stats {
     uint64_t accepted, refused, handshakes_failed, connected;
+    uint64_t paused; /* times a channel stopped reading: flow control */
+    uint64_t queued; /* bytes now waiting in the channels' write queues */
 };
 void kz_cons__tls_stats(struct kz_cons__tls *t, struct kz_cons__tls_stats *out);
 

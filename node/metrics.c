@@ -292,6 +292,13 @@ static void raft_metrics(struct mbuf *b, struct kz_node *n)
     counter_u64(b, "kizuna_peer_tls_handshakes_failed_total",
                 "Node-to-node TLS handshakes that failed or timed out.",
                 c.handshakes_failed);
+    counter_u64(b, "kizuna_peer_channel_pauses_total",
+                "Times a node-to-node channel stopped reading because the "
+                "other side had more than 4 MB queued (flow control).",
+                c.channel_pauses);
+    gauge_u64(b, "kizuna_peer_channel_queued_bytes",
+              "Bytes waiting in node-to-node channels' write queues.",
+              c.channel_queued_bytes);
 }
 
 /* ------------------------------------------------------------------ HTTP */

@@ -433,3 +433,113 @@ Test(peer_tls, revoked_node_certificate_is_refused)
     close_tls(revoked);
     close_tls(checking);
 }
+
+/* ------------------------------------------------------------ flow control */
+
+#define FLOW_CHUNK (1u << 20)
+#define FLOW_CHUNKS 64
+#define FLOW_BOUND (8u << 20) /* 4 MB high water, plus a read in flight */
+
+struct flow_write {
+    uv_write_t w;
+    unsigned char data[FLOW_CHUNK];
+};
+
+static struct {
+    size_t got;
+    bool bad;
+} sink;
+
+static void flow_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+static void sink_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    (void)h;
+    (void)s;
+    b->base = malloc(65536);
+    b->len = 65536;
+}
+
+static void sink_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)s;
+    for (ssize_t i = 0; i < n; i++)
+        if ((unsigned char)b->base[i] != (unsigned char)((sink.got + (size_t)i) % 251))
+            sink.bad = true;
+    if (n > 0)
+        sink.got += (size_t)n;
+    free(b->base);
+}
+
+static bool both_paused(void *a)
+{
+    struct kz_cons__tls *client = a;
+    struct kz_cons__tls_stats cs, ss;
+    kz_cons__tls_stats(client, &cs);
+    kz_cons__tls_stats(server, &ss);
+    return cs.paused > 0 && ss.paused > 0;
+}
+
+static bool sink_full(void *a)
+{
+    (void)a;
+    return sink.got >= (size_t)FLOW_CHUNK * FLOW_CHUNKS || sink.bad;
+}
+
+static bool accepted(void *a)
+{
+    (void)a;
+    return acc.s != NULL;
+}
+
+/* A user that stops reading makes both ends of the channel stop reading
+ * (the receiver from TCP, the sender from its user), so what the channels
+ * hold stays bounded while 64 MB wait in the writer's own queue; once the
+ * reader reads again every byte arrives, in order. */
+Test(peer_tls, a_reader_that_stops_bounds_what_the_channel_queues)
+{
+    struct kz_cons__tls *client = make(pki, 1, 1, 2000);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    struct conn_result r = {0};
+    cr_assert_not_null(kz_cons__tls_connect(client, KZ_CHAN_RAFT, 2, addr,
+                                            on_connected, &r));
+    cr_assert(run_until(fired, &r, 5000));
+    cr_assert_eq(r.status, 0);
+    cr_assert(run_until(accepted, NULL, 5000));
+    uv_read_stop(acc.s); /* the reader holds off */
+    for (unsigned c = 0; c < FLOW_CHUNKS; c++) {
+        struct flow_write *fw = malloc(sizeof *fw);
+        cr_assert_not_null(fw);
+        for (size_t i = 0; i < FLOW_CHUNK; i++)
+            fw->data[i] = (unsigned char)(((size_t)c * FLOW_CHUNK + i) % 251);
+        fw->w.data = fw;
+        uv_buf_t b = uv_buf_init((char *)fw->data, FLOW_CHUNK);
+        cr_assert_eq(uv_write(&fw->w, r.s, &b, 1, flow_written), 0);
+    }
+    cr_assert(run_until(both_paused, client, 20000),
+              "the channel never stopped reading");
+    struct kz_cons__tls_stats cs, ss;
+    kz_cons__tls_stats(client, &cs);
+    kz_cons__tls_stats(server, &ss);
+    cr_assert_leq(cs.queued, FLOW_BOUND, "sender queues %llu bytes",
+                  (unsigned long long)cs.queued);
+    cr_assert_leq(ss.queued, FLOW_BOUND, "receiver queues %llu bytes",
+                  (unsigned long long)ss.queued);
+    cr_assert_gt(r.s->write_queue_size, (size_t)FLOW_CHUNK * FLOW_CHUNKS / 2,
+                 "the writer's own queue should hold most of it");
+    memset(&sink, 0, sizeof sink);
+    uv_read_start(acc.s, sink_alloc, sink_read);
+    cr_assert(run_until(sink_full, NULL, 30000), "got %zu bytes", sink.got);
+    cr_assert(!sink.bad, "bytes arrived changed or out of order");
+    cr_assert_eq(sink.got, (size_t)FLOW_CHUNK * FLOW_CHUNKS);
+    kz_cons__tls_stats(client, &cs);
+    kz_cons__tls_stats(server, &ss);
+    cr_assert_eq(cs.queued + ss.queued, 0);
+    uv_close((uv_handle_t *)r.s, free_stream);
+    close_tls(client);
+}
