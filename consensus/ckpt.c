@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -34,6 +35,8 @@ static const unsigned char desc_magic[8] = {'K', 'Z', 'C', 'K',
                                             'P', 'T', '0', '1'};
 #define SYNC_EVERY (64ull << 20)
 #define WINDOW_MAX 16
+#define PIN_MS 60000
+#define PINS_MAX 32
 
 /* ------------------------------------------------------------------ codecs */
 
@@ -290,6 +293,83 @@ static int u64_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* Checkpoints being served: a fetch of a large state takes longer than the
+ * leader takes to write two newer checkpoints under a steady load of big
+ * entries, so a checkpoint a peer asked about in the last PIN_MS is not
+ * pruned (seen: a follower restarting five fetches of 1.1-1.9 GB, each
+ * superseded and deleted under it, 4.6 GB moved in 45 s for one state).
+ * Keyed by a hash of the directory and the index; the serving loop and the
+ * pruning loop may differ (tests run several nodes in one process). */
+static struct pin {
+    uint64_t root_hash, index, until_ms;
+} pins[PINS_MAX];
+static uv_mutex_t pins_mu;
+static uv_once_t pins_once = UV_ONCE_INIT;
+
+static void pins_init(void)
+{
+    if (uv_mutex_init(&pins_mu) != 0)
+        abort();
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t root_hash(const char *root)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)root; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+/* Pins (root, index) for PIN_MS from now; when the table is full, the pin
+ * closest to expiring makes room. */
+static void pin(const char *root, uint64_t index)
+{
+    uv_once(&pins_once, pins_init);
+    uint64_t h = root_hash(root), now = mono_ms();
+    uv_mutex_lock(&pins_mu);
+    struct pin *slot = &pins[0];
+    for (size_t i = 0; i < PINS_MAX; i++) {
+        if (pins[i].root_hash == h && pins[i].index == index) {
+            slot = &pins[i];
+            break;
+        }
+        if (pins[i].until_ms < slot->until_ms)
+            slot = &pins[i];
+    }
+    slot->root_hash = h;
+    slot->index = index;
+    slot->until_ms = now + PIN_MS;
+    uv_mutex_unlock(&pins_mu);
+}
+
+static bool pinned(const char *root, uint64_t index)
+{
+    uv_once(&pins_once, pins_init);
+    uint64_t h = root_hash(root), now = mono_ms();
+    bool found = false;
+    uv_mutex_lock(&pins_mu);
+    for (size_t i = 0; i < PINS_MAX && !found; i++)
+        found = pins[i].root_hash == h && pins[i].index == index &&
+                pins[i].until_ms > now;
+    uv_mutex_unlock(&pins_mu);
+    return found;
+}
+
+void kz_cons__ckpt_unpin_all(void)
+{
+    uv_once(&pins_once, pins_init);
+    uv_mutex_lock(&pins_mu);
+    memset(pins, 0, sizeof pins);
+    uv_mutex_unlock(&pins_mu);
+}
+
 void kz_cons__ckpt_prune(const char *root, unsigned keep,
                          uint64_t partial_keep)
 {
@@ -321,6 +401,8 @@ void kz_cons__ckpt_prune(const char *root, unsigned keep,
     if (n > keep) {
         qsort(idx, n, sizeof *idx, u64_desc);
         for (size_t i = keep; i < n; i++) {
+            if (pinned(root, idx[i]))
+                continue; /* a peer is fetching it */
             kz_cons__ckpt_path(root, idx[i], path, sizeof path);
             kz_fs_rmtree(path);
         }
@@ -356,8 +438,10 @@ static int serve_list(const char *root, const unsigned char *req, size_t len,
     struct kz_cons__ckpt_info info;
     memset(&info, 0, sizeof info);
     int status = kz_cons__ckpt_newest(root, min, &index);
-    if (status == KZ_OK)
+    if (status == KZ_OK) {
+        pin(root, index); /* before listing: prune may run between */
         status = kz_cons__ckpt_list(root, index, &info);
+    }
     int rv = kz_cons__ckpt_info_build(status, &info, out, olen);
     kz_cons__ckpt_info_free(&info);
     return rv;
@@ -382,6 +466,7 @@ static int serve_get(const char *root, const unsigned char *req, size_t len,
     char name[KZ_CKPT_NAME_MAX + 1];
     if (kz_cons__ckpt_get_parse(req, len, &index, &off, &n, name) != KZ_OK)
         return KZ_ECORRUPT;
+    pin(root, index);
     char path[4400];
     kz_cons__ckpt_path(root, index, path, sizeof path);
     size_t pl = strlen(path);

@@ -117,9 +117,13 @@ int kz_cons__ckpt_newest(const char *root, uint64_t min, uint64_t *index);
 int kz_cons__ckpt_list(const char *root, uint64_t index,
                        struct kz_cons__ckpt_info *out);
 /* Removes all but the newest `keep` complete checkpoints, and every
- * partial one (tmp-*, incoming-*) unless its index is `partial_keep`. */
+ * partial one (tmp-*, incoming-*) unless its index is `partial_keep`.
+ * A complete checkpoint that kz_cons__ckpt_serve answered about in the
+ * last 60 s (a peer is fetching it) is kept as well. */
 void kz_cons__ckpt_prune(const char *root, unsigned keep,
                          uint64_t partial_keep);
+/* Forgets every such pin (tests). */
+void kz_cons__ckpt_unpin_all(void);
 
 /* This process's resident and peak resident memory in MB (Linux
  * /proc/self/status; 0 when unknown), for the log lines of a fetch. */

@@ -149,6 +149,11 @@ struct kz_cons {
     uint64_t state_bytes, state_bytes_at; /* fsm.state_bytes, at snap_entries */
     bool state_bytes_known;
     struct change *promoting; /* waiting for a standby to catch up */
+    /* A follower snapshots only while the leader says it is caught up
+     * (snapshot_policy): asked every second over the peer link. */
+    kz_cons_req caught_up_q;
+    bool caught_up_querying;
+    uint64_t caught_up_at_ms, caught_up_next_ms;
     int handles_open;
     void (*close_cb)(void *);
     void *close_data;
@@ -1600,23 +1605,61 @@ static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
 /* raft 0.22.1 crashes a node that receives an InstallSnapshot while it is
  * taking a snapshot of its own: takeSnapshotCb (src/legacy.c) clears
  * legacy.snapshot_pending before reading it and starts persisting NULL. Only
- * followers receive InstallSnapshot, so only the leader takes snapshots: a
- * follower's threshold is set out of reach, and restored when it leads.
- * Followers' logs then shrink when they lead or install a snapshot; see
+ * followers receive InstallSnapshot, and the leader sends one only to a
+ * follower that needs entries its log no longer has. So a follower takes
+ * snapshots only while the leader, asked every second, says it has applied
+ * within FOLLOWER_SLACK entries of the commit index (the leader keeps
+ * snapshot_trailing entries, 1024 by default, behind its own snapshots);
+ * otherwise its threshold is out of reach. Without follower snapshots a
+ * follower held its whole log since it last installed a snapshot in memory
+ * (raft 0.22 keeps the log between snapshots in memory). See
  * docs/ARCHITECTURE.md. */
 #define SNAPSHOT_LOG_BYTES (64ull << 20)
+#define FOLLOWER_SLACK 64
+#define CAUGHT_UP_VALID_MS 1500
+
+static void on_caught_up_status(kz_cons_req *q, int status)
+{
+    kz_cons *c = q->data;
+    c->caught_up_querying = false;
+    if (status != 0 || c->closing)
+        return;
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    if (q->peer.id == leader && q->peer.state == KZ_CONS_LEADER &&
+        raft_last_applied(&c->raft) + FOLLOWER_SLACK >= q->peer.commit_index)
+        c->caught_up_at_ms = now_ms(c);
+}
+
+static void caught_up_tick(kz_cons *c, uint64_t now, raft_id leader)
+{
+    if (raft_state(&c->raft) != RAFT_FOLLOWER || leader == 0 ||
+        leader == c->cfg.id || c->caught_up_querying ||
+        now < c->caught_up_next_ms)
+        return;
+    c->caught_up_next_ms = now + 1000;
+    c->caught_up_q.data = c;
+    if (kz_cons_query_peer(c, &c->caught_up_q, leader, on_caught_up_status) ==
+        KZ_OK)
+        c->caught_up_querying = true;
+}
 
 static void snapshot_policy(kz_cons *c)
 {
     unsigned min = c->cfg.snapshot_threshold ? c->cfg.snapshot_threshold
                                              : 1024;
     unsigned want = UINT_MAX;
-    if (raft_state(&c->raft) == RAFT_LEADER && c->snap_bytes >= SNAPSHOT_LOG_BYTES) {
+    int state = raft_state(&c->raft);
+    bool may = state == RAFT_LEADER ||
+               (state == RAFT_FOLLOWER && c->caught_up_at_ms != 0 &&
+                now_ms(c) - c->caught_up_at_ms < CAUGHT_UP_VALID_MS);
+    if (may && c->snap_bytes >= SNAPSHOT_LOG_BYTES) {
         /* raft 0.22 keeps every entry since the last snapshot in memory:
          * past SNAPSHOT_LOG_BYTES of commands (2 MB photos fill 64 MB in
          * 32 entries), a snapshot now, whatever the entry count. */
         want = 1;
-    } else if (raft_state(&c->raft) == RAFT_LEADER) {
+    } else if (may) {
         want = min;
         /* A whole-state image costs the state's size: deferred while the
          * log since the last one is small next to it (see consensus.h). */
@@ -1648,6 +1691,7 @@ static void on_timer(uv_timer_t *t)
     if (leader != 0)
         c->last_leader_seen = now;
     promote_tick(c, now);
+    caught_up_tick(c, now, leader);
     expire_list(c, &c->inflight, now);
     expire_list(c, &c->reads_waiting, now);
     expire_list(c, &c->reads_batch, now);

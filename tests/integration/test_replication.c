@@ -4,6 +4,7 @@
  * by log and by snapshot.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,31 @@ Test(replication, acked_writes_survive_leader_kill, .fini = teardown,
         free(ids[i]);
 }
 
+/* Every node's data/snapshots holds a complete checkpoint (a directory
+ * named by 20 digits). The follower that never lagged can only have one by
+ * taking it itself. */
+static bool every_node_snapshotted(void *arg)
+{
+    (void)arg;
+    for (int n = 1; n <= 3; n++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/node%d/data/snapshots", cluster.dir,
+                 n);
+        DIR *d = opendir(path);
+        bool found = false;
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL)
+            if (strlen(e->d_name) == 20 &&
+                strspn(e->d_name, "0123456789") == 20)
+                found = true;
+        if (d != NULL)
+            closedir(d);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 static void catch_up_case(const char *const *sets, bool expect_snapshot)
 {
     kz_it_up(&cluster, "tokyo:1,osaka:1,sapporo:1", sets);
@@ -178,6 +204,20 @@ static void catch_up_case(const char *const *sets, bool expect_snapshot)
      * the peer link (raft carried only the descriptor). */
     if (expect_snapshot)
         cr_assert_not_null(strstr(log, " fetched from node "), "%s", log);
+    /* Followers that are caught up take snapshots too (raft 0.22 holds the
+     * log since the last snapshot in memory): more writes, and every node
+     * ends up with a checkpoint of its own. */
+    if (expect_snapshot) {
+        kz_cli *w2 = kz_it_client(&cluster, "registrar", NULL, 20000);
+        for (int i = 0; i < 60; i++) {
+            char *id = create_victim(w2, 1000 + i);
+            cr_assert_not_null(id);
+            free(id);
+        }
+        kz_cli_close(w2);
+        cr_assert(kz_it_wait(every_node_snapshotted, NULL, 30000),
+                  "a follower took no snapshot of its own");
+    }
     free(log);
     for (int i = 0; i < n; i++)
         free(ids[i]);

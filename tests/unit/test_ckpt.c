@@ -222,6 +222,47 @@ Test(ckpt, serving_refuses_traversal_and_reads_past_the_end,
     free(out);
 }
 
+/* A checkpoint a peer is fetching outlives newer ones: prune keeps it
+ * while the pin lasts, and removes it once the pin is gone. */
+Test(ckpt, prune_keeps_a_checkpoint_being_served, .init = dirs_setup,
+     .fini = dirs_teardown)
+{
+    mkdirf(tmp, "00000000000000000002");
+    char path[256];
+    snprintf(path, sizeof path, "%s/00000000000000000002/a.sst", tmp);
+    write_file(path, "hello", 5);
+    unsigned char req[KZ_CKPT_GET_MAX], *out;
+    size_t olen;
+    int type;
+    size_t n = kz_cons__ckpt_get_build(2, 0, 5, "a.sst", req);
+    cr_assert_eq(kz_cons__ckpt_serve(tmp, KZ_F_CKPT_GET, req, n, &out, &olen,
+                                     &type),
+                 KZ_OK);
+    cr_assert_eq(kz_get_be32(out), 0);
+    free(out);
+    mkdirf(tmp, "00000000000000000004");
+    mkdirf(tmp, "00000000000000000006");
+    mkdirf(tmp, "00000000000000000001");
+    kz_cons__ckpt_prune(tmp, 2, 0);
+    cr_assert(exists(tmp, "00000000000000000006"));
+    cr_assert(exists(tmp, "00000000000000000004"));
+    cr_assert(exists(tmp, "00000000000000000002"), "being fetched");
+    cr_assert(!exists(tmp, "00000000000000000001"));
+    /* The same directory name elsewhere is not pinned. */
+    char other[300];
+    snprintf(other, sizeof other, "%s/other", tmp);
+    cr_assert_eq(mkdir(other, 0700), 0);
+    mkdirf(other, "00000000000000000002");
+    mkdirf(other, "00000000000000000004");
+    mkdirf(other, "00000000000000000006");
+    kz_cons__ckpt_prune(other, 2, 0);
+    cr_assert(!exists(other, "00000000000000000002"));
+    kz_cons__ckpt_unpin_all();
+    kz_cons__ckpt_prune(tmp, 2, 0);
+    cr_assert(!exists(tmp, "00000000000000000002"), "no longer fetched");
+    cr_assert(exists(tmp, "00000000000000000006"));
+}
+
 /* ------------------------------------------------------------ fetching */
 
 static uv_loop_t sloop;

@@ -46,6 +46,7 @@ static bool run_until(bool (*cond)(void *), void *arg, unsigned ms)
     uv_timer_t wake;
     uv_timer_init(&loop, &wake);
     uv_timer_start(&wake, on_wake, 10, 10);
+    uv_update_time(&loop); /* setup's gen-pki may have taken seconds */
     uint64_t end = uv_now(&loop) + ms;
     bool ok;
     while (!(ok = cond(arg)) && uv_now(&loop) < end)
