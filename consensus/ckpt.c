@@ -30,6 +30,7 @@
 
 #include "kz_error.h"
 #include "kz_fs.h"
+#include "kz_log.h"
 
 static const unsigned char desc_magic[8] = {'K', 'Z', 'C', 'K',
                                             'P', 'T', '0', '1'};
@@ -603,10 +604,9 @@ static void fx_source_failed(struct fx *f, const char *why)
     if (f->finished)
         return;
     const struct kz_cons__ckpt_source *s = &f->a->sources[f->src];
-    fprintf(stderr,
-            "kizuna[%llu]: snapshot fetch from node %llu (%s): %s\n",
-            (unsigned long long)f->a->self_id, (unsigned long long)s->id,
-            s->addr, why);
+    kz_log_node(f->a->self_id, KZ_LOG_WARN, "snapshot source failed",
+                "from=%llu addr=%s error=%s", (unsigned long long)s->id,
+                s->addr, why);
     if (f->s != NULL) {
         uv_close((uv_handle_t *)f->s, on_stream_closed);
         f->s = NULL;
@@ -725,15 +725,14 @@ static void fx_complete(struct fx *f)
     }
     uint64_t ms = fx_now(f) - f->t0, rss, peak;
     kz_cons__rss_mb(&rss, &peak);
-    fprintf(stderr,
-            "kizuna[%llu]: snapshot %llu fetched from node %llu: %u files, "
-            "%llu MB (%llu MB new) in %.1f s (RSS %llu MB, peak %llu MB)\n",
-            (unsigned long long)f->a->self_id,
-            (unsigned long long)f->info.index,
-            (unsigned long long)f->a->sources[f->src].id, f->info.n,
-            (unsigned long long)(f->info.total >> 20),
-            (unsigned long long)(f->bytes_fetched >> 20), (double)ms / 1e3,
-            (unsigned long long)rss, (unsigned long long)peak);
+    kz_log_node(f->a->self_id, KZ_LOG_INFO, "snapshot fetched",
+                "index=%llu from=%llu files=%u bytes=%llu new_bytes=%llu "
+                "ms=%llu rss_mb=%llu peak_rss_mb=%llu",
+                (unsigned long long)f->info.index,
+                (unsigned long long)f->a->sources[f->src].id, f->info.n,
+                (unsigned long long)f->info.total,
+                (unsigned long long)f->bytes_fetched, (unsigned long long)ms,
+                (unsigned long long)rss, (unsigned long long)peak);
     f->got = f->info.index;
     fx_finish(f, KZ_OK);
 }
@@ -843,14 +842,11 @@ static void fx_begin(struct fx *f)
             return;
         }
     }
-    fprintf(stderr,
-            "kizuna[%llu]: fetching snapshot %llu from node %llu: %u files, "
-            "%llu MB%s\n",
-            (unsigned long long)f->a->self_id,
-            (unsigned long long)f->info.index,
-            (unsigned long long)f->a->sources[f->src].id, f->info.n,
-            (unsigned long long)(need >> 20),
-            have > 0 ? " (resuming)" : "");
+    kz_log_node(f->a->self_id, KZ_LOG_INFO, "fetching snapshot",
+                "index=%llu from=%llu files=%u bytes_needed=%llu resuming=%s",
+                (unsigned long long)f->info.index,
+                (unsigned long long)f->a->sources[f->src].id, f->info.n,
+                (unsigned long long)need, have > 0 ? "true" : "false");
     f->file = 0;
     fx_open_file(f);
 }
@@ -1068,13 +1064,12 @@ static void fx_tick(uv_timer_t *t)
         if (f->file < f->info.n)
             have += f->written - f->progress[f->file];
         double secs = (double)(now - f->t0) / 1e3;
-        fprintf(stderr,
-                "kizuna[%llu]: snapshot %llu: %llu of %llu MB (%.0f MB/s)\n",
-                (unsigned long long)f->a->self_id,
-                (unsigned long long)f->info.index,
-                (unsigned long long)(have >> 20),
-                (unsigned long long)(f->info.total >> 20),
-                secs > 0 ? (double)(f->bytes_fetched >> 20) / secs : 0.0);
+        kz_log_node(f->a->self_id, KZ_LOG_INFO, "snapshot fetch progress",
+                    "index=%llu bytes=%llu total_bytes=%llu mb_per_s=%.0f",
+                    (unsigned long long)f->info.index,
+                    (unsigned long long)have,
+                    (unsigned long long)f->info.total,
+                    secs > 0 ? (double)(f->bytes_fetched >> 20) / secs : 0.0);
     }
 }
 
@@ -1135,9 +1130,8 @@ int kz_cons__ckpt_fetch(const struct kz_cons__ckpt_fetch_args *a,
     uv_run(&f->loop, UV_RUN_DEFAULT);
     kz_cons__tls_free(f->tls);
     if (uv_loop_close(&f->loop) != 0)
-        fprintf(stderr, "kizuna[%llu]: snapshot fetch: a handle outlived "
-                        "its loop\n",
-                (unsigned long long)a->self_id);
+        kz_log_node(a->self_id, KZ_LOG_ERROR,
+                    "snapshot fetch: a handle outlived its loop", NULL);
     rv = f->result;
     out->index = f->got;
     out->bytes = f->bytes_fetched;

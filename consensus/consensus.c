@@ -32,6 +32,7 @@
 #include "ckpt.h"
 #include "kz_endian.h"
 #include "kz_fs.h"
+#include "kz_log.h"
 #include "peer_tls.h"
 
 #include <raft.h>
@@ -387,8 +388,9 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
                           len, prop != NULL, prop ? &res : NULL,
                           prop ? &rlen : NULL);
     if (rv != 0) {
-        fprintf(stderr, "kizuna: fatal: apply of index %llu failed: %s\n",
-                (unsigned long long)index, kz_strerror(rv));
+        kz_log_node(c->cfg.id, KZ_LOG_FATAL, "apply failed",
+                    "index=%llu error=%s", (unsigned long long)index,
+                    kz_strerror(rv));
         free(res);
         return RAFT_IOERR;
     }
@@ -409,9 +411,9 @@ static bool file_snapshots(const kz_cons *c)
 
 static void fatal(kz_cons *c, const char *what, int code, const char *detail)
 {
-    fprintf(stderr, "kizuna[%llu]: fatal: %s: %s%s%s\n",
-            (unsigned long long)c->cfg.id, what, kz_strerror(code),
-            detail && detail[0] ? ": " : "", detail ? detail : "");
+    kz_log_node(c->cfg.id, KZ_LOG_FATAL, "consensus failure",
+                "what=%s error=%s detail=%s", what, kz_strerror(code),
+                detail && detail[0] ? detail : NULL);
     if (c->fsm.fatal != NULL)
         c->fsm.fatal(c->fsm.data, what, code, detail);
     abort();
@@ -432,9 +434,9 @@ static int checkpoint_snapshot(kz_cons *c, char **data, size_t *len)
         kz_fs_rmtree(tmp);
         int rv = c->fsm.checkpoint(c->fsm.data, tmp);
         if (rv != 0) {
-            fprintf(stderr, "kizuna[%llu]: snapshot at %llu: %s\n",
-                    (unsigned long long)c->cfg.id, (unsigned long long)index,
-                    kz_strerror(rv));
+            kz_log_node(c->cfg.id, KZ_LOG_ERROR, "snapshot failed",
+                        "index=%llu error=%s", (unsigned long long)index,
+                        kz_strerror(rv));
             kz_fs_rmtree(tmp);
             return rv;
         }
@@ -531,19 +533,18 @@ static int checkpoint_restore(kz_cons *c, const struct raft_buffer *buf)
     }
     char path[4200];
     kz_cons__ckpt_path(c->snapdir, have, path, sizeof path);
-    fprintf(stderr, "kizuna[%llu]: installing snapshot %llu (for %llu)\n",
-            (unsigned long long)c->cfg.id, (unsigned long long)have,
-            (unsigned long long)index);
+    kz_log_node(c->cfg.id, KZ_LOG_INFO, "installing snapshot",
+                "index=%llu for_index=%llu", (unsigned long long)have,
+                (unsigned long long)index);
     int rv = c->fsm.install(c->fsm.data, path);
     if (rv != KZ_OK)
         fatal(c, "installing a snapshot", rv, path);
     uint64_t rss, peak;
     kz_cons__rss_mb(&rss, &peak);
-    fprintf(stderr,
-            "kizuna[%llu]: installed snapshot %llu (RSS %llu MB, peak %llu "
-            "MB)\n",
-            (unsigned long long)c->cfg.id, (unsigned long long)have,
-            (unsigned long long)rss, (unsigned long long)peak);
+    kz_log_node(c->cfg.id, KZ_LOG_INFO, "snapshot installed",
+                "index=%llu rss_mb=%llu peak_rss_mb=%llu",
+                (unsigned long long)have, (unsigned long long)rss,
+                (unsigned long long)peak);
     kz_cons__ckpt_prune(c->snapdir, 2, 0);
     return 0;
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "kz_error.h"
+#include "kz_log.h"
 
 #define PREAMBLE_MAGIC "KZCHAN01"
 #define PREAMBLE_MAX KZ_CONS__PREAMBLE_MAX
@@ -119,8 +120,9 @@ static void tls_errmsg(char *buf, size_t len, const char *what)
 static void refuse(struct chan *k, const char *why)
 {
     k->t->stats.refused++;
-    fprintf(stderr, "kizuna: peer channel %s %s refused: %s\n",
-            k->client ? "to" : "from", k->remote, why);
+    kz_log_node(k->t->cfg.id, KZ_LOG_WARN, "peer channel refused",
+                "direction=%s peer=%s reason=%s", k->client ? "to" : "from",
+                k->remote, why);
 }
 
 /* The node id a certificate names: CN "node-<id>". */

@@ -14,6 +14,7 @@
 
 #include "kz_endian.h"
 #include "kz_error.h"
+#include "kz_log.h"
 #include "state_store.h"
 
 #define HEADER 16
@@ -139,9 +140,8 @@ int kz_node_audit_queue_open(struct kz_node_audit_queue **out,
     }
     struct stat sb;
     if (fstat(q->fd, &sb) == 0 && sb.st_size != good) {
-        fprintf(stderr,
-                "kizunad: %s: cut %lld bytes of an unfinished record\n", path,
-                (long long)(sb.st_size - good));
+        kz_log(KZ_LOG_WARN, "audit queue: unfinished record cut",
+               "path=%s bytes=%lld", path, (long long)(sb.st_size - good));
         if (ftruncate(q->fd, good) != 0 || fdatasync(q->fd) != 0) {
             snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
             kz_node_audit_queue_close(q);

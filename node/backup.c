@@ -14,6 +14,7 @@
 
 #include "kz_error.h"
 #include "kz_fs.h"
+#include "kz_log.h"
 #include "node.h"
 
 #define BACKUP_KEEP_MS (24ll * 3600 * 1000)
@@ -83,8 +84,8 @@ static int write_manifest(const char *path, json_t *m)
     return rv;
 }
 
-int kz_node_backup_create(struct kz_node *n, json_t **manifest, char *err,
-                          size_t errlen)
+int kz_node_backup_create(struct kz_node *n, const char *request_id,
+                          json_t **manifest, char *err, size_t errlen)
 {
     char dir[KZ_NODE_PATH_MAX + 16];
     backups_dir(n, dir, sizeof dir);
@@ -96,8 +97,20 @@ int kz_node_backup_create(struct kz_node *n, json_t **manifest, char *err,
     prune_old(n, at);
     uint64_t index = kz_stor_applied_index(n->stor);
     char id[64], path[KZ_NODE_PATH_MAX + 96], mpath[KZ_NODE_PATH_MAX + 128];
-    snprintf(id, sizeof id, "%020" PRIu64 "-%" PRId64, index, at);
-    snprintf(path, sizeof path, "%s/%s", dir, id);
+    /* Two backups in the same millisecond at the same index: the second
+     * takes the next free millisecond (the checkpoint refuses an existing
+     * directory, and the cleanup below would remove the first backup). */
+    for (int tries = 0;; tries++, at++) {
+        struct stat sb;
+        snprintf(id, sizeof id, "%020" PRIu64 "-%" PRId64, index, at);
+        snprintf(path, sizeof path, "%s/%s", dir, id);
+        if (lstat(path, &sb) != 0 && errno == ENOENT)
+            break;
+        if (tries == 1000) {
+            snprintf(err, errlen, "%s: no free backup id", dir);
+            return KZ_EIO;
+        }
+    }
     snprintf(mpath, sizeof mpath, "%s.json", path);
     int rv = kz_stor_checkpoint(n->stor, path);
     if (rv != KZ_OK) {
@@ -136,10 +149,9 @@ int kz_node_backup_create(struct kz_node *n, json_t **manifest, char *err,
         kz_fs_rmtree(mpath);
         return KZ_EIO;
     }
-    fprintf(stderr,
-            "kizunad[%llu]: backup %s: %zu files, %llu MB at index %llu\n",
-            (unsigned long long)n->cfg.id, id, cnt,
-            (unsigned long long)(total >> 20), (unsigned long long)index);
+    kz_log(KZ_LOG_INFO, "backup created",
+           "backup=%s files=%zu bytes=%llu index=%llu request_id=%s", id, cnt,
+           (unsigned long long)total, (unsigned long long)index, request_id);
     *manifest = m;
     return KZ_OK;
 }

@@ -20,9 +20,9 @@
 struct kz_node;
 
 /* Makes a backup: KZ_OK and its manifest (the caller owns it), or an error
- * with err. */
-int kz_node_backup_create(struct kz_node *n, json_t **manifest, char *err,
-                          size_t errlen);
+ * with err. request_id (NULL: none) goes into the log line of the backup. */
+int kz_node_backup_create(struct kz_node *n, const char *request_id,
+                          json_t **manifest, char *err, size_t errlen);
 /* The manifest of backup id: KZ_OK, KZ_ENOTFOUND. */
 int kz_node_backup_manifest(struct kz_node *n, const char *id,
                             json_t **manifest);

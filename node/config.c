@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_U64, K_UINT, K_STR, K_ADDR };
+enum kind { K_U64, K_UINT, K_STR, K_ADDR, K_LEVEL };
 
 struct setting {
     const char *key;
@@ -65,6 +65,7 @@ static const struct setting settings[] = {
     {"payout_branch_name", K_STR, F(payout_branch_name), 0, 0},
     {"payout_account_type", K_UINT, F(payout_account_type), 1, 9},
     {"payout_account_number", K_STR, F(payout_account_number), 0, 0},
+    {"log_level", K_LEVEL, F(log_level), 0, 0},
 };
 #undef F
 
@@ -94,6 +95,7 @@ void kz_node_config_defaults(struct kz_node_config *c)
     c->audit_retention_days = 3650;
     c->challenge_ttl_s = 300;
     c->payout_account_type = 1;
+    c->log_level = KZ_LOG_INFO;
 }
 
 /* host:port with 1 <= port <= max_port. Raft addresses need max 65534:
@@ -174,6 +176,18 @@ int kz_node_config_set(struct kz_node_config *c, const char *key,
         if (strcmp(s->key, key) != 0)
             continue;
         char *field = (char *)c + s->off;
+        if (s->kind == K_LEVEL) {
+            /* fatal would hide every error: not a threshold to run with. */
+            enum kz_log_level level;
+            if (kz_log_level_parse(value, &level) != KZ_OK ||
+                level == KZ_LOG_FATAL) {
+                snprintf(err, errlen,
+                         "%s: expected debug, info, warn or error", key);
+                return -1;
+            }
+            *(enum kz_log_level *)(void *)field = level;
+            return 0;
+        }
         if (s->kind == K_STR || s->kind == K_ADDR) {
             if (strlen(value) >= s->size || value[0] == '\0') {
                 snprintf(err, errlen, "%s: empty or too long", key);

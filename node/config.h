@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "consensus.h"
+#include "kz_log.h"
 
 #define KZ_NODE_PATH_MAX 1024
 
@@ -68,6 +69,7 @@ struct kz_node_config {
     char payout_branch_name[64];
     unsigned payout_account_type;
     char payout_account_number[16];
+    enum kz_log_level log_level; /* lines below it are dropped; default info */
     struct kz_node_member members[KZ_CONS_MAX_PEERS];
     unsigned n_members;
 };

@@ -36,6 +36,7 @@
 #include "http_internal.h"
 #include "backup.h"
 #include "kz_fs.h"
+#include "kz_log.h"
 #include "identity.h"
 #include "audit.h"
 #include "audit_queue.h"
@@ -353,7 +354,7 @@ static const char *reason_of(int status)
     }
 }
 
-static int route_id_of(h2o_req_t *req);
+static const struct route *route_of(h2o_req_t *req);
 
 /* Microseconds since the request arrived (h2o's request_begin_at: wall
  * clock, read once per loop iteration), for the duration histogram. */
@@ -369,15 +370,45 @@ static uint64_t req_age_us(h2o_req_t *req)
     return us > 0 ? (uint64_t)us : 0; /* the wall clock stepped back */
 }
 
-static void send_body(struct kz_node *n, h2o_req_t *req, int status,
-                      const char *ctype, const char *body, size_t len,
-                      uint64_t index, long long stale_ms)
+/* At debug level, one line per answer: the route pattern, never the path
+ * (paths carry record ids and link codes), and nothing of the caller's
+ * certificate. */
+static void log_answer(h2o_req_t *req, const struct route *rt, int status,
+                       uint64_t us)
+{
+    if (!kz_log_enabled(KZ_LOG_DEBUG))
+        return;
+    ssize_t i = h2o_find_header_by_str(&req->res.headers,
+                                       H2O_STRLIT("x-request-id"), -1);
+    char rid[24] = "-";
+    if (i >= 0) {
+        h2o_iovec_t v = req->res.headers.entries[i].value;
+        snprintf(rid, sizeof rid, "%.*s", (int)v.len, v.base);
+    }
+    kz_log(KZ_LOG_DEBUG, "request",
+           "request_id=%s method=%.*s route=%s status=%d ms=%.1f", rid,
+           (int)(req->method.len < 16 ? req->method.len : 16),
+           req->method.base, rt ? rt->pattern : "-", status,
+           (double)us / 1e3);
+}
+
+/* Counts an answer for /metrics, and logs it. */
+static void observe_answer(struct kz_node *n, h2o_req_t *req, int status)
 {
     n->stats.http_requests++;
     if (status >= 100 && status < 600)
         n->stats.http_by_class[status / 100]++;
-    kz_node_metrics_http_observe(n, route_id_of(req), status,
-                                 req_age_us(req));
+    const struct route *rt = route_of(req);
+    uint64_t us = req_age_us(req);
+    kz_node_metrics_http_observe(n, rt ? (int)rt->id : 0, status, us);
+    log_answer(req, rt, status, us);
+}
+
+static void send_body(struct kz_node *n, h2o_req_t *req, int status,
+                      const char *ctype, const char *body, size_t len,
+                      uint64_t index, long long stale_ms)
+{
+    observe_answer(n, req, status);
     req->res.status = status;
     req->res.reason = reason_of(status);
     req->res.content_length = len;
@@ -557,9 +588,9 @@ static bool match_route(const struct route *r, const char *path, size_t len,
     return i == len;
 }
 
-/* The route of a request (as on_req finds it), 0 when none matches: the
- * answer is labelled with it in /metrics. */
-static int route_id_of(h2o_req_t *req)
+/* The route of a request (as on_req finds it), NULL when none matches:
+ * the answer is labelled with it in /metrics and in the log. */
+static const struct route *route_of(h2o_req_t *req)
 {
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     char a[80];
@@ -567,8 +598,8 @@ static int route_id_of(h2o_req_t *req)
         if (h2o_memis(req->method.base, req->method.len, routes[i].method,
                       strlen(routes[i].method)) &&
             match_route(&routes[i], req->path.base, plen, a, sizeof a))
-            return (int)routes[i].id;
-    return 0;
+            return &routes[i];
+    return NULL;
 }
 
 static int hexval(char c)
@@ -1423,10 +1454,10 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         /* At the read point: everything committed before the call. */
         json_t *m;
         char err[256] = "";
-        int rv = kz_node_backup_create(n, &m, err, sizeof err);
+        int rv = kz_node_backup_create(n, rid, &m, err, sizeof err);
         if (rv != KZ_OK) {
-            fprintf(stderr, "kizunad[%llu]: backup failed: %s\n",
-                    (unsigned long long)n->cfg.id, err);
+            kz_log(KZ_LOG_ERROR, "backup failed", "error=%s request_id=%s",
+                   err, rid);
             answer_error(a, rid, rv == KZ_EIO ? 507 : 500, "backup_failed",
                          "the checkpoint could not be written (see the "
                          "node's log)");
@@ -2221,9 +2252,9 @@ static void on_membership_done(kz_cons_req *creq, int status)
     struct kz_node *n = p->node;
     free(creq->result);
     creq->result = NULL;
-    fprintf(stderr, "kizunad[%llu]: membership change %s (request %s): %s\n",
-            (unsigned long long)n->cfg.id, p->arg, p->request_id,
-            kz_strerror(status));
+    kz_log(status == KZ_OK ? KZ_LOG_INFO : KZ_LOG_WARN, "membership change",
+           "change=%s result=%s request_id=%s", p->arg,
+           status == KZ_OK ? "ok" : kz_strerror(status), p->request_id);
     if (p->req != NULL) {
         if (status == KZ_OK && p->route->id == RT_LEADER_TRANSFER) {
             struct kz_cons_status st;
@@ -2491,8 +2522,8 @@ static int handle_keys_rotate(struct kz_node *n, h2o_req_t *req,
                    rv == KZ_ECONFIG ? n->keys.errmsg : kz_strerror(rv));
         return 0;
     }
-    fprintf(stderr, "kizunad[%llu]: %s key rotation proposed (request %s)\n",
-            (unsigned long long)n->cfg.id, master ? "master" : "data", rid);
+    kz_log(KZ_LOG_INFO, "key rotation proposed", "key=%s request_id=%s",
+           master ? "master" : "data", rid);
     /* Key commands carry wrapped keys only: proposed unsealed. */
     return submit(n, req, r, "", rid, cmd, len);
 }
@@ -2555,10 +2586,8 @@ static void audit_refusal(struct kz_node *n, const struct route *r,
     rv = kz_cons_propose(n->cons, creq, rv == KZ_OK ? sealed : (char *)buf,
                          rv == KZ_OK ? slen : len, on_refusal_audited);
     if (rv != 0) {
-        fprintf(stderr,
-                "kizunad[%llu]: the audit record of refused request %s could "
-                "not be proposed: %s\n",
-                (unsigned long long)n->cfg.id, rid, kz_strerror(rv));
+        kz_log(KZ_LOG_ERROR, "refusal audit record not proposed",
+               "error=%s request_id=%s", kz_strerror(rv), rid);
         free(creq);
     }
     free(sealed);
@@ -2732,6 +2761,9 @@ static int handle_backup_get(struct kz_node *n, h2o_req_t *req,
     n->stats.http_requests++;
     n->stats.http_by_class[2]++;
     add_node_headers(n, req, kz_stor_applied_index(n->stor), -1);
+    /* Logged before: once sending, req may be gone. A file removed in
+     * between gets a second line, its 404. */
+    log_answer(req, route_of(req), 200, req_age_us(req));
     if (h2o_file_send(req, 200, "OK", path,
                       h2o_iovec_init(H2O_STRLIT("application/octet-stream")),
                       0) != 0) {
@@ -2817,10 +2849,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                          sizeof who->purpose) != 1)
             who->purpose[0] = '\0';
         if (!(r->roles & id.role)) {
-            fprintf(stderr,
-                    "kizunad[%llu]: refused %s %s to role '%s' (request %s)\n",
-                    (unsigned long long)n->cfg.id, r->method, r->pattern,
-                    id.role_name[0] ? id.role_name : "-", rid);
+            kz_log(KZ_LOG_WARN, "request refused to role",
+                   "method=%s route=%s role=%s status=403 request_id=%s",
+                   r->method, r->pattern,
+                   id.role_name[0] ? id.role_name : "-", rid);
             char msg[160];
             snprintf(msg, sizeof msg,
                      "role '%s' may not call %s %s",
@@ -2993,15 +3025,11 @@ static int on_client_verify(int ok, X509_STORE_CTX *x)
     if (h == NULL || !log_allowed(h, &h->log_refused_cert, 20))
         return ok;
     int err = X509_STORE_CTX_get_error(x);
-    fprintf(stderr,
-            "kizunad[%llu]: API client certificate refused: %s (depth %d)",
-            (unsigned long long)h->node->cfg.id,
-            X509_verify_cert_error_string(err),
-            X509_STORE_CTX_get_error_depth(x));
-    if (h->log_refused_cert.left_out > 0)
-        fprintf(stderr, "; %llu earlier refusals not logged",
-                (unsigned long long)h->log_refused_cert.left_out);
-    fputc('\n', stderr);
+    kz_log(KZ_LOG_WARN, "API client certificate refused",
+           "reason=%s depth=%d not_logged=%llu",
+           X509_verify_cert_error_string(err),
+           X509_STORE_CTX_get_error_depth(x),
+           (unsigned long long)h->log_refused_cert.left_out);
     h->log_refused_cert.left_out = 0;
     return ok;
 }
@@ -3238,10 +3266,10 @@ int kz_node_http_init(struct kz_node *n)
     return KZ_OK;
 }
 
-int kz_node_reload_tls(struct kz_node *n, const char *trigger)
+int kz_node_reload_tls(struct kz_node *n, const char *trigger,
+                       const char *request_id)
 {
     struct kz_node_http *h = n->http;
-    unsigned long long id = (unsigned long long)n->cfg.id;
     struct tls_gen *g = calloc(1, sizeof *g);
     if (g == NULL) {
         snprintf(n->errmsg, sizeof n->errmsg, "out of memory");
@@ -3264,33 +3292,29 @@ int kz_node_reload_tls(struct kz_node *n, const char *trigger)
     unsigned older = 0;
     for (struct tls_gen *o = h->gens->next; o != NULL; o = o->next)
         older++;
-    char crl[64];
-    if (revoked < 0)
-        snprintf(crl, sizeof crl, "no CRL");
-    else
-        snprintf(crl, sizeof crl, "CRL with %ld revoked", revoked);
-    fprintf(stderr,
-            "kizunad[%llu]: TLS reloaded (%s): API certificate serial %s, %s, "
-            "peer channels too; %u older context(s) kept for open "
-            "connections\n",
-            id, trigger, h->cert_serial, crl, older);
+    char crl[32];
+    snprintf(crl, sizeof crl, "%ld", revoked);
+    kz_log(KZ_LOG_INFO, "TLS reloaded",
+           "trigger=%s serial=%s crl_revoked=%s older_contexts=%u "
+           "request_id=%s",
+           trigger, h->cert_serial, revoked < 0 ? NULL : crl, older,
+           request_id);
     return KZ_OK;
 
 err_after_gen:
     free(g);
 err:
     n->stats.tls_reload_fails++;
-    fprintf(stderr,
-            "kizunad[%llu]: TLS reload (%s) refused, current certificates "
-            "kept: %s\n",
-            id, trigger, n->errmsg);
+    kz_log(KZ_LOG_ERROR, "TLS reload refused, current certificates kept",
+           "trigger=%s error=%s request_id=%s", trigger, n->errmsg,
+           request_id);
     return KZ_ECONFIG;
 }
 
 static int handle_reload_tls(struct kz_node *n, h2o_req_t *req,
                              const char *rid)
 {
-    if (kz_node_reload_tls(n, "API") != KZ_OK) {
+    if (kz_node_reload_tls(n, "API", rid) != KZ_OK) {
         char msg[400];
         snprintf(msg, sizeof msg,
                  "reload refused; this node keeps its current certificates: "
@@ -3354,11 +3378,10 @@ static void refuse_conn(struct kz_node_http *h, struct api_conn *c)
     struct kz_node *n = h->node;
     n->stats.conns_refused++;
     if (log_allowed(h, &h->log_refused_conn, 5)) {
-        fprintf(stderr,
-                "kizunad[%llu]: API connection refused: %u open "
-                "(max_connections); %llu refused so far\n",
-                (unsigned long long)n->cfg.id, h->n_conns,
-                (unsigned long long)n->stats.conns_refused);
+        kz_log(KZ_LOG_WARN, "API connection refused",
+               "open=%u max_connections=%u refused_total=%llu", h->n_conns,
+               n->cfg.max_connections,
+               (unsigned long long)n->stats.conns_refused);
         h->log_refused_conn.left_out = 0;
     }
     /* A reset: the client learns at once, and no TIME_WAIT is left here. */

@@ -11,6 +11,9 @@
  * would before it touches anything, and exits: 0, or 2 with the parser's
  * message. It opens the config file and nothing else (no data dir, no TLS
  * file, no port), so it runs on any host, e.g. before a config is deployed.
+ *
+ * The log is stderr, one logfmt line per event (kz_log.h), from log_level
+ * up; KIZUNA_LOG_LEVEL in the environment overrides the setting.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "kz_log.h"
 #include "node.h"
 
 static struct kz_node node;
@@ -38,8 +42,7 @@ static void on_stopped(struct kz_node *n)
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)s;
-    fprintf(stderr, "kizunad[%llu]: signal %d, stopping\n",
-            (unsigned long long)node.cfg.id, signum);
+    kz_log(KZ_LOG_INFO, "stopping", "signal=%d", signum);
     uv_signal_stop(&sigterm);
     uv_signal_stop(&sigint);
     uv_signal_stop(&sighup);
@@ -51,7 +54,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 {
     (void)s;
     (void)signum;
-    (void)kz_node_reload_tls(&node, "SIGHUP");
+    (void)kz_node_reload_tls(&node, "SIGHUP", NULL);
 }
 
 /* Every API connection is a descriptor, next to RocksDB's files and the
@@ -70,12 +73,26 @@ static void raise_fd_limit(const struct kz_node_config *cfg)
     }
     if (rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < (rlim_t)cfg->max_connections + 512)
-        fprintf(stderr,
-                "kizunad[%llu]: warning: open-file limit %llu leaves "
-                "max_connections %u too little room; connections may fail "
-                "before the limit\n",
-                (unsigned long long)cfg->id,
-                (unsigned long long)rl.rlim_cur, cfg->max_connections);
+        kz_log(KZ_LOG_WARN, "open-file limit leaves max_connections too "
+                            "little room",
+               "nofile=%llu max_connections=%u",
+               (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
+/* KIZUNA_LOG_LEVEL, when set, overrides log_level (a one-off debug run
+ * without editing the config); a bad value is a configuration error. */
+static int log_level_from_env(struct kz_node_config *cfg, char *err,
+                              size_t errlen)
+{
+    const char *v = getenv("KIZUNA_LOG_LEVEL");
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    char msg[256];
+    if (kz_node_config_set(cfg, "log_level", v, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "KIZUNA_LOG_LEVEL: %s", msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* Removes the first argv entry equal to flag (argv[argc] stays NULL), so
@@ -106,8 +123,10 @@ static void usage(void)
             "  municipality, election_timeout_ms, heartbeat_timeout_ms,\n"
             "  snapshot_threshold, snapshot_trailing, snapshot_fetch_timeout_s,\n"
             "  request_timeout_ms,\n"
-            "  max_body_bytes, node '<id> <region> <raft host:port> <api "
-            "host:port>' (repeat)\n"
+            "  max_body_bytes, log_level (debug, info, warn, error),\n"
+            "  node '<id> <region> <raft host:port> <api host:port>' "
+            "(repeat)\n"
+            "KIZUNA_LOG_LEVEL in the environment overrides log_level.\n"
             "SIGHUP reloads tls_cert, tls_key, tls_ca and tls_crl.\n"
             "--check-config: only check the settings (nothing else is "
             "opened); exit 0 or 2.\n"
@@ -126,25 +145,33 @@ int main(int argc, char **argv)
     }
     kz_node_config_defaults(&cfg);
     if (kz_node_config_from_args(&cfg, argc, argv, err, sizeof err) != 0 ||
-        kz_node_config_check(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "kizunad: %s\n", err);
+        kz_node_config_check(&cfg, err, sizeof err) != 0 ||
+        log_level_from_env(&cfg, err, sizeof err) != 0) {
+        /* --check-config answers a person; a start, the journal. */
+        if (check_only)
+            fprintf(stderr, "kizunad: %s\n", err);
+        else
+            kz_log(KZ_LOG_FATAL, "bad configuration", "error=%s", err);
         return 2;
     }
     if (check_only) {
         printf("kizunad: configuration OK: node %llu, region %s, %u nodes "
-               "listed\n",
-               (unsigned long long)cfg.id, cfg.region, cfg.n_members);
+               "listed, log_level %s\n",
+               (unsigned long long)cfg.id, cfg.region, cfg.n_members,
+               kz_log_level_name(cfg.log_level));
         return 0;
     }
+    kz_log_set_node(cfg.id);
+    kz_log_set_level(cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&cfg);
     uv_loop_t *loop = uv_default_loop();
     if (kz_node_init(&node, loop, &cfg) != KZ_OK) {
-        fprintf(stderr, "kizunad: %s\n", node.errmsg);
+        kz_log(KZ_LOG_FATAL, "cannot start", "error=%s", node.errmsg);
         return 1;
     }
     if (kz_node_start(&node) != KZ_OK) {
-        fprintf(stderr, "kizunad: %s\n", node.errmsg);
+        kz_log(KZ_LOG_FATAL, "cannot start", "error=%s", node.errmsg);
         return 1;
     }
     uv_signal_init(loop, &sigterm);
@@ -153,15 +180,15 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_init(loop, &sighup);
     uv_signal_start(&sighup, on_sighup, SIGHUP);
-    fprintf(stderr,
-            "kizunad[%llu]: region %s, API https://%s, %u nodes, applied "
-            "index %llu\n",
-            (unsigned long long)cfg.id, cfg.region, cfg.api_listen,
-            cfg.n_members, (unsigned long long)kz_stor_applied_index(node.stor));
+    kz_log(KZ_LOG_INFO, "started",
+           "region=%s api=%s members=%u applied_index=%llu log_level=%s",
+           cfg.region, cfg.api_listen, cfg.n_members,
+           (unsigned long long)kz_stor_applied_index(node.stor),
+           kz_log_level_name(cfg.log_level));
     uv_run(loop, UV_RUN_DEFAULT);
     /* Let close callbacks of raft's handles run. */
     uv_run(loop, UV_RUN_NOWAIT);
     kz_node_free(&node);
-    fprintf(stderr, "kizunad[%llu]: stopped\n", (unsigned long long)cfg.id);
+    kz_log(KZ_LOG_INFO, "stopped", NULL);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "kizuna.pb-c.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "kz_log.h"
 #include "register.h"
 
 /* Exit status of a node stopped by a storage failure (EX_TEMPFAIL): start
@@ -36,15 +38,12 @@
 static void stop_on_storage_failure(struct kz_node *n, const char *what,
                                     int rv)
 {
-    fprintf(stderr,
-            "kizunad[%llu]: fatal: %s failed: %s%s%s; stopping (exit %d). "
-            "Start the node again once the disk has room or is replaced: "
-            "it replays the raft log from its applied index\n",
-            (unsigned long long)n->cfg.id, what, kz_strerror(rv),
-            rv == KZ_EIO ? ": " : "",
-            rv == KZ_EIO ? kz_stor_errmsg(n->stor) : "",
-            KZ_NODE_EXIT_STORAGE);
-    fflush(stderr);
+    kz_log(KZ_LOG_FATAL, "storage failure, stopping",
+           "what=%s error=%s detail=%s exit=%d hint=%s", what,
+           kz_strerror(rv), rv == KZ_EIO ? kz_stor_errmsg(n->stor) : NULL,
+           KZ_NODE_EXIT_STORAGE,
+           "start the node again once the disk has room or is replaced: "
+           "it replays the raft log from its applied index");
     _exit(KZ_NODE_EXIT_STORAGE);
 }
 
@@ -78,15 +77,12 @@ static void check_free_space(struct kz_node *n)
     uint64_t avail;
     if (!below_min_free(n, &n->cfg, &avail))
         return;
-    fprintf(stderr,
-            "kizunad[%llu]: fatal: only %llu MB free in %s, below "
-            "min_free_mb=%u: stopping (exit %d) before the disk fills. "
-            "Start the node again once there is room: it replays the raft "
-            "log from its applied index\n",
-            (unsigned long long)n->cfg.id,
-            (unsigned long long)(avail >> 20), n->cfg.data_dir,
-            n->cfg.min_free_mb, KZ_NODE_EXIT_STORAGE);
-    fflush(stderr);
+    kz_log(KZ_LOG_FATAL, "disk nearly full, stopping",
+           "free_mb=%llu min_free_mb=%u data_dir=%s exit=%d hint=%s",
+           (unsigned long long)(avail >> 20), n->cfg.min_free_mb,
+           n->cfg.data_dir, KZ_NODE_EXIT_STORAGE,
+           "start the node again once there is room: it replays the raft "
+           "log from its applied index");
     _exit(KZ_NODE_EXIT_STORAGE);
 }
 
@@ -94,8 +90,8 @@ static void refresh_keys(struct kz_node *n)
 {
     int rv = kz_node_keys_refresh(&n->keys, n->stor);
     if (rv != KZ_OK && rv != KZ_ENOTFOUND)
-        fprintf(stderr, "kizunad[%llu]: keys: %s\n",
-                (unsigned long long)n->cfg.id, n->keys.errmsg);
+        kz_log(KZ_LOG_ERROR, "keyring refresh failed", "error=%s",
+               n->keys.errmsg);
 }
 
 static int fsm_apply(void *data, uint64_t index, const char *cmd, size_t len,
@@ -137,8 +133,8 @@ static int fsm_checkpoint(void *data, const char *dir)
     struct kz_node *n = data;
     int rv = kz_stor_checkpoint(n->stor, dir);
     if (rv != KZ_OK)
-        fprintf(stderr, "kizunad[%llu]: checkpoint: %s\n",
-                (unsigned long long)n->cfg.id, kz_stor_errmsg(n->stor));
+        kz_log(KZ_LOG_ERROR, "checkpoint failed", "dir=%s error=%s", dir,
+               kz_stor_errmsg(n->stor));
     return rv;
 }
 
@@ -155,13 +151,10 @@ static int fsm_install(void *data, const char *dir)
 static void fsm_fatal(void *data, const char *what, int code,
                       const char *detail)
 {
-    struct kz_node *n = data;
-    fprintf(stderr, "kizunad[%llu]: fatal: %s failed: %s%s%s; stopping "
-                    "(exit %d)\n",
-            (unsigned long long)n->cfg.id, what, kz_strerror(code),
-            detail && detail[0] ? ": " : "", detail ? detail : "",
-            KZ_NODE_EXIT_STORAGE);
-    fflush(stderr);
+    (void)data;
+    kz_log(KZ_LOG_FATAL, "consensus failure, stopping",
+           "what=%s error=%s detail=%s exit=%d", what, kz_strerror(code),
+           detail && detail[0] ? detail : NULL, KZ_NODE_EXIT_STORAGE);
     _exit(KZ_NODE_EXIT_STORAGE);
 }
 
@@ -296,8 +289,7 @@ static void on_keys_init(kz_cons_req *req, int status)
     n->keys_init_in_flight = false;
     free(req->result);
     if (status == 0)
-        fprintf(stderr, "kizunad[%llu]: data and index keys created\n",
-                (unsigned long long)n->cfg.id);
+        kz_log(KZ_LOG_INFO, "data and index keys created", NULL);
 }
 
 static void on_audit_handed(kz_cons_req *req, int status)
@@ -311,8 +303,8 @@ static void on_audit_handed(kz_cons_req *req, int status)
     if (kz_node_audit_queue_trim(n->audit_q,
                                  kz_node_audit_queue_handed(n->stor, id)) !=
         KZ_OK)
-        fprintf(stderr, "kizunad[%llu]: cannot trim the audit queue file\n",
-                (unsigned long long)n->cfg.id);
+        kz_log(KZ_LOG_WARN, "cannot trim the audit queue file",
+               "queue=%llu", (unsigned long long)id);
 }
 
 /* Hands the records of stale reads (audit_queue.h) to the cluster, a batch
@@ -356,9 +348,17 @@ static void on_audit_pruned(kz_cons_req *req, int status)
 {
     struct kz_node *n = req->data;
     n->audit_prune_in_flight = false;
-    if (status == 0 && req->result != NULL)
-        fprintf(stderr, "kizunad[%llu]: audit retention: %s\n",
-                (unsigned long long)n->cfg.id, req->result + 3);
+    if (status == 0 && req->result != NULL) {
+        /* The result is "200" and the JSON of register.c's prune. */
+        json_t *j = json_loads(req->result + 3, 0, NULL);
+        kz_log(KZ_LOG_INFO, "audit records pruned",
+               "pruned=%lld checkpoint_seq=%lld retention_days=%u",
+               (long long)json_integer_value(json_object_get(j, "pruned")),
+               (long long)json_integer_value(
+                   json_object_get(j, "checkpoint_seq")),
+               n->cfg.audit_retention_days);
+        json_decref(j);
+    }
     free(req->result);
 }
 
@@ -454,9 +454,10 @@ static void on_moved(kz_cons_req *r, int status)
     free(r->result);
     r->result = NULL;
     n->move_in_flight = false;
-    fprintf(stderr, "kizunad[%llu]: leadership to preferred region %s: %s\n",
-            (unsigned long long)n->cfg.id, n->cfg.preferred_leader_region,
-            status == KZ_OK ? "done" : kz_strerror(status));
+    kz_log(status == KZ_OK ? KZ_LOG_INFO : KZ_LOG_WARN,
+           "leadership to the preferred region", "region=%s result=%s",
+           n->cfg.preferred_leader_region,
+           status == KZ_OK ? "done" : kz_strerror(status));
 }
 
 static void on_candidate_status(kz_cons_req *r, int status)

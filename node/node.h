@@ -106,8 +106,10 @@ void kz_node_http_free(struct kz_node *n);
 /* Reloads tls_cert, tls_key, tls_ca and tls_crl for new connections, the
  * API's and the peer channels' (kz_cons_reload_tls); open connections keep
  * what they were accepted with. All or nothing: on failure nothing changes
- * and n->errmsg says why. trigger ("SIGHUP", "API") goes into the log line.
- * Implemented in http_api.c, which owns the API's SSL contexts. */
-int kz_node_reload_tls(struct kz_node *n, const char *trigger);
+ * and n->errmsg says why. trigger ("SIGHUP", "API") and request_id (the
+ * API call's, NULL for none) go into the log line. Implemented in
+ * http_api.c, which owns the API's SSL contexts. */
+int kz_node_reload_tls(struct kz_node *n, const char *trigger,
+                       const char *request_id);
 
 #endif

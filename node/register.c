@@ -23,6 +23,7 @@
 #include "audit_queue.h"
 #include "keys.h"
 #include "kz_endian.h"
+#include "kz_log.h"
 #include "name_fold.h"
 #include "photos.h"
 #include "records.h"
@@ -970,12 +971,11 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
     int rv = kz_node_keys_open_command(keys, data, len, &plain, &plain_len,
                                        &sealed);
     if (rv != KZ_OK) {
-        fprintf(stderr,
-                "kizuna: cannot open the sealed command at index %llu: %s%s%s\n",
-                (unsigned long long)index,
-                rv == KZ_ENOTFOUND ? "its data key is not unwrapped on this node"
-                                   : kz_strerror(rv),
-                keys->errmsg[0] ? ": " : "", keys->errmsg);
+        kz_log(KZ_LOG_ERROR, "cannot open a sealed command",
+               "index=%llu error=%s detail=%s", (unsigned long long)index,
+               rv == KZ_ENOTFOUND ? "its data key is not unwrapped on this node"
+                                  : kz_strerror(rv),
+               keys->errmsg[0] ? keys->errmsg : NULL);
         return rv == KZ_ENOTFOUND ? KZ_ECONFIG : rv;
     }
     if (sealed) {
@@ -1003,8 +1003,8 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
                   "the cluster has no data key yet; retry");
     } else if (!keys->ready) {
         /* The state has keys this node cannot open: stop, do not diverge. */
-        fprintf(stderr, "kizuna: cannot apply index %llu: %s\n",
-                (unsigned long long)index, keys->errmsg);
+        kz_log(KZ_LOG_ERROR, "cannot apply: keyring not ready",
+               "index=%llu error=%s", (unsigned long long)index, keys->errmsg);
         rv = KZ_ECONFIG;
     } else {
         const char *muni = cmd->municipality;

@@ -1,7 +1,8 @@
 /*
  * test_api.c — the register's HTTP contract on a real 3-node cluster:
  * compare-and-set with If-Match, validation errors, roles from client
- * certificates, X-Purpose, search, safety notes and shelter summaries.
+ * certificates, X-Purpose, search, safety notes and shelter summaries, and
+ * what the nodes log about calls (request ids, never personal data).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -426,4 +427,129 @@ Test(api, writes_and_refusals_are_audited_in_one_chain, .init = setup,
     kz_cli_close(aud);
     kz_cli_close(cw);
     kz_cli_close(reg);
+}
+
+/* ------------------------------------------------------------------ logs */
+
+static void setup_debug(void)
+{
+    /* Debug: every request's line too, so that the check for personal data
+     * covers them. */
+    static const char *const sets[] = {"log_level=debug", NULL};
+    kz_it_up(&cluster, "tokyo:1,osaka:1,sapporo:1", sets);
+}
+
+static char *node_log(int node)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/node%d/kizunad.log", cluster.dir, node);
+    return kz_it_slurp(path);
+}
+
+/* One line of node 1's log holding a, b and c (docs/OPERATIONS.md, "Logs"). */
+struct log_line {
+    const char *a, *b, *c;
+};
+
+static bool log_has(void *arg)
+{
+    const struct log_line *w = arg;
+    char *log = node_log(1);
+    bool found = false;
+    for (char *line = log; line != NULL && !found;) {
+        char *eol = strchr(line, '\n');
+        if (eol != NULL)
+            *eol = '\0';
+        found = strstr(line, w->a) != NULL && strstr(line, w->b) != NULL &&
+                strstr(line, w->c) != NULL;
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    free(log);
+    return found;
+}
+
+Test(api, logs_name_request_ids_never_personal_data, .init = setup_debug,
+     .fini = teardown, .timeout = 120)
+{
+    /* A call that logs: its line carries the request id of the answer. */
+    kz_cli *op = kz_it_client(&cluster, "operator", "1", 20000);
+    kz_cli_response r = kz_it_call(op, "POST", "/v1/cluster/reload-tls", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_neq(r.request_id[0], '\0');
+    char rid[64];
+    snprintf(rid, sizeof rid, " request_id=%s", r.request_id);
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+    struct log_line reload = {" level=info ", " msg=\"TLS reloaded\" ", rid};
+    cr_assert(kz_it_wait(log_has, &reload, 10000),
+              "no TLS reload line with%s", rid);
+    /* Its request line: the route, not the path. */
+    struct log_line access = {" msg=request ", rid,
+                              " route=/v1/cluster/reload-tls status=200 "};
+    cr_assert(kz_it_wait(log_has, &access, 10000),
+              "no request line with%s", rid);
+
+    /* A refusal: the request_id of the error body is the logged one. */
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", "1", 20000);
+    json_t *j;
+    r = kz_it_call(cw, "POST", "/v1/victims", "{\"name\":\"a\"}");
+    cr_assert_eq(r.status, 403);
+    j = body_json(&r);
+    const char *erid = json_string_value(
+        json_object_get(json_object_get(j, "error"), "request_id"));
+    cr_assert_not_null(erid);
+    cr_assert_str_eq(erid, r.request_id);
+    snprintf(rid, sizeof rid, " request_id=%s", erid);
+    json_decref(j);
+    kz_cli_response_free(&r);
+    struct log_line refused = {" level=warn ",
+                               " msg=\"request refused to role\" ", rid};
+    cr_assert(kz_it_wait(log_has, &refused, 10000),
+              "no refusal line with%s", rid);
+
+    /* Personal data stays out of every log: a victim registered, read,
+     * searched for by name and date of birth, and changed. */
+    const char *name = "蓮沼 ゆかり", *kana = "はすぬま ゆかり",
+               *dob = "1937-07-17", *address = "宮城県気仙沼市唐桑町崎浜99";
+    kz_cli *reg = kz_it_client(&cluster, "registrar", "1", 20000);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"name_kana\":\"%s\",\"dob\":\"%s\","
+             "\"sex\":\"female\"}",
+             name, kana, dob);
+    cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL, body, &j), 201);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/victims/%s",
+             json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    snprintf(body, sizeof body, "{\"address\":\"%s\"}", address);
+    cr_assert_eq(call_with(reg, "PATCH", path, NULL, body, &j), 200);
+    json_decref(j);
+    /* Refused input naming the person: the refusal is logged, not it. */
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"shoe_size\":23}", name);
+    cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL, body, &j), 400);
+    json_decref(j);
+    kz_cli_close(reg);
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200);
+    json_decref(j);
+    cr_assert_eq(search_count(cw, "q=hasunuma"), 1);
+    cr_assert_eq(search_count(cw, "q=%E8%93%AE%E6%B2%BC"), 1); /* 蓮沼 */
+    cr_assert_eq(search_count(cw, "dob=1937-07-17"), 1);
+    kz_cli_close(cw);
+    /* The searches were logged (at debug), by route. */
+    struct log_line searched = {" msg=request ", " route=/v1/victims ",
+                                " method=GET "};
+    cr_assert(kz_it_wait(log_has, &searched, 10000), "no search line");
+
+    const char *personal[] = {name, "蓮沼", kana, "hasunuma", dob, address,
+                              "%E8%93%AE", "気仙沼"};
+    for (int node = 1; node <= 3; node++) {
+        char *log = node_log(node);
+        cr_assert_not_null(log, "node %d has no log", node);
+        for (size_t i = 0; i < sizeof personal / sizeof personal[0]; i++)
+            cr_assert_null(strstr(log, personal[i]),
+                           "node %d logged '%s':\n%s", node, personal[i],
+                           log);
+        free(log);
+    }
 }

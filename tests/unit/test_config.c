@@ -648,3 +648,21 @@ Test(config, check_heartbeat_at_most_half_election)
     set_ok(&c, "heartbeat_timeout_ms", "25");
     check_ok(&c);
 }
+
+Test(config, log_level)
+{
+    struct kz_node_config c;
+    kz_node_config_defaults(&c);
+    cr_assert_eq(c.log_level, KZ_LOG_INFO);
+    set_ok(&c, "log_level", "debug");
+    cr_assert_eq(c.log_level, KZ_LOG_DEBUG);
+    set_ok(&c, "log_level", "WARN");
+    cr_assert_eq(c.log_level, KZ_LOG_WARN);
+    set_ok(&c, "log_level", "error");
+    cr_assert_eq(c.log_level, KZ_LOG_ERROR);
+    /* fatal would hide every error line. */
+    set_bad(&c, "log_level", "fatal", "log_level");
+    set_bad(&c, "log_level", "verbose", "log_level");
+    set_bad(&c, "log_level", "", "log_level");
+    set_bad(&c, "log_level", "info ", "log_level");
+}
