@@ -10,6 +10,9 @@
 #   make bench    deps + build + Kizuna against etcd on this machine, 3 nodes each:
 #                 write, linearizable and stale reads, peak RSS, failover (deploy/bench;
 #                 apt-gets etcd-server if missing; build/bench/results.json). Not in check.
+#   make soak     deps + build + 3 nodes under a steady update load for SOAK_MINUTES (20):
+#                 raft log and RocksDB disk use sampled, "bounded" or "GROWING" (deploy/soak;
+#                 build/soak/samples.csv, results.json). Not in check.
 #   make clean    remove build/, build-asan/ and build-fuzz/ (a cluster's data in var/ is kept)
 
 SHELL := /bin/bash
@@ -18,7 +21,7 @@ JOBS ?= 2
 
 # Prerequisites run in the order written (deps before the build), even with -j.
 .NOTPARALLEL:
-.PHONY: all deps demo check fuzz chaos bench snapshot-bench clean
+.PHONY: all deps demo check fuzz chaos bench snapshot-bench soak clean
 
 all:
 	@test -f $(KZ_ROOT)/build/CMakeCache.txt || \
@@ -45,6 +48,9 @@ bench: deps all
 
 snapshot-bench: deps all
 	$(KZ_ROOT)/deploy/snapshot-bench
+
+soak: deps all
+	$(KZ_ROOT)/deploy/soak
 
 clean:
 	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan $(KZ_ROOT)/build-fuzz

@@ -3,12 +3,13 @@
  * summary (see bench.h for the design).
  *
  * Happy path of a run: check the certificate files, open N slots, run the
- * preload phase (read/mixed/photo: exactly --preload POSTs, keeping the ids
- * the server answers), in photo the photo phase (one PUT per id kept,
- * keeping the ids whose photo was stored), then the measured phase (for
- * --duration or until --requests were sent), then sort the latencies. A
- * phase stops starting requests when it is over and waits for the ones in
- * flight (each bounded by --timeout), so every request sent is counted.
+ * preload phase (read/mixed/photo/update: exactly --preload POSTs, keeping
+ * the ids the server answers), in photo the photo phase (one PUT per id
+ * kept, keeping the ids whose photo was stored), then the measured phase
+ * (for --duration or until --requests were sent; in update its writes are
+ * PATCHes of kept ids), then sort the latencies. A phase stops starting
+ * requests when it is over and waits for the ones in flight (each bounded
+ * by --timeout), so every request sent is counted.
  * Against etcd the same phases send puts and ranges (the preload keeps the
  * keys stored instead of ids), with no certificate and no shelters. With a
  * failover, the measured phase starts the command at its time, polls it
@@ -133,6 +134,8 @@ const char *kz_cli_bench_workload_name(kz_cli_bench_workload w)
 		return "photo";
 	case KZ_CLI_BENCH_IDENTITY:
 		return "identity";
+	case KZ_CLI_BENCH_UPDATE:
+		return "update";
 	default:
 		return "none";
 	}
@@ -169,9 +172,14 @@ void kz_cli_bench_usage(FILE *f)
 	    "          chosen at random, POST /v1/identity/verifications, as the\n"
 	    "          terminal; one operation is the pair, ok when the answer\n"
 	    "          says verified (a refusal counts as a bad body)\n"
+	    "  update  the same preload, then PATCH /v1/victims/{id} of random\n"
+	    "          ones among them (registrar certificate): status, address\n"
+	    "          and contact of another sample person, padded toward\n"
+	    "          --record-bytes within the field limits (about 800 bytes at\n"
+	    "          most); records are rewritten, none added\n"
 	    "\n"
 	    "Cluster and certificates\n"
-	    "  --target T          kizuna (default) or etcd: write and read\n"
+	    "  --target T          kizuna (default) or etcd: write and read only\n"
 	    "                      against etcd v3's JSON gateway over plain HTTP\n"
 	    "                      (POST /v3/kv/put of keys kizuna-bench/SEED/N\n"
 	    "                      whose values are the record bodies a Kizuna\n"
@@ -200,9 +208,10 @@ void kz_cli_bench_usage(FILE *f)
 	    "                      and a caseworker connection per slot\n"
 	    "  --duration SEC      measured time (10), or\n"
 	    "  --requests N        measured requests\n"
-	    "  --record-bytes B    POST body size (1024; 0: the plain record)\n"
-	    "  --preload N         records registered before read/mixed/photo\n"
-	    "                      (1000)\n"
+	    "  --record-bytes B    POST (update: PATCH) body size (1024; 0: the\n"
+	    "                      plain record)\n"
+	    "  --preload N         records registered before read/mixed/photo/\n"
+	    "                      update (1000)\n"
 	    "  --read-ratio R      mixed: share of reads, 0..1 (0.9)\n"
 	    "  --photo-bytes B     photo: size of every photo, 4..33554432\n"
 	    "                      (30000; a node refuses more than its\n"
@@ -432,7 +441,7 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 	if (workload == NULL)
 		return kz_cli__busage(err, errlen,
 				      "no workload (write, read, mixed, "
-				      "photo or identity)");
+				      "photo, identity or update)");
 	if (strcmp(workload, "write") == 0)
 		out->workload = KZ_CLI_BENCH_WRITE;
 	else if (strcmp(workload, "read") == 0)
@@ -443,10 +452,12 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		out->workload = KZ_CLI_BENCH_PHOTO;
 	else if (strcmp(workload, "identity") == 0)
 		out->workload = KZ_CLI_BENCH_IDENTITY;
+	else if (strcmp(workload, "update") == 0)
+		out->workload = KZ_CLI_BENCH_UPDATE;
 	else
 		return kz_cli__busage(err, errlen,
 				      "unknown workload '%s' (write, read, "
-				      "mixed, photo or identity)",
+				      "mixed, photo, identity or update)",
 				      workload);
 
 	if (val[KZ_CLI__O_TARGET] != NULL) {
@@ -466,11 +477,14 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		    KZ_CLI__O_KEY,   KZ_CLI__O_WCERT,  KZ_CLI__O_WKEY,
 		    KZ_CLI__O_RCERT, KZ_CLI__O_RKEY,   KZ_CLI__O_PURPOSE,
 		    KZ_CLI__O_HTTP2};
+		/* mixed, photo, identity and update speak Kizuna's API
+		 * (records, photos, cards, PATCH): etcd has no such thing. */
 		if (out->workload != KZ_CLI_BENCH_WRITE &&
 		    out->workload != KZ_CLI_BENCH_READ)
 			return kz_cli__busage(err, errlen,
 					      "--target etcd runs write or "
-					      "read, not %s",
+					      "read, not %s (a Kizuna "
+					      "workload)",
 					      workload);
 		for (k = 0; k < sizeof(kizuna_only) / sizeof(kizuna_only[0]);
 		     k++)
@@ -506,8 +520,14 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		    val[KZ_CLI__O_CONSISTENCY] != NULL)
 			return kz_cli__busage(err, errlen,
 					      "--preload and --consistency "
-					      "apply to read, mixed and photo");
+					      "apply to read, mixed and photo "
+					      "(--preload to update too)");
 	}
+	if (out->workload == KZ_CLI_BENCH_UPDATE &&
+	    val[KZ_CLI__O_CONSISTENCY] != NULL)
+		return kz_cli__busage(err, errlen,
+				      "--consistency applies to reads (read, "
+				      "mixed and photo): update only writes");
 	if (out->workload != KZ_CLI_BENCH_MIXED &&
 	    val[KZ_CLI__O_READ_RATIO] != NULL)
 		return kz_cli__busage(err, errlen,
@@ -811,6 +831,36 @@ int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
 	return KZ_CLI_OK;
 }
 
+int kz_cli_bench_update_body(const json_t *victim, size_t target,
+			     uint64_t *rng, char **body, size_t *len,
+			     int *capped)
+{
+	/* The fields a registrar changes when a person turns up, moves or
+	 * gets a phone: the rest of the record stays as registered. */
+	static const char *const keep[] = {"status", "address", "contact"};
+	json_t *u = json_object();
+	size_t i;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	*capped = 0;
+	if (u == NULL)
+		return KZ_CLI_ENOMEM;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		json_t *v = json_object_get(victim, keep[i]);
+		if (v != NULL && json_object_set(u, keep[i], v) != 0) {
+			json_decref(u);
+			return KZ_CLI_ENOMEM;
+		}
+	}
+	/* Padding replaces a string with a new one: the victim's own values
+	 * are shared, never changed. */
+	rc = kz_cli_bench_victim_body(u, target, rng, body, len, capped);
+	json_decref(u);
+	return rc;
+}
+
 /* Photo n's stream starts two splitmix steps away from (seed, n): photos of
  * one run, or of runs with other seeds, start at unrelated points of the
  * generator's cycle rather than at neighbouring ones, where one photo's
@@ -934,12 +984,13 @@ int kz_cli_bench_etcd_range_answer_ok(const char *resp, size_t len,
 struct kz_cli__bench;
 
 /* What a request does. The kind it counts as (KZ_CLI_BENCH_OP_*), and so
- * the handle and certificate it goes out with, is its side: POST and PUT
- * write as the registrar, the GETs read. etcd's put writes and its range
- * reads, both POSTs without a certificate. */
+ * the handle and certificate it goes out with, is its side: POST, PATCH
+ * and PUT write as the registrar, the GETs read. etcd's put writes and its
+ * range reads, both POSTs without a certificate. */
 enum kz_cli__req {
 	KZ_CLI__REQ_VICTIM_POST,
 	KZ_CLI__REQ_VICTIM_GET,
+	KZ_CLI__REQ_VICTIM_PATCH,
 	KZ_CLI__REQ_PHOTO_PUT,
 	KZ_CLI__REQ_PHOTO_GET,
 	KZ_CLI__REQ_ID_CHALLENGE,
@@ -964,7 +1015,7 @@ typedef struct kz_cli__slot {
 	int busy;               /* a request is in the multi handle */
 	int op;                 /* kind of that request */
 	enum kz_cli__req req;   /* what it does */
-	size_t victim;          /* photo PUT: whose (index in b->ids) */
+	size_t victim;          /* photo PUT, PATCH: whose (index in b->ids) */
 	char key[KZ_CLI__ID_MAX]; /* etcd: the key put or ranged */
 	uint64_t start_ns;
 	uint64_t op_start_ns;   /* identity: when the challenge was asked */
@@ -991,6 +1042,8 @@ typedef struct kz_cli__phase {
 	int photos;             /* writes PUT the photo of each id in turn (the
 				   nth request the nth id; limit at most
 				   n_ids), reads GET photos of photo_ids */
+	int updates;            /* writes PATCH random ids of the pool
+				   instead of POSTing new records */
 	kz_cli_bench_stats *st[2];
 	kz_cli_bench_records *rec;
 	kz_cli_bench_endpoint *ep; /* per-endpoint stats, NULL: not kept */
@@ -1018,7 +1071,7 @@ typedef struct kz_cli__bench {
 	size_t n_cards;
 	uint64_t next_key;      /* etcd: number of the next key put */
 	kz_cli__phase *ph;
-	int warned_cap;
+	int warned_cap;         /* bit 0 a record, bit 1 an update capped */
 	/* --failover-cmd, during the measured phase (a->failover_cmd set) */
 	pid_t fo_pid;           /* the command while it runs, 0 otherwise */
 	uint64_t fo_start_ns;   /* when it was started, 0: not yet */
@@ -1123,30 +1176,37 @@ static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
 	return h;
 }
 
-/* The next POST body, counted in the phase's record sizes. */
+/* The next POST body (update: PATCH body, when the phase updates),
+ * counted in the phase's record sizes. */
 static int kz_cli__next_body(kz_cli__bench *b, char **body, size_t *len)
 {
 	json_t *v;
-	int capped, rc;
+	int capped, rc, patch = b->ph->updates;
 	kz_cli_bench_records *rec = b->ph->rec;
 
 	rc = kz_cli_sample_victim(&b->gen, &v);
 	if (rc != KZ_CLI_OK)
 		return rc;
-	rc = kz_cli_bench_victim_body(v, (size_t)b->a->record_bytes, &b->rng,
-				      body, len, &capped);
+	if (patch)
+		rc = kz_cli_bench_update_body(v, (size_t)b->a->record_bytes,
+					      &b->rng, body, len, &capped);
+	else
+		rc = kz_cli_bench_victim_body(v, (size_t)b->a->record_bytes,
+					      &b->rng, body, len, &capped);
 	json_decref(v);
 	if (rc != KZ_CLI_OK)
 		return rc;
-	if (capped && !b->warned_cap && !b->a->quiet) {
+	/* Once per kind: the preload's records and the updates differ. */
+	if (capped && !(b->warned_cap & (1 << patch)) && !b->a->quiet) {
 		fprintf(stderr,
-			"kizuna-bench: note: a record cannot reach %ld bytes "
+			"kizuna-bench: note: %s cannot reach %ld bytes "
 			"within the server's field limits (address %d, "
-			"contact %d bytes); such records are sent at the "
+			"contact %d bytes); such %s are sent at the "
 			"limits (this one: %zu bytes)\n",
-			b->a->record_bytes, KZ_CLI_BENCH_MAX_ADDRESS,
-			KZ_CLI_BENCH_MAX_CONTACT, *len);
-		b->warned_cap = 1;
+			patch ? "an update" : "a record", b->a->record_bytes,
+			KZ_CLI_BENCH_MAX_ADDRESS, KZ_CLI_BENCH_MAX_CONTACT,
+			patch ? "updates" : "records", *len);
+		b->warned_cap |= 1 << patch;
 	}
 	if (rec->count == 0 || *len < rec->min)
 		rec->min = *len;
@@ -1336,9 +1396,19 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	else if (ph->photos)
 		req = op == KZ_CLI_BENCH_OP_WRITE ? KZ_CLI__REQ_PHOTO_PUT
 						  : KZ_CLI__REQ_PHOTO_GET;
+	else if (op == KZ_CLI_BENCH_OP_WRITE)
+		req = ph->updates ? KZ_CLI__REQ_VICTIM_PATCH
+				  : KZ_CLI__REQ_VICTIM_POST;
 	else
-		req = op == KZ_CLI_BENCH_OP_WRITE ? KZ_CLI__REQ_VICTIM_POST
-						  : KZ_CLI__REQ_VICTIM_GET;
+		req = KZ_CLI__REQ_VICTIM_GET;
+	/* The run only starts an update phase after a preload that kept
+	 * at least one id. */
+	if (req == KZ_CLI__REQ_VICTIM_PATCH && pool == 0) {
+		b->fatal = KZ_CLI_EINVAL;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "no record to update");
+		return;
+	}
 	h = kz_cli__handle(b, s, op);
 	if (h == NULL)
 		return;
@@ -1360,6 +1430,24 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 			return;
 		}
 		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims", ep->url);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
+				(curl_off_t)len);
+		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
+	} else if (req == KZ_CLI__REQ_VICTIM_PATCH) {
+		size_t len;
+		int rc = kz_cli__next_body(b, &s->body, &len);
+		if (rc != KZ_CLI_OK) {
+			b->fatal = rc;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+				     "cannot make an update: %s",
+				     kz_cli_strerror(rc));
+			return;
+		}
+		/* No If-Match: the last writer wins, as a registrar who
+		 * just learnt the news would have it. */
+		s->victim = kz_cli__brand_below(&b->rng, pool);
+		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims/%s",
+			     ep->url, b->ids[s->victim]);
 		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
 				(curl_off_t)len);
 		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
@@ -1398,9 +1486,13 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	}
 send:
 	/* POSTFIELDS makes a POST; the photo write is the same body sent
-	 * as a PUT. NULL puts a handle back to its plain method. */
+	 * as a PUT, the update as a PATCH. NULL puts a handle back to its
+	 * plain method. */
 	KZ_CLI__SETOPT(cc, h, CURLOPT_CUSTOMREQUEST,
-			req == KZ_CLI__REQ_PHOTO_PUT ? "PUT" : (const char *)NULL);
+			req == KZ_CLI__REQ_PHOTO_PUT ? "PUT"
+			: req == KZ_CLI__REQ_VICTIM_PATCH
+			    ? "PATCH"
+			    : (const char *)NULL);
 	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[req]);
 	KZ_CLI__SETOPT(cc, h, CURLOPT_URL, s->url);
 	if (cc != CURLE_OK) {
@@ -2225,6 +2317,7 @@ static int kz_cli__make_headers(kz_cli__bench *b)
 	const char *const *lists[KZ_CLI__REQ_COUNT_] = {
 	    [KZ_CLI__REQ_VICTIM_POST] = vpost,
 	    [KZ_CLI__REQ_VICTIM_GET] = vget,
+	    [KZ_CLI__REQ_VICTIM_PATCH] = vpost,
 	    [KZ_CLI__REQ_PHOTO_PUT] = pput,
 	    [KZ_CLI__REQ_PHOTO_GET] = pget,
 	    [KZ_CLI__REQ_ID_CHALLENGE] = vpost,
@@ -2255,10 +2348,12 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 {
 	kz_cli__bench b;
 	kz_cli__phase pre, pho, main_ph;
-	int rc, reads = a->workload != KZ_CLI_BENCH_WRITE &&
-			a->workload != KZ_CLI_BENCH_IDENTITY;
+	int rc, preload = a->workload != KZ_CLI_BENCH_WRITE &&
+			  a->workload != KZ_CLI_BENCH_IDENTITY;
 	int identity = a->workload == KZ_CLI_BENCH_IDENTITY;
 	int photo = a->workload == KZ_CLI_BENCH_PHOTO;
+	int update = a->workload == KZ_CLI_BENCH_UPDATE;
+	int reads = preload && !update; /* update only writes */
 	int etcd = a->target == KZ_CLI_BENCH_TARGET_ETCD;
 	size_t i;
 	double cpu0;
@@ -2346,7 +2441,7 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	} else if (!etcd) {
 		kz_cli__put_shelters(&b);
 	}
-	if (reads) {
+	if (preload) {
 		memset(&pre, 0, sizeof(pre));
 		pre.name = "preload";
 		pre.read_ratio = 0.0;
@@ -2377,7 +2472,9 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 				"kizuna-bench: preload: only %zu of %ld "
 				"records registered; %s those\n",
 				b.n_ids, a->preload,
-				photo ? "photographing" : "reading");
+				photo    ? "photographing"
+				: update ? "updating"
+					 : "reading");
 	}
 	if (photo) {
 		/* One PUT per victim, like the preload not retried: a photo
@@ -2423,11 +2520,13 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 
 	memset(&main_ph, 0, sizeof(main_ph));
 	main_ph.name = kz_cli_bench_workload_name(a->workload);
-	main_ph.read_ratio = a->workload == KZ_CLI_BENCH_WRITE ? 0.0
+	main_ph.read_ratio = a->workload == KZ_CLI_BENCH_WRITE || update
+				 ? 0.0
 			     : a->workload == KZ_CLI_BENCH_MIXED
 				 ? a->read_ratio
 				 : 1.0; /* read, photo */
 	main_ph.photos = photo;
+	main_ph.updates = update;
 	main_ph.limit = (uint64_t)a->requests;
 	main_ph.deadline_ns =
 	    kz_cli__bnow_ns() + (uint64_t)(a->duration_s * 1e9);
@@ -2662,6 +2761,8 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 	if (a->workload == KZ_CLI_BENCH_IDENTITY)
 		fprintf(f, " (challenge + card signature + verification = one "
 			   "operation)");
+	else if (a->workload == KZ_CLI_BENCH_UPDATE)
+		fprintf(f, " (PATCH of random preloaded records)");
 	else if (a->workload != KZ_CLI_BENCH_WRITE)
 		fprintf(f, ", %s reads", kz_cli__consistency(a));
 	if (a->workload == KZ_CLI_BENCH_MIXED)
@@ -2676,14 +2777,16 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 	fprintf(f, "%-14s%ld (%s)\n", "connections", a->connections,
 		a->http2 ? "HTTP/2 offered" : "HTTP/1.1");
 	if (a->workload == KZ_CLI_BENCH_READ ||
-	    a->workload == KZ_CLI_BENCH_MIXED)
+	    a->workload == KZ_CLI_BENCH_MIXED ||
+	    a->workload == KZ_CLI_BENCH_UPDATE)
 		fprintf(f,
 			"%-14s%llu records in %.2f s (%.0f/s), %zu ids to "
-			"read\n",
+			"%s\n",
 			"preload", (unsigned long long)res->preload.ok,
 			res->preload_s,
 			kz_cli__rate(res->preload.ok, res->preload_s),
-			res->pool_ids);
+			res->pool_ids,
+			a->workload == KZ_CLI_BENCH_UPDATE ? "update" : "read");
 	if (a->workload == KZ_CLI_BENCH_PHOTO)
 		fprintf(f, "%-14s%llu records in %.2f s (%.0f/s)\n", "preload",
 			(unsigned long long)res->preload.ok, res->preload_s,
@@ -2753,15 +2856,19 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 		}
 	}
 	if (rec->count > 0) {
-		fprintf(f, "%-14s%.0f mean, %zu..%zu (asked %ld", "record bytes",
+		fprintf(f, "%-14s%.0f mean, %zu..%zu (asked %ld",
+			a->workload == KZ_CLI_BENCH_UPDATE ? "update bytes"
+							   : "record bytes",
 			(double)rec->bytes / (double)rec->count, rec->min,
 			rec->max, a->record_bytes);
 		if (rec->capped > 0)
 			fprintf(f,
-				"; %llu of %llu records capped at the field "
+				"; %llu of %llu %s capped at the field "
 				"limits",
 				(unsigned long long)rec->capped,
-				(unsigned long long)rec->count);
+				(unsigned long long)rec->count,
+				a->workload == KZ_CLI_BENCH_UPDATE ? "updates"
+								   : "records");
 		fputs(")\n", f);
 	}
 	if (res->failover.asked)
@@ -2878,7 +2985,8 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 	kz_cli__jset(o, "target", json_string(kz_cli_bench_target_name(a->target)),
 		     &bad);
 	kz_cli__jset(o, "consistency",
-		     a->workload == KZ_CLI_BENCH_WRITE
+		     a->workload == KZ_CLI_BENCH_WRITE ||
+			     a->workload == KZ_CLI_BENCH_UPDATE
 			 ? json_null()
 			 : json_string(kz_cli__consistency(a)),
 		     &bad);
@@ -2887,6 +2995,10 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 	if (a->workload == KZ_CLI_BENCH_PHOTO)
 		kz_cli__jset(o, "photo_bytes", json_integer(a->photo_bytes),
 			     &bad);
+	/* update: how many records the PATCHes were spread over. */
+	if (a->workload == KZ_CLI_BENCH_UPDATE)
+		kz_cli__jset(o, "update_ids",
+			     json_integer((json_int_t)res->pool_ids), &bad);
 	kz_cli__jset(o, "endpoints", json_integer((json_int_t)res->n_endpoints),
 		     &bad);
 	kz_cli__jset(o, "connections", json_integer(a->connections), &bad);

@@ -23,10 +23,18 @@
  *          /v1/photos/{id} of uniformly random ids among those whose photo
  *          was stored (terminal certificate, X-Purpose, ?consistency=); a
  *          200 whose body is not --photo-bytes long or does not start with
- *          the JPEG magic counts as a bad body, not as ok.
+ *          the JPEG magic counts as a bad body, not as ok;
+ *   update the same preload, then PATCH /v1/victims/{id} of uniformly
+ *          random ids among them (registrar certificate, as writes): each
+ *          body is another sample person's status, address and contact,
+ *          padded to --record-bytes within the field limits (see
+ *          kz_cli_bench_update_body), so every PATCH rewrites a record
+ *          already there instead of adding one; the state stays about the
+ *          preload's size while the raft log and RocksDB see a steady
+ *          stream of writes (what deploy/soak watches). Counted as writes.
  * A connection's client certificate decides its role, so a slot has one
- * handle per kind of request (a registrar one for POST and PUT, a reader
- * one for GET: caseworker, or terminal in photo) and may hold two
+ * handle per kind of request (a registrar one for POST, PATCH and PUT, a
+ * reader one for GET: caseworker, or terminal in photo) and may hold two
  * connections; at most one of them is busy at a time.
  *
  * Measured: latency of every request from the moment it is handed to curl to
@@ -47,7 +55,8 @@
  * "serializable" (etcd's local read) with --consistency stale. A 2xx
  * counts as ok only when its body is etcd's answer to that request (a put
  * answer has a "header", a range answer lists the key in "kvs"); anything
- * else is a bad body. mixed, photo and identity are Kizuna's alone.
+ * else is a bad body. mixed, photo, identity and update are Kizuna's
+ * alone.
  *
  * Failover (--failover-cmd CMD, write only): at --failover-at seconds into
  * the measured phase, CMD runs under /bin/sh -c (stdout to our stderr) while
@@ -96,7 +105,8 @@ typedef enum kz_cli_bench_workload {
 	KZ_CLI_BENCH_READ,
 	KZ_CLI_BENCH_MIXED,
 	KZ_CLI_BENCH_PHOTO,
-	KZ_CLI_BENCH_IDENTITY
+	KZ_CLI_BENCH_IDENTITY,
+	KZ_CLI_BENCH_UPDATE
 } kz_cli_bench_workload;
 
 /* What the requests go to (--target). */
@@ -145,7 +155,7 @@ typedef struct kz_cli_bench_args {
 	long requests;                   /* > 0: this many requests, then stop */
 	long record_bytes;               /* body size asked for; 0: unpadded */
 	long preload;                    /* records registered before
-					    read/mixed/photo */
+					    read/mixed/photo/update */
 	long photo_bytes;                /* photo: size of every photo */
 	double read_ratio;               /* mixed: share of reads */
 	int stale;                       /* ?consistency=stale instead of
@@ -179,8 +189,10 @@ typedef struct kz_cli_bench_args {
  * 16 connections, 10 s, 1024 bytes, preload 1000, read ratio 0.9, photos of
  * 30000 bytes, linearizable, timeout 10 s, seed 1, purpose "bench". Options
  * a workload would ignore (--preload and --consistency for write,
- * --read-ratio outside mixed, --photo-bytes outside photo) are refused.
- * --target etcd: write or read only; endpoints from --endpoints else
+ * --consistency for update, which reads nothing, --read-ratio outside
+ * mixed, --photo-bytes outside photo) are refused.
+ * --target etcd: write or read only (mixed, photo, identity and update
+ * are refused); endpoints from --endpoints else
  * KZ_CLI_BENCH_DEFAULT_ETCD (KIZUNA_ENDPOINTS is Kizuna's); no certificate
  * (cacert and every cert and key NULL), and the options that set one, or
  * --purpose and --http2, are refused. --failover-cmd: write with
@@ -192,7 +204,8 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 /* Prints the help text. */
 void kz_cli_bench_usage(FILE *f);
 
-/* "write", "read", "mixed", "photo", "identity" (never NULL). */
+/* "write", "read", "mixed", "photo", "identity", "update" (never
+ * NULL). */
 const char *kz_cli_bench_workload_name(kz_cli_bench_workload w);
 
 /* "kizuna", "etcd" (never NULL). */
@@ -217,6 +230,21 @@ uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p);
  * KZ_CLI_ENOMEM otherwise (*body NULL). rng is a splitmix64 state. */
 int kz_cli_bench_victim_body(json_t *victim, size_t target, uint64_t *rng,
 			     char **body, size_t *len, int *capped);
+
+/* Turns a sample victim into a PATCH /v1/victims/{id} body of `target`
+ * bytes: the victim's status, address and contact (when it has one) alone,
+ * as if the person at that id had been found, moved or given a new number,
+ * padded like kz_cli_bench_victim_body (random ASCII appended to the
+ * address, then to the contact, within their limits; *capped 1 when the
+ * limits stop it short of target, which with three fields happens past
+ * about 800 bytes). The padding is random, so two bodies never carry the
+ * same text and each PATCH really rewrites the record. victim is not
+ * modified and stays the caller's. On KZ_CLI_OK *body is a malloc'd
+ * NUL-terminated string of *len bytes the caller free()s; KZ_CLI_ENOMEM
+ * otherwise (*body NULL). rng is a splitmix64 state. */
+int kz_cli_bench_update_body(const json_t *victim, size_t target,
+			     uint64_t *rng, char **body, size_t *len,
+			     int *capped);
 
 /* Fills buf[0..len-1] (len >= KZ_CLI_BENCH_PHOTO_MIN; buf is the caller's)
  * with photo number n of a run with this seed: the JPEG magic FF D8 FF E0,
@@ -323,13 +351,16 @@ typedef struct kz_cli_bench_failover {
  * kz_cli_bench_result_free. */
 typedef struct kz_cli_bench_result {
 	kz_cli_bench_stats op[2];          /* measured phase, by KZ_CLI_BENCH_OP_* */
-	kz_cli_bench_stats preload;        /* read/mixed/photo: the registering
-					      phase */
+	kz_cli_bench_stats preload;        /* read/mixed/photo/update: the
+					      registering phase */
 	kz_cli_bench_stats photos;         /* photo: the PUT /v1/photos phase */
-	kz_cli_bench_records records;      /* written in the measured phase */
+	kz_cli_bench_records records;      /* written in the measured phase
+					      (update: the PATCH bodies) */
 	kz_cli_bench_records preload_records;
 	size_t pool_ids;                   /* ids read from at the end (photo:
-					      those with a photo) */
+					      those with a photo; update: the
+					      ids the PATCHes were spread
+					      over) */
 	double elapsed_s;                  /* measured phase, first start to last end */
 	double preload_s;
 	double photos_s;

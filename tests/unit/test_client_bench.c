@@ -1,8 +1,8 @@
 /*
  * kizuna-bench's pure parts (client/bench.c): nearest-rank percentiles, the
- * command line and its defaults, the padding of sample records to a body
- * size within the server's field limits, and the photo bodies. No process,
- * no network.
+ * command line and its defaults, the padding of sample records (and of the
+ * update workload's PATCH bodies) to a body size within the server's field
+ * limits, and the photo bodies. No process, no network.
  *
  * bench.c belongs to the kizuna-bench executable, not to kz_client, so it is
  * compiled into this test directly (tests/CMakeLists.txt links every unit
@@ -224,6 +224,14 @@ Test(client_bench, usage_errors, .init = clear_env)
 	    (const char *const[]){"read", "--photo-bytes", "1000", NULL},
 	    (const char *const[]){"write", "--photo-bytes", "1000", NULL},
 	    (const char *const[]){"mixed", "--photo-bytes", "1000", NULL},
+	    (const char *const[]){"updates", NULL},
+	    (const char *const[]){"update", "--consistency", "stale", NULL},
+	    (const char *const[]){"update", "--read-ratio", "0.5", NULL},
+	    (const char *const[]){"update", "--photo-bytes", "1000", NULL},
+	    (const char *const[]){"update", "--preload", "0", NULL},
+	    (const char *const[]){"update", "--cards", "/c", NULL},
+	    (const char *const[]){"update", "--failover-cmd", "true", NULL},
+	    (const char *const[]){"update", "--target", "etcd", NULL},
 	};
 	size_t i;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -716,4 +724,300 @@ Test(client_bench, identity_answers_are_read)
 	cr_assert_not(kz_cli__verified(&s));
 	json_answer(&s, "not json");
 	cr_assert_not(kz_cli__verified(&s));
+}
+
+/* ---- the update workload ---------------------------------------------------------- */
+
+Test(client_bench, update_workload_command_line, .init = clear_env)
+{
+	kz_cli_bench_args a;
+
+	/* The read workloads' preload, then registrar writes. */
+	cr_assert_eq(PARSE(&a, "update"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_UPDATE);
+	cr_assert_str_eq(kz_cli_bench_workload_name(a.workload), "update");
+	cr_assert_eq(a.preload, 1000);
+	cr_assert_eq(a.record_bytes, 1024);
+	cr_assert_eq(a.target, KZ_CLI_BENCH_TARGET_KIZUNA);
+	cr_assert_str_eq(a.write_cert, "var/cluster/pki/registrar.pem");
+	cr_assert_str_eq(a.write_key, "var/cluster/pki/registrar.key");
+
+	/* What deploy/soak runs. */
+	cr_assert_eq(PARSE(&a, "--pki", "/s/pki", "--endpoints", "/s/endpoints",
+			   "update", "--preload", "2000", "--connections",
+			   "16", "--duration=1200", "--record-bytes", "600",
+			   "--json", "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.preload, 2000);
+	cr_assert_eq(a.connections, 16);
+	cr_assert_float_eq(a.duration_s, 1200.0, 1e-9);
+	cr_assert_eq(a.record_bytes, 600);
+	cr_assert_str_eq(a.write_cert, "/s/pki/registrar.pem");
+	cr_assert(a.json && a.quiet);
+	cr_assert_eq(PARSE(&a, "update", "--requests", "500"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.requests, 500);
+
+	/* It reads nothing: a consistency would mean nothing. */
+	cr_assert_eq(PARSE(&a, "update", "--consistency", "linearizable"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert(strstr(err, "--consistency") != NULL, "%s", err);
+	/* Kizuna's records only: refused against etcd, and said so. */
+	cr_assert_eq(PARSE(&a, "update", "--target", "etcd"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert(strstr(err, "etcd") != NULL && strstr(err, "update") != NULL,
+		  "%s", err);
+	/* write keeps refusing --preload, and says where it applies. */
+	cr_assert_eq(PARSE(&a, "write", "--preload", "10"),
+		     KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert(strstr(err, "update") != NULL, "%s", err);
+}
+
+/* Checks one PATCH body: status, address and contact only, within the
+ * limits, and the size asked for unless capped. */
+static void check_update(const char *body, size_t len, size_t target,
+			 int capped, const json_t *victim)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, 0, &jerr);
+	const char *key;
+	json_t *v;
+	cr_assert_not_null(o, "not JSON: %s", jerr.text);
+	cr_assert_eq(strlen(body), len);
+	json_object_foreach(o, key, v)
+	{
+		cr_assert(strcmp(key, "status") == 0 ||
+			      strcmp(key, "address") == 0 ||
+			      strcmp(key, "contact") == 0,
+			  "field %s in a PATCH body", key);
+		cr_assert(json_is_string(v), "%s is not a string", key);
+	}
+	cr_assert_str_eq(json_string_value(json_object_get(o, "status")),
+			 json_string_value(json_object_get(victim, "status")));
+	cr_assert_leq(field_len(o, "address"), KZ_CLI_BENCH_MAX_ADDRESS);
+	cr_assert_leq(field_len(o, "contact"), KZ_CLI_BENCH_MAX_CONTACT);
+	if (capped) {
+		cr_assert_lt(len, target);
+		cr_assert_eq(field_len(o, "address"), KZ_CLI_BENCH_MAX_ADDRESS);
+		cr_assert_eq(field_len(o, "contact"), KZ_CLI_BENCH_MAX_CONTACT);
+	} else {
+		cr_assert_eq(len, target, "body %zu bytes, asked %zu", len,
+			     target);
+	}
+	json_decref(o);
+}
+
+Test(client_bench, update_bodies_reach_the_size_or_the_limits)
+{
+	kz_cli_sample gen;
+	uint64_t rng = 17;
+	size_t targets[] = {400, 700, 780, 1024};
+	size_t t, i;
+	kz_cli_sample_init(&gen, 1, 10);
+	for (t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+		for (i = 0; i < 200; i++) {
+			json_t *v;
+			char *body, *before, *after;
+			size_t len;
+			int capped;
+			cr_assert_eq(kz_cli_sample_victim(&gen, &v), KZ_CLI_OK);
+			before = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+			cr_assert_eq(kz_cli_bench_update_body(v, targets[t],
+							      &rng, &body, &len,
+							      &capped),
+				     KZ_CLI_OK);
+			check_update(body, len, targets[t], capped, v);
+			/* Up to about 800 bytes always fit; 1 KiB never. */
+			if (targets[t] <= 780)
+				cr_assert_not(capped, "%zu capped at %zu",
+					      targets[t], len);
+			else
+				cr_assert(capped);
+			/* The sample victim is the caller's, untouched. */
+			after = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+			cr_assert_str_eq(before, after);
+			free(before);
+			free(after);
+			free(body);
+			json_decref(v);
+		}
+	}
+}
+
+Test(client_bench, update_bodies_differ)
+{
+	kz_cli_sample gen;
+	uint64_t rng = 3;
+	json_t *v;
+	char *b1, *b2;
+	size_t l1, l2;
+	int c1, c2;
+	kz_cli_sample_init(&gen, 2, 10);
+	cr_assert_eq(kz_cli_sample_victim(&gen, &v), KZ_CLI_OK);
+	/* Same person twice: the filler still makes two different
+	 * rewrites of the record. */
+	cr_assert_eq(kz_cli_bench_update_body(v, 600, &rng, &b1, &l1, &c1),
+		     KZ_CLI_OK);
+	cr_assert_eq(kz_cli_bench_update_body(v, 600, &rng, &b2, &l2, &c2),
+		     KZ_CLI_OK);
+	cr_assert_eq(l1, l2);
+	cr_assert_str_neq(b1, b2);
+	free(b1);
+	free(b2);
+	/* 0: the fields as they are, unpadded. */
+	cr_assert_eq(kz_cli_bench_update_body(v, 0, &rng, &b1, &l1, &c1),
+		     KZ_CLI_OK);
+	cr_assert_not(c1);
+	cr_assert_lt(l1, 300);
+	free(b1);
+	json_decref(v);
+}
+
+Test(client_bench, update_request_is_a_patch_of_a_preloaded_id,
+     .init = clear_env)
+{
+	/* The slot's request handed to a curl multi handle that is never
+	 * run: no network. */
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2];
+	kz_cli_bench_records rec;
+	kz_cli__slot *s;
+	json_t *o;
+	size_t k;
+
+	cr_assert_eq(PARSE(&a, "update", "--record-bytes", "600",
+			   "--endpoints", "https://127.0.0.1:9", "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+	memset(&b, 0, sizeof(b));
+	memset(&ph, 0, sizeof(ph));
+	memset(st, 0, sizeof(st));
+	memset(&rec, 0, sizeof(rec));
+	b.a = &a;
+	b.rng = 1;
+	kz_cli_sample_init(&b.gen, a.seed, KZ_CLI__SHELTERS);
+	cr_assert_eq(kz_cli_endpoints_parse(a.endpoints, &b.eps, &b.n_eps, err,
+					    sizeof(err)),
+		     KZ_CLI_OK, "%s", err);
+	cr_assert_eq(kz_cli__make_headers(&b), KZ_CLI_OK);
+	b.multi = curl_multi_init();
+	b.n_slots = 1;
+	b.slots = calloc(1, sizeof(*b.slots));
+	cr_assert_not_null(b.multi);
+	cr_assert_not_null(b.slots);
+	s = &b.slots[0];
+	s->b = &b;
+	kz_cli__pool_add(&b, "01AAAAAAAAAAAAAAAAAAAAAAAA", 26);
+	kz_cli__pool_add(&b, "01BBBBBBBBBBBBBBBBBBBBBBBB", 26);
+	ph.name = "update";
+	ph.updates = 1;
+	ph.st[0] = &st[0];
+	ph.st[1] = &st[1];
+	ph.rec = &rec;
+	b.ph = &ph;
+
+	for (k = 0; k < 20; k++) {
+		kz_cli__start(&b, s);
+		cr_assert_eq(b.fatal, 0, "%s", b.errmsg);
+		cr_assert(s->busy);
+		cr_assert_eq(s->req, KZ_CLI__REQ_VICTIM_PATCH);
+		cr_assert_eq(s->op, KZ_CLI_BENCH_OP_WRITE);
+		cr_assert_lt(s->victim, 2);
+		cr_assert_str_eq(s->url, s->victim == 0
+					     ? "https://127.0.0.1:9/v1/victims/"
+					       "01AAAAAAAAAAAAAAAAAAAAAAAA"
+					     : "https://127.0.0.1:9/v1/victims/"
+					       "01BBBBBBBBBBBBBBBBBBBBBBBB");
+		o = json_loads(s->body, 0, NULL);
+		cr_assert_not_null(o, "%s", s->body);
+		cr_assert_null(json_object_get(o, "name"));
+		cr_assert_not_null(json_object_get(o, "status"));
+		cr_assert_eq(strlen(s->body), 600);
+		json_decref(o);
+		curl_multi_remove_handle(b.multi, s->h[KZ_CLI_BENCH_OP_WRITE]);
+		s->busy = 0;
+	}
+	/* The PATCH bodies are the phase's records; no reader was made. */
+	cr_assert_eq(rec.count, 20);
+	cr_assert_eq(rec.bytes, 20 * 600);
+	cr_assert_eq(ph.sent, 20);
+	cr_assert_null(s->h[KZ_CLI_BENCH_OP_READ]);
+
+	/* Nothing preloaded: the run stops rather than POST new records. */
+	b.n_ids = 0;
+	kz_cli__start(&b, s);
+	cr_assert_eq(b.fatal, KZ_CLI_EINVAL);
+	cr_assert_not(s->busy);
+	cr_assert_eq(ph.sent, 20);
+
+	kz_cli__close(&b);
+	curl_global_cleanup();
+}
+
+Test(client_bench, json_summary_of_an_update_run, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli_bench_result r;
+	json_t *j, *pre;
+	uint64_t lat_ns[2] = {2000000, 4000000};
+	cr_assert_eq(PARSE(&a, "update", "--preload", "50"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	memset(&r, 0, sizeof(r));
+	r.op[KZ_CLI_BENCH_OP_WRITE].requests = 3;
+	r.op[KZ_CLI_BENCH_OP_WRITE].ok = 2;
+	r.op[KZ_CLI_BENCH_OP_WRITE].http_errors = 1;
+	r.op[KZ_CLI_BENCH_OP_WRITE].by_status[404] = 1;
+	r.op[KZ_CLI_BENCH_OP_WRITE].lat_ns = lat_ns;
+	r.op[KZ_CLI_BENCH_OP_WRITE].n_lat = 2;
+	r.elapsed_s = 1.0;
+	r.preload.requests = r.preload.ok = 50;
+	r.preload_s = 0.5;
+	r.pool_ids = 50;
+	r.records.count = 3;
+	r.records.bytes = 3 * 800;
+	r.records.capped = 3;
+	r.n_endpoints = 1;
+	j = kz_cli_bench_report_json(&a, &r);
+	cr_assert_not_null(j);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "workload")),
+			 "update");
+	cr_assert(json_is_null(json_object_get(j, "consistency")));
+	cr_assert_eq(json_integer_value(json_object_get(j, "update_ids")), 50);
+	cr_assert_eq(json_integer_value(json_object_get(j, "ok")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(json_object_get(j, "errors"),
+					 "by_status"),
+			 "404")),
+		     1);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(j, "throughput_ops_s")), 2.0, 1e-9);
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(j, "record_bytes"), "capped")),
+		     3);
+	pre = json_object_get(j, "preload");
+	cr_assert_eq(json_integer_value(json_object_get(pre, "records")), 50);
+	cr_assert_null(json_object_get(j, "reads"));
+	json_decref(j);
+	/* The text summary says what was updated, and how big. */
+	{
+		char *text = NULL;
+		size_t tlen = 0;
+		FILE *f = open_memstream(&text, &tlen);
+		cr_assert_not_null(f);
+		kz_cli_bench_report_text(f, &a, &r);
+		fclose(f);
+		cr_assert(strstr(text, "workload      update (PATCH") != NULL,
+			  "%s", text);
+		cr_assert(strstr(text, "50 ids to update") != NULL, "%s", text);
+		cr_assert(strstr(text, "update bytes  800 mean") != NULL, "%s",
+			  text);
+		cr_assert(strstr(text, "3 of 3 updates capped") != NULL, "%s",
+			  text);
+		cr_assert(strstr(text, "reads") == NULL, "%s", text);
+		free(text);
+	}
+	/* An update that succeeded is a run that worked. */
+	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_OK);
 }
