@@ -493,6 +493,61 @@ static int kz_cli__cluster_change(const kz_cli__ctx *c)
 }
 
 /* cluster transfer-leader: POST /v1/cluster/leader. */
+/* After a transfer the old leader has stepped down, but the election that
+ * follows may pick another node than the one asked for: polls GET
+ * /v1/cluster (up to 15 s) until a leader is known and says whether it is
+ * the node (--to) or in the region (--region) asked for. */
+static int kz_cli__leader_settled(const kz_cli__ctx *c)
+{
+	double end = kz_cli__now_s() + 15.0;
+	for (;;) {
+		kz_cli_response resp;
+		long long leader = 0;
+		const char *region = NULL;
+		json_t *root = NULL;
+		if (kz_cli__call(c, "checking the new leader", "GET",
+				 "/v1/cluster", NULL, NULL, 0,
+				 &resp) == KZ_CLI_EXIT_OK)
+			root = json_loadb(resp.body, resp.body_len, 0, NULL);
+		kz_cli_response_free(&resp);
+		if (json_is_integer(json_object_get(root, "leader"))) {
+			size_t i;
+			json_t *n;
+			leader = json_integer_value(json_object_get(root, "leader"));
+			json_array_foreach(json_object_get(root, "nodes"), i, n)
+				if (json_integer_value(json_object_get(n, "id")) ==
+				    leader)
+					region = json_string_value(
+						json_object_get(n, "region"));
+		}
+		if (leader > 0) {
+			int ok = c->a->to ? leader == strtoll(c->a->to, NULL, 10)
+					  : region != NULL &&
+						    strcmp(region, c->a->region) == 0;
+			if (ok)
+				fprintf(stderr, "kizuna: node %lld (region %s) leads\n",
+					leader, region ? region : "?");
+			else
+				fprintf(stderr,
+					"kizuna: the leader stepped down, but the "
+					"election chose node %lld (region %s), not %s "
+					"%s: ask again once it is caught up\n",
+					leader, region ? region : "?",
+					c->a->to ? "node" : "region",
+					c->a->to ? c->a->to : c->a->region);
+			json_decref(root);
+			return ok ? KZ_CLI_EXIT_OK : KZ_CLI_EXIT_HTTP;
+		}
+		json_decref(root);
+		if (kz_cli__now_s() > end) {
+			fprintf(stderr, "kizuna: no leader 15 s after the transfer; "
+					"see kizuna cluster status\n");
+			return KZ_CLI_EXIT_HTTP;
+		}
+		usleep(200000);
+	}
+}
+
 static int kz_cli__cluster_leader(const kz_cli__ctx *c)
 {
 	json_t *body = c->a->to ? json_pack("{s:I}", "id",
@@ -501,7 +556,9 @@ static int kz_cli__cluster_leader(const kz_cli__ctx *c)
 				      : json_object();
 	int ex = kz_cli__call_print(c, "POST", "/v1/cluster/leader", NULL, body);
 	json_decref(body);
-	return ex;
+	if (ex != KZ_CLI_EXIT_OK || (c->a->to == NULL && c->a->region == NULL))
+		return ex;
+	return kz_cli__leader_settled(c);
 }
 
 /* A JSON scalar as table text ("-" when missing); buf holds numbers. */
