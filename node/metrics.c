@@ -29,6 +29,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "audit_queue.h"
 #include "http_internal.h"
 #include "metrics.h"
@@ -375,6 +376,23 @@ static void http_metrics(struct mbuf *b, struct kz_node *n,
               "Raft entries carrying audit records of reads, not yet "
               "committed.",
               h->audit_entries_in_flight);
+    /* The audit log grows by design (every read and write of personal
+     * data, kept audit_retention_days): its share of the disk, so that
+     * growth can be told apart from anything else's. */
+    struct kz_node_audit_head head;
+    if (kz_node_audit_load_head(n->stor, &head) == KZ_OK)
+        gauge_u64(b, "kizuna_audit_log_seq",
+                  "Audit records ever appended (the chain's head).",
+                  head.seq);
+    char lo[40], hi[40];
+    int ll = snprintf(lo, sizeof lo, "%s/a/", n->cfg.municipality);
+    int hl = snprintf(hi, sizeof hi, "%s/a0", n->cfg.municipality);
+    if (ll > 0 && hl > 0 && (size_t)ll < sizeof lo && (size_t)hl < sizeof hi)
+        gauge_u64(b, "kizuna_audit_log_bytes",
+                  "RocksDB's estimate of the audit records' size in SST "
+                  "files (compressed).",
+                  kz_stor_range_size(n->stor, KZ_STOR_CF_RECORDS, lo,
+                                     (size_t)ll, hi, (size_t)hl));
 }
 
 /* --------------------------------------------------------------- storage */

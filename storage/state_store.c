@@ -783,6 +783,23 @@ int kz_stor_property_u64(kz_stor *st, int cf, const char *name,
     return KZ_OK;
 }
 
+uint64_t kz_stor_range_size(kz_stor *st, int cf, const char *start,
+                            size_t start_len, const char *limit,
+                            size_t limit_len)
+{
+    if (cf < 0 || cf >= KZ_STOR_CF__COUNT)
+        return 0;
+    uint64_t size = 0;
+    char *err = NULL;
+    rocksdb_approximate_sizes_cf(st->db, st->cf[cf], 1, &start, &start_len,
+                                 &limit, &limit_len, &size, &err);
+    if (err != NULL) {
+        rocksdb_free(err);
+        return 0;
+    }
+    return size;
+}
+
 uint64_t kz_stor_disk_size(kz_stor *st)
 {
     uint64_t total = 0;

@@ -115,6 +115,11 @@ int kz_stor_digest(kz_stor *st, unsigned char out[32], uint64_t *index,
 
 /* Approximate on-disk size in bytes (for metrics and /v1/cluster). */
 uint64_t kz_stor_disk_size(kz_stor *st);
+/* RocksDB's estimate of the bytes the keys in [start, limit) of column
+ * family cf take in SST files (compressed), for metrics; 0 on error. */
+uint64_t kz_stor_range_size(kz_stor *st, int cf, const char *start,
+                            size_t start_len, const char *limit,
+                            size_t limit_len);
 
 /* An integer RocksDB property, for metrics. cf >= 0: of that column
  * family; KZ_STOR_CF_ALL: summed over every column family, for properties

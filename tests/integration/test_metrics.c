@@ -280,6 +280,9 @@ Test(metrics, promtool_accepts_and_values_follow_the_cluster,
         cr_assert_gt(value(b, "kizuna_data_dir_free_bytes"), 0);
         cr_assert_gt(value(b, "kizuna_raft_log_bytes"), 0);
         cr_assert_gt(value(b, "process_resident_memory_bytes"), 0);
+        /* The audit log: records were appended (the writes above). */
+        cr_assert_gt(value(b, "kizuna_audit_log_seq"), 0);
+        cr_assert_geq(value(b, "kizuna_audit_log_bytes"), 0);
         /* Peer channels: open ones, and their flow control. */
         cr_assert_gt(value(b, "kizuna_peer_channels_accepted_total"), 0);
         cr_assert_geq(value(b, "kizuna_peer_channel_pauses_total"), 0);
