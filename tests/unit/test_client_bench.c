@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "bench.c"
+#include "bench_fixture.h"
 
 static char err[256];
 
@@ -890,33 +891,11 @@ Test(client_bench, update_request_is_a_patch_of_a_preloaded_id,
 	cr_assert_eq(PARSE(&a, "update", "--record-bytes", "600",
 			   "--endpoints", "https://127.0.0.1:9", "--quiet"),
 		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
-	cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-	memset(&b, 0, sizeof(b));
-	memset(&ph, 0, sizeof(ph));
-	memset(st, 0, sizeof(st));
-	memset(&rec, 0, sizeof(rec));
-	b.a = &a;
-	b.rng = 1;
-	kz_cli_sample_init(&b.gen, a.seed, KZ_CLI__SHELTERS);
-	cr_assert_eq(kz_cli_endpoints_parse(a.endpoints, &b.eps, &b.n_eps, err,
-					    sizeof(err)),
-		     KZ_CLI_OK, "%s", err);
-	cr_assert_eq(kz_cli__make_headers(&b), KZ_CLI_OK);
-	b.multi = curl_multi_init();
-	b.n_slots = 1;
-	b.slots = calloc(1, sizeof(*b.slots));
-	cr_assert_not_null(b.multi);
-	cr_assert_not_null(b.slots);
-	s = &b.slots[0];
-	s->b = &b;
+	s = bench_fixture(&a, &b, &ph, st, &rec, 1);
 	kz_cli__pool_add(&b, "01AAAAAAAAAAAAAAAAAAAAAAAA", 26);
 	kz_cli__pool_add(&b, "01BBBBBBBBBBBBBBBBBBBBBBBB", 26);
 	ph.name = "update";
 	ph.updates = 1;
-	ph.st[0] = &st[0];
-	ph.st[1] = &st[1];
-	ph.rec = &rec;
-	b.ph = &ph;
 
 	for (k = 0; k < 20; k++) {
 		kz_cli__start(&b, s);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "bench.c"
+#include "bench_fixture.h"
 
 static char err[256];
 
@@ -393,30 +394,8 @@ Test(client_bench_etcd, slot_puts_the_record_then_ranges_it,
 	cr_assert_eq(PARSE(&a, "--target", "etcd", "--endpoints",
 			   "http://127.0.0.1:9/", "--seed", "7", "--quiet", "read"),
 		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
-	cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-	memset(&b, 0, sizeof(b));
-	memset(&ph, 0, sizeof(ph));
-	memset(st, 0, sizeof(st));
-	memset(&rec, 0, sizeof(rec));
-	b.a = &a;
-	b.rng = 1;
-	kz_cli_sample_init(&b.gen, a.seed, KZ_CLI__SHELTERS);
-	cr_assert_eq(kz_cli_endpoints_parse(a.endpoints, &b.eps, &b.n_eps, err,
-					    sizeof(err)),
-		     KZ_CLI_OK, "%s", err);
-	cr_assert_eq(kz_cli__make_headers(&b), KZ_CLI_OK);
-	b.multi = curl_multi_init();
-	b.n_slots = 1;
-	b.slots = calloc(1, sizeof(*b.slots));
-	cr_assert_not_null(b.multi);
-	cr_assert_not_null(b.slots);
-	s = &b.slots[0];
-	s->b = &b;
+	s = bench_fixture(&a, &b, &ph, st, &rec, 1);
 	ph.name = "test";
-	ph.st[0] = &st[0];
-	ph.st[1] = &st[1];
-	ph.rec = &rec;
-	b.ph = &ph;
 
 	/* Nothing stored yet: the slot writes, whatever the phase asks. */
 	ph.read_ratio = 1.0;
@@ -557,18 +536,7 @@ Test(client_bench_etcd, probes_run_from_the_kill_to_the_recovery,
 			   "http://127.0.0.1:9,http://127.0.0.2:9", "write",
 			   "--failover-cmd", "true", "--quiet"),
 		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
-	cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-	memset(&b, 0, sizeof(b));
-	memset(&ph, 0, sizeof(ph));
-	memset(st, 0, sizeof(st));
-	memset(&rec, 0, sizeof(rec));
-	b.a = &a;
-	kz_cli_sample_init(&b.gen, a.seed, KZ_CLI__SHELTERS);
-	cr_assert_eq(kz_cli_endpoints_parse(a.endpoints, &b.eps, &b.n_eps, err,
-					    sizeof(err)),
-		     KZ_CLI_OK, "%s", err);
-	cr_assert_eq(kz_cli__make_headers(&b), KZ_CLI_OK);
-	b.multi = curl_multi_init();
+	bench_fixture(&a, &b, &ph, st, &rec, 0);
 	b.probes = calloc(KZ_CLI__PROBES, sizeof(*b.probes));
 	cr_assert_not_null(b.probes);
 	for (i = 0; i < KZ_CLI__PROBES; i++) {
@@ -576,11 +544,7 @@ Test(client_bench_etcd, probes_run_from_the_kill_to_the_recovery,
 		b.probes[i].ep = i % b.n_eps;
 		b.probes[i].probe = 1;
 	}
-	ph.st[0] = &st[0];
-	ph.st[1] = &st[1];
-	ph.rec = &rec;
 	ph.failover = 1;
-	b.ph = &ph;
 
 	/* Before the kill: nothing. */
 	wait = KZ_CLI__NS_PER_S;
