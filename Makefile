@@ -13,6 +13,8 @@
 #   make soak     deps + build + 3 nodes under a steady update load for SOAK_MINUTES (20):
 #                 raft log and RocksDB disk use sampled, "bounded" or "GROWING" (deploy/soak;
 #                 build/soak/samples.csv, results.json). Not in check.
+#   make search-recall  deps + build + recall@5 of the name search on tests/search/ (one
+#                 node; deploy/search-recall; build/search-recall/results.tsv). Not in check.
 #   make clean    remove build/, build-asan/ and build-fuzz/ (a cluster's data in var/ is kept)
 
 SHELL := /bin/bash
@@ -21,7 +23,7 @@ JOBS ?= 2
 
 # Prerequisites run in the order written (deps before the build), even with -j.
 .NOTPARALLEL:
-.PHONY: all deps demo check fuzz chaos bench snapshot-bench soak clean
+.PHONY: all deps demo check fuzz chaos bench snapshot-bench soak search-recall clean
 
 all:
 	@test -f $(KZ_ROOT)/build/CMakeCache.txt || \
@@ -51,6 +53,9 @@ snapshot-bench: deps all
 
 soak: deps all
 	$(KZ_ROOT)/deploy/soak
+
+search-recall: deps all
+	$(KZ_ROOT)/deploy/search-recall
 
 clean:
 	rm -rf $(KZ_ROOT)/build $(KZ_ROOT)/build-asan $(KZ_ROOT)/build-fuzz

@@ -27,6 +27,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct kz_cli__cmd_def {
 	const char *group;
@@ -99,9 +100,10 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    With preferred_leader_region set, leadership goes back there\n"
 	 "    after leader_hold_down_s.\n"},
 	{"sample", "gen", KZ_CLI_CMD_SAMPLE_GEN, 0,
-	 "sample gen --count N [--seed S] [--shelters K]\n"
+	 "sample gen --count N [--seed S] [--shelters K] [--csv]\n"
 	 "    Print N sample victims as JSON lines (no network). The same seed\n"
-	 "    gives the same people.\n"},
+	 "    gives the same people. --csv: as CSV under a header of register\n"
+	 "    field names, as `import csv` reads it (deploy/gen-csv).\n"},
 	{"sample", "load", KZ_CLI_CMD_SAMPLE_LOAD, 0,
 	 "sample load --count N [--seed S] [--shelters K]\n"
 	 "    PUT K shelters (default 10), then register N sample victims one by\n"
@@ -148,6 +150,23 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    equal to GET /v1/cluster/digest of the old cluster at the backup's\n"
 	 "    index. Restore the same backup for every node of the new cluster,\n"
 	 "    and start them with the old cluster's master key file. No network.\n"},
+	{"import", "csv", KZ_CLI_CMD_IMPORT_CSV, 1,
+	 "import csv FILE [--encoding utf-8|shift_jis] [--map SRC=field,...]\n"
+	 "           [--ignore-unknown] [--dry-run] [--batch N] [--json]\n"
+	 "    Register the people of a CSV file (\"-\" is standard input),\n"
+	 "    streamed in batches of N records (default 200, at most 500),\n"
+	 "    each registered by one replicated command. The first line names\n"
+	 "    the columns: register fields (name, name_kana, dob, sex, address,\n"
+	 "    household_id, damage, needs, shelter_id, status, contact,\n"
+	 "    consent, damage_certified_on) or names mapped to them with --map,\n"
+	 "    e.g. --map 氏名=name,フリガナ=name_kana,生年月日=dob. Other columns\n"
+	 "    are an error, or left out with --ignore-unknown. needs: codes\n"
+	 "    separated by ; or |. Shift_JIS is read as CP932. Progress on\n"
+	 "    stderr, then a summary; each refused record as FILE:LINE: column:\n"
+	 "    message. --dry-run validates without registering; --json prints\n"
+	 "    each batch's answer (ids, rejections) as a JSON line. Exit 0 when\n"
+	 "    every record was accepted, 1 when one was refused; a batch whose\n"
+	 "    outcome is unknown stops the import (exit 4) naming its lines.\n"},
 	{"card", "sign", KZ_CLI_CMD_CARD_SIGN, 0,
 	 "card sign --key CARD.key --nonce NONCE [--cert CARD.pem]\n"
 	 "    Do what a citizen's card does with an identity challenge (no\n"
@@ -178,6 +197,7 @@ typedef struct kz_cli__opt_def {
 typedef struct kz_cli__raw {
 	kz_cli_args a;
 	const char *timeout, *limit, *capacity, *count, *seed, *shelters;
+	const char *batch;
 } kz_cli__raw;
 
 #define KZ_CLI__A(field) offsetof(kz_cli__raw, a.field)
@@ -250,6 +270,16 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"data-dir", KZ_CLI__STR, KZ_CLI__A(data_dir),
 	 KZ_CLI__M(KZ_CLI_CMD_BACKUP_RESTORE)},
 	{"role", KZ_CLI__STR, KZ_CLI__A(role), KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD)},
+	{"csv", KZ_CLI__FLAG, KZ_CLI__A(csv), KZ_CLI__M(KZ_CLI_CMD_SAMPLE_GEN)},
+	{"encoding", KZ_CLI__STR, KZ_CLI__A(encoding),
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	{"map", KZ_CLI__STR, KZ_CLI__A(map), KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	{"dry-run", KZ_CLI__FLAG, KZ_CLI__A(dry_run),
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	{"ignore-unknown", KZ_CLI__FLAG, KZ_CLI__A(ignore_unknown),
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	{"batch", KZ_CLI__STR, KZ_CLI__R(batch),
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"force", KZ_CLI__FLAG, KZ_CLI__A(force),
 	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE)},
 };
@@ -631,6 +661,47 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--to: a node id (1, 2, ...), "
 						 "got '%s'",
 						 a->to);
+		break;
+	case KZ_CLI_CMD_IMPORT_CSV:
+		if (a->id[0] == '\0')
+			return kz_cli__usage_err(err, errlen,
+						 "import csv: FILE is empty");
+		if (a->encoding != NULL &&
+		    strcasecmp(a->encoding, "utf-8") != 0 &&
+		    strcasecmp(a->encoding, "utf8") != 0 &&
+		    strcasecmp(a->encoding, "shift_jis") != 0 &&
+		    strcasecmp(a->encoding, "sjis") != 0 &&
+		    strcasecmp(a->encoding, "cp932") != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--encoding: want utf-8 or "
+						 "shift_jis, got '%s'",
+						 a->encoding);
+		if (r->batch != NULL &&
+		    kz_cli__parse_long(r->batch, 1, 500, &a->batch) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--batch: want 1..500 records "
+						 "per call, got '%s'",
+						 r->batch);
+		if (a->map != NULL) {
+			const char *m = a->map;
+			if (*m == '\0')
+				return kz_cli__usage_err(
+					err, errlen,
+					"--map: want SRC=field[,SRC=field...]");
+			while (*m != '\0') {
+				size_t n = strcspn(m, ",");
+				const char *eq = memchr(m, '=', n);
+				if (eq == NULL || eq == m || eq == m + n - 1)
+					return kz_cli__usage_err(
+						err, errlen,
+						"--map: want SRC=field, got "
+						"'%.*s'",
+						(int)n, m);
+				m += n;
+				if (*m == ',')
+					m++;
+			}
+		}
 		break;
 	case KZ_CLI_CMD_BACKUP_RESTORE:
 		if (a->data_dir == NULL || a->data_dir[0] == '\0')

@@ -54,6 +54,7 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_CARD_SIGN,
 	KZ_CLI_CMD_BACKUP_CREATE,
 	KZ_CLI_CMD_BACKUP_RESTORE,
+	KZ_CLI_CMD_IMPORT_CSV,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
@@ -107,6 +108,7 @@ typedef struct kz_cli_args {
 	const char *subject, *from, *to;
 	/* sample */
 	long count;
+	int csv; /* sample gen --csv */
 	uint64_t seed;
 	long shelters;
 	/* card sign: --key and --cert as given on the line (the card's, not
@@ -115,6 +117,11 @@ typedef struct kz_cli_args {
 	const char *card_key, *card_cert, *nonce;
 	/* backup create DIR / restore DIR (DIR is id): restore's target */
 	const char *data_dir;
+	/* import csv FILE (FILE is id) */
+	const char *encoding; /* NULL: utf-8 */
+	const char *map;      /* --map SRC=field,... */
+	int dry_run, ignore_unknown;
+	long batch;           /* records per call; 0: not given (1000) */
 	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];
 } kz_cli_args;
 

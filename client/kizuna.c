@@ -941,7 +941,8 @@ static struct curl_slist *kz_cli__headers(const kz_cli *cli,
 	} while (0)
 	KZ_CLI__ADD("Accept: application/json");
 	KZ_CLI__ADD("Expect:"); /* no 100-continue round trip */
-	if (has_body)
+	/* A body is JSON unless the caller says otherwise (text/csv...). */
+	if (has_body && !kz_cli__has_header(headers, "Content-Type:"))
 		KZ_CLI__ADD("Content-Type: application/json");
 	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
 		const char *h = headers[i];

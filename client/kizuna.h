@@ -139,7 +139,8 @@ void kz_cli_response_free(kz_cli_response *resp);
  *           percent-encoded (see kz_cli_urlencode)
  *   headers NULL or a NULL-terminated array of "Name: value" strings
  *           (X-Purpose, If-Match, Idempotency-Key...); borrowed for the call
- *   body    NULL or bodylen bytes, sent as application/json; borrowed
+ *   body    NULL or bodylen bytes, sent as application/json unless headers
+ *           name a Content-Type; borrowed
  * Returns KZ_CLI_OK whenever a node answered, whatever the status (the caller
  * looks at out->status): after a deadline spent on 503s, that is the last
  * 503 with its error body. Returns KZ_CLI_EUNREACHABLE when no node answered

@@ -20,6 +20,7 @@
  */
 #include "backup_cmd.h"
 #include "cli_args.h"
+#include "import_csv.h"
 #include "kizuna.h"
 #include "sample.h"
 
@@ -906,12 +907,29 @@ static int kz_cli__sample_gen(const kz_cli_args *a)
 {
 	kz_cli_sample gen;
 	long i;
+	char *line = NULL;
+	size_t len = 0, cap = 0;
 	kz_cli_sample_init(&gen, a->seed, (unsigned)a->shelters);
+	if (a->csv) {
+		if (kz_cli_import_csv_line(NULL, &line, &len, &cap) != 0)
+			goto err_nomem;
+		fputs(line, stdout);
+	}
 	for (i = 0; i < a->count; i++) {
 		json_t *rec;
 		char *s;
 		if (kz_cli_sample_victim(&gen, &rec) != KZ_CLI_OK)
 			goto err_nomem;
+		if (a->csv) {
+			len = 0;
+			if (kz_cli_import_csv_line(rec, &line, &len, &cap) != 0) {
+				json_decref(rec);
+				goto err_nomem;
+			}
+			json_decref(rec);
+			fputs(line, stdout);
+			continue;
+		}
 		s = json_dumps(rec, JSON_COMPACT);
 		json_decref(rec);
 		if (s == NULL)
@@ -919,6 +937,7 @@ static int kz_cli__sample_gen(const kz_cli_args *a)
 		puts(s);
 		free(s);
 	}
+	free(line);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "kizuna: writing output: %s\n", strerror(errno));
 		return KZ_CLI_EXIT_HTTP;
@@ -926,6 +945,7 @@ static int kz_cli__sample_gen(const kz_cli_args *a)
 	return KZ_CLI_EXIT_OK;
 
 err_nomem:
+	free(line);
 	fprintf(stderr, "kizuna: out of memory\n");
 	return KZ_CLI_EXIT_HTTP;
 }
@@ -1154,6 +1174,19 @@ int main(int argc, char **argv)
 	case KZ_CLI_CMD_BACKUP_CREATE:
 		ex = kz_cli_backup_create(ctx.cli, args.id, args.json);
 		break;
+	case KZ_CLI_CMD_IMPORT_CSV: {
+		kz_cli_import_opts io;
+		memset(&io, 0, sizeof(io));
+		io.file = args.id;
+		io.encoding = args.encoding;
+		io.map = args.map;
+		io.ignore_unknown = args.ignore_unknown;
+		io.dry_run = args.dry_run;
+		io.batch = args.batch;
+		io.json = args.json;
+		ex = kz_cli_import_csv(ctx.cli, &io);
+		break;
+	}
 	default:
 		ex = KZ_CLI_EXIT_USAGE;
 		break;

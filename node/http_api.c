@@ -40,6 +40,7 @@
 #include "identity.h"
 #include "audit.h"
 #include "audit_queue.h"
+#include "csv_import.h"
 #include "links.h"
 #include "payouts.h"
 #include "photos.h"
@@ -75,6 +76,7 @@ static const struct route routes[] = {
     {"GET", "/metrics", RT_METRICS, R_ANY, false, false},
     {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false, false},
     {"POST", "/v1/victims", RT_VICTIM_CREATE, R_REGISTRAR, false, false},
+    {"POST", "/v1/import/csv", RT_IMPORT_CSV, R_REGISTRAR, false, false},
     {"GET", "/v1/victims", RT_VICTIM_SEARCH, R_CASEWORKER | R_TERMINAL, true,
      true},
     {"GET", "/v1/victims/*", RT_VICTIM_GET, R_CASEWORKER | R_TERMINAL, true,
@@ -252,6 +254,9 @@ struct pending {
     void *after_data;
     kz_http_after_fn after_fn;
     void (*after_free)(void *);
+    /* A write whose 2xx answer gets these members added to the state
+     * machine's (an import's rejected rows, known only here). */
+    json_t *merge;
 };
 
 struct peer_query {
@@ -292,6 +297,7 @@ static void pending_free(struct pending *p)
     if (p->guard != NULL)
         p->guard->p = NULL;
     json_decref(p->cluster);
+    json_decref(p->merge);
     answer_free(&p->ans);
     free(p);
 }
@@ -709,6 +715,18 @@ static void on_write_done(kz_cons_req *creq, int status)
                           e ? e : json_pack("{s:{s:s}}", "error", "code",
                                             "internal"),
                           creq->index, -1);
+            } else if (p->merge != NULL) {
+                n->stats.writes++;
+                json_t *b = json_loadb(creq->result + 3, creq->result_len - 3,
+                                       0, NULL);
+                if (json_is_object(b)) {
+                    json_object_update(b, p->merge);
+                    send_json(n, p->req, code, b, creq->index, -1);
+                } else {
+                    json_decref(b);
+                    send_error(n, p->req, p->request_id, 500, "internal",
+                               "the state machine returned no result");
+                }
             } else {
                 n->stats.writes++;
                 send_body(n, p->req, code, "application/json; charset=utf-8",
@@ -743,14 +761,17 @@ static struct pending *pending_new(struct kz_node *n, h2o_req_t *req,
 
 /* Proposes cmd (freed here) for req; the answer comes from on_write_done. */
 static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
-                  const char *arg, const char *rid, char *cmd, size_t len)
+                  const char *arg, const char *rid, char *cmd, size_t len,
+                  json_t *merge)
 {
     struct pending *p = pending_new(n, req, r, arg, rid);
     if (p == NULL) {
         free(cmd);
+        json_decref(merge);
         send_error(n, req, rid, 500, "internal", "out of memory");
         return 0;
     }
+    p->merge = merge;
     int rv = kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
     free(cmd);
     if (rv != 0) {
@@ -760,8 +781,11 @@ static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
     return 0;
 }
 
-static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
-                   const char *arg, const char *rid, Kizuna__Command *cmd)
+/* Proposes cmd for req; when merge is not NULL (taken), its members are
+ * added to a 2xx answer. */
+static int propose_merge(struct kz_node *n, h2o_req_t *req,
+                         const struct route *r, const char *arg,
+                         const char *rid, Kizuna__Command *cmd, json_t *merge)
 {
     /* Wall-clock time chosen here, carried in the command: apply never
      * reads a clock. */
@@ -788,6 +812,7 @@ static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
     size_t len = kizuna__command__get_packed_size(cmd);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
+        json_decref(merge);
         send_error(n, req, rid, 500, "internal", "out of memory");
         return 0;
     }
@@ -799,12 +824,19 @@ static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
     OPENSSL_cleanse(buf, len);
     free(buf);
     if (rv != KZ_OK) {
+        json_decref(merge);
         send_error(n, req, rid, 503, "keys_not_ready",
                    "this node has no data key yet (a new cluster creates "
                    "one when it elects its first leader); retry");
         return 0;
     }
-    return submit(n, req, r, arg, rid, sealed, slen);
+    return submit(n, req, r, arg, rid, sealed, slen, merge);
+}
+
+static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
+                   const char *arg, const char *rid, Kizuna__Command *cmd)
+{
+    return propose_merge(n, req, r, arg, rid, cmd, NULL);
 }
 
 static json_t *parse_body(struct kz_node *n, h2o_req_t *req, const char *rid)
@@ -1186,6 +1218,106 @@ static int handle_photo_put(struct kz_node *n, h2o_req_t *req,
     cmd.op_case = KIZUNA__COMMAND__OP_PUT_PHOTO;
     cmd.put_photo = &pp;
     return propose(n, req, r, arg, rid, &cmd);
+}
+
+/* POST /v1/import/csv (csv_import.h): the body's valid records are
+ * registered by one CreateVictims command (one raft entry, one batch on
+ * apply), with ids drawn here as for POST /v1/victims; the rows refused
+ * here are added to the state machine's answer. With dry_run=1 nothing is
+ * proposed. */
+static int handle_import_csv(struct kz_node *n, h2o_req_t *req,
+                             const struct route *r, const char *rid)
+{
+    char q[32], code[32], err[KZ_NODE_ERR_MAX];
+    unsigned long first_line = 2;
+    bool dry = false;
+    int got = query_param(req, "first_line", q, sizeof q);
+    if (got != 0) {
+        char *end = q;
+        unsigned long long v = got > 0 ? strtoull(q, &end, 10) : 0;
+        if (got < 0 || end == q || *end != '\0' || q[0] == '-' || v < 2 ||
+            v > 1000000000000ull) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "first_line: want the line number (2 or more) of "
+                       "the body's first data record in the original file");
+            return 0;
+        }
+        first_line = (unsigned long)v;
+    }
+    got = query_param(req, "dry_run", q, sizeof q);
+    if (got != 0) {
+        if (got > 0 && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0))
+            dry = true;
+        else if (got < 0 || !(strcmp(q, "0") == 0 || strcmp(q, "false") == 0)) {
+            send_error(n, req, rid, 400, "bad_request",
+                       "dry_run: want 1, true, 0 or false");
+            return 0;
+        }
+    }
+    if (req->entity.base == NULL || req->entity.len == 0) {
+        send_error(n, req, rid, 400, "bad_request",
+                   "a CSV body is required: a header line of field names, "
+                   "then one record per person");
+        return 0;
+    }
+    struct kz_node_csv_batch b;
+    int status = 400;
+    if (kz_node_csv_decode(req->entity.base, req->entity.len, first_line, &b,
+                           &status, code, sizeof code, err, sizeof err) != 0) {
+        kz_node_csv_batch_free(&b);
+        send_error(n, req, rid, status, code, err);
+        return 0;
+    }
+    kz_log(KZ_LOG_INFO, "csv import batch",
+           "records=%zu valid=%zu rejected=%zu dry_run=%s request_id=%s",
+           b.records, b.n, json_array_size(b.rejected), dry ? "true" : "false",
+           rid);
+    json_t *merge = json_pack("{s:O,s:b}", "rejected", b.rejected, "dry_run",
+                              dry);
+    if (merge == NULL) {
+        kz_node_csv_batch_free(&b);
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    if (dry || b.n == 0) {
+        /* Nothing to write: answered from here. A dry run counts the
+         * records a real run would propose. */
+        json_object_set_new(merge, "accepted", json_integer((json_int_t)b.n));
+        json_object_set_new(merge, "ids", json_array());
+        kz_node_csv_batch_free(&b);
+        send_json(n, req, 200, merge, kz_stor_applied_index(n->stor), -1);
+        return 0;
+    }
+    Kizuna__Victim **vs = malloc(b.n * sizeof *vs);
+    if (vs == NULL) {
+        json_decref(merge);
+        kz_node_csv_batch_free(&b);
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        char id[32];
+        new_victim_id(id);
+        vs[i] = b.rows[i].v;
+        vs[i]->id = strdup(id);
+        if (vs[i]->id == NULL) {
+            free(vs);
+            json_decref(merge);
+            kz_node_csv_batch_free(&b);
+            send_error(n, req, rid, 500, "internal", "out of memory");
+            return 0;
+        }
+    }
+    Kizuna__CreateVictims cv = KIZUNA__CREATE_VICTIMS__INIT;
+    cv.n_victims = b.n;
+    cv.victims = vs;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIMS;
+    cmd.create_victims = &cv;
+    int rv = propose_merge(n, req, r, "", rid, &cmd, merge);
+    free(vs);
+    kz_node_csv_batch_free(&b);
+    return rv;
 }
 
 static int handle_write(struct kz_node *n, h2o_req_t *req,
@@ -2525,7 +2657,7 @@ static int handle_keys_rotate(struct kz_node *n, h2o_req_t *req,
     kz_log(KZ_LOG_INFO, "key rotation proposed", "key=%s request_id=%s",
            master ? "master" : "data", rid);
     /* Key commands carry wrapped keys only: proposed unsealed. */
-    return submit(n, req, r, "", rid, cmd, len);
+    return submit(n, req, r, "", rid, cmd, len, NULL);
 }
 
 /* ----------------------------------------------------------------- audit */
@@ -2824,10 +2956,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                               : "no such endpoint");
         return 0;
     }
-    if (r->id != RT_PHOTO_PUT && req->entity.base != NULL &&
-        req->entity.len > n->cfg.max_body_bytes) {
+    if (r->id != RT_PHOTO_PUT && r->id != RT_IMPORT_CSV &&
+        req->entity.base != NULL && req->entity.len > n->cfg.max_body_bytes) {
         send_error(n, req, rid, 413, "too_large",
                    "the body is larger than max_body_bytes");
+        return 0;
+    }
+    if (r->id == RT_IMPORT_CSV && req->entity.base != NULL &&
+        req->entity.len > KZ_NODE_IMPORT_MAX_BYTES) {
+        send_error(n, req, rid, 413, "too_large",
+                   "an import batch is at most 4 MB (and 500 records): "
+                   "split the file (kizuna import csv does)");
         return 0;
     }
     struct caller *who = &n->http->caller;
@@ -2946,6 +3085,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return handle_backup_delete(n, req, arg, rid);
     case RT_PHOTO_PUT:
         return handle_photo_put(n, req, r, arg, rid);
+    case RT_IMPORT_CSV:
+        return handle_import_csv(n, req, r, rid);
     case RT_ID_CHALLENGE:
     case RT_ID_VERIFY:
     case RT_ID_FALLBACK:
@@ -3252,6 +3393,8 @@ int kz_node_http_init(struct kz_node *n)
     h->config.max_request_entity_size =
         n->cfg.photo_max_bytes > n->cfg.max_body_bytes ? n->cfg.photo_max_bytes
                                                        : n->cfg.max_body_bytes;
+    if (h->config.max_request_entity_size < KZ_NODE_IMPORT_MAX_BYTES)
+        h->config.max_request_entity_size = KZ_NODE_IMPORT_MAX_BYTES;
     /* Read by h2o_context_init (kz_node_http_start). */
     h->config.handshake_timeout = n->cfg.tls_handshake_timeout_ms;
     h->config.http1.req_timeout = n->cfg.request_header_timeout_ms;

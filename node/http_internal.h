@@ -71,7 +71,8 @@ enum route_id {
     RT_PAYOUT_LIST,
     RT_PAYOUT_GET,
     RT_PAYOUT_EXPORT,
-    RT_PAYOUT_LEDGER
+    RT_PAYOUT_LEDGER,
+    RT_IMPORT_CSV
 };
 
 struct route {

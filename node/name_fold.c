@@ -31,7 +31,10 @@
  *   space U+3000 ・ ･ - . ,           removed           (also their full-width forms)
  *   half-width katakana ｱ..ﾝ ｧ ｯ ｰ    -> full width
  *   ﾞ ﾟ ゛ ゜ U+3099 U+309A            combine with the kana before; dropped elsewhere
- *   katakana                          -> hiragana        ヴ -> ゔ, ヷヸヹヺ -> ゔぁ ゔぃ ゔぇ ゔぉ
+ *   katakana                          -> hiragana        ヷヸヹヺ -> ゔぁ ゔぃ ゔぇ ゔぉ
+ *   ゔ ゔぁ ゔぃ ゔぇ ゔぉ (ヴ ヴァ ..)   -> ぶ ば び べ ぼ   ヴィクトル = ビクトル
+ *   うぃ うぇ うぉ いぇ てぃ でぃ      -> うい うえ うお いえ てい でい
+ *                                                       ウィルソン = ウイルソン
  *   ヶ ヵ ゖ ゕ                          -> け              三ヶ尻 = 三ケ尻 = 三ヵ尻
  *   ー ｰ (chōon)                      removed           サトー = さとう
  *   ゝ ゞ ヽ ヾ after a kana            -> that kana (voiced for ゞ ヾ)
@@ -45,23 +48,27 @@
  *     si shi -> し   ti chi -> ち   tu tsu -> つ   hu fu -> ふ   zi ji -> じ
  *     di -> ぢ   du -> づ   sy* sh* shy* -> しゃ..   ty* cy* ch* chy* -> ちゃ..
  *     zy* jy* j* -> じゃ..   dy* -> ぢゃ..   ky gy ny hy by py my ry -> きゃ..
- *     fa fi fe fo -> ふぁ..   va vi vu ve vo -> ゔぁ.. ゔ   wi we wo -> うぃ うぇ うぉ
- *     ye -> いぇ   tsa tsi tse tso -> つぁ..   *ye (kye, she, che, je..) -> きぇ..
+ *     fa fi fe fo -> ふぁ..   va vi vu ve vo -> ば び ぶ べ ぼ (as ヴ, table 1)
+ *     wi we wo -> うぃ うぇ うぉ   ye -> いぇ   tsa tsi tse tso -> つぁ..
+ *     (kept apart from kana ウィ = ウイ: "dwe" would otherwise fold to
+ *     "due" and then to "zue", and folding would not be idempotent)
+ *     *ye (kye, she, che, je..) -> きぇ..
  *   n' -> ん; nn -> ん (as IME input; Hepburn "nna" reads ん+あ, which
  *     pass C writes like ん+な, so both readings agree); n before a
- *     consonant, a non-letter or the end -> ん; m before b p m -> ん
+ *     consonant, a non-letter or the end -> ん; m before b p m v -> ん
  *   a doubled consonant (kk, ss, cch, tch, ...) -> っ + the syllable
- *   h after an o-row syllable, when no syllable starts at the h -> う
- *     (satoh, ohno, shoh)
+ *   h after an o- or u-row syllable, when no syllable starts at the h -> う
+ *     (satoh, ohno, shoh, yuhki)
  *   other apostrophes dropped; a letter that starts no syllable is kept
  *     (so "smith" stays "smith")
  *
  * Table 3 — pass C (canonical romaji), modified Hepburn with these choices:
- *   し shi, ち chi, つ tsu, ふ fu, じ ぢ ji, ず づ zu, を o, ゐ i, ゑ e, ゔ vu
+ *   し shi, ち chi, つ tsu, ふ fu, じ ぢ ji, ず づ zu, を o, ゐ i, ゑ e
  *   yōon: きゃ kya .. しゃ sha, ちゃ cha, じゃ ぢゃ ja; きぇ kye, しぇ she ..
- *   ふぁ fa, ゔぁ va, つぁ tsa, うぃ wi, うぇ we, うぉ wo, いぇ ye
- *   てぃ chi, でぃ ji, とぅ tsu, どぅ zu, すぃ shi, ずぃ ji, てゅ chu, でゅ ju
- *     (so that Kunrei "ti" "di" "tu" "du" "si" "zi" stay unambiguous)
+ *   ふぁ fa, つぁ tsa; うぃ wi, うぇ we, うぉ wo, いぇ ye (from romaji only:
+ *   kana ゔ, うぃ, てぃ .. are gone after table 1)
+ *   とぅ tsu, どぅ zu, すぃ shi, ずぃ ji, てゅ chu, でゅ ju
+ *     (so that Kunrei "tu" "du" "si" "zi" stay unambiguous)
  *   other small kana stand alone as their full-size reading
  *   々 right after a kanji (once all else is folded) -> that kanji:
  *     佐々木 = 佐佐木
@@ -228,6 +235,11 @@ static uint32_t fold_kanji(uint32_t c)
     return c;
 }
 
+unsigned long kz_node_kanji_common(unsigned long c)
+{
+    return c > UINT32_MAX ? c : fold_kanji((uint32_t)c);
+}
+
 static bool is_kanji(uint32_t c)
 {
     return (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
@@ -310,6 +322,46 @@ static int voiced(uint32_t k, bool semi, uint32_t r[2])
 
 /* ------------------------------------------------------------- pass A */
 
+/*
+ * Spellings of one sound that registers and people mix freely, made one:
+ *   ゔ ゔぁ ゔぃ ゔぅ ゔぇ ゔぉ -> ぶ ば び ぶ べ ぼ   (ヴィクトル = ビクトル)
+ *   うぃ うぇ うぉ -> うい うえ うお, いぇ -> いえ, てぃ でぃ -> てい でい
+ *     (ウィルソン = ウイルソン, ウェイ = ウエイ, スティーヴン = ステイーブン)
+ * Rewrites a in place (it only ever shortens).
+ */
+static void merge_spellings(struct units *a)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < a->n; i++) {
+        uint32_t c = a->u[i], nx = i + 1 < a->n ? a->u[i + 1] : 0;
+
+        if (c == K_VU) {
+            static const uint32_t ba[] = {0x3070, 0x3073, 0x3076, 0x3079,
+                                          0x307C}; /* ば び ぶ べ ぼ */
+            int v = nx == K_SMALL_A   ? 0
+                    : nx == K_SMALL_I ? 1
+                    : nx == K_SMALL_U ? 2
+                    : nx == K_SMALL_E ? 3
+                    : nx == K_SMALL_O ? 4
+                                      : -1;
+            a->u[w++] = ba[v < 0 ? 2 : v];
+            if (v >= 0)
+                i++;
+            continue;
+        }
+        a->u[w++] = c;
+        if ((c == K_U && (nx == K_SMALL_I || nx == K_SMALL_E ||
+                          nx == K_SMALL_O)) ||
+            (c == 0x3044 && nx == K_SMALL_E) ||
+            ((c == 0x3066 || c == 0x3067) && nx == K_SMALL_I)) {
+            a->u[w++] = nx + 1; /* the full-size vowel */
+            i++;
+        }
+    }
+    a->n = w;
+}
+
 static int pass_a(const struct seg *segs, size_t nseg, struct units *a)
 {
     for (size_t s = 0; s < nseg; s++) {
@@ -380,6 +432,7 @@ static int pass_a(const struct seg *segs, size_t nseg, struct units *a)
                 return -1;
         }
     }
+    merge_spellings(a);
     return 0;
 }
 
@@ -428,7 +481,7 @@ static const struct onset {
     {"y", {"や", "", "ゆ", "いぇ", "よ"}},
     {"r", {"ら", "り", "る", "れ", "ろ"}},
     {"w", {"わ", "うぃ", "", "うぇ", "うぉ"}},
-    {"v", {"ゔぁ", "ゔぃ", "ゔ", "ゔぇ", "ゔぉ"}},
+    {"v", {"ば", "び", "ぶ", "べ", "ぼ"}},
     {"", {"あ", "い", "う", "え", "お"}},
 };
 
@@ -493,12 +546,29 @@ static bool ends_in_o(uint32_t c)
     return false;
 }
 
-/* True if the kana read so far end in an o-sound, looking through long-vowel
- * う that pass C will drop anyway ("ouh", "ohh" read like "oh"). */
-static bool after_o_sound(const struct units *b)
+/* Hiragana whose reading ends in u: an h after one of these is a long-vowel
+ * mark too (yuhki, shuhji). */
+static bool ends_in_u(uint32_t c)
+{
+    static const uint32_t u_row[] = {
+        0x3046, 0x3045, 0x304F, 0x3050, 0x3059, 0x305A, 0x3064, 0x3065,
+        0x306C, 0x3075, 0x3076, 0x3077, 0x3080, 0x3086, 0x3085, 0x308B,
+        /* う ぅ く ぐ す ず つ づ ぬ ふ ぶ ぷ む ゆ ゅ る */
+    };
+    for (size_t i = 0; i < sizeof u_row / sizeof u_row[0]; i++)
+        if (u_row[i] == c)
+            return true;
+    return false;
+}
+
+/* True if the kana read so far end in an o- or u-sound, looking through
+ * long-vowel う that pass C will drop anyway ("ouh", "ohh" read like "oh"). */
+static bool after_long_sound(const struct units *b)
 {
     size_t i = b->n;
 
+    if (i > 0 && ends_in_u(b->u[i - 1])) /* う itself included */
+        return true;
     while (i > 1 && b->u[i - 1] == K_U)
         i--;
     return i > 0 && ends_in_o(b->u[i - 1]);
@@ -530,7 +600,7 @@ static int read_romaji(const uint32_t *r, size_t rl, struct units *b)
             k += 2;
             continue;
         }
-        if (c == 'm' && (nx == 'b' || nx == 'p' || nx == 'm')) {
+        if (c == 'm' && (nx == 'b' || nx == 'p' || nx == 'm' || nx == 'v')) {
             if (push(b, K_N) != 0)
                 return -1;
             k++;
@@ -553,7 +623,7 @@ static int read_romaji(const uint32_t *r, size_t rl, struct units *b)
         }
         if (c == 'n')
             c = K_N; /* before a consonant or at the end of the run */
-        else if (c == 'h' && after_o_sound(b))
+        else if (c == 'h' && after_long_sound(b))
             c = K_U;
         if (push(b, c) != 0)
             return -1;
@@ -626,7 +696,7 @@ static const char *const kana_romaji[HIRA_LAST - HIRA_FIRST + 1] = {
     "ma", "mi", "mu", "me", "mo",
     "ya", "ya", "yu", "yu", "yo", "yo",                         /* ゃ..よ */
     "ra", "ri", "ru", "re", "ro",
-    "wa", "wa", "i", "e", "o", "n", "vu", "ke", "ke",           /* ゎ..ゖ */
+    "wa", "wa", "i", "e", "o", "n", "bu", "ke", "ke",           /* ゎ..ゖ */
 };
 
 static const char *romaji_of(uint32_t k)
@@ -651,18 +721,16 @@ static const char *combine(uint32_t base, uint32_t small, char buf[8])
         uint32_t base, small;
         const char *romaji;
     } fixed[] = {
-        {0x3066, K_SMALL_I, "chi"}, /* てぃ */
-        {0x3067, K_SMALL_I, "ji"},  /* でぃ */
+        {K_U, K_SMALL_I, "wi"},     /* うぃ, only from romaji "wi" */
+        {K_U, K_SMALL_E, "we"},     /* うぇ */
+        {K_U, K_SMALL_O, "wo"},     /* うぉ */
+        {0x3044, K_SMALL_E, "ye"},  /* いぇ */
         {0x3068, K_SMALL_U, "tsu"}, /* とぅ */
         {0x3069, K_SMALL_U, "zu"},  /* どぅ */
         {0x3059, K_SMALL_I, "shi"}, /* すぃ */
         {0x305A, K_SMALL_I, "ji"},  /* ずぃ */
         {0x3066, K_SMALL_YU, "chu"}, /* てゅ */
         {0x3067, K_SMALL_YU, "ju"},  /* でゅ */
-        {K_U, K_SMALL_I, "wi"},     /* うぃ */
-        {K_U, K_SMALL_E, "we"},     /* うぇ */
-        {K_U, K_SMALL_O, "wo"},     /* うぉ */
-        {0x3044, K_SMALL_E, "ye"},  /* いぇ */
     };
     const char *r = romaji_of(base);
     size_t rl = strlen(r);
@@ -936,6 +1004,30 @@ size_t kz_node_name_keys(const char *name, const char *name_kana,
         return 0;
     add_string_keys(name, keys, max, &n);
     add_string_keys(name_kana, keys, max, &n);
+    return n;
+}
+
+size_t kz_node_name_reading_keys(const char *readings,
+                                 char (*keys)[KZ_NODE_NAME_KEY_MAX],
+                                 size_t max)
+{
+    char one[KZ_NODE_NAME_KEY_MAX * 2];
+    size_t n = 0;
+
+    if (keys == NULL || max == 0 || readings == NULL)
+        return 0;
+    for (const char *s = readings; *s;) {
+        size_t l = strcspn(s, "\n");
+        /* A reading too long for the buffer could not fit a key anyway. */
+        if (l < sizeof one) {
+            memcpy(one, s, l);
+            one[l] = '\0';
+            add_string_keys(one, keys, max, &n);
+        }
+        s += l;
+        if (*s == '\n')
+            s++;
+    }
     return n;
 }
 

@@ -61,6 +61,16 @@ size_t kz_node_name_keys(const char *name, const char *name_kana,
                          char (*keys)[KZ_NODE_NAME_KEY_MAX], size_t max);
 
 /*
+ * Index keys of a record's dictionary readings (Victim.name_reading: one or
+ * more readings separated by '\n', see name_reading.h): the keys
+ * kz_node_name_keys() makes of each reading as if it were the kana, without
+ * duplicates. Same contract for `keys` and `max`; NULL or "" gives none.
+ */
+size_t kz_node_name_reading_keys(const char *readings,
+                                 char (*keys)[KZ_NODE_NAME_KEY_MAX],
+                                 size_t max);
+
+/*
  * Query terms for the NUL-terminated search string `q`. If `q` has two or
  * more tokens (ASCII space or U+3000 between them) that fold to something,
  * their folded forms come first, in order; the folded whole of `q`
@@ -77,5 +87,12 @@ size_t kz_node_name_keys(const char *name, const char *name_kana,
  */
 size_t kz_node_name_query(const char *q, char (*terms)[KZ_NODE_NAME_KEY_MAX],
                           size_t max, size_t *whole_index);
+
+/*
+ * The common form of a variant kanji (齋 -> 斎, 髙 -> 高, ...: the table in
+ * name_fold.c), or c itself. For name_reading.c, whose dictionary knows
+ * only the common forms.
+ */
+unsigned long kz_node_kanji_common(unsigned long c);
 
 #endif /* KZ_NAME_FOLD_H */

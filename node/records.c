@@ -8,6 +8,7 @@
  * of API.md.
  */
 #include "records.h"
+#include "name_reading.h"
 #include "utf8.h"
 
 #include <stdio.h>
@@ -418,6 +419,20 @@ int kz_node_victim_from_json(json_t *obj, bool patch, Kizuna__Victim **outp,
     if (patch && (out_set == NULL || *n_set == 0)) {
         fail(err, errlen, "body", "names no field to change");
         goto err;
+    }
+    /* issue 9: this runs on the proposing node, so the dictionary reading
+     * goes into the command and apply stays deterministic (name_reading.h).
+     * A patch of the name replaces the reading too (cleared if none). */
+    bool name_set = out->name != NULL;
+    for (size_t i = 0; patch && !name_set && i < *n_set; i++)
+        name_set = strcmp((*out_set)[i], "name") == 0;
+    if (name_set) {
+        if (out->name != NULL)
+            (void)kz_node_name_reading(out->name, &out->name_reading);
+        if (patch && add_set(out_set, n_set, "name_reading") != 0) {
+            fail(err, errlen, "name", "out of memory");
+            goto err;
+        }
     }
     *outp = out;
     return 0;

@@ -21,6 +21,7 @@
 #include "apply.h"
 #include "audit.h"
 #include "audit_queue.h"
+#include "csv_import.h"
 #include "keys.h"
 #include "kz_endian.h"
 #include "kz_log.h"
@@ -98,6 +99,23 @@ static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
                 fn(arg, key, n);
         }
     }
+    /* issue 9: a record without kana is also indexed by the dictionary
+     * reading its proposer stored, under 'R', so that search can rank
+     * these matches below name and kana matches (search.c). */
+    nk = (v->name_kana == NULL || v->name_kana[0] == '\0')
+             ? kz_node_name_reading_keys(v->name_reading, names, MAX_NAME_KEYS)
+             : 0;
+    for (size_t i = 0; i < nk; i++) {
+        size_t len = strlen(names[i]);
+        for (size_t end = 0; end < len;) {
+            end += utf8_len((unsigned char)names[i][end]);
+            if (end > len)
+                end = len;
+            kz_node_keys_blind(keys, 'R', names[i], end, blind);
+            if ((n = kz_node_make_key(key, muni, 'R', blind, v->id)) > 0)
+                fn(arg, key, n);
+        }
+    }
     if (v->dob) {
         kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
         if ((n = kz_node_make_key(key, muni, 'd', blind, v->id)) > 0)
@@ -132,27 +150,49 @@ struct delta {
     long long d;
 };
 
+/* Counter changes of one command, summed per (shelter, counter) before
+ * they are written: a counter is read from the store once, so two changes
+ * to it in one batch (a move within a shelter, or an import of many people
+ * into one shelter) must be added up first. Grows on the heap: an import
+ * batch touches up to 2000 x 11 counters. */
 struct deltas {
-    struct delta v[64];
-    size_t n;
+    struct delta *v;
+    size_t n, cap;
+    bool oom; /* a change could not be kept: the command must fail */
 };
 
 static void add_delta(struct deltas *ds, const char *shelter,
                       const char *counter, long long d)
 {
-    for (size_t i = 0; i < ds->n; i++)
-        if (strcmp(ds->v[i].shelter, shelter) == 0 &&
-            strcmp(ds->v[i].counter, counter) == 0) {
+    /* Newest first: an import's rows mostly share a few shelters. */
+    for (size_t i = ds->n; i-- > 0;)
+        if (strcmp(ds->v[i].counter, counter) == 0 &&
+            strcmp(ds->v[i].shelter, shelter) == 0) {
             ds->v[i].d += d;
             return;
         }
-    if (ds->n == sizeof ds->v / sizeof ds->v[0])
-        return; /* cannot happen: at most 2 x 11 counters per command */
+    if (ds->n == ds->cap) {
+        size_t cap = ds->cap ? ds->cap * 2 : 32;
+        struct delta *v = realloc(ds->v, cap * sizeof *v);
+        if (v == NULL) {
+            ds->oom = true;
+            return;
+        }
+        ds->v = v;
+        ds->cap = cap;
+    }
     snprintf(ds->v[ds->n].shelter, sizeof ds->v[ds->n].shelter, "%s",
              shelter);
     ds->v[ds->n].counter = counter;
     ds->v[ds->n].d = d;
     ds->n++;
+}
+
+static void deltas_free(struct deltas *ds)
+{
+    free(ds->v);
+    ds->v = NULL;
+    ds->n = ds->cap = 0;
 }
 
 /* Adds (sign +1) or removes (-1) what record v contributes to its shelter. */
@@ -192,9 +232,16 @@ static long long get_counter(kz_stor *st, const char *key, size_t n)
     return x;
 }
 
-static void write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
-                         const struct deltas *ds)
+/* Writes the summed changes and frees them. KZ_ENOMEM when a change was
+ * lost: the node stops rather than keep counters that differ from the
+ * other replicas'. */
+static int write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
+                        struct deltas *ds)
 {
+    if (ds->oom) {
+        deltas_free(ds);
+        return KZ_ENOMEM;
+    }
     for (size_t i = 0; i < ds->n; i++) {
         if (ds->v[i].d == 0)
             continue;
@@ -211,6 +258,8 @@ static void write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
         }
         kz_stor_batch_put(b, KZ_STOR_CF_INDEX, key, n, be, 8);
     }
+    deltas_free(ds);
+    return KZ_OK;
 }
 
 /* ---------------------------------------------------------------- results */
@@ -431,10 +480,104 @@ static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b
     for_index_keys(keys, muni, v, put_index, b);
     struct deltas ds = {.n = 0};
     contribute(&ds, v, +1);
-    write_deltas(st, b, muni, &ds);
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
+        return rv;
     r->status = 201;
     if (r->want)
         kz_node_result_set(r, 201, kz_node_victim_to_json(v));
+    return KZ_OK;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* An import batch (CreateVictims): every record, its index keys, its
+ * audit record (audit_command) and the shelter counters of all of them go
+ * into this one batch, so search finds the imported people and the shelter
+ * view counts them exactly as if each had been registered alone. All or
+ * nothing: an invalid or repeated id, or one that exists, refuses the whole
+ * command before anything is written (a proposer that draws random ids
+ * never sends such a command, so refusing the batch costs nothing real and
+ * keeps apply simple). */
+static int apply_create_batch(kz_stor *st, struct kz_node_keys *keys,
+                              kz_stor_batch *b, const char *muni,
+                              uint64_t index, const Kizuna__Command *cmd,
+                              struct kz_node_result *r)
+{
+    const Kizuna__CreateVictims *cv = cmd->create_victims;
+    size_t n = cv->n_victims;
+    if (n == 0 || n > KZ_NODE_IMPORT_MAX_ROWS) {
+        kz_node_result_error(r, 400, "bad_command",
+                             "an import batch holds 1 to 500 records");
+        return KZ_OK;
+    }
+    const char **ids = malloc(n * sizeof *ids);
+    if (ids == NULL)
+        return KZ_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const Kizuna__Victim *v = cv->victims[i];
+        if (v->id == NULL || !kz_node_valid_ref(v->id) || v->name == NULL) {
+            free(ids);
+            kz_node_result_error(r, 400, "bad_command",
+                                 "import record without a valid id or name");
+            return KZ_OK;
+        }
+        ids[i] = v->id;
+    }
+    qsort(ids, n, sizeof *ids, cmp_id);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(ids[i - 1], ids[i]) == 0) {
+            free(ids);
+            kz_node_result_error(r, 400, "bad_command",
+                                 "an id is named twice in one import batch");
+            return KZ_OK;
+        }
+    free(ids);
+    for (size_t i = 0; i < n; i++) {
+        Kizuna__Victim *old;
+        int lrv = kz_node_load_victim(st, keys, muni, cv->victims[i]->id, &old);
+        if (lrv == KZ_OK) {
+            kizuna__victim__free_unpacked(old, NULL);
+            kz_node_result_error(r, 409, "conflict",
+                                 "a record with an id of this batch exists");
+            return KZ_OK;
+        }
+        if (lrv != KZ_ENOTFOUND)
+            return lrv;
+    }
+    struct deltas ds = {.n = 0};
+    json_t *idl = r->want ? json_array() : NULL;
+    int rv = KZ_OK;
+    for (size_t i = 0; i < n && rv == KZ_OK; i++) {
+        Kizuna__Victim *v = cv->victims[i];
+        v->has_version = 1;
+        v->version = index;
+        v->has_created_ms = v->has_updated_ms = 1;
+        v->created_ms = v->updated_ms = cmd->time_ms;
+        if ((rv = stay_change(v, NULL, cmd->time_ms)) != KZ_OK)
+            break;
+        if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
+            break;
+        for_index_keys(keys, muni, v, put_index, b);
+        contribute(&ds, v, +1);
+        if (idl != NULL)
+            json_array_append_new(idl, json_string(v->id));
+    }
+    if (rv != KZ_OK) {
+        deltas_free(&ds);
+        json_decref(idl);
+        return rv;
+    }
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK) {
+        json_decref(idl);
+        return rv;
+    }
+    r->status = 200;
+    if (r->want)
+        kz_node_result_set(r, 200, json_pack("{s:I,s:o}", "accepted",
+                                             (json_int_t)n, "ids", idl));
     return KZ_OK;
 }
 
@@ -451,6 +594,7 @@ static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
     }
     KZ__STR_FIELD(name)
     KZ__STR_FIELD(name_kana)
+    KZ__STR_FIELD(name_reading) /* issue 9: set by the proposer with name */
     KZ__STR_FIELD(dob)
     KZ__STR_FIELD(sex)
     KZ__STR_FIELD(address)
@@ -534,7 +678,8 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     struct deltas ds = {.n = 0};
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
-    write_deltas(st, b, muni, &ds);
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
+        goto out;
     r->status = 200;
     if (r->want)
         kz_node_result_set(r, 200, kz_node_victim_to_json(v));
@@ -591,7 +736,8 @@ static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     struct deltas ds = {.n = 0};
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
-    write_deltas(st, b, muni, &ds);
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
+        goto out;
     r->status = 201;
     if (r->want)
         kz_node_result_set(r, 201, kz_node_victim_to_json(v));
@@ -662,6 +808,8 @@ static const char *command_action(const Kizuna__Command *cmd)
     switch (cmd->op_case) {
     case KIZUNA__COMMAND__OP_CREATE_VICTIM:
         return "victim.create";
+    case KIZUNA__COMMAND__OP_CREATE_VICTIMS:
+        return "victim.import";
     case KIZUNA__COMMAND__OP_PATCH_VICTIM:
         return "victim.patch";
     case KIZUNA__COMMAND__OP_ADD_NOTE:
@@ -716,6 +864,22 @@ static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
     if (rv != KZ_OK)
         return rv;
     Kizuna__AuditContext ctx = *cmd->audit;
+    if (cmd->op_case == KIZUNA__COMMAND__OP_CREATE_VICTIMS &&
+        r->status == 200) {
+        /* An import is audited as the registrations it made: one
+         * victim.create record per person, as a single POST would write;
+         * the shared request id ties them to the import. */
+        ctx.action = "victim.create";
+        ctx.person = NULL;
+        ctx.has_outcome = 1;
+        ctx.outcome = 201;
+        const Kizuna__CreateVictims *cv = cmd->create_victims;
+        for (size_t i = 0; rv == KZ_OK && i < cv->n_victims; i++) {
+            ctx.subject = cv->victims[i]->id;
+            rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
+        }
+        return rv;
+    }
     ctx.action = (char *)command_action(cmd);
     ctx.subject = r->subject[0] ? (char *)r->subject
                                 : (char *)command_subject(cmd);
@@ -1011,6 +1175,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         switch (cmd->op_case) {
         case KIZUNA__COMMAND__OP_CREATE_VICTIM:
             rv = apply_create(st, keys, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_CREATE_VICTIMS:
+            rv = apply_create_batch(st, keys, b, muni, index, cmd, &r);
             break;
         case KIZUNA__COMMAND__OP_PATCH_VICTIM:
             rv = apply_patch(st, keys, b, muni, index, cmd, &r);

@@ -6,7 +6,12 @@
  * each record.
  *   q given      the name index: ids whose folded key starts with the whole
  *                folded query, plus (several tokens) ids where every token
- *                prefixes some key; collected, sorted and deduplicated
+ *                prefixes some key; collected, sorted and deduplicated.
+ *                Two tiers: matches on the name or kana ('n' keys) first,
+ *                then matches that need the dictionary reading of a record
+ *                without kana ('R' keys, register.c), each in id order. A
+ *                page that ends in the second tier has the cursor "R:<id>"
+ *                (ids are hex, so it is never an id itself).
  *   else dob / shelter / status
  *                that index's exact prefix, already in id order
  *   else         the records themselves, in id order
@@ -85,17 +90,21 @@ static void idset_sort_unique(struct idset *s)
 
 static bool idset_has(const struct idset *s, const char *id)
 {
+    if (s->n == 0)
+        return false; /* v may be NULL, which bsearch must not get */
     return bsearch(&id, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
-/* Ids of records with a name key starting with term: every prefix of every
- * key is indexed by its blind term, so this is one exact lookup. */
+/* Ids of records with a name key (kind 'n') or reading key (kind 'R')
+ * starting with term: every prefix of every key is indexed by its blind
+ * term, so this is one exact lookup. */
 static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
-                       const char *muni, const char *term, struct idset *out)
+                       const char *muni, char kind, const char *term,
+                       struct idset *out)
 {
     char prefix[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
-    kz_node_keys_blind(keys, 'n', term, strlen(term), blind);
-    int pl = snprintf(prefix, sizeof prefix, "%s/n/%s", muni, blind);
+    kz_node_keys_blind(keys, kind, term, strlen(term), blind);
+    int pl = snprintf(prefix, sizeof prefix, "%s/%c/%s", muni, kind, blind);
     if (pl > 0 && pl < (int)sizeof prefix - 1)
         prefix[pl++] = '\0'; /* exact term: "<blind>\0<id>" */
     if (pl < 0 || pl >= (int)sizeof prefix)
@@ -117,15 +126,46 @@ static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
     return rv;
 }
 
+/* Adds the ids of the records in src to dst (both sorted, unique). */
+static int idset_merge(struct idset *dst, const struct idset *src)
+{
+    int rv = 0;
+    for (size_t i = 0; rv == 0 && i < src->n; i++)
+        rv = idset_add(dst, src->v[i], strlen(src->v[i]));
+    if (rv == 0)
+        idset_sort_unique(dst);
+    dst->truncated |= src->truncated;
+    return rv;
+}
+
+/* Ids matching term: on the name keys only (reading false), or on the name
+ * or the reading keys (reading true). */
+static int term_ids(kz_stor *st, struct kz_node_keys *keys, const char *muni,
+                    const char *term, bool reading, struct idset *out)
+{
+    int rv = name_prefix(st, keys, muni, 'n', term, out);
+    if (rv == 0 && reading) {
+        struct idset r = {0};
+        rv = name_prefix(st, keys, muni, 'R', term, &r);
+        if (rv == 0)
+            rv = idset_merge(out, &r);
+        idset_free(&r);
+    }
+    return rv;
+}
+
+/* The candidates of one tier: reading false, matches on the name and kana;
+ * reading true, matches that may also use dictionary readings. */
 static int name_candidates(kz_stor *st, struct kz_node_keys *keys,
-                           const char *muni, const char *q, struct idset *out)
+                           const char *muni, const char *q, bool reading,
+                           struct idset *out)
 {
     char terms[MAX_TERMS][KZ_NODE_NAME_KEY_MAX];
     size_t whole;
     size_t n = kz_node_name_query(q, terms, MAX_TERMS, &whole);
     if (n == 0)
         return 0;
-    int rv = name_prefix(st, keys, muni, terms[whole], out);
+    int rv = term_ids(st, keys, muni, terms[whole], reading, out);
     if (rv != 0 || n < 2)
         return rv;
     /* Every token must prefix some key: intersect the token sets. */
@@ -134,7 +174,7 @@ static int name_candidates(kz_stor *st, struct kz_node_keys *keys,
         if (t == whole)
             continue;
         struct idset cur = {0};
-        rv = name_prefix(st, keys, muni, terms[t], &cur);
+        rv = term_ids(st, keys, muni, terms[t], reading, &cur);
         if (rv == 0 && acc.v == NULL && t == (whole == 0 ? 1 : 0)) {
             acc = cur;
             continue;
@@ -171,14 +211,16 @@ static bool matches(const Kizuna__Victim *v, const struct kz_node_search *q)
     return true;
 }
 
-/* Loads, filters and appends one candidate; returns 1 when the page is
- * full (and sets the cursor), 0 to go on, or an error. */
+/* Loads, filters and appends one candidate (skipped unless its id is after
+ * `after`, when that is not NULL); returns 1 when the page is full (and
+ * sets the cursor: `tier` then the last id taken), 0 to go on, or an
+ * error. */
 static int take(kz_stor *st, struct kz_node_keys *keys, const char *muni,
-                const struct kz_node_search *q,
-                const char *id, json_t *items, struct kz_node_search_page *pg,
-                char *last)
+                const struct kz_node_search *q, const char *after,
+                const char *tier, const char *id, json_t *items,
+                struct kz_node_search_page *pg, char *last)
 {
-    if (q->cursor && strcmp(id, q->cursor) <= 0)
+    if (after && strcmp(id, after) <= 0)
         return 0;
     Kizuna__Victim *v;
     int rv = kz_node_load_victim(st, keys, muni, id, &v);
@@ -196,7 +238,7 @@ static int take(kz_stor *st, struct kz_node_keys *keys, const char *muni,
             rv = 1;
         } else {
             json_array_append_new(items, kz_node_victim_to_json(v));
-            snprintf(last, 72, "%s", id);
+            snprintf(last, 72, "%s%s", tier, id);
         }
     }
     kizuna__victim__free_unpacked(v, NULL);
@@ -212,12 +254,26 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
     memset(pg, 0, sizeof *pg);
     pg->items = json_array();
     if (q->q != NULL) {
-        struct idset ids = {0};
-        rv = name_candidates(st, keys, muni, q->q, &ids);
-        for (size_t i = 0; rv == 0 && i < ids.n; i++)
-            rv = take(st, keys, muni, q, ids.v[i], pg->items, pg, last);
-        pg->truncated = ids.truncated;
-        idset_free(&ids);
+        /* Tier 0: name and kana; tier 1: the rest of what readings find.
+         * A cursor "R:<id>" resumes in tier 1, a plain id in tier 0. */
+        struct idset exact = {0}, all = {0};
+        bool in_reading = q->cursor && strncmp(q->cursor, "R:", 2) == 0;
+        const char *after = in_reading ? q->cursor + 2 : q->cursor;
+        rv = name_candidates(st, keys, muni, q->q, false, &exact);
+        if (rv == 0)
+            rv = name_candidates(st, keys, muni, q->q, true, &all);
+        for (size_t i = 0; rv == 0 && !in_reading && i < exact.n; i++)
+            rv = take(st, keys, muni, q, after, "", exact.v[i], pg->items,
+                      pg, last);
+        if (!in_reading)
+            after = NULL;
+        for (size_t i = 0; rv == 0 && i < all.n; i++)
+            if (!idset_has(&exact, all.v[i]))
+                rv = take(st, keys, muni, q, after, "R:", all.v[i],
+                          pg->items, pg, last);
+        pg->truncated = exact.truncated || all.truncated;
+        idset_free(&exact);
+        idset_free(&all);
         return rv < 0 ? KZ_EIO : (rv == 1 ? 0 : rv);
     }
     char prefix[KEY_MAX], start[KEY_MAX];
@@ -260,7 +316,7 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
             continue;
         memcpy(id, k + plen, idl);
         id[idl] = '\0';
-        rv = take(st, keys, muni, q, id, pg->items, pg, last);
+        rv = take(st, keys, muni, q, q->cursor, "", id, pg->items, pg, last);
     }
     kz_stor_iter_free(it);
     return rv == 1 ? 0 : rv;

@@ -13,7 +13,9 @@
  *     and query term (each is itself a fold);
  *   - a fold never truncates: with a buffer one byte too small it fails;
  *   - a person is found by their own name: the whole term of the query for
- *     a name is one of that name's index keys (when the query has one).
+ *     a name is one of that name's index keys (when the query has one);
+ *   - the keys of a list of readings are folds too, and a dictionary
+ *     reading (MeCab) is valid UTF-8 or absent, never half a buffer.
  * Seeds: tests/fuzz/corpus/name_fold/.
  */
 #include <stdint.h>
@@ -22,6 +24,8 @@
 
 #include "fuzz_util.h"
 #include "name_fold.h"
+#include "name_reading.h"
+#include "utf8.h"
 
 #define NF_BIG 8192 /* more than any fold of a libFuzzer input of 4 KiB */
 #define NF_KEYS 40
@@ -96,6 +100,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(!"a name is found by itself");
         }
     }
+    /* The name part as a record's list of dictionary readings (issue 9),
+     * and the dictionary reading of the name itself (name_reading.h). */
+    nk = kz_node_name_reading_keys(name, keys, NF_KEYS);
+    FUZZ_CHECK(nk <= NF_KEYS);
+    for (size_t i = 0; i < nk; i++)
+        name_fold_fixed_point(keys[i]);
+    char *reading = NULL;
+    if (kz_node_name_reading(name, &reading) == 0) {
+        FUZZ_CHECK(reading != NULL && reading[0] != '\0');
+        FUZZ_CHECK(kz_utf8_valid(reading, strlen(reading)));
+    } else {
+        FUZZ_CHECK(reading == NULL);
+    }
+    free(reading);
     free(name);
     return 0;
 }

@@ -604,3 +604,41 @@ Test(client_args, backup_commands, .init = clear_env)
 	cr_assert_eq(PARSE(&a, "backup", "create", "/b", "--data-dir", "/d"),
 		     KZ_CLI_ARGS_USAGE, "--data-dir belongs to restore");
 }
+
+Test(client_args, import_csv, .init = clear_env)
+{
+	kz_cli_args a;
+	cr_assert_eq(PARSE(&a, "import", "csv", "extract.csv", "--encoding",
+			   "shift_jis", "--map", "氏名=name,生年月日=dob",
+			   "--dry-run", "--batch", "500", "--ignore-unknown",
+			   "--json"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_IMPORT_CSV);
+	cr_assert_str_eq(a.id, "extract.csv");
+	cr_assert_str_eq(a.encoding, "shift_jis");
+	cr_assert_str_eq(a.map, "氏名=name,生年月日=dob");
+	cr_assert(a.dry_run);
+	cr_assert(a.ignore_unknown);
+	cr_assert(a.json);
+	cr_assert_eq(a.batch, 500);
+	cr_assert_eq(PARSE(&a, "import", "csv", "-"), KZ_CLI_ARGS_OK, "%s",
+		     err);
+	cr_assert_str_eq(a.id, "-");
+	cr_assert_eq(a.batch, 0);
+	cr_assert_null(a.encoding);
+
+	cr_assert_eq(PARSE(&a, "import", "csv"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--encoding", "latin1"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert(strstr(err, "--encoding") != NULL, "%s", err);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--batch", "501"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--batch", "0"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--map", "氏名"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--map", "=name"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "victim", "get", "x", "--dry-run"),
+		     KZ_CLI_ARGS_USAGE);
+}

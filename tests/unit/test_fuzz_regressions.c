@@ -33,7 +33,8 @@
     X(card)                                                                   \
     X(payout_json)                                                            \
     X(history)                                                                \
-    X(ckpt)
+    X(ckpt)                                                                   \
+    X(csv)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)

@@ -121,7 +121,7 @@ Test(name_fold, half_width_katakana_with_marks)
     cr_assert_str_eq(F("ﾊﾟﾊﾟ"), "papa");
     cr_assert_str_eq(F("ｼﾞｭﾝ"), "jun");
     cr_assert_str_eq(F("ｻﾄｳ"), "sato");
-    cr_assert_str_eq(F("ｳﾞｧ"), "va");
+    cr_assert_str_eq(F("ｳﾞｧ"), "ba");
     cr_assert_str_eq(F("ﾞｱ"), "a", "a mark with nothing before it is dropped");
 }
 
@@ -131,7 +131,7 @@ Test(name_fold, combining_and_spacing_dakuten)
     cr_assert_str_eq(F("\xe3\x81\x8b\xe3\x82\x99"), "ga");
     cr_assert_str_eq(F("\xe3\x81\xaf\xe3\x82\x9a"), "pa");
     cr_assert_str_eq(F("か゛"), "ga");
-    cr_assert_str_eq(F("ヷ"), "va");
+    cr_assert_str_eq(F("ヷ"), "ba");
 }
 
 Test(name_fold, separators_are_removed)
@@ -158,7 +158,7 @@ Test(name_fold, chouon_is_dropped)
 {
     cr_assert_str_eq(F("サトー"), "sato");
     cr_assert_str_eq(F("ｻﾄｰ"), "sato");
-    cr_assert_str_eq(F("ウォーカー"), "woka");
+    cr_assert_str_eq(F("ウォーカー"), "uoka");
     cr_assert_str_eq(F("Woka"), "woka");
 }
 
@@ -251,8 +251,8 @@ Test(name_fold, hepburn_kunrei_nihonshiki)
         {"はっとり", "hattori", NULL},
         {"いっしき", "isshiki", "issiki", NULL},
         {"ふぁ", "fa", NULL},
-        {"ゔぁ", "va", "ヴァ", NULL},
-        {"うぃ", "wi", NULL},
+        {"ゔぁ", "va", "ヴァ", "ば", "ba", NULL},
+        {"うぃ", "うい", "ui", NULL},
         {"ゐ", "い", "i", NULL},
         {"を", "お", "o", NULL},
     };
@@ -721,4 +721,78 @@ Test(name_match, mixed_script_tokens)
     assert_match("山田 太郎", "やまだ たろう", "山田 たろう");
     assert_match("山田 太郎", "やまだ たろう", "taro 山田");
     assert_no_match("山田 太郎", "やまだ たろう", "jiro 山田");
+}
+
+/* ヴ and its small-vowel forms are the same sound as the ブ row in
+ * Japanese usage (ヴィクトル / ビクトル, ヴァイオリン / バイオリン), and
+ * registers write either. */
+Test(name_fold, vu_row_folds_to_bu_row)
+{
+    static const char *const g[][7] = {
+        {"ヴァ", "バ", "ｳﾞｧ", "ゔぁ", "ヷ", "va", NULL},
+        {"ヴィ", "ビ", "ｳﾞｨ", "ヸ", "vi", "bi", NULL},
+        {"ヴ", "ブ", "ｳﾞ", "ヴゥ", "vu", "bu", NULL},
+        {"ヴェ", "ベ", "ヹ", "ve", "be", NULL},
+        {"ヴォ", "ボ", "ヺ", "vo", "bo", NULL},
+        {"ヴィクトル", "ビクトル", "ｳﾞｨｸﾄﾙ", "ビクトル", NULL},
+        {"イヴァノヴァ", "イバノバ", NULL},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        assert_same_fold(g[i]);
+    cr_assert_str_eq(F("ヴィクトル"), "bikutoru");
+    assert_match("PETROV Viktor", "ペトロフ ヴィクトル", "ビクトル ペトロフ");
+    assert_match("PETROV Viktor", "ペトロフ ヴィクトル", "ﾋﾞｸﾄﾙ");
+}
+
+/* Small vowels after ウ, イ, テ and デ are often written full size in
+ * registers (ウイルソン, ウエイ, ステイーブン); they fold together. Other
+ * small vowels keep their sound (ファ fa, ジェ je). */
+Test(name_fold, small_vowels_written_full_size)
+{
+    static const char *const g[][5] = {
+        {"ウィ", "ウイ", "ui", NULL},
+        {"ウェ", "ウエ", "ue", NULL},
+        {"ウォ", "ウオ", "uo", NULL},
+        {"イェ", "イエ", "ie", NULL},
+        {"ティ", "テイ", "tei", NULL},
+        {"ディ", "デイ", "dei", NULL},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        assert_same_fold(g[i]);
+    assert_match("WILSON Olivia", "ウィルソン オリヴィア", "ウイルソン オリビア");
+    assert_match("李 偉", "リ ウェイ", "リ ウエイ");
+    assert_match("LEE Steven", "リー スティーヴン", "ステイーブン");
+    cr_assert_str_eq(F("wi"), "wi", "romaji wi stays (see name_fold.c table 2)");
+    cr_assert_str_neq(F("ファ"), F("フア"));
+    cr_assert_str_neq(F("ジェ"), F("ジエ"));
+    cr_assert_str_neq(F("きょう"), F("きよう"), "yōon stays: 京 is not 清");
+}
+
+Test(name_fold, h_marks_a_long_u_too)
+{
+    static const char *const g[][5] = {
+        {"ゆうき", "yuki", "yuuki", "yuhki", NULL},
+        {"しゅうじ", "shuji", "shuhji", "syuuzi", NULL},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        assert_same_fold(g[i]);
+    cr_assert_str_eq(F("shuhei"), F("しゅうへい"), "h starting a syllable stays");
+}
+
+/* A record's dictionary readings (name_reading.h) index like kana, each of
+ * them, without duplicates. */
+Test(name_fold, reading_keys_of_every_reading)
+{
+    char keys[NKEYS][KZ_NODE_NAME_KEY_MAX];
+    size_t n = kz_node_name_reading_keys(
+        "ウエノ ヒデカズ\nウエノ シュウイチ", keys, NKEYS);
+    const char *want[] = {"ueno", "hidekazu", "uenohidekazu", "hidekazueno", /* uu: one long u */
+                          "shuichi", "uenoshuichi", "shuichiueno"};
+    cr_assert_eq(n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(keys[i], want[i]);
+    cr_assert_eq(kz_node_name_reading_keys(NULL, keys, NKEYS), 0);
+    cr_assert_eq(kz_node_name_reading_keys("", keys, NKEYS), 0);
+    cr_assert_eq(kz_node_name_reading_keys("\n\n", keys, NKEYS), 0);
+    cr_assert_eq(kz_node_name_reading_keys("ア\nイ\nウ", keys, 2), 2);
 }

@@ -2289,3 +2289,126 @@ Test(reg, sealed_commands_apply_like_plain_ones)
     kz_stor_close(a);
     kz_stor_close(b);
 }
+
+/* ------------------------------------------------ import batches (CSV) */
+
+#include "audit.h"
+
+static char *pack_batch(int64_t t, const struct vs *const *s, size_t n,
+                        bool audited, size_t *len)
+{
+    Kizuna__Command c;
+    Kizuna__CreateVictims cv = KIZUNA__CREATE_VICTIMS__INIT;
+    Kizuna__Victim v[8], *vp[8];
+    Kizuna__AuditContext ctx = KIZUNA__AUDIT_CONTEXT__INIT;
+    cr_assert_leq(n, 8);
+    cmd_init(&c, t);
+    for (size_t i = 0; i < n; i++) {
+        victim_of(&v[i], s[i]);
+        vp[i] = &v[i];
+    }
+    cv.victims = vp;
+    cv.n_victims = n;
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIMS;
+    c.create_victims = &cv;
+    if (audited) {
+        ctx.org = "131016";
+        ctx.role = "registrar";
+        ctx.request_id = "req-import";
+        c.audit = &ctx;
+    }
+    return pack(&c, len);
+}
+
+static uint64_t audit_seq(kz_stor *st)
+{
+    struct kz_node_audit_head h;
+    cr_assert_eq(kz_node_audit_load_head(st, &h), KZ_OK);
+    return h.seq;
+}
+
+Test(reg, import_batch_is_one_entry_with_indexes_counters_and_audit)
+{
+    kz_stor *st = open_store(0);
+    static const struct vs a = {.id = "B1", .name = "山田 花子",
+                                .kana = "やまだ はなこ", .dob = "1948-04-02",
+                                .sex = "female", .shelter = "S1",
+                                .needs = {"elderly"}};
+    static const struct vs b = {.id = "B2", .name = "佐藤 太郎",
+                                .kana = "さとう たろう", .dob = "1950-01-01",
+                                .sex = "male", .shelter = "S1",
+                                .needs = {"elderly", "infant"}};
+    static const struct vs c = {.id = "B3", .name = "鈴木 一郎",
+                                .sex = "male", .shelter = "S2"};
+    const struct vs *rows[] = {&a, &b, &c};
+    uint64_t seq0 = audit_seq(st);
+    size_t len;
+    char *buf = pack_batch(T0, rows, 3, true, &len);
+    json_t *body;
+    cr_assert_eq(apply_buf(st, 2, buf, len, &body), 200);
+    cr_assert_eq(json_integer_value(json_object_get(body, "accepted")), 3);
+    json_t *ids = json_object_get(body, "ids");
+    cr_assert_eq(json_array_size(ids), 3);
+    cr_assert_str_eq(json_string_value(json_array_get(ids, 0)), "B1");
+    cr_assert_str_eq(json_string_value(json_array_get(ids, 2)), "B3");
+    json_decref(body);
+
+    Kizuna__Victim *v = load(st, "B2");
+    cr_assert_eq(v->version, 2);
+    cr_assert_eq(v->created_ms, T0);
+    cr_assert_eq(v->n_shelter_history, 1);
+    kizuna__victim__free_unpacked(v, NULL);
+    char out[256];
+    cr_assert_str_eq(search_ids(st, "はなこ", NULL, NULL, NULL, out,
+                                sizeof out), "B1");
+    cr_assert_str_eq(search_ids(st, "鈴木", NULL, NULL, NULL, out,
+                                sizeof out), "B3");
+    cr_assert_str_eq(search_ids(st, NULL, "1950-01-01", NULL, NULL, out,
+                                sizeof out), "B2");
+    /* Two people into S1 in one batch: the counters add up (they are
+     * summed before the one read of each counter). */
+    json_t *sum = kz_node_shelter_summary(st, MUNI, "S1");
+    cr_assert_eq(json_integer_value(json_object_get(sum, "total")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "elderly")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "infants")), 1);
+    json_decref(sum);
+    /* One victim.create audit record per person. */
+    cr_assert_eq(audit_seq(st), seq0 + 3);
+    kz_stor_close(st);
+}
+
+Test(reg, import_batch_refused_whole_changes_nothing)
+{
+    kz_stor *st = open_store(0);
+    cr_assert_eq(create(st, 2, &yamada, NULL), 201);
+    static const struct vs x = {.id = "X1", .name = "新 人", .shelter = "S1"};
+    static const struct vs dup = {.id = "X1", .name = "別 人"};
+    const struct vs *twice[] = {&x, &dup};
+    const struct vs *exists[] = {&x, &yamada};
+    struct dumpbuf before = take_dump(st);
+    size_t len;
+    json_t *body;
+    char *buf = pack_batch(T0, twice, 2, true, &len);
+    cr_assert_eq(apply_buf(st, 3, buf, len, &body), 400);
+    cr_assert_str_eq(error_code(body), "bad_command");
+    json_decref(body);
+    buf = pack_batch(T0, exists, 2, false, &len);
+    cr_assert_eq(apply_buf(st, 4, buf, len, &body), 409);
+    json_decref(body);
+    buf = pack_batch(T0, exists, 0, false, &len);
+    cr_assert_eq(apply_buf(st, 5, buf, len, &body), 400);
+    json_decref(body);
+    /* Refusals are audited (one record each), nothing else changes: the
+     * state differs from before only by the audit records of index 3. */
+    char out[64];
+    cr_assert_str_eq(search_ids(st, "新", NULL, NULL, NULL, out, sizeof out),
+                     "");
+    Kizuna__Victim *v = NULL;
+    cr_assert_eq(kz_node_load_victim(st, keys_of(st), MUNI, "X1", &v),
+                 KZ_ENOTFOUND);
+    json_t *sum = kz_node_shelter_summary(st, MUNI, "S1");
+    cr_assert_eq(json_integer_value(json_object_get(sum, "total")), 1);
+    json_decref(sum);
+    free(before.buf);
+    kz_stor_close(st);
+}

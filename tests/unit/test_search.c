@@ -79,7 +79,9 @@ struct person {
     const char *id, *name, *kana, *dob, *shelter, *status;
 };
 
-static void add(const struct person *p)
+/* Creates p, with `reading` (Victim.name_reading, as a proposer derives
+ * it; NULL for none). */
+static void add_read(const struct person *p, const char *reading)
 {
     Kizuna__Command c = KIZUNA__COMMAND__INIT;
     Kizuna__CreateVictim cv = KIZUNA__CREATE_VICTIM__INIT;
@@ -90,6 +92,7 @@ static void add(const struct person *p)
     v.dob = (char *)p->dob;
     v.shelter_id = (char *)p->shelter;
     v.status = (char *)p->status;
+    v.name_reading = (char *)reading;
     cv.victim = &v;
     c.municipality = MUNI;
     c.has_time_ms = 1;
@@ -118,6 +121,11 @@ static void add(const struct person *p)
     cr_assert_not_null(res);
     cr_assert_eq(strncmp(res, "201", 3), 0, "create %s: %s", p->id, res);
     free(res);
+}
+
+static void add(const struct person *p)
+{
+    add_read(p, NULL);
 }
 
 /* The register most cases search. */
@@ -574,4 +582,65 @@ Test(search, blind_terms_need_the_index_key)
     search_keys = &keys;
     kz_node_keys_wipe(&other);
     Q("山田", "V01,V02,V08");
+}
+
+/* ------------------------------------------- dictionary readings (issue 9) */
+
+/* Records without kana carry the reading their proposer looked up; a match
+ * through it ranks after every name or kana match, whatever the ids. */
+static const struct person read_people[] = {
+    {"A01", "山田 太郎", NULL, NULL, NULL, NULL},
+    {"A02", "山本 太郎", NULL, NULL, NULL, NULL},
+    {"B01", "山田 太郎", "やまだ たろう", NULL, NULL, NULL},
+    {"B02", "山中 太郎", "やまなか たろう", NULL, NULL, NULL},
+    {"C01", "山田 次郎", "やまだ じろう", NULL, NULL, NULL},
+};
+/* B02's reading is wrong on purpose: with kana, only the kana counts. */
+static const char *const readings[] = {"ヤマダ タロウ", "ヤマモト タロウ", NULL,
+                                       "サンチュウ タロウ", NULL};
+
+static void fill_readings(void)
+{
+    for (size_t i = 0; i < sizeof read_people / sizeof read_people[0]; i++)
+        add_read(&read_people[i], readings[i]);
+}
+
+Test(search, reading_matches_rank_after_name_and_kana_matches)
+{
+    fill_readings();
+    Q("やまだ たろう", "B01,A01");
+    Q("Taro Yamada", "B01,A01");
+    Q("yamada", "B01,C01,A01");
+    Q("ヤマモト", "A02");
+    Q("たろう", "B01,B02,A01,A02");
+    Q("山田 太郎", "A01,B01"); /* the kanji are the name itself: tier 0 */
+    Q("山田 たろう", "B01,A01"); /* a token from each: reading tier */
+}
+
+Test(search, reading_is_not_indexed_when_the_record_has_kana)
+{
+    fill_readings();
+    Q("さんちゅう", "");
+    Q("やまなか", "B02");
+}
+
+Test(search, paging_crosses_from_name_matches_to_reading_matches)
+{
+    fill_readings();
+    struct kz_node_search s = {.q = "たろう", .limit = 1};
+    const char *want[] = {"B01", "B02", "A01", "A02"};
+    const char *cursor[] = {"B01", "B02", "R:A01", ""};
+    char cur[72] = "";
+    for (size_t i = 0; i < 4; i++) {
+        s.cursor = cur[0] ? cur : NULL;
+        struct result r = run(&s);
+        cr_assert_str_eq(r.ids, want[i], "page %zu", i);
+        cr_assert_eq(r.has_next, i < 3, "page %zu", i);
+        cr_assert_str_eq(r.cursor, cursor[i], "page %zu", i);
+        snprintf(cur, sizeof cur, "%s", r.cursor);
+    }
+    /* A reading cursor skips every name match. */
+    s = (struct kz_node_search){.q = "たろう", .cursor = "R:A00", .limit = 5};
+    struct result r = run(&s);
+    cr_assert_str_eq(r.ids, "A01,A02");
 }

@@ -1,0 +1,870 @@
+/*
+ * `kizuna import csv` (see import_csv.h for the contract).
+ *
+ * The file is read in 64 KiB pieces and never held whole: memory is one
+ * piece, its UTF-8 conversion, the record being parsed and the batch being
+ * built (at most --batch records, a little over 2 MB). A batch is sent from the
+ * reader's callback when it is full, so reading waits while a batch is in
+ * flight (one batch at a time: the server applies a batch as one raft
+ * entry, and one in flight per client keeps a failure's extent to one
+ * batch).
+ */
+#include "import_csv.h"
+
+#include "cli_args.h"
+#include "kz_csv.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KZ_CLI__IMPORT_CHUNK 65536
+/* A batch is sent once its body passes 2 MB: one more record (at most 13
+ * columns of 64 KiB, quotes doubled: 1.7 MB) keeps it under the server's
+ * 4 MB. */
+#define KZ_CLI__IMPORT_MAX_BODY (2u << 20)
+#define KZ_CLI__IMPORT_MAX_ROWS 500        /* the server's limit */
+
+const char *const kz_cli_import_fields[] = {
+	"name",       "name_kana",  "dob",     "sex",
+	"address",    "household_id", "damage", "needs",
+	"shelter_id", "status",     "contact", "consent",
+	"damage_certified_on", NULL};
+
+/* The static name of field s (n bytes), or NULL. */
+static const char *kz_cli__field(const char *s, size_t n)
+{
+	size_t i;
+	for (i = 0; kz_cli_import_fields[i] != NULL; i++)
+		if (strlen(kz_cli_import_fields[i]) == n &&
+		    memcmp(kz_cli_import_fields[i], s, n) == 0)
+			return kz_cli_import_fields[i];
+	return NULL;
+}
+
+static void kz_cli__trim(const char **s, size_t *n)
+{
+	while (*n > 0 && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+/* ---- --map ------------------------------------------------------------------- */
+
+void kz_cli_import_map_free(kz_cli_import_map *m)
+{
+	size_t i;
+	for (i = 0; i < m->n; i++) {
+		free(m->src[i]);
+		free(m->dst[i]);
+	}
+	free(m->src);
+	free(m->dst);
+	memset(m, 0, sizeof(*m));
+}
+
+int kz_cli_import_map_parse(const char *spec, kz_cli_import_map *m, char *err,
+			    size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	while (spec != NULL && *spec != '\0') {
+		size_t n = strcspn(spec, ","), sl, dl, i;
+		const char *eq = NULL, *p, *src = spec, *dst;
+		char **ns, **nd;
+		for (p = spec; p < spec + n; p++)
+			if (*p == '=')
+				eq = p; /* the last '=': field names have none */
+		if (eq == NULL) {
+			snprintf(err, errlen,
+				 "--map: want SRC=field[,SRC=field...], got "
+				 "'%.*s'",
+				 (int)n, spec);
+			return -1;
+		}
+		sl = (size_t)(eq - spec);
+		dst = eq + 1;
+		dl = (size_t)(spec + n - dst);
+		kz_cli__trim(&src, &sl);
+		kz_cli__trim(&dst, &dl);
+		if (sl == 0 || kz_cli__field(dst, dl) == NULL) {
+			snprintf(err, errlen,
+				 "--map: '%.*s': want SRC=field with a register "
+				 "field (name, name_kana, dob, sex, address, "
+				 "household_id, damage, needs, shelter_id, "
+				 "status, contact, consent, damage_certified_on)",
+				 (int)n, spec);
+			return -1;
+		}
+		for (i = 0; i < m->n; i++)
+			if (strlen(m->src[i]) == sl &&
+			    memcmp(m->src[i], src, sl) == 0) {
+				snprintf(err, errlen,
+					 "--map: column '%.*s' mapped twice",
+					 (int)sl, src);
+				return -1;
+			}
+		ns = realloc(m->src, (m->n + 1) * sizeof(*ns));
+		if (ns == NULL)
+			goto err_oom;
+		m->src = ns;
+		nd = realloc(m->dst, (m->n + 1) * sizeof(*nd));
+		if (nd == NULL)
+			goto err_oom;
+		m->dst = nd;
+		m->src[m->n] = strndup(src, sl);
+		m->dst[m->n] = strndup(dst, dl);
+		m->n++;
+		if (m->src[m->n - 1] == NULL || m->dst[m->n - 1] == NULL)
+			goto err_oom;
+		spec += n;
+		if (*spec == ',')
+			spec++;
+	}
+	return 0;
+err_oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+int kz_cli_import_header(const kz_cli_import_map *m, char *const *names,
+			 const size_t *lens, size_t n, int ignore_unknown,
+			 const char ***cols, char *err, size_t errlen)
+{
+	const char **c;
+	size_t i, j, off = 0;
+	int unknown = 0;
+
+	*cols = NULL;
+	if (n == 0) {
+		snprintf(err, errlen, "the header line is empty");
+		return -1;
+	}
+	c = calloc(n, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	err[0] = '\0';
+	for (i = 0; i < n; i++) {
+		const char *s = names[i];
+		size_t l = lens[i];
+		kz_cli__trim(&s, &l);
+		for (j = 0; j < m->n; j++)
+			if (strlen(m->src[j]) == l &&
+			    memcmp(m->src[j], s, l) == 0)
+				c[i] = kz_cli__field(m->dst[j],
+						     strlen(m->dst[j]));
+		if (c[i] == NULL)
+			c[i] = kz_cli__field(s, l);
+		if (c[i] == NULL && !ignore_unknown) {
+			if (unknown++ == 0)
+				off = (size_t)snprintf(
+					err, errlen,
+					"columns that are no register field "
+					"and not mapped: ");
+			if (off < errlen)
+				off += (size_t)snprintf(err + off, errlen - off,
+							"%s'%.*s'",
+							unknown > 1 ? ", " : "",
+							(int)(l > 60 ? 60 : l),
+							s);
+		}
+	}
+	if (unknown > 0) {
+		if (off < errlen)
+			snprintf(err + off, errlen - off,
+				 " (map them with --map SRC=field, or leave "
+				 "them out with --ignore-unknown)");
+		goto err_after_alloc;
+	}
+	for (j = 0; j < m->n; j++) {
+		int found = 0;
+		for (i = 0; i < n && !found; i++) {
+			const char *s = names[i];
+			size_t l = lens[i];
+			kz_cli__trim(&s, &l);
+			found = strlen(m->src[j]) == l &&
+				memcmp(m->src[j], s, l) == 0;
+		}
+		if (!found) {
+			snprintf(err, errlen,
+				 "--map: the header has no column '%s'",
+				 m->src[j]);
+			goto err_after_alloc;
+		}
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < i; j++)
+			if (c[i] != NULL && c[i] == c[j]) {
+				snprintf(err, errlen,
+					 "columns %zu and %zu would both fill "
+					 "'%s'",
+					 j + 1, i + 1, c[i]);
+				goto err_after_alloc;
+			}
+	for (i = 0; i < n && c[i] == NULL; i++)
+		;
+	if (i == n) {
+		snprintf(err, errlen, "no column is imported");
+		goto err_after_alloc;
+	}
+	*cols = c;
+	return 0;
+err_after_alloc:
+	free(c);
+	return -1;
+}
+
+/* ---- encodings ------------------------------------------------------------- */
+
+struct kz_cli_conv {
+	iconv_t cd; /* (iconv_t)-1: UTF-8, passed through */
+	char pend[8]; /* a character cut at the end of the last piece */
+	size_t npend;
+	char *in, *out;
+	size_t incap, outcap;
+	unsigned long long consumed; /* input bytes converted so far */
+};
+
+int kz_cli_conv_open(const char *encoding, kz_cli_conv **out)
+{
+	kz_cli_conv *c;
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -1;
+	c->cd = (iconv_t)-1;
+	if (encoding == NULL || strcasecmp(encoding, "utf-8") == 0 ||
+	    strcasecmp(encoding, "utf8") == 0) {
+		*out = c;
+		return 0;
+	}
+	if (strcasecmp(encoding, "shift_jis") == 0 ||
+	    strcasecmp(encoding, "sjis") == 0 ||
+	    strcasecmp(encoding, "cp932") == 0) {
+		/* CP932 (Windows-31J) is what municipal systems write under
+		 * the name Shift_JIS: NEC and IBM extensions, ① and ㈱. */
+		c->cd = iconv_open("UTF-8", "CP932");
+		if (c->cd != (iconv_t)-1) {
+			*out = c;
+			return 0;
+		}
+	}
+	free(c);
+	return -1;
+}
+
+void kz_cli_conv_free(kz_cli_conv *c)
+{
+	if (c == NULL)
+		return;
+	if (c->cd != (iconv_t)-1)
+		iconv_close(c->cd);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+int kz_cli_conv_feed(kz_cli_conv *c, const char *in, size_t n, int final,
+		     const char **out, size_t *outlen,
+		     unsigned long long *bad_offset)
+{
+	char *ip, *op;
+	size_t il, ol, total = c->npend + n;
+
+	*out = NULL;
+	*outlen = 0;
+	if (c->cd == (iconv_t)-1) {
+		*out = in;
+		*outlen = n;
+		return 0;
+	}
+	if (total > c->incap) {
+		char *b = realloc(c->in, total);
+		if (b == NULL)
+			return -1;
+		c->in = b;
+		c->incap = total;
+	}
+	/* At most 3 bytes of UTF-8 per byte of CP932 (half-width kana). */
+	if (3 * total + 16 > c->outcap) {
+		char *b = realloc(c->out, 3 * total + 16);
+		if (b == NULL)
+			return -1;
+		c->out = b;
+		c->outcap = 3 * total + 16;
+	}
+	memcpy(c->in, c->pend, c->npend);
+	if (n > 0)
+		memcpy(c->in + c->npend, in, n);
+	c->npend = 0;
+	ip = c->in;
+	il = total;
+	op = c->out;
+	ol = c->outcap;
+	while (il > 0) {
+		size_t r = iconv(c->cd, &ip, &il, &op, &ol);
+		if (r != (size_t)-1)
+			break;
+		if (errno == EINVAL && !final && il < sizeof(c->pend)) {
+			memcpy(c->pend, ip, il);
+			c->npend = il;
+			break;
+		}
+		*out = c->out;
+		*outlen = (size_t)(op - c->out);
+		*bad_offset = c->consumed + (unsigned long long)(ip - c->in);
+		return -1;
+	}
+	c->consumed += (unsigned long long)(ip - c->in);
+	*out = c->out;
+	*outlen = (size_t)(op - c->out);
+	return 0;
+}
+
+/* ---- sample data as CSV ------------------------------------------------------ */
+
+int kz_cli_import_csv_line(const json_t *rec, char **buf, size_t *len,
+			   size_t *cap)
+{
+	size_t i;
+	for (i = 0; kz_cli_import_fields[i] != NULL; i++) {
+		const char *name = kz_cli_import_fields[i];
+		const json_t *v = rec ? json_object_get(rec, name) : NULL;
+		char *tmp = NULL;
+		const char *s = "";
+		int rv;
+		if (i > 0 && kz_csv_append_field(buf, len, cap, "", 0) != 0)
+			return -1;
+		if (i > 0) /* the separator (an empty field adds nothing) */
+			(*buf)[(*len)++] = ',';
+		if (rec == NULL) {
+			s = name;
+		} else if (json_is_string(v)) {
+			s = json_string_value(v);
+		} else if (json_is_array(v)) {
+			size_t k, n = 0;
+			tmp = calloc(1, 7 * 32);
+			if (tmp == NULL)
+				return -1;
+			for (k = 0; k < json_array_size(v) && k < 6; k++) {
+				const char *c = json_string_value(
+					json_array_get(v, k));
+				n += (size_t)snprintf(tmp + n, 7 * 32 - n,
+						      "%s%.30s", k ? ";" : "",
+						      c ? c : "");
+			}
+			s = tmp;
+		} else if (json_is_object(v)) {
+			const json_t *d = json_object_get(v, "disclose_safety");
+			if (json_object_size(v) == 1 && json_is_boolean(d)) {
+				s = json_is_true(d) ? "true" : "false";
+			} else {
+				tmp = json_dumps(v, JSON_COMPACT);
+				if (tmp == NULL)
+					return -1;
+				s = tmp;
+			}
+		}
+		rv = kz_csv_append_field(buf, len, cap, s, strlen(s));
+		free(tmp);
+		if (rv != 0)
+			return -1;
+	}
+	if (kz_csv_append_field(buf, len, cap, "", 0) != 0)
+		return -1;
+	(*buf)[(*len)++] = '\n';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* ---- the import ------------------------------------------------------------ */
+
+typedef struct kz_cli__imp {
+	kz_cli *cli;
+	const kz_cli_import_opts *o;
+	const char *fname;
+	kz_cli_import_map map;
+	const char **cols;
+	size_t ncols;
+	int have_header;
+	char *hdr;
+	size_t hdr_len, hdr_cap;
+	char *body;
+	size_t len, cap;
+	unsigned long first, next_line; /* the batch's lines in the file */
+	size_t batch_rows;
+	unsigned long long rows, accepted, rejected;
+	int stop;  /* an exit code that ended the import, 0: none */
+	int worst; /* 0 or KZ_CLI_EXIT_HTTP (a rejection) */
+	double t0, last_progress;
+	int tty, progress_shown;
+	unsigned long long file_size, bytes_in;
+} kz_cli__imp;
+
+static double kz_cli__mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void kz_cli__progress(kz_cli__imp *im, int force)
+{
+	double now = kz_cli__mono(), el = now - im->t0;
+	unsigned long long done = im->accepted + im->rejected;
+	double rate = el > 0 ? (double)done / el : 0;
+	char total[48] = "", eta[48] = "";
+
+	if (!force && now - im->last_progress < (im->tty ? 0.5 : 5.0))
+		return;
+	im->last_progress = now;
+	if (im->file_size > 0 && im->bytes_in > 0 && im->rows > 0) {
+		double est = (double)im->rows * (double)im->file_size /
+			     (double)im->bytes_in;
+		if (est < (double)im->rows)
+			est = (double)im->rows;
+		snprintf(total, sizeof(total), " / ~%.0f (%.0f%%)", est,
+			 100.0 * (double)done / est);
+		if (rate > 0)
+			snprintf(eta, sizeof(eta), ", ETA %.0f s",
+				 (est - (double)done) / rate);
+	}
+	fprintf(stderr, "%simport: %llu%s rows, %.0f rows/s%s%s",
+		im->tty ? "\r" : "", done, total, rate, eta,
+		im->tty ? "\033[K" : "\n");
+	im->progress_shown = 1;
+}
+
+static void kz_cli__rejection(kz_cli__imp *im, unsigned long line,
+			      const char *column, const char *msg)
+{
+	if (im->tty && im->progress_shown)
+		fputs("\r\033[K", stderr);
+	if (column != NULL && *column != '\0') {
+		/* The server's message names the field too: said once. */
+		size_t cl = strlen(column);
+		if (strncmp(msg, column, cl) == 0 && strncmp(msg + cl, ": ", 2) == 0)
+			msg += cl + 2;
+		fprintf(stderr, "%s:%lu: %s: %s\n", im->fname, line, column,
+			msg);
+	}
+	else
+		fprintf(stderr, "%s:%lu: %s\n", im->fname, line, msg);
+}
+
+static int kz_cli__worse_exit(int x, int y)
+{
+	static const int rank[] = {0, 1, 4, 3, 2}; /* as kizuna_main.c */
+	if (x == KZ_CLI_EXIT_USAGE || y == KZ_CLI_EXIT_USAGE)
+		return KZ_CLI_EXIT_USAGE;
+	return rank[x] >= rank[y] ? x : y;
+}
+
+/* Sends the batch being built (if any) and takes in the answer. 0, or an
+ * exit code that stops the import (also kept in im->stop). */
+static int kz_cli__send(kz_cli__imp *im)
+{
+	static const char *const hdrs[] = {"Content-Type: text/csv; charset=utf-8",
+					   NULL};
+	kz_cli_response resp;
+	char path[96], desc[600];
+	unsigned long last = im->next_line - 1;
+	int rc, ex = 0;
+	json_t *ans, *rej;
+	size_t i;
+
+	if (im->batch_rows == 0)
+		return 0;
+	snprintf(path, sizeof(path), "/v1/import/csv?first_line=%lu%s",
+		 im->first, im->o->dry_run ? "&dry_run=1" : "");
+	rc = kz_cli_request(im->cli, "POST", path, hdrs, im->body, im->len,
+			    &resp);
+	if (im->tty && im->progress_shown && rc != KZ_CLI_OK)
+		fputs("\r\033[K", stderr);
+	switch (rc) {
+	case KZ_CLI_OK:
+		break;
+	case KZ_CLI_EINDOUBT:
+		fprintf(stderr,
+			"kizuna: %s: lines %lu-%lu: outcome unknown: %s\n"
+			"kizuna: those records may or may not be registered: "
+			"look (victim search) before importing them again; "
+			"nothing after line %lu was sent\n",
+			im->fname, im->first, last, kz_cli_errmsg(im->cli),
+			last);
+		ex = KZ_CLI_EXIT_INDOUBT;
+		goto out;
+	case KZ_CLI_EUNREACHABLE:
+		fprintf(stderr,
+			"kizuna: %s: lines %lu-%lu not imported: %s; nothing "
+			"after line %lu was sent\n",
+			im->fname, im->first, last, kz_cli_errmsg(im->cli),
+			last);
+		ex = KZ_CLI_EXIT_UNREACHABLE;
+		goto out;
+	default:
+		fprintf(stderr, "kizuna: %s: lines %lu-%lu not imported: %s: %s\n",
+			im->fname, im->first, last, kz_cli_strerror(rc),
+			kz_cli_errmsg(im->cli));
+		ex = rc == KZ_CLI_ECONFIG ? KZ_CLI_EXIT_USAGE : KZ_CLI_EXIT_HTTP;
+		goto out;
+	}
+	if (resp.status != 200) {
+		/* The server refused the whole batch: nothing of it applied. */
+		if (im->tty && im->progress_shown)
+			fputs("\r\033[K", stderr);
+		fprintf(stderr,
+			"kizuna: %s: lines %lu-%lu not imported: %s; nothing "
+			"after line %lu was sent\n",
+			im->fname, im->first, last,
+			kz_cli_error_describe(&resp, desc, sizeof(desc)), last);
+		ex = resp.status == 503 ? KZ_CLI_EXIT_UNREACHABLE
+					: KZ_CLI_EXIT_HTTP;
+		goto out_resp;
+	}
+	ans = json_loadb(resp.body, resp.body_len, 0, NULL);
+	rej = json_object_get(ans, "rejected");
+	if (!json_is_object(ans) || !json_is_array(rej) ||
+	    !json_is_integer(json_object_get(ans, "accepted"))) {
+		fprintf(stderr,
+			"kizuna: %s: lines %lu-%lu: the answer is not an "
+			"import result\n",
+			im->fname, im->first, last);
+		json_decref(ans);
+		ex = KZ_CLI_EXIT_INDOUBT;
+		goto out_resp;
+	}
+	im->accepted += (unsigned long long)json_integer_value(
+		json_object_get(ans, "accepted"));
+	for (i = 0; i < json_array_size(rej); i++) {
+		json_t *r = json_array_get(rej, i);
+		kz_cli__rejection(
+			im,
+			(unsigned long)json_integer_value(
+				json_object_get(r, "line")),
+			json_string_value(json_object_get(r, "column")),
+			json_string_value(json_object_get(r, "message"))
+				? json_string_value(
+					  json_object_get(r, "message"))
+				: "rejected");
+		im->rejected++;
+		im->worst = KZ_CLI_EXIT_HTTP;
+	}
+	if (im->o->json) {
+		json_object_set_new(ans, "first_line", json_integer(im->first));
+		json_object_set_new(ans, "last_line", json_integer(last));
+		char *s = json_dumps(ans, JSON_COMPACT);
+		/* Flushed per batch: a reader of stdout sees each answer as
+		 * it comes, never cut by what goes to stderr meanwhile. */
+		if (s != NULL) {
+			puts(s);
+			fflush(stdout);
+		}
+		free(s);
+	}
+	json_decref(ans);
+out_resp:
+	kz_cli_response_free(&resp);
+out:
+	im->batch_rows = 0;
+	im->len = 0;
+	if (ex != 0) {
+		im->stop = ex;
+		return ex;
+	}
+	kz_cli__progress(im, 0);
+	return 0;
+}
+
+static int kz_cli__append(kz_cli__imp *im, const char *s, size_t n)
+{
+	if (im->len + n + 1 > im->cap) {
+		size_t c = im->cap ? im->cap : 65536;
+		char *b;
+		while (c < im->len + n + 1)
+			c *= 2;
+		b = realloc(im->body, c);
+		if (b == NULL)
+			return -1;
+		im->body = b;
+		im->cap = c;
+	}
+	memcpy(im->body + im->len, s, n);
+	im->len += n;
+	im->body[im->len] = '\0';
+	return 0;
+}
+
+static size_t kz_cli__lfs(const char *s, size_t n)
+{
+	size_t k = 0;
+	const char *p = s;
+	while ((p = memchr(p, '\n', n - (size_t)(p - s))) != NULL) {
+		k++;
+		p++;
+	}
+	return k;
+}
+
+static int kz_cli__on_header(kz_cli__imp *im, char *const *f,
+			     const size_t *lens, size_t n, const char *perr)
+{
+	char err[1024];
+	size_t i;
+	int first = 1;
+	if (perr != NULL) {
+		fprintf(stderr, "kizuna: %s: header line: %s\n", im->fname, perr);
+		im->stop = KZ_CLI_EXIT_USAGE;
+		return 1;
+	}
+	if (kz_cli_import_header(&im->map, f, lens, n, im->o->ignore_unknown,
+				 &im->cols, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kizuna: %s: %s\n", im->fname, err);
+		im->stop = KZ_CLI_EXIT_USAGE;
+		return 1;
+	}
+	im->ncols = n;
+	/* Field names need no quoting: the header is written as it is. */
+	for (i = 0; i < n; i++) {
+		size_t l;
+		if (im->cols[i] == NULL)
+			continue;
+		l = strlen(im->cols[i]);
+		if (im->hdr_len + l + 2 > im->hdr_cap) {
+			size_t c = im->hdr_cap ? im->hdr_cap * 2 : 256;
+			char *b;
+			while (c < im->hdr_len + l + 2)
+				c *= 2;
+			b = realloc(im->hdr, c);
+			if (b == NULL)
+				goto err_oom;
+			im->hdr = b;
+			im->hdr_cap = c;
+		}
+		if (!first)
+			im->hdr[im->hdr_len++] = ',';
+		memcpy(im->hdr + im->hdr_len, im->cols[i], l);
+		im->hdr_len += l;
+		im->hdr[im->hdr_len] = '\0';
+		first = 0;
+	}
+	im->have_header = 1;
+	return 0;
+err_oom:
+	fprintf(stderr, "kizuna: out of memory\n");
+	im->stop = KZ_CLI_EXIT_HTTP;
+	return 1;
+}
+
+static int kz_cli__on_record(void *ud, unsigned long line, char *const *f,
+			     const size_t *lens, size_t n, const char *perr)
+{
+	kz_cli__imp *im = ud;
+	size_t i, lfs = 0, emitted = 0;
+	int first = 1;
+	char msg[96];
+
+	if (!im->have_header)
+		return kz_cli__on_header(im, f, lens, n, perr);
+	im->rows++;
+	if (perr != NULL || n != im->ncols) {
+		/* Rejected here; the batch is cut so that each batch covers
+		 * consecutive lines of the file. */
+		if (kz_cli__send(im) != 0)
+			return 1;
+		if (perr == NULL)
+			snprintf(msg, sizeof(msg),
+				 "%zu fields, but the header has %zu", n,
+				 im->ncols);
+		kz_cli__rejection(im, line, NULL, perr ? perr : msg);
+		im->rejected++;
+		im->worst = KZ_CLI_EXIT_HTTP;
+		return 0;
+	}
+	if (im->batch_rows == 0) {
+		im->len = 0;
+		if (kz_cli__append(im, im->hdr, im->hdr_len) != 0 ||
+		    kz_cli__append(im, "\n", 1) != 0)
+			goto err_oom;
+		im->first = im->next_line = line;
+	}
+	/* Blank lines between records stay blank lines: the server counts
+	 * them, so its line numbers stay those of the file. */
+	for (; im->next_line < line; im->next_line++)
+		if (kz_cli__append(im, "\n", 1) != 0)
+			goto err_oom;
+	for (i = 0; i < n; i++) {
+		size_t k = kz_cli__lfs(f[i], lens[i]);
+		lfs += k;
+		if (im->cols[i] == NULL)
+			continue;
+		emitted += k;
+		if (!first && kz_cli__append(im, ",", 1) != 0)
+			goto err_oom;
+		first = 0;
+		if (kz_csv_append_field(&im->body, &im->len, &im->cap, f[i],
+					lens[i]) != 0)
+			goto err_oom;
+	}
+	/* A line end, plus one for each line a left-out column spanned. */
+	for (i = 0; i <= lfs - emitted; i++)
+		if (kz_cli__append(im, "\n", 1) != 0)
+			goto err_oom;
+	im->next_line = line + (unsigned long)lfs + 1;
+	im->batch_rows++;
+	if (im->batch_rows >= (size_t)im->o->batch ||
+	    im->len >= KZ_CLI__IMPORT_MAX_BODY)
+		return kz_cli__send(im) != 0;
+	return 0;
+err_oom:
+	fprintf(stderr, "kizuna: out of memory\n");
+	im->stop = KZ_CLI_EXIT_HTTP;
+	return 1;
+}
+
+int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
+{
+	kz_cli_import_opts opts = *o;
+	kz_cli__imp im;
+	kz_cli_conv *conv = NULL;
+	kz_csv *p = NULL;
+	FILE *f = stdin;
+	struct stat sb;
+	char err[512], *buf = NULL;
+	const char *out;
+	size_t n, outlen;
+	unsigned long long bad;
+	int ex, rv = 0;
+	double el;
+
+	/* 200, not more: a batch is applied in one go on the node's loop,
+	 * 0.5-1.5 ms a person on the 2-core test machine, and 1000-person
+	 * batches stalled the loops past the election timeout (1 s): twice a
+	 * re-election cut a 100,000-row import short with a batch in doubt.
+	 * docs/ARCHITECTURE.md, "CSV import". */
+	if (opts.batch <= 0)
+		opts.batch = KZ_CLI_IMPORT_DEFAULT_BATCH;
+	if (opts.batch > KZ_CLI__IMPORT_MAX_ROWS)
+		opts.batch = KZ_CLI__IMPORT_MAX_ROWS;
+	memset(&im, 0, sizeof(im));
+	im.cli = cli;
+	im.o = &opts;
+	im.fname = strcmp(o->file, "-") == 0 ? "(stdin)" : o->file;
+	im.tty = isatty(STDERR_FILENO);
+	if (kz_cli_import_map_parse(o->map, &im.map, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kizuna: %s\n", err);
+		kz_cli_import_map_free(&im.map);
+		return KZ_CLI_EXIT_USAGE;
+	}
+	if (kz_cli_conv_open(o->encoding, &conv) != 0) {
+		fprintf(stderr,
+			"kizuna: --encoding: want utf-8 or shift_jis, got "
+			"'%s'\n",
+			o->encoding);
+		kz_cli_import_map_free(&im.map);
+		return KZ_CLI_EXIT_USAGE;
+	}
+	if (strcmp(o->file, "-") != 0) {
+		f = fopen(o->file, "rb");
+		if (f == NULL) {
+			fprintf(stderr, "kizuna: %s: %s\n", o->file,
+				strerror(errno));
+			ex = KZ_CLI_EXIT_USAGE;
+			goto done;
+		}
+	}
+	if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode))
+		im.file_size = (unsigned long long)sb.st_size;
+	buf = malloc(KZ_CLI__IMPORT_CHUNK);
+	/* 64 KiB a field: a record then stays far below the server's 4 MB
+	 * even with every column full (its own limits are 512 bytes). */
+	p = kz_csv_new(1, 64u << 10, 64, kz_cli__on_record, &im);
+	if (buf == NULL || p == NULL) {
+		fprintf(stderr, "kizuna: out of memory\n");
+		ex = KZ_CLI_EXIT_HTTP;
+		goto done;
+	}
+	im.t0 = im.last_progress = kz_cli__mono();
+	for (;;) {
+		int final;
+		n = fread(buf, 1, KZ_CLI__IMPORT_CHUNK, f);
+		final = n < KZ_CLI__IMPORT_CHUNK;
+		if (final && ferror(f)) {
+			fprintf(stderr, "kizuna: %s: read error\n", im.fname);
+			im.stop = KZ_CLI_EXIT_USAGE;
+			break;
+		}
+		im.bytes_in += n;
+		if (kz_cli_conv_feed(conv, buf, n, final, &out, &outlen,
+				     &bad) != 0) {
+			if (out != NULL && outlen > 0)
+				rv = kz_csv_feed(p, out, outlen);
+			/* The records before the bad bytes are good: sent. */
+			if (rv == 0 && im.stop == 0 && im.have_header)
+				kz_cli__send(&im);
+			if (rv == 0 && im.stop == 0) {
+				fprintf(stderr,
+					"kizuna: %s:%lu: not valid %s (byte "
+					"%llu of the file); lines before "
+					"this record were read\n",
+					im.fname, kz_csv_line(p),
+					o->encoding ? o->encoding : "utf-8",
+					bad);
+				im.stop = KZ_CLI_EXIT_HTTP;
+			}
+			break;
+		}
+		if (outlen > 0 && (rv = kz_csv_feed(p, out, outlen)) != 0)
+			break;
+		if (final)
+			break;
+	}
+	if (im.stop == 0 && rv == 0) {
+		rv = kz_csv_finish(p);
+		if (rv == 0 && im.stop == 0 && !im.have_header) {
+			fprintf(stderr, "kizuna: %s: no header line\n",
+				im.fname);
+			im.stop = KZ_CLI_EXIT_USAGE;
+		}
+		if (rv == 0 && im.stop == 0)
+			kz_cli__send(&im);
+	} else if (im.stop == 0 && rv < 0) {
+		fprintf(stderr, "kizuna: out of memory\n");
+		im.stop = KZ_CLI_EXIT_HTTP;
+	}
+	if (im.stop != 0 && im.batch_rows > 0)
+		fprintf(stderr, "kizuna: %s: lines %lu-%lu were not sent\n",
+			im.fname, im.first, im.next_line - 1);
+	if (im.tty && im.progress_shown)
+		fputs("\r\033[K", stderr);
+	el = kz_cli__mono() - im.t0;
+	fprintf(stderr,
+		"kizuna: import %s: %llu rows, %llu accepted, %llu rejected, "
+		"%.1f s, %.0f rows/s%s\n",
+		im.fname, im.rows, im.accepted, im.rejected, el,
+		el > 0 ? (double)(im.accepted + im.rejected) / el : 0.0,
+		o->dry_run ? " (dry run: nothing was registered)" : "");
+	ex = kz_cli__worse_exit(im.worst, im.stop);
+done:
+	kz_csv_free(p);
+	free(buf);
+	free(im.body);
+	free(im.hdr);
+	free(im.cols);
+	if (f != NULL && f != stdin)
+		fclose(f);
+	kz_cli_conv_free(conv);
+	kz_cli_import_map_free(&im.map);
+	return ex;
+}
