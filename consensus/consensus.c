@@ -403,6 +403,12 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
     return 0;
 }
 
+/* Complete checkpoints kept besides those a peer is fetching (ckpt.c pins
+ * them): the newest is all a restart or a peer's catch-up needs, and each
+ * older one holds files compaction has replaced (a 20-minute soak: two
+ * checkpoints held 1.7x the live table files). */
+#define CKPT_KEEP 1
+
 static bool file_snapshots(const kz_cons *c)
 {
     return c->fsm.checkpoint != NULL && c->fsm.install != NULL &&
@@ -446,7 +452,7 @@ static int checkpoint_snapshot(kz_cons *c, char **data, size_t *len)
             return KZ_EIO;
         }
     }
-    kz_cons__ckpt_prune(c->snapdir, 2, 0);
+    kz_cons__ckpt_prune(c->snapdir, CKPT_KEEP, 0);
     *data = raft_malloc(KZ_CKPT_DESC_LEN);
     if (*data == NULL)
         return KZ_ENOMEM;
@@ -545,7 +551,7 @@ static int checkpoint_restore(kz_cons *c, const struct raft_buffer *buf)
                 "index=%llu rss_mb=%llu peak_rss_mb=%llu",
                 (unsigned long long)have, (unsigned long long)rss,
                 (unsigned long long)peak);
-    kz_cons__ckpt_prune(c->snapdir, 2, 0);
+    kz_cons__ckpt_prune(c->snapdir, CKPT_KEEP, 0);
     return 0;
 }
 
