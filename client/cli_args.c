@@ -88,6 +88,11 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    a new voter is caught up before it votes. A member changes role.\n"
 	 "    Refused when the voters could then not survive the loss of a\n"
 	 "    region, unless --force. Prints the new configuration.\n"},
+	{"cluster", "promote", KZ_CLI_CMD_CLUSTER_PROMOTE, 1,
+	 "cluster promote ID [--force]\n"
+	 "    Make member ID (a standby or a spare) a voter; it is caught up\n"
+	 "    before it votes. Refused when ID is not a member (cluster add\n"
+	 "    ID), and by the region check of add unless --force.\n"},
 	{"cluster", "remove", KZ_CLI_CMD_CLUSTER_REMOVE, 1,
 	 "cluster remove ID [--force]\n"
 	 "    Take node ID out of the configuration (stop it afterwards). The\n"
@@ -281,7 +286,8 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"batch", KZ_CLI__STR, KZ_CLI__R(batch),
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"force", KZ_CLI__FLAG, KZ_CLI__A(force),
-	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE)},
+	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE) |
+	     KZ_CLI__M(KZ_CLI_CMD_CLUSTER_PROMOTE)},
 };
 #define KZ_CLI__NOPTS (sizeof(kz_cli__opts) / sizeof(kz_cli__opts[0]))
 
@@ -633,6 +639,7 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 		break;
 	case KZ_CLI_CMD_CLUSTER_ADD:
 	case KZ_CLI_CMD_CLUSTER_REMOVE:
+	case KZ_CLI_CMD_CLUSTER_PROMOTE:
 		if (a->id == NULL || a->id[0] < '1' || a->id[0] > '9' ||
 		    strspn(a->id, "0123456789") != strlen(a->id) ||
 		    strlen(a->id) > 18)

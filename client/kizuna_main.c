@@ -475,7 +475,8 @@ static int kz_cli__keys_rotate(const kz_cli__ctx *c)
 static int kz_cli__cluster_change(const kz_cli__ctx *c)
 {
 	char path[96];
-	int add = c->a->cmd == KZ_CLI_CMD_CLUSTER_ADD;
+	int add = c->a->cmd == KZ_CLI_CMD_CLUSTER_ADD ||
+		  c->a->cmd == KZ_CLI_CMD_CLUSTER_PROMOTE;
 	json_t *body = NULL;
 	int ex;
 	if (add) {
@@ -493,7 +494,38 @@ static int kz_cli__cluster_change(const kz_cli__ctx *c)
 	return ex;
 }
 
-/* cluster transfer-leader: POST /v1/cluster/leader. */
+/* cluster promote: a member (standby or spare) becomes a voter, through
+ * the same POST /v1/cluster/nodes as add; a node that is not a member is
+ * refused here, so that promote never adds one. */
+static int kz_cli__cluster_promote(const kz_cli__ctx *c)
+{
+	kz_cli_response resp;
+	json_t *root = NULL, *n;
+	const char *role = NULL;
+	long long id = strtoll(c->a->id, NULL, 10);
+	size_t i;
+	int ex = kz_cli__call(c, "cluster promote", "GET", "/v1/cluster", NULL,
+			      NULL, 0, &resp);
+	if (ex == KZ_CLI_EXIT_OK)
+		root = json_loadb(resp.body, resp.body_len, 0, NULL);
+	kz_cli_response_free(&resp);
+	if (ex != KZ_CLI_EXIT_OK)
+		return ex;
+	json_array_foreach(json_object_get(root, "nodes"), i, n)
+		if (json_integer_value(json_object_get(n, "id")) == id)
+			role = json_string_value(json_object_get(n, "role"));
+	if (role == NULL || strcmp(role, "none") == 0) {
+		fprintf(stderr,
+			"kizuna: cluster promote: node %s is not a member "
+			"(kizuna cluster add %s)\n",
+			c->a->id, c->a->id);
+		json_decref(root);
+		return KZ_CLI_EXIT_HTTP;
+	}
+	json_decref(root);
+	return kz_cli__cluster_change(c);
+}
+
 /* After a transfer the old leader has stepped down, but the election that
  * follows may pick another node than the one asked for: polls GET
  * /v1/cluster (up to 15 s) until a leader is known and says whether it is
@@ -549,6 +581,7 @@ static int kz_cli__leader_settled(const kz_cli__ctx *c)
 	}
 }
 
+/* cluster transfer-leader: POST /v1/cluster/leader. */
 static int kz_cli__cluster_leader(const kz_cli__ctx *c)
 {
 	json_t *body = c->a->to ? json_pack("{s:I}", "id",
@@ -1158,6 +1191,9 @@ int main(int argc, char **argv)
 	case KZ_CLI_CMD_CLUSTER_ADD:
 	case KZ_CLI_CMD_CLUSTER_REMOVE:
 		ex = kz_cli__cluster_change(&ctx);
+		break;
+	case KZ_CLI_CMD_CLUSTER_PROMOTE:
+		ex = kz_cli__cluster_promote(&ctx);
 		break;
 	case KZ_CLI_CMD_CLUSTER_LEADER:
 		ex = kz_cli__cluster_leader(&ctx);

@@ -331,13 +331,14 @@ step host5 'kizunad --check-config --config /etc/kizuna/kizunad.conf'
 check "node 5's file: node 5, the five node lines, node 5 marked join" \
   test "$(grep -c '^node ' "$(conf_of 5)") $(grep -c '^node 5 .* join$' "$(conf_of 5)")" = "5 1"
 start_node 5
+refused op 'kizuna cluster promote 5' 'is not a member'
 step op 'kizuna cluster add 5 --role standby'
 target=$(node_field "$(leader)" applied_index)
 if poll 60 caught_up 5 "$target"; then pass "node 5 (standby) reached the leader's applied index $target"
 else fail "node 5 (standby) did not catch up to $target within 60 s"; fi
 step op 'kizuna cluster status' && note "${OUT//$'\n'/$'\n'      }"
 check "node 5 is a standby before the promotion" test "$(node_field 5 role)" = standby
-step op 'kizuna cluster add 5'
+step op 'kizuna cluster promote 5'
 step op 'kizuna cluster status' && note "${OUT//$'\n'/$'\n'      }"
 check "voters 1 2 3 4 5 (got: $(voters))" test "$(voters)" = "1 2 3 4 5"
 check "node 5: sapporo, reachable" test "$(node_field 5 region) $(node_field 5 reachable)" = "sapporo true"

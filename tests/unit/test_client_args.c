@@ -313,6 +313,13 @@ Test(client_args, cluster_membership_and_leadership, .init = clear_env)
 		     KZ_CLI_ARGS_OK, "%s", err);
 	cr_assert_str_eq(a.role, "standby");
 	cr_assert_eq(a.force, 1);
+	cr_assert_eq(PARSE(&a, "cluster", "promote", "6"), KZ_CLI_ARGS_OK, "%s",
+		     err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_CLUSTER_PROMOTE);
+	cr_assert_str_eq(a.id, "6");
+	cr_assert_eq(PARSE(&a, "cluster", "promote", "x"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "cluster", "promote", "6", "--role", "spare"),
+		     KZ_CLI_ARGS_USAGE, "promote only makes voters");
 	cr_assert_eq(PARSE(&a, "cluster", "add", "6", "--role", "boss"),
 		     KZ_CLI_ARGS_USAGE);
 	cr_assert_eq(PARSE(&a, "cluster", "add", "x6"), KZ_CLI_ARGS_USAGE);
