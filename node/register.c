@@ -75,6 +75,29 @@ static size_t utf8_len(unsigned char c)
     return 1;
 }
 
+/* fn for the blind term of every prefix (at character boundaries) of each
+ * of the nk folded keys, under index kind `kind`. */
+static void for_prefix_keys(const struct kz_node_keys *keys, const char *muni,
+                            char kind, const char *id,
+                            char names[][KZ_NODE_NAME_KEY_MAX], size_t nk,
+                            void (*fn)(void *, const char *, size_t),
+                            void *arg)
+{
+    char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
+    size_t n;
+    for (size_t i = 0; i < nk; i++) {
+        size_t len = strlen(names[i]);
+        for (size_t end = 0; end < len;) {
+            end += utf8_len((unsigned char)names[i][end]);
+            if (end > len)
+                end = len;
+            kz_node_keys_blind(keys, kind, names[i], end, blind);
+            if ((n = kz_node_make_key(key, muni, kind, blind, id)) > 0)
+                fn(arg, key, n);
+        }
+    }
+}
+
 /* Calls fn for every index key of v (not the counters). Names are indexed
  * by a blind term per prefix (at character boundaries) of every folded key,
  * so a prefix search is an exact lookup of one keyed hash; dates of birth by
@@ -88,34 +111,14 @@ static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
     size_t n;
     char names[MAX_NAME_KEYS][KZ_NODE_NAME_KEY_MAX];
     size_t nk = kz_node_name_keys(v->name, v->name_kana, names, MAX_NAME_KEYS);
-    for (size_t i = 0; i < nk; i++) {
-        size_t len = strlen(names[i]);
-        for (size_t end = 0; end < len;) {
-            end += utf8_len((unsigned char)names[i][end]);
-            if (end > len)
-                end = len;
-            kz_node_keys_blind(keys, 'n', names[i], end, blind);
-            if ((n = kz_node_make_key(key, muni, 'n', blind, v->id)) > 0)
-                fn(arg, key, n);
-        }
-    }
+    for_prefix_keys(keys, muni, 'n', v->id, names, nk, fn, arg);
     /* issue 9: a record without kana is also indexed by the dictionary
      * reading its proposer stored, under 'R', so that search can rank
      * these matches below name and kana matches (search.c). */
     nk = (v->name_kana == NULL || v->name_kana[0] == '\0')
              ? kz_node_name_reading_keys(v->name_reading, names, MAX_NAME_KEYS)
              : 0;
-    for (size_t i = 0; i < nk; i++) {
-        size_t len = strlen(names[i]);
-        for (size_t end = 0; end < len;) {
-            end += utf8_len((unsigned char)names[i][end]);
-            if (end > len)
-                end = len;
-            kz_node_keys_blind(keys, 'R', names[i], end, blind);
-            if ((n = kz_node_make_key(key, muni, 'R', blind, v->id)) > 0)
-                fn(arg, key, n);
-        }
-    }
+    for_prefix_keys(keys, muni, 'R', v->id, names, nk, fn, arg);
     if (v->dob) {
         kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
         if ((n = kz_node_make_key(key, muni, 'd', blind, v->id)) > 0)

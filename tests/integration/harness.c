@@ -253,6 +253,39 @@ static json_t *cluster_json(struct kz_it_cluster *c, const char *nodes)
     return j;
 }
 
+json_t *kz_it_digest(struct kz_it_cluster *c, int node)
+{
+    char nodes[8];
+    snprintf(nodes, sizeof nodes, "%d", node);
+    kz_cli *op = kz_it_client(c, "operator", nodes, 10000);
+    kz_cli_response r = kz_it_call(op, "GET", "/v1/cluster/digest", NULL);
+    json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL)
+                                : NULL;
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+    return j;
+}
+
+bool kz_it_digests_equal(struct kz_it_cluster *c, int n)
+{
+    json_t *d[KZ_IT_MAX_NODES];
+    bool same = n > 0 && n <= KZ_IT_MAX_NODES;
+    for (int i = 0; same && i < n; i++)
+        d[i] = kz_it_digest(c, i + 1);
+    for (int i = 0; same && i < n; i++)
+        if (d[i] == NULL || d[0] == NULL ||
+            json_integer_value(json_object_get(d[i], "applied_index")) !=
+                json_integer_value(json_object_get(d[0], "applied_index")) ||
+            !json_is_string(json_object_get(d[i], "digest")) ||
+            !json_equal(json_object_get(d[i], "digest"),
+                        json_object_get(d[0], "digest")))
+            same = false;
+    if (n > 0 && n <= KZ_IT_MAX_NODES)
+        for (int i = 0; i < n; i++)
+            json_decref(d[i]);
+    return same;
+}
+
 int kz_it_leader(struct kz_it_cluster *c)
 {
     json_t *j = cluster_json(c, NULL);

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "kizuna.h"
 
 #define KZ_IT_MAX_NODES 8
@@ -64,6 +66,12 @@ kz_cli_response kz_it_call(kz_cli *cli, const char *method, const char *path,
 
 /* Polls cond every 50 ms until it is true or timeout_ms passes. */
 bool kz_it_wait(bool (*cond)(void *), void *arg, int timeout_ms);
+
+/* GET /v1/cluster/digest of one node (operator; caller decrefs), NULL when
+ * it did not answer 200. */
+json_t *kz_it_digest(struct kz_it_cluster *c, int node);
+/* Whether nodes 1..n answer the same digest at the same applied index. */
+bool kz_it_digests_equal(struct kz_it_cluster *c, int n);
 
 /* Leader id from GET /v1/cluster on any node (0 if none). */
 int kz_it_leader(struct kz_it_cluster *c);

@@ -30,37 +30,11 @@ static bool has_leader(void *arg)
     return kz_it_leader(&cluster) != 0;
 }
 
-static json_t *digest_of(int node)
-{
-    char nodes[8];
-    snprintf(nodes, sizeof nodes, "%d", node);
-    kz_cli *op = kz_it_client(&cluster, "operator", nodes, 10000);
-    kz_cli_response r = kz_it_call(op, "GET", "/v1/cluster/digest", NULL);
-    json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL)
-                                : NULL;
-    kz_cli_response_free(&r);
-    kz_cli_close(op);
-    return j;
-}
-
 /* Every node answers the same digest at the same applied index. */
 static bool converged(void *arg)
 {
     (void)arg;
-    json_t *d[3];
-    bool same = true;
-    for (int i = 0; i < 3; i++)
-        d[i] = digest_of(i + 1);
-    for (int i = 0; i < 3; i++)
-        if (d[i] == NULL ||
-            json_integer_value(json_object_get(d[i], "applied_index")) !=
-                json_integer_value(json_object_get(d[0], "applied_index")) ||
-            strcmp(json_string_value(json_object_get(d[i], "digest")),
-                   json_string_value(json_object_get(d[0], "digest"))) != 0)
-            same = false;
-    for (int i = 0; i < 3; i++)
-        json_decref(d[i]);
-    return same;
+    return kz_it_digests_equal(&cluster, 3);
 }
 
 /* The last line of the CLI's output that is a JSON object (stderr's
@@ -116,7 +90,7 @@ Test(backup, create_restore_and_start_a_new_cluster, .fini = teardown,
     const char *bid = json_string_value(json_object_get(made, "id"));
     cr_assert(from >= 1 && from <= 3 && bindex > 30 && bid != NULL, "%s", out);
     free(out);
-    json_t *before = digest_of(from);
+    json_t *before = kz_it_digest(&cluster, from);
     cr_assert_not_null(before);
 
     char path[600];
