@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "kz_test_ports.h"
 #include "ckpt.h"
 #include "consensus.h"
 #include "kz_endian.h"
@@ -331,9 +332,8 @@ static void fetch_setup(void)
 {
     signal(SIGPIPE, SIG_IGN);
     dirs_setup();
-    unsigned r;
-    cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
-    base_port = 20000 + (int)(r % 12000);
+    base_port = kz_test_free_ports(4);
+    cr_assert_geq(base_port, 0, "no free loopback ports");
     snprintf(pki, sizeof pki, "%s/pki", tmp);
     char cmd[512];
     snprintf(cmd, sizeof cmd,

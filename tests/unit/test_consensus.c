@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "kz_test_ports.h"
 #include "consensus.h"
 
 #define N 3
@@ -185,11 +186,8 @@ static void setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as kizunad does: raft writes to dead peers */
     uv_loop_init(&loop);
-    unsigned r;
-    cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
-    /* Below the kernel's ephemeral range (32768+): a port picked there
-     * can collide with the local end of an outgoing connection. */
-    base_port = 20000 + (int)(r % 12000);
+    base_port = kz_test_free_ports(N + 2);
+    cr_assert_geq(base_port, 0, "no free loopback ports");
     for (int i = 0; i < N; i++) {
         memset(&nodes[i], 0, sizeof nodes[i]);
         snprintf(dirs[i], sizeof dirs[i], "/tmp/kz-cons-XXXXXX");

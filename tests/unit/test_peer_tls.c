@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kz_test_ports.h"
 #include "kz_error.h"
 #include "peer_tls.h"
 
@@ -141,9 +142,8 @@ static void setup(void)
     signal(SIGPIPE, SIG_IGN);
     memset(&acc, 0, sizeof acc);
     uv_loop_init(&loop);
-    unsigned r;
-    cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
-    port = 20000 + (int)(r % 12000); /* below the ephemeral range */
+    port = kz_test_free_ports(1);
+    cr_assert_geq(port, 0, "no free loopback ports");
     snprintf(pki, sizeof pki, "/tmp/kz-tls-XXXXXX");
     snprintf(other_pki, sizeof other_pki, "/tmp/kz-tls-other-XXXXXX");
     cr_assert_not_null(mkdtemp(pki));
