@@ -82,12 +82,16 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    reachable; the leader is marked with '*'. --json prints the\n"
 	 "    server's answer instead.\n"},
 	{"cluster", "add", KZ_CLI_CMD_CLUSTER_ADD, 1,
-	 "cluster add ID [--role voter|standby|spare] [--force]\n"
-	 "    Add node ID (it needs a 'node ... join' line in every node's\n"
-	 "    configuration, and must be running) in the role (default voter):\n"
-	 "    a new voter is caught up before it votes. A member changes role.\n"
-	 "    Refused when the voters could then not survive the loss of a\n"
-	 "    region, unless --force. Prints the new configuration.\n"},
+	 "cluster add ID [--address HOST:PORT --api HOST:PORT --region R]\n"
+	 "            [--role voter|standby|spare] [--force]\n"
+	 "    Add node ID (running, its own file marking it 'join') in the\n"
+	 "    role (default voter): a new voter is caught up before it votes.\n"
+	 "    --address (its raft address), --api (its API address) and\n"
+	 "    --region go into the cluster's replicated address book, for a\n"
+	 "    node the other nodes' files do not list; without them every\n"
+	 "    node needs its 'node' line. A member changes role. Refused when\n"
+	 "    the voters could then not survive the loss of a region, unless\n"
+	 "    --force. Prints the new configuration.\n"},
 	{"cluster", "promote", KZ_CLI_CMD_CLUSTER_PROMOTE, 1,
 	 "cluster promote ID [--force]\n"
 	 "    Make member ID (a standby or a spare) a voter; it is caught up\n"
@@ -227,7 +231,9 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_VICTIM_SEARCH)},
 	{"sex", KZ_CLI__STR, KZ_CLI__A(sex), KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
 	{"address", KZ_CLI__STR, KZ_CLI__A(address),
-	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_SHELTER_PUT)},
+	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD) | KZ_CLI__M(KZ_CLI_CMD_SHELTER_PUT) |
+		 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD)},
+	{"api", KZ_CLI__STR, KZ_CLI__A(api), KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD)},
 	{"household", KZ_CLI__STR, KZ_CLI__A(household),
 	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
 	{"damage", KZ_CLI__STR, KZ_CLI__A(damage), KZ_CLI__M(KZ_CLI_CMD_VICTIM_ADD)},
@@ -250,7 +256,7 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"to", KZ_CLI__STR, KZ_CLI__A(to),
 	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER)},
 	{"region", KZ_CLI__STR, KZ_CLI__A(region),
-	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER)},
+	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD)},
 	{"if-match", KZ_CLI__STR, KZ_CLI__A(if_match),
 	 KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
 	{"set", KZ_CLI__SET, 0, KZ_CLI__M(KZ_CLI_CMD_VICTIM_PATCH)},
@@ -654,6 +660,11 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--role: voter, standby or "
 						 "spare, got '%s'",
 						 a->role);
+		if ((a->address != NULL) != (a->api != NULL) ||
+		    (a->address != NULL) != (a->region != NULL))
+			return kz_cli__usage_err(err, errlen,
+						 "cluster add: --address, --api "
+						 "and --region go together");
 		break;
 	case KZ_CLI_CMD_CLUSTER_LEADER:
 		if (a->to != NULL && a->region != NULL)

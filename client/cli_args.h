@@ -94,6 +94,7 @@ typedef struct kz_cli_args {
 	 * list's --to) */
 	const char *role;
 	int force;
+	const char *api; /* cluster add: API host:port (--address: raft's) */
 	const char *region;
 	const char *q;
 	long limit; /* search: page size; audit list: items in all; 0: default */

@@ -485,6 +485,14 @@ static int kz_cli__cluster_change(const kz_cli__ctx *c)
 		body = json_pack("{s:I,s:s}", "id",
 				 (json_int_t)strtoll(c->a->id, NULL, 10), "role",
 				 c->a->role ? c->a->role : "voter");
+		if (c->a->cmd == KZ_CLI_CMD_CLUSTER_ADD && c->a->address) {
+			json_object_set_new(body, "raft_address",
+					    json_string(c->a->address));
+			json_object_set_new(body, "api_address",
+					    json_string(c->a->api));
+			json_object_set_new(body, "region",
+					    json_string(c->a->region));
+		}
 	} else {
 		snprintf(path, sizeof path, "/v1/cluster/nodes/%s%s", c->a->id,
 			 c->a->force ? "?force=true" : "");

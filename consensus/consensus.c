@@ -312,12 +312,75 @@ static int raft_to_kz(int rv)
     }
 }
 
-static int peer_slot(const kz_cons *c, uint64_t id)
+/* Appends a peer this node has no 'node' line for. Slots are never
+ * removed, so a slot number stays valid for the node's life. */
+static int learn_peer(kz_cons *c, uint64_t id, const char *region,
+                      const char *addr)
 {
-    for (unsigned i = 0; i < c->cfg.n_peers; i++)
-        if (c->cfg.peers[i].id == id)
-            return (int)i;
+    if (id == 0 || addr == NULL || addr[0] == '\0' ||
+        strlen(addr) >= KZ_CONS_ADDR_MAX || c->cfg.n_peers >= KZ_CONS_MAX_PEERS)
+        return -1;
+    struct kz_cons_peer *p = &c->cfg.peers[c->cfg.n_peers];
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    p->learned = true;
+    snprintf(p->raft_addr, sizeof p->raft_addr, "%s", addr);
+    snprintf(p->region, sizeof p->region, "%s", region ? region : "");
+    kz_log_node(c->cfg.id, KZ_LOG_INFO, "peer address learned",
+                "peer=%llu address=%s region=%s", (unsigned long long)id,
+                p->raft_addr, p->region[0] ? p->region : NULL);
+    return (int)c->cfg.n_peers++;
+}
+
+static const struct raft_server *member(const kz_cons *c, uint64_t id);
+
+/* The slot of peer id. A peer without a 'node' line here is learnt from
+ * raft's configuration (replicated: it names every member's raft
+ * address) or, for the leader, from the address its messages carry; a
+ * learnt slot follows a change of the configuration's address (a node
+ * removed and added again elsewhere under the same id). */
+static int peer_slot(kz_cons *c, uint64_t id)
+{
+    const struct raft_server *s = member(c, id);
+    for (unsigned i = 0; i < c->cfg.n_peers; i++) {
+        struct kz_cons_peer *p = &c->cfg.peers[i];
+        if (p->id != id)
+            continue;
+        if (p->learned && s != NULL && s->address != NULL &&
+            strcmp(s->address, p->raft_addr) != 0 &&
+            strlen(s->address) < sizeof p->raft_addr)
+            snprintf(p->raft_addr, sizeof p->raft_addr, "%s", s->address);
+        return (int)i;
+    }
+    if (s != NULL)
+        return learn_peer(c, id, NULL, s->address);
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    if (leader == id)
+        return learn_peer(c, id, NULL, addr);
     return -1;
+}
+
+int kz_cons_set_peer(kz_cons *c, uint64_t id, const char *region,
+                     const char *raft_addr)
+{
+    if (id == 0 || raft_addr == NULL || raft_addr[0] == '\0' ||
+        strlen(raft_addr) >= KZ_CONS_ADDR_MAX ||
+        (region != NULL && strlen(region) >= KZ_CONS_REGION_MAX))
+        return KZ_EINVAL;
+    for (unsigned i = 0; i < c->cfg.n_peers; i++) {
+        struct kz_cons_peer *p = &c->cfg.peers[i];
+        if (p->id != id)
+            continue;
+        if (!p->learned)
+            return KZ_OK; /* this node's own 'node' line wins */
+        snprintf(p->raft_addr, sizeof p->raft_addr, "%s", raft_addr);
+        if (region != NULL)
+            snprintf(p->region, sizeof p->region, "%s", region);
+        return KZ_OK;
+    }
+    return learn_peer(c, id, region, raft_addr) < 0 ? KZ_ETOOBIG : KZ_OK;
 }
 
 /* The peer slot of the leader this node knows, -1 when none (or itself):
@@ -491,6 +554,12 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
 static unsigned fetch_sources(kz_cons *c, struct kz_cons__ckpt_source *out)
 {
     unsigned n = 0;
+    /* A node that joined without 'node' lines for the others knows them
+     * from the configuration the snapshot came with. */
+    const struct raft_configuration *conf = &c->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++)
+        if (conf->servers[i].id != c->cfg.id)
+            (void)peer_slot(c, conf->servers[i].id);
     int first = leader_slot(c);
     for (int pass = 0; pass < 2; pass++)
         for (unsigned i = 0; i < c->cfg.n_peers; i++) {

@@ -52,6 +52,9 @@ struct kz_cons_peer {
      * node that is one itself never bootstraps; it waits until the leader
      * adds it (kz_cons_change) and sends it the log. */
     bool join;
+    /* Set by kz_cons: not from the caller's list but learnt from raft's
+     * configuration, the leader's messages or kz_cons_set_peer. */
+    bool learned;
 };
 
 struct kz_cons_config {
@@ -211,6 +214,13 @@ struct kz_cons_member {
  * The deadline is at least 60 s (a catch-up can be long). */
 int kz_cons_change(kz_cons *c, kz_cons_req *req, int op, uint64_t id,
                    int role, kz_cons_cb cb);
+/* Adds (or updates) the address of a peer that has no entry in
+ * cfg.peers: the replicated address book of the caller, so that an ADD can
+ * name a node no configuration file lists. An entry of cfg.peers is left
+ * as it is (this node's own list wins). KZ_ETOOBIG past
+ * KZ_CONS_MAX_PEERS peers. */
+int kz_cons_set_peer(kz_cons *c, uint64_t id, const char *region,
+                     const char *raft_addr);
 /* The latest configuration this node knows (appended, maybe not yet
  * committed): up to max members into out; returns how many. */
 unsigned kz_cons_members(kz_cons *c, struct kz_cons_member *out, unsigned max);

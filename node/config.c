@@ -102,6 +102,26 @@ void kz_node_config_defaults(struct kz_node_config *c)
  * the peer link listens on port + 1. */
 static int valid_addr(const char *s, long max_port)
 {
+    return kz_node_valid_addr(s, max_port);
+}
+
+bool kz_node_valid_region(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= KZ_CONS_REGION_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' &&
+            s[i] != '.')
+            return false;
+    return true;
+}
+
+bool kz_node_valid_addr(const char *s, long max_port)
+{
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return false;
     const char *colon = strrchr(s, ':');
     if (colon == NULL || colon == s || strlen(s) >= KZ_CONS_ADDR_MAX)
         return 0;
@@ -307,14 +327,8 @@ int kz_node_config_check(const struct kz_node_config *c, char *err,
                  (unsigned long long)c->id);
         return -1;
     }
-    unsigned initial = 0;
-    for (unsigned i = 0; i < c->n_members; i++)
-        initial += !c->members[i].join;
-    if (initial == 0) {
-        snprintf(err, errlen, "every 'node' line is marked join: the initial "
-                              "members must be listed without it");
-        return -1;
-    }
+    /* A node marked join may list only itself: it waits to be added, and
+     * learns the others from the cluster (the replicated address book). */
     if (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0]) {
         snprintf(err, errlen, "tls_cert, tls_key and tls_ca are required");
         return -1;

@@ -22,6 +22,7 @@ struct kz_node_member {
     char api_addr[KZ_CONS_ADDR_MAX];
     char via_addr[KZ_CONS_ADDR_MAX]; /* optional "via host:port": dial here */
     bool join; /* "join": not an initial member (added later, see API.md) */
+    bool listed; /* from this node's file (not the replicated address book) */
 };
 
 struct kz_node_config {
@@ -90,5 +91,9 @@ int kz_node_config_check(const struct kz_node_config *c, char *err,
                          size_t errlen);
 /* The member entry of this node, or NULL. */
 const struct kz_node_member *kz_node_config_self(const struct kz_node_config *c);
+/* host:port (printable ASCII, no spaces) with 1 <= port <= max_port. */
+bool kz_node_valid_addr(const char *s, long max_port);
+/* A region name: 1-31 of [A-Za-z0-9._-]. */
+bool kz_node_valid_region(const char *s);
 
 #endif

@@ -34,6 +34,7 @@
 #include <sys/random.h>
 
 #include "http_internal.h"
+#include "addrbook.h"
 #include "backup.h"
 #include "kz_fs.h"
 #include "kz_log.h"
@@ -257,6 +258,12 @@ struct pending {
     /* A write whose 2xx answer gets these members added to the state
      * machine's (an import's rejected rows, known only here). */
     json_t *merge;
+    /* A write that is the first step of a request: on a 2xx, then (which
+     * takes p) goes on instead of an answer (an address book entry before
+     * the membership change it is for: node_id, node_role). */
+    void (*then)(struct pending *p);
+    uint64_t node_id;
+    int node_role;
 };
 
 struct peer_query {
@@ -715,6 +722,11 @@ static void on_write_done(kz_cons_req *creq, int status)
                           e ? e : json_pack("{s:{s:s}}", "error", "code",
                                             "internal"),
                           creq->index, -1);
+            } else if (p->then != NULL) {
+                free(creq->result);
+                creq->result = NULL;
+                p->then(p);
+                return;
             } else if (p->merge != NULL) {
                 n->stats.writes++;
                 json_t *b = json_loadb(creq->result + 3, creq->result_len - 3,
@@ -759,10 +771,19 @@ static struct pending *pending_new(struct kz_node *n, h2o_req_t *req,
     return p;
 }
 
-/* Proposes cmd (freed here) for req; the answer comes from on_write_done. */
-static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
-                  const char *arg, const char *rid, char *cmd, size_t len,
-                  json_t *merge)
+/* What a write that is a first step goes on with (struct pending). */
+struct pending_then {
+    void (*fn)(struct pending *p);
+    uint64_t node_id;
+    int node_role;
+};
+
+/* Proposes cmd (freed here) for req; the answer comes from on_write_done
+ * (or, with then, the next step). */
+static int submit_then(struct kz_node *n, h2o_req_t *req,
+                       const struct route *r, const char *arg,
+                       const char *rid, char *cmd, size_t len, json_t *merge,
+                       const struct pending_then *then)
 {
     struct pending *p = pending_new(n, req, r, arg, rid);
     if (p == NULL) {
@@ -772,6 +793,11 @@ static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
         return 0;
     }
     p->merge = merge;
+    if (then != NULL) {
+        p->then = then->fn;
+        p->node_id = then->node_id;
+        p->node_role = then->node_role;
+    }
     int rv = kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
     free(cmd);
     if (rv != 0) {
@@ -781,11 +807,20 @@ static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
     return 0;
 }
 
+static int submit(struct kz_node *n, h2o_req_t *req, const struct route *r,
+                  const char *arg, const char *rid, char *cmd, size_t len,
+                  json_t *merge)
+{
+    return submit_then(n, req, r, arg, rid, cmd, len, merge, NULL);
+}
+
 /* Proposes cmd for req; when merge is not NULL (taken), its members are
- * added to a 2xx answer. */
-static int propose_merge(struct kz_node *n, h2o_req_t *req,
-                         const struct route *r, const char *arg,
-                         const char *rid, Kizuna__Command *cmd, json_t *merge)
+ * added to a 2xx answer; then, when not NULL, goes on after a 2xx instead
+ * of an answer. */
+static int propose_full(struct kz_node *n, h2o_req_t *req,
+                        const struct route *r, const char *arg,
+                        const char *rid, Kizuna__Command *cmd, json_t *merge,
+                        const struct pending_then *then)
 {
     /* Wall-clock time chosen here, carried in the command: apply never
      * reads a clock. */
@@ -830,13 +865,20 @@ static int propose_merge(struct kz_node *n, h2o_req_t *req,
                    "one when it elects its first leader); retry");
         return 0;
     }
-    return submit(n, req, r, arg, rid, sealed, slen, merge);
+    return submit_then(n, req, r, arg, rid, sealed, slen, merge, then);
+}
+
+static int propose_merge(struct kz_node *n, h2o_req_t *req,
+                         const struct route *r, const char *arg,
+                         const char *rid, Kizuna__Command *cmd, json_t *merge)
+{
+    return propose_full(n, req, r, arg, rid, cmd, merge, NULL);
 }
 
 static int propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
                    const char *arg, const char *rid, Kizuna__Command *cmd)
 {
-    return propose_merge(n, req, r, arg, rid, cmd, NULL);
+    return propose_full(n, req, r, arg, rid, cmd, NULL, NULL);
 }
 
 static json_t *parse_body(struct kz_node *n, h2o_req_t *req, const char *rid)
@@ -2212,7 +2254,7 @@ static const char *state_name(int s)
 static json_t *member_json(struct kz_node *n, unsigned slot,
                            const struct kz_cons_status *st, bool reachable)
 {
-    const struct kz_node_member *m = &n->cfg.members[slot];
+    const struct kz_node_member *m = &n->book[slot];
     char url[96];
     snprintf(url, sizeof url, "https://%s", m->api_addr);
     const char *role = kz_cons_member_role(n->cons, m->id);
@@ -2289,11 +2331,11 @@ static int handle_cluster(struct kz_node *n, h2o_req_t *req,
                            "term", (json_int_t)st.term, "served_by",
                            (json_int_t)n->cfg.id, "nodes");
     json_t *nodes = json_object_get(p->cluster, "nodes");
-    for (unsigned i = 0; i < n->cfg.n_members; i++)
+    for (unsigned i = 0; i < n->n_book; i++)
         json_array_append_new(nodes, json_null());
     p->n_peers_left = 1; /* held until every query is sent */
-    for (unsigned i = 0; i < n->cfg.n_members; i++) {
-        if (n->cfg.members[i].id == n->cfg.id) {
+    for (unsigned i = 0; i < n->n_book; i++) {
+        if (n->book[i].id == n->cfg.id) {
             json_array_set_new(nodes, i, member_json(n, i, &st, true));
             continue;
         }
@@ -2304,7 +2346,7 @@ static int handle_cluster(struct kz_node *n, h2o_req_t *req,
         q->slot = i;
         q->creq.data = q;
         p->n_peers_left++;
-        if (kz_cons_query_peer(n->cons, &q->creq, n->cfg.members[i].id,
+        if (kz_cons_query_peer(n->cons, &q->creq, n->book[i].id,
                                on_peer_status) != 0) {
             struct kz_cons_status none = {0};
             json_array_set_new(nodes, i, member_json(n, i, &none, false));
@@ -2329,34 +2371,43 @@ static const char *role_name(int role)
 static const struct kz_node_member *address_book(struct kz_node *n,
                                                  uint64_t id)
 {
-    for (unsigned i = 0; i < n->cfg.n_members; i++)
-        if (n->cfg.members[i].id == id)
-            return &n->cfg.members[i];
-    return NULL;
+    return kz_node_book_find(n, id);
+}
+
+/* The region of node id: the address book's, or extra's for a node being
+ * added with its addresses (not in the book yet); NULL when unknown. */
+static const char *region_of(struct kz_node *n, uint64_t id,
+                             const struct kz_node_member *extra)
+{
+    if (extra != NULL && extra->id == id)
+        return extra->region;
+    const struct kz_node_member *a = address_book(n, id);
+    return a ? a->region : NULL;
 }
 
 /* Whether the voters among m[0..cnt) keep a majority when any one region is
  * lost; when not, the region that breaks it goes to *lost. */
 static bool survives_a_region(struct kz_node *n,
                               const struct kz_cons_member *m, unsigned cnt,
+                              const struct kz_node_member *extra,
                               const char **lost)
 {
     unsigned voters = 0;
     for (unsigned i = 0; i < cnt; i++)
         voters += m[i].role == KZ_CONS_VOTER;
     for (unsigned i = 0; i < cnt; i++) {
-        const struct kz_node_member *a = address_book(n, m[i].id);
-        if (m[i].role != KZ_CONS_VOTER || a == NULL)
+        const char *ra = region_of(n, m[i].id, extra);
+        if (m[i].role != KZ_CONS_VOTER || ra == NULL)
             continue;
         unsigned left = 0;
         for (unsigned j = 0; j < cnt; j++) {
-            const struct kz_node_member *b = address_book(n, m[j].id);
+            const char *rb = region_of(n, m[j].id, extra);
             if (m[j].role == KZ_CONS_VOTER &&
-                (b == NULL || strcmp(a->region, b->region) != 0))
+                (rb == NULL || strcmp(ra, rb) != 0))
                 left++;
         }
         if (left * 2 <= voters) {
-            *lost = a->region;
+            *lost = ra;
             return false;
         }
     }
@@ -2431,17 +2482,74 @@ static void on_membership_done(kz_cons_req *creq, int status)
     pending_free(p);
 }
 
-/* POST /v1/cluster/nodes {"id": N, "role": "voter"|"standby"|"spare"}
+/* The membership change of p (p->node_id, p->node_role), once the address
+ * book has the node: the second step of an add with addresses. */
+static void membership_change(struct pending *p)
+{
+    p->then = NULL;
+    int rv = kz_cons_change(p->node->cons, &p->creq, KZ_CONS_ADD, p->node_id,
+                            p->node_role, on_membership_done);
+    if (rv != KZ_OK)
+        on_membership_done(&p->creq, rv);
+}
+
+/* Proposes the address book entry of node a, with the entries this node
+ * knows (so a node whose file lists only itself learns the others' regions
+ * and API addresses too), then the change (membership_change). */
+static int propose_address(struct kz_node *n, h2o_req_t *req,
+                           const struct route *r, const char *what,
+                           const char *rid, const struct kz_node_member *a,
+                           int role)
+{
+    Kizuna__NodeAddress e[KZ_CONS_MAX_PEERS + 1];
+    Kizuna__NodeAddress *ep[KZ_CONS_MAX_PEERS + 1];
+    size_t cnt = 0;
+    const struct kz_node_member *all[KZ_CONS_MAX_PEERS + 1];
+    all[cnt++] = a;
+    for (unsigned i = 0; i < n->n_book; i++)
+        if (n->book[i].id != a->id &&
+            strcmp(n->book[i].raft_addr, a->raft_addr) != 0 &&
+            kz_node_valid_region(n->book[i].region) && cnt <= KZ_CONS_MAX_PEERS)
+            all[cnt++] = &n->book[i];
+    if (cnt > KZ_CONS_MAX_PEERS)
+        cnt = KZ_CONS_MAX_PEERS;
+    for (size_t i = 0; i < cnt; i++) {
+        kizuna__node_address__init(&e[i]);
+        e[i].has_id = 1;
+        e[i].id = all[i]->id;
+        e[i].region = (char *)all[i]->region;
+        e[i].raft_address = (char *)all[i]->raft_addr;
+        e[i].api_address = (char *)all[i]->api_addr;
+        ep[i] = &e[i];
+    }
+    Kizuna__SetNodeAddresses sa = KIZUNA__SET_NODE_ADDRESSES__INIT;
+    sa.n_nodes = cnt;
+    sa.nodes = ep;
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.op_case = KIZUNA__COMMAND__OP_SET_NODE_ADDRESSES;
+    cmd.set_node_addresses = &sa;
+    struct pending_then t = {membership_change, a->id, role};
+    return propose_full(n, req, r, what, rid, &cmd, NULL, &t);
+}
+
+/* POST /v1/cluster/nodes {"id": N, "role": "voter"|"standby"|"spare"
+ *                         [, "region": R, "raft_address": "host:port",
+ *                            "api_address": "host:port"]}
  * DELETE /v1/cluster/nodes/{id}[?force=true]
- * The node must have a 'node' line (its addresses, region, "join") on every
- * node. A change after which the voters would not survive the loss of a
- * region, while they do now, is refused (409) unless ?force=true. */
+ * A node is known by its 'node' line (its addresses, region, "join") or,
+ * for one no file lists, by the addresses given here: they go into the
+ * replicated address book first, then the node is added. A change after
+ * which the voters would not survive the loss of a region, while they do
+ * now, is refused (409) unless ?force=true. */
 static int handle_membership(struct kz_node *n, h2o_req_t *req,
                              const struct route *r, const char *arg,
                              const char *rid)
 {
     uint64_t id = 0;
     int role = KZ_CONS_VOTER, op;
+    struct kz_node_member given;
+    bool have_addr = false;
+    memset(&given, 0, sizeof given);
     if (r->id == RT_NODE_ADD) {
         op = KZ_CONS_ADD;
         json_t *body = parse_body(n, req, rid);
@@ -2449,10 +2557,14 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
             return 0;
         json_t *jid = json_object_get(body, "id");
         json_t *jrole = json_object_get(body, "role");
+        json_t *jreg = json_object_get(body, "region");
+        json_t *jraft = json_object_get(body, "raft_address");
+        json_t *japi = json_object_get(body, "api_address");
         const char *rs = jrole ? json_string_value(jrole) : "voter";
+        have_addr = jreg || jraft || japi;
+        size_t fields = 1u + (jrole != NULL) + (have_addr ? 3u : 0u);
         bool bad = !json_is_integer(jid) || json_integer_value(jid) <= 0 ||
-                   rs == NULL ||
-                   json_object_size(body) != 1u + (jrole != NULL);
+                   rs == NULL || json_object_size(body) != fields;
         if (!bad) {
             id = (uint64_t)json_integer_value(jid);
             if (strcmp(rs, "voter") == 0)
@@ -2464,11 +2576,30 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
             else
                 bad = true;
         }
+        if (!bad && have_addr) {
+            const char *reg = json_string_value(jreg);
+            const char *ra = json_string_value(jraft);
+            const char *aa = json_string_value(japi);
+            bad = reg == NULL || ra == NULL || aa == NULL ||
+                  !kz_node_valid_region(reg) ||
+                  !kz_node_valid_addr(ra, 65534) ||
+                  !kz_node_valid_addr(aa, 65535);
+            if (!bad) {
+                given.id = id;
+                snprintf(given.region, sizeof given.region, "%s", reg);
+                snprintf(given.raft_addr, sizeof given.raft_addr, "%s", ra);
+                snprintf(given.api_addr, sizeof given.api_addr, "%s", aa);
+                given.join = true;
+            }
+        }
         json_decref(body);
         if (bad) {
             send_error(n, req, rid, 400, "bad_request",
                        "send {\"id\": <node id>, \"role\": \"voter\" | "
-                       "\"standby\" | \"spare\"} (role defaults to voter)");
+                       "\"standby\" | \"spare\"} (role defaults to voter), "
+                       "with \"region\" (letters, digits, . _ -), "
+                       "\"raft_address\" and \"api_address\" (host:port) "
+                       "for a node no configuration file lists");
             return 0;
         }
     } else {
@@ -2481,13 +2612,42 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
         }
         id = v;
     }
-    if (address_book(n, id) == NULL) {
+    const struct kz_node_member *known = address_book(n, id);
+    if (known == NULL && !have_addr) {
         send_error(n, req, rid, 404, "unknown_node",
-                   "this node has no 'node' line for that id: add one (with "
-                   "its region and addresses, marked join) to every node's "
-                   "configuration first");
+                   op == KZ_CONS_ADD
+                       ? "no node with this id is known: give its "
+                         "\"region\", \"raft_address\" and \"api_address\""
+                       : "no node with this id");
         return 0;
     }
+    if (known != NULL && have_addr) {
+        if (strcmp(known->region, given.region) == 0 &&
+            strcmp(known->raft_addr, given.raft_addr) == 0 &&
+            strcmp(known->api_addr, given.api_addr) == 0) {
+            have_addr = false; /* nothing new */
+        } else if (known->listed || kz_cons_member_role(n->cons, id) != NULL) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "node %llu is known in region %s at %s (API %s)%s",
+                     (unsigned long long)id, known->region, known->raft_addr,
+                     known->api_addr,
+                     known->listed ? " by a 'node' line of this node's file"
+                                   : "; remove it first to move it");
+            send_error(n, req, rid, 409, "address_conflict", msg);
+            return 0;
+        }
+    }
+    if (have_addr)
+        for (unsigned i = 0; i < n->n_book; i++)
+            if (n->book[i].id != id &&
+                strcmp(n->book[i].raft_addr, given.raft_addr) == 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "node %llu already has raft address %s",
+                         (unsigned long long)n->book[i].id, given.raft_addr);
+                send_error(n, req, rid, 409, "address_in_use", msg);
+                return 0;
+            }
     char force[8] = "";
     int fq = query_param(req, "force", force, sizeof force);
     if (fq < 0 || (fq == 1 && strcmp(force, "true") != 0 &&
@@ -2496,10 +2656,11 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
         return 0;
     }
     /* The configuration before and after, as far as this node knows it. */
+    const struct kz_node_member *extra = have_addr ? &given : NULL;
     struct kz_cons_member m[KZ_CONS_MAX_PEERS + 1];
     unsigned cnt = kz_cons_members(n->cons, m, KZ_CONS_MAX_PEERS);
     const char *lost = NULL, *lost_after = NULL;
-    bool before = survives_a_region(n, m, cnt, &lost);
+    bool before = survives_a_region(n, m, cnt, NULL, &lost);
     unsigned i = 0;
     while (i < cnt && m[i].id != id)
         i++;
@@ -2507,7 +2668,7 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
         m[i] = m[--cnt];
     else if (op == KZ_CONS_ADD)
         m[i < cnt ? i : cnt++] = (struct kz_cons_member){id, role};
-    if (before && !survives_a_region(n, m, cnt, &lost_after) &&
+    if (before && !survives_a_region(n, m, cnt, extra, &lost_after) &&
         strcmp(force, "true") != 0) {
         char msg[256];
         snprintf(msg, sizeof msg,
@@ -2523,6 +2684,8 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
              op == KZ_CONS_ADD ? "add" : "remove", (unsigned long long)id,
              op == KZ_CONS_ADD ? " as " : "",
              op == KZ_CONS_ADD ? role_name(role) : "");
+    if (have_addr)
+        return propose_address(n, req, r, what, rid, &given, role);
     struct pending *p = pending_new(n, req, r, what, rid);
     if (p == NULL) {
         send_error(n, req, rid, 500, "internal", "out of memory");

@@ -10,6 +10,7 @@
  * newer image and loads it.
  */
 #include "node.h"
+#include "addrbook.h"
 #include "audit_queue.h"
 #include "kizuna.pb-c.h"
 
@@ -110,8 +111,10 @@ static int fsm_apply(void *data, uint64_t index, const char *cmd, size_t len,
                  (unsigned long long)index);
         stop_on_storage_failure(n, what, rv);
     }
-    if (keys_changed)
+    if (keys_changed) {
         refresh_keys(n);
+        kz_node_book_refresh(n);
+    }
     return rv;
 }
 
@@ -145,6 +148,7 @@ static int fsm_install(void *data, const char *dir)
     if (rv != KZ_OK)
         stop_on_storage_failure(n, "installing the snapshot", rv);
     refresh_keys(n); /* the state may carry keys this node lacked */
+    kz_node_book_refresh(n); /* and nodes added since */
     return KZ_OK;
 }
 
@@ -265,6 +269,8 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     rv = kz_cons_init(&n->cons, loop, &cc, &fsm, n->errmsg, sizeof n->errmsg);
     if (rv != KZ_OK)
         goto err_after_stor;
+    kz_node_book_init(n);
+    kz_node_book_refresh(n); /* nodes added through the API, from the state */
     rv = kz_node_http_init(n);
     if (rv != KZ_OK)
         goto err_after_http;
@@ -494,10 +500,7 @@ static void prefer_region(struct kz_node *n, const struct kz_cons_status *st)
     struct kz_cons_member m[KZ_CONS_MAX_PEERS];
     unsigned cnt = kz_cons_members(n->cons, m, KZ_CONS_MAX_PEERS);
     for (unsigned i = 0; i < cnt; i++) {
-        const struct kz_node_member *a = NULL;
-        for (unsigned j = 0; j < n->cfg.n_members; j++)
-            if (n->cfg.members[j].id == m[i].id)
-                a = &n->cfg.members[j];
+        const struct kz_node_member *a = kz_node_book_find(n, m[i].id);
         if (m[i].role != KZ_CONS_VOTER || a == NULL ||
             strcmp(a->region, want) != 0)
             continue;

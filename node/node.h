@@ -85,6 +85,10 @@ struct kz_node {
     uint64_t leading_since_ms, last_move_ms;
     bool move_in_flight;
     kz_cons_req move_query, move_req;
+    /* Address book (addrbook.h): this file's 'node' lines, then the nodes
+     * added through the API; only grows or changes in place. */
+    struct kz_node_member book[KZ_CONS_MAX_PEERS];
+    unsigned n_book;
     void (*stopped_cb)(struct kz_node *);
     char errmsg[256];
 };

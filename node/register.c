@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrbook.h"
 #include "apply.h"
 #include "audit.h"
 #include "audit_queue.h"
@@ -1219,6 +1220,10 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_CREATE_PAYOUT:
         case KIZUNA__COMMAND__OP_EXPORT_PAYOUTS:
             rv = kz_node_apply_payouts(st, keys, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_SET_NODE_ADDRESSES:
+            rv = kz_node_apply_addresses(st, b, cmd, &r);
+            *keys_changed = true; /* the node re-reads its address book */
             break;
         default:
             kz_node_result_error(&r, 400, "bad_command", "unknown command");

@@ -31,8 +31,9 @@
  * nothing else. When want_result, *result is a malloc'd "NNN" HTTP status
  * followed by the JSON body. A command may be sealed (keys.h): it is opened
  * first. Records are stored sealed, names and dates of birth indexed by
- * blind terms. *keys_changed is set when a key command was applied (the
- * caller unwraps the keys again). Returns a kz_error only for storage
+ * blind terms. *keys_changed is set when a key command or an address
+ * book change was applied (the caller unwraps the keys and re-reads the
+ * address book, addrbook.h). Returns a kz_error only for storage
  * failures or a command this node cannot open (fatal: the node stops rather
  * than diverge). */
 struct kz_node_keys;

@@ -72,8 +72,23 @@ void kz_it_up(struct kz_it_cluster *c, const char *regions,
     kz_it_up_spares(c, regions, NULL, sets);
 }
 
+static void up(struct kz_it_cluster *c, const char *regions,
+               const char *spares, bool unlisted, const char *const *sets);
+
 void kz_it_up_spares(struct kz_it_cluster *c, const char *regions,
                      const char *spares, const char *const *sets)
+{
+    up(c, regions, spares, false, sets);
+}
+
+void kz_it_up_unlisted(struct kz_it_cluster *c, const char *regions,
+                       const char *spares, const char *const *sets)
+{
+    up(c, regions, spares, true, sets);
+}
+
+static void up(struct kz_it_cluster *c, const char *regions,
+               const char *spares, bool unlisted, const char *const *sets)
 {
     memset(c, 0, sizeof *c);
     snprintf(c->dir, sizeof c->dir, "/tmp/kizuna-it-XXXXXX");
@@ -102,7 +117,8 @@ void kz_it_up_spares(struct kz_it_cluster *c, const char *regions,
                        regions, c->net, c->port, KZ_BIN_DIR);
     if (spares != NULL)
         off += snprintf(args + off, sizeof args - (size_t)off,
-                        " --spares %s", spares);
+                        " --spares %s%s", spares,
+                        unlisted ? " --unlisted-spares" : "");
     for (; sets && *sets; sets++)
         off += snprintf(args + off, sizeof args - (size_t)off, " --set %s",
                         *sets);

@@ -40,6 +40,11 @@ void kz_it_up(struct kz_it_cluster *c, const char *regions,
  * numbered after the members, configured as "join", not started. */
 void kz_it_up_spares(struct kz_it_cluster *c, const char *regions,
                      const char *spares, const char *const *sets);
+/* The same, the spares listed by no member's file and their own files
+ * listing no other node (local-cluster --unlisted-spares): they are added
+ * with their addresses (the replicated address book). */
+void kz_it_up_unlisted(struct kz_it_cluster *c, const char *regions,
+                       const char *spares, const char *const *sets);
 /* Stops the cluster and removes its directory. */
 void kz_it_down(struct kz_it_cluster *c);
 /* Runs `deploy/local-cluster <args> --dir DIR`; returns its exit status. */

@@ -265,3 +265,197 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
     kz_cli_close(op);
     kz_cli_close(w);
 }
+
+/* GET /v1/cluster on node `from`: node id's region and API address ("" when
+ * not listed). */
+static void book_of(int from, int id, char *region, char *address, size_t len)
+{
+    char nodes[8];
+    snprintf(nodes, sizeof nodes, "%d", from);
+    kz_cli *op = kz_it_client(&cluster, "operator", nodes, 3000);
+    kz_cli_response r = kz_it_call(op, "GET", "/v1/cluster", NULL);
+    region[0] = address[0] = '\0';
+    if (r.status == 200) {
+        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(j, "nodes"), i, v)
+        {
+            const char *rg = json_string_value(json_object_get(v, "region"));
+            const char *ad = json_string_value(json_object_get(v, "address"));
+            if (json_integer_value(json_object_get(v, "id")) == id) {
+                snprintf(region, len, "%s", rg ? rg : "");
+                snprintf(address, len, "%s", ad ? ad : "");
+            }
+        }
+        json_decref(j);
+    }
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+}
+
+static bool node4_standby_everywhere(void *arg)
+{
+    (void)arg;
+    char role[16];
+    for (int i = 1; i <= 4; i++) {
+        role_of(i, 4, role, sizeof role);
+        if (strcmp(role, "standby") != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool same_state(void *arg)
+{
+    (void)arg;
+    return kz_it_digests_equal(&cluster, 4);
+}
+
+/* Node 4 is in no member's file, and its own file lists no other node:
+ * `kizuna cluster add 4 --address --api --region` puts it in the
+ * replicated address book, then adds it. The log is compacted first
+ * (snapshot_threshold 16), so it must fetch a checkpoint from peers it
+ * only knows from raft's configuration and the leader's messages. */
+Test(membership, add_by_address, .fini = teardown, .timeout = 600)
+{
+    static const char *const sets[] = {"snapshot_threshold=16",
+                                       "snapshot_trailing=8", NULL};
+    kz_cli_sample_init(&gen, 20261206, 8);
+    kz_it_up_unlisted(&cluster, "tokyo:1,osaka:1,sapporo:1", "sapporo:1",
+                      sets);
+    cr_assert(kz_it_wait(leader_among_members, NULL, 30000), "no leader");
+    cr_assert_eq(kz_it_ctl(&cluster, "wait --all"), 0, "members not ready");
+    kz_cli *w = kz_it_client(&cluster, "registrar", "1,2,3", 20000);
+    kz_cli *op = kz_it_client(&cluster, "operator", "1,2,3", 90000);
+    char *ids[41];
+    for (int i = 0; i < 40; i++)
+        ids[i] = create_victim(w);
+
+    /* Refusals: unknown without addresses, half the addresses, a bad
+     * region, another node's raft address. */
+    char code[64], body[512];
+    kz_cli_response r = kz_it_call(op, "POST", "/v1/cluster/nodes",
+                                   "{\"id\": 4}");
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code), "unknown_node");
+    kz_cli_response_free(&r);
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes",
+                   "{\"id\": 4, \"region\": \"sapporo\"}");
+    cr_assert_eq(r.status, 400);
+    kz_cli_response_free(&r);
+    snprintf(body, sizeof body,
+             "{\"id\": 4, \"region\": \"札幌\", \"raft_address\": "
+             "\"%s.14:%d\", \"api_address\": \"%s.14:%d\"}",
+             cluster.net, cluster.port + 1, cluster.net, cluster.port);
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes", body);
+    cr_assert_eq(r.status, 400);
+    kz_cli_response_free(&r);
+    snprintf(body, sizeof body,
+             "{\"id\": 4, \"region\": \"sapporo\", \"raft_address\": "
+             "\"%s.11:%d\", \"api_address\": \"%s.14:%d\"}",
+             cluster.net, cluster.port + 1, cluster.net, cluster.port);
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes", body);
+    cr_assert_eq(r.status, 409, "%ld %.*s", r.status, (int)r.body_len, r.body);
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code), "address_in_use");
+    kz_cli_response_free(&r);
+    /* A 'node' line wins: node 1 cannot be moved by the API. */
+    snprintf(body, sizeof body,
+             "{\"id\": 1, \"region\": \"tokyo\", \"raft_address\": "
+             "\"%s.19:%d\", \"api_address\": \"%s.19:%d\"}",
+             cluster.net, cluster.port + 1, cluster.net, cluster.port);
+    r = kz_it_call(op, "POST", "/v1/cluster/nodes", body);
+    cr_assert_eq(r.status, 409, "%ld %.*s", r.status, (int)r.body_len, r.body);
+    cr_assert_str_eq(kz_it_error_code(&r, code, sizeof code),
+                     "address_conflict");
+    kz_cli_response_free(&r);
+
+    /* Start it and add it with the CLI, as a standby. */
+    cr_assert_eq(kz_it_ctl(&cluster, "restart 4"), 0);
+    char args[256], *out = NULL;
+    snprintf(args, sizeof args,
+             "cluster add 4 --address %s.14:%d --api %s.14:%d --region "
+             "sapporo --role standby",
+             cluster.net, cluster.port + 1, cluster.net, cluster.port);
+    int ex = kz_it_cli(&cluster, "operator", args, &out);
+    cr_assert_eq(ex, 0, "kizuna %s: exit %d: %s", args, ex, out);
+    cr_assert(strstr(out, "\"standby\"") != NULL, "%s", out);
+    free(out);
+    cr_assert(kz_it_wait(node4_standby_everywhere, NULL, 60000),
+              "node 4 is not a standby on every node (itself included)");
+    long long top = kz_it_applied(&cluster, kz_it_leader(&cluster));
+    struct caught k = {4, top};
+    cr_assert(kz_it_wait(caught_up, &k, 60000), "node 4 did not catch up");
+
+    /* It came by a checkpoint, fetched from a peer it learnt. */
+    char logpath[300];
+    snprintf(logpath, sizeof logpath, "%s/node4/kizunad.log", cluster.dir);
+    char *log4 = kz_it_slurp(logpath);
+    cr_assert_not_null(log4);
+    cr_assert(strstr(log4, "msg=\"snapshot fetched\"") != NULL,
+              "node 4 fetched no checkpoint");
+    cr_assert(strstr(log4, "msg=\"peer address learned\"") != NULL,
+              "node 4 learnt no peer");
+    free(log4);
+
+    /* Every node, node 4 too, knows everyone's region and API address. */
+    char region[64], address[64], want[64];
+    for (int from = 1; from <= 4; from++)
+        for (int id = 1; id <= 4; id++) {
+            static const char *const regions[] = {"", "tokyo", "osaka",
+                                                  "sapporo", "sapporo"};
+            book_of(from, id, region, address, sizeof region);
+            snprintf(want, sizeof want, "https://%s.%d:%d", cluster.net,
+                     10 + id, cluster.port);
+            cr_assert_str_eq(region, regions[id], "node %d on node %d", id,
+                             from);
+            cr_assert_str_eq(address, want, "node %d on node %d", id, from);
+        }
+
+    /* Data written before it joined is there; a write sent to it is
+     * forwarded to the leader (a peer no file of node 4 names). */
+    kz_cli *r4 = kz_it_client(&cluster, "caseworker", "4", 5000);
+    for (int i = 0; i < 40; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/victims/%s?consistency=stale",
+                 ids[i]);
+        r = kz_it_call(r4, "GET", path, NULL);
+        cr_assert_eq(r.status, 200, "%s missing on node 4", ids[i]);
+        kz_cli_response_free(&r);
+    }
+    kz_cli_close(r4);
+    kz_cli *w4 = kz_it_client(&cluster, "registrar", "4", 20000);
+    ids[40] = create_victim(w4);
+    kz_cli_close(w4);
+
+    /* Promoted (sapporo then holds 2 of 4 voters: --force). */
+    ex = kz_it_cli(&cluster, "operator", "cluster promote 4 --force", &out);
+    cr_assert_eq(ex, 0, "promote: exit %d: %s", ex, out);
+    free(out);
+    cr_assert(kz_it_wait(node4_voter_everywhere, NULL, 30000),
+              "node 4 is not a voter everywhere");
+
+    /* The book outlives restarts: node 1 from its state, node 4 from the
+     * log and snapshot it has. */
+    int leader = kz_it_leader(&cluster);
+    int other = leader == 1 ? 2 : 1;
+    snprintf(args, sizeof args, "restart %d", other);
+    cr_assert_eq(kz_it_ctl(&cluster, args), 0);
+    cr_assert_eq(kz_it_ctl(&cluster, "restart 4"), 0);
+    snprintf(args, sizeof args, "wait --node %d", other);
+    cr_assert_eq(kz_it_ctl(&cluster, args), 0);
+    cr_assert_eq(kz_it_ctl(&cluster, "wait --node 4"), 0);
+    book_of(other, 4, region, address, sizeof region);
+    cr_assert_str_eq(region, "sapporo", "node %d forgot node 4", other);
+    book_of(4, 2, region, address, sizeof region);
+    cr_assert_str_eq(region, "osaka", "node 4 forgot node 2");
+    w4 = kz_it_client(&cluster, "registrar", "4", 20000);
+    char *after = create_victim(w4);
+    free(after);
+    kz_cli_close(w4);
+    cr_assert(kz_it_wait(same_state, NULL, 30000), "states differ");
+    for (int i = 0; i < 41; i++)
+        free(ids[i]);
+    kz_cli_close(op);
+    kz_cli_close(w);
+}

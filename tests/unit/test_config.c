@@ -581,15 +581,44 @@ Test(config, check_requires_self_among_nodes)
     check_bad(&c, "node 1"); /* no node lines at all */
 }
 
-Test(config, check_requires_an_initial_member)
+Test(config, check_joining_node_may_list_only_itself)
 {
     struct kz_node_config c;
     valid(&c);
     set_ok(&c, "node", "9 osaka 10.0.0.9:7300 10.0.0.9:7400 join");
     check_ok(&c); /* a spare beside the members */
-    for (unsigned i = 0; i < c.n_members; i++)
-        c.members[i].join = true;
-    check_bad(&c, "join");
+    /* A node to be added with its addresses (kizuna cluster add --address)
+     * knows nobody else: it learns the others once added. */
+    struct kz_node_config j;
+    kz_node_config_defaults(&j);
+    set_ok(&j, "id", "9");
+    set_ok(&j, "region", "osaka");
+    set_ok(&j, "data_dir", "/var/lib/kz");
+    set_ok(&j, "node", "9 osaka 10.0.0.9:7300 10.0.0.9:7400 join");
+    set_ok(&j, "tls_cert", "/etc/kz/node.crt");
+    set_ok(&j, "tls_key", "/etc/kz/node.key");
+    set_ok(&j, "tls_ca", "/etc/kz/ca.crt");
+    set_ok(&j, "master_key_file", "/etc/kz/master.key");
+    check_ok(&j);
+    cr_assert_eq(j.n_members, 1);
+}
+
+Test(config, region_and_address_syntax)
+{
+    cr_assert(kz_node_valid_region("sapporo"));
+    cr_assert(kz_node_valid_region("eu-west_1.b"));
+    cr_assert(!kz_node_valid_region(""));
+    cr_assert(!kz_node_valid_region("札幌"));
+    cr_assert(!kz_node_valid_region("a b"));
+    cr_assert(!kz_node_valid_region("0123456789012345678901234567890123"));
+    cr_assert(kz_node_valid_addr("10.0.0.9:7401", 65534));
+    cr_assert(kz_node_valid_addr("node-5.example:7400", 65535));
+    cr_assert(!kz_node_valid_addr("10.0.0.9:65535", 65534));
+    cr_assert(!kz_node_valid_addr("10.0.0.9", 65535));
+    cr_assert(!kz_node_valid_addr(":7400", 65535));
+    cr_assert(!kz_node_valid_addr("10.0.0.9:0", 65535));
+    cr_assert(!kz_node_valid_addr("10.0.0.9:74x", 65535));
+    cr_assert(!kz_node_valid_addr("a b:7400", 65535));
 }
 
 Test(config, min_free_mb)

@@ -2412,3 +2412,99 @@ Test(reg, import_batch_refused_whole_changes_nothing)
     free(before.buf);
     kz_stor_close(st);
 }
+
+/* ------------------------------------------------------------ address book */
+
+static char *pack_addresses(int64_t t, const uint64_t *ids,
+                            const char *const *regions,
+                            const char *const *raft, size_t n, size_t *len)
+{
+    Kizuna__NodeAddress a[4], *ap[4];
+    cr_assert_leq(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        kizuna__node_address__init(&a[i]);
+        a[i].has_id = 1;
+        a[i].id = ids[i];
+        a[i].region = (char *)regions[i];
+        a[i].raft_address = (char *)raft[i];
+        a[i].api_address = "10.0.0.5:7400";
+        ap[i] = &a[i];
+    }
+    Kizuna__SetNodeAddresses s = KIZUNA__SET_NODE_ADDRESSES__INIT;
+    s.n_nodes = n;
+    s.nodes = ap;
+    Kizuna__Command c;
+    cmd_init(&c, t);
+    c.op_case = KIZUNA__COMMAND__OP_SET_NODE_ADDRESSES;
+    c.set_node_addresses = &s;
+    return pack(&c, len);
+}
+
+static int apply_addresses(kz_stor *st, uint64_t idx, bool *changed,
+                           const uint64_t *ids, const char *const *regions,
+                           const char *const *raft, size_t n)
+{
+    size_t len;
+    char *buf = pack_addresses(T0, ids, regions, raft, n, &len);
+    char *res = NULL;
+    size_t rl = 0;
+    cr_assert_eq(kz_node_apply(st, keys_of(st), idx, buf, len, true, &res,
+                               &rl, changed),
+                 KZ_OK);
+    free(buf);
+    cr_assert_not_null(res);
+    int status = atoi((char[4]){res[0], res[1], res[2], 0});
+    free(res);
+    return status;
+}
+
+static unsigned book_entries(kz_stor *st)
+{
+    kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_META, "node/", 5,
+                                        NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    unsigned n = 0;
+    while (kz_stor_iter_next(it, &k, &kl, &v, &vl))
+        n++;
+    kz_stor_iter_free(it);
+    return n;
+}
+
+/* SetNodeAddresses: stored under meta "node/<id>" and flagged for the node
+ * to re-read; an invalid entry stores nothing (400); a raft address another
+ * node has is refused (409); the same command again is accepted. */
+Test(reg, address_book)
+{
+    kz_stor *st = open_store(0);
+    bool changed = false;
+    uint64_t ids[] = {5, 6};
+    const char *regions[] = {"sapporo", "tokyo"};
+    const char *raft[] = {"10.0.0.5:7401", "10.0.0.6:7401"};
+    cr_assert_eq(apply_addresses(st, 2, &changed, ids, regions, raft, 2), 200);
+    cr_assert(changed, "the node must re-read its address book");
+    cr_assert_eq(book_entries(st), 2);
+    /* Bad region, bad address, twice the same id: nothing stored. */
+    const char *bad_region[] = {"札幌"};
+    uint64_t seven[] = {7};
+    const char *raft7[] = {"10.0.0.7:7401"};
+    cr_assert_eq(apply_addresses(st, 3, &changed, seven, bad_region, raft7, 1),
+                 400);
+    const char *bad_raft[] = {"10.0.0.7"};
+    cr_assert_eq(apply_addresses(st, 4, &changed, seven, regions, bad_raft, 1),
+                 400);
+    uint64_t twice[] = {7, 7};
+    const char *raft77[] = {"10.0.0.7:7401", "10.0.0.8:7401"};
+    cr_assert_eq(apply_addresses(st, 5, &changed, twice, regions, raft77, 2),
+                 400);
+    cr_assert_eq(book_entries(st), 2);
+    /* Node 7 at node 5's raft address. */
+    const char *raft5[] = {"10.0.0.5:7401"};
+    cr_assert_eq(apply_addresses(st, 6, &changed, seven, regions, raft5, 1),
+                 409);
+    cr_assert_eq(book_entries(st), 2);
+    /* The same entries again (a retried add): accepted, still two. */
+    cr_assert_eq(apply_addresses(st, 7, &changed, ids, regions, raft, 2), 200);
+    cr_assert_eq(book_entries(st), 2);
+    cr_assert_eq(kz_stor_applied_index(st), 7);
+}
