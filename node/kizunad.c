@@ -138,6 +138,7 @@ int main(int argc, char **argv)
     struct kz_node_config cfg;
     char err[512];
     bool check_only = take_flag(&argc, argv, "--check-config");
+    kz_log_detect_journal(); /* under systemd: lines carry their priority */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage();

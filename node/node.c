@@ -544,6 +544,51 @@ static void on_keys_timer(uv_timer_t *t)
     free(cmd);
 }
 
+/* ---- peer probes -------------------------------------------------------
+ * Raft only talks leader to follower: whether two followers can reach each
+ * other, or a follower the leader, shows nowhere else. Every second each
+ * other member of the configuration is asked its status over the peer link
+ * (authenticated, the path forwarding takes); the answer's time and round
+ * trip feed /metrics (kizuna_peer_*). One probe per peer in flight; a probe
+ * that fails or times out (request_timeout_ms) counts as a failure. */
+static void on_probe(kz_cons_req *req, int status)
+{
+    struct kz_node_probe *pr = req->data;
+    pr->in_flight = false;
+    free(req->result);
+    req->result = NULL;
+    if (status == KZ_OK) {
+        pr->last_ok_ms = uv_now(pr->n->loop);
+        if (pr->last_ok_ms == 0)
+            pr->last_ok_ms = 1;
+        pr->rtt_us = (uv_hrtime() - pr->sent_ns) / 1000;
+    } else if (status != KZ_ESHUTDOWN && status != KZ_ECANCELED) {
+        pr->failures++;
+    }
+}
+
+static void on_probe_timer(uv_timer_t *t)
+{
+    struct kz_node *n = t->data;
+    for (unsigned i = 0; i < n->n_book && i < KZ_CONS_MAX_PEERS; i++) {
+        struct kz_node_probe *pr = &n->probes[i];
+        if (n->book[i].id == n->cfg.id || pr->in_flight ||
+            kz_cons_member_role(n->cons, n->book[i].id) == NULL)
+            continue; /* a node removed, or not added yet: not probed */
+        if (pr->id != n->book[i].id) { /* a slot's first probe */
+            memset(pr, 0, sizeof *pr);
+            pr->id = n->book[i].id;
+        }
+        pr->n = n;
+        pr->req.data = pr;
+        pr->sent_ns = uv_hrtime();
+        if (kz_cons_query_peer(n->cons, &pr->req, pr->id, on_probe) == KZ_OK)
+            pr->in_flight = true;
+        else
+            pr->failures++;
+    }
+}
+
 int kz_node_start(struct kz_node *n)
 {
     int rv = kz_cons_start(n->cons, n->errmsg, sizeof n->errmsg);
@@ -552,6 +597,9 @@ int kz_node_start(struct kz_node *n)
     uv_timer_init(n->loop, &n->keys_timer);
     n->keys_timer.data = n;
     uv_timer_start(&n->keys_timer, on_keys_timer, 100, 200);
+    uv_timer_init(n->loop, &n->probe_timer);
+    n->probe_timer.data = n;
+    uv_timer_start(&n->probe_timer, on_probe_timer, 500, 1000);
     return kz_node_http_start(n);
 }
 
@@ -566,6 +614,7 @@ void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *))
 {
     n->stopped_cb = cb;
     uv_close((uv_handle_t *)&n->keys_timer, NULL);
+    uv_close((uv_handle_t *)&n->probe_timer, NULL);
     kz_node_http_stop(n);
     kz_cons_close(n->cons, on_cons_closed, n);
 }

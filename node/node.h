@@ -85,6 +85,20 @@ struct kz_node {
     uint64_t leading_since_ms, last_move_ms;
     bool move_in_flight;
     kz_cons_req move_query, move_req;
+    /* Peer probes (node.c): every second each other node of the address
+     * book is asked its status over the peer link; /metrics reports
+     * whether it answered lately, when, and how fast. By book slot. */
+    struct kz_node_probe {
+        kz_cons_req req;
+        struct kz_node *n;
+        uint64_t id;
+        bool in_flight;
+        uint64_t sent_ns;     /* uv_hrtime when sent */
+        uint64_t last_ok_ms;  /* uv_now of the last answer; 0 never */
+        uint64_t rtt_us;      /* round trip of the last answer */
+        uint64_t failures;    /* probes that got no answer */
+    } probes[KZ_CONS_MAX_PEERS];
+    uv_timer_t probe_timer;
     /* Address book (addrbook.h): this file's 'node' lines, then the nodes
      * added through the API; only grows or changes in place. */
     struct kz_node_member book[KZ_CONS_MAX_PEERS];

@@ -18,6 +18,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +32,11 @@
 
 static atomic_int min_level = KZ_LOG_INFO;
 static _Atomic uint64_t node_id;
+static atomic_bool journal; /* prefix lines with <priority> */
+
+/* syslog(3) priorities by level: debug, info, warning, err, crit. */
+static const char *const journal_prefix[] = {"<7>", "<6>", "<4>", "<3>",
+                                             "<2>"};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           "fatal"};
@@ -38,6 +46,24 @@ static const char *const level_names[] = {"debug", "info", "warn", "error",
 void kz_log_set_node(uint64_t id)
 {
     atomic_store(&node_id, id);
+}
+
+bool kz_log_detect_journal(void)
+{
+    /* systemd sets JOURNAL_STREAM to "<device>:<inode>" of the stream it
+     * connected; stderr may have been redirected since (a shell, a test):
+     * only when it is still that stream does journald read our prefix. */
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char extra;
+    struct stat st;
+    bool on = js != NULL &&
+              sscanf(js, "%llu:%llu%c", &dev, &ino, &extra) == 2 &&
+              fstat(STDERR_FILENO, &st) == 0 &&
+              (unsigned long long)st.st_dev == dev &&
+              (unsigned long long)st.st_ino == ino;
+    atomic_store(&journal, on);
+    return on;
 }
 
 void kz_log_set_level(enum kz_log_level level)
@@ -330,6 +356,8 @@ static void vlog(uint64_t node, enum kz_log_level level, const char *msg,
     struct line l;
     l.len = 0;
     l.cut = false;
+    if (atomic_load(&journal) && (int)level >= 0 && (int)level < LEVELS)
+        put_raw(&l, journal_prefix[level], 3);
     put_ts(&l);
     put_raw(&l, " level=", 7);
     const char *name = kz_log_level_name(level);

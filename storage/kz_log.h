@@ -57,6 +57,13 @@ enum kz_log_level {
 
 /* The node id of every line from kz_log() (0: left out). */
 void kz_log_set_node(uint64_t id);
+/* Under systemd: when stderr is still the journal stream systemd named in
+ * JOURNAL_STREAM, every line from then on starts with its syslog priority,
+ * "<7>" debug, "<6>" info, "<4>" warn, "<3>" error, "<2>" fatal, which
+ * journald takes as the entry's PRIORITY and strips (its default
+ * SyslogLevelPrefix=yes): `journalctl -p warning` then shows warnings and
+ * worse. Returns whether it is so. Called once at start. */
+bool kz_log_detect_journal(void);
 /* Lines below level are dropped. */
 void kz_log_set_level(enum kz_log_level level);
 enum kz_log_level kz_log_get_level(void);

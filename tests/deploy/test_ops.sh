@@ -437,7 +437,7 @@ step op 'kizuna cluster status' >/dev/null
 echo "# Reading the metrics during a region loss ($(($(date +%s) - T0)) s)"
 METRICS_CMD="curl -s --cacert /etc/kizuna/tls/ca.pem --cert /etc/kizuna/tls/operator.pem \\
      --key /etc/kizuna/tls/operator.key https://192.0.2.12:7400/metrics |
-  grep -E '^kizuna_(raft_(state|term|leader_id|seconds_since_leader|commit_index|peer_match_index|peer_lag_entries)|proposal_duration_seconds_count|http_responses_total|request_timeouts_total)'"
+  grep -E '^kizuna_(raft_(state|term|leader_id|seconds_since_leader|commit_index|peer_match_index|peer_lag_entries)|peer_reachable|proposal_duration_seconds_count|http_responses_total|request_timeouts_total)'"
 val() { awk -v s="$1" '$1 == s { print $2 }' <<<"$OUT"; }
 transfer_to 2
 term0=$(series 2 kizuna_raft_term)
@@ -449,13 +449,16 @@ m4=$(series 2 'kizuna_raft_peer_match_index{peer="4"}')
 p0=$(series 2 kizuna_proposal_duration_seconds_count)
 if poll 30 writes 10; then pass "10 registrations with osaka lost (3 of 5 voters)"
 else fail "registrations with osaka lost: $(cat "$T/writes.err")"; fi
-lag_settled() { # the live followers hold everything
+lag_settled() { # the live followers hold everything; the probes saw osaka go
   run op "$METRICS_CMD" &&
-    [[ $(val 'kizuna_raft_peer_lag_entries{peer="5"}') == 0 && $(val 'kizuna_raft_peer_lag_entries{peer="6"}') == 0 ]]
+    [[ $(val 'kizuna_raft_peer_lag_entries{peer="5"}') == 0 && $(val 'kizuna_raft_peer_lag_entries{peer="6"}') == 0 ]] &&
+    [[ $(val 'kizuna_peer_reachable{peer="3",region="osaka"}') == 0 && $(val 'kizuna_peer_reachable{peer="4",region="osaka"}') == 0 ]]
 }
-check "leader: live peers 5 and 6 at lag 0" poll 10 lag_settled
+check "leader: live peers 5 and 6 at lag 0, peers 3 and 4 unreachable" poll 10 lag_settled
 note "${OUT//$'\n'/$'\n'      }"
 check "leader: kizuna_raft_state{state=\"leader\"} 1" test "$(val 'kizuna_raft_state{state="leader"}')" = 1
+check "leader: peers 5 and 6 reachable" \
+  test "$(val 'kizuna_peer_reachable{peer="5",region="sapporo"}') $(val 'kizuna_peer_reachable{peer="6",region="tokyo"}')" = "1 1"
 check "leader: term unchanged ($term0)" test "$(val kizuna_raft_term)" = "$term0"
 check "leader: peers 3 and 4 lag by 10 or more ($(val 'kizuna_raft_peer_lag_entries{peer="3"}'), $(val 'kizuna_raft_peer_lag_entries{peer="4"}'))" \
   test "$(val 'kizuna_raft_peer_lag_entries{peer="3"}')" -ge 10 -a "$(val 'kizuna_raft_peer_lag_entries{peer="4"}')" -ge 10
@@ -464,9 +467,15 @@ check "leader: match index of 3 and 4 frozen ($m3, $m4)" \
 check "leader: proposals committed meanwhile ($p0 -> $(val kizuna_proposal_duration_seconds_count))" \
   test "$(val kizuna_proposal_duration_seconds_count)" -gt "$p0"
 step op "$METRICS_CMD" 192.0.2.12 203.0.113.15
-note "${OUT//$'\n'/$'\n'      }"
-check "follower 5: knows leader 2, is a follower, shows no peer series" \
+check "follower 5: knows leader 2, is a follower, shows no lag series" \
   test "$(val kizuna_raft_leader_id) $(val 'kizuna_raft_state{state="follower"}') $(grep -c peer_lag <<<"$OUT")" = "2 1 0"
+# Its own probes: within 3 s of its last answer from osaka.
+follower_sees() {
+  run op "$METRICS_CMD" 192.0.2.12 203.0.113.15 &&
+    [[ $(val 'kizuna_peer_reachable{peer="3",region="osaka"}')$(val 'kizuna_peer_reachable{peer="4",region="osaka"}')$(val 'kizuna_peer_reachable{peer="6",region="tokyo"}') == 001 ]]
+}
+check "follower 5: osaka unreachable, node 6 reachable" poll 10 follower_sees
+note "${OUT//$'\n'/$'\n'      }"
 
 start_node 3
 start_node 4 # osaka is back
@@ -475,6 +484,8 @@ drained() {
     [[ $(val 'kizuna_raft_peer_lag_entries{peer="3"}') == 0 && $(val 'kizuna_raft_peer_lag_entries{peer="4"}') == 0 ]]
 }
 check "osaka back: the leader's lag for peers 3 and 4 drains to 0" poll 60 drained
+back() { run op "$METRICS_CMD" && [[ $(val 'kizuna_peer_reachable{peer="3",region="osaka"}')$(val 'kizuna_peer_reachable{peer="4",region="osaka"}') == 11 ]]; }
+check "osaka back: the leader's probes reach nodes 3 and 4" poll 10 back
 
 stop_node 2 KILL
 stop_node 6 KILL # tokyo, the leader's region, is lost

@@ -320,3 +320,78 @@ Test(metrics, promtool_accepts_and_values_follow_the_cluster,
                   value(s.body[s.leader], "kizuna_barrier_batch_reads_count"));
     snapshot_free(&s);
 }
+
+/* Peer probes: every node reports every other one reachable, with its
+ * region; a killed node turns 0 on the two others (while it is down its
+ * failures count up), and 1 again after its restart. Followers do not
+ * talk to each other in raft: the probes are what shows it. */
+struct reach {
+    int node, peer;
+    const char *region;
+    int want;
+};
+
+static bool reach_is(void *arg)
+{
+    struct reach *r = arg;
+    char *body = fetch_metrics(r->node);
+    if (body == NULL)
+        return false;
+    char series[128];
+    snprintf(series, sizeof series,
+             "kizuna_peer_reachable{peer=\"%d\",region=\"%s\"}", r->peer,
+             r->region);
+    bool ok = value(body, series) == r->want;
+    free(body);
+    return ok;
+}
+
+Test(metrics, peer_probes_follow_reachability, .fini = teardown,
+     .timeout = 300)
+{
+    static const char *const regions[] = {"", "a", "b", "c"};
+    kz_it_up(&cluster, "a:1,b:1,c:1", NULL);
+    for (int node = 1; node <= 3; node++)
+        for (int peer = 1; peer <= 3; peer++) {
+            if (peer == node)
+                continue;
+            struct reach r = {node, peer, regions[peer], 1};
+            cr_assert(kz_it_wait(reach_is, &r, 20000),
+                      "node %d never saw node %d reachable", node, peer);
+        }
+    char *body = fetch_metrics(1);
+    cr_assert_not_null(body);
+    char series[128];
+    snprintf(series, sizeof series,
+             "kizuna_peer_round_trip_seconds{peer=\"2\",region=\"b\"}");
+    double rtt = value(body, series);
+    cr_assert(rtt > 0 && rtt < 5, "round trip to node 2: %f", rtt);
+    snprintf(series, sizeof series,
+             "kizuna_peer_last_contact_seconds{peer=\"2\",region=\"b\"}");
+    double last = value(body, series);
+    cr_assert(last >= 0 && last < 3, "last contact with node 2: %f", last);
+    cr_assert_eq(value(body, "kizuna_peer_reachable{peer=\"1\",region=\"a\"}"),
+                 -1, "a node does not probe itself");
+    free(body);
+
+    cr_assert_eq(kz_it_ctl(&cluster, "kill 3"), 0);
+    for (int node = 1; node <= 2; node++) {
+        struct reach r = {node, 3, "c", 0};
+        cr_assert(kz_it_wait(reach_is, &r, 20000),
+                  "node %d still sees the killed node 3 reachable", node);
+    }
+    body = fetch_metrics(1);
+    cr_assert_not_null(body);
+    cr_assert_gt(value(body, "kizuna_peer_probe_failures_total{peer=\"3\","
+                             "region=\"c\"}"),
+                 0);
+    struct reach up2 = {1, 2, "b", 1};
+    cr_assert(reach_is(&up2), "node 2 is still reachable from node 1");
+    free(body);
+    cr_assert_eq(kz_it_ctl(&cluster, "restart 3"), 0);
+    for (int node = 1; node <= 2; node++) {
+        struct reach r = {node, 3, "c", 1};
+        cr_assert(kz_it_wait(reach_is, &r, 30000),
+                  "node %d does not see node 3 back", node);
+    }
+}

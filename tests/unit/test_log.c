@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kz_error.h"
@@ -489,5 +490,57 @@ Test(log, lines_from_threads_never_interleave)
     }
     cr_assert_eq(next[0], THREAD_LINES);
     cr_assert_eq(next[1], THREAD_LINES);
+    free(text);
+}
+
+/* ------------------------------------------------- journald priority */
+
+/* JOURNAL_STREAM naming the stream stderr is: each line starts with its
+ * syslog priority; naming another stream (stderr redirected since systemd
+ * set it), malformed or absent: no prefix. */
+Test(log, journal_priority_prefix)
+{
+    capture_start();
+    struct stat st;
+    cr_assert_eq(fstat(STDERR_FILENO, &st), 0);
+    char js[64];
+    snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    cr_assert_eq(setenv("JOURNAL_STREAM", js, 1), 0);
+    bool on = kz_log_detect_journal();
+    kz_log_set_level(KZ_LOG_DEBUG);
+    kz_log(KZ_LOG_DEBUG, "d", NULL);
+    kz_log(KZ_LOG_INFO, "i", NULL);
+    kz_log(KZ_LOG_WARN, "w", NULL);
+    kz_log(KZ_LOG_ERROR, "e", NULL);
+    kz_log(KZ_LOG_FATAL, "f", NULL);
+    snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + 1);
+    cr_assert_eq(setenv("JOURNAL_STREAM", js, 1), 0);
+    bool other = kz_log_detect_journal();
+    kz_log(KZ_LOG_ERROR, "plain", NULL);
+    cr_assert_eq(setenv("JOURNAL_STREAM", "12:x", 1), 0);
+    bool bad = kz_log_detect_journal();
+    cr_assert_eq(unsetenv("JOURNAL_STREAM"), 0);
+    bool none = kz_log_detect_journal();
+    char *text = capture_end();
+    cr_assert(on && !other && !bad && !none);
+    static const char *const want[] = {"<7>ts=", "<6>ts=", "<4>ts=",
+                                       "<3>ts=", "<2>ts=", "ts="};
+    static const char *const msgs[] = {"d", "i", "w", "e", "f", "plain"};
+    const char *line = text;
+    for (int i = 0; i < 6; i++) {
+        cr_assert_not_null(line, "line %d missing: %s", i, text);
+        cr_assert_eq(strncmp(line, want[i], strlen(want[i])), 0,
+                     "line %d: %.40s", i, line);
+        char m[32];
+        snprintf(m, sizeof m, " msg=%s\n", msgs[i]);
+        const char *end = strchr(line, '\n');
+        cr_assert_not_null(end);
+        cr_assert_eq(strncmp(end - strlen(m) + 1, m, strlen(m)), 0,
+                     "line %d: %.*s", i, (int)(end - line), line);
+        line = end + 1;
+    }
+    cr_assert_eq(count_lines(text), 6);
     free(text);
 }
