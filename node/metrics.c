@@ -504,69 +504,68 @@ static void process_metrics(struct mbuf *b)
 
 /* What the probes (node.c) saw of each other member of the configuration
  * (nodes removed or not yet added are left out). */
-static bool probed(struct kz_node *n, unsigned slot)
+enum probe_series { P_REACHABLE, P_LAST_CONTACT, P_ROUND_TRIP, P_FAILURES };
+
+static void probe_family(struct mbuf *b, struct kz_node *n,
+                         enum probe_series what, const char *name,
+                         const char *type, const char *help)
 {
-    return n->book[slot].id != n->cfg.id &&
-           kz_cons_member_role(n->cons, n->book[slot].id) != NULL;
+    /* Reachable: answered within the last 3 probes (3 s). */
+    static const uint64_t fresh_ms = 3000;
+    uint64_t now = uv_now(n->loop);
+    family(b, name, type, help);
+    for (unsigned i = 0; i < n->n_book && i < KZ_CONS_MAX_PEERS; i++) {
+        const struct kz_node_probe *pr = &n->probes[i];
+        const struct kz_node_member *m = &n->book[i];
+        if (m->id == n->cfg.id || kz_cons_member_role(n->cons, m->id) == NULL)
+            continue;
+        bool mine = pr->id == m->id; /* probed at least once */
+        bool answered = mine && pr->last_ok_ms != 0;
+        char v[32], region[2 * KZ_CONS_REGION_MAX + 8];
+        switch (what) {
+        case P_REACHABLE:
+            snprintf(v, sizeof v, "%d",
+                     answered && now - pr->last_ok_ms <= fresh_ms);
+            break;
+        case P_LAST_CONTACT:
+            if (!answered)
+                continue; /* never answered: left out */
+            us_seconds(v, (now - pr->last_ok_ms) * 1000);
+            break;
+        case P_ROUND_TRIP:
+            if (!answered)
+                continue;
+            us_seconds(v, pr->rtt_us);
+            break;
+        case P_FAILURES:
+            snprintf(v, sizeof v, "%llu",
+                     (unsigned long long)(mine ? pr->failures : 0));
+            break;
+        }
+        put(b, "%s{peer=\"%llu\",region=\"%s\"} %s\n", name,
+            (unsigned long long)m->id, esc(region, sizeof region, m->region),
+            v);
+    }
 }
 
 static void probe_metrics(struct mbuf *b, struct kz_node *n)
 {
-    uint64_t now = uv_now(n->loop);
-    /* Reachable: answered within the last 3 probes (3 s). */
-    static const uint64_t fresh_ms = 3000;
-    char region[2 * KZ_CONS_REGION_MAX + 8];
-    family(b, "kizuna_peer_reachable", "gauge",
-           "1 when the peer answered a status probe over the peer link in "
-           "the last 3 s (probes every second), else 0.");
-    for (unsigned i = 0; i < n->n_book && i < KZ_CONS_MAX_PEERS; i++) {
-        const struct kz_node_probe *pr = &n->probes[i];
-        if (!probed(n, i))
-            continue;
-        bool ok = pr->id == n->book[i].id && pr->last_ok_ms != 0 &&
-                  now - pr->last_ok_ms <= fresh_ms;
-        put(b, "kizuna_peer_reachable{peer=\"%llu\",region=\"%s\"} %d\n",
-            (unsigned long long)n->book[i].id,
-            esc(region, sizeof region, n->book[i].region), ok ? 1 : 0);
-    }
-    family(b, "kizuna_peer_last_contact_seconds", "gauge",
-           "Seconds since the peer last answered a status probe (peers that "
-           "never answered since this node started are left out).");
-    for (unsigned i = 0; i < n->n_book && i < KZ_CONS_MAX_PEERS; i++) {
-        const struct kz_node_probe *pr = &n->probes[i];
-        if (!probed(n, i) || pr->id != n->book[i].id || pr->last_ok_ms == 0)
-            continue;
-        char v[32];
-        put(b, "kizuna_peer_last_contact_seconds{peer=\"%llu\",region=\"%s\"} %s\n",
-            (unsigned long long)n->book[i].id,
-            esc(region, sizeof region, n->book[i].region),
-            us_seconds(v, (now - pr->last_ok_ms) * 1000));
-    }
-    family(b, "kizuna_peer_round_trip_seconds", "gauge",
-           "Round trip of the last answered status probe to the peer (TLS "
-           "peer link, its loop included).");
-    for (unsigned i = 0; i < n->n_book && i < KZ_CONS_MAX_PEERS; i++) {
-        const struct kz_node_probe *pr = &n->probes[i];
-        if (!probed(n, i) || pr->id != n->book[i].id || pr->last_ok_ms == 0)
-            continue;
-        char v[32];
-        put(b, "kizuna_peer_round_trip_seconds{peer=\"%llu\",region=\"%s\"} %s\n",
-            (unsigned long long)n->book[i].id,
-            esc(region, sizeof region, n->book[i].region),
-            us_seconds(v, pr->rtt_us));
-    }
-    family(b, "kizuna_peer_probe_failures_total", "counter",
-           "Status probes to the peer that got no answer (refused, timed "
-           "out, no channel).");
-    for (unsigned i = 0; i < n->n_book && i < KZ_CONS_MAX_PEERS; i++) {
-        const struct kz_node_probe *pr = &n->probes[i];
-        if (!probed(n, i))
-            continue;
-        put(b, "kizuna_peer_probe_failures_total{peer=\"%llu\",region=\"%s\"} %llu\n",
-            (unsigned long long)n->book[i].id,
-            esc(region, sizeof region, n->book[i].region),
-            (unsigned long long)(pr->id == n->book[i].id ? pr->failures : 0));
-    }
+    probe_family(b, n, P_REACHABLE, "kizuna_peer_reachable", "gauge",
+                 "1 when the peer answered a status probe over the peer "
+                 "link in the last 3 s (probes every second), else 0.");
+    probe_family(b, n, P_LAST_CONTACT, "kizuna_peer_last_contact_seconds",
+                 "gauge",
+                 "Seconds since the peer last answered a status probe "
+                 "(peers that never answered since this node started are "
+                 "left out).");
+    probe_family(b, n, P_ROUND_TRIP, "kizuna_peer_round_trip_seconds",
+                 "gauge",
+                 "Round trip of the last answered status probe to the peer "
+                 "(TLS peer link, its loop included).");
+    probe_family(b, n, P_FAILURES, "kizuna_peer_probe_failures_total",
+                 "counter",
+                 "Status probes to the peer that got no answer (refused, "
+                 "timed out, no channel).");
 }
 
 /* ------------------------------------------------------------------ all */

@@ -49,8 +49,9 @@ static char *create_victim(kz_cli *cli)
     return id;
 }
 
-/* The role node id has in GET /v1/cluster as node `from` sees it. */
-static void role_of(int from, int id, char *out, size_t len)
+/* Field key ("role", "region", "address"...) of node id in GET /v1/cluster
+ * as node `from` answers it; "" when absent. */
+static void field_of(int from, int id, const char *key, char *out, size_t len)
 {
     char nodes[8];
     snprintf(nodes, sizeof nodes, "%d", from);
@@ -63,14 +64,20 @@ static void role_of(int from, int id, char *out, size_t len)
         json_t *v;
         json_array_foreach(json_object_get(j, "nodes"), i, v)
         {
+            const char *s = json_string_value(json_object_get(v, key));
             if (json_integer_value(json_object_get(v, "id")) == id)
-                snprintf(out, len, "%s",
-                         json_string_value(json_object_get(v, "role")));
+                snprintf(out, len, "%s", s ? s : "");
         }
         json_decref(j);
     }
     kz_cli_response_free(&r);
     kz_cli_close(op);
+}
+
+/* The role node id has in GET /v1/cluster as node `from` sees it. */
+static void role_of(int from, int id, char *out, size_t len)
+{
+    field_of(from, id, "role", out, len);
 }
 
 static bool members_has(const kz_cli_response *r, int id, const char *role)
@@ -101,29 +108,28 @@ static bool caught_up(void *arg)
     return kz_it_applied(&cluster, k->node) >= k->target;
 }
 
-static bool node4_voter_everywhere(void *arg)
+
+
+/* Node 4's role as nodes 1..nodes each see it. */
+struct role_on {
+    int nodes;
+    const char *role;
+};
+
+static bool node4_role_everywhere(void *arg)
 {
-    (void)arg;
+    const struct role_on *w = arg;
     char role[16];
-    for (int i = 1; i <= 3; i++) {
+    for (int i = 1; i <= w->nodes; i++) {
         role_of(i, 4, role, sizeof role);
-        if (strcmp(role, "voter") != 0)
+        if (strcmp(role, w->role) != 0)
             return false;
     }
     return true;
 }
 
-static bool node4_gone_everywhere(void *arg)
-{
-    (void)arg;
-    char role[16];
-    for (int i = 1; i <= 3; i++) {
-        role_of(i, 4, role, sizeof role);
-        if (strcmp(role, "none") != 0)
-            return false;
-    }
-    return true;
-}
+static struct role_on voter_on_3 = {3, "voter"}, gone_on_3 = {3, "none"},
+                      standby_on_4 = {4, "standby"}, voter_on_4 = {4, "voter"};
 
 static bool leader_among_members(void *arg)
 {
@@ -178,7 +184,7 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
                  r.body);
     cr_assert(members_has(&r, 4, "voter"), "%.*s", (int)r.body_len, r.body);
     kz_cli_response_free(&r);
-    cr_assert(kz_it_wait(node4_voter_everywhere, NULL, 30000),
+    cr_assert(kz_it_wait(node4_role_everywhere, &voter_on_3, 30000),
               "every member sees node 4 as a voter");
     /* Adding it again is a no-op that succeeds. */
     r = kz_it_call(op, "POST", "/v1/cluster/nodes?force=true", "{\"id\": 4}");
@@ -228,7 +234,7 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
     cr_assert(strstr(out, "\"members\"") != NULL, "%s", out);
     free(out);
     /* Committed when the CLI returned; the followers learn it next. */
-    cr_assert(kz_it_wait(node4_gone_everywhere, NULL, 10000),
+    cr_assert(kz_it_wait(node4_role_everywhere, &gone_on_3, 10000),
               "a member still lists node 4");
     r = kz_it_call(op, "DELETE", "/v1/cluster/nodes/4", NULL);
     cr_assert_eq(r.status, 200, "removing a non-member succeeds");
@@ -270,41 +276,10 @@ Test(membership, add_catch_up_vote_remove, .fini = teardown, .timeout = 600)
  * not listed). */
 static void book_of(int from, int id, char *region, char *address, size_t len)
 {
-    char nodes[8];
-    snprintf(nodes, sizeof nodes, "%d", from);
-    kz_cli *op = kz_it_client(&cluster, "operator", nodes, 3000);
-    kz_cli_response r = kz_it_call(op, "GET", "/v1/cluster", NULL);
-    region[0] = address[0] = '\0';
-    if (r.status == 200) {
-        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(j, "nodes"), i, v)
-        {
-            const char *rg = json_string_value(json_object_get(v, "region"));
-            const char *ad = json_string_value(json_object_get(v, "address"));
-            if (json_integer_value(json_object_get(v, "id")) == id) {
-                snprintf(region, len, "%s", rg ? rg : "");
-                snprintf(address, len, "%s", ad ? ad : "");
-            }
-        }
-        json_decref(j);
-    }
-    kz_cli_response_free(&r);
-    kz_cli_close(op);
+    field_of(from, id, "region", region, len);
+    field_of(from, id, "address", address, len);
 }
 
-static bool node4_standby_everywhere(void *arg)
-{
-    (void)arg;
-    char role[16];
-    for (int i = 1; i <= 4; i++) {
-        role_of(i, 4, role, sizeof role);
-        if (strcmp(role, "standby") != 0)
-            return false;
-    }
-    return true;
-}
 
 static bool same_state(void *arg)
 {
@@ -381,7 +356,7 @@ Test(membership, add_by_address, .fini = teardown, .timeout = 600)
     cr_assert_eq(ex, 0, "kizuna %s: exit %d: %s", args, ex, out);
     cr_assert(strstr(out, "\"standby\"") != NULL, "%s", out);
     free(out);
-    cr_assert(kz_it_wait(node4_standby_everywhere, NULL, 60000),
+    cr_assert(kz_it_wait(node4_role_everywhere, &standby_on_4, 60000),
               "node 4 is not a standby on every node (itself included)");
     long long top = kz_it_applied(&cluster, kz_it_leader(&cluster));
     struct caught k = {4, top};
@@ -432,7 +407,7 @@ Test(membership, add_by_address, .fini = teardown, .timeout = 600)
     ex = kz_it_cli(&cluster, "operator", "cluster promote 4 --force", &out);
     cr_assert_eq(ex, 0, "promote: exit %d: %s", ex, out);
     free(out);
-    cr_assert(kz_it_wait(node4_voter_everywhere, NULL, 30000),
+    cr_assert(kz_it_wait(node4_role_everywhere, &voter_on_4, 30000),
               "node 4 is not a voter everywhere");
 
     /* The book outlives restarts: node 1 from its state, node 4 from the
