@@ -69,6 +69,17 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	{"victim", "note", KZ_CLI_CMD_VICTIM_NOTE, 1,
 	 "victim note ID --status S --text T [--author A] [--location L]\n"
 	 "    Add a safety note (安否); L is the last known location.\n"},
+	{"victim", "duplicates", KZ_CLI_CMD_VICTIM_DUPLICATES, 1,
+	 "victim duplicates ID\n"
+	 "    Records that may be the same person as ID, best first, with a\n"
+	 "    score and its reasons (kana, dob, sex, address); an audited read.\n"},
+	{"victim", "merge", KZ_CLI_CMD_VICTIM_MERGE, 1,
+	 "victim merge ID --into KEEP\n"
+	 "    Mark record ID a duplicate of KEEP: it leaves searches and\n"
+	 "    shelter counts, keeps its data, and comes back with unmerge.\n"},
+	{"victim", "unmerge", KZ_CLI_CMD_VICTIM_UNMERGE, 1,
+	 "victim unmerge ID\n"
+	 "    Undo a merge of record ID.\n"},
 	{"shelter", "put", KZ_CLI_CMD_SHELTER_PUT, 1,
 	 "shelter put ID --name N [--address A] [--capacity C]\n"
 	 "    Create or replace a shelter.\n"},
@@ -162,6 +173,7 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	{"import", "csv", KZ_CLI_CMD_IMPORT_CSV, 1,
 	 "import csv FILE [--encoding utf-8|shift_jis] [--map SRC=field,...]\n"
 	 "           [--ignore-unknown] [--dry-run] [--batch N] [--json]\n"
+	 "           [--check-duplicates]\n"
 	 "    Register the people of a CSV file (\"-\" is standard input),\n"
 	 "    streamed in batches of N records (default 200, at most 500),\n"
 	 "    each registered by one replicated command. The first line names\n"
@@ -253,6 +265,7 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	{"subject", KZ_CLI__STR, KZ_CLI__A(subject),
 	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
 	{"from", KZ_CLI__STR, KZ_CLI__A(from), KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
+	{"into", KZ_CLI__STR, KZ_CLI__A(into), KZ_CLI__M(KZ_CLI_CMD_VICTIM_MERGE)},
 	{"to", KZ_CLI__STR, KZ_CLI__A(to),
 	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER)},
 	{"region", KZ_CLI__STR, KZ_CLI__A(region),
@@ -286,6 +299,8 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"map", KZ_CLI__STR, KZ_CLI__A(map), KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"dry-run", KZ_CLI__FLAG, KZ_CLI__A(dry_run),
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	{"check-duplicates", KZ_CLI__FLAG, KZ_CLI__A(check_duplicates),
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"ignore-unknown", KZ_CLI__FLAG, KZ_CLI__A(ignore_unknown),
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},

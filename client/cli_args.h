@@ -40,6 +40,9 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_VICTIM_PATCH,
 	KZ_CLI_CMD_VICTIM_SEARCH,
 	KZ_CLI_CMD_VICTIM_NOTE,
+	KZ_CLI_CMD_VICTIM_DUPLICATES,
+	KZ_CLI_CMD_VICTIM_MERGE,
+	KZ_CLI_CMD_VICTIM_UNMERGE,
 	KZ_CLI_CMD_SHELTER_PUT,
 	KZ_CLI_CMD_SHELTER_SUMMARY,
 	KZ_CLI_CMD_CLUSTER_STATUS,
@@ -123,6 +126,8 @@ typedef struct kz_cli_args {
 	const char *encoding; /* NULL: utf-8 */
 	const char *map;      /* --map SRC=field,... */
 	int dry_run, ignore_unknown;
+	int check_duplicates; /* import csv --check-duplicates */
+	const char *into; /* victim merge --into */
 	long batch;           /* records per call; 0: not given (1000) */
 	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];
 } kz_cli_args;

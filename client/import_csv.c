@@ -404,7 +404,7 @@ typedef struct kz_cli__imp {
 	size_t len, cap;
 	unsigned long first, next_line; /* the batch's lines in the file */
 	size_t batch_rows;
-	unsigned long long rows, accepted, rejected;
+	unsigned long long rows, accepted, rejected, duplicates;
 	int stop;  /* an exit code that ended the import, 0: none */
 	int worst; /* 0 or KZ_CLI_EXIT_HTTP (a rejection) */
 	double t0, last_progress;
@@ -473,6 +473,52 @@ static int kz_cli__worse_exit(int x, int y)
 
 /* Sends the batch being built (if any) and takes in the answer. 0, or an
  * exit code that stops the import (also kept in im->stop). */
+/* --check-duplicates: asks GET /v1/victims/{id}/duplicates (an audited
+ * read) for each record just registered, and names the candidates on
+ * stderr; merging stays the operator's decision (kizuna victim merge). */
+static void kz_cli__duplicates(kz_cli__imp *im, json_t *ids)
+{
+	size_t i, k;
+	json_t *id, *c;
+	for (i = 0; i < json_array_size(ids); i++) {
+		char path[160];
+		kz_cli_response resp;
+		id = json_array_get(ids, i);
+		if (!json_is_string(id))
+			continue;
+		snprintf(path, sizeof(path), "/v1/victims/%s/duplicates",
+			 json_string_value(id));
+		if (kz_cli_request(im->cli, "GET", path, NULL, NULL, 0,
+				   &resp) != KZ_CLI_OK)
+			continue;
+		json_t *ans = resp.status == 200
+				      ? json_loadb(resp.body, resp.body_len, 0,
+						   NULL)
+				      : NULL;
+		json_array_foreach(json_object_get(ans, "candidates"), k, c)
+		{
+			json_t *why = json_object_get(c, "reasons");
+			char *w = json_dumps(why, JSON_COMPACT);
+			if (im->tty && im->progress_shown)
+				fputs("\r\033[K", stderr);
+			fprintf(stderr,
+				"kizuna: %s: %s may be %s (score %.2f: %s)\n",
+				im->fname, json_string_value(id),
+				json_string_value(json_object_get(
+					json_object_get(c, "record"), "id")),
+				json_real_value(json_object_get(c, "score")),
+				w ? w : "");
+			free(w);
+			im->duplicates++;
+		}
+		if (resp.status != 200)
+			fprintf(stderr, "kizuna: %s: duplicates of %s: HTTP %ld\n",
+				im->fname, json_string_value(id), resp.status);
+		json_decref(ans);
+		kz_cli_response_free(&resp);
+	}
+}
+
 static int kz_cli__send(kz_cli__imp *im)
 {
 	static const char *const hdrs[] = {"Content-Type: text/csv; charset=utf-8",
@@ -561,6 +607,8 @@ static int kz_cli__send(kz_cli__imp *im)
 		im->rejected++;
 		im->worst = KZ_CLI_EXIT_HTTP;
 	}
+	if (im->o->check_duplicates && !im->o->dry_run)
+		kz_cli__duplicates(im, json_object_get(ans, "ids"));
 	if (im->o->json) {
 		json_object_set_new(ans, "first_line", json_integer(im->first));
 		json_object_set_new(ans, "last_line", json_integer(last));
@@ -855,6 +903,11 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 		im.fname, im.rows, im.accepted, im.rejected, el,
 		el > 0 ? (double)(im.accepted + im.rejected) / el : 0.0,
 		o->dry_run ? " (dry run: nothing was registered)" : "");
+	if (o->check_duplicates && !o->dry_run)
+		fprintf(stderr,
+			"kizuna: import %s: %llu possible duplicates of records "
+			"already registered (merge with kizuna victim merge)\n",
+			im.fname, im.duplicates);
 	ex = kz_cli__worse_exit(im.worst, im.stop);
 done:
 	kz_csv_free(p);

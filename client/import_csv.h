@@ -96,6 +96,7 @@ typedef struct kz_cli_import_opts {
 	int dry_run;
 	long batch;           /* records per call; 0: the default */
 	int json;             /* each batch's answer as a JSON line on stdout */
+	int check_duplicates; /* name possible duplicates of each new record */
 } kz_cli_import_opts;
 
 /* Runs the import through cli. Returns the CLI's exit code: 0 every

@@ -279,6 +279,37 @@ static int kz_cli__victim_get(const kz_cli__ctx *c)
 	return ex;
 }
 
+/* victim duplicates / merge / unmerge: GET .../duplicates, POST
+ * .../merge {"into"}, POST .../unmerge {}. */
+static int kz_cli__victim_dedup(const kz_cli__ctx *c)
+{
+	kz_cli_cmd cmd = c->a->cmd;
+	char *path = kz_cli__id_path(
+		"victims", c->a->id,
+		cmd == KZ_CLI_CMD_VICTIM_DUPLICATES ? "/duplicates"
+		: cmd == KZ_CLI_CMD_VICTIM_MERGE    ? "/merge"
+						    : "/unmerge");
+	json_t *body = NULL;
+	int ex;
+	if (path == NULL)
+		return KZ_CLI_EXIT_HTTP;
+	if (cmd == KZ_CLI_CMD_VICTIM_MERGE) {
+		if (c->a->into == NULL || c->a->into[0] == '\0') {
+			fprintf(stderr, "kizuna: victim merge: --into KEEP "
+					"(the record to keep) is required\n");
+			free(path);
+			return KZ_CLI_EXIT_USAGE;
+		}
+		body = json_pack("{s:s}", "into", c->a->into);
+	} else if (cmd == KZ_CLI_CMD_VICTIM_UNMERGE) {
+		body = json_object();
+	}
+	ex = kz_cli__call_print(c, body ? "POST" : "GET", path, NULL, body);
+	json_decref(body);
+	free(path);
+	return ex;
+}
+
 static int kz_cli__victim_patch(const kz_cli__ctx *c)
 {
 	char err[256], ifmatch[96];
@@ -1175,6 +1206,11 @@ int main(int argc, char **argv)
 	case KZ_CLI_CMD_VICTIM_GET:
 		ex = kz_cli__victim_get(&ctx);
 		break;
+	case KZ_CLI_CMD_VICTIM_DUPLICATES:
+	case KZ_CLI_CMD_VICTIM_MERGE:
+	case KZ_CLI_CMD_VICTIM_UNMERGE:
+		ex = kz_cli__victim_dedup(&ctx);
+		break;
 	case KZ_CLI_CMD_VICTIM_PATCH:
 		ex = kz_cli__victim_patch(&ctx);
 		break;
@@ -1226,6 +1262,7 @@ int main(int argc, char **argv)
 		io.map = args.map;
 		io.ignore_unknown = args.ignore_unknown;
 		io.dry_run = args.dry_run;
+		io.check_duplicates = args.check_duplicates;
 		io.batch = args.batch;
 		io.json = args.json;
 		ex = kz_cli_import_csv(ctx.cli, &io);

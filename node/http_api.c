@@ -42,6 +42,7 @@
 #include "audit.h"
 #include "audit_queue.h"
 #include "csv_import.h"
+#include "dedup.h"
 #include "links.h"
 #include "payouts.h"
 #include "photos.h"
@@ -86,6 +87,12 @@ static const struct route routes[] = {
      false, false},
     {"POST", "/v1/victims/*/notes", RT_VICTIM_NOTE,
      R_CASEWORKER | R_TERMINAL, false, false},
+    {"GET", "/v1/victims/*/duplicates", RT_VICTIM_DUPS,
+     R_REGISTRAR | R_CASEWORKER, true, true},
+    {"POST", "/v1/victims/*/merge", RT_VICTIM_MERGE, R_REGISTRAR, false,
+     false},
+    {"POST", "/v1/victims/*/unmerge", RT_VICTIM_UNMERGE, R_REGISTRAR, false,
+     false},
     {"PUT", "/v1/shelters/*", RT_SHELTER_PUT, R_REGISTRAR, false, false},
     {"GET", "/v1/shelters/*/summary", RT_SHELTER_SUMMARY,
      R_CASEWORKER | R_REGISTRAR, false, false},
@@ -1439,6 +1446,38 @@ static int handle_write(struct kz_node *n, h2o_req_t *req,
         free(set);
         break;
     }
+    case RT_VICTIM_MERGE:
+    case RT_VICTIM_UNMERGE: {
+        /* {"into": "<id>"} (merge), {} (unmerge); "if_match" optional. */
+        json_t *into = json_object_get(body, "into");
+        json_t *im = json_object_get(body, "if_match");
+        bool merge = r->id == RT_VICTIM_MERGE;
+        size_t want = (merge ? 1u : 0u) + (im != NULL);
+        if (json_object_size(body) != want ||
+            (merge && (!json_is_string(into) ||
+                       !kz_node_valid_ref(json_string_value(into)))) ||
+            (im != NULL &&
+             (!json_is_integer(im) || json_integer_value(im) <= 0))) {
+            send_error(n, req, rid, 400, "bad_request",
+                       merge ? "send {\"into\": \"<id of the record to "
+                               "keep>\"} (and \"if_match\": <version>)"
+                             : "send {} (or {\"if_match\": <version>})");
+            break;
+        }
+        Kizuna__MergeVictim mv = KIZUNA__MERGE_VICTIM__INIT;
+        mv.id = (char *)arg;
+        mv.into = merge ? (char *)json_string_value(into) : NULL;
+        mv.has_undo = 1;
+        mv.undo = !merge;
+        if (im != NULL) {
+            mv.has_if_match = 1;
+            mv.if_match = (uint64_t)json_integer_value(im);
+        }
+        cmd.op_case = KIZUNA__COMMAND__OP_MERGE_VICTIM;
+        cmd.merge_victim = &mv;
+        rv = propose(n, req, r, arg, rid, &cmd);
+        break;
+    }
     case RT_VICTIM_NOTE: {
         Kizuna__Note *note;
         if (kz_node_note_from_json(body, &note, err, sizeof err) != 0) {
@@ -1655,6 +1694,40 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
                  (unsigned long long)v->version);
         json_array_append_new(a->subjects, json_string(v->id));
         answer_ok(a, 200, kz_node_victim_to_json(v));
+        kizuna__victim__free_unpacked(v, NULL);
+        return;
+    }
+    case RT_VICTIM_DUPS: {
+        /* Possible duplicates (dedup.c): the record and every candidate
+         * are disclosed, and so named in the read's audit record. */
+        Kizuna__Victim *v;
+        int rv = kz_node_load_victim(n->stor, &n->keys, muni, arg, &v);
+        if (rv == KZ_ENOTFOUND) {
+            answer_error(a, rid, 404, "not_found", "no victim with this id");
+            return;
+        }
+        if (rv != KZ_OK) {
+            answer_error(a, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        json_t *cands = NULL;
+        rv = kz_node_dedup_find(n->stor, &n->keys, muni, v, 20, &cands);
+        if (rv != KZ_OK) {
+            kizuna__victim__free_unpacked(v, NULL);
+            answer_error(a, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        json_array_append_new(a->subjects, json_string(v->id));
+        for (size_t i = 0; i < json_array_size(cands); i++)
+            json_array_append(
+                a->subjects,
+                json_object_get(json_object_get(json_array_get(cands, i),
+                                                "record"),
+                                "id"));
+        answer_ok(a, 200,
+                  json_pack("{s:o,s:o,s:f}", "record",
+                            kz_node_victim_to_json(v), "candidates", cands,
+                            "min_score", KZ_NODE_DEDUP_MIN));
         kizuna__victim__free_unpacked(v, NULL);
         return;
     }
@@ -1953,6 +2026,8 @@ static const char *read_action(enum route_id id)
     switch (id) {
     case RT_VICTIM_GET:
         return "victim.read";
+    case RT_VICTIM_DUPS:
+        return "victim.duplicates";
     case RT_PHOTO_GET:
         return "photo.read";
     case RT_VICTIM_SEARCH:
@@ -3229,6 +3304,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case RT_KEYS_ROTATE:
         return handle_keys_rotate(n, req, r, rid);
     case RT_VICTIM_GET:
+    case RT_VICTIM_DUPS:
     case RT_VICTIM_SEARCH:
     case RT_SHELTER_SUMMARY:
     case RT_AUDIT_LIST:

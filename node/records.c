@@ -475,6 +475,7 @@ json_t *kz_node_victim_to_json(const Kizuna__Victim *v)
     set_str(o, "shelter_id", v->shelter_id);
     set_str(o, "status", v->status);
     set_str(o, "contact", v->contact);
+    set_str(o, "merged_into", v->merged_into);
     if (v->consent != NULL) {
         json_t *c = json_object();
         if (v->consent->has_disclose_safety)

@@ -202,6 +202,8 @@ static void deltas_free(struct deltas *ds)
 /* Adds (sign +1) or removes (-1) what record v contributes to its shelter. */
 static void contribute(struct deltas *ds, const Kizuna__Victim *v, int sign)
 {
+    if (v->merged_into != NULL)
+        return; /* a duplicate merged into another record: counted there */
     if (v == NULL || v->shelter_id == NULL)
         return;
     char name[48];
@@ -694,6 +696,95 @@ out:
     return rv;
 }
 
+/* MergeVictim: marks a duplicate (or undoes it). Nothing is deleted: the
+ * duplicate keeps its data, notes and index keys; searches and shelter
+ * counts leave it out while merged_into is set. */
+static int apply_merge(kz_stor *st, struct kz_node_keys *keys,
+                       kz_stor_batch *b, const char *muni, uint64_t index,
+                       const Kizuna__Command *cmd, struct kz_node_result *r)
+{
+    const Kizuna__MergeVictim *m = cmd->merge_victim;
+    bool undo = m->has_undo && m->undo;
+    if (m->id == NULL || (!undo && (m->into == NULL || !m->into[0]))) {
+        kz_node_result_error(r, 400, "bad_command", "merge without ids");
+        return KZ_OK;
+    }
+    if (!undo && strcmp(m->id, m->into) == 0) {
+        kz_node_result_error(r, 400, "bad_request",
+                             "into: a record cannot be merged into itself");
+        return KZ_OK;
+    }
+    Kizuna__Victim *v = NULL, *old = NULL, *target = NULL;
+    int rv = load_victim(st, keys, muni, m->id, &v, &old);
+    if (rv == KZ_ENOTFOUND) {
+        kz_node_result_error(r, 404, "not_found", "no victim with this id");
+        return KZ_OK;
+    }
+    if (rv != KZ_OK)
+        return rv;
+    snprintf(r->subject, sizeof r->subject, "%s", m->id);
+    if (m->has_if_match && m->if_match != v->version) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "version is %llu, not %llu",
+                 (unsigned long long)v->version,
+                 (unsigned long long)m->if_match);
+        kz_node_result_error(r, 412, "version_mismatch", msg);
+        goto out;
+    }
+    if (undo && v->merged_into == NULL) {
+        kz_node_result_error(r, 409, "not_merged",
+                             "this record is not merged into another");
+        goto out;
+    }
+    if (!undo && v->merged_into != NULL) {
+        kz_node_result_error(r, 409, "already_merged",
+                             "this record is merged already (undo first)");
+        goto out;
+    }
+    if (!undo) {
+        rv = kz_node_load_victim(st, keys, muni, m->into, &target);
+        if (rv == KZ_ENOTFOUND) {
+            rv = KZ_OK;
+            kz_node_result_error(r, 404, "not_found",
+                                 "into: no victim with this id");
+            goto out;
+        }
+        if (rv != KZ_OK)
+            goto out;
+        if (target->merged_into != NULL) {
+            kz_node_result_error(r, 409, "already_merged",
+                                 "into: that record is itself merged into "
+                                 "another; merge into that one");
+            goto out;
+        }
+    }
+    free(v->merged_into);
+    v->merged_into = undo ? NULL : strdup(m->into);
+    if (!undo && v->merged_into == NULL) {
+        rv = KZ_ENOMEM;
+        goto out;
+    }
+    v->version = index;
+    v->has_updated_ms = 1;
+    v->updated_ms = cmd->time_ms;
+    if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
+        goto out;
+    struct deltas ds = {.n = 0};
+    contribute(&ds, old, -1);
+    contribute(&ds, v, +1);
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
+        goto out;
+    r->status = 200;
+    if (r->want)
+        kz_node_result_set(r, 200, kz_node_victim_to_json(v));
+out:
+    if (target)
+        kizuna__victim__free_unpacked(target, NULL);
+    kizuna__victim__free_unpacked(old, NULL);
+    kizuna__victim__free_unpacked(v, NULL);
+    return rv;
+}
+
 static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                         const char *muni,
                       uint64_t index, const Kizuna__Command *cmd,
@@ -797,6 +888,8 @@ static const char *command_subject(const Kizuna__Command *cmd)
                                           : NULL;
     case KIZUNA__COMMAND__OP_PATCH_VICTIM:
         return cmd->patch_victim->id;
+    case KIZUNA__COMMAND__OP_MERGE_VICTIM:
+        return cmd->merge_victim->id;
     case KIZUNA__COMMAND__OP_ADD_NOTE:
         return cmd->add_note->victim_id;
     case KIZUNA__COMMAND__OP_PUT_SHELTER:
@@ -816,6 +909,10 @@ static const char *command_action(const Kizuna__Command *cmd)
         return "victim.import";
     case KIZUNA__COMMAND__OP_PATCH_VICTIM:
         return "victim.patch";
+    case KIZUNA__COMMAND__OP_MERGE_VICTIM:
+        return cmd->merge_victim->has_undo && cmd->merge_victim->undo
+                   ? "victim.unmerge"
+                   : "victim.merge";
     case KIZUNA__COMMAND__OP_ADD_NOTE:
         return "victim.note";
     case KIZUNA__COMMAND__OP_PUT_SHELTER:
@@ -1185,6 +1282,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
             break;
         case KIZUNA__COMMAND__OP_PATCH_VICTIM:
             rv = apply_patch(st, keys, b, muni, index, cmd, &r);
+            break;
+        case KIZUNA__COMMAND__OP_MERGE_VICTIM:
+            rv = apply_merge(st, keys, b, muni, index, cmd, &r);
             break;
         case KIZUNA__COMMAND__OP_ADD_NOTE:
             rv = apply_note(st, keys, b, muni, index, cmd, &r);

@@ -201,6 +201,8 @@ static int name_candidates(kz_stor *st, struct kz_node_keys *keys,
 
 static bool matches(const Kizuna__Victim *v, const struct kz_node_search *q)
 {
+    if (v->merged_into != NULL && !q->include_merged)
+        return false;
     if (q->dob && (!v->dob || strcmp(v->dob, q->dob) != 0))
         return false;
     if (q->shelter && (!v->shelter_id || strcmp(v->shelter_id, q->shelter)))

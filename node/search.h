@@ -22,6 +22,7 @@ struct kz_node_search {
     const char *status;  /* 安否 code */
     const char *cursor;  /* id after which the page starts, or NULL */
     size_t limit;        /* 1..1000 */
+    bool include_merged; /* also records merged into another (duplicates) */
 };
 
 struct kz_node_search_page {

@@ -553,3 +553,177 @@ Test(api, logs_name_request_ids_never_personal_data, .init = setup_debug,
         free(log);
     }
 }
+
+/* ------------------------------------------------------------ duplicates */
+
+static json_t *find_candidate(json_t *dups, const char *id)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(dups, "candidates"), i, c)
+    {
+        const char *cid = json_string_value(
+            json_object_get(json_object_get(c, "record"), "id"));
+        if (cid && strcmp(cid, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static bool has_reason(json_t *cand, const char *why)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(cand, "reasons"), i, r)
+    {
+        if (strcmp(json_string_value(r), why) == 0)
+            return true;
+    }
+    return false;
+}
+
+static long shelter_total(kz_cli *cw, const char *shelter)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/shelters/%s/summary", shelter);
+    json_t *j;
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200);
+    long t = (long)json_integer_value(json_object_get(j, "total"));
+    json_decref(j);
+    return t;
+}
+
+/* One person registered twice (kanji by a shelter, kana only by a phone
+ * line, the birth date the same) is found as a duplicate, on another node
+ * too; a namesake of another year and sex is not. A registrar merges the
+ * copy: it leaves searches and shelter counts, keeps its data, and comes
+ * back by an undo; both steps and the duplicates read are audited. */
+Test(api, duplicates_found_merged_and_undone, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    kz_cli *reg = kz_it_client(&cluster, "registrar", "1", 20000);
+    json_t *j;
+    cr_assert_eq(call_with(reg, "PUT", "/v1/shelters/kesennuma-02", NULL,
+                           "{\"name\":\"気仙沼中学校\",\"capacity\":200}", &j),
+                 201);
+    json_decref(j);
+    const char *people[] = {
+        /* A: the shelter's record */
+        "{\"name\":\"佐藤 健一\",\"name_kana\":\"さとう けんいち\",\"dob\":"
+        "\"1951-04-09\",\"sex\":\"male\",\"address\":\"気仙沼市本町1-2-3\","
+        "\"shelter_id\":\"kesennuma-02\"}",
+        /* B: the phone line's, kana only, given name first, katakana */
+        "{\"name\":\"ケンイチ サトウ\",\"name_kana\":\"ケンイチ サトウ\","
+        "\"dob\":\"1951-04-09\",\"sex\":\"male\",\"shelter_id\":"
+        "\"kesennuma-02\"}",
+        /* C: a namesake, another year and sex */
+        "{\"name\":\"佐藤 健一\",\"name_kana\":\"さとう けんいち\",\"dob\":"
+        "\"1990-02-01\",\"sex\":\"female\"}",
+        /* D: someone else */
+        "{\"name\":\"高橋 美咲\",\"name_kana\":\"たかはし みさき\",\"dob\":"
+        "\"1951-04-09\",\"sex\":\"female\"}",
+    };
+    char ids[4][64];
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(call_with(reg, "POST", "/v1/victims", NULL, people[i],
+                               &j),
+                     201);
+        snprintf(ids[i], sizeof ids[i], "%s",
+                 json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+    }
+    kz_cli *cw = kz_it_client(&cluster, "caseworker", "2", 20000);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/victims/%s/duplicates", ids[0]);
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200);
+    json_t *b = find_candidate(j, ids[1]);
+    cr_assert_not_null(b, "B is not a candidate of A: %s",
+                       json_dumps(j, JSON_COMPACT));
+    cr_assert_geq(json_real_value(json_object_get(b, "score")), 0.6);
+    cr_assert(has_reason(b, "kana") && has_reason(b, "dob") &&
+              has_reason(b, "sex"));
+    cr_assert_null(find_candidate(j, ids[2]), "C (other year, sex) is not");
+    cr_assert_null(find_candidate(j, ids[3]), "D (other name) is not");
+    cr_assert_null(find_candidate(j, ids[0]), "A is not its own candidate");
+    json_decref(j);
+    cr_assert_eq(shelter_total(cw, "kesennuma-02"), 2);
+    cr_assert_eq(search_count(cw, "q=%E3%81%95%E3%81%A8%E3%81%86"), 3); /* さとう */
+
+    /* Refusals: a caseworker may not merge; into itself; into nothing. */
+    snprintf(path, sizeof path, "/v1/victims/%s/merge", ids[1]);
+    char body[160];
+    snprintf(body, sizeof body, "{\"into\":\"%s\"}", ids[0]);
+    cr_assert_eq(call_with(cw, "POST", path, NULL, body, &j), 403);
+    json_decref(j);
+    snprintf(body, sizeof body, "{\"into\":\"%s\"}", ids[1]);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, body, &j), 400);
+    json_decref(j);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, "{\"into\":\"nobody\"}",
+                           &j),
+                 404);
+    json_decref(j);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, "{}", &j), 400);
+    json_decref(j);
+
+    /* Merge B into A. */
+    snprintf(body, sizeof body, "{\"into\":\"%s\"}", ids[0]);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, body, &j), 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "merged_into")),
+                     ids[0]);
+    json_decref(j);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, body, &j), 409);
+    cr_assert_str_eq(error_code(j), "already_merged");
+    json_decref(j);
+    char path_a[256];
+    snprintf(path_a, sizeof path_a, "/v1/victims/%s/merge", ids[0]);
+    snprintf(body, sizeof body, "{\"into\":\"%s\"}", ids[1]);
+    cr_assert_eq(call_with(reg, "POST", path_a, NULL, body, &j), 409,
+                 "nothing merges into a merged record");
+    json_decref(j);
+    cr_assert_eq(search_count(cw, "q=%E3%81%95%E3%81%A8%E3%81%86"), 2);
+    cr_assert_eq(shelter_total(cw, "kesennuma-02"), 1);
+    snprintf(path, sizeof path, "/v1/victims/%s", ids[1]);
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200,
+                 "a merged record is kept");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "merged_into")),
+                     ids[0]);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/victims/%s/duplicates", ids[0]);
+    cr_assert_eq(call_with(cw, "GET", path, NULL, NULL, &j), 200);
+    cr_assert_null(find_candidate(j, ids[1]), "merged: no longer a candidate");
+    json_decref(j);
+
+    /* Undo. */
+    snprintf(path, sizeof path, "/v1/victims/%s/unmerge", ids[1]);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, "{}", &j), 200);
+    cr_assert_null(json_object_get(j, "merged_into"));
+    json_decref(j);
+    cr_assert_eq(call_with(reg, "POST", path, NULL, "{}", &j), 409);
+    cr_assert_str_eq(error_code(j), "not_merged");
+    json_decref(j);
+    cr_assert_eq(search_count(cw, "q=%E3%81%95%E3%81%A8%E3%81%86"), 3);
+    cr_assert_eq(shelter_total(cw, "kesennuma-02"), 2);
+
+    /* The audit log has the merge, the undo and the duplicates read. */
+    kz_cli *aud = kz_it_client(&cluster, "auditor", "3", 20000);
+    snprintf(path, sizeof path, "/v1/audit?subject=%s&limit=100", ids[1]);
+    bool merge = false, unmerge = false, read = false;
+    for (int tries = 0; tries < 50 && !(merge && unmerge && read); tries++) {
+        cr_assert_eq(call_with(aud, "GET", path, NULL, NULL, &j), 200);
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(j, "items"), i, it)
+        {
+            const char *a = json_string_value(json_object_get(it, "action"));
+            merge |= a && strcmp(a, "victim.merge") == 0;
+            unmerge |= a && strcmp(a, "victim.unmerge") == 0;
+            read |= a && strcmp(a, "victim.duplicates") == 0;
+        }
+        json_decref(j);
+    }
+    cr_assert(merge && unmerge && read, "audit: merge %d unmerge %d read %d",
+              merge, unmerge, read);
+    kz_cli_close(aud);
+    kz_cli_close(cw);
+    kz_cli_close(reg);
+}
