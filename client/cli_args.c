@@ -103,6 +103,12 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    node needs its 'node' line. A member changes role. Refused when\n"
 	 "    the voters could then not survive the loss of a region, unless\n"
 	 "    --force. Prints the new configuration.\n"},
+	{"cluster", "snapshot", KZ_CLI_CMD_CLUSTER_SNAPSHOT, 0,
+	 "cluster snapshot\n"
+	 "    Make the node answering (the first endpoint that does) take a\n"
+	 "    raft snapshot now, which trims its raft log; prints its index.\n"
+	 "    A follower does once the leader says it is caught up (409\n"
+	 "    not_caught_up before).\n"},
 	{"cluster", "promote", KZ_CLI_CMD_CLUSTER_PROMOTE, 1,
 	 "cluster promote ID [--force]\n"
 	 "    Make member ID (a standby or a spare) a voter; it is caught up\n"

@@ -1236,6 +1236,10 @@ int main(int argc, char **argv)
 	case KZ_CLI_CMD_CLUSTER_REMOVE:
 		ex = kz_cli__cluster_change(&ctx);
 		break;
+	case KZ_CLI_CMD_CLUSTER_SNAPSHOT:
+		ex = kz_cli__call_print(&ctx, "POST", "/v1/cluster/snapshot",
+					NULL, NULL);
+		break;
 	case KZ_CLI_CMD_CLUSTER_PROMOTE:
 		ex = kz_cli__cluster_promote(&ctx);
 		break;

@@ -51,7 +51,11 @@
 #define FRAME_MAX KZ_CONS__FRAME_MAX
 #define FRAME_HEADER KZ_CONS__FRAME_HEADER
 
-enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE };
+/* How long the leader's word that this follower is caught up holds (see
+ * snapshot_policy). */
+#define CAUGHT_UP_VALID_MS 1500
+
+enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE, REQ_SNAPSHOT };
 enum req_flag {
     FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
     FLAG_WAIT_APPLY = 2, /* follower read waiting for local apply */
@@ -154,6 +158,11 @@ struct kz_cons {
      * (snapshot_policy): asked every second over the peer link. */
     kz_cons_req caught_up_q;
     bool caught_up_querying;
+    /* kz_cons_snapshot_now: the user's req (NULL: none), and the read
+     * barrier that makes an entry to apply (the snapshot comes after it). */
+    kz_cons_req *snap_req;
+    kz_cons_req snap_barrier;
+    bool snap_barrier_busy;
     uint64_t caught_up_at_ms, caught_up_next_ms;
     int handles_open;
     void (*close_cb)(void *);
@@ -244,6 +253,8 @@ static void detach(kz_cons_req *r)
         ((struct prop *)r->priv)->user = NULL;
     else if (r->type == REQ_CHANGE)
         ((struct change *)r->priv)->user = NULL;
+    else if (r->type == REQ_SNAPSHOT)
+        ((kz_cons *)r->priv)->snap_req = NULL;
     r->priv = NULL;
 }
 
@@ -532,10 +543,21 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
     size_t len;
     c->snap_entries = c->snap_bytes = c->state_bytes_at = 0;
     c->state_bytes_known = false;
-    snapshot_policy(c); /* the threshold it set may have been 1 */
+    kz_cons_req *asked = c->snap_req;
     int rv = file_snapshots(c)
                  ? checkpoint_snapshot(c, &data, &len)
                  : c->fsm.snapshot(c->fsm.data, raft_malloc, &data, &len);
+    if (asked != NULL && c->snap_req == asked) {
+        c->snap_req = NULL;
+        asked->priv = NULL;
+        asked->index = raft_last_applied(&c->raft);
+        kz_log_node(c->cfg.id, rv == 0 ? KZ_LOG_INFO : KZ_LOG_ERROR,
+                    "snapshot on request", "index=%llu result=%s",
+                    (unsigned long long)asked->index,
+                    rv == 0 ? "ok" : kz_strerror(rv));
+        finish(asked, rv == 0 ? KZ_OK : KZ_EIO);
+    }
+    snapshot_policy(c); /* the threshold it set may have been 1 */
     if (rv != 0)
         return rv == KZ_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
     *bufs = raft_malloc(sizeof **bufs);
@@ -1374,6 +1396,60 @@ int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
     return send_to_peer(c, slot, req, F_STATUS, NULL, 0);
 }
 
+static void on_snap_barrier(kz_cons_req *req, int status)
+{
+    kz_cons *c = req->data;
+    c->snap_barrier_busy = false;
+    if (status != 0 && c->snap_req != NULL) {
+        kz_cons_req *asked = c->snap_req;
+        detach(asked);
+        finish(asked, status);
+        snapshot_policy(c);
+    }
+}
+
+int kz_cons_snapshot_now(kz_cons *c, kz_cons_req *req, kz_cons_cb cb)
+{
+    req->cb = cb;
+    req->flags = 0;
+    req->result = NULL;
+    req->result_len = 0;
+    req->index = 0;
+    req->priv = NULL;
+    list_init(req);
+    if (c->closing)
+        return KZ_ESHUTDOWN;
+    if (c->snap_req != NULL || c->snap_barrier_busy)
+        return KZ_EBUSY;
+    int state = raft_state(&c->raft);
+    /* A follower snapshots only while caught up (snapshot_policy: raft
+     * 0.22.1 must not receive an InstallSnapshot meanwhile). */
+    if (state != RAFT_LEADER &&
+        !(state == RAFT_FOLLOWER && c->caught_up_at_ms != 0 &&
+          now_ms(c) - c->caught_up_at_ms < CAUGHT_UP_VALID_MS))
+        return KZ_ENOTLEADER;
+    req->type = REQ_SNAPSHOT;
+    req->priv = c;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    list_push(&c->inflight, req);
+    c->snap_req = req;
+    snapshot_policy(c);
+    /* raft checks its threshold after applying: a read barrier through the
+     * leader appends an entry every node applies. */
+    c->snap_barrier.data = c;
+    c->snap_barrier_busy = true;
+    int rv = kz_cons_read_index(c, &c->snap_barrier, on_snap_barrier);
+    if (rv != KZ_OK) {
+        c->snap_barrier_busy = false;
+        detach(req);
+        list_remove(req);
+        req->type = 0;
+        snapshot_policy(c);
+        return rv;
+    }
+    return KZ_OK;
+}
+
 /* ------------------------------------------------------------- membership */
 
 static int raft_role_of(int role)
@@ -1692,7 +1768,6 @@ static void expire_list(kz_cons *c, kz_cons_req *head, uint64_t now)
  * docs/ARCHITECTURE.md. */
 #define SNAPSHOT_LOG_BYTES (64ull << 20)
 #define FOLLOWER_SLACK 64
-#define CAUGHT_UP_VALID_MS 1500
 
 static void on_caught_up_status(kz_cons_req *q, int status)
 {
@@ -1730,7 +1805,9 @@ static void snapshot_policy(kz_cons *c)
     bool may = state == RAFT_LEADER ||
                (state == RAFT_FOLLOWER && c->caught_up_at_ms != 0 &&
                 now_ms(c) - c->caught_up_at_ms < CAUGHT_UP_VALID_MS);
-    if (may && c->snap_bytes >= SNAPSHOT_LOG_BYTES) {
+    if (may && c->snap_req != NULL) {
+        want = 1; /* asked for (kz_cons_snapshot_now): at the next apply */
+    } else if (may && c->snap_bytes >= SNAPSHOT_LOG_BYTES) {
         /* raft 0.22 keeps every entry since the last snapshot in memory:
          * past SNAPSHOT_LOG_BYTES of commands (2 MB photos fill 64 MB in
          * 32 entries), a snapshot now, whatever the entry count. */

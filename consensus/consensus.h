@@ -190,6 +190,16 @@ int kz_cons_read_index(kz_cons *c, kz_cons_req *req, kz_cons_cb cb);
 int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
                        kz_cons_cb cb);
 
+/* Makes this node take a raft snapshot (a checkpoint with file snapshots)
+ * at its next applied entry, which a read barrier through the leader
+ * provides. cb fires with 0 once it is taken (req->index: the applied
+ * index then); KZ_EIO when it failed, KZ_ETIMEDOUT past the request
+ * timeout. KZ_EBUSY while one is asked already; KZ_ENOTLEADER on a
+ * follower that is not caught up (the leader says so every second) or a
+ * candidate: raft 0.22.1 crashes a follower that receives a snapshot while
+ * taking one. */
+int kz_cons_snapshot_now(kz_cons *c, kz_cons_req *req, kz_cons_cb cb);
+
 void kz_cons_get_status(kz_cons *c, struct kz_cons_status *out);
 /* Configured role of a member: "voter", "standby", "spare" or NULL. */
 const char *kz_cons_member_role(kz_cons *c, uint64_t id);

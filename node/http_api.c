@@ -103,6 +103,7 @@ static const struct route routes[] = {
     {"DELETE", "/v1/cluster/backups/*", RT_BACKUP_DELETE, R_OPERATOR, false,
      false},
     {"POST", "/v1/cluster/nodes", RT_NODE_ADD, R_OPERATOR, false, false},
+    {"POST", "/v1/cluster/snapshot", RT_SNAPSHOT, R_OPERATOR, false, false},
     {"DELETE", "/v1/cluster/nodes/*", RT_NODE_REMOVE, R_OPERATOR, false,
      false},
     {"POST", "/v1/cluster/leader", RT_LEADER_TRANSFER, R_OPERATOR, false,
@@ -2773,6 +2774,64 @@ static int handle_membership(struct kz_node *n, h2o_req_t *req,
     return 0;
 }
 
+/* POST /v1/cluster/snapshot: this node takes a raft snapshot now (a
+ * RocksDB checkpoint, which trims its raft log). */
+static void on_snapshot_done(kz_cons_req *creq, int status)
+{
+    struct pending *p = creq->data;
+    struct kz_node *n = p->node;
+    if (p->req != NULL) {
+        struct kz_cons_status st;
+        kz_cons_get_status(n->cons, &st);
+        if (status == KZ_OK)
+            send_json(n, p->req, 200,
+                      json_pack("{s:I,s:I,s:I}", "index",
+                                (json_int_t)creq->index, "term",
+                                (json_int_t)st.term, "node",
+                                (json_int_t)n->cfg.id),
+                      kz_stor_applied_index(n->stor), -1);
+        else if (status == KZ_EBUSY)
+            send_error(n, p->req, p->request_id, 409, "snapshot_in_progress",
+                       "a snapshot asked for is being taken; retry");
+        else if (status == KZ_ENOTLEADER)
+            send_error(n, p->req, p->request_id, 409, "not_caught_up",
+                       "this node is not the leader nor a caught-up "
+                       "follower (raft 0.22 cannot take a snapshot while "
+                       "it may receive one): retry, or ask the leader");
+        else if (status == KZ_ETIMEDOUT)
+            send_error(n, p->req, p->request_id, 503, "timeout",
+                       "no snapshot within the request timeout (is there "
+                       "a leader?)");
+        else if (status == KZ_EIO)
+            send_error(n, p->req, p->request_id, 500, "snapshot_failed",
+                       "the snapshot failed (see the node's log)");
+        else
+            send_cons_error(n, p->req, p->request_id, status, true);
+    }
+    free(creq->result);
+    creq->result = NULL;
+    pending_free(p);
+}
+
+static int handle_snapshot(struct kz_node *n, h2o_req_t *req,
+                           const struct route *r, const char *rid)
+{
+    if (req->entity.base != NULL && req->entity.len > 0) {
+        send_error(n, req, rid, 400, "bad_request", "no body expected");
+        return 0;
+    }
+    struct pending *p = pending_new(n, req, r, "", rid);
+    if (p == NULL) {
+        send_error(n, req, rid, 500, "internal", "out of memory");
+        return 0;
+    }
+    kz_log(KZ_LOG_INFO, "snapshot asked", "request_id=%s", rid);
+    int rv = kz_cons_snapshot_now(n->cons, &p->creq, on_snapshot_done);
+    if (rv != KZ_OK)
+        on_snapshot_done(&p->creq, rv);
+    return 0;
+}
+
 /* POST /v1/cluster/leader {"id": N} | {"region": "R"} | {}: hands
  * leadership to node N, to a voter of region R (none needed when the
  * leader is there already), or to the most up-to-date voter. Any node
@@ -3301,6 +3360,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return handle_membership(n, req, r, arg, rid);
     case RT_LEADER_TRANSFER:
         return handle_transfer(n, req, r, rid);
+    case RT_SNAPSHOT:
+        return handle_snapshot(n, req, r, rid);
     case RT_KEYS_ROTATE:
         return handle_keys_rotate(n, req, r, rid);
     case RT_VICTIM_GET:

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 #include "sample.h"
@@ -433,4 +434,75 @@ Test(membership, add_by_address, .fini = teardown, .timeout = 600)
         free(ids[i]);
     kz_cli_close(op);
     kz_cli_close(w);
+}
+
+/* POST /v1/cluster/snapshot: the node takes a checkpoint now, at the entry
+ * a read barrier makes it apply; a follower does once the leader says it
+ * is caught up. The checkpoint directory is named by its raft index. */
+struct snap_ask {
+    int node;
+    long long index;
+};
+
+static bool snapshot_taken(void *arg)
+{
+    struct snap_ask *s = arg;
+    char nodes[8];
+    snprintf(nodes, sizeof nodes, "%d", s->node);
+    kz_cli *op = kz_it_client(&cluster, "operator", nodes, 10000);
+    kz_cli_response r = kz_it_call(op, "POST", "/v1/cluster/snapshot", NULL);
+    bool ok = r.status == 200;
+    if (ok) {
+        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+        s->index = json_integer_value(json_object_get(j, "index"));
+        cr_assert_eq(json_integer_value(json_object_get(j, "node")), s->node);
+        json_decref(j);
+    } else {
+        char code[64];
+        cr_assert(r.status == 409 &&
+                      strcmp(kz_it_error_code(&r, code, sizeof code),
+                             "not_caught_up") == 0,
+                  "node %d: %ld %.*s", s->node, r.status, (int)r.body_len,
+                  r.body);
+    }
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+    return ok;
+}
+
+static bool has_checkpoint(int node, long long index)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/node%d/data/snapshots/%020lld",
+             cluster.dir, node, index);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Test(membership, snapshot_on_request, .fini = teardown, .timeout = 300)
+{
+    kz_cli_sample_init(&gen, 20261207, 8);
+    kz_it_up(&cluster, "tokyo:1,osaka:1,sapporo:1", NULL);
+    cr_assert(kz_it_wait(leader_among_members, NULL, 30000), "no leader");
+    kz_cli *w = kz_it_client(&cluster, "registrar", "1,2,3", 20000);
+    for (int i = 0; i < 5; i++)
+        free(create_victim(w));
+    kz_cli_close(w);
+    int leader = kz_it_leader(&cluster);
+    kz_cli *op = kz_it_client(&cluster, "operator", "1,2,3", 20000);
+    kz_cli_response r =
+        kz_it_call(op, "POST", "/v1/cluster/snapshot", "{\"now\": true}");
+    cr_assert_eq(r.status, 400, "a body is refused");
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+    struct snap_ask s = {leader, 0};
+    cr_assert(snapshot_taken(&s), "the leader refused");
+    cr_assert_gt(s.index, 5);
+    cr_assert(has_checkpoint(leader, s.index),
+              "no checkpoint %lld on node %d", s.index, leader);
+    struct snap_ask f = {leader == 1 ? 2 : 1, 0};
+    cr_assert(kz_it_wait(snapshot_taken, &f, 20000),
+              "follower %d took no snapshot", f.node);
+    cr_assert_gt(f.index, s.index, "a later entry (its own barrier)");
+    cr_assert(has_checkpoint(f.node, f.index));
 }
