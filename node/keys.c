@@ -39,6 +39,7 @@ int kz_node_keys_reload_ring(struct kz_node_keys *k)
 void kz_node_keys_wipe(struct kz_node_keys *k)
 {
     OPENSSL_cleanse(k, sizeof *k);
+    kz_stor_hmac_forget(); /* its keyed contexts hold these keys too */
 }
 
 bool kz_node_keys_in_state(kz_stor *st)
@@ -374,7 +375,11 @@ void kz_node_keys_blind(const struct kz_node_keys *k, char domain,
                         char out[KZ_NODE_BLIND_HEX])
 {
     unsigned char head[2] = {(unsigned char)domain, 0}, mac[32];
+    static const char hex[] = "0123456789abcdef";
     kz_stor_hmac(k->index_key, head, 2, value, len, mac);
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[32] = '\0';
 }

@@ -36,6 +36,9 @@ int kz_stor_random(void *buf, size_t n);
 void kz_stor_hmac(const unsigned char key[KZ_STOR_KEY_BYTES], const void *a,
                   size_t alen, const void *b, size_t blen,
                   unsigned char out[32]);
+/* Frees and wipes this thread's keyed HMAC contexts (kz_stor_hmac keeps
+ * one per key it was given lately); the next call makes them again. */
+void kz_stor_hmac_forget(void);
 
 /* Seals plain into out (room for len + KZ_STOR_SEAL_OVERHEAD bytes). */
 int kz_stor_seal(const unsigned char key[KZ_STOR_KEY_BYTES], uint32_t key_id,
