@@ -79,7 +79,7 @@ static const struct route routes[] = {
     /* The web console: static files, no role (the TLS handshake still
      * wants a client certificate); every call the page makes goes to /v1
      * with the browser's certificate, and the API decides. */
-    {"GET", "/ui", RT_UI_REDIRECT, R_ANY, false, false},
+    {"GET", "/ui", RT_UI_ASSET, R_ANY, false, false},
     {"GET", "/ui/", RT_UI_ASSET, R_ANY, false, false},
     {"GET", "/ui/*", RT_UI_ASSET, R_ANY, false, false},
     {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false, false},
@@ -349,8 +349,6 @@ static const char *reason_of(int status)
         return "Created";
     case 304:
         return "Not Modified";
-    case 308:
-        return "Permanent Redirect";
     case 400:
         return "Bad Request";
     case 401:
@@ -3029,7 +3027,7 @@ static void handle_metrics(struct kz_node *n, h2o_req_t *req, const char *rid)
     free(text);
 }
 
-/* GET /ui/ and GET /ui/{file}: a file of the console compiled into the
+/* GET /ui, GET /ui/ (the page) and GET /ui/{file}: a file of the console compiled into the
  * binary (ui_assets.h), with its own Content-Type, a strict CSP (no inline
  * script, everything from this node) and no caching without revalidation:
  * the names carry no version, so a browser asks again (If-None-Match, 304)
@@ -3261,10 +3259,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     case RT_METRICS:
         handle_metrics(n, req, rid);
-        return 0;
-    case RT_UI_REDIRECT:
-        add_header(req, "location", "/ui/");
-        send_text(n, req, 308, "text/plain", "/ui/\n");
         return 0;
     case RT_UI_ASSET:
         handle_ui(n, req, arg, rid);

@@ -73,7 +73,6 @@ enum route_id {
     RT_PAYOUT_EXPORT,
     RT_PAYOUT_LEDGER,
     RT_IMPORT_CSV,
-    RT_UI_REDIRECT,
     RT_UI_ASSET
 };
 

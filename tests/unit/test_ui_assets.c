@@ -137,6 +137,10 @@ Test(ui_assets, files_keep_to_the_csp)
                 cr_assert_not_null(q);
                 if (*v == '#')
                     continue;
+                /* Absolute, so that GET /ui (no slash) works too. */
+                cr_assert(strncmp(v, "/ui/", 4) == 0,
+                          "index.html: %.*s is not under /ui/", (int)(q - v), v);
+                v += 4;
                 cr_assert_not_null(kz_node_ui_find(v, (size_t)(q - v)),
                                    "index.html refers to %.*s, not embedded",
                                    (int)(q - v), v);
