@@ -53,6 +53,7 @@
 #include "records.h"
 #include "register.h"
 #include "search.h"
+#include "ui_assets.h"
 
 /* Short names for the role bits of identity.h (the role table lives there),
  * plus R_ANY, a property of a route rather than of a certificate. */
@@ -76,6 +77,12 @@ static const struct route routes[] = {
     {"GET", "/healthz", RT_HEALTHZ, R_ANY, false, false},
     {"GET", "/readyz", RT_READYZ, R_ANY, false, false},
     {"GET", "/metrics", RT_METRICS, R_ANY, false, false},
+    /* The web console: static files, no role (the TLS handshake still
+     * wants a client certificate); every call the page makes goes to /v1
+     * with the browser's certificate, and the API decides. */
+    {"GET", "/ui", RT_UI_ASSET, R_ANY, false, false},
+    {"GET", "/ui/", RT_UI_ASSET, R_ANY, false, false},
+    {"GET", "/ui/*", RT_UI_ASSET, R_ANY, false, false},
     {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false, false},
     {"POST", "/v1/victims", RT_VICTIM_CREATE, R_REGISTRAR, false, false},
     {"POST", "/v1/import/csv", RT_IMPORT_CSV, R_REGISTRAR, false, false},
@@ -348,6 +355,8 @@ static const char *reason_of(int status)
         return "OK";
     case 201:
         return "Created";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
@@ -3152,6 +3161,42 @@ static void handle_metrics(struct kz_node *n, h2o_req_t *req, const char *rid)
     free(text);
 }
 
+/* GET /ui, GET /ui/ (the page) and GET /ui/{file}: a file of the console compiled into the
+ * binary (ui_assets.h), with its own Content-Type, a strict CSP (no inline
+ * script, everything from this node) and no caching without revalidation:
+ * the names carry no version, so a browser asks again (If-None-Match, 304)
+ * and never keeps a console older than the node. */
+static void handle_ui(struct kz_node *n, h2o_req_t *req, const char *name,
+                      const char *rid)
+{
+    if (name[0] == '\0')
+        name = "index.html";
+    const struct kz_node_ui_asset *a = kz_node_ui_find(name, strlen(name));
+    if (a == NULL) {
+        send_error(n, req, rid, 404, "not_found", "no such file in the console");
+        return;
+    }
+    add_header(req, "content-security-policy", KZ_NODE_UI_CSP);
+    add_header(req, "x-content-type-options", "nosniff");
+    add_header(req, "x-frame-options", "DENY");
+    add_header(req, "referrer-policy", "no-referrer");
+    add_header(req, "cache-control", "no-cache");
+    add_header(req, "etag", a->etag);
+    char inm[80];
+    if (header_value(req, "if-none-match", inm, sizeof inm) == 1 &&
+        strcmp(inm, a->etag) == 0) {
+        observe_answer(n, req, 304);
+        req->res.status = 304;
+        req->res.reason = reason_of(304);
+        req->res.content_length = 0;
+        add_node_headers(n, req, kz_stor_applied_index(n->stor), -1);
+        h2o_send_inline(req, "", 0);
+        return;
+    }
+    send_body(n, req, 200, a->content_type, (const char *)a->data, a->len,
+              kz_stor_applied_index(n->stor), -1);
+}
+
 static int handle_reload_tls(struct kz_node *n, h2o_req_t *req,
                              const char *rid);
 static int handle_digest(struct kz_node *n, h2o_req_t *req, const char *rid);
@@ -3348,6 +3393,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     case RT_METRICS:
         handle_metrics(n, req, rid);
+        return 0;
+    case RT_UI_ASSET:
+        handle_ui(n, req, arg, rid);
         return 0;
     case RT_CLUSTER:
         return handle_cluster(n, req, r, rid);

@@ -76,7 +76,8 @@ enum route_id {
     RT_PAYOUT_GET,
     RT_PAYOUT_EXPORT,
     RT_PAYOUT_LEDGER,
-    RT_IMPORT_CSV
+    RT_IMPORT_CSV,
+    RT_UI_ASSET
 };
 
 struct route {
