@@ -56,6 +56,8 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_BACKUP_RESTORE,
 	KZ_CLI_CMD_IMPORT_CSV,
 	KZ_CLI_CMD_CLUSTER_PROMOTE,
+	KZ_CLI_CMD_IMPORT_PFIF,
+	KZ_CLI_CMD_EXPORT_PFIF,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
@@ -123,6 +125,8 @@ typedef struct kz_cli_args {
 	const char *map;      /* --map SRC=field,... */
 	int dry_run, ignore_unknown;
 	long batch;           /* records per call; 0: not given (1000) */
+	/* export pfif --out FILE (NULL: standard output) */
+	const char *out;
 	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];
 } kz_cli_args;
 
