@@ -253,6 +253,15 @@ static void kz_cli__xml_error(void *ud, xmlErrorPtr e)
 	p->xml_err_line = e->line;
 }
 
+/* Errors raised outside the reader (encoding converters) would be printed
+ * by libxml2 itself, in the middle of the progress line: dropped, the
+ * reader's own error says what went wrong. */
+static void kz_cli__xml_generic(void *ud, const char *fmt, ...)
+{
+	(void)ud;
+	(void)fmt;
+}
+
 /* Appends the element under the reader to the batch. 0, or an exit
  * code. */
 static int kz_cli__take(kz_cli__pf *p, xmlTextReaderPtr r, int is_person)
@@ -329,6 +338,7 @@ int kz_cli_import_pfif(kz_cli *cli, const kz_cli_pfif_opts *o)
 	p.o = &opts;
 	p.fname = strcmp(o->file, "-") == 0 ? "(stdin)" : o->file;
 	p.tty = isatty(STDERR_FILENO);
+	xmlSetGenericErrorFunc(NULL, kz_cli__xml_generic);
 	if (strcmp(o->file, "-") == 0)
 		r = xmlReaderForFd(STDIN_FILENO, NULL, NULL, flags);
 	else {

@@ -9,6 +9,7 @@
  * back by the decoder.
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,4 +576,26 @@ Test(pfif, export_escapes_and_reads_back)
     cr_assert_str_eq(r->notes[0]->status, "deceased");
     cr_assert_eq(r->notes[0]->at_ms, 1300000001000LL);
     free(out.p);
+}
+
+/* libxml2 prints some errors itself (its encoding converters quote bytes
+ * of the document): none may reach stderr, the node's log. */
+static void redirect(void)
+{
+    cr_redirect_stderr();
+}
+
+Test(pfif, nothing_of_the_document_reaches_stderr, .init = redirect,
+     .fini = fini)
+{
+    cr_assert_eq(decode("<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n"
+                        "<pfif:pfif " NS "><pfif:person><pfif:full_name>"
+                        "中村</pfif:full_name></pfif:person></pfif:pfif>"),
+                 -1);
+    cr_assert_eq(status, 400);
+    cr_assert_eq(decode("<pfif:pfif " NS "><pfif:person>&nope;"
+                        "</pfif:person></pfif:pfif>"),
+                 -1);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
 }
