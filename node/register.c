@@ -803,6 +803,7 @@ static int apply_import_pfif(kz_stor *st, struct kz_node_keys *keys,
         return rv;
     }
     struct kz_node_audit_head h;
+    memset(&h, 0, sizeof h);
     if (cmd->audit != NULL && (rv = kz_node_audit_load_head(st, &h)) != KZ_OK) {
         free(found);
         return rv;
