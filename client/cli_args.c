@@ -194,6 +194,24 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    each batch's answer (ids, rejections) as a JSON line. Exit 0 when\n"
 	 "    every record was accepted, 1 when one was refused; a batch whose\n"
 	 "    outcome is unknown stops the import (exit 4) naming its lines.\n"},
+	{"import", "pfif", KZ_CLI_CMD_IMPORT_PFIF, 1,
+	 "import pfif FILE [--dry-run] [--batch N] [--json]\n"
+	 "    Import the person and note records of a PFIF 1.4 XML file (\"-\"\n"
+	 "    is standard input), cut here into batches of N persons (default\n"
+	 "    200, at most 500), each imported by one replicated command. A\n"
+	 "    person whose person_record_id the register knows is updated in\n"
+	 "    place (its notes not added twice), others are registered; so\n"
+	 "    importing a file again is safe. Each refused record as\n"
+	 "    FILE:LINE: record id: field: message, values the register cannot\n"
+	 "    hold as warnings. Exit 0 when every record was taken, 1 when one\n"
+	 "    was refused; a batch whose outcome is unknown stops the import\n"
+	 "    (exit 4).\n"},
+	{"export", "pfif", KZ_CLI_CMD_EXPORT_PFIF, 0,
+	 "export pfif [--out FILE]\n"
+	 "    The register's records whose consent allows disclosing their\n"
+	 "    safety information, as a PFIF 1.4 document (streamed; FILE is\n"
+	 "    written as FILE.part and renamed once complete). Every record\n"
+	 "    read is in the audit log.\n"},
 	{"card", "sign", KZ_CLI_CMD_CARD_SIGN, 0,
 	 "card sign --key CARD.key --nonce NONCE [--cert CARD.pem]\n"
 	 "    Do what a citizen's card does with an identity challenge (no\n"
@@ -305,13 +323,14 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"map", KZ_CLI__STR, KZ_CLI__A(map), KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"dry-run", KZ_CLI__FLAG, KZ_CLI__A(dry_run),
-	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV) | KZ_CLI__M(KZ_CLI_CMD_IMPORT_PFIF)},
+	{"out", KZ_CLI__STR, KZ_CLI__A(out), KZ_CLI__M(KZ_CLI_CMD_EXPORT_PFIF)},
 	{"check-duplicates", KZ_CLI__FLAG, KZ_CLI__A(check_duplicates),
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"ignore-unknown", KZ_CLI__FLAG, KZ_CLI__A(ignore_unknown),
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"batch", KZ_CLI__STR, KZ_CLI__R(batch),
-	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV) | KZ_CLI__M(KZ_CLI_CMD_IMPORT_PFIF)},
 	{"force", KZ_CLI__FLAG, KZ_CLI__A(force),
 	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE) |
 	     KZ_CLI__M(KZ_CLI_CMD_CLUSTER_PROMOTE)},
@@ -741,6 +760,17 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 					m++;
 			}
 		}
+		break;
+	case KZ_CLI_CMD_IMPORT_PFIF:
+		if (a->id[0] == '\0')
+			return kz_cli__usage_err(err, errlen,
+						 "import pfif: FILE is empty");
+		if (r->batch != NULL &&
+		    kz_cli__parse_long(r->batch, 1, 500, &a->batch) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--batch: want 1..500 persons "
+						 "per call, got '%s'",
+						 r->batch);
 		break;
 	case KZ_CLI_CMD_BACKUP_RESTORE:
 		if (a->data_dir == NULL || a->data_dir[0] == '\0')

@@ -60,6 +60,8 @@ typedef enum kz_cli_cmd {
 	KZ_CLI_CMD_IMPORT_CSV,
 	KZ_CLI_CMD_CLUSTER_PROMOTE,
 	KZ_CLI_CMD_CLUSTER_SNAPSHOT,
+	KZ_CLI_CMD_IMPORT_PFIF,
+	KZ_CLI_CMD_EXPORT_PFIF,
 	KZ_CLI_CMD_COUNT_
 } kz_cli_cmd;
 
@@ -130,6 +132,8 @@ typedef struct kz_cli_args {
 	int check_duplicates; /* import csv --check-duplicates */
 	const char *into; /* victim merge --into */
 	long batch;           /* records per call; 0: not given (1000) */
+	/* export pfif --out FILE (NULL: standard output) */
+	const char *out;
 	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];
 } kz_cli_args;
 

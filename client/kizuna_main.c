@@ -21,6 +21,7 @@
 #include "backup_cmd.h"
 #include "cli_args.h"
 #include "import_csv.h"
+#include "import_pfif.h"
 #include "kizuna.h"
 #include "sample.h"
 
@@ -1272,6 +1273,19 @@ int main(int argc, char **argv)
 		ex = kz_cli_import_csv(ctx.cli, &io);
 		break;
 	}
+	case KZ_CLI_CMD_IMPORT_PFIF: {
+		kz_cli_pfif_opts po;
+		memset(&po, 0, sizeof(po));
+		po.file = args.id;
+		po.dry_run = args.dry_run;
+		po.batch = args.batch;
+		po.json = args.json;
+		ex = kz_cli_import_pfif(ctx.cli, &po);
+		break;
+	}
+	case KZ_CLI_CMD_EXPORT_PFIF:
+		ex = kz_cli_export_pfif(ctx.cli, args.out);
+		break;
 	default:
 		ex = KZ_CLI_EXIT_USAGE;
 		break;

@@ -380,6 +380,8 @@ json_t *kz_node_audit_list_org(kz_stor *st, const char *muni, uint64_t after,
             json_object_set_new(o, "node", json_integer((json_int_t)c->node_id));
         if (c != NULL && c->has_outcome)
             json_object_set_new(o, "outcome", json_integer(c->outcome));
+        if (c != NULL && c->has_count)
+            json_object_set_new(o, "count", json_integer((json_int_t)c->count));
         json_array_append_new(arr, o);
         kizuna__audit_record__free_unpacked(rec, NULL);
     }

@@ -86,6 +86,8 @@ static const struct route routes[] = {
     {"GET", "/v1/cluster", RT_CLUSTER, R_OPERATOR, false, false},
     {"POST", "/v1/victims", RT_VICTIM_CREATE, R_REGISTRAR, false, false},
     {"POST", "/v1/import/csv", RT_IMPORT_CSV, R_REGISTRAR, false, false},
+    {"POST", "/v1/import/pfif", RT_IMPORT_PFIF, R_REGISTRAR, false, false},
+    {"GET", "/v1/export/pfif", RT_EXPORT_PFIF, R_REGISTRAR, true, true},
     {"GET", "/v1/victims", RT_VICTIM_SEARCH, R_CASEWORKER | R_TERMINAL, true,
      true},
     {"GET", "/v1/victims/*", RT_VICTIM_GET, R_CASEWORKER | R_TERMINAL, true,
@@ -3041,6 +3043,31 @@ void kz_http_caller(struct kz_node *n, struct kz_http_caller_view *out)
     out->role = who->role;
     out->cn = who->cn;
     out->cert_sha256 = who->cert_sha256;
+    out->purpose = who->purpose;
+}
+
+int kz_http_propose_merge(struct kz_node *n, h2o_req_t *req,
+                          const struct route *r, const char *arg,
+                          const char *rid, Kizuna__Command *cmd,
+                          json_t *merge)
+{
+    return propose_merge(n, req, r, arg, rid, cmd, merge);
+}
+
+void kz_http_new_victim_id(char *out)
+{
+    new_victim_id(out);
+}
+
+void kz_http_stream_head(struct kz_node *n, h2o_req_t *req, int status,
+                         const char *ctype)
+{
+    observe_answer(n, req, status);
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   ctype, strlen(ctype));
+    add_node_headers(n, req, kz_stor_applied_index(n->stor), -1);
 }
 
 void kz_http_send_error(struct kz_node *n, h2o_req_t *req, const char *rid,
@@ -3299,16 +3326,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (r->id != RT_PHOTO_PUT && r->id != RT_IMPORT_CSV &&
+        r->id != RT_IMPORT_PFIF &&
         req->entity.base != NULL && req->entity.len > n->cfg.max_body_bytes) {
         send_error(n, req, rid, 413, "too_large",
                    "the body is larger than max_body_bytes");
         return 0;
     }
-    if (r->id == RT_IMPORT_CSV && req->entity.base != NULL &&
+    if ((r->id == RT_IMPORT_CSV || r->id == RT_IMPORT_PFIF) &&
+        req->entity.base != NULL &&
         req->entity.len > KZ_NODE_IMPORT_MAX_BYTES) {
         send_error(n, req, rid, 413, "too_large",
-                   "an import batch is at most 4 MB (and 500 records): "
-                   "split the file (kizuna import csv does)");
+                   r->id == RT_IMPORT_CSV
+                       ? "an import batch is at most 4 MB (and 500 "
+                         "records): split the file (kizuna import csv does)"
+                       : "an import batch is at most 4 MB (and 500 "
+                         "persons): split the file (kizuna import pfif "
+                         "does)");
         return 0;
     }
     struct caller *who = &n->http->caller;
@@ -3435,6 +3468,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return handle_photo_put(n, req, r, arg, rid);
     case RT_IMPORT_CSV:
         return handle_import_csv(n, req, r, rid);
+    case RT_IMPORT_PFIF:
+    case RT_EXPORT_PFIF:
+        return kz_api_pfif(n, req, r, rid);
     case RT_ID_CHALLENGE:
     case RT_ID_VERIFY:
     case RT_ID_FALLBACK:

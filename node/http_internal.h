@@ -77,7 +77,9 @@ enum route_id {
     RT_PAYOUT_EXPORT,
     RT_PAYOUT_LEDGER,
     RT_IMPORT_CSV,
-    RT_UI_ASSET
+    RT_UI_ASSET,
+    RT_IMPORT_PFIF,
+    RT_EXPORT_PFIF
 };
 
 struct route {
@@ -95,6 +97,7 @@ struct kz_http_caller_view {
     const char *role; /* OU */
     const char *cn;   /* citizens only */
     const char *cert_sha256;
+    const char *purpose; /* X-Purpose, "" when none */
 };
 void kz_http_caller(struct kz_node *n, struct kz_http_caller_view *out);
 
@@ -120,6 +123,19 @@ int kz_http_query(h2o_req_t *req, const char *name, char *out, size_t cap);
  * here); the state machine's result is the answer. */
 int kz_http_propose(struct kz_node *n, h2o_req_t *req, const struct route *r,
                     const char *arg, const char *rid, Kizuna__Command *cmd);
+/* As kz_http_propose; when merge is not NULL (taken), its members are
+ * added to a 2xx answer (an import's rejections, known only here). */
+int kz_http_propose_merge(struct kz_node *n, h2o_req_t *req,
+                          const struct route *r, const char *arg,
+                          const char *rid, Kizuna__Command *cmd,
+                          json_t *merge);
+/* A new victim id, as POST /v1/victims draws it (out: at least 27 bytes). */
+void kz_http_new_victim_id(char *out);
+/* For a body the caller streams (h2o_start_response, h2o_send): counts and
+ * logs the answer, sets status, content type and the X-Kizuna-* headers. */
+void kz_http_stream_head(struct kz_node *n, h2o_req_t *req, int status,
+                         const char *ctype);
+
 /* Appends the audit record of a call refused before any proposal. */
 void kz_http_audit_refusal(struct kz_node *n, const struct route *r,
                            const char *arg, const char *rid, int outcome);
@@ -147,5 +163,8 @@ int kz_api_identity(struct kz_node *n, h2o_req_t *req, const struct route *r,
                     const char *arg, const char *rid);
 int kz_api_payouts(struct kz_node *n, h2o_req_t *req, const struct route *r,
                    const char *arg, const char *rid);
+/* POST /v1/import/pfif and GET /v1/export/pfif (api_pfif.c). */
+int kz_api_pfif(struct kz_node *n, h2o_req_t *req, const struct route *r,
+                const char *rid);
 
 #endif

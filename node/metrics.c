@@ -40,7 +40,7 @@ static const uint64_t latency_le_us[KZ_NODE_LATENCY_BOUNDS] = {
     1000,   2500,   5000,    10000,   25000,   50000,   100000,
     250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
-_Static_assert(RT_UI_ASSET < KZ_NODE_ROUTE_SLOTS,
+_Static_assert(RT_EXPORT_PFIF < KZ_NODE_ROUTE_SLOTS,
                "KZ_NODE_ROUTE_SLOTS must exceed every enum route_id");
 
 void kz_node_metrics_http_observe(struct kz_node *n, int route, int status,

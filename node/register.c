@@ -27,6 +27,7 @@
 #include "kz_endian.h"
 #include "kz_log.h"
 #include "name_fold.h"
+#include "pfif.h"
 #include "photos.h"
 #include "records.h"
 
@@ -609,6 +610,348 @@ static int apply_create_batch(kz_stor *st, struct kz_node_keys *keys,
     return KZ_OK;
 }
 
+/* ------------------------------------------------------------ PFIF */
+
+static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
+                       const char *name);
+
+/* The record a PFIF person_record_id names: the 'P' index (a blind term of
+ * the id -> the victim id) for records that came from PFIF, or, for an id
+ * of this register's own exports (KZ_NODE_PFIF_NATIVE_PREFIX + victim id),
+ * that victim when it exists. KZ_ENOTFOUND when neither. */
+static int pfif_lookup(kz_stor *st, struct kz_node_keys *keys,
+                       const char *muni, const char *pid, char out[80])
+{
+    char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
+    kz_node_keys_blind(keys, 'P', pid, strlen(pid), blind);
+    size_t n = kz_node_make_key(key, muni, 'P', blind, NULL);
+    char *v;
+    size_t vl;
+    int rv = n ? kz_stor_get(st, KZ_STOR_CF_INDEX, key, n, &v, &vl)
+               : KZ_ENOTFOUND;
+    if (rv == KZ_OK) {
+        snprintf(out, 80, "%.*s", (int)(vl < 79 ? vl : 79), v);
+        free(v);
+        return KZ_OK;
+    }
+    if (rv != KZ_ENOTFOUND)
+        return rv;
+    size_t pl = strlen(KZ_NODE_PFIF_NATIVE_PREFIX);
+    if (strncmp(pid, KZ_NODE_PFIF_NATIVE_PREFIX, pl) != 0 ||
+        !kz_node_valid_ref(pid + pl))
+        return KZ_ENOTFOUND;
+    n = kz_node_make_key(key, muni, 'v', pid + pl, NULL);
+    if (n == 0 || (rv = kz_stor_get(st, KZ_STOR_CF_RECORDS, key, n, &v,
+                                    &vl)) != KZ_OK)
+        return rv;
+    free(v);
+    snprintf(out, 80, "%s", pid + pl);
+    return KZ_OK;
+}
+
+/* Not a kz_error: a new record's id that is taken (409), inside apply. */
+#define PFIF_ID_TAKEN (-1000)
+
+/* The status a batch of new notes gives the record: that of the latest
+ * one (by time, then order) that says something, i.e. is not "unknown";
+ * NULL when none does. notes[from..n) are the new ones. */
+static const char *pfif_notes_status(const Kizuna__Victim *v, size_t from)
+{
+    const Kizuna__Note *best = NULL;
+    for (size_t i = from; i < v->n_notes; i++) {
+        const Kizuna__Note *n = v->notes[i];
+        if (n->status == NULL || strcmp(n->status, "unknown") == 0)
+            continue;
+        if (best == NULL || n->at_ms >= best->at_ms)
+            best = n;
+    }
+    return best ? best->status : NULL;
+}
+
+static int set_status(Kizuna__Victim *v, const char *st)
+{
+    if (st == NULL)
+        return KZ_OK;
+    char *c = strdup(st);
+    if (c == NULL)
+        return KZ_ENOMEM;
+    free(v->status);
+    v->status = c;
+    return KZ_OK;
+}
+
+/* Moves src's notes whose pfif_note_id dst does not hold yet to the end
+ * of dst's (dated now when the note had no date); frees the others. */
+static int pfif_merge_notes(Kizuna__Victim *dst, Kizuna__Victim *src,
+                            int64_t now, size_t *added)
+{
+    int rv = KZ_OK;
+    *added = 0;
+    for (size_t i = 0; i < src->n_notes; i++) {
+        Kizuna__Note *n = src->notes[i];
+        bool have = false;
+        for (size_t j = 0; !have && j < dst->n_notes; j++)
+            have = dst->notes[j]->pfif_note_id != NULL &&
+                   n->pfif_note_id != NULL &&
+                   strcmp(dst->notes[j]->pfif_note_id, n->pfif_note_id) == 0;
+        if (have || rv != KZ_OK)
+            continue;
+        Kizuna__Note **nn =
+            realloc(dst->notes, (dst->n_notes + 1) * sizeof *nn);
+        if (nn == NULL) {
+            rv = KZ_ENOMEM;
+            continue;
+        }
+        dst->notes = nn;
+        if (!n->has_at_ms) {
+            n->has_at_ms = 1;
+            n->at_ms = now;
+        }
+        nn[dst->n_notes++] = n;
+        src->notes[i] = NULL;
+        (*added)++;
+    }
+    for (size_t i = 0; i < src->n_notes; i++)
+        if (src->notes[i] != NULL)
+            kizuna__note__free_unpacked(src->notes[i], NULL);
+    free(src->notes);
+    src->notes = NULL;
+    src->n_notes = 0;
+    return rv;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+    const Kizuna__PfifPerson *x = *(const Kizuna__PfifPerson *const *)a;
+    const Kizuna__PfifPerson *y = *(const Kizuna__PfifPerson *const *)b;
+    return strcmp(x->victim->pfif_record_id, y->victim->pfif_record_id);
+}
+
+/* One PFIF import batch (ImportPfif, kizuna.proto): every person is
+ * created, or updated when the 'P' index (or the native id prefix) names
+ * its record; one RocksDB batch holds every record, index key, counter and
+ * per-person audit record. All or nothing: a malformed entry or a record
+ * id named twice refuses the command (400), a new id that exists too
+ * (409), before anything is written. */
+static int apply_import_pfif(kz_stor *st, struct kz_node_keys *keys,
+                             kz_stor_batch *b, const char *muni,
+                             uint64_t index, const Kizuna__Command *cmd,
+                             struct kz_node_result *r)
+{
+    const Kizuna__ImportPfif *ip = cmd->import_pfif;
+    size_t n = ip->n_persons;
+    if (n == 0 || n > KZ_NODE_PFIF_MAX_PERSONS) {
+        kz_node_result_error(r, 400, "bad_command",
+                             "a PFIF batch holds 1 to 500 persons");
+        return KZ_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Kizuna__PfifPerson *p = ip->persons[i];
+        const Kizuna__Victim *v = p->victim;
+        bool ok = v != NULL && v->pfif_record_id != NULL &&
+                  kz_node_valid_text(v->pfif_record_id, KZ_NODE_PFIF_ID_MAX);
+        if (ok && !p->notes_only)
+            ok = v->id != NULL && kz_node_valid_ref(v->id) && v->name != NULL;
+        /* Only the fields a PFIF person maps to (pfif.c); a name set
+         * must come with a name, so a record never loses it. */
+        static const char *const mapped[] = {"name", "name_kana",
+                                             "name_reading", "dob", "sex",
+                                             "address", NULL};
+        for (size_t j = 0; ok && j < p->n_set; j++)
+            ok = kz_node_valid_code(p->set[j], mapped) &&
+                 (strcmp(p->set[j], "name") != 0 || v->name != NULL);
+        for (size_t j = 0; ok && j < v->n_notes; j++)
+            ok = v->notes[j]->status != NULL &&
+                 kz_node_valid_code(v->notes[j]->status,
+                                    kz_node_status_codes);
+        if (!ok) {
+            kz_node_result_error(r, 400, "bad_command",
+                                 "PFIF person without a valid record id, id, "
+                                 "name or note status");
+            return KZ_OK;
+        }
+    }
+    const Kizuna__PfifPerson **sorted = malloc(n * sizeof *sorted);
+    char (*found)[80] = calloc(n, sizeof *found);
+    if (sorted == NULL || found == NULL) {
+        free(sorted);
+        free(found);
+        return KZ_ENOMEM;
+    }
+    memcpy(sorted, ip->persons, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_pid);
+    bool dup = false;
+    for (size_t i = 1; i < n; i++)
+        dup = dup || strcmp(sorted[i - 1]->victim->pfif_record_id,
+                            sorted[i]->victim->pfif_record_id) == 0;
+    free(sorted);
+    if (dup) {
+        free(found);
+        kz_node_result_error(r, 400, "bad_command",
+                             "a PFIF record id is named twice in one batch");
+        return KZ_OK;
+    }
+    int rv = KZ_OK;
+    for (size_t i = 0; i < n && rv == KZ_OK; i++) {
+        Kizuna__PfifPerson *p = ip->persons[i];
+        rv = pfif_lookup(st, keys, muni, p->victim->pfif_record_id, found[i]);
+        if (rv == KZ_ENOTFOUND) {
+            found[i][0] = '\0';
+            rv = KZ_OK;
+            if (p->notes_only)
+                continue;
+            /* A new record: its id must be free, and not drawn twice. */
+            for (size_t j = 0; j < i && rv == KZ_OK; j++)
+                if (!ip->persons[j]->notes_only && found[j][0] == '\0' &&
+                    strcmp(ip->persons[j]->victim->id, p->victim->id) == 0)
+                    rv = PFIF_ID_TAKEN;
+            Kizuna__Victim *old = NULL;
+            int lrv = rv == KZ_OK ? kz_node_load_victim(st, keys, muni,
+                                                        p->victim->id, &old)
+                                  : KZ_OK;
+            if (lrv == KZ_OK) {
+                if (old)
+                    kizuna__victim__free_unpacked(old, NULL);
+                rv = PFIF_ID_TAKEN;
+            } else if (lrv != KZ_ENOTFOUND)
+                rv = lrv;
+        }
+    }
+    if (rv == PFIF_ID_TAKEN) {
+        free(found);
+        kz_node_result_error(r, 409, "conflict",
+                             "a new record's id exists (or is drawn twice)");
+        return KZ_OK;
+    }
+    if (rv != KZ_OK) {
+        free(found);
+        return rv;
+    }
+    struct kz_node_audit_head h;
+    memset(&h, 0, sizeof h);
+    if (cmd->audit != NULL && (rv = kz_node_audit_load_head(st, &h)) != KZ_OK) {
+        free(found);
+        return rv;
+    }
+    struct deltas ds = {.n = 0};
+    json_t *list = json_array();
+    size_t created = 0, updated = 0, notes_added = 0;
+    for (size_t i = 0; i < n && rv == KZ_OK; i++) {
+        Kizuna__PfifPerson *p = ip->persons[i];
+        Kizuna__Victim *src = p->victim, *v = NULL, *old = NULL;
+        const char *outcome;
+        size_t added = 0;
+        if (found[i][0] == '\0' && p->notes_only) {
+            json_array_append_new(
+                list, json_pack("{s:s,s:n,s:s,s:I}", "record_id",
+                                src->pfif_record_id, "id", "outcome",
+                                "not_found", "line", (json_int_t)p->line));
+            continue;
+        }
+        if (found[i][0] == '\0') {
+            /* Created: the proposer's record, dated and indexed here. */
+            v = src;
+            v->has_version = v->has_created_ms = v->has_updated_ms = 1;
+            v->version = index;
+            v->created_ms = v->updated_ms = cmd->time_ms;
+            for (size_t j = 0; j < v->n_notes; j++)
+                if (!v->notes[j]->has_at_ms) {
+                    v->notes[j]->has_at_ms = 1;
+                    v->notes[j]->at_ms = cmd->time_ms;
+                }
+            added = v->n_notes;
+            if ((rv = set_status(v, pfif_notes_status(v, 0))) != KZ_OK ||
+                (rv = stay_change(v, NULL, cmd->time_ms)) != KZ_OK ||
+                (rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
+                break;
+            for_index_keys(keys, muni, v, put_index, b);
+            contribute(&ds, v, +1);
+            char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
+            kz_node_keys_blind(keys, 'P', v->pfif_record_id,
+                               strlen(v->pfif_record_id), blind);
+            size_t kl = kz_node_make_key(key, muni, 'P', blind, NULL);
+            if (kl > 0)
+                kz_stor_batch_put(b, KZ_STOR_CF_INDEX, key, kl, v->id,
+                                  strlen(v->id));
+            created++;
+            outcome = "created";
+        } else {
+            /* Updated: the document's fields replace the record's, its
+             * new notes are appended (patch_field and the notes move out
+             * of the command, which is freed after apply). */
+            if ((rv = load_victim(st, keys, muni, found[i], &v, &old)) !=
+                KZ_OK)
+                break;
+            for (size_t j = 0; j < p->n_set && !p->notes_only; j++)
+                (void)patch_field(v, src, p->set[j]); /* names checked */
+            size_t before = v->n_notes;
+            if (rv == KZ_OK)
+                rv = pfif_merge_notes(v, src, cmd->time_ms, &added);
+            if (rv == KZ_OK)
+                rv = set_status(v, pfif_notes_status(v, before));
+            if (rv == KZ_OK)
+                rv = stay_change(v, old->shelter_id, cmd->time_ms);
+            if (rv == KZ_OK) {
+                v->has_version = v->has_updated_ms = 1;
+                v->version = index;
+                v->updated_ms = cmd->time_ms;
+                rv = store_victim(b, keys, index, muni, v);
+            }
+            if (rv == KZ_OK) {
+                for_index_keys(keys, muni, old, del_index, b);
+                for_index_keys(keys, muni, v, put_index, b);
+                contribute(&ds, old, -1);
+                contribute(&ds, v, +1);
+            }
+            updated++;
+            outcome = "updated";
+        }
+        notes_added += added;
+        if (rv == KZ_OK && cmd->audit != NULL) {
+            /* Audited as the single calls it stands for: a registration
+             * or a change of that record, tied by the import's request
+             * id. */
+            Kizuna__AuditContext ctx = *cmd->audit;
+            ctx.action = v == src ? "victim.create" : "victim.patch";
+            ctx.subject = v->id;
+            ctx.person = NULL;
+            ctx.has_outcome = 1;
+            ctx.outcome = v == src ? 201 : 200;
+            rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
+        }
+        json_array_append_new(
+            list, json_pack("{s:s,s:s,s:s,s:I}", "record_id",
+                            v->pfif_record_id ? v->pfif_record_id
+                                              : src->pfif_record_id,
+                            "id", v->id, "outcome", outcome, "line",
+                            (json_int_t)p->line));
+        if (v != src)
+            kizuna__victim__free_unpacked(v, NULL);
+        if (old != NULL)
+            kizuna__victim__free_unpacked(old, NULL);
+    }
+    free(found);
+    if (rv != KZ_OK) {
+        deltas_free(&ds);
+        json_decref(list);
+        return rv;
+    }
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK) {
+        json_decref(list);
+        return rv;
+    }
+    r->status = 200;
+    if (r->want)
+        kz_node_result_set(
+            r, 200,
+            json_pack("{s:I,s:I,s:I,s:o}", "created", (json_int_t)created,
+                      "updated", (json_int_t)updated, "notes_added",
+                      (json_int_t)notes_added, "persons", list));
+    else
+        json_decref(list);
+    return KZ_OK;
+}
+
 /* Replaces field `name` of dst by the one in src (absent in src: cleared). */
 static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
                        const char *name)
@@ -929,6 +1272,8 @@ static const char *command_action(const Kizuna__Command *cmd)
         return "victim.create";
     case KIZUNA__COMMAND__OP_CREATE_VICTIMS:
         return "victim.import";
+    case KIZUNA__COMMAND__OP_IMPORT_PFIF:
+        return "victim.import_pfif";
     case KIZUNA__COMMAND__OP_PATCH_VICTIM:
         return "victim.patch";
     case KIZUNA__COMMAND__OP_MERGE_VICTIM:
@@ -1302,6 +1647,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_CREATE_VICTIMS:
             rv = apply_create_batch(st, keys, b, muni, index, cmd, &r);
             break;
+        case KIZUNA__COMMAND__OP_IMPORT_PFIF:
+            rv = apply_import_pfif(st, keys, b, muni, index, cmd, &r);
+            break;
         case KIZUNA__COMMAND__OP_PATCH_VICTIM:
             rv = apply_patch(st, keys, b, muni, index, cmd, &r);
             break;
@@ -1350,8 +1698,12 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         default:
             kz_node_result_error(&r, 400, "bad_command", "unknown command");
         }
+        /* A PFIF batch that applied wrote one record per person itself
+         * (apply_import_pfif); refused, it gets the one record here. */
         if (rv == KZ_OK && cmd->audit != NULL &&
-            cmd->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND)
+            cmd->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND &&
+            !(cmd->op_case == KIZUNA__COMMAND__OP_IMPORT_PFIF &&
+              r.status == 200))
             rv = audit_command(st, b, muni, index, cmd, &r);
     }
     if (cmd != NULL)

@@ -13,6 +13,8 @@
  *            <muni>/t/<status>\0<id>       安否 status
  *            <muni>/h/<household>\0<id>    household members
  *            <muni>/c/<shelter>\0<counter> shelter counters, 8 bytes BE
+ *            <muni>/P/<blind PFIF id>      victim id of an imported PFIF
+ *                                          person_record_id (pfif.h)
  */
 #ifndef KZ_NODE_REGISTER_H
 #define KZ_NODE_REGISTER_H

@@ -649,3 +649,29 @@ Test(client_args, import_csv, .init = clear_env)
 	cr_assert_eq(PARSE(&a, "victim", "get", "x", "--dry-run"),
 		     KZ_CLI_ARGS_USAGE);
 }
+
+Test(client_args, import_and_export_pfif, .init = clear_env)
+{
+	kz_cli_args a;
+	cr_assert_eq(PARSE(&a, "import", "pfif", "people.xml", "--dry-run",
+			   "--batch", "100", "--json"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_IMPORT_PFIF);
+	cr_assert_str_eq(a.id, "people.xml");
+	cr_assert(a.dry_run);
+	cr_assert(a.json);
+	cr_assert_eq(a.batch, 100);
+	cr_assert_eq(PARSE(&a, "import", "pfif"), KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "pfif", "f", "--batch", "501"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "pfif", "f", "--map", "a=name"),
+		     KZ_CLI_ARGS_USAGE, "--map is for csv");
+	cr_assert_eq(PARSE(&a, "export", "pfif", "--out", "r.xml"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_EXPORT_PFIF);
+	cr_assert_str_eq(a.out, "r.xml");
+	cr_assert_eq(PARSE(&a, "export", "pfif"), KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_null(a.out);
+	cr_assert_eq(PARSE(&a, "export", "pfif", "--dry-run"),
+		     KZ_CLI_ARGS_USAGE);
+}

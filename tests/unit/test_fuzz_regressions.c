@@ -34,7 +34,8 @@
     X(payout_json)                                                            \
     X(history)                                                                \
     X(ckpt)                                                                   \
-    X(csv)
+    X(csv)                                                                    \
+    X(pfif)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
