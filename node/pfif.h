@@ -108,7 +108,8 @@ void kz_node_pfif_write_person(struct kz_node_pfif_buf *b,
 /* Whether v may leave the register in a PFIF export: DOMAIN.md §1, consent
  * to disclose safety information, and, when the consent names recipients,
  * only if "pfif" is one of them (a PFIF export goes to person-finder
- * services, not to one named organisation). */
+ * services, not to one named organisation). Never a record merged into
+ * another as a duplicate (its merged_into is set). */
 bool kz_node_pfif_exportable(const Kizuna__Victim *v);
 
 #endif

@@ -550,6 +550,9 @@ Test(pfif, export_escapes_and_reads_back)
     c.recipients = both;
     c.n_recipients = 2;
     cr_assert(kz_node_pfif_exportable(&v));
+    v.merged_into = "x1";
+    cr_assert_not(kz_node_pfif_exportable(&v), "a merged duplicate");
+    v.merged_into = NULL;
 
     struct kz_node_pfif_buf out = {0};
     kz_node_pfif_begin(&out);
