@@ -93,7 +93,7 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    reachable; the leader is marked with '*'. --json prints the\n"
 	 "    server's answer instead.\n"},
 	{"cluster", "add", KZ_CLI_CMD_CLUSTER_ADD, 1,
-	 "cluster add ID [--address HOST:PORT --api HOST:PORT --region R]\n"
+	 "cluster add ID|--id ID [--address HOST:PORT --api HOST:PORT --region R]\n"
 	 "            [--role voter|standby|spare] [--force]\n"
 	 "    Add node ID (running, its own file marking it 'join') in the\n"
 	 "    role (default voter): a new voter is caught up before it votes.\n"
@@ -290,6 +290,11 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
 	{"from", KZ_CLI__STR, KZ_CLI__A(from), KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST)},
 	{"into", KZ_CLI__STR, KZ_CLI__A(into), KZ_CLI__M(KZ_CLI_CMD_VICTIM_MERGE)},
+	/* cluster add --id N, as etcdctl-style scripts write it (the same as
+	 * the positional ID) */
+	{"id", KZ_CLI__STR, KZ_CLI__A(id),
+	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE) |
+		 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_PROMOTE)},
 	{"to", KZ_CLI__STR, KZ_CLI__A(to),
 	 KZ_CLI__M(KZ_CLI_CMD_AUDIT_LIST) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_LEADER)},
 	{"region", KZ_CLI__STR, KZ_CLI__A(region),
@@ -906,6 +911,9 @@ int kz_cli_args_parse(int argc, char **argv, kz_cli_args *out, char *err,
 						opt->name);
 				value = argv[++i];
 			}
+			if (strcmp(opt->name, "id") == 0 && r.a.id != NULL)
+				return kz_cli__usage_err(err, errlen,
+							 "the ID is given twice");
 			if (opt->kind == KZ_CLI__SET) {
 				if (r.a.n_sets == KZ_CLI_ARGS_MAX_SETS)
 					return kz_cli__usage_err(

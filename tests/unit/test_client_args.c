@@ -324,6 +324,27 @@ Test(client_args, cluster_membership_and_leadership, .init = clear_env)
 		     KZ_CLI_ARGS_USAGE);
 	cr_assert_eq(PARSE(&a, "cluster", "add", "x6"), KZ_CLI_ARGS_USAGE);
 	cr_assert_eq(PARSE(&a, "cluster", "add"), KZ_CLI_ARGS_USAGE);
+	/* With its addresses (the replicated address book), by --id too. */
+	cr_assert_eq(PARSE(&a, "cluster", "add", "--id", "7", "--address",
+			   "10.0.0.7:7401", "--api", "10.0.0.7:7400", "--region",
+			   "sapporo", "--role", "standby"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.id, "7");
+	cr_assert_str_eq(a.address, "10.0.0.7:7401");
+	cr_assert_str_eq(a.api, "10.0.0.7:7400");
+	cr_assert_str_eq(a.region, "sapporo");
+	cr_assert_eq(PARSE(&a, "cluster", "add", "7", "--address",
+			   "10.0.0.7:7401", "--region", "sapporo"),
+		     KZ_CLI_ARGS_USAGE, "--api missing");
+	cr_assert_eq(PARSE(&a, "cluster", "add", "7", "--id", "8"),
+		     KZ_CLI_ARGS_USAGE, "two ids");
+	cr_assert_eq(PARSE(&a, "cluster", "add", "--id", "8", "7"),
+		     KZ_CLI_ARGS_USAGE, "two ids");
+	cr_assert_eq(PARSE(&a, "cluster", "remove", "--id", "8"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(PARSE(&a, "cluster", "snapshot"), KZ_CLI_ARGS_OK, "%s",
+		     err);
+	cr_assert_eq(a.cmd, KZ_CLI_CMD_CLUSTER_SNAPSHOT);
 	cr_assert_eq(PARSE(&a, "cluster", "remove", "6", "--force"),
 		     KZ_CLI_ARGS_OK, "%s", err);
 	cr_assert_eq(a.cmd, KZ_CLI_CMD_CLUSTER_REMOVE);
