@@ -22,7 +22,9 @@
 #  4. "Reading the metrics during a region loss": osaka killed, the leader's
 #     /metrics shows the lost peers' lag growing and their match index
 #     frozen; osaka back, the lag drains; tokyo (the leader's region)
-#     killed, the survivors' term and leader id move on.
+#     killed, the survivors' term and leader id move on;
+#  5. "Disk use under a steady write load": kizuna cluster snapshot, and
+#     the checkpoint it names on disk.
 #
 # Every command a **Tested** block of those sections shows goes through
 # run(): it first checks that OPERATIONS.md holds the command exactly as
@@ -506,6 +508,19 @@ else fail "registrations with tokyo lost: $(cat "$T/writes.err")"; fi
 run op "$METRICS_CMD" 192.0.2.12 "${DOCIP[$L]:-none}"
 check "new leader $L: peers 2 and 6 lag by 5 or more ($(val 'kizuna_raft_peer_lag_entries{peer="2"}'), $(val 'kizuna_raft_peer_lag_entries{peer="6"}'))" \
   test "$(val 'kizuna_raft_peer_lag_entries{peer="2"}')" -ge 5 -a "$(val 'kizuna_raft_peer_lag_entries{peer="6"}')" -ge 5
+
+# ---- 5. Disk use: a snapshot on request ---------------------------------------
+echo "# A snapshot on request ($(($(date +%s) - T0)) s)"
+snap_ok() { run op 'kizuna cluster snapshot' && [[ $RC -eq 0 ]] && jq -e .index <<<"$OUT" >/dev/null 2>&1; }
+if poll 20 snap_ok; then
+  sidx=$(jq -r .index <<<"$OUT")
+  snode=$(jq -r .node <<<"$OUT")
+  pass "[op] kizuna cluster snapshot: node $snode at index $sidx"
+  check "node $snode's data/snapshots holds the checkpoint $(printf %020d "$sidx")" \
+    test -d "$T/host$snode/data/snapshots/$(printf %020d "$sidx")"
+else
+  fail "kizuna cluster snapshot did not succeed within 20 s: exit $RC: $OUT"
+fi
 
 for id in "${!PID[@]}"; do stop_node "$id" TERM; done
 check "every node this test started has stopped" test "${#PID[@]}" -eq 0
