@@ -45,18 +45,10 @@
 static int handle_import(struct kz_node *n, h2o_req_t *req,
                          const struct route *r, const char *rid)
 {
-    char q[16], code[32], err[KZ_NODE_ERR_MAX];
+    char code[32], err[KZ_NODE_ERR_MAX];
     bool dry = false;
-    int got = kz_http_query(req, "dry_run", q, sizeof q);
-    if (got != 0) {
-        if (got > 0 && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0))
-            dry = true;
-        else if (got < 0 || !(strcmp(q, "0") == 0 || strcmp(q, "false") == 0)) {
-            kz_http_send_error(n, req, rid, 400, "bad_request",
-                               "dry_run: want 1, true, 0 or false");
-            return 0;
-        }
-    }
+    if (!kz_http_dry_run(n, req, rid, &dry))
+        return 0;
     if (req->entity.base == NULL || req->entity.len == 0) {
         kz_http_send_error(n, req, rid, 400, "bad_request",
                            "a PFIF 1.4 XML document is required");

@@ -1305,16 +1305,8 @@ static int handle_import_csv(struct kz_node *n, h2o_req_t *req,
         }
         first_line = (unsigned long)v;
     }
-    got = query_param(req, "dry_run", q, sizeof q);
-    if (got != 0) {
-        if (got > 0 && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0))
-            dry = true;
-        else if (got < 0 || !(strcmp(q, "0") == 0 || strcmp(q, "false") == 0)) {
-            send_error(n, req, rid, 400, "bad_request",
-                       "dry_run: want 1, true, 0 or false");
-            return 0;
-        }
-    }
+    if (!kz_http_dry_run(n, req, rid, &dry))
+        return 0;
     if (req->entity.base == NULL || req->entity.len == 0) {
         send_error(n, req, rid, 400, "bad_request",
                    "a CSV body is required: a header line of field names, "
@@ -1691,27 +1683,10 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         answer_ok(a, 201, m);
         return;
     }
-    case RT_VICTIM_GET: {
-        Kizuna__Victim *v;
-        int rv = kz_node_load_victim(n->stor, &n->keys, muni, arg, &v);
-        if (rv == KZ_ENOTFOUND) {
-            answer_error(a, rid, 404, "not_found", "no victim with this id");
-            return;
-        }
-        if (rv != KZ_OK) {
-            answer_error(a, rid, 500, "internal", kz_strerror(rv));
-            return;
-        }
-        snprintf(a->etag, sizeof a->etag, "\"%llu\"",
-                 (unsigned long long)v->version);
-        json_array_append_new(a->subjects, json_string(v->id));
-        answer_ok(a, 200, kz_node_victim_to_json(v));
-        kizuna__victim__free_unpacked(v, NULL);
-        return;
-    }
+    case RT_VICTIM_GET:
     case RT_VICTIM_DUPS: {
-        /* Possible duplicates (dedup.c): the record and every candidate
-         * are disclosed, and so named in the read's audit record. */
+        /* One record; or it and its possible duplicates (dedup.c): every
+         * record disclosed is named in the read's audit record. */
         Kizuna__Victim *v;
         int rv = kz_node_load_victim(n->stor, &n->keys, muni, arg, &v);
         if (rv == KZ_ENOTFOUND) {
@@ -1720,6 +1695,14 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
         }
         if (rv != KZ_OK) {
             answer_error(a, rid, 500, "internal", kz_strerror(rv));
+            return;
+        }
+        if (r->id == RT_VICTIM_GET) {
+            snprintf(a->etag, sizeof a->etag, "\"%llu\"",
+                     (unsigned long long)v->version);
+            json_array_append_new(a->subjects, json_string(v->id));
+            answer_ok(a, 200, kz_node_victim_to_json(v));
+            kizuna__victim__free_unpacked(v, NULL);
             return;
         }
         json_t *cands = NULL;
@@ -3103,6 +3086,25 @@ bool kz_http_check_fields(struct kz_node *n, h2o_req_t *req, const char *rid,
 int kz_http_header(h2o_req_t *req, const char *name, char *out, size_t cap)
 {
     return header_value(req, name, out, cap);
+}
+
+bool kz_http_dry_run(struct kz_node *n, h2o_req_t *req, const char *rid,
+                     bool *dry)
+{
+    char q[16];
+    int got = query_param(req, "dry_run", q, sizeof q);
+    *dry = false;
+    if (got == 0)
+        return true;
+    if (got > 0 && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0)) {
+        *dry = true;
+        return true;
+    }
+    if (got > 0 && (strcmp(q, "0") == 0 || strcmp(q, "false") == 0))
+        return true;
+    send_error(n, req, rid, 400, "bad_request",
+               "dry_run: want 1, true, 0 or false");
+    return false;
 }
 
 int kz_http_query(h2o_req_t *req, const char *name, char *out, size_t cap)

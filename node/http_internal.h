@@ -119,6 +119,10 @@ bool kz_http_check_fields(struct kz_node *n, h2o_req_t *req, const char *rid,
 /* 1 and the value in out, 0 when absent, -1 when it does not fit. */
 int kz_http_header(h2o_req_t *req, const char *name, char *out, size_t cap);
 int kz_http_query(h2o_req_t *req, const char *name, char *out, size_t cap);
+/* ?dry_run=1|true|0|false (absent: false) into *dry; false after answering
+ * 400 for anything else. */
+bool kz_http_dry_run(struct kz_node *n, h2o_req_t *req, const char *rid,
+                     bool *dry);
 /* Proposes cmd (time, request id, municipality and who asked are set
  * here); the state machine's result is the answer. */
 int kz_http_propose(struct kz_node *n, h2o_req_t *req, const struct route *r,

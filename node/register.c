@@ -996,6 +996,36 @@ static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
     return KZ_EINVAL;
 }
 
+/* The end of a change to victim v (old: its image before): new version and
+ * time, stored, index keys moved when reindex, shelter counts moved, and
+ * the record as the 200 result. */
+static int store_changed(kz_stor *st, struct kz_node_keys *keys,
+                         kz_stor_batch *b, const char *muni, uint64_t index,
+                         int64_t time_ms, const Kizuna__Victim *old,
+                         Kizuna__Victim *v, bool reindex,
+                         struct kz_node_result *r)
+{
+    v->version = index;
+    v->has_updated_ms = 1;
+    v->updated_ms = time_ms;
+    int rv = store_victim(b, keys, index, muni, v);
+    if (rv != KZ_OK)
+        return rv;
+    if (reindex) {
+        for_index_keys(keys, muni, old, del_index, b);
+        for_index_keys(keys, muni, v, put_index, b);
+    }
+    struct deltas ds = {.n = 0};
+    contribute(&ds, old, -1);
+    contribute(&ds, v, +1);
+    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
+        return rv;
+    r->status = 200;
+    if (r->want)
+        kz_node_result_set(r, 200, kz_node_victim_to_json(v));
+    return KZ_OK;
+}
+
 static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
                         const char *muni,
                        uint64_t index, const Kizuna__Command *cmd,
@@ -1039,21 +1069,8 @@ static int apply_patch(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     }
     if ((rv = stay_change(v, old->shelter_id, cmd->time_ms)) != KZ_OK)
         goto out;
-    v->version = index;
-    v->has_updated_ms = 1;
-    v->updated_ms = cmd->time_ms;
-    if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
-        goto out;
-    for_index_keys(keys, muni, old, del_index, b);
-    for_index_keys(keys, muni, v, put_index, b);
-    struct deltas ds = {.n = 0};
-    contribute(&ds, old, -1);
-    contribute(&ds, v, +1);
-    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
-        goto out;
-    r->status = 200;
-    if (r->want)
-        kz_node_result_set(r, 200, kz_node_victim_to_json(v));
+    rv = store_changed(st, keys, b, muni, index, cmd->time_ms, old, v, true,
+                       r);
 out:
     if (old)
         kizuna__victim__free_unpacked(old, NULL);
@@ -1129,19 +1146,9 @@ static int apply_merge(kz_stor *st, struct kz_node_keys *keys,
         rv = KZ_ENOMEM;
         goto out;
     }
-    v->version = index;
-    v->has_updated_ms = 1;
-    v->updated_ms = cmd->time_ms;
-    if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
-        goto out;
-    struct deltas ds = {.n = 0};
-    contribute(&ds, old, -1);
-    contribute(&ds, v, +1);
-    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
-        goto out;
-    r->status = 200;
-    if (r->want)
-        kz_node_result_set(r, 200, kz_node_victim_to_json(v));
+    /* The index keys stay: searches skip merged records. */
+    rv = store_changed(st, keys, b, muni, index, cmd->time_ms, old, v, false,
+                       r);
 out:
     if (target)
         kizuna__victim__free_unpacked(target, NULL);
