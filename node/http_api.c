@@ -2540,7 +2540,9 @@ static void on_membership_done(kz_cons_req *creq, int status)
                        "over in time (is it caught up and reachable?)");
         else if (status == KZ_ENOTFOUND)
             send_error(n, p->req, p->request_id, 404, "unknown_node",
-                       "the leader has no 'node' line for this id");
+                       "the leader knows no address for this id: give "
+                       "its region, raft_address and api_address, or add "
+                       "its 'node' line");
         else if (status == KZ_ETIMEDOUT)
             send_error(n, p->req, p->request_id, 503, "timeout",
                        "the change did not complete in time (a new node may "
