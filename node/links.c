@@ -441,7 +441,7 @@ static int find_person(kz_stor *st, struct kz_node_keys *keys,
     kz_node_keys_blind(keys, 'd', il->dob, strlen(il->dob), blind);
     size_t pl = kz_node_make_key(prefix, muni, 'd', blind, "");
     kz_stor_iter *it =
-        kz_stor_iter_new(st, KZ_STOR_CF_INDEX, prefix, pl, NULL, 0);
+        kz_stor_iter_new(st, KZ_STOR_CF_TERMS, prefix, pl, NULL, 0);
     if (it == NULL)
         return KZ_ENOMEM;
     const char *k, *v;

@@ -102,7 +102,7 @@ static bool prefix_seen(char names[][KZ_NODE_NAME_KEY_MAX], size_t i,
 static void for_prefix_keys(const struct kz_node_keys *keys, const char *muni,
                             char kind, const char *id,
                             char names[][KZ_NODE_NAME_KEY_MAX], size_t nk,
-                            void (*fn)(void *, const char *, size_t),
+                            void (*fn)(void *, int, const char *, size_t),
                             void *arg)
 {
     char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
@@ -117,7 +117,7 @@ static void for_prefix_keys(const struct kz_node_keys *keys, const char *muni,
                 continue;
             kz_node_keys_blind(keys, kind, names[i], end, blind);
             if ((n = kz_node_make_key(key, muni, kind, blind, id)) > 0)
-                fn(arg, key, n);
+                fn(arg, KZ_STOR_CF_TERMS, key, n);
         }
     }
 }
@@ -129,7 +129,8 @@ static void for_prefix_keys(const struct kz_node_keys *keys, const char *muni,
  * operational codes and stay readable. */
 static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
                            const Kizuna__Victim *v,
-                           void (*fn)(void *, const char *, size_t), void *arg)
+                           void (*fn)(void *, int, const char *, size_t),
+                           void *arg)
 {
     char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
     size_t n;
@@ -146,27 +147,27 @@ static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
     if (v->dob) {
         kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
         if ((n = kz_node_make_key(key, muni, 'd', blind, v->id)) > 0)
-            fn(arg, key, n);
+            fn(arg, KZ_STOR_CF_TERMS, key, n);
     }
     if (v->shelter_id &&
         (n = kz_node_make_key(key, muni, 's', v->shelter_id, v->id)) > 0)
-        fn(arg, key, n);
+        fn(arg, KZ_STOR_CF_INDEX, key, n);
     if ((n = kz_node_make_key(key, muni, 't', v->status ? v->status : "unknown",
                       v->id)) > 0)
-        fn(arg, key, n);
+        fn(arg, KZ_STOR_CF_INDEX, key, n);
     if (v->household_id &&
         (n = kz_node_make_key(key, muni, 'h', v->household_id, v->id)) > 0)
-        fn(arg, key, n);
+        fn(arg, KZ_STOR_CF_INDEX, key, n);
 }
 
-static void put_index(void *b, const char *k, size_t n)
+static void put_index(void *b, int cf, const char *k, size_t n)
 {
-    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, k, n, "", 0);
+    kz_stor_batch_put(b, cf, k, n, "", 0);
 }
 
-static void del_index(void *b, const char *k, size_t n)
+static void del_index(void *b, int cf, const char *k, size_t n)
 {
-    kz_stor_batch_delete(b, KZ_STOR_CF_INDEX, k, n);
+    kz_stor_batch_delete(b, cf, k, n);
 }
 
 /* -------------------------------------------------------------- counters */

@@ -110,7 +110,7 @@ static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
     if (pl < 0 || pl >= (int)sizeof prefix)
         return KZ_EINVAL;
     kz_stor_iter *it =
-        kz_stor_iter_new(st, KZ_STOR_CF_INDEX, prefix, (size_t)pl, NULL, 0);
+        kz_stor_iter_new(st, KZ_STOR_CF_TERMS, prefix, (size_t)pl, NULL, 0);
     if (it == NULL)
         return KZ_ENOMEM;
     const char *k;
@@ -285,6 +285,7 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
     if (q->dob) {
         kz_node_keys_blind(keys, 'd', q->dob, strlen(q->dob), blind);
         pl = snprintf(prefix, sizeof prefix, "%s/d/%s", muni, blind);
+        cf = KZ_STOR_CF_TERMS;
     }
     else if (q->shelter)
         pl = snprintf(prefix, sizeof prefix, "%s/s/%s", muni, q->shelter);
@@ -297,7 +298,7 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
     if (pl < 0 || pl >= (int)sizeof prefix - 80)
         return KZ_EINVAL;
     size_t plen = (size_t)pl;
-    if (cf == KZ_STOR_CF_INDEX)
+    if (cf != KZ_STOR_CF_RECORDS)
         prefix[plen++] = '\0'; /* exact value: "<value>\0<id>" */
     size_t slen = plen;
     memcpy(start, prefix, plen);

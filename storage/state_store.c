@@ -23,9 +23,10 @@
 #include <unistd.h>
 
 #include "kz_fs.h"
+#include "kz_log.h"
 
-static const char *const cf_names[KZ_STOR_CF__COUNT] = {"meta", "records",
-                                                         "index", "blobs"};
+static const char *const cf_names[KZ_STOR_CF__COUNT] = {
+    "meta", "records", "index", "blobs", "terms"};
 static const char meta_applied[] = "applied";
 static const char meta_format[] = "format";
 
@@ -57,7 +58,7 @@ uint32_t kz_stor_crc32c(const void *data, size_t n)
 
 struct kz_stor {
     rocksdb_t *db;
-    rocksdb_options_t *opts, *blob_opts;
+    rocksdb_options_t *opts, *blob_opts, *terms_opts;
     rocksdb_column_family_handle_t *cf[KZ_STOR_CF__COUNT];
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
@@ -66,10 +67,29 @@ struct kz_stor {
     char errmsg[256];
 };
 
+/* One put or delete of a batch, its key (and value) in the batch's arena. */
+struct batch_op {
+    size_t off, klen, vlen;
+    unsigned seq;
+    unsigned char cf, del;
+};
+
+/* Operations are held back and handed to RocksDB at commit sorted by column
+ * family and key (ties in the order they were made, so a later put or
+ * delete of the same key still wins). A memtable insert starts its search
+ * where the previous one ended, so sorted keys skip most of the skip
+ * list's levels: a registration's ~35 index keys are keyed hashes, random
+ * in key order, and inserting them unsorted was more than a third of a
+ * leader's CPU under a write load. */
 struct kz_stor_batch {
     kz_stor *st;
     rocksdb_writebatch_t *wb;
     size_t n;
+    struct batch_op *ops;
+    size_t cap;
+    char *arena;
+    size_t used, arena_cap;
+    bool failed; /* out of memory while adding: commit refuses */
 };
 
 struct kz_stor_iter {
@@ -102,16 +122,104 @@ static int rocks_err(kz_stor *st, char *err, const char *what)
 
 /* Opens RocksDB at st->path with st's options and reads the format and the
  * applied index. On failure nothing stays open. */
+/* The terms family's prefix: a key up to and including its first '\0'
+ * (the whole key when it has none). */
+static char *term_prefix(void *state, const char *key, size_t len,
+                         size_t *out_len)
+{
+    (void)state;
+    const char *z = memchr(key, '\0', len);
+    *out_len = z != NULL ? (size_t)(z - key) + 1 : len;
+    return (char *)key;
+}
+
+static unsigned char term_in_domain(void *state, const char *key, size_t len)
+{
+    (void)state;
+    (void)key;
+    (void)len;
+    return 1;
+}
+
+static void term_prefix_free(void *state)
+{
+    (void)state;
+}
+
+static const char *term_prefix_name(void *state)
+{
+    (void)state;
+    return "kizuna.term-to-nul.v1";
+}
+
+/* Format 1 kept the name ('n', 'R') and birth-date ('d') terms of the
+ * register in index, as "<muni>/<kind>/<term>\0<id>": no other key of
+ * index has those kinds. Moves them to terms in batches (a crash in the
+ * middle leaves keys in both: the move is repeated at the next open, and
+ * the format is written last), then writes format 2. */
+static int migrate_terms(kz_stor *st)
+{
+    char *err = NULL;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(st->db, ro, st->cf[KZ_STOR_CF_INDEX]);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    uint64_t moved = 0;
+    for (rocksdb_iter_seek_to_first(it); err == NULL; rocksdb_iter_next(it)) {
+        bool valid = rocksdb_iter_valid(it);
+        if (valid) {
+            size_t kl, vl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            const char *slash = memchr(k, '/', kl);
+            size_t at = slash != NULL ? (size_t)(slash - k) : kl;
+            if (at + 2 < kl && k[at + 2] == '/' &&
+                (k[at + 1] == 'n' || k[at + 1] == 'R' || k[at + 1] == 'd') &&
+                memchr(k, '\0', kl) != NULL) {
+                const char *v = rocksdb_iter_value(it, &vl);
+                rocksdb_writebatch_put_cf(wb, st->cf[KZ_STOR_CF_TERMS], k, kl,
+                                          v, vl);
+                rocksdb_writebatch_delete_cf(wb, st->cf[KZ_STOR_CF_INDEX], k,
+                                             kl);
+                moved++;
+            }
+        }
+        if (!valid || rocksdb_writebatch_count(wb) >= 20000) {
+            if (!valid) {
+                unsigned char fmt[8];
+                kz_put_be64(fmt, KZ_STOR_FORMAT_VERSION);
+                rocksdb_writebatch_put_cf(wb, st->cf[KZ_STOR_CF_META],
+                                          meta_format, sizeof meta_format - 1,
+                                          (const char *)fmt, 8);
+            }
+            rocksdb_write(st->db, st->wopts, wb, &err);
+            rocksdb_writebatch_clear(wb);
+            if (!valid)
+                break;
+        }
+    }
+    rocksdb_writebatch_destroy(wb);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (err != NULL)
+        return rocks_err(st, err, "moving terms to format 2");
+    kz_log(KZ_LOG_INFO, "store moved to format 2", "terms_moved=%llu",
+           (unsigned long long)moved);
+    return KZ_OK;
+}
+
 static int open_db(kz_stor *st)
 {
     char *err = NULL;
     const rocksdb_options_t *cf_opts[KZ_STOR_CF__COUNT];
     for (int i = 0; i < KZ_STOR_CF__COUNT; i++)
-        cf_opts[i] = i == KZ_STOR_CF_BLOBS ? st->blob_opts : st->opts;
+        cf_opts[i] = i == KZ_STOR_CF_BLOBS   ? st->blob_opts
+                     : i == KZ_STOR_CF_TERMS ? st->terms_opts
+                                             : st->opts;
     /* RocksDB requires the default column family to be listed: we map it to
      * meta by opening "default" and using it as meta. */
     const char *names[KZ_STOR_CF__COUNT] = {"default", cf_names[1],
-                                            cf_names[2], cf_names[3]};
+                                            cf_names[2], cf_names[3],
+                                            cf_names[4]};
     st->db = rocksdb_open_column_families(st->opts, st->path,
                                           KZ_STOR_CF__COUNT, names, cf_opts,
                                           st->cf, &err);
@@ -138,6 +246,10 @@ static int open_db(kz_stor *st)
     } else {
         uint64_t fmt = vlen == 8 ? kz_get_be64((unsigned char *)v) : 0;
         free(v);
+        if (fmt == 1 && (rv = migrate_terms(st)) != KZ_OK)
+            goto err;
+        if (fmt == 1)
+            fmt = KZ_STOR_FORMAT_VERSION;
         if (fmt != KZ_STOR_FORMAT_VERSION) {
             rv = seterr(st, KZ_ECORRUPT,
                         "store format %llu, this build reads %d",
@@ -230,7 +342,21 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
     rocksdb_options_set_blob_gc_age_cutoff(st->blob_opts, 1.0);
     rocksdb_options_set_blob_compression_type(st->blob_opts,
                                               rocksdb_no_compression);
+    /* Terms: a hash of skip lists by term (see KZ_STOR_CF_TERMS), which
+     * RocksDB only allows without concurrent memtable writes (one writer
+     * here anyway). 2^18 buckets (2 MB of pointers a memtable); the lists
+     * are 12 levels high, since the terms of a first character hold a
+     * fiftieth of the register. */
+    rocksdb_options_set_allow_concurrent_memtable_write(st->opts, 0);
+    st->terms_opts = rocksdb_options_create_copy(st->opts);
+    rocksdb_options_set_prefix_extractor(
+        st->terms_opts,
+        rocksdb_slicetransform_create(NULL, term_prefix_free, term_prefix, term_in_domain,
+                                      NULL, term_prefix_name));
+    rocksdb_options_set_hash_skip_list_rep(st->terms_opts, 1u << 18, 12, 4);
     st->ropts = rocksdb_readoptions_create();
+    /* Whole-family scans (dump, load) cross terms. */
+    rocksdb_readoptions_set_total_order_seek(st->ropts, 1);
     st->wopts = rocksdb_writeoptions_create();
     int rv = recover_swap(st);
     if (rv == KZ_OK)
@@ -257,6 +383,8 @@ void kz_stor_close(kz_stor *st)
     rocksdb_options_destroy(st->opts);
     if (st->blob_opts != NULL)
         rocksdb_options_destroy(st->blob_opts);
+    if (st->terms_opts != NULL)
+        rocksdb_options_destroy(st->terms_opts);
     free(st);
 }
 
@@ -462,18 +590,75 @@ kz_stor_batch *kz_stor_batch_new(kz_stor *st)
     return b;
 }
 
+static void batch_add(kz_stor_batch *b, int cf, bool del, const void *key,
+                      size_t klen, const void *val, size_t vlen)
+{
+    if (b->failed)
+        return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct batch_op *ops = realloc(b->ops, cap * sizeof *ops);
+        if (ops == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->ops = ops;
+        b->cap = cap;
+    }
+    if (b->arena_cap - b->used < klen + vlen) {
+        size_t cap = b->arena_cap ? b->arena_cap * 2 : 4096;
+        while (cap - b->used < klen + vlen)
+            cap *= 2;
+        char *a = realloc(b->arena, cap);
+        if (a == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->arena = a;
+        b->arena_cap = cap;
+    }
+    struct batch_op *op = &b->ops[b->n];
+    op->off = b->used;
+    op->klen = klen;
+    op->vlen = vlen;
+    op->seq = (unsigned)b->n;
+    op->cf = (unsigned char)cf;
+    op->del = del;
+    if (klen > 0)
+        memcpy(b->arena + b->used, key, klen);
+    if (vlen > 0)
+        memcpy(b->arena + b->used + klen, val, vlen);
+    b->used += klen + vlen;
+    b->n++;
+}
+
 void kz_stor_batch_put(kz_stor_batch *b, int cf, const void *key, size_t klen,
                        const void *val, size_t vlen)
 {
-    rocksdb_writebatch_put_cf(b->wb, b->st->cf[cf], key, klen, val, vlen);
-    b->n++;
+    batch_add(b, cf, false, key, klen, val, vlen);
 }
 
 void kz_stor_batch_delete(kz_stor_batch *b, int cf, const void *key,
                           size_t klen)
 {
-    rocksdb_writebatch_delete_cf(b->wb, b->st->cf[cf], key, klen);
-    b->n++;
+    batch_add(b, cf, true, key, klen, NULL, 0);
+}
+
+/* qsort has no context argument: the arena of the batch being sorted. */
+static _Thread_local const char *sort_arena;
+
+static int op_cmp(const void *pa, const void *pb)
+{
+    const struct batch_op *a = pa, *b = pb;
+    if (a->cf != b->cf)
+        return a->cf < b->cf ? -1 : 1;
+    size_t m = a->klen < b->klen ? a->klen : b->klen;
+    int c = m ? memcmp(sort_arena + a->off, sort_arena + b->off, m) : 0;
+    if (c == 0 && a->klen != b->klen)
+        c = a->klen < b->klen ? -1 : 1;
+    if (c == 0)
+        c = a->seq < b->seq ? -1 : 1;
+    return c;
 }
 
 size_t kz_stor_batch_count(const kz_stor_batch *b)
@@ -488,6 +673,22 @@ int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index)
         return seterr(st, KZ_EINVAL, "applied index %llu not above %llu",
                       (unsigned long long)applied_index,
                       (unsigned long long)st->applied);
+    if (b->failed)
+        return seterr(st, KZ_ENOMEM, "out of memory building a batch");
+    if (b->n > 1) {
+        sort_arena = b->arena;
+        qsort(b->ops, b->n, sizeof *b->ops, op_cmp);
+    }
+    rocksdb_writebatch_clear(b->wb);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct batch_op *op = &b->ops[i];
+        const char *k = b->arena + op->off;
+        if (op->del)
+            rocksdb_writebatch_delete_cf(b->wb, st->cf[op->cf], k, op->klen);
+        else
+            rocksdb_writebatch_put_cf(b->wb, st->cf[op->cf], k, op->klen,
+                                      k + op->klen, op->vlen);
+    }
     unsigned char idx[8];
     kz_put_be64(idx, applied_index);
     rocksdb_writebatch_put_cf(b->wb, st->cf[KZ_STOR_CF_META], meta_applied,
@@ -504,6 +705,8 @@ void kz_stor_batch_free(kz_stor_batch *b)
     if (b == NULL)
         return;
     rocksdb_writebatch_destroy(b->wb);
+    free(b->ops);
+    free(b->arena);
     free(b);
 }
 
@@ -521,6 +724,11 @@ kz_stor_iter *kz_stor_iter_new(kz_stor *st, int cf, const void *prefix,
     memcpy(it->prefix, prefix, plen);
     it->plen = plen;
     it->ropts = rocksdb_readoptions_create();
+    /* In terms, a prefix that is a whole term ("...\0") stays in its hash
+     * bucket; any other scan needs the total order (slow: see the enum). */
+    if (cf == KZ_STOR_CF_TERMS &&
+        (plen == 0 || ((const char *)prefix)[plen - 1] != '\0'))
+        rocksdb_readoptions_set_total_order_seek(it->ropts, 1);
     it->it = rocksdb_create_iterator_cf(st->db, it->ropts, st->cf[cf]);
     /* Seek to the later of start and prefix: a start that sorts before the
      * prefix means "from the beginning of the prefix". */
@@ -588,6 +796,7 @@ int kz_stor_dump(kz_stor *st, void *(*alloc)(size_t), size_t header,
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
+    rocksdb_readoptions_set_total_order_seek(ro, 1);
     size_t total = header + DUMP_HEADER;
     uint64_t count = 0;
     int rv = KZ_OK;
@@ -658,6 +867,7 @@ int kz_stor_digest(kz_stor *st, unsigned char out[32], uint64_t *index,
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
+    rocksdb_readoptions_set_total_order_seek(ro, 1);
     /* st->applied moves only on the loop thread that calls this, so it is
      * the snapshot's index. */
     *index = st->applied;

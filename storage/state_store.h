@@ -35,10 +35,20 @@ enum kz_stor_cf {
     KZ_STOR_CF_RECORDS = 1,
     KZ_STOR_CF_INDEX = 2,
     KZ_STOR_CF_BLOBS = 3, /* large values (photos), in blob files */
-    KZ_STOR_CF__COUNT = 4
+    /* Keys "<term>\0<rest>" read only by the whole term: a scan of one
+     * term's keys (an iterator whose prefix ends with the '\0') or a get.
+     * Held in a hash of small skip lists by term, not one ordered list, so
+     * that inserting the ~35 keyed-hash terms of a registration costs a few
+     * comparisons each instead of a walk down a list of every key. A scan
+     * of a prefix that is not a whole term still works, at the cost of
+     * sorting the memtable: do not do it on a hot path. */
+    KZ_STOR_CF_TERMS = 4,
+    KZ_STOR_CF__COUNT = 5
 };
 
-#define KZ_STOR_FORMAT_VERSION 1
+/* 2: the name and birth-date terms moved from index to terms (a store of
+ * format 1 is moved over when it is opened). */
+#define KZ_STOR_FORMAT_VERSION 2
 
 typedef struct kz_stor kz_stor;
 typedef struct kz_stor_batch kz_stor_batch;

@@ -1551,11 +1551,16 @@ Test(reg, no_name_or_dob_in_the_clear_in_the_index_or_the_state)
     for (size_t i = 0; i < n1 && nn < 64; i++)
         needles[nn++] = folded[1][i];
 
-    kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_INDEX, "", 0, NULL, 0);
-    cr_assert_not_null(it);
     const char *k;
-    size_t kl, n_name = 0, n_dob = 0, n_total = 0;
+    size_t kl, n_name = 0, n_dob = 0, n_total = 0, n_terms = 0;
+    /* Index and terms (where the name and dob terms are). */
+    for (int cf = KZ_STOR_CF_INDEX; cf <= KZ_STOR_CF_TERMS;
+         cf = cf == KZ_STOR_CF_INDEX ? KZ_STOR_CF_TERMS : cf + 1) {
+    kz_stor_iter *it = kz_stor_iter_new(st, cf, "", 0, NULL, 0);
+    cr_assert_not_null(it);
     while (kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
+        if (cf == KZ_STOR_CF_TERMS)
+            n_terms++;
         n_total++;
         for (size_t i = 0; i < nn; i++)
             assert_absent(k, kl, needles[i], "an index key");
@@ -1567,6 +1572,7 @@ Test(reg, no_name_or_dob_in_the_clear_in_the_index_or_the_state)
                 cr_assert(strchr("0123456789abcdef", k[i]) && k[i] != '\0',
                           "blind term is not hex");
             cr_assert_eq(k[9 + 32], '\0');
+            cr_assert_eq(cf, KZ_STOR_CF_TERMS, "a term outside terms");
             if (k[7] == 'n')
                 n_name++;
             else
@@ -1574,7 +1580,9 @@ Test(reg, no_name_or_dob_in_the_clear_in_the_index_or_the_state)
         }
     }
     kz_stor_iter_free(it);
+    }
     cr_assert_gt(n_total, 0);
+    cr_assert_eq(n_terms, n_name + n_dob, "terms holds only name and dob terms");
     cr_assert_gt(n_name, 4, "every prefix of every name key is indexed");
     cr_assert_eq(n_dob, 2, "one dob entry per record with a dob");
 
@@ -1941,6 +1949,7 @@ Test(reg, master_key_rotation_rewraps_without_touching_data)
     cr_assert_eq(create(st, 4, &suzuki, NULL), 201);
     struct dumpbuf rec0 = cf_image(st, KZ_STOR_CF_RECORDS);
     struct dumpbuf idx0 = cf_image(st, KZ_STOR_CF_INDEX);
+    struct dumpbuf trm0 = cf_image(st, KZ_STOR_CF_TERMS);
 
     /* The operator adds master key 2 to the keyring; the node re-reads it
      * and proposes the rewrap. */
@@ -1958,12 +1967,19 @@ Test(reg, master_key_rotation_rewraps_without_touching_data)
      * bytes. */
     struct dumpbuf rec1 = cf_image(st, KZ_STOR_CF_RECORDS);
     struct dumpbuf idx1 = cf_image(st, KZ_STOR_CF_INDEX);
+    struct dumpbuf trm1 = cf_image(st, KZ_STOR_CF_TERMS);
     cr_assert_eq(rec1.len, rec0.len);
     cr_assert_eq(memcmp(rec1.buf, rec0.buf, rec0.len), 0,
                  "the rewrap rewrote records");
     cr_assert_eq(idx1.len, idx0.len);
     cr_assert_eq(memcmp(idx1.buf, idx0.buf, idx0.len), 0,
                  "the rewrap rewrote the index");
+    cr_assert_gt(trm0.len, 0);
+    cr_assert_eq(trm1.len, trm0.len);
+    cr_assert_eq(memcmp(trm1.buf, trm0.buf, trm0.len), 0,
+                 "the rewrap rewrote the terms");
+    free(trm0.buf);
+    free(trm1.buf);
     free(rec0.buf);
     free(rec1.buf);
     free(idx0.buf);

@@ -280,7 +280,7 @@ Test(storage, open_refuses_other_format_version)
     kz_stor *st = open_at(dir_a);
     kz_stor_batch *b = kz_stor_batch_new(st);
     kz_stor_batch_put(b, KZ_STOR_CF_META, "format", 6,
-                      "\0\0\0\0\0\0\0\x02", 8);
+                      "\0\0\0\0\0\0\0\x03", 8);
     cr_assert_eq(kz_stor_batch_commit(st, b, 1), KZ_OK);
     kz_stor_batch_free(b);
     kz_stor_close(st);
@@ -288,8 +288,113 @@ Test(storage, open_refuses_other_format_version)
     kz_stor *again = NULL;
     char err[256] = "";
     int rv = kz_stor_open(dir_a, &again, err, sizeof err);
-    cr_assert_eq(rv, KZ_ECORRUPT, "open of a format-2 store: %d", rv);
+    cr_assert_eq(rv, KZ_ECORRUPT, "open of a format-3 store: %d", rv);
     cr_assert_not_null(strstr(err, "format"), "message: %s", err);
+}
+
+/* A format-1 store kept the register's name and dob terms in index: they
+ * move to terms when it is opened, with nothing else touched, and the
+ * store is format 2 after. */
+Test(storage, format_1_terms_move_to_terms)
+{
+    kz_stor *st = open_at(dir_a);
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    static const char n1[] = "131016/n/0123456789abcdef0123456789abcdef\0v1";
+    static const char n2[] = "131016/R/0123456789abcdef0123456789abcdef\0v2";
+    static const char d1[] = "131016/d/fedcba9876543210fedcba9876543210\0v1";
+    static const char s1[] = "131016/s/S1\0v1";
+    static const char nr[] = "131016/n/org"; /* no NUL: not a term */
+    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, n1, sizeof n1 - 1, "", 0);
+    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, n2, sizeof n2 - 1, "", 0);
+    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, d1, sizeof d1 - 1, "", 0);
+    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, s1, sizeof s1 - 1, "", 0);
+    kz_stor_batch_put(b, KZ_STOR_CF_INDEX, nr, sizeof nr - 1, "x", 1);
+    kz_stor_batch_put(b, KZ_STOR_CF_RECORDS, n1, sizeof n1 - 1, "r", 1);
+    kz_stor_batch_put(b, KZ_STOR_CF_META, "format", 6,
+                      "\0\0\0\0\0\0\0\x01", 8);
+    cr_assert_eq(kz_stor_batch_commit(st, b, 7), KZ_OK);
+    kz_stor_batch_free(b);
+    kz_stor_close(st);
+
+    st = open_at(dir_a);
+    cr_assert_eq(kz_stor_applied_index(st), 7);
+    const char *moved[] = {n1, n2, d1};
+    for (int i = 0; i < 3; i++) {
+        char *v;
+        size_t vl;
+        size_t kl = strlen(moved[i]) + 3; /* "\0v1" */
+        cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_INDEX, moved[i], kl, &v, &vl),
+                     KZ_ENOTFOUND, "term %d left in index", i);
+        cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_TERMS, moved[i], kl, &v, &vl),
+                     KZ_OK, "term %d not in terms", i);
+        free(v);
+    }
+    /* A whole-term scan finds it. */
+    kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_TERMS, n1,
+                                        sizeof n1 - 3, NULL, 0);
+    const char *k;
+    size_t kl;
+    cr_assert(kz_stor_iter_next(it, &k, &kl, NULL, NULL));
+    cr_assert_eq(kl, sizeof n1 - 1);
+    cr_assert_not(kz_stor_iter_next(it, &k, &kl, NULL, NULL));
+    kz_stor_iter_free(it);
+    char *v;
+    size_t vl;
+    cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_INDEX, s1, sizeof s1 - 1, &v, &vl),
+                 KZ_OK, "a shelter key moved");
+    free(v);
+    cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_INDEX, nr, sizeof nr - 1, &v, &vl),
+                 KZ_OK, "a key without a term moved");
+    free(v);
+    cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_RECORDS, n1, sizeof n1 - 1, &v,
+                             &vl),
+                 KZ_OK, "records were touched");
+    free(v);
+    cr_assert_eq(kz_stor_get(st, KZ_STOR_CF_META, "format", 6, &v, &vl), KZ_OK);
+    cr_assert_eq(vl, 8);
+    cr_assert_eq(v[7], 2, "format not raised");
+    free(v);
+    kz_stor_close(st);
+}
+
+/* Scans of terms: a whole term stays in its bucket; any other prefix
+ * (here the empty one and a partial term) still sees every key, in order. */
+Test(storage, terms_scans_by_term_and_in_order)
+{
+    kz_stor *st = open_at(dir_a);
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    static const char *const keys[] = {"a/n/t1\0x", "a/n/t1\0y", "a/n/t2\0x",
+                                       "a/n/t10\0z"};
+    for (int i = 0; i < 4; i++)
+        kz_stor_batch_put(b, KZ_STOR_CF_TERMS, keys[i], strlen(keys[i]) + 2,
+                          "", 0);
+    cr_assert_eq(kz_stor_batch_commit(st, b, 1), KZ_OK);
+    kz_stor_batch_free(b);
+    const char *k;
+    size_t kl, n = 0;
+    kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_TERMS, "a/n/t1", 7,
+                                        NULL, 0);
+    while (kz_stor_iter_next(it, &k, &kl, NULL, NULL))
+        n++;
+    kz_stor_iter_free(it);
+    cr_assert_eq(n, 2, "term t1 has 2 keys, not %zu", n);
+    it = kz_stor_iter_new(st, KZ_STOR_CF_TERMS, "a/n/t1", 6, NULL, 0);
+    n = 0;
+    while (kz_stor_iter_next(it, &k, &kl, NULL, NULL))
+        n++;
+    kz_stor_iter_free(it);
+    cr_assert_eq(n, 3, "prefix a/n/t1 (not a whole term): %zu keys", n);
+    it = kz_stor_iter_new(st, KZ_STOR_CF_TERMS, "", 0, NULL, 0);
+    char last[32] = "";
+    n = 0;
+    while (kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
+        cr_assert_gt(memcmp(k, last, kl < sizeof last ? kl : sizeof last), 0);
+        memcpy(last, k, kl < sizeof last ? kl : sizeof last);
+        n++;
+    }
+    kz_stor_iter_free(it);
+    cr_assert_eq(n, 4);
+    kz_stor_close(st);
 }
 
 Test(storage, open_refuses_a_store_already_open)
