@@ -48,6 +48,14 @@ void kz_node_result_error(struct kz_node_result *r, int status,
 size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
                         const char *b);
 
+/* A record id as it follows its term in the terms column family: every
+ * byte b as 255 - b. Ids begin with their creation time, so the newest
+ * record's key is the first of its term, where RocksDB's skip list of the
+ * term inserts it (and checks it is not there yet) in a few comparisons;
+ * in id order it went to the end of the list, a walk down every level.
+ * Its own inverse; out holds strlen(id) + 1 bytes. */
+void kz_node_term_id(char *out, const char *id, size_t n);
+
 /* Puts msg into the batch under key (records column family), sealed with
  * the current data key: the storage key is the associated data and, with
  * the index, derives the nonce, so every replica writes the same bytes. */

@@ -453,8 +453,7 @@ static int find_person(kz_stor *st, struct kz_node_keys *keys,
         char vid[80];
         if (kl - pl >= sizeof vid)
             continue;
-        memcpy(vid, k + pl, kl - pl);
-        vid[kl - pl] = '\0';
+        kz_node_term_id(vid, k + pl, kl - pl);
         Kizuna__Victim *vic;
         rv = kz_node_load_victim(st, keys, muni, vid, &vic);
         if (rv == KZ_ENOTFOUND) {

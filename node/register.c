@@ -69,6 +69,13 @@ size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
     return len;
 }
 
+void kz_node_term_id(char *out, const char *id, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(255 - (unsigned char)id[i]);
+    out[n] = '\0';
+}
+
 /* Length of the UTF-8 character starting at p (1 for anything invalid:
  * folded keys are valid UTF-8, so this only bounds the walk). */
 static size_t utf8_len(unsigned char c)
@@ -125,7 +132,8 @@ static void for_prefix_keys(const struct kz_node_keys *keys, const char *muni,
 /* Calls fn for every index key of v (not the counters). Names are indexed
  * by a blind term per prefix (at character boundaries) of every folded key,
  * so a prefix search is an exact lookup of one keyed hash; dates of birth by
- * the blind term of the date. Shelter, status and household ids are
+ * the blind term of the date. Both in the terms family, followed by the id
+ * inverted (kz_node_term_id). Shelter, status and household ids are
  * operational codes and stay readable. */
 static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
                            const Kizuna__Victim *v,
@@ -135,18 +143,23 @@ static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
     char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
     size_t n;
     char names[MAX_NAME_KEYS][KZ_NODE_NAME_KEY_MAX];
+    char tid[KEY_MAX];
+    size_t idl = strlen(v->id);
+    if (idl >= sizeof tid)
+        idl = sizeof tid - 1; /* too long for any key: make_key refuses it */
+    kz_node_term_id(tid, v->id, idl);
     size_t nk = kz_node_name_keys(v->name, v->name_kana, names, MAX_NAME_KEYS);
-    for_prefix_keys(keys, muni, 'n', v->id, names, nk, fn, arg);
+    for_prefix_keys(keys, muni, 'n', tid, names, nk, fn, arg);
     /* issue 9: a record without kana is also indexed by the dictionary
      * reading its proposer stored, under 'R', so that search can rank
      * these matches below name and kana matches (search.c). */
     nk = (v->name_kana == NULL || v->name_kana[0] == '\0')
              ? kz_node_name_reading_keys(v->name_reading, names, MAX_NAME_KEYS)
              : 0;
-    for_prefix_keys(keys, muni, 'R', v->id, names, nk, fn, arg);
+    for_prefix_keys(keys, muni, 'R', tid, names, nk, fn, arg);
     if (v->dob) {
         kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
-        if ((n = kz_node_make_key(key, muni, 'd', blind, v->id)) > 0)
+        if ((n = kz_node_make_key(key, muni, 'd', blind, tid)) > 0)
             fn(arg, KZ_STOR_CF_TERMS, key, n);
     }
     if (v->shelter_id &&

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply.h"
 #include "keys.h"
 #include "name_fold.h"
 #include "records.h"
@@ -98,32 +99,45 @@ static bool idset_has(const struct idset *s, const char *id)
 /* Ids of records with a name key (kind 'n') or reading key (kind 'R')
  * starting with term: every prefix of every key is indexed by its blind
  * term, so this is one exact lookup. */
-static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
-                       const char *muni, char kind, const char *term,
-                       struct idset *out)
+/* Ids of the records under one blind term of the terms family, sorted. */
+static int blind_ids(kz_stor *st, const char *muni, char kind,
+                     const char *blind, struct idset *out)
 {
-    char prefix[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
-    kz_node_keys_blind(keys, kind, term, strlen(term), blind);
-    int pl = snprintf(prefix, sizeof prefix, "%s/%c/%s", muni, kind, blind);
-    if (pl > 0 && pl < (int)sizeof prefix - 1)
-        prefix[pl++] = '\0'; /* exact term: "<blind>\0<id>" */
-    if (pl < 0 || pl >= (int)sizeof prefix)
+    char prefix[KEY_MAX];
+    /* exact term: "<blind>\0<id inverted>" (kz_node_term_id) */
+    size_t pl = kz_node_make_key(prefix, muni, kind, blind, "");
+    if (pl == 0)
         return KZ_EINVAL;
-    kz_stor_iter *it =
-        kz_stor_iter_new(st, KZ_STOR_CF_TERMS, prefix, (size_t)pl, NULL, 0);
+    kz_stor_iter *it = kz_stor_iter_new(st, KZ_STOR_CF_TERMS, prefix, pl,
+                                        NULL, 0);
     if (it == NULL)
         return KZ_ENOMEM;
     const char *k;
     size_t kl;
     int rv = 0;
+    char id[KEY_MAX];
     while (rv == 0 && kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
-        if (kl > (size_t)pl)
-            rv = idset_add(out, k + pl, kl - (size_t)pl);
+        if (kl > pl && kl - pl < sizeof id) {
+            kz_node_term_id(id, k + pl, kl - pl);
+            rv = idset_add(out, id, kl - pl);
+        }
     }
     kz_stor_iter_free(it);
     if (rv == 0)
         idset_sort_unique(out);
     return rv;
+}
+
+/* Ids of records with a name key (kind 'n') or reading key (kind 'R')
+ * starting with term: every prefix of every key is indexed by its blind
+ * term, so this is one exact lookup. */
+static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
+                       const char *muni, char kind, const char *term,
+                       struct idset *out)
+{
+    char blind[KZ_NODE_BLIND_HEX];
+    kz_node_keys_blind(keys, kind, term, strlen(term), blind);
+    return blind_ids(st, muni, kind, blind, out);
 }
 
 /* Adds the ids of the records in src to dst (both sorted, unique). */
@@ -281,13 +295,20 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
     char prefix[KEY_MAX], start[KEY_MAX];
     int pl;
     int cf = KZ_STOR_CF_INDEX;
-    char blind[KZ_NODE_BLIND_HEX];
     if (q->dob) {
+        /* Terms hold ids newest first: collected and sorted. */
+        char blind[KZ_NODE_BLIND_HEX];
+        struct idset ids = {0};
         kz_node_keys_blind(keys, 'd', q->dob, strlen(q->dob), blind);
-        pl = snprintf(prefix, sizeof prefix, "%s/d/%s", muni, blind);
-        cf = KZ_STOR_CF_TERMS;
+        rv = blind_ids(st, muni, 'd', blind, &ids);
+        for (size_t i = 0; rv == 0 && i < ids.n; i++)
+            rv = take(st, keys, muni, q, q->cursor, "", ids.v[i], pg->items,
+                      pg, last);
+        pg->truncated = ids.truncated;
+        idset_free(&ids);
+        return rv == 1 ? 0 : rv;
     }
-    else if (q->shelter)
+    if (q->shelter)
         pl = snprintf(prefix, sizeof prefix, "%s/s/%s", muni, q->shelter);
     else if (q->status)
         pl = snprintf(prefix, sizeof prefix, "%s/t/%s", muni, q->status);
@@ -298,7 +319,7 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
     if (pl < 0 || pl >= (int)sizeof prefix - 80)
         return KZ_EINVAL;
     size_t plen = (size_t)pl;
-    if (cf != KZ_STOR_CF_RECORDS)
+    if (cf == KZ_STOR_CF_INDEX)
         prefix[plen++] = '\0'; /* exact value: "<value>\0<id>" */
     size_t slen = plen;
     memcpy(start, prefix, plen);

@@ -154,7 +154,9 @@ static const char *term_prefix_name(void *state)
 
 /* Format 1 kept the name ('n', 'R') and birth-date ('d') terms of the
  * register in index, as "<muni>/<kind>/<term>\0<id>": no other key of
- * index has those kinds. Moves them to terms in batches (a crash in the
+ * index has those kinds. Format 2 keeps them in terms with every byte of
+ * the id as 255 - b (the node's kz_node_term_id: newest first). Moves
+ * them over in batches (a crash in the
  * middle leaves keys in both: the move is repeated at the next open, and
  * the format is written last), then writes format 2. */
 static int migrate_terms(kz_stor *st)
@@ -165,6 +167,7 @@ static int migrate_terms(kz_stor *st)
         rocksdb_create_iterator_cf(st->db, ro, st->cf[KZ_STOR_CF_INDEX]);
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     uint64_t moved = 0;
+    bool oom = false;
     for (rocksdb_iter_seek_to_first(it); err == NULL; rocksdb_iter_next(it)) {
         bool valid = rocksdb_iter_valid(it);
         if (valid) {
@@ -176,8 +179,18 @@ static int migrate_terms(kz_stor *st)
                 (k[at + 1] == 'n' || k[at + 1] == 'R' || k[at + 1] == 'd') &&
                 memchr(k, '\0', kl) != NULL) {
                 const char *v = rocksdb_iter_value(it, &vl);
-                rocksdb_writebatch_put_cf(wb, st->cf[KZ_STOR_CF_TERMS], k, kl,
+                char *nk = malloc(kl);
+                if (nk == NULL) {
+                    oom = true;
+                    break;
+                }
+                size_t tl = (size_t)((const char *)memchr(k, '\0', kl) - k) + 1;
+                memcpy(nk, k, tl);
+                for (size_t i = tl; i < kl; i++)
+                    nk[i] = (char)(255 - (unsigned char)k[i]);
+                rocksdb_writebatch_put_cf(wb, st->cf[KZ_STOR_CF_TERMS], nk, kl,
                                           v, vl);
+                free(nk);
                 rocksdb_writebatch_delete_cf(wb, st->cf[KZ_STOR_CF_INDEX], k,
                                              kl);
                 moved++;
@@ -200,6 +213,8 @@ static int migrate_terms(kz_stor *st)
     rocksdb_writebatch_destroy(wb);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
+    if (oom)
+        return seterr(st, KZ_ENOMEM, "moving terms to format 2: out of memory");
     if (err != NULL)
         return rocks_err(st, err, "moving terms to format 2");
     kz_log(KZ_LOG_INFO, "store moved to format 2", "terms_moved=%llu",
