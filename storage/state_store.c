@@ -425,9 +425,13 @@ int kz_stor_checkpoint(kz_stor *st, const char *dir)
     rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(st->db, &err);
     if (err != NULL)
         return rocks_err(st, err, "checkpoint");
-    /* log_size_for_flush 0: memtables are flushed first, so the checkpoint
-     * is SST and blob files (hard links) plus a copied MANIFEST, no WAL. */
-    rocksdb_checkpoint_create(cp, dir, 0, &err);
+    /* No flush (log_size_for_flush above any WAL this store keeps, which
+     * max_total_wal_size caps at 64 MB): SST and blob files as hard links,
+     * MANIFEST and the live WAL copied, which reopening replays. Flushing
+     * every memtable first stalled the loop that takes the snapshot for up
+     * to 1.4 s under a write load (p99 253 ms, against 124 ms with no
+     * snapshots); copying the WAL is mostly page-cache work. */
+    rocksdb_checkpoint_create(cp, dir, UINT64_C(1) << 40, &err);
     rocksdb_checkpoint_object_destroy(cp);
     if (err != NULL)
         return rocks_err(st, err, "checkpoint");

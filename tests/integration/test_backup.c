@@ -124,10 +124,11 @@ Test(backup, create_restore_and_start_a_new_cluster, .fini = teardown,
     char bad[400];
     snprintf(bad, sizeof bad, "%s/backup-damaged", cluster.dir);
     snprintf(args, sizeof args,
-             "cp -r '%s' '%s' && f=$(ls '%s'/*.sst | head -n 1) && "
+             "cp -r '%s' '%s' && "
+             "f=$(ls '%s'/*.sst '%s'/*.log 2>/dev/null | head -n 1) && "
              "printf 'X' | dd of=\"$f\" bs=1 seek=100 conv=notrunc "
              "2>/dev/null",
-             bdir, bad, bad);
+             bdir, bad, bad, bad);
     cr_assert_eq(system(args), 0);
     snprintf(args, sizeof args, "backup restore '%s' --data-dir '%s/x'", bad,
              cluster.dir);
