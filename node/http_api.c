@@ -537,49 +537,49 @@ static SSL *request_ssl(struct kz_node_http *h, h2o_req_t *req)
     return pre->ossl;
 }
 
-/* False without a verified client certificate (401). A verified
- * certificate whose subject identity.c refuses (no O or OU, two of them,
- * control characters...) authenticates with no role: every route that needs
- * one answers 403, as for a certificate without an OU. */
-static bool peer_identity(struct kz_node_http *h, h2o_req_t *req,
-                          struct kz_node_identity *id)
+/* What a connection's client certificate says, worked out at its first
+ * request and kept on the SSL object (a TLS 1.3 connection's certificate
+ * does not change): the digest and the subject parse were a twentieth of
+ * the CPU of a read. */
+struct peer_info {
+    bool verified; /* a certificate that verified: else 401 */
+    struct kz_node_identity id;
+    char cert_sha256[65]; /* SHA-256 of the DER, hex: the audit's "which" */
+    char cn[64];          /* subject CN if printable ASCII, else "" */
+};
+
+static int peer_info_index = -1;
+
+static void peer_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+                           int idx, long argl, void *argp)
 {
-    memset(id, 0, sizeof *id);
-    SSL *ssl = request_ssl(h, req);
-    if (ssl == NULL)
-        return false;
-    X509 *cert = SSL_get0_peer_certificate(ssl);
-    if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
-        return false;
-    (void)kz_node_identity_from_cert(cert, id); /* -1: id has no role */
-    return true;
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    free(ptr);
 }
 
-/* SHA-256 of the client certificate (DER), as hex: the audit log's "which
- * certificate", without copying the subject into every record. */
-static void cert_fingerprint(struct kz_node_http *h, h2o_req_t *req,
-                             char out[65])
+static void cert_fingerprint(X509 *cert, char out[65])
 {
-    out[0] = '\0';
-    SSL *ssl = request_ssl(h, req);
-    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    static const char hex[] = "0123456789abcdef";
     unsigned char md[32];
     unsigned int len = 0;
-    if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &len) != 1 ||
-        len != 32)
+    out[0] = '\0';
+    if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
         return;
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
 }
 
-/* The subject CN of the client certificate, if it is printable ASCII. */
-static void peer_cn(struct kz_node_http *h, h2o_req_t *req, char *out,
-                    size_t cap)
+static void cert_cn(X509 *cert, char *out, size_t cap)
 {
     out[0] = '\0';
-    SSL *ssl = request_ssl(h, req);
-    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-    X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
+    X509_NAME *name = X509_get_subject_name(cert);
     int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
     if (i < 0)
         return;
@@ -593,6 +593,36 @@ static void peer_cn(struct kz_node_http *h, h2o_req_t *req, char *out,
             return;
     memcpy(out, p, (size_t)len);
     out[len] = '\0';
+}
+
+/* NULL without a TLS connection of ours or out of memory; ->verified false
+ * without a verified client certificate (401). A verified certificate
+ * whose subject identity.c refuses (no O or OU, two of them, control
+ * characters...) authenticates with no role: every route that needs one
+ * answers 403, as for a certificate without an OU. */
+static const struct peer_info *peer_info(struct kz_node_http *h,
+                                         h2o_req_t *req)
+{
+    SSL *ssl = request_ssl(h, req);
+    if (ssl == NULL || peer_info_index < 0)
+        return NULL;
+    struct peer_info *pi = SSL_get_ex_data(ssl, peer_info_index);
+    if (pi != NULL)
+        return pi;
+    if ((pi = calloc(1, sizeof *pi)) == NULL)
+        return NULL;
+    X509 *cert = SSL_get0_peer_certificate(ssl);
+    if (cert != NULL && SSL_get_verify_result(ssl) == X509_V_OK) {
+        pi->verified = true;
+        (void)kz_node_identity_from_cert(cert, &pi->id); /* -1: no role */
+        cert_fingerprint(cert, pi->cert_sha256);
+        cert_cn(cert, pi->cn, sizeof pi->cn);
+    }
+    if (SSL_set_ex_data(ssl, peer_info_index, pi) != 1) {
+        free(pi);
+        return NULL;
+    }
+    return pi;
 }
 
 static bool match_route(const struct route *r, const char *path, size_t len,
@@ -3351,18 +3381,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     struct caller *who = &n->http->caller;
     memset(who, 0, sizeof *who);
     if (!(r->roles & R_ANY)) {
-        struct kz_node_identity id;
-        if (!peer_identity(n->http, req, &id)) {
+        const struct peer_info *pi = peer_info(n->http, req);
+        if (pi == NULL || !pi->verified) {
             send_error(n, req, rid, 401, "unauthenticated",
                        "a verified client certificate is required");
             return 0;
         }
+        const struct kz_node_identity id = pi->id;
         who->known = true;
         snprintf(who->org, sizeof who->org, "%s", id.org);
         snprintf(who->role, sizeof who->role, "%s", id.role_name);
-        cert_fingerprint(n->http, req, who->cert_sha256);
+        memcpy(who->cert_sha256, pi->cert_sha256, sizeof who->cert_sha256);
         if (id.role == R_CITIZEN)
-            peer_cn(n->http, req, who->cn, sizeof who->cn);
+            snprintf(who->cn, sizeof who->cn, "%s", pi->cn);
         if (header_value(req, "x-purpose", who->purpose,
                          sizeof who->purpose) != 1)
             who->purpose[0] = '\0';
@@ -3759,6 +3790,9 @@ static void tls_gen_install(struct kz_node_http *h, struct tls_gen *g,
 
 int kz_node_http_init(struct kz_node *n)
 {
+    if (peer_info_index < 0)
+        peer_info_index =
+            SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_info_free);
     struct kz_node_http *h = calloc(1, sizeof *h);
     if (h == NULL)
         return KZ_ENOMEM;

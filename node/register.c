@@ -1650,8 +1650,10 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
                cmd->op_case == KIZUNA__COMMAND__OP_KEY_ADD ||
                cmd->op_case == KIZUNA__COMMAND__OP_KEY_REWRAP) {
         apply_keys(st, b, cmd, &r, keys_changed);
-    } else if (!kz_node_keys_in_state(st)) {
-        /* Decided by the state, the same on every replica. */
+    } else if (!keys->ready && !kz_node_keys_in_state(st)) {
+        /* Decided by the state, the same on every replica (keys->ready
+         * only once the node read the state's keys: then they are there,
+         * and the lookup, a RocksDB get per command, is skipped). */
         kz_node_result_error(&r, 503, "keys_not_ready",
                   "the cluster has no data key yet; retry");
     } else if (!keys->ready) {
