@@ -2,6 +2,9 @@
  * seal.c — AES-256-GCM sealing, HMAC-SHA-256 and the master keyring
  * (seal.h), on OpenSSL 3's EVP interface.
  */
+/* SHA256_Init and friends (kz_stor_hmac, below): deprecated in OpenSSL
+ * 3, still shipped. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "seal.h"
 #include "kz_endian.h"
 
@@ -9,9 +12,9 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,88 +25,77 @@ int kz_stor_random(void *buf, size_t n)
     return RAND_bytes(buf, (int)n) == 1 ? KZ_OK : KZ_EIO;
 }
 
-/* Keyed HMAC contexts, per thread, for the last few keys: the blind terms
- * of every record applied (dozens per person) and the record nonces use
- * the same two keys over and over, and the one-shot HMAC() fetched the
- * algorithm and hashed the key every time (a third of an import's apply).
- * A message copies the keyed context instead. */
+/* Keyed HMAC-SHA-256 states, per thread, for the last few keys: the blind
+ * terms of every record applied (dozens per person) and the record nonces
+ * use the same two keys over and over. The one-shot HMAC() fetched the
+ * algorithm and hashed the key every time (a third of an import's apply);
+ * copying a keyed EVP_MAC_CTX still allocated and freed three digest
+ * contexts per message (a tenth of a follower's CPU under writes). So the
+ * two SHA-256 states after the padded key (RFC 2104: K ^ ipad, K ^ opad)
+ * are kept as plain structs and a message costs two struct copies and the
+ * hashing. OpenSSL 3 deprecates the SHA256_* calls but still ships them;
+ * test_seal checks the result against HMAC(). */
 #define HMAC_CACHE 4
 static _Thread_local struct hmac_slot {
     unsigned char key[KZ_STOR_KEY_BYTES];
-    EVP_MAC_CTX *keyed;
+    SHA256_CTX inner, outer;
+    bool set;
     unsigned long used;
 } hmac_cache[HMAC_CACHE];
 static _Thread_local unsigned long hmac_clock;
 
-static EVP_MAC_CTX *keyed_ctx(const unsigned char key[KZ_STOR_KEY_BYTES])
+static const struct hmac_slot *keyed_slot(
+    const unsigned char key[KZ_STOR_KEY_BYTES])
 {
     struct hmac_slot *victim = &hmac_cache[0];
     for (int i = 0; i < HMAC_CACHE; i++) {
         struct hmac_slot *s = &hmac_cache[i];
-        if (s->keyed != NULL &&
-            CRYPTO_memcmp(s->key, key, KZ_STOR_KEY_BYTES) == 0) {
+        if (s->set && CRYPTO_memcmp(s->key, key, KZ_STOR_KEY_BYTES) == 0) {
             s->used = ++hmac_clock;
-            return s->keyed;
+            return s;
         }
-        if (s->keyed == NULL || s->used < victim->used)
+        if (!s->set || s->used < victim->used)
             victim = s;
     }
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac);
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end()};
-    if (ctx == NULL || EVP_MAC_init(ctx, key, KZ_STOR_KEY_BYTES, params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return NULL;
-    }
-    EVP_MAC_CTX_free(victim->keyed);
-    victim->keyed = ctx;
+    unsigned char pad[SHA256_CBLOCK];
+    memset(pad, 0x36, sizeof pad);
+    for (int i = 0; i < KZ_STOR_KEY_BYTES; i++)
+        pad[i] ^= key[i];
+    SHA256_Init(&victim->inner);
+    SHA256_Update(&victim->inner, pad, sizeof pad);
+    memset(pad, 0x5c, sizeof pad);
+    for (int i = 0; i < KZ_STOR_KEY_BYTES; i++)
+        pad[i] ^= key[i];
+    SHA256_Init(&victim->outer);
+    SHA256_Update(&victim->outer, pad, sizeof pad);
+    OPENSSL_cleanse(pad, sizeof pad);
     memcpy(victim->key, key, KZ_STOR_KEY_BYTES);
+    victim->set = true;
     victim->used = ++hmac_clock;
-    return ctx;
+    return victim;
 }
 
 void kz_stor_hmac_forget(void)
 {
-    for (int i = 0; i < HMAC_CACHE; i++) {
-        EVP_MAC_CTX_free(hmac_cache[i].keyed);
-        OPENSSL_cleanse(&hmac_cache[i], sizeof hmac_cache[i]);
-    }
+    OPENSSL_cleanse(hmac_cache, sizeof hmac_cache);
 }
 
 void kz_stor_hmac(const unsigned char key[KZ_STOR_KEY_BYTES], const void *a,
                   size_t alen, const void *b, size_t blen,
                   unsigned char out[32])
 {
-    EVP_MAC_CTX *keyed = keyed_ctx(key);
-    EVP_MAC_CTX *ctx = keyed ? EVP_MAC_CTX_dup(keyed) : NULL;
-    size_t got = 0;
-    if (ctx != NULL && EVP_MAC_update(ctx, a, alen) == 1 &&
-        (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) &&
-        EVP_MAC_final(ctx, out, &got, 32) == 1 && got == 32) {
-        EVP_MAC_CTX_free(ctx);
-        return;
-    }
-    EVP_MAC_CTX_free(ctx);
-    /* Concatenate without allocating for the common short case. */
-    unsigned char stack[512];
-    unsigned char *msg = stack;
-    if (alen + blen > sizeof stack) {
-        msg = malloc(alen + blen);
-        if (msg == NULL) {
-            memset(out, 0, 32); /* callers treat keys as opaque: fail closed */
-            return;
-        }
-    }
-    memcpy(msg, a, alen);
+    const struct hmac_slot *s = keyed_slot(key);
+    SHA256_CTX ctx = s->inner;
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    SHA256_Update(&ctx, a, alen);
     if (blen > 0)
-        memcpy(msg + alen, b, blen);
-    unsigned int olen = 32;
-    HMAC(EVP_sha256(), key, KZ_STOR_KEY_BYTES, msg, alen + blen, out, &olen);
-    if (msg != stack)
-        free(msg);
+        SHA256_Update(&ctx, b, blen);
+    SHA256_Final(inner, &ctx);
+    ctx = s->outer;
+    SHA256_Update(&ctx, inner, sizeof inner);
+    SHA256_Final(out, &ctx);
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+    OPENSSL_cleanse(inner, sizeof inner);
 }
 
 int kz_stor_seal(const unsigned char key[KZ_STOR_KEY_BYTES], uint32_t key_id,
