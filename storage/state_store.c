@@ -67,29 +67,10 @@ struct kz_stor {
     char errmsg[256];
 };
 
-/* One put or delete of a batch, its key (and value) in the batch's arena. */
-struct batch_op {
-    size_t off, klen, vlen;
-    unsigned seq;
-    unsigned char cf, del;
-};
-
-/* Operations are held back and handed to RocksDB at commit sorted by column
- * family and key (ties in the order they were made, so a later put or
- * delete of the same key still wins). A memtable insert starts its search
- * where the previous one ended, so sorted keys skip most of the skip
- * list's levels: a registration's ~35 index keys are keyed hashes, random
- * in key order, and inserting them unsorted was more than a third of a
- * leader's CPU under a write load. */
 struct kz_stor_batch {
     kz_stor *st;
     rocksdb_writebatch_t *wb;
     size_t n;
-    struct batch_op *ops;
-    size_t cap;
-    char *arena;
-    size_t used, arena_cap;
-    bool failed; /* out of memory while adding: commit refuses */
 };
 
 struct kz_stor_iter {
@@ -609,75 +590,18 @@ kz_stor_batch *kz_stor_batch_new(kz_stor *st)
     return b;
 }
 
-static void batch_add(kz_stor_batch *b, int cf, bool del, const void *key,
-                      size_t klen, const void *val, size_t vlen)
-{
-    if (b->failed)
-        return;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        struct batch_op *ops = realloc(b->ops, cap * sizeof *ops);
-        if (ops == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->ops = ops;
-        b->cap = cap;
-    }
-    if (b->arena_cap - b->used < klen + vlen) {
-        size_t cap = b->arena_cap ? b->arena_cap * 2 : 4096;
-        while (cap - b->used < klen + vlen)
-            cap *= 2;
-        char *a = realloc(b->arena, cap);
-        if (a == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->arena = a;
-        b->arena_cap = cap;
-    }
-    struct batch_op *op = &b->ops[b->n];
-    op->off = b->used;
-    op->klen = klen;
-    op->vlen = vlen;
-    op->seq = (unsigned)b->n;
-    op->cf = (unsigned char)cf;
-    op->del = del;
-    if (klen > 0)
-        memcpy(b->arena + b->used, key, klen);
-    if (vlen > 0)
-        memcpy(b->arena + b->used + klen, val, vlen);
-    b->used += klen + vlen;
-    b->n++;
-}
-
 void kz_stor_batch_put(kz_stor_batch *b, int cf, const void *key, size_t klen,
                        const void *val, size_t vlen)
 {
-    batch_add(b, cf, false, key, klen, val, vlen);
+    rocksdb_writebatch_put_cf(b->wb, b->st->cf[cf], key, klen, val, vlen);
+    b->n++;
 }
 
 void kz_stor_batch_delete(kz_stor_batch *b, int cf, const void *key,
                           size_t klen)
 {
-    batch_add(b, cf, true, key, klen, NULL, 0);
-}
-
-/* qsort has no context argument: the arena of the batch being sorted. */
-static _Thread_local const char *sort_arena;
-
-static int op_cmp(const void *pa, const void *pb)
-{
-    const struct batch_op *a = pa, *b = pb;
-    if (a->cf != b->cf)
-        return a->cf < b->cf ? -1 : 1;
-    size_t m = a->klen < b->klen ? a->klen : b->klen;
-    int c = m ? memcmp(sort_arena + a->off, sort_arena + b->off, m) : 0;
-    if (c == 0 && a->klen != b->klen)
-        c = a->klen < b->klen ? -1 : 1;
-    if (c == 0)
-        c = a->seq < b->seq ? -1 : 1;
-    return c;
+    rocksdb_writebatch_delete_cf(b->wb, b->st->cf[cf], key, klen);
+    b->n++;
 }
 
 size_t kz_stor_batch_count(const kz_stor_batch *b)
@@ -692,22 +616,6 @@ int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index)
         return seterr(st, KZ_EINVAL, "applied index %llu not above %llu",
                       (unsigned long long)applied_index,
                       (unsigned long long)st->applied);
-    if (b->failed)
-        return seterr(st, KZ_ENOMEM, "out of memory building a batch");
-    if (b->n > 1) {
-        sort_arena = b->arena;
-        qsort(b->ops, b->n, sizeof *b->ops, op_cmp);
-    }
-    rocksdb_writebatch_clear(b->wb);
-    for (size_t i = 0; i < b->n; i++) {
-        const struct batch_op *op = &b->ops[i];
-        const char *k = b->arena + op->off;
-        if (op->del)
-            rocksdb_writebatch_delete_cf(b->wb, st->cf[op->cf], k, op->klen);
-        else
-            rocksdb_writebatch_put_cf(b->wb, st->cf[op->cf], k, op->klen,
-                                      k + op->klen, op->vlen);
-    }
     unsigned char idx[8];
     kz_put_be64(idx, applied_index);
     rocksdb_writebatch_put_cf(b->wb, st->cf[KZ_STOR_CF_META], meta_applied,
@@ -724,8 +632,6 @@ void kz_stor_batch_free(kz_stor_batch *b)
     if (b == NULL)
         return;
     rocksdb_writebatch_destroy(b->wb);
-    free(b->ops);
-    free(b->arena);
     free(b);
 }
 
