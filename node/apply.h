@@ -40,6 +40,10 @@ struct kz_node_result {
 
 /* Sets the result to "NNN" + the JSON body (taken). */
 void kz_node_result_set(struct kz_node_result *r, int status, json_t *body);
+/* The same with a victim record as the body (kz_node_victim_json), written
+ * only when someone waits for it. */
+void kz_node_result_victim(struct kz_node_result *r, int status,
+                           const Kizuna__Victim *v);
 void kz_node_result_error(struct kz_node_result *r, int status,
                           const char *code, const char *message);
 

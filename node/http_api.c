@@ -246,6 +246,8 @@ struct guard {
 struct answer {
     int status;
     json_t *body;
+    char *text; /* the body as JSON text instead (answer_text) */
+    size_t text_len;
     Kizuna__Photo *photo; /* a photo as the body instead of JSON */
     char etag[32];
     json_t *subjects; /* ids of the victims whose data it discloses */
@@ -1561,8 +1563,25 @@ static int handle_write(struct kz_node *n, h2o_req_t *req,
 static void answer_ok(struct answer *a, int status, json_t *body)
 {
     json_decref(a->body);
+    free(a->text);
+    a->text = NULL;
     a->status = status;
     a->body = body;
+}
+
+/* A victim record as the body, written as text (kz_node_victim_json): no
+ * tree to build and dump on a hot path. */
+static void answer_victim(struct answer *a, const Kizuna__Victim *v)
+{
+    size_t len = 0;
+    char *text = kz_node_victim_json(v, &len);
+    if (text == NULL) {
+        answer_ok(a, 500, json_pack("{s:{s:s}}", "error", "code", "internal"));
+        return;
+    }
+    answer_ok(a, 200, NULL);
+    a->text = text;
+    a->text_len = len;
 }
 
 static void answer_error(struct answer *a, const char *rid, int status,
@@ -1590,6 +1609,8 @@ static void answer_free(struct answer *a)
     json_decref(a->body);
     json_decref(a->subjects);
     a->body = a->subjects = NULL;
+    free(a->text);
+    a->text = NULL;
 }
 
 /* Sends and frees the answer. */
@@ -1608,6 +1629,13 @@ static void answer_send(struct kz_node *n, h2o_req_t *req, struct answer *a)
                                    (const char *)a->photo->data.data,
                                    a->photo->data.len);
         send_body(n, req, 200, type, v.base, v.len, a->index, a->stale_ms);
+        answer_free(a);
+        return;
+    }
+    if (a->text != NULL) {
+        send_body(n, req, a->status, "application/json; charset=utf-8",
+                  a->text, a->text_len, a->index,
+                  a->status < 300 ? a->stale_ms : -1);
         answer_free(a);
         return;
     }
@@ -1731,7 +1759,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
             snprintf(a->etag, sizeof a->etag, "\"%llu\"",
                      (unsigned long long)v->version);
             json_array_append_new(a->subjects, json_string(v->id));
-            answer_ok(a, 200, kz_node_victim_to_json(v));
+            answer_victim(a, v);
             kizuna__victim__free_unpacked(v, NULL);
             return;
         }
@@ -1998,7 +2026,7 @@ static void serve_read(struct kz_node *n, h2o_req_t *req,
                 answer_error(a, rid, 404, "not_found", "no record");
                 return;
             }
-            answer_ok(a, 200, kz_node_victim_to_json(v));
+            answer_victim(a, v);
             kizuna__victim__free_unpacked(v, NULL);
             return;
         }

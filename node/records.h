@@ -31,6 +31,10 @@ int kz_node_victim_from_json(json_t *obj, bool patch, Kizuna__Victim **out,
 
 /* A new JSON object for a record (caller owns the reference). */
 json_t *kz_node_victim_to_json(const Kizuna__Victim *v);
+/* The same record as compact JSON text, exactly what json_dumps of the
+ * above with JSON_COMPACT gives, without building it (malloc'd, *len
+ * bytes plus a NUL); NULL when out of memory. */
+char *kz_node_victim_json(const Kizuna__Victim *v, size_t *len);
 
 int kz_node_note_from_json(json_t *obj, Kizuna__Note **out, char *err,
                            size_t errlen);

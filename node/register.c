@@ -307,6 +307,24 @@ static int write_deltas(kz_stor *st, kz_stor_batch *b, const char *muni,
 
 /* ---------------------------------------------------------------- results */
 
+void kz_node_result_victim(struct kz_node_result *r, int status,
+                           const Kizuna__Victim *v)
+{
+    r->status = status;
+    if (!r->want)
+        return; /* nobody waits: nothing to write */
+    size_t n = 0;
+    char *js = kz_node_victim_json(v, &n);
+    char *out = js ? malloc(n + 4) : NULL;
+    if (out != NULL) {
+        snprintf(out, 4, "%03d", status);
+        memcpy(out + 3, js, n + 1);
+        *r->buf = out;
+        *r->len = n + 3;
+    }
+    free(js);
+}
+
 void kz_node_result_set(struct kz_node_result *r, int status, json_t *body)
 {
     r->status = status;
@@ -527,7 +545,7 @@ static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b
         return rv;
     r->status = 201;
     if (r->want)
-        kz_node_result_set(r, 201, kz_node_victim_to_json(v));
+        kz_node_result_victim(r, 201, v);
     return KZ_OK;
 }
 
@@ -1036,7 +1054,7 @@ static int store_changed(kz_stor *st, struct kz_node_keys *keys,
         return rv;
     r->status = 200;
     if (r->want)
-        kz_node_result_set(r, 200, kz_node_victim_to_json(v));
+        kz_node_result_victim(r, 200, v);
     return KZ_OK;
 }
 
@@ -1221,7 +1239,7 @@ static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
         goto out;
     r->status = 201;
     if (r->want)
-        kz_node_result_set(r, 201, kz_node_victim_to_json(v));
+        kz_node_result_victim(r, 201, v);
 out:
     if (old)
         kizuna__victim__free_unpacked(old, NULL);

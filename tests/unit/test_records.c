@@ -868,3 +868,106 @@ Test(records, shelter_decoder)
     shelter_bad("{\"name\":\"x\",\"beds\":3}", "beds");
     shelter_bad("{\"name\":\"a\\u0007b\"}", "name");
 }
+
+/* kz_node_victim_json must be json_dumps(kz_node_victim_to_json(v),
+ * JSON_COMPACT) byte for byte. */
+static void assert_same_json(const Kizuna__Victim *v, const char *what)
+{
+    json_t *tree = kz_node_victim_to_json(v);
+    char *want = json_dumps(tree, JSON_COMPACT);
+    json_decref(tree);
+    size_t len = 0;
+    char *got = kz_node_victim_json(v, &len);
+    cr_assert_not_null(want);
+    cr_assert_not_null(got);
+    cr_assert_eq(len, strlen(got), "%s: length", what);
+    cr_assert_str_eq(got, want, "%s", what);
+    free(want);
+    free(got);
+}
+
+#include "sample.h"
+
+Test(records, victim_text_is_jansson_dump_of_sample_records)
+{
+    kz_cli_sample gen;
+    kz_cli_sample_init(&gen, 20261206, 30);
+    for (int i = 0; i < 300; i++) {
+        json_t *rec;
+        Kizuna__Victim *v = NULL;
+        char err[KZ_NODE_ERR_MAX] = "";
+        cr_assert_eq(kz_cli_sample_victim(&gen, &rec), 0);
+        cr_assert_eq(kz_node_victim_from_json(rec, false, &v, NULL, NULL, err,
+                                              sizeof err),
+                     0, "%s", err);
+        json_decref(rec);
+        char id[32];
+        snprintf(id, sizeof id, "019b%08dabcdef", i);
+        v->id = strdup(id);
+        v->version = (uint64_t)i * 7919;
+        v->created_ms = 1765000000000LL + i;
+        v->updated_ms = 1765000000000LL + 2 * i;
+        assert_same_json(v, "sample");
+        kizuna__victim__free_unpacked(v, NULL);
+    }
+}
+
+/* Hostile text: every control character, quotes, backslashes, slashes, DEL,
+ * non-ASCII, and strings that are not UTF-8 (jansson leaves those out), in
+ * every kind of place: members, arrays, notes, stays, consent. */
+Test(records, victim_text_is_jansson_dump_of_hostile_records)
+{
+    char ctl[40];
+    for (int i = 1; i < 32; i++)
+        ctl[i - 1] = (char)i;
+    memcpy(ctl + 31, "\"\\/\x7f", 5);
+    static char bad1[] = "ok\xff", bad2[] = "\xe3\x81", bad3[] = "\xed\xa0\x80";
+    static char kana[] = "ヤマダ タロウ", emoji[] = "\xf0\x9f\x98\x80 x";
+    char *strs[] = {ctl, bad1, bad2, bad3, kana, emoji, "", "plain"};
+    size_t ns = sizeof strs / sizeof *strs;
+    for (size_t i = 0; i < ns; i++) {
+        Kizuna__Victim v = KIZUNA__VICTIM__INIT;
+        Kizuna__Consent c = KIZUNA__CONSENT__INIT;
+        Kizuna__Note n1 = KIZUNA__NOTE__INIT, n2 = KIZUNA__NOTE__INIT;
+        Kizuna__Note *notes[] = {&n1, &n2};
+        Kizuna__ShelterStay s1 = KIZUNA__SHELTER_STAY__INIT,
+                            s2 = KIZUNA__SHELTER_STAY__INIT;
+        Kizuna__ShelterStay *stays[] = {&s1, &s2};
+        char *arr[] = {strs[i], "elderly", strs[(i + 1) % ns]};
+        char *s = strs[i];
+        v.id = s;
+        v.name = s;
+        v.name_kana = strs[(i + 2) % ns];
+        v.dob = NULL;
+        v.sex = s;
+        v.address = strs[(i + 3) % ns];
+        v.contact = s;
+        v.merged_into = i % 2 ? s : NULL;
+        v.needs = arr;
+        v.n_needs = 3;
+        v.version = UINT64_MAX / (i + 1);
+        v.created_ms = -1 - (long long)i;
+        v.updated_ms = 253402300799999LL + (long long)i;
+        c.has_disclose_safety = i % 2;
+        c.disclose_safety = i % 3 == 0;
+        c.recipients = arr;
+        c.n_recipients = i % 4;
+        v.consent = i % 5 ? &c : NULL;
+        n1.status = s;
+        n1.text = strs[(i + 4) % ns];
+        n1.at_ms = 1765000000123LL;
+        n2.author = s;
+        v.notes = notes;
+        v.n_notes = i % 3;
+        s1.shelter_id = s;
+        s1.in_ms = 1;
+        s2.has_out_ms = 1;
+        s2.out_ms = 2;
+        v.shelter_history = stays;
+        v.n_shelter_history = i % 3;
+        assert_same_json(&v, "hostile");
+    }
+    /* Empty: nothing but the members every record has. */
+    Kizuna__Victim e = KIZUNA__VICTIM__INIT;
+    assert_same_json(&e, "empty");
+}
