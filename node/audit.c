@@ -76,12 +76,17 @@ int kz_node_audit_append(kz_stor_batch *b, const char *muni,
     SHA256(buf, n, h->hash);
     free(buf);
     h->seq = rec.seq;
+    return KZ_OK;
+}
+
+void kz_node_audit_put_head(kz_stor_batch *b,
+                            const struct kz_node_audit_head *h)
+{
     unsigned char hv[40];
     kz_put_be64(hv, h->seq);
     memcpy(hv + 8, h->hash, 32);
     kz_stor_batch_put(b, KZ_STOR_CF_META, head_key, sizeof head_key - 1, hv,
                       sizeof hv);
-    return KZ_OK;
 }
 
 int kz_node_audit_load_checkpoint(kz_stor *st,

@@ -37,11 +37,16 @@ struct kz_node_audit_head {
 
 /* Reads the head (seq 0 and a zero hash for an empty log). */
 int kz_node_audit_load_head(kz_stor *st, struct kz_node_audit_head *h);
-/* Appends one record to batch b after head h (advanced in memory) and
- * rewrites the head in the batch. */
+/* Appends one record to batch b after head h (advanced in memory). The
+ * caller writes the head once its records are appended
+ * (kz_node_audit_put_head): an import's 500 records rewrote it 500 times,
+ * each a memtable insert. */
 int kz_node_audit_append(kz_stor_batch *b, const char *muni,
                          struct kz_node_audit_head *h, uint64_t raft_index,
                          int64_t at_ms, const Kizuna__AuditContext *ctx);
+/* Writes head h into batch b. */
+void kz_node_audit_put_head(kz_stor_batch *b,
+                            const struct kz_node_audit_head *h);
 
 /* The retention checkpoint: what the chain starts from once records were
  * pruned. Stored in meta "audit/checkpoint" as 48 bytes: seq (be64), hash

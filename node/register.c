@@ -968,6 +968,8 @@ static int apply_import_pfif(kz_stor *st, struct kz_node_keys *keys,
         json_decref(list);
         return rv;
     }
+    if (cmd->audit != NULL)
+        kz_node_audit_put_head(b, &h);
     if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK) {
         json_decref(list);
         return rv;
@@ -1385,6 +1387,8 @@ static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
             ctx.subject = cv->victims[i]->id;
             rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
         }
+        if (rv == KZ_OK)
+            kz_node_audit_put_head(b, &h);
         return rv;
     }
     ctx.action = (char *)command_action(cmd);
@@ -1393,7 +1397,10 @@ static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
     ctx.person = r->person[0] ? (char *)r->person : NULL;
     ctx.has_outcome = 1;
     ctx.outcome = r->status ? r->status : 200;
-    return kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
+    rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
+    if (rv == KZ_OK)
+        kz_node_audit_put_head(b, &h);
+    return rv;
 }
 
 /* Records of calls that changed nothing (refusals, reads): appended as
@@ -1429,6 +1436,8 @@ static int apply_audit_append(kz_stor *st, kz_stor_batch *b, const char *muni,
     for (size_t i = first; rv == KZ_OK && i < aa->n_entries; i++)
         rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms,
                                   aa->entries[i]);
+    if (rv == KZ_OK && first < aa->n_entries)
+        kz_node_audit_put_head(b, &h);
     if (rv == KZ_OK) {
         r->status = 200;
         if (r->want)

@@ -341,6 +341,7 @@ static uint64_t prune(int64_t before_ms, uint64_t max,
                                           1700000000000LL + (int64_t)next_index,
                                           &ctx),
                      KZ_OK);
+        kz_node_audit_put_head(b, &h);
     }
     cr_assert_eq(kz_stor_batch_commit(st, b, next_index++), KZ_OK);
     kz_stor_batch_free(b);
