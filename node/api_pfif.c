@@ -154,7 +154,7 @@ struct export {
     char cursor[KZ_NODE_KEY_MAX + 1]; /* first key of the next page */
     size_t cursor_len;
     uint64_t count;       /* persons disclosed so far */
-    struct kz_node_pfif_buf buf; /* the page being audited or sent */
+    struct kz_node_text buf; /* the page being audited or sent */
     char **ids;           /* the page's victim ids (its audit subjects) */
     size_t n_ids;
 };

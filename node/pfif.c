@@ -733,30 +733,9 @@ void kz_node_pfif_batch_free(struct kz_node_pfif_batch *b)
 
 /* -------------------------------------------------------------- writer */
 
-static void put(struct kz_node_pfif_buf *b, const char *s, size_t n)
+void kz_node_pfif_buf_put(struct kz_node_text *b, const char *s)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void kz_node_pfif_buf_put(struct kz_node_pfif_buf *b, const char *s)
-{
-    put(b, s, strlen(s));
+    kz_node_text_put(b, s, strlen(s));
 }
 
 #define puts_ kz_node_pfif_buf_put
@@ -765,7 +744,7 @@ void kz_node_pfif_buf_put(struct kz_node_pfif_buf *b, const char *s)
  * controls but tab and line feed) left out; a carriage return as a
  * reference so that it survives a parser's line-end normalisation. The
  * register's text is validated UTF-8, so bytes >= 0x80 go as they are. */
-static void escaped(struct kz_node_pfif_buf *b, const char *s)
+static void escaped(struct kz_node_text *b, const char *s)
 {
     const char *run = s;
     for (; *s; s++) {
@@ -784,15 +763,15 @@ static void escaped(struct kz_node_pfif_buf *b, const char *s)
         else if (c < 0x20 && c != '\t' && c != '\n')
             rep = "";
         if (rep != NULL) {
-            put(b, run, (size_t)(s - run));
+            kz_node_text_put(b, run, (size_t)(s - run));
             puts_(b, rep);
             run = s + 1;
         }
     }
-    put(b, run, (size_t)(s - run));
+    kz_node_text_put(b, run, (size_t)(s - run));
 }
 
-static void element(struct kz_node_pfif_buf *b, const char *indent,
+static void element(struct kz_node_text *b, const char *indent,
                     const char *name, const char *value)
 {
     if (value == NULL || value[0] == '\0')
@@ -815,13 +794,13 @@ static void pfif_time(long long ms, char out[32])
     snprintf(out, 32, "%.19sZ", t);
 }
 
-void kz_node_pfif_begin(struct kz_node_pfif_buf *b)
+void kz_node_pfif_begin(struct kz_node_text *b)
 {
     puts_(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
              "<pfif:pfif xmlns:pfif=\"" KZ_NODE_PFIF_NS "\">\n");
 }
 
-void kz_node_pfif_end(struct kz_node_pfif_buf *b)
+void kz_node_pfif_end(struct kz_node_text *b)
 {
     puts_(b, "</pfif:pfif>\n");
 }
@@ -841,7 +820,7 @@ bool kz_node_pfif_exportable(const Kizuna__Victim *v)
     return false;
 }
 
-void kz_node_pfif_write_person(struct kz_node_pfif_buf *b,
+void kz_node_pfif_write_person(struct kz_node_text *b,
                                const Kizuna__Victim *v, const char *source)
 {
     char pid[KZ_NODE_PFIF_ID_MAX + 64], t[32];

@@ -30,6 +30,7 @@
 
 #include "csv_import.h"
 #include "kizuna.pb-c.h"
+#include "text.h"
 
 #define KZ_NODE_PFIF_NS "http://zesty.ca/pfif/1.4"
 /* One batch is one raft entry applied in one go on every node: the same
@@ -86,23 +87,18 @@ const char *kz_node_pfif_status_out(const char *status);
 
 /* A growing output buffer; oom is set (and further appends ignored) when
  * an allocation fails. The caller frees p with free(). */
-struct kz_node_pfif_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
 
 /* Appends s as it is (no escaping). */
-void kz_node_pfif_buf_put(struct kz_node_pfif_buf *b, const char *s);
+void kz_node_pfif_buf_put(struct kz_node_text *b, const char *s);
 
 /* The document's start (XML declaration and the pfif:pfif root) and end. */
-void kz_node_pfif_begin(struct kz_node_pfif_buf *b);
-void kz_node_pfif_end(struct kz_node_pfif_buf *b);
+void kz_node_pfif_begin(struct kz_node_text *b);
+void kz_node_pfif_end(struct kz_node_text *b);
 
 /* Appends v as one <pfif:person> with its notes, every text XML-escaped.
  * source names the register ("Kizuna <municipality>"). Fields written:
  * docs/ARCHITECTURE.md, "PFIF 1.4". */
-void kz_node_pfif_write_person(struct kz_node_pfif_buf *b,
+void kz_node_pfif_write_person(struct kz_node_text *b,
                                const Kizuna__Victim *v, const char *source);
 
 /* Whether v may leave the register in a PFIF export: DOMAIN.md §1, consent

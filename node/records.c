@@ -8,6 +8,7 @@
  * of API.md.
  */
 #include "records.h"
+#include "text.h"
 #include "name_reading.h"
 #include "utf8.h"
 
@@ -534,40 +535,18 @@ json_t *kz_node_victim_to_json(const Kizuna__Victim *v)
  * element is not added), `"` and `\` escaped, control characters as \b \f
  * \n \r \t or \u00XX (upper-case hex), nothing else escaped. test_records
  * compares the two on generated and hostile records. */
-struct jbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void jb_put(struct jbuf *b, const char *s, size_t n)
+static void jb_put(struct kz_node_text *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->cap - b->n < n + 1) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap - b->n < n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
+    kz_node_text_put(b, s, n);
 }
 
-static void jb_lit(struct jbuf *b, const char *s)
+static void jb_lit(struct kz_node_text *b, const char *s)
 {
     jb_put(b, s, strlen(s));
 }
 
 /* A JSON string of s (valid UTF-8 checked by the caller). */
-static void jb_string(struct jbuf *b, const char *s)
+static void jb_string(struct kz_node_text *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     jb_put(b, "\"", 1);
@@ -606,7 +585,7 @@ static bool jb_ok(const char *s)
 }
 
 /* ,"k": before a member (no comma when *first), then the value. */
-static void jb_key(struct jbuf *b, bool *first, const char *k)
+static void jb_key(struct kz_node_text *b, bool *first, const char *k)
 {
     if (!*first)
         jb_put(b, ",", 1);
@@ -615,7 +594,7 @@ static void jb_key(struct jbuf *b, bool *first, const char *k)
     jb_put(b, ":", 1);
 }
 
-static void jb_member_str(struct jbuf *b, bool *first, const char *k,
+static void jb_member_str(struct kz_node_text *b, bool *first, const char *k,
                           const char *v)
 {
     if (!jb_ok(v))
@@ -624,7 +603,7 @@ static void jb_member_str(struct jbuf *b, bool *first, const char *k,
     jb_string(b, v);
 }
 
-static void jb_member_time(struct jbuf *b, bool *first, const char *k,
+static void jb_member_time(struct kz_node_text *b, bool *first, const char *k,
                            long long ms)
 {
     char t[40];
@@ -633,7 +612,7 @@ static void jb_member_time(struct jbuf *b, bool *first, const char *k,
     jb_string(b, t);
 }
 
-static void jb_str_array(struct jbuf *b, char **v, size_t n)
+static void jb_str_array(struct kz_node_text *b, char **v, size_t n)
 {
     bool first = true;
     jb_put(b, "[", 1);
@@ -650,7 +629,7 @@ static void jb_str_array(struct jbuf *b, char **v, size_t n)
 
 char *kz_node_victim_json(const Kizuna__Victim *v, size_t *len)
 {
-    struct jbuf b = {0};
+    struct kz_node_text b = {0};
     bool first = true;
     char num[32];
     jb_put(&b, "{", 1);
@@ -722,7 +701,7 @@ char *kz_node_victim_json(const Kizuna__Victim *v, size_t *len)
         free(b.p);
         return NULL;
     }
-    *len = b.n;
+    *len = b.len;
     return b.p;
 }
 

@@ -25,7 +25,7 @@
 
 static void check_roundtrip(const Kizuna__Victim *v)
 {
-    struct kz_node_pfif_buf out = {0};
+    struct kz_node_text out = {0};
     kz_node_pfif_begin(&out);
     kz_node_pfif_write_person(&out, v, "Kizuna fuzz");
     kz_node_pfif_end(&out);

@@ -473,7 +473,7 @@ Test(pfif_apply, an_export_read_back_updates_the_native_record,
     c.create_victim = &cv;
     cr_assert_eq(kz_test_apply(st, &keys, "131016", &idx, &c, NULL), 201);
     Kizuna__Victim *s = load("V7");
-    struct kz_node_pfif_buf out = {0};
+    struct kz_node_text out = {0};
     kz_node_pfif_begin(&out);
     kz_node_pfif_write_person(&out, s, "Kizuna 131016");
     kz_node_pfif_end(&out);
@@ -554,7 +554,7 @@ Test(pfif, export_escapes_and_reads_back)
     cr_assert_not(kz_node_pfif_exportable(&v), "a merged duplicate");
     v.merged_into = NULL;
 
-    struct kz_node_pfif_buf out = {0};
+    struct kz_node_text out = {0};
     kz_node_pfif_begin(&out);
     kz_node_pfif_write_person(&out, &v, "Kizuna 131016");
     kz_node_pfif_end(&out);
