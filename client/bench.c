@@ -1,6 +1,7 @@
 /*
- * kizuna-bench: command line, request bodies, the curl multi loop and the
- * summary (see bench.h for the design).
+ * kizuna-bench: command line, request bodies, the load loop on libuv and
+ * the summary (see bench.h for the design; bench_http.c is the transport:
+ * connections, TLS and HTTP/1.1).
  *
  * Happy path of a run: check the certificate files, open N slots, run the
  * preload phase (read/mixed/photo/update: exactly --preload POSTs, keeping
@@ -16,18 +17,18 @@
  * without stopping the load, and watches the writes sent after it ended.
  *
  * Failure modes: a transport failure is counted and the slot pauses 100 ms;
- * a failure libcurl would repeat on every request (a certificate it cannot
- * load, an option it refuses) ends the run with KZ_CLI_ECONFIG, and so does
+ * a failure the transport would repeat on every request (a CA file or
+ * certificate OpenSSL cannot load, a bad endpoint URL: kz_bh_err_local)
+ * ends the run with KZ_CLI_ECONFIG, and so does
  * a failover command that cannot be started; running out of memory for the
  * latency array ends it with KZ_CLI_ENOMEM.
  */
 #include "bench.h"
-#include "curl_local.h"
+#include "bench_http.h"
 
 #include "kizuna.h"
 #include "sample.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 extern char **environ; /* for posix_spawn: the command gets ours */
 
@@ -217,8 +219,6 @@ void kz_cli_bench_usage(FILE *f)
 	    "                      (30000; a node refuses more than its\n"
 	    "                      photo_max_bytes, 2 MiB by default)\n"
 	    "  --consistency C     linearizable (default) or stale\n"
-	    "  --http2             offer HTTP/2; concurrent requests to one node\n"
-	    "                      then share its connection as streams\n"
 	    "  --timeout SEC       per request (10)\n"
 	    "  --seed S            sample data, photos and id choice (1)\n"
 	    "\n"
@@ -436,7 +436,13 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		return KZ_CLI_BENCH_ARGS_OK;
 	out->json = flag[KZ_CLI__O_JSON];
 	out->quiet = flag[KZ_CLI__O_QUIET];
-	out->http2 = flag[KZ_CLI__O_HTTP2];
+	/* Still known, to say why it is refused: the transport
+	 * (bench_http.c) speaks HTTP/1.1 only. */
+	if (flag[KZ_CLI__O_HTTP2])
+		return kz_cli__busage(err, errlen,
+				      "--http2 is not supported: kizuna-bench "
+				      "speaks HTTP/1.1 (one request in flight "
+				      "per connection, kept alive)");
 
 	if (workload == NULL)
 		return kz_cli__busage(err, errlen,
@@ -475,8 +481,7 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		static const enum kz_cli__bopt_id kizuna_only[] = {
 		    KZ_CLI__O_PKI,   KZ_CLI__O_CACERT, KZ_CLI__O_CERT,
 		    KZ_CLI__O_KEY,   KZ_CLI__O_WCERT,  KZ_CLI__O_WKEY,
-		    KZ_CLI__O_RCERT, KZ_CLI__O_RKEY,   KZ_CLI__O_PURPOSE,
-		    KZ_CLI__O_HTTP2};
+		    KZ_CLI__O_RCERT, KZ_CLI__O_RKEY,   KZ_CLI__O_PURPOSE};
 		/* mixed, photo, identity and update speak Kizuna's API
 		 * (records, photos, cards, PATCH): etcd has no such thing. */
 		if (out->workload != KZ_CLI_BENCH_WRITE &&
@@ -1011,8 +1016,8 @@ typedef struct kz_cli__slot {
 	struct kz_cli__bench *b;
 	size_t ep;              /* endpoint index: every request goes there */
 	int probe;              /* a failover probe, not one of the N */
-	CURL *h[2];             /* by KZ_CLI_BENCH_OP_*; created when needed */
-	int busy;               /* a request is in the multi handle */
+	kz_bh_conn *h[2];       /* by KZ_CLI_BENCH_OP_*; created when needed */
+	int busy;               /* a request is with the transport */
 	int op;                 /* kind of that request */
 	enum kz_cli__req req;   /* what it does */
 	size_t victim;          /* photo PUT, PATCH: whose (index in b->ids) */
@@ -1023,13 +1028,13 @@ typedef struct kz_cli__slot {
 	char challenge_id[64];
 	unsigned char nonce[32];
 	uint64_t not_before_ns; /* pause after a transport failure */
-	char *body;             /* POST/PUT body in flight (curl borrows it;
-				   malloc'd, owned by the slot) */
+	char *body;             /* POST/PUT body of the request in flight
+				   (malloc'd, owned by the slot) */
 	char url[KZ_CLI__URL_MAX];
 	char resp[KZ_CLI__RESP_MAX]; /* start of the response body */
 	size_t resp_len;
 	uint64_t resp_total;    /* whole response body, also past resp */
-	char curlerr[CURL_ERROR_SIZE];
+	char errmsg[256];       /* the transport's failure, "" if none */
 } kz_cli__slot;
 
 /* One phase of a run: what to send, when to stop, where to count. */
@@ -1056,10 +1061,14 @@ typedef struct kz_cli__bench {
 	const kz_cli_bench_args *a;
 	kz_cli_endpoint *eps;
 	size_t n_eps;
-	CURLM *multi;
+	uv_loop_t loop;         /* the transport's (loop_open: initialised) */
+	int loop_open;
+	uv_timer_t tick;        /* bounds one turn of the loop */
+	kz_bh_tls *tls[2];      /* client identity by KZ_CLI_BENCH_OP_* */
+	uint64_t n_done;        /* requests finished (counts the loop's turns) */
 	kz_cli__slot *slots;
 	size_t n_slots;
-	struct curl_slist *hdrs[KZ_CLI__REQ_COUNT_];
+	char *hdrs[KZ_CLI__REQ_COUNT_]; /* header lines of each kind */
 	kz_cli_sample gen;
 	uint64_t rng;
 	char (*ids)[KZ_CLI__ID_MAX]; /* pool of ids to read */
@@ -1086,94 +1095,79 @@ typedef struct kz_cli__bench {
 	char errmsg[512];
 } kz_cli__bench;
 
-static size_t kz_cli__on_resp(char *data, size_t size, size_t nmemb, void *ud)
+/* A piece of the response body of slot ud's request: the first
+ * KZ_CLI__RESP_MAX - 1 bytes are kept, all are counted. */
+static void kz_cli__on_resp(void *ud, const char *data, size_t n)
 {
 	kz_cli__slot *s = ud;
-	size_t n = size * nmemb, room = sizeof(s->resp) - 1 - s->resp_len;
+	size_t room = sizeof(s->resp) - 1 - s->resp_len;
 	memcpy(s->resp + s->resp_len, data, n < room ? n : room);
 	s->resp_len += n < room ? n : room;
 	s->resp_total += n;
-	return n;
 }
 
-/* The handle of slot s for requests of kind op, made on first use with
- * everything but the URL, headers, body and PUT set (kz_cli__start sets
- * those for each request). NULL with b->fatal set on failure. */
-static CURL *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
+static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
+			   const kz_bh_result *r);
+
+static void kz_cli__on_done(void *ud, const kz_bh_result *r)
+{
+	kz_cli__slot *s = ud;
+	s->b->n_done++;
+	kz_cli__finish(s->b, s, r);
+}
+
+/* Whether both kinds of request go out with the same identity (etcd:
+ * none; Kizuna: --cert for both): then, as libcurl would reuse it, a
+ * slot has one connection for both. */
+static int kz_cli__one_identity(const kz_cli_bench_args *a)
+{
+	return a->target == KZ_CLI_BENCH_TARGET_ETCD ||
+	       ((a->write_cert == a->read_cert ||
+		 (a->write_cert != NULL && a->read_cert != NULL &&
+		  strcmp(a->write_cert, a->read_cert) == 0)) &&
+		(a->write_key == a->read_key ||
+		 (a->write_key != NULL && a->read_key != NULL &&
+		  strcmp(a->write_key, a->read_key) == 0)));
+}
+
+/* The connection of slot s for requests of kind op, made on first use:
+ * to the slot's endpoint, with the identity of op (bench_http.h; as
+ * libkizuna, every node connection is TLS 1.3, mutually authenticated;
+ * etcd is spoken to in plain HTTP). When both kinds share an identity,
+ * h[READ] is h[WRITE]. NULL with b->fatal set on failure. */
+static kz_bh_conn *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
 {
 	const kz_cli_bench_args *a = b->a;
-	CURLcode cc = CURLE_OK;
-	CURL *h;
-	const char *cert = op == KZ_CLI_BENCH_OP_WRITE ? a->write_cert
-						       : a->read_cert;
-	const char *key = op == KZ_CLI_BENCH_OP_WRITE ? a->write_key
-						      : a->read_key;
+	kz_bh_conn_opts o;
+	char err[300];
+	int rc;
 
 	if (s->h[op] != NULL)
 		return s->h[op];
-	h = curl_easy_init();
-	if (h == NULL) {
-		b->fatal = KZ_CLI_ENOMEM;
-		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-			     "cannot create a curl handle");
+	if (op == KZ_CLI_BENCH_OP_READ && kz_cli__one_identity(a))
+		return s->h[op] = kz_cli__handle(b, s, KZ_CLI_BENCH_OP_WRITE);
+	memset(&o, 0, sizeof(o));
+	o.loop = &b->loop;
+	o.url = b->eps[s->ep].url;
+	o.tls = b->tls[op];
+	o.connect_timeout_ms = a->timeout_ms < KZ_CLI__CONNECT_TIMEOUT_MS
+				   ? a->timeout_ms
+				   : KZ_CLI__CONNECT_TIMEOUT_MS;
+	o.timeout_ms = s->probe && a->timeout_ms > KZ_CLI__PROBE_TIMEOUT_MS
+			   ? KZ_CLI__PROBE_TIMEOUT_MS
+			   : a->timeout_ms;
+	o.on_body = kz_cli__on_resp;
+	o.on_done = kz_cli__on_done;
+	o.ud = s;
+	err[0] = '\0';
+	rc = kz_bh_conn_new(&o, &s->h[op], err, sizeof(err));
+	if (rc != KZ_BH_OK) {
+		b->fatal = rc == KZ_BH_E_NOMEM ? KZ_CLI_ENOMEM : KZ_CLI_ECONFIG;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg), "%s",
+			     err[0] ? err : kz_bh_strerror(rc));
 		return NULL;
 	}
-	KZ_CLI__SETOPT(cc, h, CURLOPT_PRIVATE, (void *)s);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_ERRORBUFFER, s->curlerr);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_NOSIGNAL, 1L);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_PROTOCOLS_STR, "http,https");
-	KZ_CLI__SETOPT(cc, h, CURLOPT_FOLLOWLOCATION, 0L);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_CONNECTTIMEOUT_MS,
-			a->timeout_ms < KZ_CLI__CONNECT_TIMEOUT_MS
-			    ? a->timeout_ms
-			    : KZ_CLI__CONNECT_TIMEOUT_MS);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_TIMEOUT_MS,
-			s->probe && a->timeout_ms > KZ_CLI__PROBE_TIMEOUT_MS
-			    ? KZ_CLI__PROBE_TIMEOUT_MS
-			    : a->timeout_ms);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_TCP_KEEPALIVE, 1L);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_TCP_NODELAY, 1L);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_USERAGENT, "kizuna-bench/1");
-	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTP_VERSION,
-			a->http2 ? (long)CURL_HTTP_VERSION_2TLS
-				 : (long)CURL_HTTP_VERSION_1_1);
-	/* With HTTP/2, wait for the first connection to a node instead of
-	 * opening one per request: requests then multiplex over it. */
-	if (a->http2)
-		KZ_CLI__SETOPT(cc, h, CURLOPT_PIPEWAIT, 1L);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_WRITEFUNCTION, kz_cli__on_resp);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_WRITEDATA, (void *)s);
-	/* As libkizuna: every node connection is TLS 1.3, mutually
-	 * authenticated. etcd is spoken to in plain HTTP: nothing to set. */
-	if (a->target == KZ_CLI_BENCH_TARGET_KIZUNA)
-		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLVERSION,
-				(long)CURL_SSLVERSION_TLSv1_3);
-	if (a->cacert != NULL)
-		KZ_CLI__SETOPT(cc, h, CURLOPT_CAINFO, a->cacert);
-	if (cert != NULL) {
-		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLCERT, cert);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLCERTTYPE, "PEM");
-	}
-	if (key != NULL) {
-		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLKEY, key);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_SSLKEYTYPE, "PEM");
-	}
-	/* etcd's gateway takes every call, ranges too, as a POST. */
-	if (op == KZ_CLI_BENCH_OP_WRITE ||
-	    a->target == KZ_CLI_BENCH_TARGET_ETCD)
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POST, 1L);
-	else
-		KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPGET, 1L);
-	if (cc != CURLE_OK) {
-		curl_easy_cleanup(h);
-		b->fatal = KZ_CLI_ECONFIG;
-		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-			     "libcurl rejected an option: %s",
-			     curl_easy_strerror(cc));
-		return NULL;
-	}
-	s->h[op] = h;
-	return h;
+	return s->h[op];
 }
 
 /* The next POST body (update: PATCH body, when the phase updates),
@@ -1252,10 +1246,9 @@ static int kz_cli__verify_body(kz_cli__bench *b, kz_cli__slot *s, char **body,
  * both POSTs as the terminal (the read handle). Returns the request kind,
  * or -1 with b->fatal set. */
 static int kz_cli__identity_request(kz_cli__bench *b, kz_cli__slot *s,
-				    CURL *h, size_t *len)
+				    size_t *len)
 {
 	const kz_cli_endpoint *ep = &b->eps[s->ep];
-	CURLcode cc = CURLE_OK;
 	int n, rc;
 
 	if (!s->id_verify) {
@@ -1277,27 +1270,17 @@ static int kz_cli__identity_request(kz_cli__bench *b, kz_cli__slot *s,
 				 : "out of memory, or endpoint URL too long");
 		return -1;
 	}
-	KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)*len);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
-	if (cc != CURLE_OK) {
-		b->fatal = KZ_CLI_ECONFIG;
-		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-			     "libcurl rejected an option: %s",
-			     curl_easy_strerror(cc));
-		return -1;
-	}
 	return s->id_verify ? KZ_CLI__REQ_ID_VERIFY : KZ_CLI__REQ_ID_CHALLENGE;
 }
 
-/* etcd: the body and URL of slot s's next request, a put of a new key
- * whose value is the record body a Kizuna write would carry, or a range
- * of a stored key (b->n_ids > 0). Returns 0, or -1 with b->fatal set. */
-static int kz_cli__etcd_request(kz_cli__bench *b, kz_cli__slot *s, CURL *h,
-				enum kz_cli__req req)
+/* etcd: the body (*len bytes) and URL of slot s's next request, a put of
+ * a new key whose value is the record body a Kizuna write would carry, or
+ * a range of a stored key (b->n_ids > 0). Returns 0, or -1 with b->fatal
+ * set. */
+static int kz_cli__etcd_request(kz_cli__bench *b, kz_cli__slot *s,
+				enum kz_cli__req req, size_t *len)
 {
 	const kz_cli_endpoint *ep = &b->eps[s->ep];
-	CURLcode cc = CURLE_OK;
-	size_t len = 0;
 	int n, rc;
 
 	if (req == KZ_CLI__REQ_ETCD_PUT) {
@@ -1309,14 +1292,14 @@ static int kz_cli__etcd_request(kz_cli__bench *b, kz_cli__slot *s, CURL *h,
 			kz_cli_bench_etcd_key(b->a->seed, b->next_key++, s->key,
 					      sizeof(s->key));
 			rc = kz_cli_bench_etcd_put_body(s->key, value, vlen,
-							&s->body, &len);
+							&s->body, len);
 			free(value);
 		}
 	} else {
 		size_t k = kz_cli__brand_below(&b->rng, b->n_ids);
 		memcpy(s->key, b->ids[k], strlen(b->ids[k]) + 1);
 		rc = kz_cli_bench_etcd_range_body(s->key, b->a->stale, &s->body,
-						  &len);
+						  len);
 	}
 	if (rc != KZ_CLI_OK) {
 		b->fatal = rc;
@@ -1333,15 +1316,6 @@ static int kz_cli__etcd_request(kz_cli__bench *b, kz_cli__slot *s, CURL *h,
 			     "endpoint URL too long: %s", ep->url);
 		return -1;
 	}
-	KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
-	if (cc != CURLE_OK) {
-		b->fatal = KZ_CLI_ECONFIG;
-		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-			     "libcurl rejected an option: %s",
-			     curl_easy_strerror(cc));
-		return -1;
-	}
 	return 0;
 }
 
@@ -1353,19 +1327,18 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	int op = KZ_CLI_BENCH_OP_WRITE, n;
 	size_t pool = ph->photos ? b->n_photo_ids : b->n_ids;
 	enum kz_cli__req req;
-	CURLcode cc = CURLE_OK;
-	CURLMcode mc;
-	CURL *h;
+	const char *method;
+	size_t len = 0;
+	kz_bh_conn *h;
 
 	if (b->a->workload == KZ_CLI_BENCH_IDENTITY) {
-		size_t len;
 		int kind;
 		h = kz_cli__handle(b, s, KZ_CLI_BENCH_OP_READ);
 		if (h == NULL)
 			return;
 		free(s->body);
 		s->body = NULL;
-		kind = kz_cli__identity_request(b, s, h, &len);
+		kind = kz_cli__identity_request(b, s, &len);
 		if (kind < 0)
 			return;
 		req = (enum kz_cli__req)kind;
@@ -1415,12 +1388,11 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 	free(s->body);
 	s->body = NULL;
 	if (req == KZ_CLI__REQ_ETCD_PUT || req == KZ_CLI__REQ_ETCD_RANGE) {
-		if (kz_cli__etcd_request(b, s, h, req) != 0)
+		if (kz_cli__etcd_request(b, s, req, &len) != 0)
 			return;
 		goto send;
 	}
 	if (req == KZ_CLI__REQ_VICTIM_POST) {
-		size_t len;
 		int rc = kz_cli__next_body(b, &s->body, &len);
 		if (rc != KZ_CLI_OK) {
 			b->fatal = rc;
@@ -1430,11 +1402,7 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 			return;
 		}
 		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims", ep->url);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
-				(curl_off_t)len);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
 	} else if (req == KZ_CLI__REQ_VICTIM_PATCH) {
-		size_t len;
 		int rc = kz_cli__next_body(b, &s->body, &len);
 		if (rc != KZ_CLI_OK) {
 			b->fatal = rc;
@@ -1448,11 +1416,8 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 		s->victim = kz_cli__brand_below(&b->rng, pool);
 		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims/%s",
 			     ep->url, b->ids[s->victim]);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
-				(curl_off_t)len);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
 	} else if (req == KZ_CLI__REQ_PHOTO_PUT) {
-		size_t len = (size_t)b->a->photo_bytes;
+		len = (size_t)b->a->photo_bytes;
 		s->victim = (size_t)ph->sent;
 		s->body = malloc(len);
 		if (s->body == NULL) {
@@ -1467,9 +1432,6 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 					(unsigned char *)s->body, len);
 		n = snprintf(s->url, sizeof(s->url), "%s/v1/photos/%s",
 			     ep->url, b->ids[s->victim]);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDSIZE_LARGE,
-				(curl_off_t)len);
-		KZ_CLI__SETOPT(cc, h, CURLOPT_POSTFIELDS, s->body);
 	} else {
 		size_t k = kz_cli__brand_below(&b->rng, pool);
 		const char *id = b->ids[ph->photos ? b->photo_ids[k] : k];
@@ -1485,37 +1447,30 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 		return;
 	}
 send:
-	/* POSTFIELDS makes a POST; the photo write is the same body sent
-	 * as a PUT, the update as a PATCH. NULL puts a handle back to its
-	 * plain method. */
-	KZ_CLI__SETOPT(cc, h, CURLOPT_CUSTOMREQUEST,
-			req == KZ_CLI__REQ_PHOTO_PUT ? "PUT"
-			: req == KZ_CLI__REQ_VICTIM_PATCH
-			    ? "PATCH"
-			    : (const char *)NULL);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_HTTPHEADER, b->hdrs[req]);
-	KZ_CLI__SETOPT(cc, h, CURLOPT_URL, s->url);
-	if (cc != CURLE_OK) {
-		b->fatal = KZ_CLI_ECONFIG;
-		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-			     "libcurl rejected an option: %s",
-			     curl_easy_strerror(cc));
-		return;
-	}
+	/* Writes and every etcd call (its gateway takes ranges too as POSTs)
+	 * carry a body; the photo write is sent as a PUT, the update as a
+	 * PATCH; the Kizuna reads are GETs. */
+	method = req == KZ_CLI__REQ_PHOTO_PUT	   ? "PUT"
+		 : req == KZ_CLI__REQ_VICTIM_PATCH ? "PATCH"
+		 : req == KZ_CLI__REQ_VICTIM_GET ||
+			 req == KZ_CLI__REQ_PHOTO_GET
+		     ? "GET"
+		     : "POST";
 	s->op = op;
 	s->req = req;
 	s->resp_len = 0;
 	s->resp_total = 0;
-	s->curlerr[0] = '\0';
+	s->errmsg[0] = '\0';
 	s->start_ns = kz_cli__bnow_ns();
 	if (req == KZ_CLI__REQ_ID_CHALLENGE)
 		s->op_start_ns = s->start_ns;
-	mc = curl_multi_add_handle(b->multi, h);
-	if (mc != CURLM_OK) {
-		b->fatal = KZ_CLI_ENOMEM;
+	n = kz_bh_send(h, method, s->url, b->hdrs[req], s->body, len,
+		       strcmp(method, "GET") != 0);
+	if (n != KZ_BH_OK) {
+		b->fatal = n == KZ_BH_E_NOMEM ? KZ_CLI_ENOMEM : KZ_CLI_EINVAL;
 		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-			     "curl_multi_add_handle: %s",
-			     curl_multi_strerror(mc));
+			     "cannot send %s %s: %s", method, s->url,
+			     kz_bh_strerror(n));
 		return;
 	}
 	s->busy = 1;
@@ -1589,17 +1544,17 @@ static int kz_cli__photo_ok(const kz_cli__bench *b, const kz_cli__slot *s)
 		      sizeof(kz_cli__jpeg_magic)) == 0;
 }
 
-/* Counts one finished request in st; bad_body: a 2xx photo read whose body
- * is not the photo. Returns KZ_CLI_ENOMEM when its latency cannot be
- * kept. */
+/* Counts one finished request in st; result: KZ_BH_OK or the transport's
+ * failure (kz_bh_err); bad_body: a 2xx photo read whose body is not the
+ * photo. Returns KZ_CLI_ENOMEM when its latency cannot be kept. */
 static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
-			   kz_cli__slot *s, CURLcode result, long status,
+			   kz_cli__slot *s, int result, long status,
 			   long connects, uint64_t lat_ns, int bad_body)
 {
 	st->requests++;
 	st->body_bytes_in += s->resp_total;
 	st->connects += (uint64_t)(connects > 0 ? connects : 0);
-	if (result != CURLE_OK) {
+	if (result != KZ_BH_OK) {
 		st->transport_errors++;
 		st->by_transport[(unsigned)result < KZ_CLI_BENCH_MAX_TRANSPORT
 					 ? (unsigned)result
@@ -1607,8 +1562,8 @@ static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
 		if (st->first_error[0] == '\0')
 			kz_cli__bfmt(st->first_error, sizeof(st->first_error),
 				     "%s: %s", b->eps[s->ep].url,
-				     s->curlerr[0] ? s->curlerr
-						   : curl_easy_strerror(result));
+				     s->errmsg[0] ? s->errmsg
+						  : kz_bh_strerror(result));
 		return KZ_CLI_OK;
 	}
 	if (status >= 200 && status < 300 && bad_body &&
@@ -1709,27 +1664,23 @@ static void kz_cli__failover_note(kz_cli__bench *b, const kz_cli__slot *s,
 		b->fo_recovered_ns = end_ns;
 }
 
-/* Accounts for a finished transfer and frees its slot. */
-static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
+/* Accounts for a finished request (r, from the transport) and frees its
+ * slot. */
+static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
+			   const kz_bh_result *r)
 {
 	kz_cli__phase *ph = b->ph;
-	kz_cli__slot *s;
 	uint64_t end = kz_cli__bnow_ns();
-	long status = 0, connects = 0;
-	char *priv = NULL;
-	int rc, ok2xx, bad_body;
+	long status = r->err == KZ_BH_OK ? r->status : 0,
+	     connects = r->connects;
+	int rc, ok2xx, bad_body, result = r->err;
 
-	curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
-	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
-	if (result == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(b->multi, h);
-	s = (kz_cli__slot *)(void *)priv;
-	if (s == NULL)
-		return;
+	if (result != KZ_BH_OK)
+		kz_cli__bfmt(s->errmsg, sizeof(s->errmsg), "%s: %s",
+			     kz_bh_strerror(result), r->errmsg);
 	s->busy = 0;
 	ph->end_ns = end;
-	ok2xx = result == CURLE_OK && status >= 200 && status < 300;
+	ok2xx = result == KZ_BH_OK && status >= 200 && status < 300;
 	/* identity: a challenge answered leads to its verification; only
 	 * the pair is counted, from the challenge's start. */
 	if (s->req == KZ_CLI__REQ_ID_CHALLENGE && ok2xx &&
@@ -1767,14 +1718,13 @@ static void kz_cli__finish(kz_cli__bench *b, CURL *h, CURLcode result)
 			     "out of memory for latencies");
 	}
 	kz_cli__failover_note(b, s, ok2xx && !bad_body, end);
-	if (result != CURLE_OK) {
+	if (result != KZ_BH_OK) {
 		s->not_before_ns = end + KZ_CLI__BACKOFF_NS;
-		if (kz_cli__curl_local(result) && !b->fatal) {
-			b->fatal = KZ_CLI_ECONFIG;
+		if (kz_bh_err_local(result) && !b->fatal) {
+			b->fatal = result == KZ_BH_E_NOMEM ? KZ_CLI_ENOMEM
+							   : KZ_CLI_ECONFIG;
 			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg), "%s: %s",
-				     b->eps[s->ep].url,
-				     s->curlerr[0] ? s->curlerr
-						   : curl_easy_strerror(result));
+				     b->eps[s->ep].url, s->errmsg);
 		}
 		return;
 	}
@@ -1972,12 +1922,18 @@ static void kz_cli__failover_end(kz_cli__bench *b, const kz_cli__phase *ph,
 	fo->probes = b->fo_probes;
 }
 
+/* The tick timer only ends a turn of the loop. */
+static void kz_cli__tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
 /* Runs one phase to its end. Returns 0, or b->fatal. */
 static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
 {
 	uint64_t now = kz_cli__bnow_ns(), next_tick, last_tick, last_ok = 0;
 	size_t busy = 0, i;
-	int stopping = 0, running = 0;
+	int stopping = 0;
 
 	b->ph = ph;
 	ph->start_ns = ph->end_ns = now;
@@ -1986,10 +1942,7 @@ static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
 	for (i = 0; i < b->n_slots; i++)
 		b->slots[i].not_before_ns = 0;
 	for (;;) {
-		uint64_t wait_ns;
-		CURLMsg *msg;
-		CURLMcode mc;
-		int left, finished = 0;
+		uint64_t wait_ns, done;
 
 		now = kz_cli__bnow_ns();
 		if (b->fatal ||
@@ -2024,22 +1977,24 @@ static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
 		if (busy == 0 && stopping)
 			break;
 
-		mc = curl_multi_perform(b->multi, &running);
-		if (mc != CURLM_OK && !b->fatal) {
-			b->fatal = KZ_CLI_ENOMEM;
-			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
-				     "curl_multi_perform: %s",
-				     curl_multi_strerror(mc));
+		/* One turn of the loop: whatever the sockets have, or at most
+		 * until wait_ns (the tick timer; libuv counts in ms). The
+		 * requests that end in it have been through kz_cli__finish
+		 * when it returns. */
+		done = b->n_done;
+		if (busy > 0) {
+			uint64_t ms = wait_ns / KZ_CLI__NS_PER_MS;
+			uv_timer_start(&b->tick, kz_cli__tick, ms > 0 ? ms : 1,
+				       0);
+			uv_run(&b->loop, UV_RUN_ONCE);
+		} else if (wait_ns > 0) {
+			/* Every slot is pausing after a failure. */
+			struct timespec ts = {
+			    (time_t)(wait_ns / KZ_CLI__NS_PER_S),
+			    (long)(wait_ns % KZ_CLI__NS_PER_S)};
+			nanosleep(&ts, NULL);
 		}
-		while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			/* finish() removes the handle, which invalidates
-			 * msg: its fields are passed by value. */
-			kz_cli__finish(b, msg->easy_handle, msg->data.result);
-			busy--;
-			finished = 1;
-		}
+		busy -= (size_t)(b->n_done - done);
 		now = kz_cli__bnow_ns();
 		if (now >= next_tick) {
 			kz_cli__progress(b, now, &last_tick, &last_ok);
@@ -2047,21 +2002,6 @@ static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
 			if (next_tick <= now)
 				next_tick = now + KZ_CLI__NS_PER_S;
 		}
-		if (finished)
-			continue; /* start the freed slots right away */
-		if (mc == CURLM_OK && busy > 0) {
-			int ms = (int)(wait_ns / KZ_CLI__NS_PER_MS);
-			curl_multi_poll(b->multi, NULL, 0, ms > 0 ? ms : 1,
-					NULL);
-		} else if (busy == 0 && wait_ns > 0) {
-			/* Every slot is pausing after a failure. */
-			struct timespec ts = {
-			    (time_t)(wait_ns / KZ_CLI__NS_PER_S),
-			    (long)(wait_ns % KZ_CLI__NS_PER_S)};
-			nanosleep(&ts, NULL);
-		}
-		if (mc != CURLM_OK)
-			break;
 	}
 	/* A timed phase lasted until its deadline even when its last answer
 	 * came earlier (slots pausing after failures). */
@@ -2123,35 +2063,56 @@ static int kz_cli__check_files(const kz_cli_bench_args *a, int reads,
 	return KZ_CLI_OK;
 }
 
-/* Frees n slots (NULL is fine), taking their requests off the multi. */
-static void kz_cli__free_slots(kz_cli__bench *b, kz_cli__slot *slots,
-			       size_t n)
+/* Frees n slots (NULL is fine), giving up their requests in flight. */
+static void kz_cli__free_slots(kz_cli__slot *slots, size_t n)
 {
 	size_t i;
 	int op;
 	for (i = 0; slots != NULL && i < n; i++) {
 		kz_cli__slot *s = &slots[i];
-		for (op = 0; op < 2; op++) {
-			if (s->h[op] == NULL)
-				continue;
-			if (s->busy && s->op == op)
-				curl_multi_remove_handle(b->multi, s->h[op]);
-			curl_easy_cleanup(s->h[op]);
-		}
+		for (op = 0; op < 2; op++)
+			if (op == 0 || s->h[1] != s->h[0])
+				kz_bh_conn_free(s->h[op]);
 		free(s->body);
 	}
 	free(slots);
 }
 
+/* The transport's loop and the two client identities (write: the
+ * registrar's, read: the caseworker's or terminal's; their files are
+ * loaded at the first connection). kz_cli__close undoes it. */
+static int kz_cli__open_transport(kz_cli__bench *b)
+{
+	const kz_cli_bench_args *a = b->a;
+	if (uv_loop_init(&b->loop) != 0)
+		return KZ_CLI_ENOMEM;
+	b->loop_open = 1;
+	uv_timer_init(&b->loop, &b->tick);
+	b->tls[KZ_CLI_BENCH_OP_WRITE] =
+	    kz_bh_tls_new(a->cacert, a->write_cert, a->write_key);
+	b->tls[KZ_CLI_BENCH_OP_READ] =
+	    kz_bh_tls_new(a->cacert, a->read_cert, a->read_key);
+	if (b->tls[0] == NULL || b->tls[1] == NULL)
+		return KZ_CLI_ENOMEM;
+	return KZ_CLI_OK;
+}
+
 static void kz_cli__close(kz_cli__bench *b)
 {
 	size_t i;
-	kz_cli__free_slots(b, b->slots, b->n_slots);
-	kz_cli__free_slots(b, b->probes, KZ_CLI__PROBES);
-	if (b->multi != NULL)
-		curl_multi_cleanup(b->multi);
+	kz_cli__free_slots(b->slots, b->n_slots);
+	kz_cli__free_slots(b->probes, KZ_CLI__PROBES);
+	if (b->loop_open) {
+		/* The connections' handles close in the loop. */
+		uv_close((uv_handle_t *)&b->tick, NULL);
+		uv_run(&b->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&b->loop);
+		b->loop_open = 0;
+	}
+	for (i = 0; i < 2; i++)
+		kz_bh_tls_free(b->tls[i]);
 	for (i = 0; i < KZ_CLI__REQ_COUNT_; i++)
-		curl_slist_free_all(b->hdrs[i]);
+		free(b->hdrs[i]);
 	free(b->ids);
 	free(b->photo_ids);
 	for (i = 0; i < b->n_cards; i++) {
@@ -2253,7 +2214,6 @@ static void kz_cli__put_shelters(kz_cli__bench *b)
 	o.cacert = a->cacert;
 	o.cert = a->write_cert;
 	o.key = a->write_key;
-	o.http2 = a->http2;
 	/* Short: when no node answers, the run itself says so. */
 	o.deadline_ms = a->timeout_ms < 3000 ? a->timeout_ms : 3000;
 	o.request_timeout_ms = o.deadline_ms;
@@ -2294,25 +2254,23 @@ static void kz_cli__put_shelters(kz_cli__bench *b)
 	kz_cli_close(cli);
 }
 
-/* The fixed headers of each kind of request (kz_cli__close frees them). */
+/* The fixed headers of each kind of request, as the lines the transport
+ * sends (kz_cli__close frees them). */
 static int kz_cli__make_headers(kz_cli__bench *b)
 {
 	char purpose[600];
-	struct curl_slist *l, *t;
 	const char *vpost[] = {"Accept: application/json",
-			       "Content-Type: application/json",
-			       "Expect:", /* no 100-continue round trip */
-			       NULL};
+			       "Content-Type: application/json", NULL};
 	const char *vget[] = {"Accept: application/json", purpose, NULL};
 	/* The server trusts the magic bytes, not this; sent as a real
 	 * uploader would. Errors come back as JSON. */
 	const char *pput[] = {"Accept: application/json",
-			      "Content-Type: image/jpeg", "Expect:", NULL};
+			      "Content-Type: image/jpeg", NULL};
 	const char *pget[] = {"Accept: image/jpeg, application/json", purpose,
 			      NULL};
 	/* etcd's gateway: a JSON body both ways, and no certificate or
 	 * purpose to show. */
-	const char *etcd[] = {"Content-Type: application/json", "Expect:",
+	const char *etcd[] = {"Accept: */*", "Content-Type: application/json",
 			      NULL};
 	const char *const *lists[KZ_CLI__REQ_COUNT_] = {
 	    [KZ_CLI__REQ_VICTIM_POST] = vpost,
@@ -2329,16 +2287,16 @@ static int kz_cli__make_headers(kz_cli__bench *b)
 
 	snprintf(purpose, sizeof(purpose), "X-Purpose: %s", b->a->purpose);
 	for (req = 0; req < KZ_CLI__REQ_COUNT_; req++) {
-		l = NULL;
-		for (i = 0; lists[req][i] != NULL; i++) {
-			t = curl_slist_append(l, lists[req][i]);
-			if (t == NULL) {
-				curl_slist_free_all(l);
-				return KZ_CLI_ENOMEM;
-			}
-			l = t;
-		}
-		b->hdrs[req] = l;
+		size_t len = 1, off = 0;
+		for (i = 0; lists[req][i] != NULL; i++)
+			len += strlen(lists[req][i]) + 2;
+		b->hdrs[req] = malloc(len);
+		if (b->hdrs[req] == NULL)
+			return KZ_CLI_ENOMEM;
+		for (i = 0; lists[req][i] != NULL; i++)
+			off += (size_t)snprintf(b->hdrs[req] + off, len - off,
+						"%s\r\n", lists[req][i]);
+		b->hdrs[req][off] = '\0';
 	}
 	return KZ_CLI_OK;
 }
@@ -2392,20 +2350,16 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 			     b.eps[i].region ? b.eps[i].region : "");
 	}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		kz_cli__bfmt(errmsg, errlen, "curl_global_init failed");
-		rc = KZ_CLI_ECONFIG;
-		goto err_after_eps;
-	}
 	rc = kz_cli__make_headers(&b);
+	if (rc == KZ_CLI_OK)
+		rc = kz_cli__open_transport(&b);
 	if (rc != KZ_CLI_OK) {
 		kz_cli__bfmt(errmsg, errlen, "out of memory");
 		goto err_after_global;
 	}
 	b.n_slots = (size_t)a->connections;
 	b.slots = calloc(b.n_slots, sizeof(*b.slots));
-	b.multi = curl_multi_init();
-	if (b.slots == NULL || b.multi == NULL) {
+	if (b.slots == NULL) {
 		kz_cli__bfmt(errmsg, errlen, "out of memory");
 		rc = KZ_CLI_ENOMEM;
 		goto err_after_global;
@@ -2427,12 +2381,6 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 			b.probes[i].probe = 1;
 		}
 	}
-	/* Room for every slot's connections (two per slot in mixed), and the
-	 * probes', so the cache never closes one that is about to be
-	 * reused. */
-	curl_multi_setopt(b.multi, CURLMOPT_MAXCONNECTS,
-			  (long)(2 * b.n_slots + b.n_eps +
-				 (b.probes != NULL ? KZ_CLI__PROBES : 0)));
 
 	if (identity) {
 		rc = kz_cli__load_cards(&b, a->cards, errmsg, errlen);
@@ -2560,7 +2508,6 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 			qsort(res->ep[i].st.lat_ns, res->ep[i].st.n_lat,
 			      sizeof(uint64_t), kz_cli__cmp_u64);
 	kz_cli__close(&b);
-	curl_global_cleanup();
 	return KZ_CLI_OK;
 
 err_fatal:
@@ -2568,7 +2515,6 @@ err_fatal:
 	kz_cli__bfmt(errmsg, errlen, "%s", b.errmsg);
 err_after_global:
 	kz_cli__close(&b);
-	curl_global_cleanup();
 	return rc;
 err_after_eps:
 	kz_cli_endpoints_free(b.eps, b.n_eps);
@@ -2697,7 +2643,7 @@ static void kz_cli__text_errors(FILE *f, const char *label,
 		for (k = 0; k < KZ_CLI_BENCH_MAX_TRANSPORT; k++)
 			if (s->by_transport[k] > 0) {
 				fprintf(f, "%s%s: %llu", isep,
-					curl_easy_strerror((CURLcode)k),
+					kz_bh_strerror((int)k),
 					(unsigned long long)s->by_transport[k]);
 				isep = ", ";
 			}
@@ -2775,7 +2721,7 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			"etcd (v3 JSON gateway, plain HTTP)");
 	fprintf(f, "%-14s%zu\n", "endpoints", res->n_endpoints);
 	fprintf(f, "%-14s%ld (%s)\n", "connections", a->connections,
-		a->http2 ? "HTTP/2 offered" : "HTTP/1.1");
+		"HTTP/1.1");
 	if (a->workload == KZ_CLI_BENCH_READ ||
 	    a->workload == KZ_CLI_BENCH_MIXED ||
 	    a->workload == KZ_CLI_BENCH_UPDATE)
@@ -2912,7 +2858,7 @@ static json_t *kz_cli__json_errors(const kz_cli_bench_stats *s, int *bad)
 		}
 	for (k = 0; k < KZ_CLI_BENCH_MAX_TRANSPORT; k++)
 		if (s->by_transport[k] > 0)
-			kz_cli__jset(tr, curl_easy_strerror((CURLcode)k),
+			kz_cli__jset(tr, kz_bh_strerror((int)k),
 				     json_integer(
 					 (json_int_t)s->by_transport[k]),
 				     bad);
@@ -3002,7 +2948,7 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 	kz_cli__jset(o, "endpoints", json_integer((json_int_t)res->n_endpoints),
 		     &bad);
 	kz_cli__jset(o, "connections", json_integer(a->connections), &bad);
-	kz_cli__jset(o, "http", json_string(a->http2 ? "2" : "1.1"), &bad);
+	kz_cli__jset(o, "http", json_string("1.1"), &bad);
 	kz_cli__jset(o, "duration_s", json_real(res->elapsed_s), &bad);
 	kz_cli__json_stats(o, &t, res->elapsed_s, &bad);
 	sub = json_object();

@@ -1,13 +1,14 @@
 /*
  * kizuna-bench — a load generator for the Kizuna API (bench.c).
  *
- * Owns one libcurl multi handle and N "slots" (--connections): a slot has at
- * most one request in flight, is pinned to one endpoint (slot i talks to
- * endpoint i mod n, so the load is spread round-robin over the nodes) and
- * keeps its TLS connection alive between requests. Everything runs in one
- * thread: curl multiplexes the sockets, the loop starts the slot's next
- * request as soon as the last one completed (a closed loop: the offered load
- * is what N clients that never think can send).
+ * Owns one libuv loop and N "slots" (--connections): a slot has at most one
+ * request in flight, is pinned to one endpoint (slot i talks to endpoint
+ * i mod n, so the load is spread round-robin over the nodes) and keeps its
+ * TLS connection alive between requests. Everything runs in one thread: the
+ * transport (bench_http.h: HTTP/1.1 over TCP, TLS 1.3 with OpenSSL memory
+ * BIOs, keep-alive) runs the sockets on the loop, and the loop starts the
+ * slot's next request as soon as the last one completed (a closed loop: the
+ * offered load is what N clients that never think can send).
  *
  * Workloads:
  *   write  POST /v1/victims, each body a new sample victim (sample.h) padded
@@ -37,14 +38,19 @@
  * reader one for GET: caseworker, or terminal in photo) and may hold two
  * connections; at most one of them is busy at a time.
  *
- * Measured: latency of every request from the moment it is handed to curl to
- * its completion (CLOCK_MONOTONIC), 2xx answers as ok, other answers by
- * status, transport failures (refused, reset, timed out, TLS) by libcurl
- * code. Percentiles are over the ok requests. Nothing is retried, in the
- * preloads either: a 503 or a refused connection is counted and the slot
- * moves on (after 100 ms for a transport failure, so a dead node is not
- * hammered in a tight loop); a record or photo the preload could not store
- * is only left out of the ids read from.
+ * Measured: latency of every request from the moment it is handed to the
+ * transport to its completion (CLOCK_MONOTONIC), 2xx answers as ok, other
+ * answers by status, transport failures (refused, reset, timed out, TLS) by
+ * kind (kz_bh_err, named by kz_bh_strerror: "could not connect", "timed
+ * out", ...). Percentiles are over the ok requests. Nothing is retried, in
+ * the preloads either: a 503 or a refused connection is counted and the
+ * slot moves on (after 100 ms for a transport failure, so a dead node is
+ * not hammered in a tight loop); a record or photo the preload could not
+ * store is only left out of the ids read from. (The one exception is the
+ * transport's, as libcurl's: a request sent on a kept connection that the
+ * server had closed goes out once more on a new one.) Each kind of request
+ * has its timeouts: --timeout for the whole request, at most 5 s of it to
+ * connect (TCP and TLS handshake); a probe's whole request at most 1 s.
  *
  * Targets (--target): kizuna (the default, everything above) or etcd, for
  * comparing the two on one machine. Against etcd v3's JSON gateway, over
@@ -74,8 +80,9 @@
  * node) are expected: such a run fails only when no write recovered.
  *
  * Failure modes of the tool itself: a bad command line or an unreadable
- * certificate (before any request), a certificate libcurl cannot load (the
- * run stops at the first such failure), a preload that registers nothing
+ * certificate (before any request), a CA file or certificate OpenSSL cannot
+ * load, or an endpoint URL the transport cannot use (the run stops at the
+ * first request that meets it), a preload that registers nothing
  * (or, in photo, stores no photo), a failover command that cannot be
  * started.
  */
@@ -163,7 +170,6 @@ typedef struct kz_cli_bench_args {
 	const char *failover_cmd;        /* write: run at failover_at_s; NULL:
 					    no failover */
 	double failover_at_s;            /* into the measured phase */
-	int http2;                       /* offer HTTP/2 (ALPN) instead of HTTP/1.1 */
 	int json;                        /* the summary as one JSON object */
 	int quiet;                       /* no progress lines */
 	int help;
@@ -195,7 +201,8 @@ typedef struct kz_cli_bench_args {
  * are refused); endpoints from --endpoints else
  * KZ_CLI_BENCH_DEFAULT_ETCD (KIZUNA_ENDPOINTS is Kizuna's); no certificate
  * (cacert and every cert and key NULL), and the options that set one, or
- * --purpose and --http2, are refused. --failover-cmd: write with
+ * --purpose, are refused. --http2 is refused for every target: the
+ * transport speaks HTTP/1.1 only. --failover-cmd: write with
  * --duration only; --failover-at defaults to a third of the duration and
  * must fall within it. */
 int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
@@ -294,7 +301,7 @@ int kz_cli_bench_etcd_range_answer_ok(const char *resp, size_t len,
 /* ---- running --------------------------------------------------------------- */
 
 #define KZ_CLI_BENCH_MAX_STATUS 600 /* statuses 100..599; others count at 0 */
-#define KZ_CLI_BENCH_MAX_TRANSPORT 128 /* libcurl codes; others count at 0 */
+#define KZ_CLI_BENCH_MAX_TRANSPORT 32 /* kz_bh_err kinds (bench_http.h) */
 
 /* What one kind of request did during one phase. */
 typedef struct kz_cli_bench_stats {
@@ -375,12 +382,14 @@ typedef struct kz_cli_bench_result {
 /* Runs the workload a describes. Prints progress on stderr once a second
  * (unless a->quiet). Returns KZ_CLI_OK with *res filled, whatever the
  * server answered; KZ_CLI_EIO (a certificate file cannot be read),
- * KZ_CLI_EINVAL (endpoints), KZ_CLI_ECONFIG (libcurl refused the TLS
- * configuration, or the failover command could not be started),
+ * KZ_CLI_EINVAL (endpoints), KZ_CLI_ECONFIG (OpenSSL could not load the CA
+ * file or a certificate, an endpoint URL is not http:// or https://, or
+ * the failover command could not be started),
  * KZ_CLI_EUNREACHABLE (the preload registered nothing, or
  * stored no photo) or KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
- * calls kz_cli_bench_result_free on it in every case. Calls
- * curl_global_init itself (not thread-safe: call from main). */
+ * calls kz_cli_bench_result_free on it in every case. Not thread-safe (the
+ * transport reads into one static buffer; the shelters are registered
+ * with libkizuna, which calls curl_global_init): call from main. */
 int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 		     char *errmsg, size_t errlen);
 

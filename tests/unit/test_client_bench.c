@@ -98,14 +98,14 @@ Test(client_bench, defaults, .init = clear_env)
 	cr_assert_eq(a.photo_bytes, 30000);
 	cr_assert_eq(a.timeout_ms, 10000);
 	cr_assert_eq(a.seed, 1);
-	cr_assert_not(a.stale || a.http2 || a.json || a.quiet || a.help);
+	cr_assert_not(a.stale || a.json || a.quiet || a.help);
 }
 
 Test(client_bench, options_anywhere_both_forms, .init = clear_env)
 {
 	kz_cli_bench_args a;
 	cr_assert_eq(PARSE(&a, "--connections=4", "read", "--requests", "500",
-			   "--consistency", "stale", "--http2", "--json",
+			   "--consistency", "stale", "--json",
 			   "--preload=20", "--timeout", "2.5", "--seed", "7",
 			   "--purpose=安否確認"),
 		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
@@ -113,12 +113,16 @@ Test(client_bench, options_anywhere_both_forms, .init = clear_env)
 	cr_assert_eq(a.connections, 4);
 	cr_assert_eq(a.requests, 500);
 	cr_assert(a.stale);
-	cr_assert(a.http2);
 	cr_assert(a.json);
 	cr_assert_eq(a.preload, 20);
 	cr_assert_eq(a.timeout_ms, 2500);
 	cr_assert_eq(a.seed, 7);
 	cr_assert_str_eq(a.purpose, "安否確認");
+
+	/* The transport speaks HTTP/1.1 only: --http2 is refused, and
+	 * says why. */
+	cr_assert_eq(PARSE(&a, "read", "--http2"), KZ_CLI_BENCH_ARGS_USAGE);
+	cr_assert(strstr(err, "HTTP/1.1") != NULL, "%s", err);
 
 	cr_assert_eq(PARSE(&a, "mixed", "--read-ratio", "0.25"),
 		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
@@ -364,7 +368,7 @@ static void answer(kz_cli__slot *s, const unsigned char *body, size_t len)
 	memset(s, 0, sizeof(*s));
 	s->req = KZ_CLI__REQ_PHOTO_GET;
 	snprintf(s->url, sizeof(s->url), "https://n1/v1/photos/X");
-	kz_cli__on_resp((char *)body, 1, len, s);
+	kz_cli__on_resp(s, (const char *)body, len);
 }
 
 Test(client_bench, photo_read_of_another_length_is_a_failure, .init = clear_env)
@@ -392,9 +396,9 @@ Test(client_bench, photo_read_of_another_length_is_a_failure, .init = clear_env)
 	/* Counted as requested, neither ok nor timed. */
 	memset(&st, 0, sizeof(st));
 	answer(&s, photo, 12);
-	cr_assert_eq(kz_cli__account(&b, &st, &s, CURLE_OK, 200, 0, 5000, 1),
+	cr_assert_eq(kz_cli__account(&b, &st, &s, KZ_BH_OK, 200, 0, 5000, 1),
 		     KZ_CLI_OK);
-	cr_assert_eq(kz_cli__account(&b, &st, &s, CURLE_OK, 200, 0, 7000, 0),
+	cr_assert_eq(kz_cli__account(&b, &st, &s, KZ_BH_OK, 200, 0, 7000, 0),
 		     KZ_CLI_OK);
 	cr_assert_eq(st.requests, 2);
 	cr_assert_eq(st.ok, 1);
@@ -701,7 +705,7 @@ Test(client_bench, identity_workload_command_line, .init = clear_env)
 static void json_answer(kz_cli__slot *s, const char *body)
 {
 	memset(s, 0, sizeof(*s));
-	kz_cli__on_resp((char *)body, 1, strlen(body), s);
+	kz_cli__on_resp(s, (const char *)body, strlen(body));
 }
 
 Test(client_bench, identity_answers_are_read)
@@ -877,7 +881,7 @@ Test(client_bench, update_bodies_differ)
 Test(client_bench, update_request_is_a_patch_of_a_preloaded_id,
      .init = clear_env)
 {
-	/* The slot's request handed to a curl multi handle that is never
+	/* The slot's request handed to the transport, whose loop is never
 	 * run: no network. */
 	kz_cli_bench_args a;
 	kz_cli__bench b;
@@ -915,7 +919,7 @@ Test(client_bench, update_request_is_a_patch_of_a_preloaded_id,
 		cr_assert_not_null(json_object_get(o, "status"));
 		cr_assert_eq(strlen(s->body), 600);
 		json_decref(o);
-		curl_multi_remove_handle(b.multi, s->h[KZ_CLI_BENCH_OP_WRITE]);
+		kz_bh_abort(s->h[KZ_CLI_BENCH_OP_WRITE]);
 		s->busy = 0;
 	}
 	/* The PATCH bodies are the phase's records; no reader was made. */
@@ -932,7 +936,6 @@ Test(client_bench, update_request_is_a_patch_of_a_preloaded_id,
 	cr_assert_eq(ph.sent, 20);
 
 	kz_cli__close(&b);
-	curl_global_cleanup();
 }
 
 Test(client_bench, json_summary_of_an_update_run, .init = clear_env)
