@@ -35,7 +35,8 @@
     X(history)                                                                \
     X(ckpt)                                                                   \
     X(csv)                                                                    \
-    X(pfif)
+    X(pfif)                                                                   \
+    X(bench_http)
 
 #define KZ__DECL(name) int kz_fuzz_##name(const uint8_t *data, size_t size);
 KZ_FUZZ_DRIVERS(KZ__DECL)
