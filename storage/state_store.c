@@ -101,8 +101,6 @@ static int rocks_err(kz_stor *st, char *err, const char *what)
     return KZ_EIO;
 }
 
-/* Opens RocksDB at st->path with st's options and reads the format and the
- * applied index. On failure nothing stays open. */
 /* The terms family's prefix: a key up to and including its first '\0'
  * (the whole key when it has none). */
 static char *term_prefix(void *state, const char *key, size_t len,
@@ -137,9 +135,9 @@ static const char *term_prefix_name(void *state)
  * register in index, as "<muni>/<kind>/<term>\0<id>": no other key of
  * index has those kinds. Format 2 keeps them in terms with every byte of
  * the id as 255 - b (the node's kz_node_term_id: newest first). Moves
- * them over in batches (a crash in the
- * middle leaves keys in both: the move is repeated at the next open, and
- * the format is written last), then writes format 2. */
+ * them over in batches of 10,000 keys (a crash in the middle leaves the
+ * rest in index: the move goes on at the next open, the format being
+ * written last), then writes format 2. */
 static int migrate_terms(kz_stor *st)
 {
     char *err = NULL;
@@ -203,6 +201,8 @@ static int migrate_terms(kz_stor *st)
     return KZ_OK;
 }
 
+/* Opens RocksDB at st->path with st's options and reads the format and the
+ * applied index. On failure nothing stays open. */
 static int open_db(kz_stor *st)
 {
     char *err = NULL;
@@ -347,8 +347,9 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
     st->terms_opts = rocksdb_options_create_copy(st->opts);
     rocksdb_options_set_prefix_extractor(
         st->terms_opts,
-        rocksdb_slicetransform_create(NULL, term_prefix_free, term_prefix, term_in_domain,
-                                      NULL, term_prefix_name));
+        rocksdb_slicetransform_create(NULL, term_prefix_free, term_prefix,
+                                      term_in_domain, NULL,
+                                      term_prefix_name));
     rocksdb_options_set_hash_skip_list_rep(st->terms_opts, 1u << 18, 12, 4);
     st->ropts = rocksdb_readoptions_create();
     /* Whole-family scans (dump, load) cross terms. */
