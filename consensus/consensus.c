@@ -148,6 +148,10 @@ struct kz_cons {
     struct conn *out[KZ_CONS_MAX_PEERS]; /* outbound, by peer slot */
 
     uint64_t last_leader_seen;
+    /* A lost leader (on_peer_gone): its id while this node's election
+     * timeout is shortened, and when to restore it at the latest. */
+    uint64_t lost_leader;
+    uint64_t lost_leader_until;
     bool started, closing;
     unsigned snapshot_threshold_set; /* what raft has now (snapshot_policy) */
     uint64_t snap_entries, snap_bytes; /* applied since the last image */
@@ -1833,6 +1837,43 @@ static void snapshot_policy(kz_cons *c)
     }
 }
 
+/* The channel to peer id ended from its side: when id is our leader, its
+ * process has most likely died (a dead process closes its connections).
+ * raft 0.22 followers refuse votes while they still have a leader, and
+ * forget it only when their own randomized election timeout (T..2T since
+ * the last heartbeat) runs out: an election waits for the later of the
+ * followers' timers. So this follower shortens its timeout to a quarter
+ * (never under two heartbeats) and stands for election that much sooner.
+ * A live leader's heartbeats keep resetting the timer, and pre-vote keeps a
+ * follower that was wrong from disturbing anyone; a leader cut off by the
+ * network closes nothing and is noticed the usual way. The timeout is
+ * restored once another leader is known, or after 2T. */
+static void on_peer_gone(void *data, uint64_t id)
+{
+    kz_cons *c = data;
+    raft_id leader;
+    const char *addr;
+    raft_leader(&c->raft, &leader, &addr);
+    if (!c->started || c->closing || id == 0 || leader != id ||
+        id == c->cfg.id || raft_state(&c->raft) != RAFT_FOLLOWER)
+        return;
+    unsigned t = c->cfg.election_timeout_ms;
+    unsigned quick = t / 4;
+    if (quick < 2 * c->cfg.heartbeat_timeout_ms)
+        quick = 2 * c->cfg.heartbeat_timeout_ms;
+    if (quick >= t)
+        return;
+    c->lost_leader_until = now_ms(c) + 2 * (uint64_t)t;
+    if (c->lost_leader == id)
+        return; /* already shortened (its other channel) */
+    c->lost_leader = id;
+    c->counters.leader_channel_lost++;
+    raft_set_election_timeout(&c->raft, quick);
+    kz_log_node(c->cfg.id, KZ_LOG_INFO, "leader connection closed",
+                "leader=%llu election_timeout_ms=%u",
+                (unsigned long long)id, quick);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     kz_cons *c = t->data;
@@ -1843,6 +1884,12 @@ static void on_timer(uv_timer_t *t)
     raft_leader(&c->raft, &leader, &addr);
     if (leader != 0)
         c->last_leader_seen = now;
+    if (c->lost_leader != 0 &&
+        ((leader != 0 && leader != c->lost_leader) ||
+         now >= c->lost_leader_until)) {
+        c->lost_leader = 0;
+        raft_set_election_timeout(&c->raft, c->cfg.election_timeout_ms);
+    }
     promote_tick(c, now);
     caught_up_tick(c, now, leader);
     expire_list(c, &c->inflight, now);
@@ -1918,6 +1965,8 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
         .crl = cfg->tls_crl,
         .plaintext = cfg->peer_plaintext,
         .handshake_timeout_ms = 5000,
+        .peer_gone = on_peer_gone,
+        .peer_gone_data = c,
     };
     if (cfg->snapshot_dir != NULL)
         snprintf(c->snapdir, sizeof c->snapdir, "%s", cfg->snapshot_dir);
@@ -1929,6 +1978,7 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
      * the caller's, which outlive init: keep copies. */
     c->tls_cfg = tc;
     c->tls_cfg.bind = NULL;
+    c->tls_cfg.peer_gone = NULL; /* a fetch channel's end says nothing */
     c->tls_cfg.address = c->cfg.peers[self].raft_addr;
     const char *files[4] = {tc.cert, tc.key, tc.ca, tc.crl};
     for (int i = 0; i < 4; i++)

@@ -261,6 +261,9 @@ struct kz_cons_counters {
      * side's write queue was full (flow control). */
     uint64_t channel_pauses;
     uint64_t channel_queued_bytes; /* now, in peer channels' write queues */
+    /* Times this follower heard its leader's channel close and shortened
+     * its election timeout (see on_peer_gone in consensus.c). */
+    uint64_t leader_channel_lost;
     /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
      * that succeeded: microseconds from the call to the callback, the
      * round trip to the leader included when forwarded. Proposals served

@@ -579,7 +579,12 @@ static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         free(buf->base);
         if (k->state == HANDSHAKE || k->state == PREAMBLE)
             refuse(k, "connection closed before the channel opened");
+        bool gone = k->state == OPEN && k->t->cfg.peer_gone != NULL;
+        uint64_t id = k->peer_id;
+        struct kz_cons__tls *t = k->t;
         chan_close(k, KZ_ENET);
+        if (gone)
+            t->cfg.peer_gone(t->cfg.peer_gone_data, id);
         return;
     }
     if (n == 0) {

@@ -53,6 +53,12 @@ struct kz_cons__tls_config {
     const char *crl;       /* optional PEM CRL(s) of ca: revoked nodes refused */
     bool plaintext;        /* test only */
     unsigned handshake_timeout_ms;
+    /* Optional: an open channel to node id ended from the other side (EOF
+     * or reset on its TCP connection, not a close of ours). A process that
+     * dies closes every connection it had, so this is how a node learns at
+     * once that a peer is gone. Called once per channel. */
+    void (*peer_gone)(void *data, uint64_t id);
+    void *peer_gone_data;
 };
 
 int kz_cons__tls_new(struct kz_cons__tls **out, uv_loop_t *loop,

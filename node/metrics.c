@@ -297,6 +297,10 @@ static void raft_metrics(struct mbuf *b, struct kz_node *n)
                 "Times a node-to-node channel stopped reading because the "
                 "other side had more than 4 MB queued (flow control).",
                 c.channel_pauses);
+    counter_u64(b, "kizuna_raft_leader_connection_lost_total",
+                "Times this follower saw its leader close its connection "
+                "and shortened its election timeout to elect another.",
+                c.leader_channel_lost);
     gauge_u64(b, "kizuna_peer_channel_queued_bytes",
               "Bytes waiting in node-to-node channels' write queues.",
               c.channel_queued_bytes);

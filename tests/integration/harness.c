@@ -383,3 +383,26 @@ int kz_it_files_containing(const char *dir, const char *needle,
     closedir(d);
     return hits;
 }
+
+long long kz_it_metric(struct kz_it_cluster *c, int node, const char *name)
+{
+    char ids[8];
+    snprintf(ids, sizeof ids, "%d", node);
+    kz_cli *op = kz_it_client(c, "operator", ids, 5000);
+    kz_cli_response r = kz_it_call(op, "GET", "/metrics", NULL);
+    long long v = -1;
+    size_t nl = strlen(name);
+    const char *p = r.status == 200 ? r.body : NULL;
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, name, nl) == 0 && p[nl] == ' ') {
+            v = atoll(p + nl + 1);
+            break;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    kz_cli_response_free(&r);
+    kz_cli_close(op);
+    return v;
+}

@@ -88,6 +88,11 @@ long long kz_it_applied(struct kz_it_cluster *c, int node);
 int kz_it_files_containing(const char *dir, const char *needle,
                            const char *name_part);
 
+/* One series of node's GET /metrics ("name" or "name{labels}" exactly as
+ * written), as an integer; -1 when the node did not answer or has no such
+ * series. */
+long long kz_it_metric(struct kz_it_cluster *c, int node, const char *name);
+
 /* Reads a whole file (caller frees), NULL if absent. */
 char *kz_it_slurp(const char *path);
 

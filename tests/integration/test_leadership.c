@@ -3,7 +3,9 @@
  * preferred leader region. Three nodes in regions a, b, c, with c
  * preferred and a hold-down of 2 s: leadership settles in c; a manual
  * transfer away is undone after the hold-down; after c's node is killed,
- * writes go on elsewhere and leadership comes back once it is healthy.
+ * writes go on elsewhere and leadership comes back once it is healthy. The
+ * followers of a killed leader count its closed connection (their shortened
+ * election timeout).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -97,9 +99,16 @@ Test(leadership, transfer_and_preferred_region, .fini = teardown,
     cr_assert(kz_it_wait(leader_is, &three, 30000), "not back in c");
 
     /* Region c lost: writes continue elsewhere; once its node is back and
-     * caught up, leadership returns. */
+     * caught up, leadership returns. The leader is killed (SIGKILL): both
+     * followers see its connections close and shorten their election
+     * timeout, which nothing before did (transfers close no connection). */
+    static const char *const lost = "kizuna_raft_leader_connection_lost_total";
+    for (int i = 1; i <= 2; i++)
+        cr_assert_eq(kz_it_metric(&cluster, i, lost), 0, "node %d", i);
     cr_assert_eq(kz_it_ctl(&cluster, "kill 3"), 0);
     cr_assert(kz_it_wait(leader_not, &three, 30000), "no failover");
+    for (int i = 1; i <= 2; i++)
+        cr_assert_geq(kz_it_metric(&cluster, i, lost), 1, "node %d", i);
     for (int i = 0; i < 5; i++)
         write_one(w);
     cr_assert_eq(kz_it_ctl(&cluster, "restart 3"), 0);

@@ -205,29 +205,6 @@ static int node_pid(struct kz_it_cluster *c, int node)
 }
 
 /* A value of /metrics on one node, -1 when absent. */
-static long long metric(struct kz_it_cluster *c, int node, const char *name)
-{
-    char ids[8];
-    snprintf(ids, sizeof ids, "%d", node);
-    kz_cli *op = kz_it_client(c, "operator", ids, 5000);
-    kz_cli_response r = kz_it_call(op, "GET", "/metrics", NULL);
-    long long v = -1;
-    size_t nl = strlen(name);
-    const char *p = r.status == 200 ? r.body : NULL;
-    while (p != NULL && *p != '\0') {
-        if (strncmp(p, name, nl) == 0 && p[nl] == ' ') {
-            v = atoll(p + nl + 1);
-            break;
-        }
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    kz_cli_response_free(&r);
-    kz_cli_close(op);
-    return v;
-}
-
 /* The serial number of the certificate a new TLS connection to node sees. */
 static void served_serial(struct kz_it_cluster *c, int node, char *out,
                           size_t cap)
@@ -783,9 +760,10 @@ Test(tls, certificates_and_crl_reload_without_restart, .fini = teardown,
     kz_cli_close(rv);
     cr_assert_eq(status_of(cw1, "GET", search, NULL), 200);
     kz_cli_close(cw1);
-    cr_assert_eq(metric(c, 1, "kizuna_tls_reloads_total{result=\"ok\"}"), 1);
-    cr_assert_eq(metric(c, 1, "kizuna_tls_reloads_total{result=\"failed\"}"),
-                 1);
+    cr_assert_eq(
+        kz_it_metric(c, 1, "kizuna_tls_reloads_total{result=\"ok\"}"), 1);
+    cr_assert_eq(
+        kz_it_metric(c, 1, "kizuna_tls_reloads_total{result=\"failed\"}"), 1);
 
     sc_stop(&held);
     kz_it_down(c);
@@ -833,7 +811,7 @@ Test(tls, connection_limit_keeps_node_alive, .fini = teardown,
     struct served n1 = {c, 1}, n2 = {c, 2};
     cr_assert(kz_it_wait(node_answers, &n1, 10000));
     long long refused0 =
-        metric(c, 1, "kizuna_http_connections_refused_total");
+        kz_it_metric(c, 1, "kizuna_http_connections_refused_total");
     cr_assert_eq(refused0, 0);
     cr_assert(kz_it_wait(api_quiet, c, 10000));
 
@@ -862,7 +840,7 @@ Test(tls, connection_limit_keeps_node_alive, .fini = teardown,
         close(fds[i]);
     cr_assert(kz_it_wait(node_answers, &n1, 10000),
               "node 1 does not serve after the connections closed");
-    cr_assert_geq(metric(c, 1, "kizuna_http_connections_refused_total"),
+    cr_assert_geq(kz_it_metric(c, 1, "kizuna_http_connections_refused_total"),
                   N - MAX + 1);
     cr_assert_eq(kill(node_pid(c, 1), 0), 0, "node 1 died");
     expect_log(c, 1, "API connection refused", " open=8 max_connections=8 ");
