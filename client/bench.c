@@ -735,6 +735,12 @@ uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p)
 	if (p >= 100.0)
 		return sorted[n - 1];
 	exact = p / 100.0 * (double)n;
+	/* p is meant as written in decimal, which a double only comes near:
+	 * 99.9 / 100 * 1000 is 999.0000000000001, whose ceiling would be
+	 * rank 1000, the maximum. Rounding errors are some 1e-16 of exact;
+	 * the gaps between real ranks of a p with a few decimals are far
+	 * wider than 1e-14 of it. */
+	exact -= exact * 1e-14;
 	rank = (size_t)exact; /* floor; rank = ceil(exact), at least 1 */
 	if ((double)rank < exact)
 		rank++;
@@ -2664,11 +2670,12 @@ static void kz_cli__text_latency(FILE *f, const char *label,
 	if (label != NULL)
 		fprintf(f, "%-14s", label);
 	fprintf(f,
-		"p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f "
+		"p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f "
 		"(%zu ok)\n",
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 50)),
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 90)),
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99)),
+		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99.9)),
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 100)),
 		kz_cli__mean_ms(s), s->n_lat);
 }
@@ -2791,14 +2798,16 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 				snprintf(who, sizeof(who), "%s", e->url);
 			fprintf(f,
 				"%-14s%s  %llu ok, %llu errors, p50 %.2f  p99 "
-				"%.2f ms\n",
+				"%.2f  p99.9 %.2f ms\n",
 				i == 0 ? "by endpoint" : "", who,
 				(unsigned long long)e->st.ok,
 				(unsigned long long)kz_cli__failed(&e->st),
 				kz_cli__ms(kz_cli_bench_percentile(
 				    e->st.lat_ns, e->st.n_lat, 50)),
 				kz_cli__ms(kz_cli_bench_percentile(
-				    e->st.lat_ns, e->st.n_lat, 99)));
+				    e->st.lat_ns, e->st.n_lat, 99)),
+				kz_cli__ms(kz_cli_bench_percentile(
+				    e->st.lat_ns, e->st.n_lat, 99.9)));
 		}
 	}
 	if (rec->count > 0) {
@@ -2889,6 +2898,10 @@ static json_t *kz_cli__json_latency(const kz_cli_bench_stats *s, int *bad)
 	kz_cli__jset(o, "p99",
 		     json_real(kz_cli__ms(
 			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99))),
+		     bad);
+	kz_cli__jset(o, "p999",
+		     json_real(kz_cli__ms(
+			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99.9))),
 		     bad);
 	kz_cli__jset(o, "max",
 		     json_real(kz_cli__ms(

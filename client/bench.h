@@ -221,8 +221,9 @@ const char *kz_cli_bench_target_name(kz_cli_bench_target t);
 /* ---- pure helpers (tested without a network) ------------------------------ */
 
 /* Nearest-rank percentile p (0..100) of n values sorted ascending: the
- * smallest value with at least p% of the values <= it; p <= 0 gives the
- * minimum. 0 when n == 0. */
+ * smallest value with at least p% of the values <= it (p taken as the
+ * decimal it is written as: p99.9 of 1000 values is the 999th); p <= 0
+ * gives the minimum. 0 when n == 0. */
 uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p);
 
 /* Turns a sample victim into a POST body of `target` bytes (compact JSON,
@@ -396,11 +397,13 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 /* Frees the latency arrays and resets *res (NULL is fine). */
 void kz_cli_bench_result_free(kz_cli_bench_result *res);
 
-/* The summary for a person. */
+/* The summary for a person: latencies as p50, p90, p99, p99.9, max and
+ * mean (nearest rank, kz_cli_bench_percentile). */
 void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			      const kz_cli_bench_result *res);
 
 /* The summary as a JSON object (same fields; times in ms, sizes in bytes).
+ * Every latency_ms object has p50, p90, p99, p999 (p99.9), max and mean.
  * Returns a new reference the caller json_decrefs, NULL when out of memory. */
 json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 				 const kz_cli_bench_result *res);
