@@ -1928,10 +1928,16 @@ static void kz_cli__failover_end(kz_cli__bench *b, const kz_cli__phase *ph,
 	fo->probes = b->fo_probes;
 }
 
-/* The tick timer only ends a turn of the loop. */
+/* The tick timer ends a turn of the loop. It may already be due when
+ * uv_run(UV_RUN_ONCE) starts (the turn took a while, or the wait was
+ * under a millisecond): libuv then runs it before it polls, and polls
+ * with no timeout left, until a socket or another timer wakes it: an
+ * answer, or when the requests in flight hang (on a dead leader) their
+ * --timeout, which would hold up the failover command's 1 ms polling and
+ * the deadline. uv_stop makes that poll return at once. */
 static void kz_cli__tick(uv_timer_t *t)
 {
-	(void)t;
+	uv_stop(t->loop);
 }
 
 /* Runs one phase to its end. Returns 0, or b->fatal. */
