@@ -8,7 +8,9 @@
  * the ids the server answers), in photo the photo phase (one PUT per id
  * kept, keeping the ids whose photo was stored), then the measured phase
  * (for --duration or until --requests were sent; in update its writes are
- * PATCHes of kept ids), then sort the latencies. A phase stops starting
+ * PATCHes of kept ids; with --rate its requests start when the schedule
+ * says, on whichever slot is free, not when a slot frees:
+ * kz_cli__ol_turn), then sort the latencies. A phase stops starting
  * requests when it is over and waits for the ones in flight (each bounded
  * by --timeout), so every request sent is counted.
  * Against etcd the same phases send puts and ranges (the preload keeps the
@@ -210,6 +212,13 @@ void kz_cli_bench_usage(FILE *f)
 	    "                      and a caseworker connection per slot\n"
 	    "  --duration SEC      measured time (10), or\n"
 	    "  --requests N        measured requests\n"
+	    "  --rate R            open loop: R requests/s in all (0.001 to\n"
+	    "                      1000000), request k due at k/R s into the\n"
+	    "                      measured phase (the preload runs flat out);\n"
+	    "                      one due while every connection is busy waits\n"
+	    "                      for one, and its latency counts from when it\n"
+	    "                      was due. Without it, a closed loop: each\n"
+	    "                      connection sends again once answered\n"
 	    "  --record-bytes B    POST (update: PATCH) body size (1024; 0: the\n"
 	    "                      plain record)\n"
 	    "  --preload N         records registered before read/mixed/photo/\n"
@@ -222,7 +231,8 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --timeout SEC       per request (10)\n"
 	    "  --seed S            sample data, photos and id choice (1)\n"
 	    "\n"
-	    "Failover (write, with --duration)\n"
+	    "Failover (write, with --duration; with --rate the schedule goes on\n"
+	    "through it, the probes outside it)\n"
 	    "  --failover-cmd CMD  run CMD (/bin/sh -c) during the run, e.g. one\n"
 	    "                      that kill -9s the leader; its exit is taken as\n"
 	    "                      the kill, so kill last. Reports failover_s: from\n"
@@ -255,6 +265,7 @@ enum kz_cli__bopt_id {
 	KZ_CLI__O_CONNECTIONS,
 	KZ_CLI__O_DURATION,
 	KZ_CLI__O_REQUESTS,
+	KZ_CLI__O_RATE,
 	KZ_CLI__O_RECORD_BYTES,
 	KZ_CLI__O_PRELOAD,
 	KZ_CLI__O_READ_RATIO,
@@ -293,6 +304,7 @@ static const kz_cli__bopt kz_cli__bopts[] = {
 	{"connections", KZ_CLI__O_CONNECTIONS, 1},
 	{"duration", KZ_CLI__O_DURATION, 1},
 	{"requests", KZ_CLI__O_REQUESTS, 1},
+	{"rate", KZ_CLI__O_RATE, 1},
 	{"record-bytes", KZ_CLI__O_RECORD_BYTES, 1},
 	{"preload", KZ_CLI__O_PRELOAD, 1},
 	{"read-ratio", KZ_CLI__O_READ_RATIO, 1},
@@ -573,6 +585,11 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 	    (rc = kz_cli__blong("requests", val[KZ_CLI__O_REQUESTS], 1,
 				1000000000L, &out->requests, err, errlen)) != 0)
 		return rc;
+	if (val[KZ_CLI__O_RATE] != NULL &&
+	    (rc = kz_cli__bdouble("rate", val[KZ_CLI__O_RATE],
+				  KZ_CLI_BENCH_RATE_MIN, KZ_CLI_BENCH_RATE_MAX,
+				  &out->rate, err, errlen)) != 0)
+		return rc;
 	if (val[KZ_CLI__O_RECORD_BYTES] != NULL &&
 	    (rc = kz_cli__blong("record-bytes", val[KZ_CLI__O_RECORD_BYTES], 0,
 				1048576L, &out->record_bytes, err, errlen)) != 0)
@@ -735,12 +752,51 @@ uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p)
 	if (p >= 100.0)
 		return sorted[n - 1];
 	exact = p / 100.0 * (double)n;
+	/* p is meant as written in decimal, which a double only comes near:
+	 * 99.9 / 100 * 1000 is 999.0000000000001, whose ceiling would be
+	 * rank 1000, the maximum. Rounding errors are some 1e-16 of exact;
+	 * the gaps between real ranks of a p with a few decimals are far
+	 * wider than 1e-14 of it. */
+	exact -= exact * 1e-14;
 	rank = (size_t)exact; /* floor; rank = ceil(exact), at least 1 */
 	if ((double)rank < exact)
 		rank++;
 	if (rank < 1)
 		rank = 1;
 	return sorted[rank - 1];
+}
+
+/* ---- the open loop's schedule ------------------------------------------------------- */
+
+uint64_t kz_cli_bench_sched_offset_ns(double rate, uint64_t k)
+{
+	/* Divided last, so that whole numbers of seconds stay exact; a
+	 * double holds any offset below the end to well under a ns. */
+	double ns = (double)k * 1e9 / rate;
+	if (!(ns < (double)KZ_CLI_BENCH_SCHED_END_NS))
+		return KZ_CLI_BENCH_SCHED_END_NS;
+	return (uint64_t)ns;
+}
+
+uint64_t kz_cli_bench_sched_due(double rate, uint64_t elapsed_ns)
+{
+	double est;
+	uint64_t n;
+	/* Past the end every offset is the same: the search below would
+	 * never stop. */
+	if (elapsed_ns >= KZ_CLI_BENCH_SCHED_END_NS)
+		elapsed_ns = KZ_CLI_BENCH_SCHED_END_NS - 1;
+	/* The estimate by multiplication can differ from the offsets'
+	 * division in the last bit: it is only a start, moved to where the
+	 * offsets say, so that the two never disagree on a request. */
+	est = (double)elapsed_ns * rate / 1e9;
+	n = est < (double)KZ_CLI_BENCH_SCHED_END_NS ? (uint64_t)est + 1
+						    : KZ_CLI_BENCH_SCHED_END_NS;
+	while (n > 0 && kz_cli_bench_sched_offset_ns(rate, n - 1) > elapsed_ns)
+		n--;
+	while (kz_cli_bench_sched_offset_ns(rate, n) <= elapsed_ns)
+		n++;
+	return n;
 }
 
 static int kz_cli__cmp_u64(const void *x, const void *y)
@@ -1022,8 +1078,12 @@ typedef struct kz_cli__slot {
 	enum kz_cli__req req;   /* what it does */
 	size_t victim;          /* photo PUT, PATCH: whose (index in b->ids) */
 	char key[KZ_CLI__ID_MAX]; /* etcd: the key put or ranged */
-	uint64_t start_ns;
-	uint64_t op_start_ns;   /* identity: when the challenge was asked */
+	uint64_t start_ns;      /* when the request in flight was sent */
+	uint64_t op_start_ns;   /* where its latency counts from: start_ns, or
+				   in an open loop when it was due (identity:
+				   of the challenge, for the pair) */
+	uint64_t due_ns;        /* open loop: when the request about to be
+				   started was due; 0: closed loop */
 	int id_verify;          /* identity: the next request verifies */
 	char challenge_id[64];
 	unsigned char nonce[32];
@@ -1053,6 +1113,15 @@ typedef struct kz_cli__phase {
 	kz_cli_bench_records *rec;
 	kz_cli_bench_endpoint *ep; /* per-endpoint stats, NULL: not kept */
 	int failover;           /* runs a->failover_cmd at a->failover_at_s */
+	double rate;            /* > 0: open loop, requests due at start_ns +
+				   k / rate s (kz_cli__ol_turn); 0: closed */
+	kz_cli_bench_schedule *sched; /* open loop: how it was kept */
+	uint64_t ol_next;       /* open loop: the next request of the
+				   schedule to send (= those sent) */
+	uint64_t ol_waited;     /* those below this one waited for a slot */
+	size_t ol_cursor;       /* the slot to offer the next request first */
+	uint64_t ol_last_ns;    /* when the last one was sent */
+	int ol_closed;          /* the schedule is over: nothing more sent */
 	uint64_t sent;
 	uint64_t start_ns, end_ns;
 } kz_cli__phase;
@@ -1462,8 +1531,13 @@ send:
 	s->resp_total = 0;
 	s->errmsg[0] = '\0';
 	s->start_ns = kz_cli__bnow_ns();
-	if (req == KZ_CLI__REQ_ID_CHALLENGE)
-		s->op_start_ns = s->start_ns;
+	/* An open loop times a request from when it was due, so that the
+	 * wait for a slot is in its latency; the verification of an
+	 * identity check is timed with its challenge. */
+	if (req != KZ_CLI__REQ_ID_VERIFY)
+		s->op_start_ns = s->due_ns != 0 && s->due_ns < s->start_ns
+				     ? s->due_ns
+				     : s->start_ns;
 	n = kz_bh_send(h, method, s->url, b->hdrs[req], s->body, len,
 		       strcmp(method, "GET") != 0);
 	if (n != KZ_BH_OK) {
@@ -1705,8 +1779,7 @@ static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
 		kz_cli__failover_note(b, s, ok2xx && !bad_body, end);
 		return;
 	}
-	uint64_t lat = end - (s->req == KZ_CLI__REQ_ID_VERIFY ? s->op_start_ns
-							       : s->start_ns);
+	uint64_t lat = end - s->op_start_ns;
 	rc = kz_cli__account(b, ph->st[s->op], s, result, status, connects,
 			     lat, bad_body);
 	if (rc == KZ_CLI_OK && ph->ep != NULL)
@@ -1739,7 +1812,8 @@ static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
 		b->photo_ids[b->n_photo_ids++] = s->victim;
 }
 
-/* One progress line: ok so far, ok per second since the last line. */
+/* One progress line: ok so far, ok per second since the last line (open
+ * loop: and the requests due that found no free connection yet). */
 static void kz_cli__progress(const kz_cli__bench *b, uint64_t now,
 			     uint64_t *last_ns, uint64_t *last_ok)
 {
@@ -1753,14 +1827,24 @@ static void kz_cli__progress(const kz_cli__bench *b, uint64_t now,
 		errs += ph->st[i]->http_errors + ph->st[i]->transport_errors +
 			ph->st[i]->bad_bodies;
 	}
-	if (!b->a->quiet)
+	if (!b->a->quiet) {
 		fprintf(stderr,
 			"kizuna-bench: %-7s %5.0f s  %10llu ok  %8.0f ops/s  "
-			"%llu errors\n",
+			"%llu errors",
 			ph->name, (double)(now - ph->start_ns) / 1e9,
 			(unsigned long long)ok,
 			dt > 0 ? (double)(ok - *last_ok) / dt : 0.0,
 			(unsigned long long)errs);
+		/* Open loop: a queue that grows is a schedule not kept
+		 * (those due since the last turn are not in it yet). */
+		if (ph->rate > 0.0 && !ph->ol_closed)
+			fprintf(stderr, "  %llu waiting for a connection",
+				(unsigned long long)(ph->ol_waited > ph->ol_next
+							 ? ph->ol_waited -
+							       ph->ol_next
+							 : 0));
+		fputc('\n', stderr);
+	}
 	*last_ns = now;
 	*last_ok = ok;
 }
@@ -1922,10 +2006,153 @@ static void kz_cli__failover_end(kz_cli__bench *b, const kz_cli__phase *ph,
 	fo->probes = b->fo_probes;
 }
 
-/* The tick timer only ends a turn of the loop. */
+/* ---- the open loop ------------------------------------------------------------------- */
+
+/* How many requests the open-loop phase's schedule holds: --requests, or
+ * those due before the deadline. */
+static uint64_t kz_cli__ol_scheduled(const kz_cli__phase *ph)
+{
+	if (ph->limit > 0)
+		return ph->limit;
+	if (ph->deadline_ns <= ph->start_ns)
+		return 0;
+	return kz_cli_bench_sched_due(ph->rate,
+				      ph->deadline_ns - ph->start_ns - 1);
+}
+
+/* How many requests of the open-loop phase's schedule are due at now:
+ * all of them up to the end (--requests, or those due before the
+ * deadline). */
+static uint64_t kz_cli__ol_due(const kz_cli__phase *ph, uint64_t now)
+{
+	uint64_t due = kz_cli_bench_sched_due(
+	    ph->rate, now > ph->start_ns ? now - ph->start_ns : 0);
+	uint64_t end = kz_cli__ol_scheduled(ph);
+	return due < end ? due : end;
+}
+
+/* Keeps how late the request slot s just sent went out. */
+static int kz_cli__ol_note(kz_cli_bench_schedule *sc, const kz_cli__slot *s)
+{
+	if (sc->n_delay == sc->cap_delay) {
+		size_t cap = sc->cap_delay ? sc->cap_delay * 2 : 4096;
+		uint64_t *d = realloc(sc->delay_ns, cap * sizeof(*d));
+		if (d == NULL)
+			return KZ_CLI_ENOMEM;
+		sc->delay_ns = d;
+		sc->cap_delay = cap;
+	}
+	sc->delay_ns[sc->n_delay++] = s->start_ns - s->op_start_ns;
+	return KZ_CLI_OK;
+}
+
+/* One turn of an open-loop phase (ph->rate > 0) at now: first the
+ * identity checks whose challenge was answered send their verification
+ * (unless stopping: they are half of an operation already scheduled);
+ * then every request of the schedule due by now goes out in order, each
+ * on the next free slot from ph->ol_cursor on, so that the requests go
+ * round the slots and their endpoints as in the closed loop (a slot
+ * pausing after a transport failure is passed over: the others take its
+ * share). Those left when no slot is free wait for the next turn, which
+ * comes when a request ends; they are marked as having waited. Lowers
+ * *wait_ns to the next due time when nothing waits (the loop's timer
+ * then wakes it), or to the end of a slot's pause when one would take a
+ * waiting request. The first turn at or past the deadline is the
+ * schedule's last. Returns how many requests were started; sets
+ * b->fatal when one cannot be. */
+static size_t kz_cli__ol_turn(kz_cli__bench *b, uint64_t now, int stopping,
+			      uint64_t *wait_ns)
+{
+	kz_cli__phase *ph = b->ph;
+	uint64_t due;
+	size_t i, from, started = 0;
+
+	for (i = 0; i < b->n_slots && !stopping && !b->fatal; i++) {
+		kz_cli__slot *s = &b->slots[i];
+		if (s->busy || !s->id_verify)
+			continue;
+		kz_cli__start(b, s);
+		started += (size_t)s->busy;
+	}
+	if (ph->ol_closed || b->fatal)
+		return started;
+	due = kz_cli__ol_due(ph, now);
+	from = ph->ol_cursor;
+	for (i = 0; i < b->n_slots && ph->ol_next < due && !b->fatal; i++) {
+		size_t k = (from + i) % b->n_slots;
+		kz_cli__slot *s = &b->slots[k];
+		if (s->busy || s->id_verify)
+			continue;
+		if (s->not_before_ns > now) {
+			if (s->not_before_ns - now < *wait_ns)
+				*wait_ns = s->not_before_ns - now;
+			continue;
+		}
+		s->due_ns = ph->start_ns +
+			    kz_cli_bench_sched_offset_ns(ph->rate, ph->ol_next);
+		kz_cli__start(b, s);
+		s->due_ns = 0;
+		if (!s->busy)
+			break; /* b->fatal says why */
+		if (kz_cli__ol_note(ph->sched, s) != KZ_CLI_OK) {
+			b->fatal = KZ_CLI_ENOMEM;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+				     "out of memory for send delays");
+		}
+		ph->sched->queued += (uint64_t)(ph->ol_next < ph->ol_waited);
+		ph->ol_next++;
+		ph->ol_last_ns = s->start_ns;
+		ph->ol_cursor = (k + 1) % b->n_slots;
+		started++;
+	}
+	if (ph->ol_next < due)
+		ph->ol_waited = due; /* no slot for them now */
+	else if (ph->ol_next < kz_cli__ol_scheduled(ph)) {
+		uint64_t next = ph->start_ns + kz_cli_bench_sched_offset_ns(
+						   ph->rate, ph->ol_next);
+		if (next > now && next - now < *wait_ns)
+			*wait_ns = next - now;
+	}
+	if (ph->ol_next >= kz_cli__ol_scheduled(ph) ||
+	    (ph->limit == 0 && now >= ph->deadline_ns))
+		ph->ol_closed = 1;
+	return started;
+}
+
+/* After an open-loop phase: how the schedule was kept, into *sc (whose
+ * rate, queued and delays the phase filled). */
+static void kz_cli__ol_end(const kz_cli__phase *ph,
+			   kz_cli_bench_schedule *sc)
+{
+	double span_s = ph->limit > 0 ? (double)ph->limit / ph->rate
+			: ph->deadline_ns > ph->start_ns
+			    ? (double)(ph->deadline_ns - ph->start_ns) / 1e9
+			    : 0.0;
+	double last_s = ph->ol_last_ns > ph->start_ns
+			    ? (double)(ph->ol_last_ns - ph->start_ns) / 1e9
+			    : 0.0;
+	sc->scheduled = kz_cli__ol_scheduled(ph);
+	sc->sent = ph->ol_next;
+	/* Sent on time, the last request goes out within the span: the
+	 * rate achieved is then the rate asked. */
+	sc->window_s = last_s > span_s ? last_s : span_s;
+	if (sc->n_delay > 0)
+		qsort(sc->delay_ns, sc->n_delay, sizeof(uint64_t),
+		      kz_cli__cmp_u64);
+}
+
+/* The tick timer ends a turn of the loop. It may already be due when
+ * uv_run(UV_RUN_ONCE) starts (the turn took a while, or the wait was
+ * under a millisecond): libuv then runs it before it polls, and polls
+ * with no timeout left, until a socket or another timer wakes it: an
+ * answer, or when the requests in flight hang (on a dead leader) their
+ * --timeout, which would hold up the failover command's 1 ms polling and
+ * the deadline; in an open loop between due times, with nothing in
+ * flight, only a keep-alive connection the server closes. uv_stop makes
+ * that poll return at once. */
 static void kz_cli__tick(uv_timer_t *t)
 {
-	(void)t;
+	uv_stop(t->loop);
 }
 
 /* Runs one phase to its end. Returns 0, or b->fatal. */
@@ -1955,7 +2182,15 @@ static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
 			if (b->fatal)
 				stopping = 1;
 		}
-		for (i = 0; i < b->n_slots && !stopping; i++) {
+		/* Open loop: the schedule says when requests start, not the
+		 * slots' answers. */
+		if (ph->rate > 0.0) {
+			busy += kz_cli__ol_turn(b, now, stopping, &wait_ns);
+			if (b->fatal)
+				stopping = 1;
+		}
+		for (i = 0; i < b->n_slots && !stopping && !(ph->rate > 0.0);
+		     i++) {
 			kz_cli__slot *s = &b->slots[i];
 			if (s->busy)
 				continue;
@@ -1982,8 +2217,13 @@ static int kz_cli__run_phase(kz_cli__bench *b, kz_cli__phase *ph)
 		 * requests that end in it have been through kz_cli__finish
 		 * when it returns. */
 		done = b->n_done;
-		if (busy > 0) {
+		if (busy > 0 || ph->rate > 0.0) {
 			uint64_t ms = wait_ns / KZ_CLI__NS_PER_MS;
+			/* The timer counts from the loop's clock, which was
+			 * last read when the loop last ran: an open loop
+			 * waits for a due time, so read it now. */
+			if (ph->rate > 0.0)
+				uv_update_time(&b->loop);
 			uv_timer_start(&b->tick, kz_cli__tick, ms > 0 ? ms : 1,
 				       0);
 			uv_run(&b->loop, UV_RUN_ONCE);
@@ -2023,6 +2263,7 @@ void kz_cli_bench_result_free(kz_cli_bench_result *res)
 		free(res->op[i].lat_ns);
 	free(res->preload.lat_ns);
 	free(res->photos.lat_ns);
+	free(res->sched.delay_ns);
 	for (i = 0; res->ep != NULL && (size_t)i < res->n_endpoints; i++)
 		free(res->ep[i].st.lat_ns);
 	free(res->ep);
@@ -2484,11 +2725,16 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	main_ph.rec = &res->records;
 	main_ph.ep = res->ep;
 	main_ph.failover = a->failover_cmd != NULL;
+	main_ph.rate = a->rate;
+	main_ph.sched = &res->sched;
+	res->sched.rate = a->rate;
 	cpu0 = kz_cli__cpu_s();
 	if (kz_cli__run_phase(&b, &main_ph) != 0)
 		goto err_fatal;
 	if (main_ph.failover)
 		kz_cli__failover_end(&b, &main_ph, &res->failover);
+	if (main_ph.rate > 0.0)
+		kz_cli__ol_end(&main_ph, &res->sched);
 	res->cpu_s = kz_cli__cpu_s() - cpu0;
 	res->elapsed_s = (double)(main_ph.end_ns - main_ph.start_ns) / 1e9;
 	res->pool_ids = photo ? b.n_photo_ids : b.n_ids;
@@ -2664,13 +2910,46 @@ static void kz_cli__text_latency(FILE *f, const char *label,
 	if (label != NULL)
 		fprintf(f, "%-14s", label);
 	fprintf(f,
-		"p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f "
+		"p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f "
 		"(%zu ok)\n",
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 50)),
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 90)),
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99)),
+		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99.9)),
 		kz_cli__ms(kz_cli_bench_percentile(s->lat_ns, s->n_lat, 100)),
 		kz_cli__mean_ms(s), s->n_lat);
+}
+
+/* What an open-loop run asked, what it sent and how late: whether the
+ * tool kept to its schedule (if not, the rate asked was not offered). */
+static void kz_cli__text_schedule(FILE *f, const kz_cli_bench_schedule *sc)
+{
+	const uint64_t *d = sc->delay_ns;
+	size_t n = sc->n_delay;
+	double mean = 0.0;
+	size_t i;
+	for (i = 0; i < n; i++)
+		mean += (double)d[i];
+	if (n > 0)
+		mean /= (double)n;
+	fprintf(f,
+		"%-14s%.1f requests/s asked, %.1f/s sent; latency counts from "
+		"each request's due time\n",
+		"open loop", sc->rate, kz_cli__rate(sc->sent, sc->window_s));
+	fprintf(f,
+		"%-14s%llu due, %llu sent, %llu unsent (no connection free by "
+		"the end); %llu waited for a free connection\n",
+		"schedule", (unsigned long long)sc->scheduled,
+		(unsigned long long)sc->sent,
+		(unsigned long long)(sc->scheduled - sc->sent),
+		(unsigned long long)sc->queued);
+	fprintf(f,
+		"%-14sp50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f ms "
+		"after the due time\n",
+		"send delay", kz_cli__ms(kz_cli_bench_percentile(d, n, 50)),
+		kz_cli__ms(kz_cli_bench_percentile(d, n, 99)),
+		kz_cli__ms(kz_cli_bench_percentile(d, n, 99.9)),
+		kz_cli__ms(kz_cli_bench_percentile(d, n, 100)), mean / 1e6);
 }
 
 static void kz_cli__text_failover(FILE *f, const kz_cli_bench_failover *fo)
@@ -2765,6 +3044,8 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 		fprintf(f, ", %.1f MB/s of response bodies",
 			kz_cli__rate(t.body_bytes_in, res->elapsed_s) / 1e6);
 	fputc('\n', f);
+	if (res->sched.rate > 0.0)
+		kz_cli__text_schedule(f, &res->sched);
 	kz_cli__text_latency(f, "latency ms", &t);
 	if (a->workload == KZ_CLI_BENCH_MIXED) {
 		int op;
@@ -2791,14 +3072,16 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 				snprintf(who, sizeof(who), "%s", e->url);
 			fprintf(f,
 				"%-14s%s  %llu ok, %llu errors, p50 %.2f  p99 "
-				"%.2f ms\n",
+				"%.2f  p99.9 %.2f ms\n",
 				i == 0 ? "by endpoint" : "", who,
 				(unsigned long long)e->st.ok,
 				(unsigned long long)kz_cli__failed(&e->st),
 				kz_cli__ms(kz_cli_bench_percentile(
 				    e->st.lat_ns, e->st.n_lat, 50)),
 				kz_cli__ms(kz_cli_bench_percentile(
-				    e->st.lat_ns, e->st.n_lat, 99)));
+				    e->st.lat_ns, e->st.n_lat, 99)),
+				kz_cli__ms(kz_cli_bench_percentile(
+				    e->st.lat_ns, e->st.n_lat, 99.9)));
 		}
 	}
 	if (rec->count > 0) {
@@ -2890,12 +3173,46 @@ static json_t *kz_cli__json_latency(const kz_cli_bench_stats *s, int *bad)
 		     json_real(kz_cli__ms(
 			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99))),
 		     bad);
+	kz_cli__jset(o, "p999",
+		     json_real(kz_cli__ms(
+			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 99.9))),
+		     bad);
 	kz_cli__jset(o, "max",
 		     json_real(kz_cli__ms(
 			 kz_cli_bench_percentile(s->lat_ns, s->n_lat, 100))),
 		     bad);
 	kz_cli__jset(o, "mean", json_real(kz_cli__mean_ms(s)), bad);
 	return o;
+}
+
+/* An open-loop run's target_rate, achieved_rate and schedule, into o. */
+static void kz_cli__json_schedule(json_t *o, const kz_cli_bench_schedule *sc,
+				  int *bad)
+{
+	json_t *sub = json_object();
+	kz_cli_bench_stats d;
+	/* The delays are timed like latencies: the same figures. */
+	memset(&d, 0, sizeof(d));
+	d.lat_ns = sc->delay_ns;
+	d.n_lat = sc->n_delay;
+	kz_cli__jset(o, "target_rate", json_real(sc->rate), bad);
+	kz_cli__jset(o, "achieved_rate",
+		     json_real(kz_cli__rate(sc->sent, sc->window_s)), bad);
+	if (sub != NULL) {
+		kz_cli__jset(sub, "scheduled",
+			     json_integer((json_int_t)sc->scheduled), bad);
+		kz_cli__jset(sub, "sent", json_integer((json_int_t)sc->sent),
+			     bad);
+		kz_cli__jset(sub, "unsent",
+			     json_integer((json_int_t)(sc->scheduled - sc->sent)),
+			     bad);
+		kz_cli__jset(sub, "queued",
+			     json_integer((json_int_t)sc->queued), bad);
+		kz_cli__jset(sub, "window_s", json_real(sc->window_s), bad);
+		kz_cli__jset(sub, "send_delay_ms", kz_cli__json_latency(&d, bad),
+			     bad);
+	}
+	kz_cli__jset(o, "schedule", sub, bad);
 }
 
 /* requests, ok, errors, throughput and latency of one stats block. */
@@ -2951,6 +3268,8 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 	kz_cli__jset(o, "http", json_string("1.1"), &bad);
 	kz_cli__jset(o, "duration_s", json_real(res->elapsed_s), &bad);
 	kz_cli__json_stats(o, &t, res->elapsed_s, &bad);
+	if (res->sched.rate > 0.0)
+		kz_cli__json_schedule(o, &res->sched, &bad);
 	sub = json_object();
 	if (sub != NULL) {
 		kz_cli__jset(sub, "asked", json_integer(a->record_bytes), &bad);

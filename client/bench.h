@@ -10,6 +10,30 @@
  * slot's next request as soon as the last one completed (a closed loop: the
  * offered load is what N clients that never think can send).
  *
+ * Open loop (--rate R): the measured phase sends on a schedule instead.
+ * Request k (from 0) is due at t0 + k/R, t0 the start of the measured
+ * phase (the preloads still run closed, as fast as they go). When its
+ * time comes it goes out on a free slot, the slots taken in turn so that
+ * the endpoints share the load as in the closed loop; when every slot is
+ * busy (or pausing after a transport failure) it waits, in order, and
+ * goes out as soon as a slot frees, with all the others due by then (the
+ * schedule catches up; nothing is skipped). Its latency is counted from
+ * the time it was due, not from when it went out: a server that slows
+ * down makes the requests behind it wait, and that wait is in the
+ * figures, where a closed loop would just send less (coordinated
+ * omission). The loop wakes for the next due time with its libuv timer.
+ * The schedule ends after --requests requests, or at the end of
+ * --duration: requests due by then that are still waiting for a slot are
+ * not sent, and the summary counts them (unsent). The summary also says
+ * whether the tool kept to the schedule: the rate asked and the rate
+ * sent, how many requests waited for a free slot (queued), and how long
+ * after its due time each request went out (send delay, which also
+ * holds the client's own lateness: libuv's timers count in whole
+ * milliseconds, and a busy client falls behind). --connections is then
+ * the most requests in flight at once: give it enough for the rate times
+ * the latency. identity schedules operations: a slot whose challenge was
+ * answered sends the verification at once, outside the schedule.
+ *
  * Workloads:
  *   write  POST /v1/victims, each body a new sample victim (sample.h) padded
  *          to --record-bytes (see kz_cli_bench_victim_body);
@@ -38,8 +62,8 @@
  * reader one for GET: caseworker, or terminal in photo) and may hold two
  * connections; at most one of them is busy at a time.
  *
- * Measured: latency of every request from the moment it is handed to the
- * transport to its completion (CLOCK_MONOTONIC), 2xx answers as ok, other
+ * Measured: latency of every request from its start (sent, or due in an
+ * open loop) to its completion (CLOCK_MONOTONIC), 2xx answers as ok, other
  * answers by status, transport failures (refused, reset, timed out, TLS) by
  * kind (kz_bh_err, named by kz_bh_strerror: "could not connect", "timed
  * out", ...). Percentiles are over the ok requests. Nothing is retried, in
@@ -78,6 +102,10 @@
  * run's figures. So failover_s is known to about 25 ms plus a write's
  * latency. The failures the kill causes (refused connections to the dead
  * node) are expected: such a run fails only when no write recovered.
+ * With --rate the schedule goes on through the kill: writes due while
+ * every slot hangs on the dead leader wait for one, and their latency
+ * shows the outage as a client with that rate would see it. The probes
+ * stay outside the schedule (slots of their own, not counted in it).
  *
  * Failure modes of the tool itself: a bad command line or an unreadable
  * certificate (before any request), a CA file or certificate OpenSSL cannot
@@ -135,6 +163,13 @@ enum { KZ_CLI_BENCH_OP_WRITE = 0, KZ_CLI_BENCH_OP_READ = 1 };
 #define KZ_CLI_BENCH_PHOTO_MAX (32L << 20)
 #define KZ_CLI_BENCH_PHOTO_DEFAULT 30000
 
+/* --rate, requests per second: from one every 1000 s (slower measures
+ * nothing a run could wait for) to a million a second, already far past
+ * what the one thread can send (a request costs it about 20 us of CPU,
+ * some 50,000/s at best): a larger number is a typo. */
+#define KZ_CLI_BENCH_RATE_MIN 0.001
+#define KZ_CLI_BENCH_RATE_MAX 1000000.0
+
 #define KZ_CLI_BENCH_DEFAULT_ENDPOINTS "var/cluster/endpoints"
 #define KZ_CLI_BENCH_DEFAULT_PKI "var/cluster/pki"
 #define KZ_CLI_BENCH_DEFAULT_ETCD "http://127.0.0.1:2379" /* etcd's own */
@@ -160,6 +195,9 @@ typedef struct kz_cli_bench_args {
 	long connections;
 	double duration_s;               /* run time when requests == 0 */
 	long requests;                   /* > 0: this many requests, then stop */
+	double rate;                     /* > 0: open loop, requests per
+					    second over the measured phase;
+					    0: closed loop */
 	long record_bytes;               /* body size asked for; 0: unpadded */
 	long preload;                    /* records registered before
 					    read/mixed/photo/update */
@@ -204,7 +242,9 @@ typedef struct kz_cli_bench_args {
  * --purpose, are refused. --http2 is refused for every target: the
  * transport speaks HTTP/1.1 only. --failover-cmd: write with
  * --duration only; --failover-at defaults to a third of the duration and
- * must fall within it. */
+ * must fall within it. --rate: a number from KZ_CLI_BENCH_RATE_MIN to
+ * KZ_CLI_BENCH_RATE_MAX, with any workload, target, --duration or
+ * --requests, and --failover-cmd; absent: 0, the closed loop. */
 int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 			    char *err, size_t errlen);
 
@@ -221,9 +261,26 @@ const char *kz_cli_bench_target_name(kz_cli_bench_target t);
 /* ---- pure helpers (tested without a network) ------------------------------ */
 
 /* Nearest-rank percentile p (0..100) of n values sorted ascending: the
- * smallest value with at least p% of the values <= it; p <= 0 gives the
- * minimum. 0 when n == 0. */
+ * smallest value with at least p% of the values <= it (p taken as the
+ * decimal it is written as: p99.9 of 1000 values is the 999th); p <= 0
+ * gives the minimum. 0 when n == 0. */
 uint64_t kz_cli_bench_percentile(const uint64_t *sorted, size_t n, double p);
+
+/* Open loop: when request k (from 0) of a schedule of rate requests per
+ * second (> 0) is due, in ns after the schedule's start: k / rate seconds,
+ * rounded down to the ns, at most KZ_CLI_BENCH_SCHED_END_NS. Grows with k,
+ * never by less than 1e9 / rate ns rounded down. */
+uint64_t kz_cli_bench_sched_offset_ns(double rate, uint64_t k);
+
+/* Open loop: how many requests of that schedule are due elapsed_ns after
+ * its start, those whose offset is <= elapsed_ns: request 0 is due at
+ * once, so at least 1. Agrees with kz_cli_bench_sched_offset_ns at every
+ * boundary: due(offset(k)) == k + 1 and due(offset(k) - 1) <= k. */
+uint64_t kz_cli_bench_sched_due(double rate, uint64_t elapsed_ns);
+
+/* Where the offsets stop growing (2^62 ns, over 140 years): a schedule
+ * past it is never reached by a run. */
+#define KZ_CLI_BENCH_SCHED_END_NS (UINT64_C(1) << 62)
 
 /* Turns a sample victim into a POST body of `target` bytes (compact JSON,
  * UTF-8): when the plain record is shorter, random ASCII letters and digits
@@ -354,6 +411,27 @@ typedef struct kz_cli_bench_failover {
 	uint64_t probes;    /* probe writes sent after the kill */
 } kz_cli_bench_failover;
 
+/* The schedule of an open-loop run (--rate), and how well it was kept:
+ * the measured phase. */
+typedef struct kz_cli_bench_schedule {
+	double rate;          /* asked, requests per second; 0: closed loop,
+				 and nothing below is kept */
+	uint64_t scheduled;   /* requests due within the run: --requests, or
+				 those due before the end of --duration */
+	uint64_t sent;        /* of them, sent (scheduled - sent: unsent,
+				 still waiting for a slot at the end) */
+	uint64_t queued;      /* sent after waiting for a free slot: at their
+				 time every slot was busy or pausing */
+	double window_s;      /* the time the sends took: the schedule's span
+				 (--duration, or --requests / rate), or
+				 longer when the last one went out later;
+				 sent / window_s is the rate achieved */
+	uint64_t *delay_ns;   /* per request sent, how long after its due time
+				 it went out; malloc'd, owned by the
+				 schedule, sorted after the run */
+	size_t n_delay, cap_delay;
+} kz_cli_bench_schedule;
+
 /* Outcome of a run. Filled by kz_cli_bench_run; release with
  * kz_cli_bench_result_free. */
 typedef struct kz_cli_bench_result {
@@ -373,6 +451,7 @@ typedef struct kz_cli_bench_result {
 	double photos_s;
 	double cpu_s;                      /* this process, measured phase */
 	kz_cli_bench_failover failover;    /* write with --failover-cmd */
+	kz_cli_bench_schedule sched;       /* --rate */
 	size_t n_endpoints;
 	kz_cli_bench_endpoint *ep;         /* n_endpoints entries, malloc'd,
 					      owned by the result (NULL until
@@ -396,11 +475,18 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 /* Frees the latency arrays and resets *res (NULL is fine). */
 void kz_cli_bench_result_free(kz_cli_bench_result *res);
 
-/* The summary for a person. */
+/* The summary for a person: latencies as p50, p90, p99, p99.9, max and
+ * mean (nearest rank, kz_cli_bench_percentile); an open-loop run's
+ * schedule as in the JSON below. */
 void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			      const kz_cli_bench_result *res);
 
 /* The summary as a JSON object (same fields; times in ms, sizes in bytes).
+ * Every latency_ms object has p50, p90, p99, p999 (p99.9), max and mean.
+ * An open-loop run adds target_rate, achieved_rate (requests per second)
+ * and schedule: {scheduled, sent, unsent, queued, window_s,
+ * send_delay_ms: {p50, p90, p99, p999, max, mean}}; a closed-loop run has
+ * none of them.
  * Returns a new reference the caller json_decrefs, NULL when out of memory. */
 json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 				 const kz_cli_bench_result *res);

@@ -65,6 +65,30 @@ Test(client_bench, percentile_nearest_rank)
 	cr_assert_eq(kz_cli_bench_percentile(v, 10, 1), 1);
 }
 
+Test(client_bench, percentile_p999)
+{
+	static uint64_t v[100000];
+	static const size_t ns[] = {1000, 2000, 3000, 7000, 10000, 100000};
+	size_t i;
+	for (i = 0; i < 100000; i++)
+		v[i] = i + 1;
+	/* p99.9 of n values is the ceil(0.999 n)th: a double's 99.9 / 100
+	 * is a hair above 0.999, which must not make it the next rank. */
+	for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		cr_assert_eq(kz_cli_bench_percentile(v, ns[i], 99.9),
+			     ns[i] - ns[i] / 1000, "n %zu", ns[i]);
+	cr_assert_eq(kz_cli_bench_percentile(v, 1001, 99.9), 1000);
+	cr_assert_eq(kz_cli_bench_percentile(v, 999, 99.9), 999);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100, 99.9), 100);
+	cr_assert_eq(kz_cli_bench_percentile(v, 10, 99.9), 10);
+	/* The others keep their ranks. */
+	cr_assert_eq(kz_cli_bench_percentile(v, 1000, 99), 990);
+	cr_assert_eq(kz_cli_bench_percentile(v, 1000, 50), 500);
+	cr_assert_eq(kz_cli_bench_percentile(v, 100000, 99.99), 99990);
+	cr_assert_eq(kz_cli_bench_percentile(v, 3, 33.4), 2);
+	cr_assert_eq(kz_cli_bench_percentile(v, 3, 100.0 / 3.0), 1);
+}
+
 Test(client_bench, percentile_small_inputs)
 {
 	uint64_t one = 42;
@@ -619,6 +643,8 @@ Test(client_bench, json_summary_has_the_fields, .init = clear_env)
 	cr_assert_float_eq(json_real_value(json_object_get(lat, "p50")), 2.0,
 			   1e-9);
 	cr_assert_float_eq(json_real_value(json_object_get(lat, "p99")), 40.0,
+			   1e-9);
+	cr_assert_float_eq(json_real_value(json_object_get(lat, "p999")), 40.0,
 			   1e-9);
 	cr_assert_float_eq(json_real_value(json_object_get(lat, "max")), 40.0,
 			   1e-9);
