@@ -56,6 +56,7 @@ extern char **environ; /* for posix_spawn: the command gets ours */
 #define KZ_CLI__CONNECT_TIMEOUT_MS 5000L
 #define KZ_CLI__RESP_MAX 8192 /* response bytes kept, enough for a record */
 #define KZ_CLI__ID_MAX 64     /* ids kept for reads (the server's are 26) */
+#define KZ_CLI__NAME_MAX 96   /* a kept name or kana (the sample's: < 40) */
 #define KZ_CLI__URL_MAX 512
 #define KZ_CLI__SHELTERS 10 /* as `kizuna sample load` */
 #define KZ_CLI__PHOTO_STREAM 0x70686f746full /* "photo": not the id stream */
@@ -140,6 +141,12 @@ const char *kz_cli_bench_workload_name(kz_cli_bench_workload w)
 		return "identity";
 	case KZ_CLI_BENCH_UPDATE:
 		return "update";
+	case KZ_CLI_BENCH_SEARCH:
+		return "search";
+	case KZ_CLI_BENCH_PAYOUT:
+		return "payout";
+	case KZ_CLI_BENCH_DAY:
+		return "day";
 	default:
 		return "none";
 	}
@@ -181,6 +188,24 @@ void kz_cli_bench_usage(FILE *f)
 	    "          and contact of another sample person, padded toward\n"
 	    "          --record-bytes within the field limits (about 800 bytes at\n"
 	    "          most); records are rewritten, none added\n"
+	    "  search  the same preload, then GET /v1/victims?q= of a name query\n"
+	    "          made from a random preloaded person (caseworker): family\n"
+	    "          name in kana 25%, full name in kanji 25%, family and given\n"
+	    "          name in kana 20%, given name first in kanji 15%, romaji\n"
+	    "          15%; a 200 without an items array, or a complete page of a\n"
+	    "          full-name query without the person, is a bad body\n"
+	    "  payout  give program seikatsu_saiken a disaster date if it has none\n"
+	    "          (operator certificate), register --preload sample people of\n"
+	    "          households it pays for (household ids new to this run),\n"
+	    "          then POST /v1/payouts (payout certificate) of each\n"
+	    "          household's basic, then repair support, once each; 201 is\n"
+	    "          ok, 409 and 422 are counted apart; the run ends early when\n"
+	    "          every planned payout was sent (raise --preload)\n"
+	    "  day     a disaster day: the preload (every household), then each\n"
+	    "          request drawn by --mix from read, search, write (a new\n"
+	    "          registration), note (POST /v1/victims/{id}/notes), payout\n"
+	    "          and, with --cards, identity; the summary has each kind's\n"
+	    "          throughput and latency\n"
 	    "\n"
 	    "Cluster and certificates\n"
 	    "  --target T          kizuna (default) or etcd: write and read only\n"
@@ -205,7 +230,13 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --purpose P         X-Purpose of reads (bench)\n"
 	    "  --cards DIR         identity: <name>.pem and <name>.key of cards\n"
 	    "                      bound to people (DIR/cards; deploy/local-cluster\n"
-	    "                      cards N makes them)\n"
+	    "                      cards N makes them); day: puts identity checks\n"
+	    "                      in the mix (none without it)\n"
+	    "  --payout-cert F, --payout-key F      payout, day: for POST\n"
+	    "                      /v1/payouts (DIR/payout.pem, .key)\n"
+	    "  --operator-cert F, --operator-key F  payout, day: to give the\n"
+	    "                      program a disaster date when it has none\n"
+	    "                      (DIR/operator.pem, .key)\n"
 	    "\n"
 	    "Load\n"
 	    "  --connections N     concurrent requests (16); mixed keeps a registrar\n"
@@ -222,8 +253,12 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --record-bytes B    POST (update: PATCH) body size (1024; 0: the\n"
 	    "                      plain record)\n"
 	    "  --preload N         records registered before read/mixed/photo/\n"
-	    "                      update (1000)\n"
+	    "                      update/search/payout/day (1000)\n"
 	    "  --read-ratio R      mixed: share of reads, 0..1 (0.9)\n"
+	    "  --mix K=W,...       day: weight of each kind, 0..1000; kinds read,\n"
+	    "                      search, write, note, payout, identity; those\n"
+	    "                      left out get 0 (read=50,search=25,write=12,\n"
+	    "                      note=10,payout=3, and identity=5 with --cards)\n"
 	    "  --photo-bytes B     photo: size of every photo, 4..33554432\n"
 	    "                      (30000; a node refuses more than its\n"
 	    "                      photo_max_bytes, 2 MiB by default)\n"
@@ -244,9 +279,10 @@ void kz_cli_bench_usage(FILE *f)
 	    "  --quiet             no progress lines\n"
 	    "\n"
 	    "Exit status: 0 when at least one request succeeded, none failed in\n"
-	    "transport and no photo (or etcd answer) came back wrong (with a\n"
-	    "failover: a write recovered after it, and no body was wrong), 1\n"
-	    "otherwise, 2 for a bad command line or configuration.\n",
+	    "transport and no photo, search page or payout (or etcd answer)\n"
+	    "came back wrong (with a failover: a write recovered after it, and\n"
+	    "no body was wrong), 1 otherwise, 2 for a bad command line or\n"
+	    "configuration.\n",
 	    f);
 }
 
@@ -280,6 +316,11 @@ enum kz_cli__bopt_id {
 	KZ_CLI__O_JSON,
 	KZ_CLI__O_QUIET,
 	KZ_CLI__O_HELP,
+	KZ_CLI__O_PAYOUT_CERT,
+	KZ_CLI__O_PAYOUT_KEY,
+	KZ_CLI__O_OPERATOR_CERT,
+	KZ_CLI__O_OPERATOR_KEY,
+	KZ_CLI__O_MIX,
 	KZ_CLI__O_COUNT_
 };
 
@@ -319,6 +360,11 @@ static const kz_cli__bopt kz_cli__bopts[] = {
 	{"json", KZ_CLI__O_JSON, 0},
 	{"quiet", KZ_CLI__O_QUIET, 0},
 	{"help", KZ_CLI__O_HELP, 0},
+	{"payout-cert", KZ_CLI__O_PAYOUT_CERT, 1},
+	{"payout-key", KZ_CLI__O_PAYOUT_KEY, 1},
+	{"operator-cert", KZ_CLI__O_OPERATOR_CERT, 1},
+	{"operator-key", KZ_CLI__O_OPERATOR_KEY, 1},
+	{"mix", KZ_CLI__O_MIX, 1},
 };
 #define KZ_CLI__NBOPTS (sizeof(kz_cli__bopts) / sizeof(kz_cli__bopts[0]))
 
@@ -380,6 +426,229 @@ static int kz_cli__bpath(char *buf, const char *dir, const char *name,
 		return kz_cli__busage(err, errlen, "--pki path too long");
 	*out = buf;
 	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+/* ---- the search, payout and day workloads' command line ---------------------- */
+
+static const char *const kz_cli__kind_names[KZ_CLI_BENCH_KIND_COUNT] = {
+	[KZ_CLI_BENCH_KIND_READ] = "read",
+	[KZ_CLI_BENCH_KIND_SEARCH] = "search",
+	[KZ_CLI_BENCH_KIND_WRITE] = "write",
+	[KZ_CLI_BENCH_KIND_NOTE] = "note",
+	[KZ_CLI_BENCH_KIND_PAYOUT] = "payout",
+	[KZ_CLI_BENCH_KIND_IDENTITY] = "identity",
+};
+
+/* The day's default mix, the shares of an operator's day after a disaster
+ * as we picture it: mostly looking people up (by id from a list, or by
+ * name), a steady trickle of new registrations and safety notes, few
+ * payouts (they start days later and come in batches). Identity checks
+ * join only with --cards (KZ_CLI__MIX_IDENTITY). */
+static const unsigned kz_cli__mix_default[KZ_CLI_BENCH_KIND_COUNT] = {
+	[KZ_CLI_BENCH_KIND_READ] = 50,  [KZ_CLI_BENCH_KIND_SEARCH] = 25,
+	[KZ_CLI_BENCH_KIND_WRITE] = 12, [KZ_CLI_BENCH_KIND_NOTE] = 10,
+	[KZ_CLI_BENCH_KIND_PAYOUT] = 3, [KZ_CLI_BENCH_KIND_IDENTITY] = 0,
+};
+#define KZ_CLI__MIX_IDENTITY 5
+#define KZ_CLI__MIX_MAX 1000
+
+const char *kz_cli_bench_kind_name(kz_cli_bench_kind k)
+{
+	return (unsigned)k < KZ_CLI_BENCH_KIND_COUNT ? kz_cli__kind_names[k]
+						     : "none";
+}
+
+int kz_cli_bench_mix_parse(const char *spec,
+			   unsigned w[KZ_CLI_BENCH_KIND_COUNT], char *err,
+			   size_t errlen)
+{
+	int seen[KZ_CLI_BENCH_KIND_COUNT] = {0};
+	const char *p = spec;
+	unsigned long total = 0;
+	int k;
+
+	for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+		w[k] = 0;
+	if (spec == NULL || spec[0] == '\0')
+		return kz_cli__busage(err, errlen, "--mix is empty");
+	for (;;) {
+		size_t item = strcspn(p, ","), name;
+		const char *eq = memchr(p, '=', item);
+		char num[16], *end;
+		unsigned long v;
+		if (eq == NULL)
+			return kz_cli__busage(err, errlen,
+					      "--mix wants KIND=WEIGHT,... "
+					      "(kinds read, search, write, "
+					      "note, payout, identity), got "
+					      "'%.*s'",
+					      (int)item, p);
+		name = (size_t)(eq - p);
+		for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+			if (strlen(kz_cli__kind_names[k]) == name &&
+			    strncmp(kz_cli__kind_names[k], p, name) == 0)
+				break;
+		if (k == KZ_CLI_BENCH_KIND_COUNT)
+			return kz_cli__busage(err, errlen,
+					      "--mix: unknown kind '%.*s' (read, "
+					      "search, write, note, payout or "
+					      "identity)",
+					      (int)name, p);
+		if (seen[k])
+			return kz_cli__busage(err, errlen,
+					      "--mix names %s twice",
+					      kz_cli__kind_names[k]);
+		seen[k] = 1;
+		if (item - name - 1 == 0 || item - name - 1 >= sizeof(num))
+			return kz_cli__busage(err, errlen,
+					      "--mix: %s wants a weight from 0 "
+					      "to %d",
+					      kz_cli__kind_names[k],
+					      KZ_CLI__MIX_MAX);
+		memcpy(num, eq + 1, item - name - 1);
+		num[item - name - 1] = '\0';
+		errno = 0;
+		v = strtoul(num, &end, 10);
+		if (errno != 0 || *end != '\0' || num[0] < '0' ||
+		    num[0] > '9' || v > KZ_CLI__MIX_MAX)
+			return kz_cli__busage(err, errlen,
+					      "--mix: %s wants a weight from 0 "
+					      "to %d, got '%s'",
+					      kz_cli__kind_names[k],
+					      KZ_CLI__MIX_MAX, num);
+		w[k] = (unsigned)v;
+		total += v;
+		if (p[item] == '\0')
+			break;
+		p += item + 1;
+	}
+	if (total == 0)
+		return kz_cli__busage(err, errlen,
+				      "--mix: every weight is 0, nothing to "
+				      "send");
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+kz_cli_bench_kind
+kz_cli_bench_mix_pick(const unsigned w[KZ_CLI_BENCH_KIND_COUNT], uint64_t *rng)
+{
+	uint64_t total = 0, r;
+	int k;
+	for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+		total += w[k];
+	if (total == 0)
+		return KZ_CLI_BENCH_KIND_COUNT;
+	r = kz_cli__brand(rng) % total;
+	for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++) {
+		if (r < w[k])
+			return (kz_cli_bench_kind)k;
+		r -= w[k];
+	}
+	return KZ_CLI_BENCH_KIND_COUNT; /* not reached */
+}
+
+/* Checks the options of search, payout and day that need no path yet
+ * (the certificates come in kz_cli__bargs_roles, once --pki is known) and
+ * sets the day's mix. */
+static int kz_cli__bargs_workloads(kz_cli_bench_args *out, const char **val,
+				   char *err, size_t errlen)
+{
+	static const enum kz_cli__bopt_id pay_only[] = {
+	    KZ_CLI__O_PAYOUT_CERT, KZ_CLI__O_PAYOUT_KEY,
+	    KZ_CLI__O_OPERATOR_CERT, KZ_CLI__O_OPERATOR_KEY};
+	int payout = out->workload == KZ_CLI_BENCH_PAYOUT ||
+		     out->workload == KZ_CLI_BENCH_DAY;
+	size_t k;
+	int rc;
+
+	for (k = 0; k < sizeof(pay_only) / sizeof(pay_only[0]); k++)
+		if (!payout && val[pay_only[k]] != NULL) {
+			size_t j = 0;
+			while (kz_cli__bopts[j].id != pay_only[k])
+				j++;
+			return kz_cli__busage(err, errlen,
+					      "--%s applies to payout and day",
+					      kz_cli__bopts[j].name);
+		}
+	if (out->workload != KZ_CLI_BENCH_DAY) {
+		if (val[KZ_CLI__O_MIX] != NULL)
+			return kz_cli__busage(err, errlen,
+					      "--mix applies to day");
+		return KZ_CLI_BENCH_ARGS_OK;
+	}
+	if (val[KZ_CLI__O_MIX] == NULL) {
+		memcpy(out->mix, kz_cli__mix_default, sizeof(out->mix));
+		if (val[KZ_CLI__O_CARDS] != NULL)
+			out->mix[KZ_CLI_BENCH_KIND_IDENTITY] =
+			    KZ_CLI__MIX_IDENTITY;
+		return KZ_CLI_BENCH_ARGS_OK;
+	}
+	if ((rc = kz_cli_bench_mix_parse(val[KZ_CLI__O_MIX], out->mix, err,
+					 errlen)) != 0)
+		return rc;
+	/* Cards and identity checks go together: either alone would be a
+	 * setting the run ignores, or one it cannot carry out. */
+	if (out->mix[KZ_CLI_BENCH_KIND_IDENTITY] > 0 &&
+	    val[KZ_CLI__O_CARDS] == NULL)
+		return kz_cli__busage(err, errlen,
+				      "--mix gives identity a weight: identity "
+				      "checks need citizens' cards (--cards "
+				      "DIR)");
+	if (out->mix[KZ_CLI_BENCH_KIND_IDENTITY] == 0 &&
+	    val[KZ_CLI__O_CARDS] != NULL)
+		return kz_cli__busage(err, errlen,
+				      "--cards given, but --mix gives identity "
+				      "no weight");
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+/* One role's certificate and key: the option's, else <pki>/<role>.pem and
+ * (only with that default certificate) <pki>/<role>.key. */
+static int kz_cli__brole(kz_cli_bench_args *out, const char *role,
+			 const char *cert, const char *key,
+			 const char **cert_out, const char **key_out,
+			 char *cert_buf, char *key_buf, char *err,
+			 size_t errlen)
+{
+	char name[64];
+	int rc;
+	*cert_out = cert;
+	*key_out = key;
+	if (cert != NULL)
+		return KZ_CLI_BENCH_ARGS_OK;
+	snprintf(name, sizeof(name), "%s.pem", role);
+	if ((rc = kz_cli__bpath(cert_buf, out->pki, name, cert_out, err,
+				errlen)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "%s.key", role);
+	if (key == NULL &&
+	    (rc = kz_cli__bpath(key_buf, out->pki, name, key_out, err,
+				errlen)) != 0)
+		return rc;
+	return KZ_CLI_BENCH_ARGS_OK;
+}
+
+/* The payout and operator identities of payout and day, and day's cards
+ * (no default directory: identity checks are in its mix only when asked
+ * for). */
+static int kz_cli__bargs_roles(kz_cli_bench_args *out, const char **val,
+			       char *err, size_t errlen)
+{
+	int rc;
+	if (out->workload == KZ_CLI_BENCH_DAY)
+		out->cards = val[KZ_CLI__O_CARDS];
+	if (out->workload != KZ_CLI_BENCH_PAYOUT &&
+	    out->workload != KZ_CLI_BENCH_DAY)
+		return KZ_CLI_BENCH_ARGS_OK;
+	if ((rc = kz_cli__brole(out, "payout", val[KZ_CLI__O_PAYOUT_CERT],
+				val[KZ_CLI__O_PAYOUT_KEY], &out->payout_cert,
+				&out->payout_key, out->payout_cert_buf,
+				out->payout_key_buf, err, errlen)) != 0)
+		return rc;
+	return kz_cli__brole(out, "operator", val[KZ_CLI__O_OPERATOR_CERT],
+			     val[KZ_CLI__O_OPERATOR_KEY], &out->operator_cert,
+			     &out->operator_key, out->operator_cert_buf,
+			     out->operator_key_buf, err, errlen);
 }
 
 int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
@@ -459,7 +728,8 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 	if (workload == NULL)
 		return kz_cli__busage(err, errlen,
 				      "no workload (write, read, mixed, "
-				      "photo, identity or update)");
+				      "photo, identity, update, search, "
+				      "payout or day)");
 	if (strcmp(workload, "write") == 0)
 		out->workload = KZ_CLI_BENCH_WRITE;
 	else if (strcmp(workload, "read") == 0)
@@ -472,10 +742,17 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 		out->workload = KZ_CLI_BENCH_IDENTITY;
 	else if (strcmp(workload, "update") == 0)
 		out->workload = KZ_CLI_BENCH_UPDATE;
+	else if (strcmp(workload, "search") == 0)
+		out->workload = KZ_CLI_BENCH_SEARCH;
+	else if (strcmp(workload, "payout") == 0)
+		out->workload = KZ_CLI_BENCH_PAYOUT;
+	else if (strcmp(workload, "day") == 0)
+		out->workload = KZ_CLI_BENCH_DAY;
 	else
 		return kz_cli__busage(err, errlen,
 				      "unknown workload '%s' (write, read, "
-				      "mixed, photo, identity or update)",
+				      "mixed, photo, identity, update, "
+				      "search, payout or day)",
 				      workload);
 
 	if (val[KZ_CLI__O_TARGET] != NULL) {
@@ -529,9 +806,11 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 				      "--preload, --consistency and "
 				      "--record-bytes do not apply to identity");
 	if (out->workload != KZ_CLI_BENCH_IDENTITY &&
-	    val[KZ_CLI__O_CARDS] != NULL)
+	    out->workload != KZ_CLI_BENCH_DAY && val[KZ_CLI__O_CARDS] != NULL)
 		return kz_cli__busage(err, errlen,
-				      "--cards applies to identity");
+				      "--cards applies to identity and day");
+	if ((rc = kz_cli__bargs_workloads(out, val, err, errlen)) != 0)
+		return rc;
 	if (out->workload == KZ_CLI_BENCH_WRITE) {
 		if (val[KZ_CLI__O_PRELOAD] != NULL ||
 		    val[KZ_CLI__O_CONSISTENCY] != NULL)
@@ -540,11 +819,14 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 					      "apply to read, mixed and photo "
 					      "(--preload to update too)");
 	}
-	if (out->workload == KZ_CLI_BENCH_UPDATE &&
+	if ((out->workload == KZ_CLI_BENCH_UPDATE ||
+	     out->workload == KZ_CLI_BENCH_PAYOUT) &&
 	    val[KZ_CLI__O_CONSISTENCY] != NULL)
 		return kz_cli__busage(err, errlen,
 				      "--consistency applies to reads (read, "
-				      "mixed and photo): update only writes");
+				      "mixed, photo, search and day): %s only "
+				      "writes",
+				      workload);
 	if (out->workload != KZ_CLI_BENCH_MIXED &&
 	    val[KZ_CLI__O_READ_RATIO] != NULL)
 		return kz_cli__busage(err, errlen,
@@ -736,7 +1018,7 @@ int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 					&out->read_key, err, errlen)) != 0)
 			return rc;
 	}
-	return KZ_CLI_BENCH_ARGS_OK;
+	return kz_cli__bargs_roles(out, val, err, errlen);
 }
 
 /* ---- percentiles ------------------------------------------------------------------ */
@@ -1040,6 +1322,372 @@ int kz_cli_bench_etcd_range_answer_ok(const char *resp, size_t len,
 	return ok;
 }
 
+/* ---- search, payout and day: queries and bodies --------------------------------- */
+
+static const char *const kz_cli__query_names[KZ_CLI_BENCH_Q_COUNT] = {
+	[KZ_CLI_BENCH_Q_FAMILY_KANA] = "family_kana",
+	[KZ_CLI_BENCH_Q_KANJI] = "kanji",
+	[KZ_CLI_BENCH_Q_KANA_FULL] = "kana_full",
+	[KZ_CLI_BENCH_Q_SWAPPED] = "swapped",
+	[KZ_CLI_BENCH_Q_ROMAJI] = "romaji",
+};
+
+/* How an operator looks a person up, in percent: the family name alone
+ * when that is all the caller knows, the name as written on a list, read
+ * out over the phone (kana, with a space), given name first as people
+ * often say it, and romaji from a foreign-language desk or a keyboard
+ * without an IME. */
+static const unsigned kz_cli__query_share[KZ_CLI_BENCH_Q_COUNT] = {
+	[KZ_CLI_BENCH_Q_FAMILY_KANA] = 25, [KZ_CLI_BENCH_Q_KANJI] = 25,
+	[KZ_CLI_BENCH_Q_KANA_FULL] = 20,   [KZ_CLI_BENCH_Q_SWAPPED] = 15,
+	[KZ_CLI_BENCH_Q_ROMAJI] = 15,
+};
+
+const char *kz_cli_bench_query_name(kz_cli_bench_query q)
+{
+	return (unsigned)q < KZ_CLI_BENCH_Q_COUNT ? kz_cli__query_names[q]
+						  : "none";
+}
+
+kz_cli_bench_query kz_cli_bench_query_pick(uint64_t *rng)
+{
+	unsigned r = (unsigned)(kz_cli__brand(rng) % 100);
+	int q;
+	for (q = 0; q < KZ_CLI_BENCH_Q_COUNT - 1; q++) {
+		if (r < kz_cli__query_share[q])
+			return (kz_cli_bench_query)q;
+		r -= kz_cli__query_share[q];
+	}
+	return (kz_cli_bench_query)q;
+}
+
+int kz_cli_bench_query_full(kz_cli_bench_query q)
+{
+	return q != KZ_CLI_BENCH_Q_FAMILY_KANA && q < KZ_CLI_BENCH_Q_COUNT;
+}
+
+/* Hepburn of the hiragana U+3041..U+3096, in code point order; small kana
+ * (ぁ っ ゃ ゎ ...) stand here as their full-size sound and are combined by
+ * kz_cli_bench_romaji. */
+static const char *const kz_cli__hepburn[0x3096 - 0x3041 + 1] = {
+	"a",  "a",  "i",   "i",  "u",  "u",  "e",  "e",  "o",  "o",  /* ぁ..お */
+	"ka", "ga", "ki",  "gi", "ku", "gu", "ke", "ge", "ko", "go", /* か..ご */
+	"sa", "za", "shi", "ji", "su", "zu", "se", "ze", "so", "zo", /* さ..ぞ */
+	"ta", "da", "chi", "ji", "tsu", "tsu", "zu", "te", "de", "to", /* た..と */
+	"do", "na", "ni",  "nu", "ne", "no", "ha", "ba", "pa", "hi", /* ど..ひ */
+	"bi", "pi", "fu",  "bu", "pu", "he", "be", "pe", "ho", "bo", /* び..ぼ */
+	"po", "ma", "mi",  "mu", "me", "mo", "ya", "ya", "yu", "yu", /* ぽ..ゆ */
+	"yo", "yo", "ra",  "ri", "ru", "re", "ro", "wa", "wa", "i",  /* ょ..ゐ */
+	"e",  "o",  "n",   "vu", "ka", "ke",                         /* ゑ..ゖ */
+};
+
+/* One decoded code point of s (UTF-8 of at most 3 bytes: kana and ASCII
+ * are all a name needs here); *adv its length. -1 when not valid. */
+static long kz_cli__utf8_next(const unsigned char *s, size_t *adv)
+{
+	if (s[0] < 0x80) {
+		*adv = 1;
+		return s[0];
+	}
+	if ((s[0] & 0xe0) == 0xc0 && (s[1] & 0xc0) == 0x80) {
+		*adv = 2;
+		return ((long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+	}
+	if ((s[0] & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80 &&
+	    (s[2] & 0xc0) == 0x80) {
+		*adv = 3;
+		return ((long)(s[0] & 0x0f) << 12) | ((long)(s[1] & 0x3f) << 6) |
+		       (s[2] & 0x3f);
+	}
+	return -1;
+}
+
+#define KZ_CLI__SYL_MAX 128 /* syllables of one name */
+
+/* A unit of romaji before it is written: a syllable, or what depends on
+ * its neighbours (っ, ん, ー, a word break). */
+typedef struct kz_cli__syl {
+	char kind;  /* 's' syllable, 'Q' っ, 'N' ん, 'L' ー, ' ' space */
+	char r[6];  /* the syllable */
+} kz_cli__syl;
+
+int kz_cli_bench_romaji(const char *kana, char *out, size_t len)
+{
+	kz_cli__syl syl[KZ_CLI__SYL_MAX];
+	const unsigned char *p = (const unsigned char *)kana;
+	size_t n = 0, o = 0, i, adv;
+	int word_start = 1;
+	char last_vowel = 'a';
+
+	while (*p != '\0') {
+		long c = kz_cli__utf8_next(p, &adv);
+		kz_cli__syl *prev = n > 0 ? &syl[n - 1] : NULL;
+		if (c < 0 || n == KZ_CLI__SYL_MAX)
+			return -1;
+		p += adv;
+		if (c >= 0x30a1 && c <= 0x30f6) /* katakana: as hiragana */
+			c -= 0x60;
+		if (c == ' ' || c == 0x3000) {
+			if (n > 0 && prev->kind != ' ')
+				syl[n++].kind = ' ';
+			continue;
+		}
+		if (c == 0x30fc) { /* ー: the vowel before it again */
+			syl[n++].kind = 'L';
+			continue;
+		}
+		if (c < 0x3041 || c > 0x3096)
+			return -1;
+		if (c == 0x3063) { /* っ */
+			syl[n++].kind = 'Q';
+			continue;
+		}
+		if (c == 0x3093) { /* ん */
+			syl[n++].kind = 'N';
+			continue;
+		}
+		/* ゃ ゅ ょ after an i-row syllable make one: きゃ kya, しゃ sha,
+		 * ちゃ cha, じゃ ja. */
+		if ((c == 0x3083 || c == 0x3085 || c == 0x3087) && prev != NULL &&
+		    prev->kind == 's' && strlen(prev->r) >= 2 &&
+		    prev->r[strlen(prev->r) - 1] == 'i') {
+			size_t l = strlen(prev->r) - 1;
+			int hush = (l == 2 && (strncmp(prev->r, "sh", 2) == 0 ||
+					       strncmp(prev->r, "ch", 2) == 0)) ||
+				   (l == 1 && prev->r[0] == 'j');
+			if (!hush)
+				prev->r[l++] = 'y';
+			prev->r[l++] = kz_cli__hepburn[c - 0x3041][1];
+			prev->r[l] = '\0';
+			continue;
+		}
+		/* A small vowel after a syllable replaces its vowel (ふぁ fa,
+		 * てぃ ti). */
+		if ((c == 0x3041 || c == 0x3043 || c == 0x3045 || c == 0x3047 ||
+		     c == 0x3049) &&
+		    prev != NULL && prev->kind == 's' && strlen(prev->r) >= 2) {
+			prev->r[strlen(prev->r) - 1] = kz_cli__hepburn[c - 0x3041][0];
+			continue;
+		}
+		syl[n].kind = 's';
+		memcpy(syl[n].r, kz_cli__hepburn[c - 0x3041],
+		       strlen(kz_cli__hepburn[c - 0x3041]) + 1);
+		n++;
+	}
+	for (i = 0; i < n; i++) {
+		const kz_cli__syl *next = i + 1 < n ? &syl[i + 1] : NULL;
+		char w[8];
+		size_t wl = 0, k;
+		switch (syl[i].kind) {
+		case ' ':
+			w[wl++] = ' ';
+			break;
+		case 'Q':
+			/* っ doubles the consonant after it (っち tch); before
+			 * a vowel, a break or the end it has no sound to
+			 * write. */
+			if (next != NULL && next->kind == 's' &&
+			    strchr("aeiou", next->r[0]) == NULL)
+				w[wl++] = next->r[0] == 'c' ? 't' : next->r[0];
+			break;
+		case 'N':
+			w[wl++] = 'n';
+			/* けんいち is Ken'ichi, not Kenichi (け + に + ち). */
+			if (next != NULL && next->kind == 's' &&
+			    strchr("aeiouy", next->r[0]) != NULL)
+				w[wl++] = '\'';
+			break;
+		case 'L':
+			if (!word_start)
+				w[wl++] = last_vowel;
+			break;
+		default:
+			wl = strlen(syl[i].r);
+			memcpy(w, syl[i].r, wl);
+			last_vowel = w[wl - 1];
+		}
+		for (k = 0; k < wl; k++) {
+			if (o + 1 >= len)
+				return -1;
+			out[o++] = word_start && w[k] >= 'a' && w[k] <= 'z'
+				       ? (char)(w[k] - 'a' + 'A')
+				       : w[k];
+			if (w[k] != ' ')
+				word_start = 0;
+		}
+		if (syl[i].kind == ' ')
+			word_start = 1;
+	}
+	while (o > 0 && out[o - 1] == ' ') /* a trailing space */
+		o--;
+	if (len == 0)
+		return -1;
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* s[0..n-1] into out at *o (len bytes in all, NUL kept room for).
+ * Returns 0, or -1 when it does not fit. */
+static int kz_cli__put(char *out, size_t len, size_t *o, const char *s,
+		       size_t n)
+{
+	if (*o + n + 1 > len)
+		return -1;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+	return 0;
+}
+
+int kz_cli_bench_search_query(kz_cli_bench_query q, const char *name,
+			      const char *kana, char *out, size_t len)
+{
+	const char *nsp = name != NULL ? strchr(name, ' ') : NULL;
+	const char *ksp = kana != NULL ? strchr(kana, ' ') : NULL;
+	size_t o = 0, fl, kfl;
+	char fam[KZ_CLI__NAME_MAX], giv[KZ_CLI__NAME_MAX],
+	    famr[KZ_CLI__NAME_MAX];
+	int r1, r2;
+
+	if (len == 0)
+		return -1;
+	out[0] = '\0';
+	/* Family name, one space, given name: the shape of the register's
+	 * records (and of the sample's). */
+	if (nsp == NULL || ksp == NULL || nsp == name || ksp == kana ||
+	    nsp[1] == '\0' || ksp[1] == '\0' || strchr(nsp + 1, ' ') != NULL ||
+	    strchr(ksp + 1, ' ') != NULL)
+		return -1;
+	fl = (size_t)(nsp - name);
+	kfl = (size_t)(ksp - kana);
+	switch (q) {
+	case KZ_CLI_BENCH_Q_FAMILY_KANA:
+		r1 = kz_cli__put(out, len, &o, kana, kfl);
+		break;
+	case KZ_CLI_BENCH_Q_KANJI:
+		r1 = kz_cli__put(out, len, &o, name, fl) ||
+		     kz_cli__put(out, len, &o, nsp + 1, strlen(nsp + 1));
+		break;
+	case KZ_CLI_BENCH_Q_KANA_FULL:
+		r1 = kz_cli__put(out, len, &o, kana, strlen(kana));
+		break;
+	case KZ_CLI_BENCH_Q_SWAPPED:
+		r1 = kz_cli__put(out, len, &o, nsp + 1, strlen(nsp + 1)) ||
+		     kz_cli__put(out, len, &o, " ", 1) ||
+		     kz_cli__put(out, len, &o, name, fl);
+		break;
+	case KZ_CLI_BENCH_Q_ROMAJI:
+		/* Given name first, as a name is written in romaji. */
+		if (kfl >= sizeof(fam))
+			return -1;
+		memcpy(fam, kana, kfl);
+		fam[kfl] = '\0';
+		r1 = kz_cli_bench_romaji(ksp + 1, giv, sizeof(giv));
+		r2 = r1 < 0 ? -1 : kz_cli_bench_romaji(fam, famr, sizeof(famr));
+		r1 = r1 < 0 || r2 < 0 ||
+		     kz_cli__put(out, len, &o, giv, (size_t)r1) ||
+		     kz_cli__put(out, len, &o, " ", 1) ||
+		     kz_cli__put(out, len, &o, famr, (size_t)r2);
+		break;
+	default:
+		return -1;
+	}
+	if (r1 != 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	return (int)o;
+}
+
+/* in, percent-encoded for a query string (everything but A-Z a-z 0-9 - . _
+ * ~), into out (len bytes). Returns 0, or -1 when it does not fit. */
+static int kz_cli__url_encode(const char *in, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (; *in != '\0'; in++) {
+		unsigned char c = (unsigned char)*in;
+		int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+			    c == '_' || c == '~';
+		if (o + (plain ? 1 : 3) + 1 > len)
+			return -1;
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (len == 0)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+int kz_cli_bench_note_body(uint64_t *rng, char **body, size_t *len)
+{
+	/* What caseworkers and terminals report about a person: mostly
+	 * found safe, a few injured, some not heard of yet. Not deceased:
+	 * a bench does not declare people dead. */
+	static const struct {
+		const char *status, *text;
+		unsigned percent;
+	} notes[] = {
+	    {"safe", "避難所で本人を確認。体調に問題なし。", 40},
+	    {"safe", "家族から電話で無事との連絡。", 30},
+	    {"injured", "足を負傷、救護所で手当て済み。", 10},
+	    {"unknown", "自宅付近で見かけたとの情報、未確認。", 12},
+	    {"missing", "家族が捜索中、連絡が取れない。", 8},
+	};
+	static const char *const places[] = {
+	    "石巻市立湊小学校", "石巻市総合体育館", "石巻専修大学",
+	    "石巻市立住吉中学校", "石巻市立渡波小学校"};
+	unsigned r = (unsigned)(kz_cli__brand(rng) % 100);
+	size_t k = 0;
+	json_t *o;
+	while (k + 1 < sizeof(notes) / sizeof(notes[0]) &&
+	       r >= notes[k].percent) {
+		r -= notes[k].percent;
+		k++;
+	}
+	o = json_pack("{s:s,s:s,s:s,s:s}", "status", notes[k].status, "text",
+		      notes[k].text, "author", "kizuna-bench",
+		      "last_known_location",
+		      places[kz_cli__brand_below(
+			  rng, sizeof(places) / sizeof(places[0]))]);
+	*len = 0;
+	return kz_cli__dump_body(o, body, len);
+}
+
+int kz_cli_bench_payout_body(const char *household, const char *item,
+			     const char *holder, uint64_t n, char **body,
+			     size_t *len)
+{
+	char number[16];
+	json_t *o;
+	/* Seven digits, as the 全銀 file holds them. */
+	snprintf(number, sizeof(number), "%07llu",
+		 (unsigned long long)(1000000 + n % 9000000));
+	o = json_pack("{s:s,s:s,s:s,s:{s:i,s:i,s:i,s:s,s:s}}", "household_id",
+		      household, "program", "seikatsu_saiken", "item", item,
+		      "account", "bank_code", 1, "branch_code",
+		      (int)(n % 1000), "account_type", 1, "account_number",
+		      number, "holder", holder);
+	*len = 0;
+	return kz_cli__dump_body(o, body, len);
+}
+
+int kz_cli_bench_payout_key(const char *tag, const char *household,
+			    const char *item, char *buf, size_t len)
+{
+	int k = snprintf(buf, len, "kizuna-bench-%s-%s-%s", tag, household,
+			 item);
+	/* The server takes 1 to 128 printable characters. */
+	return k < 0 || (size_t)k >= len || k > 128 ? -1 : k;
+}
+
 /* ---- the load loop ------------------------------------------------------------------ */
 
 struct kz_cli__bench;
@@ -1058,8 +1706,50 @@ enum kz_cli__req {
 	KZ_CLI__REQ_ID_VERIFY,
 	KZ_CLI__REQ_ETCD_PUT,
 	KZ_CLI__REQ_ETCD_RANGE,
+	KZ_CLI__REQ_SEARCH,     /* GET /v1/victims?q= */
+	KZ_CLI__REQ_NOTE,       /* POST /v1/victims/{id}/notes */
+	KZ_CLI__REQ_PAYOUT,     /* POST /v1/payouts */
 	KZ_CLI__REQ_COUNT_
 };
+
+/* The identities a slot's handles present, indexes of its h[] and of the
+ * run's tls[]: the first two are KZ_CLI_BENCH_OP_WRITE and _READ (the
+ * registrar, and the reader: caseworker or terminal), then the payout
+ * role's. */
+#define KZ_CLI__ID_PAYOUT 2
+#define KZ_CLI__IDS 3
+
+/* search: answers are kept whole (they are judged whole) up to this. */
+#define KZ_CLI__WHOLE_MAX (16u << 20)
+
+/* search, day: a registered person, as the 201 of their POST said
+ * (b->people[i] is b->ids[i]'s). */
+typedef struct kz_cli__person {
+	char name[KZ_CLI__NAME_MAX];      /* "佐藤 和子", "" when unknown */
+	char kana[KZ_CLI__NAME_MAX];
+	char household[KZ_CLI__ID_MAX];
+	char damage[24];
+} kz_cli__person;
+
+/* payout, day: one payout to make, of the household of a kept person. */
+typedef struct kz_cli__plan {
+	size_t person;  /* index in b->people */
+	int item;       /* KZ_CLI__ITEM_* */
+} kz_cli__plan;
+
+/* The items of seikatsu_saiken the bench pays: the basic support, and of
+ * the additional support the one that never depends on what else was paid
+ * (build and repair are reduced by rent paid; repair and rent are two
+ * roads a household does not take both of, so one of them is enough). */
+enum { KZ_CLI__ITEM_BASIC = 0, KZ_CLI__ITEM_REPAIR = 1, KZ_CLI__ITEMS = 2 };
+static const char *const kz_cli__items[KZ_CLI__ITEMS] = {"basic", "repair"};
+
+/* The damage codes of API.md, in its order. */
+static const char *const kz_cli__damages[] = {
+	"zenkai",	  "kaitai", "choki_hinan", "daikibo_hankai",
+	"chukibo_hankai", "hankai", "jun_hankai",  "ichibu_sonkai",
+	"none"};
+#define KZ_CLI__DAMAGES (sizeof(kz_cli__damages) / sizeof(kz_cli__damages[0]))
 
 /* identity: a citizen's card (the bench plays the card's part). */
 typedef struct kz_cli__card {
@@ -1072,7 +1762,8 @@ typedef struct kz_cli__slot {
 	struct kz_cli__bench *b;
 	size_t ep;              /* endpoint index: every request goes there */
 	int probe;              /* a failover probe, not one of the N */
-	kz_bh_conn *h[2];       /* by KZ_CLI_BENCH_OP_*; created when needed */
+	kz_bh_conn *h[KZ_CLI__IDS]; /* by identity (KZ_CLI_BENCH_OP_*,
+				   KZ_CLI__ID_PAYOUT); created when needed */
 	int busy;               /* a request is with the transport */
 	int op;                 /* kind of that request */
 	enum kz_cli__req req;   /* what it does */
@@ -1095,6 +1786,17 @@ typedef struct kz_cli__slot {
 	size_t resp_len;
 	uint64_t resp_total;    /* whole response body, also past resp */
 	char errmsg[256];       /* the transport's failure, "" if none */
+	/* search, payout, day (ph->kinds set) */
+	int kind;               /* kz_cli_bench_kind of the request */
+	int query;              /* search: kz_cli_bench_query */
+	size_t person;          /* search: whom (index in b->ids) */
+	size_t plan;            /* payout: which (index in b->plan) */
+	char *whole;            /* search: the whole answer (malloc'd, owned
+				   by the slot), whole_len bytes of it */
+	size_t whole_len, whole_cap;
+	int whole_cut;          /* it was longer than KZ_CLI__WHOLE_MAX */
+	char pay_hdrs[400];     /* payout: header lines with its key */
+	char why[200];          /* a bad body's reason, "" if none */
 } kz_cli__slot;
 
 /* One phase of a run: what to send, when to stop, where to count. */
@@ -1122,6 +1824,10 @@ typedef struct kz_cli__phase {
 	size_t ol_cursor;       /* the slot to offer the next request first */
 	uint64_t ol_last_ns;    /* when the last one was sent */
 	int ol_closed;          /* the schedule is over: nothing more sent */
+	kz_cli_bench_stats *kinds; /* search, payout, day: the measured phase
+				   sends their kinds of request
+				   (kz_cli__kind_request) and counts each
+				   here too, by kz_cli_bench_kind */
 	uint64_t sent;
 	uint64_t start_ns, end_ns;
 } kz_cli__phase;
@@ -1133,7 +1839,8 @@ typedef struct kz_cli__bench {
 	uv_loop_t loop;         /* the transport's (loop_open: initialised) */
 	int loop_open;
 	uv_timer_t tick;        /* bounds one turn of the loop */
-	kz_bh_tls *tls[2];      /* client identity by KZ_CLI_BENCH_OP_* */
+	kz_bh_tls *tls[KZ_CLI__IDS]; /* client identity by KZ_CLI_BENCH_OP_*,
+				   KZ_CLI__ID_PAYOUT (payout, day) */
 	uint64_t n_done;        /* requests finished (counts the loop's turns) */
 	kz_cli__slot *slots;
 	size_t n_slots;
@@ -1162,10 +1869,38 @@ typedef struct kz_cli__bench {
 	uint64_t fo_probes;     /* probes sent */
 	int fatal;              /* KZ_CLI_E* that ends the run, 0: none */
 	char errmsg[512];
+	/* search, payout, day */
+	int keep_people;        /* kept ids come with their person */
+	kz_cli__person *people; /* cap_people entries, people[i] is ids[i]'s */
+	size_t cap_people;
+	char hh_tag[16];        /* payout, day: "b<8 hex>", prefixed to the
+				   sample's household ids ("" : as they are) */
+	int eligible_only;      /* payout: the preload registers only
+				   households the program pays something */
+	unsigned char payable[KZ_CLI__DAMAGES][KZ_CLI__ITEMS]; /* the program's
+				   table: which item it pays which damage */
+	kz_cli__plan *plan;     /* payout, day: the payouts to make */
+	size_t n_plan, next_plan;
+	unsigned mix[KZ_CLI_BENCH_KIND_COUNT]; /* day: the weights in force
+				   (payout's drops to 0 when the plan is done) */
+	kz_cli_bench_search *search_res;   /* where search tallies go */
+	kz_cli_bench_payouts *payout_res;  /* where payout tallies go */
 } kz_cli__bench;
 
+/* search, payout, day: below, after kz_cli__finish. */
+static int kz_cli__check_file(const char *what, const char *path, char *errmsg,
+			      size_t errlen);
+static int kz_cli__kind_request(kz_cli__bench *b, kz_cli__slot *s,
+				enum kz_cli__req *req, int *op, kz_bh_conn **h,
+				size_t *len);
+static int kz_cli__kind_answer(kz_cli__bench *b, kz_cli__slot *s, long status,
+			       int ok2xx);
+static void kz_cli__keep_person(kz_cli__bench *b, const kz_cli__slot *s);
+static void kz_cli__keep_whole(kz_cli__slot *s, const char *data, size_t n);
+
 /* A piece of the response body of slot ud's request: the first
- * KZ_CLI__RESP_MAX - 1 bytes are kept, all are counted. */
+ * KZ_CLI__RESP_MAX - 1 bytes are kept, all are counted (a search's
+ * answer is also kept whole). */
 static void kz_cli__on_resp(void *ud, const char *data, size_t n)
 {
 	kz_cli__slot *s = ud;
@@ -1173,6 +1908,8 @@ static void kz_cli__on_resp(void *ud, const char *data, size_t n)
 	memcpy(s->resp + s->resp_len, data, n < room ? n : room);
 	s->resp_len += n < room ? n : room;
 	s->resp_total += n;
+	if (s->req == KZ_CLI__REQ_SEARCH)
+		kz_cli__keep_whole(s, data, n);
 }
 
 static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
@@ -1239,6 +1976,64 @@ static kz_bh_conn *kz_cli__handle(kz_cli__bench *b, kz_cli__slot *s, int op)
 	return s->h[op];
 }
 
+/* The index of damage code d in kz_cli__damages, KZ_CLI__DAMAGES when it
+ * is none of them (or NULL). */
+static size_t kz_cli__damage_index(const char *d)
+{
+	size_t i;
+	for (i = 0; d != NULL && i < KZ_CLI__DAMAGES; i++)
+		if (strcmp(d, kz_cli__damages[i]) == 0)
+			return i;
+	return KZ_CLI__DAMAGES;
+}
+
+/* Whether the program pays a household of damage d anything the bench
+ * asks for. */
+static int kz_cli__pays(const kz_cli__bench *b, const char *d)
+{
+	size_t k = kz_cli__damage_index(d);
+	int item;
+	for (item = 0; k < KZ_CLI__DAMAGES && item < KZ_CLI__ITEMS; item++)
+		if (b->payable[k][item])
+			return 1;
+	return 0;
+}
+
+/* The next sample victim to register. payout and day: with the run's
+ * household ids, so that a second run on the same cluster registers new
+ * households instead of adding members to ones already paid; payout: of
+ * a household the program pays for (the others are skipped, all their
+ * members alike, since members share the damage). After 10,000 skipped in
+ * a row, one is taken anyway: the plan will say that nothing is payable. */
+static int kz_cli__next_victim(kz_cli__bench *b, json_t **v)
+{
+	char hh[KZ_CLI__ID_MAX];
+	const char *old;
+	int rc, skipped = 0;
+
+	for (;;) {
+		rc = kz_cli_sample_victim(&b->gen, v);
+		if (rc != KZ_CLI_OK || b->hh_tag[0] == '\0')
+			return rc;
+		old = json_string_value(json_object_get(*v, "household_id"));
+		if (old != NULL) {
+			snprintf(hh, sizeof(hh), "%s-%s", b->hh_tag, old);
+			if (json_object_set_new(*v, "household_id",
+						json_string(hh)) != 0) {
+				json_decref(*v);
+				*v = NULL;
+				return KZ_CLI_ENOMEM;
+			}
+		}
+		if (!b->eligible_only || skipped++ == 10000 ||
+		    kz_cli__pays(b, json_string_value(
+					json_object_get(*v, "damage"))))
+			return KZ_CLI_OK;
+		json_decref(*v);
+		*v = NULL;
+	}
+}
+
 /* The next POST body (update: PATCH body, when the phase updates),
  * counted in the phase's record sizes. */
 static int kz_cli__next_body(kz_cli__bench *b, char **body, size_t *len)
@@ -1247,7 +2042,7 @@ static int kz_cli__next_body(kz_cli__bench *b, char **body, size_t *len)
 	int capped, rc, patch = b->ph->updates;
 	kz_cli_bench_records *rec = b->ph->rec;
 
-	rc = kz_cli_sample_victim(&b->gen, &v);
+	rc = kz_cli__next_victim(b, &v);
 	if (rc != KZ_CLI_OK)
 		return rc;
 	if (patch)
@@ -1415,6 +2210,11 @@ static void kz_cli__start(kz_cli__bench *b, kz_cli__slot *s)
 		n = 0;
 		goto send;
 	}
+	if (ph->kinds != NULL) {
+		if (kz_cli__kind_request(b, s, &req, &op, &h, &len) <= 0)
+			return;
+		goto send;
+	}
 	if (ph->read_ratio >= 1.0 ||
 	    (ph->read_ratio > 0.0 &&
 	     kz_cli__brand_unit(&b->rng) < ph->read_ratio))
@@ -1522,7 +2322,8 @@ send:
 	method = req == KZ_CLI__REQ_PHOTO_PUT	   ? "PUT"
 		 : req == KZ_CLI__REQ_VICTIM_PATCH ? "PATCH"
 		 : req == KZ_CLI__REQ_VICTIM_GET ||
-			 req == KZ_CLI__REQ_PHOTO_GET
+			 req == KZ_CLI__REQ_PHOTO_GET ||
+			 req == KZ_CLI__REQ_SEARCH
 		     ? "GET"
 		     : "POST";
 	s->op = op;
@@ -1538,8 +2339,10 @@ send:
 		s->op_start_ns = s->due_ns != 0 && s->due_ns < s->start_ns
 				     ? s->due_ns
 				     : s->start_ns;
-	n = kz_bh_send(h, method, s->url, b->hdrs[req], s->body, len,
-		       strcmp(method, "GET") != 0);
+	/* A payout's headers carry its own Idempotency-Key. */
+	n = kz_bh_send(h, method, s->url,
+		       req == KZ_CLI__REQ_PAYOUT ? s->pay_hdrs : b->hdrs[req],
+		       s->body, len, strcmp(method, "GET") != 0);
 	if (n != KZ_BH_OK) {
 		b->fatal = n == KZ_BH_E_NOMEM ? KZ_CLI_ENOMEM : KZ_CLI_EINVAL;
 		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
@@ -1575,6 +2378,10 @@ static void kz_cli__keep_id(kz_cli__bench *b, const kz_cli__slot *s)
 	const char *str;
 	size_t len, i;
 
+	if (b->keep_people) {
+		kz_cli__keep_person(b, s);
+		return;
+	}
 	v = json_loadb(s->resp, s->resp_len, 0, NULL);
 	if (v == NULL)
 		return;
@@ -1638,6 +2445,16 @@ static int kz_cli__account(kz_cli__bench *b, kz_cli_bench_stats *st,
 				     "%s: %s", b->eps[s->ep].url,
 				     s->errmsg[0] ? s->errmsg
 						  : kz_bh_strerror(result));
+		return KZ_CLI_OK;
+	}
+	/* A bad body that says why itself (search, payout): the reason
+	 * names no person, unlike the answer. */
+	if (status >= 200 && status < 300 && bad_body && s->why[0] != '\0') {
+		st->bad_bodies++;
+		if (st->first_error[0] == '\0')
+			kz_cli__bfmt(st->first_error, sizeof(st->first_error),
+				     "%s: %ld: %s", b->eps[s->ep].url, status,
+				     s->why);
 		return KZ_CLI_OK;
 	}
 	if (status >= 200 && status < 300 && bad_body &&
@@ -1773,6 +2590,8 @@ static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
 			     ((s->req == KZ_CLI__REQ_ETCD_PUT ||
 			       s->req == KZ_CLI__REQ_ETCD_RANGE) &&
 			      !kz_cli__etcd_answer_ok(s)));
+	if (ph->kinds != NULL && result == KZ_BH_OK && !s->probe)
+		bad_body |= kz_cli__kind_answer(b, s, status, ok2xx);
 	/* A probe only tells when writes came back: it is not one of the N
 	 * clients, so it stays out of their figures. */
 	if (s->probe) {
@@ -1784,6 +2603,10 @@ static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
 			     lat, bad_body);
 	if (rc == KZ_CLI_OK && ph->ep != NULL)
 		rc = kz_cli__account(b, &ph->ep[s->ep].st, s, result, status,
+				     connects, lat, bad_body);
+	if (rc == KZ_CLI_OK && ph->kinds != NULL &&
+	    (unsigned)s->kind < KZ_CLI_BENCH_KIND_COUNT)
+		rc = kz_cli__account(b, &ph->kinds[s->kind], s, result, status,
 				     connects, lat, bad_body);
 	if (rc != KZ_CLI_OK && !b->fatal) {
 		b->fatal = KZ_CLI_ENOMEM;
@@ -1803,6 +2626,7 @@ static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
 	}
 	if (ok2xx && s->req == KZ_CLI__REQ_VICTIM_POST && ph->keep_ids)
 		kz_cli__keep_id(b, s);
+	s->why[0] = '\0';
 	if (ok2xx && !bad_body && s->req == KZ_CLI__REQ_ETCD_PUT &&
 	    ph->keep_ids)
 		kz_cli__pool_add(b, s->key, strlen(s->key));
@@ -1810,6 +2634,708 @@ static void kz_cli__finish(kz_cli__bench *b, kz_cli__slot *s,
 	if (ok2xx && s->req == KZ_CLI__REQ_PHOTO_PUT &&
 	    b->n_photo_ids < b->n_ids)
 		b->photo_ids[b->n_photo_ids++] = s->victim;
+}
+
+/* ---- search, payout and day: requests and answers ------------------------------- */
+
+/* search: a piece of slot s's answer, kept whole up to KZ_CLI__WHOLE_MAX
+ * (past that, or out of memory, it is marked cut and no longer kept). */
+static void kz_cli__keep_whole(kz_cli__slot *s, const char *data, size_t n)
+{
+	size_t cap;
+	char *w;
+	if (s->whole_cut || n == 0)
+		return;
+	if (s->whole_len + n > KZ_CLI__WHOLE_MAX) {
+		s->whole_cut = 1;
+		return;
+	}
+	if (s->whole_len + n + 1 > s->whole_cap) {
+		cap = s->whole_cap ? s->whole_cap : 16384;
+		while (cap < s->whole_len + n + 1)
+			cap *= 2;
+		w = realloc(s->whole, cap);
+		if (w == NULL) {
+			s->whole_cut = 1;
+			return;
+		}
+		s->whole = w;
+		s->whole_cap = cap;
+	}
+	memcpy(s->whole + s->whole_len, data, n);
+	s->whole_len += n;
+	s->whole[s->whole_len] = '\0';
+}
+
+/* String field key of v into dst (cap bytes); "" when absent or too
+ * long. */
+static void kz_cli__copy_field(char *dst, size_t cap, const json_t *v,
+			       const char *key)
+{
+	const char *str = json_string_value(json_object_get(v, key));
+	size_t n = str != NULL ? strlen(str) : 0;
+	if (n >= cap)
+		n = 0;
+	if (n > 0)
+		memcpy(dst, str, n);
+	dst[n] = '\0';
+}
+
+/* search, payout, day: keeps the id of the record a 201 created, as
+ * kz_cli__keep_id does, with the person's name, kana, household and
+ * damage (what searches and payouts are made of) at the same index. */
+static void kz_cli__keep_person(kz_cli__bench *b, const kz_cli__slot *s)
+{
+	json_t *v = json_loadb(s->resp, s->resp_len, 0, NULL);
+	const char *id = json_string_value(json_object_get(v, "id"));
+	size_t len = id != NULL ? strlen(id) : 0, i, before = b->n_ids;
+	kz_cli__person *p;
+
+	/* The id goes into a URL path unencoded: take only plain ones. */
+	for (i = 0; i < len; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'z') ||
+		      (id[i] >= 'A' && id[i] <= 'Z') || id[i] == '-' ||
+		      id[i] == '_'))
+			len = 0;
+	if (len == 0 || len >= KZ_CLI__ID_MAX) {
+		json_decref(v);
+		return;
+	}
+	/* Room for the person first, so that an id is never kept without
+	 * one. */
+	if (b->n_ids == b->cap_people) {
+		size_t cap = b->cap_people ? b->cap_people * 2 : 1024;
+		p = realloc(b->people, cap * sizeof(*p));
+		if (p == NULL) {
+			json_decref(v);
+			return;
+		}
+		b->people = p;
+		b->cap_people = cap;
+	}
+	kz_cli__pool_add(b, id, len);
+	if (b->n_ids > before) {
+		p = &b->people[before];
+		kz_cli__copy_field(p->name, sizeof(p->name), v, "name");
+		kz_cli__copy_field(p->kana, sizeof(p->kana), v, "name_kana");
+		kz_cli__copy_field(p->household, sizeof(p->household), v,
+				   "household_id");
+		kz_cli__copy_field(p->damage, sizeof(p->damage), v, "damage");
+	}
+	json_decref(v);
+}
+
+/* search: the URL of a name query about a random kept person (the query
+ * kind drawn by kz_cli_bench_query_pick; romaji that cannot be made falls
+ * back to the kana, and a person whose names have no family/given shape
+ * is passed over for another). Returns 0, or -1 when 8 people in a row
+ * could not be searched for. */
+static int kz_cli__search_url(kz_cli__bench *b, kz_cli__slot *s)
+{
+	char q[2 * KZ_CLI__NAME_MAX + 8], enc[KZ_CLI__URL_MAX];
+	kz_cli_bench_query query = kz_cli_bench_query_pick(&b->rng);
+	int tries, n;
+
+	for (tries = 0; tries < 8; tries++) {
+		size_t k = kz_cli__brand_below(&b->rng, b->n_ids);
+		const kz_cli__person *p = &b->people[k];
+		if (kz_cli_bench_search_query(query, p->name, p->kana, q,
+					      sizeof(q)) < 0) {
+			query = KZ_CLI_BENCH_Q_KANA_FULL;
+			if (kz_cli_bench_search_query(query, p->name, p->kana,
+						      q, sizeof(q)) < 0)
+				continue;
+		}
+		if (kz_cli__url_encode(q, enc, sizeof(enc)) != 0)
+			continue;
+		n = snprintf(s->url, sizeof(s->url),
+			     "%s/v1/victims?q=%s&consistency=%s",
+			     b->eps[s->ep].url, enc,
+			     b->a->stale ? "stale" : "linearizable");
+		if (n < 0 || (size_t)n >= sizeof(s->url))
+			continue;
+		s->person = k;
+		s->query = (int)query;
+		s->whole_len = 0;
+		s->whole_cut = 0;
+		if (b->search_res != NULL)
+			b->search_res->by_query[query]++;
+		return 0;
+	}
+	return -1;
+}
+
+/* payout, day: the next planned payout into slot s (body, headers with
+ * its Idempotency-Key, URL). The account is the household's: derived
+ * from the index of the member it was planned for, so a household's two
+ * payouts go to one account. */
+static int kz_cli__payout_request(kz_cli__bench *b, kz_cli__slot *s,
+				  size_t *len)
+{
+	const kz_cli__plan *pl = &b->plan[b->next_plan];
+	const kz_cli__person *p = &b->people[pl->person];
+	const char *item = kz_cli__items[pl->item];
+	char key[160];
+	int rc, n;
+
+	if (kz_cli_bench_payout_key(b->hh_tag, p->household, item, key,
+				    sizeof(key)) < 0)
+		return KZ_CLI_EINVAL;
+	rc = kz_cli_bench_payout_body(p->household, item, p->kana,
+				      (uint64_t)pl->person, &s->body, len);
+	if (rc != KZ_CLI_OK)
+		return rc;
+	n = snprintf(s->pay_hdrs, sizeof(s->pay_hdrs),
+		     "%sIdempotency-Key: %s\r\n", b->hdrs[KZ_CLI__REQ_PAYOUT],
+		     key);
+	if (n < 0 || (size_t)n >= sizeof(s->pay_hdrs))
+		return KZ_CLI_EINVAL;
+	n = snprintf(s->url, sizeof(s->url), "%s/v1/payouts",
+		     b->eps[s->ep].url);
+	if (n < 0 || (size_t)n >= sizeof(s->url))
+		return KZ_CLI_EINVAL;
+	s->plan = b->next_plan++;
+	if (b->payout_res != NULL)
+		b->payout_res->sent++;
+	return KZ_CLI_OK;
+}
+
+/* Every planned payout has been sent: payouts leave the mix (day), and
+ * the summary will say when. */
+static void kz_cli__ran_out(kz_cli__bench *b)
+{
+	kz_cli_bench_payouts *pr = b->payout_res;
+	b->mix[KZ_CLI_BENCH_KIND_PAYOUT] = 0;
+	if (pr == NULL || pr->ran_out)
+		return;
+	pr->ran_out = 1;
+	pr->ran_out_s = (double)(kz_cli__bnow_ns() - b->ph->start_ns) / 1e9;
+	if (!b->a->quiet)
+		fprintf(stderr,
+			"kizuna-bench: payout: all %zu planned payouts sent at "
+			"%.2f s; %s\n",
+			b->n_plan, pr->ran_out_s,
+			b->a->workload == KZ_CLI_BENCH_PAYOUT
+			    ? "the run ends once they are answered (raise "
+			      "--preload for a longer run)"
+			    : "the mix goes on without payouts");
+}
+
+/* search, payout, day: prepares slot s's next request of the measured
+ * phase: draws its kind (day: by b->mix; an identity check whose
+ * challenge was answered goes on with its verification), makes its URL
+ * and body and picks the handle of the identity it needs (the registrar
+ * registers, the reader reads, searches, writes notes and checks
+ * identities, the payout role pays). Returns 1 with *req, *op (what it
+ * counts as), *h and *len set; 0 when there is nothing left to send
+ * (payout: every planned payout was sent; the phase stops at what it has
+ * sent); -1 with b->fatal set. */
+static int kz_cli__kind_request(kz_cli__bench *b, kz_cli__slot *s,
+				enum kz_cli__req *req, int *op, kz_bh_conn **h,
+				size_t *len)
+{
+	const kz_cli_bench_args *a = b->a;
+	kz_cli__phase *ph = b->ph;
+	const char *ep = b->eps[s->ep].url;
+	int kind, ident = KZ_CLI_BENCH_OP_READ, n = 0, rc = KZ_CLI_OK;
+	size_t k;
+
+	free(s->body);
+	s->body = NULL;
+	*len = 0;
+	s->why[0] = '\0';
+	if (s->id_verify)
+		kind = KZ_CLI_BENCH_KIND_IDENTITY;
+	else if (a->workload == KZ_CLI_BENCH_SEARCH)
+		kind = KZ_CLI_BENCH_KIND_SEARCH;
+	else if (a->workload == KZ_CLI_BENCH_PAYOUT)
+		kind = KZ_CLI_BENCH_KIND_PAYOUT;
+	else
+		kind = kz_cli_bench_mix_pick(b->mix, &b->rng);
+	if (kind == KZ_CLI_BENCH_KIND_PAYOUT && b->next_plan >= b->n_plan) {
+		kz_cli__ran_out(b);
+		kind = a->workload == KZ_CLI_BENCH_DAY
+			   ? kz_cli_bench_mix_pick(b->mix, &b->rng)
+			   : KZ_CLI_BENCH_KIND_COUNT;
+	}
+	if (kind == KZ_CLI_BENCH_KIND_COUNT) {
+		/* Only payouts were asked for, and none is left: the phase
+		 * ends with what it sent (at least one: the run does not
+		 * start with an empty plan). */
+		ph->limit = ph->sent;
+		return 0;
+	}
+	switch (kind) {
+	case KZ_CLI_BENCH_KIND_READ:
+		k = kz_cli__brand_below(&b->rng, b->n_ids);
+		n = snprintf(s->url, sizeof(s->url),
+			     "%s/v1/victims/%s?consistency=%s", ep, b->ids[k],
+			     a->stale ? "stale" : "linearizable");
+		*req = KZ_CLI__REQ_VICTIM_GET;
+		break;
+	case KZ_CLI_BENCH_KIND_SEARCH:
+		if (kz_cli__search_url(b, s) != 0) {
+			b->fatal = KZ_CLI_EINVAL;
+			kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+				     "no kept person has a name to search "
+				     "for (family name, space, given name)");
+			return -1;
+		}
+		*req = KZ_CLI__REQ_SEARCH;
+		break;
+	case KZ_CLI_BENCH_KIND_WRITE:
+		rc = kz_cli__next_body(b, &s->body, len);
+		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims", ep);
+		*req = KZ_CLI__REQ_VICTIM_POST;
+		ident = KZ_CLI_BENCH_OP_WRITE;
+		break;
+	case KZ_CLI_BENCH_KIND_NOTE:
+		k = kz_cli__brand_below(&b->rng, b->n_ids);
+		rc = kz_cli_bench_note_body(&b->rng, &s->body, len);
+		n = snprintf(s->url, sizeof(s->url), "%s/v1/victims/%s/notes",
+			     ep, b->ids[k]);
+		*req = KZ_CLI__REQ_NOTE;
+		break;
+	case KZ_CLI_BENCH_KIND_PAYOUT:
+		rc = kz_cli__payout_request(b, s, len);
+		*req = KZ_CLI__REQ_PAYOUT;
+		ident = KZ_CLI__ID_PAYOUT;
+		break;
+	default: /* KZ_CLI_BENCH_KIND_IDENTITY */
+		n = kz_cli__identity_request(b, s, len);
+		if (n < 0)
+			return -1; /* b->fatal says why */
+		*req = (enum kz_cli__req)n;
+		n = 0;
+	}
+	if (rc != KZ_CLI_OK || n < 0 || (size_t)n >= sizeof(s->url)) {
+		b->fatal = rc != KZ_CLI_OK ? rc : KZ_CLI_EINVAL;
+		kz_cli__bfmt(b->errmsg, sizeof(b->errmsg),
+			     "cannot make a %s request: %s",
+			     kz_cli_bench_kind_name((kz_cli_bench_kind)kind),
+			     rc != KZ_CLI_OK ? kz_cli_strerror(rc)
+					     : "endpoint URL too long");
+		return -1;
+	}
+	*op = kind == KZ_CLI_BENCH_KIND_WRITE || kind == KZ_CLI_BENCH_KIND_NOTE ||
+		      kind == KZ_CLI_BENCH_KIND_PAYOUT
+		  ? KZ_CLI_BENCH_OP_WRITE
+		  : KZ_CLI_BENCH_OP_READ;
+	*h = kz_cli__handle(b, s, ident);
+	if (*h == NULL)
+		return -1;
+	s->kind = kind;
+	return 1;
+}
+
+/* search: whether the 200 answer of slot s is not what was asked for (and
+ * then why, in s->why, naming no person): not a page with an "items"
+ * array, or a complete page (no next_cursor, not truncated) of a full-name
+ * query without the person searched for. A page that goes on is not
+ * judged (the person may be on a later one); with --consistency stale a
+ * miss is counted, not judged (the node may not have the record yet). */
+static int kz_cli__search_bad(kz_cli__bench *b, kz_cli__slot *s)
+{
+	kz_cli_bench_search *sr = b->search_res;
+	json_t *v, *items, *it;
+	size_t i;
+	int complete, found = 0, bad = 0;
+
+	if (s->whole_cut) {
+		kz_cli__bfmt(s->why, sizeof(s->why),
+			     "a search answer over %u bytes, not judged",
+			     KZ_CLI__WHOLE_MAX);
+		return 1;
+	}
+	v = json_loadb(s->whole != NULL ? s->whole : "", s->whole_len, 0,
+		       NULL);
+	items = json_object_get(v, "items");
+	if (!json_is_array(items)) {
+		kz_cli__bfmt(s->why, sizeof(s->why),
+			     "%s search: not a page of results (no items "
+			     "array in %zu bytes)",
+			     kz_cli_bench_query_name(
+				 (kz_cli_bench_query)s->query),
+			     s->whole_len);
+		json_decref(v);
+		return 1;
+	}
+	if (!kz_cli_bench_query_full((kz_cli_bench_query)s->query) ||
+	    sr == NULL) {
+		json_decref(v);
+		return 0;
+	}
+	json_array_foreach(items, i, it)
+	{
+		const char *id = json_string_value(json_object_get(it, "id"));
+		if (id != NULL && strcmp(id, b->ids[s->person]) == 0)
+			found = 1;
+	}
+	complete = json_is_null(json_object_get(v, "next_cursor")) ||
+		   json_object_get(v, "next_cursor") == NULL;
+	complete = complete && !json_is_true(json_object_get(v, "truncated"));
+	if (found) {
+		sr->checked++;
+		sr->found++;
+	} else if (!complete) {
+		sr->unchecked++;
+	} else if (b->a->stale) {
+		sr->checked++;
+		sr->stale_misses++;
+	} else {
+		sr->checked++;
+		bad = 1;
+		kz_cli__bfmt(s->why, sizeof(s->why),
+			     "%s search: a complete page of %zu results "
+			     "without the person searched for (%s)",
+			     kz_cli_bench_query_name(
+				 (kz_cli_bench_query)s->query),
+			     json_array_size(items), b->ids[s->person]);
+	}
+	json_decref(v);
+	return bad;
+}
+
+/* payout: counts slot s's answer: a 2xx with the payout's id and amount
+ * is paid (a 2xx without them is a bad body), a 409 already paid, a 422
+ * refused; the first 409 or 422 is described (the error's code and
+ * message: rules, never the account). */
+static int kz_cli__payout_answer(kz_cli__bench *b, kz_cli__slot *s,
+				 long status, int ok2xx)
+{
+	kz_cli_bench_payouts *pr = b->payout_res;
+	json_t *v;
+	int bad = 0;
+
+	if (pr == NULL)
+		return 0;
+	if (ok2xx) {
+		v = json_loadb(s->resp, s->resp_len, 0, NULL);
+		if (json_is_string(json_object_get(v, "id")) &&
+		    json_is_integer(json_object_get(v, "amount_yen"))) {
+			pr->paid++;
+			pr->yen += (uint64_t)json_integer_value(
+			    json_object_get(v, "amount_yen"));
+		} else {
+			bad = 1;
+			kz_cli__bfmt(s->why, sizeof(s->why),
+				     "a payout answered without its id and "
+				     "amount_yen");
+		}
+		json_decref(v);
+		return bad;
+	}
+	if (status != 409 && status != 422)
+		return 0;
+	if (status == 409)
+		pr->already_paid++;
+	else
+		pr->refused++;
+	if (pr->first_refusal[0] == '\0') {
+		kz_cli_response r;
+		memset(&r, 0, sizeof(r));
+		r.status = status;
+		r.body = s->resp;
+		r.body_len = s->resp_len;
+		s->resp[s->resp_len] = '\0';
+		kz_cli_error_describe(&r, pr->first_refusal,
+				      sizeof(pr->first_refusal));
+	}
+	return 0;
+}
+
+/* What the answer of slot s's request (search, payout, day; the transport
+ * delivered it) says beyond its status. Returns 1 for a bad body (s->why
+ * says why). */
+static int kz_cli__kind_answer(kz_cli__bench *b, kz_cli__slot *s, long status,
+			       int ok2xx)
+{
+	if (s->req == KZ_CLI__REQ_SEARCH)
+		return ok2xx && kz_cli__search_bad(b, s);
+	if (s->req == KZ_CLI__REQ_PAYOUT)
+		return kz_cli__payout_answer(b, s, status, ok2xx);
+	return 0;
+}
+
+/* Orders kept people by household id. */
+static int kz_cli__cmp_household(const void *x, const void *y)
+{
+	const kz_cli__person *a = *(const kz_cli__person *const *)x;
+	const kz_cli__person *b = *(const kz_cli__person *const *)y;
+	int c = strcmp(a->household, b->household);
+	/* Ties by place: the first member kept stands for the household. */
+	return c != 0 ? c : (a > b) - (a < b);
+}
+
+/* payout, day: the payouts of the households the preload registered, each
+ * (household, item) the program pays once: every household's basic
+ * support, then every household's repair support, in household order
+ * (so a household's two payouts are far apart, as in life). Returns
+ * KZ_CLI_OK or KZ_CLI_ENOMEM. */
+static int kz_cli__make_plan(kz_cli__bench *b)
+{
+	const kz_cli__person **hh;
+	size_t i, m = 0, nh = 0;
+	int item;
+
+	b->n_plan = b->next_plan = 0;
+	if (b->n_ids == 0)
+		return KZ_CLI_OK;
+	hh = malloc(b->n_ids * sizeof(*hh));
+	if (hh == NULL)
+		return KZ_CLI_ENOMEM;
+	for (i = 0; i < b->n_ids; i++)
+		if (b->people[i].household[0] != '\0' &&
+		    kz_cli__pays(b, b->people[i].damage))
+			hh[m++] = &b->people[i];
+	qsort(hh, m, sizeof(*hh), kz_cli__cmp_household);
+	for (i = 0; i < m; i++)
+		if (nh == 0 || strcmp(hh[nh - 1]->household, hh[i]->household) !=
+				   0)
+			hh[nh++] = hh[i];
+	free(b->plan);
+	b->plan = malloc((nh > 0 ? nh : 1) * KZ_CLI__ITEMS * sizeof(*b->plan));
+	if (b->plan == NULL) {
+		free(hh);
+		return KZ_CLI_ENOMEM;
+	}
+	for (item = 0; item < KZ_CLI__ITEMS; item++)
+		for (i = 0; i < nh; i++)
+			if (b->payable[kz_cli__damage_index(hh[i]->damage)]
+				      [item]) {
+				b->plan[b->n_plan].person =
+				    (size_t)(hh[i] - b->people);
+				b->plan[b->n_plan].item = item;
+				b->n_plan++;
+			}
+	if (b->payout_res != NULL) {
+		b->payout_res->households = nh;
+		b->payout_res->planned = b->n_plan;
+	}
+	free(hh);
+	return KZ_CLI_OK;
+}
+
+/* Which items the program's table (program: the answer of GET
+ * /v1/programs/seikatsu_saiken) pays which damage level: an amount above
+ * 0 in table.amounts_yen. Returns how many (damage, item) it pays. */
+static int kz_cli__payable_from(const json_t *program,
+				unsigned char payable[KZ_CLI__DAMAGES]
+						     [KZ_CLI__ITEMS])
+{
+	json_t *amounts = json_object_get(json_object_get(program, "table"),
+					  "amounts_yen");
+	size_t d;
+	int item, n = 0;
+	for (d = 0; d < KZ_CLI__DAMAGES; d++)
+		for (item = 0; item < KZ_CLI__ITEMS; item++) {
+			json_t *y = json_object_get(
+			    json_object_get(amounts, kz_cli__damages[d]),
+			    kz_cli__items[item]);
+			payable[d][item] =
+			    json_is_integer(y) && json_integer_value(y) > 0;
+			n += payable[d][item];
+		}
+	return n;
+}
+
+/* One call with libkizuna as the identity cert/key: its status in
+ * *status and its JSON body in *out (NULL when none; the caller
+ * json_decrefs). Returns KZ_CLI_OK when a node answered. */
+static int kz_cli__sync_call(const kz_cli__bench *b, const char *cert,
+			     const char *key, const char *method,
+			     const char *path, const char *body, long *status,
+			     json_t **out, char *err, size_t errlen)
+{
+	kz_cli_opts o;
+	kz_cli *cli;
+	kz_cli_response r;
+	int rc;
+
+	*out = NULL;
+	*status = 0;
+	memset(&o, 0, sizeof(o));
+	o.endpoints = b->a->endpoints;
+	o.cacert = b->a->cacert;
+	o.cert = cert;
+	o.key = key;
+	o.deadline_ms = b->a->timeout_ms;
+	o.request_timeout_ms = b->a->timeout_ms;
+	rc = kz_cli_open(&o, &cli, err, errlen);
+	if (rc != KZ_CLI_OK)
+		return rc;
+	rc = kz_cli_request(cli, method, path, NULL, body,
+			    body != NULL ? strlen(body) : 0, &r);
+	if (rc == KZ_CLI_OK) {
+		*status = r.status;
+		*out = json_loadb(r.body, r.body_len, 0, NULL);
+		if (r.status < 200 || r.status >= 300)
+			kz_cli_error_describe(&r, err, errlen);
+	} else {
+		kz_cli__bfmt(err, errlen, "%s", kz_cli_errmsg(cli));
+	}
+	kz_cli_response_free(&r);
+	kz_cli_close(cli);
+	return rc;
+}
+
+/* payout, day: reads program seikatsu_saiken (payout certificate) and,
+ * when it has no disaster date, gives it one 30 days ago (operator
+ * certificate; *set then 1) so that both deadlines are ahead; a date the
+ * operator set is left as it is, and so is a closed program (refused:
+ * every payout would be). Fills b->payable from the table. */
+static int kz_cli__program_setup(kz_cli__bench *b, int *set, char *errmsg,
+				 size_t errlen)
+{
+	static const char path[] = "/v1/programs/seikatsu_saiken";
+	const kz_cli_bench_args *a = b->a;
+	char err[300] = "", body[64];
+	json_t *prog = NULL;
+	long status;
+	int rc, round;
+
+	*set = 0;
+	for (round = 0; round < 2; round++) {
+		json_decref(prog);
+		rc = kz_cli__sync_call(b, a->payout_cert, a->payout_key, "GET",
+				       path, NULL, &status, &prog, err,
+				       sizeof(err));
+		if (rc != KZ_CLI_OK || status != 200) {
+			kz_cli__bfmt(errmsg, errlen,
+				     "payout: cannot read program "
+				     "seikatsu_saiken: %s",
+				     err[0] ? err : kz_cli_strerror(rc));
+			json_decref(prog);
+			return rc != KZ_CLI_OK ? rc : KZ_CLI_EUNREACHABLE;
+		}
+		if (json_is_true(json_object_get(prog, "closed"))) {
+			kz_cli__bfmt(errmsg, errlen,
+				     "payout: program seikatsu_saiken is "
+				     "closed (every payout would be refused; "
+				     "the bench does not reopen it)");
+			json_decref(prog);
+			return KZ_CLI_ECONFIG;
+		}
+		if (json_is_string(json_object_get(prog, "disaster_date")) ||
+		    round == 1)
+			break;
+		{
+			time_t t = time(NULL) - 30 * 86400;
+			struct tm tm;
+			json_t *ans;
+			gmtime_r(&t, &tm);
+			strftime(body, sizeof(body),
+				 "{\"disaster_date\":\"%Y-%m-%d\"}", &tm);
+			rc = kz_cli__sync_call(b, a->operator_cert,
+					       a->operator_key, "PUT", path,
+					       body, &status, &ans, err,
+					       sizeof(err));
+			json_decref(ans);
+			if (rc != KZ_CLI_OK || status < 200 || status >= 300) {
+				kz_cli__bfmt(errmsg, errlen,
+					     "payout: program seikatsu_saiken "
+					     "has no disaster date and the "
+					     "bench could not set one: %s",
+					     err[0] ? err
+						    : kz_cli_strerror(rc));
+				json_decref(prog);
+				return rc != KZ_CLI_OK ? rc
+						       : KZ_CLI_EUNREACHABLE;
+			}
+			*set = 1;
+			if (!a->quiet)
+				fprintf(stderr,
+					"kizuna-bench: payout: program "
+					"seikatsu_saiken had no disaster "
+					"date; set %.10s\n",
+					body + 18);
+		}
+	}
+	rc = kz_cli__payable_from(prog, b->payable) > 0 ? KZ_CLI_OK
+							 : KZ_CLI_ECONFIG;
+	if (rc != KZ_CLI_OK)
+		kz_cli__bfmt(errmsg, errlen,
+			     "payout: the table of program seikatsu_saiken "
+			     "pays neither basic nor repair support to any "
+			     "damage level");
+	json_decref(prog);
+	return rc;
+}
+
+/* search, payout, day, before the preload: people are kept with their
+ * ids, tallies go to res; payout and day (with payouts in the mix): a
+ * run tag for household ids, the payout certificate checked and the
+ * program read (kz_cli__program_setup). */
+static int kz_cli__kinds_setup(kz_cli__bench *b, kz_cli_bench_result *res,
+			       char *errmsg, size_t errlen)
+{
+	const kz_cli_bench_args *a = b->a;
+	int payout = a->workload == KZ_CLI_BENCH_PAYOUT, rc;
+	struct timespec ts;
+	uint64_t tag;
+
+	if (a->workload != KZ_CLI_BENCH_SEARCH && !payout &&
+	    a->workload != KZ_CLI_BENCH_DAY)
+		return KZ_CLI_OK;
+	b->keep_people = 1;
+	b->search_res = &res->search;
+	b->payout_res = &res->payouts;
+	memcpy(b->mix, a->mix, sizeof(b->mix));
+	if (a->workload == KZ_CLI_BENCH_SEARCH)
+		return KZ_CLI_OK;
+	/* Time and pid: two runs, even started together, get two tags. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tag = (uint64_t)ts.tv_sec * KZ_CLI__NS_PER_S + (uint64_t)ts.tv_nsec;
+	tag ^= (uint64_t)getpid() << 40;
+	snprintf(b->hh_tag, sizeof(b->hh_tag), "b%08x",
+		 (unsigned)(kz_cli__brand(&tag) >> 32));
+	if (!payout && a->mix[KZ_CLI_BENCH_KIND_PAYOUT] == 0)
+		return KZ_CLI_OK;
+	if ((rc = kz_cli__check_file("payout certificate", a->payout_cert,
+				     errmsg, errlen)) != KZ_CLI_OK ||
+	    (rc = kz_cli__check_file("payout key", a->payout_key, errmsg,
+				     errlen)) != KZ_CLI_OK)
+		return rc;
+	b->eligible_only = payout;
+	return kz_cli__program_setup(b, &res->payouts.program_set, errmsg,
+				     errlen);
+}
+
+/* payout, day, after the preload: the plan of payouts. payout without one
+ * is an error; day goes on without payouts (and says so). */
+static int kz_cli__kinds_plan(kz_cli__bench *b, char *errmsg, size_t errlen)
+{
+	const kz_cli_bench_args *a = b->a;
+	int payout = a->workload == KZ_CLI_BENCH_PAYOUT, rc, k;
+	unsigned left = 0;
+
+	if (!payout && (a->workload != KZ_CLI_BENCH_DAY ||
+			a->mix[KZ_CLI_BENCH_KIND_PAYOUT] == 0))
+		return KZ_CLI_OK;
+	rc = kz_cli__make_plan(b);
+	if (rc != KZ_CLI_OK) {
+		kz_cli__bfmt(errmsg, errlen, "out of memory");
+		return rc;
+	}
+	if (b->n_plan > 0)
+		return KZ_CLI_OK;
+	b->mix[KZ_CLI_BENCH_KIND_PAYOUT] = 0;
+	b->payout_res->ran_out = 1;
+	for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+		left += b->mix[k];
+	if (payout || left == 0) {
+		kz_cli__bfmt(errmsg, errlen,
+			     "payout: the preload registered no household "
+			     "the program pays for (%zu records kept)",
+			     b->n_ids);
+		return KZ_CLI_EUNREACHABLE;
+	}
+	if (!a->quiet)
+		fprintf(stderr, "kizuna-bench: payout: the preload registered "
+				"no household the program pays for; the mix "
+				"goes on without payouts\n");
+	return KZ_CLI_OK;
 }
 
 /* One progress line: ok so far, ok per second since the last line (open
@@ -2264,6 +3790,8 @@ void kz_cli_bench_result_free(kz_cli_bench_result *res)
 	free(res->preload.lat_ns);
 	free(res->photos.lat_ns);
 	free(res->sched.delay_ns);
+	for (i = 0; i < KZ_CLI_BENCH_KIND_COUNT; i++)
+		free(res->kinds[i].lat_ns);
 	for (i = 0; res->ep != NULL && (size_t)i < res->n_endpoints; i++)
 		free(res->ep[i].st.lat_ns);
 	free(res->ep);
@@ -2314,7 +3842,9 @@ static void kz_cli__free_slots(kz_cli__slot *slots, size_t n)
 		for (op = 0; op < 2; op++)
 			if (op == 0 || s->h[1] != s->h[0])
 				kz_bh_conn_free(s->h[op]);
+		kz_bh_conn_free(s->h[KZ_CLI__ID_PAYOUT]);
 		free(s->body);
+		free(s->whole);
 	}
 	free(slots);
 }
@@ -2335,6 +3865,10 @@ static int kz_cli__open_transport(kz_cli__bench *b)
 	    kz_bh_tls_new(a->cacert, a->read_cert, a->read_key);
 	if (b->tls[0] == NULL || b->tls[1] == NULL)
 		return KZ_CLI_ENOMEM;
+	if (a->payout_cert != NULL &&
+	    (b->tls[KZ_CLI__ID_PAYOUT] = kz_bh_tls_new(
+		 a->cacert, a->payout_cert, a->payout_key)) == NULL)
+		return KZ_CLI_ENOMEM;
 	return KZ_CLI_OK;
 }
 
@@ -2350,11 +3884,13 @@ static void kz_cli__close(kz_cli__bench *b)
 		uv_loop_close(&b->loop);
 		b->loop_open = 0;
 	}
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < KZ_CLI__IDS; i++)
 		kz_bh_tls_free(b->tls[i]);
 	for (i = 0; i < KZ_CLI__REQ_COUNT_; i++)
 		free(b->hdrs[i]);
 	free(b->ids);
+	free(b->people);
+	free(b->plan);
 	free(b->photo_ids);
 	for (i = 0; i < b->n_cards; i++) {
 		EVP_PKEY_free(b->cards[i].key);
@@ -2523,6 +4059,11 @@ static int kz_cli__make_headers(kz_cli__bench *b)
 	    [KZ_CLI__REQ_ID_VERIFY] = vpost,
 	    [KZ_CLI__REQ_ETCD_PUT] = etcd,
 	    [KZ_CLI__REQ_ETCD_RANGE] = etcd,
+	    /* A search reads personal data as a GET does; a note and a
+	     * payout write (the payout's key is added per request). */
+	    [KZ_CLI__REQ_SEARCH] = vget,
+	    [KZ_CLI__REQ_NOTE] = vpost,
+	    [KZ_CLI__REQ_PAYOUT] = vpost,
 	};
 	int req, i;
 
@@ -2552,7 +4093,11 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	int identity = a->workload == KZ_CLI_BENCH_IDENTITY;
 	int photo = a->workload == KZ_CLI_BENCH_PHOTO;
 	int update = a->workload == KZ_CLI_BENCH_UPDATE;
-	int reads = preload && !update; /* update only writes */
+	int payout = a->workload == KZ_CLI_BENCH_PAYOUT;
+	int day = a->workload == KZ_CLI_BENCH_DAY;
+	int kinds = day || payout || a->workload == KZ_CLI_BENCH_SEARCH;
+	/* update and payout only write */
+	int reads = preload && !update && !payout;
 	int etcd = a->target == KZ_CLI_BENCH_TARGET_ETCD;
 	size_t i;
 	double cpu0;
@@ -2623,13 +4168,16 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 		}
 	}
 
-	if (identity) {
+	if (identity || (day && a->cards != NULL)) {
 		rc = kz_cli__load_cards(&b, a->cards, errmsg, errlen);
 		if (rc != KZ_CLI_OK)
 			goto err_after_global;
-	} else if (!etcd) {
-		kz_cli__put_shelters(&b);
 	}
+	if (!identity && !etcd)
+		kz_cli__put_shelters(&b);
+	rc = kz_cli__kinds_setup(&b, res, errmsg, errlen);
+	if (rc != KZ_CLI_OK)
+		goto err_after_global;
 	if (preload) {
 		memset(&pre, 0, sizeof(pre));
 		pre.name = "preload";
@@ -2663,7 +4211,11 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 				b.n_ids, a->preload,
 				photo    ? "photographing"
 				: update ? "updating"
+				: payout ? "paying"
 					 : "reading");
+		rc = kz_cli__kinds_plan(&b, errmsg, errlen);
+		if (rc != KZ_CLI_OK)
+			goto err_after_global;
 	}
 	if (photo) {
 		/* One PUT per victim, like the preload not retried: a photo
@@ -2719,7 +4271,10 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	main_ph.limit = (uint64_t)a->requests;
 	main_ph.deadline_ns =
 	    kz_cli__bnow_ns() + (uint64_t)(a->duration_s * 1e9);
-	main_ph.keep_ids = a->workload == KZ_CLI_BENCH_MIXED;
+	/* New records join the pool read from (day: searched and noted
+	 * too). */
+	main_ph.keep_ids = a->workload == KZ_CLI_BENCH_MIXED || day;
+	main_ph.kinds = kinds ? res->kinds : NULL;
 	main_ph.st[KZ_CLI_BENCH_OP_WRITE] = &res->op[KZ_CLI_BENCH_OP_WRITE];
 	main_ph.st[KZ_CLI_BENCH_OP_READ] = &res->op[KZ_CLI_BENCH_OP_READ];
 	main_ph.rec = &res->records;
@@ -2749,6 +4304,10 @@ int kz_cli_bench_run(const kz_cli_bench_args *a, kz_cli_bench_result *res,
 	if (res->photos.n_lat > 0)
 		qsort(res->photos.lat_ns, res->photos.n_lat, sizeof(uint64_t),
 		      kz_cli__cmp_u64);
+	for (i = 0; i < KZ_CLI_BENCH_KIND_COUNT; i++)
+		if (res->kinds[i].n_lat > 0)
+			qsort(res->kinds[i].lat_ns, res->kinds[i].n_lat,
+			      sizeof(uint64_t), kz_cli__cmp_u64);
 	for (i = 0; i < res->n_endpoints; i++)
 		if (res->ep[i].st.n_lat > 0)
 			qsort(res->ep[i].st.lat_ns, res->ep[i].st.n_lat,
@@ -2840,7 +4399,9 @@ static const kz_cli_bench_records *
 kz_cli__records_of(const kz_cli_bench_args *a, const kz_cli_bench_result *res)
 {
 	return a->workload == KZ_CLI_BENCH_READ ||
-		       a->workload == KZ_CLI_BENCH_PHOTO
+		       a->workload == KZ_CLI_BENCH_PHOTO ||
+		       a->workload == KZ_CLI_BENCH_SEARCH ||
+		       a->workload == KZ_CLI_BENCH_PAYOUT
 		   ? &res->preload_records
 		   : &res->records;
 }
@@ -2897,7 +4458,7 @@ static void kz_cli__text_errors(FILE *f, const char *label,
 		sep = "; ";
 	}
 	if (s->bad_bodies > 0)
-		fprintf(f, "%s%llu bad bodies (2xx, not the photo)", sep,
+		fprintf(f, "%s%llu bad bodies (2xx, not the answer asked for)", sep,
 			(unsigned long long)s->bad_bodies);
 	fputc('\n', f);
 	fprintf(f, "%-14s%s\n", "first error", s->first_error);
@@ -2975,6 +4536,10 @@ static void kz_cli__text_failover(FILE *f, const kz_cli_bench_failover *fo)
 		(unsigned long long)fo->probes);
 }
 
+/* search, payout, day: their own lines (below, with their JSON). */
+static void kz_cli__text_kinds(FILE *f, const kz_cli_bench_args *a,
+			       const kz_cli_bench_result *res);
+
 void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			      const kz_cli_bench_result *res)
 {
@@ -2988,6 +4553,9 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			   "operation)");
 	else if (a->workload == KZ_CLI_BENCH_UPDATE)
 		fprintf(f, " (PATCH of random preloaded records)");
+	else if (a->workload == KZ_CLI_BENCH_PAYOUT)
+		fprintf(f, " (POST /v1/payouts, each household and item "
+			   "once)");
 	else if (a->workload != KZ_CLI_BENCH_WRITE)
 		fprintf(f, ", %s reads", kz_cli__consistency(a));
 	if (a->workload == KZ_CLI_BENCH_MIXED)
@@ -3003,7 +4571,10 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 		"HTTP/1.1");
 	if (a->workload == KZ_CLI_BENCH_READ ||
 	    a->workload == KZ_CLI_BENCH_MIXED ||
-	    a->workload == KZ_CLI_BENCH_UPDATE)
+	    a->workload == KZ_CLI_BENCH_UPDATE ||
+	    a->workload == KZ_CLI_BENCH_SEARCH ||
+	    a->workload == KZ_CLI_BENCH_PAYOUT ||
+	    a->workload == KZ_CLI_BENCH_DAY)
 		fprintf(f,
 			"%-14s%llu records in %.2f s (%.0f/s), %zu ids to "
 			"%s\n",
@@ -3011,7 +4582,10 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 			res->preload_s,
 			kz_cli__rate(res->preload.ok, res->preload_s),
 			res->pool_ids,
-			a->workload == KZ_CLI_BENCH_UPDATE ? "update" : "read");
+			a->workload == KZ_CLI_BENCH_UPDATE   ? "update"
+			: a->workload == KZ_CLI_BENCH_SEARCH ? "search for"
+			: a->workload == KZ_CLI_BENCH_PAYOUT ? "pay from"
+							     : "read");
 	if (a->workload == KZ_CLI_BENCH_PHOTO)
 		fprintf(f, "%-14s%llu records in %.2f s (%.0f/s)\n", "preload",
 			(unsigned long long)res->preload.ok, res->preload_s,
@@ -3102,6 +4676,7 @@ void kz_cli_bench_report_text(FILE *f, const kz_cli_bench_args *a,
 	}
 	if (res->failover.asked)
 		kz_cli__text_failover(f, &res->failover);
+	kz_cli__text_kinds(f, a, res);
 	fprintf(f, "%-14s%.2f s (%.0f%% of one core)\n", "client cpu",
 		res->cpu_s,
 		res->elapsed_s > 0 ? 100.0 * res->cpu_s / res->elapsed_s : 0.0);
@@ -3232,6 +4807,220 @@ static void kz_cli__json_stats(json_t *o, const kz_cli_bench_stats *s,
 	kz_cli__jset(o, "latency_ms", kz_cli__json_latency(s, bad), bad);
 }
 
+/* ---- search, payout and day: summary ------------------------------------------------ */
+
+/* Whether the run's summary has a search section: search, or a day with
+ * searches in its mix. */
+static int kz_cli__has_search(const kz_cli_bench_args *a)
+{
+	return a->workload == KZ_CLI_BENCH_SEARCH ||
+	       (a->workload == KZ_CLI_BENCH_DAY &&
+		a->mix[KZ_CLI_BENCH_KIND_SEARCH] > 0);
+}
+
+/* The same for payouts. */
+static int kz_cli__has_payouts(const kz_cli_bench_args *a)
+{
+	return a->workload == KZ_CLI_BENCH_PAYOUT ||
+	       (a->workload == KZ_CLI_BENCH_DAY &&
+		a->mix[KZ_CLI_BENCH_KIND_PAYOUT] > 0);
+}
+
+static void kz_cli__text_kinds(FILE *f, const kz_cli_bench_args *a,
+			       const kz_cli_bench_result *res)
+{
+	const kz_cli_bench_search *sr = &res->search;
+	const kz_cli_bench_payouts *pr = &res->payouts;
+	int k, first = 1;
+
+	if (a->workload == KZ_CLI_BENCH_DAY) {
+		fprintf(f, "%-14s", "mix");
+		for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+			if (a->mix[k] > 0) {
+				fprintf(f, "%s%s %u", first ? "" : ", ",
+					kz_cli__kind_names[k], a->mix[k]);
+				first = 0;
+			}
+		fputc('\n', f);
+		for (k = 0, first = 1; k < KZ_CLI_BENCH_KIND_COUNT; k++) {
+			const kz_cli_bench_stats *s = &res->kinds[k];
+			if (a->mix[k] == 0 && s->requests == 0)
+				continue;
+			fprintf(f,
+				"%-14s%-8s %8llu ok  %8.1f ops/s  p50 %.2f  "
+				"p99 %.2f ms  %llu errors\n",
+				first ? "by kind" : "", kz_cli__kind_names[k],
+				(unsigned long long)s->ok,
+				kz_cli__rate(s->ok, res->elapsed_s),
+				kz_cli__ms(kz_cli_bench_percentile(
+				    s->lat_ns, s->n_lat, 50)),
+				kz_cli__ms(kz_cli_bench_percentile(
+				    s->lat_ns, s->n_lat, 99)),
+				(unsigned long long)kz_cli__failed(s));
+			first = 0;
+		}
+	}
+	if (kz_cli__has_search(a)) {
+		fprintf(f, "%-14s", "searches");
+		for (k = 0, first = 1; k < KZ_CLI_BENCH_Q_COUNT; k++) {
+			fprintf(f, "%s%s %llu", first ? "" : ", ",
+				kz_cli__query_names[k],
+				(unsigned long long)sr->by_query[k]);
+			first = 0;
+		}
+		fprintf(f,
+			"\n%-14sfull-name pages: %llu held the person, %llu "
+			"did not, %llu went on (not judged)",
+			"", (unsigned long long)sr->found,
+			(unsigned long long)(sr->checked - sr->found),
+			(unsigned long long)sr->unchecked);
+		if (a->stale)
+			fprintf(f, "; %llu stale misses (not errors)",
+				(unsigned long long)sr->stale_misses);
+		fputc('\n', f);
+	}
+	if (kz_cli__has_payouts(a)) {
+		fprintf(f,
+			"%-14s%llu paid (%llu yen) of %llu planned for %llu "
+			"households; %llu already paid (409), %llu refused "
+			"(422)\n",
+			"payouts", (unsigned long long)pr->paid,
+			(unsigned long long)pr->yen,
+			(unsigned long long)pr->planned,
+			(unsigned long long)pr->households,
+			(unsigned long long)pr->already_paid,
+			(unsigned long long)pr->refused);
+		if (pr->first_refusal[0] != '\0')
+			fprintf(f, "%-14sfirst refusal: %s\n", "",
+				pr->first_refusal);
+		if (pr->ran_out)
+			fprintf(f,
+				"%-14sran out of households at %.2f s: every "
+				"planned payout was sent (raise --preload)\n",
+				"", pr->ran_out_s);
+		if (pr->program_set)
+			fprintf(f,
+				"%-14sprogram seikatsu_saiken had no disaster "
+				"date: the bench set one 30 days ago\n",
+				"");
+	}
+}
+
+static void kz_cli__json_kinds(json_t *o, const kz_cli_bench_args *a,
+			       const kz_cli_bench_result *res, int *bad)
+{
+	const kz_cli_bench_search *sr = &res->search;
+	const kz_cli_bench_payouts *pr = &res->payouts;
+	json_t *sub, *j;
+	int k;
+
+	if (a->workload == KZ_CLI_BENCH_DAY) {
+		sub = json_object();
+		for (k = 0; sub != NULL && k < KZ_CLI_BENCH_KIND_COUNT; k++)
+			kz_cli__jset(sub, kz_cli__kind_names[k],
+				     json_integer(a->mix[k]), bad);
+		kz_cli__jset(o, "mix", sub, bad);
+		sub = json_object();
+		for (k = 0; sub != NULL && k < KZ_CLI_BENCH_KIND_COUNT; k++) {
+			const kz_cli_bench_stats *s = &res->kinds[k];
+			j = json_object();
+			if (j == NULL) {
+				*bad = 1;
+				break;
+			}
+			kz_cli__jset(j, "weight", json_integer(a->mix[k]), bad);
+			kz_cli__jset(j, "requests",
+				     json_integer((json_int_t)s->requests),
+				     bad);
+			kz_cli__jset(j, "ok", json_integer((json_int_t)s->ok),
+				     bad);
+			kz_cli__jset(j, "errors", kz_cli__json_errors(s, bad),
+				     bad);
+			kz_cli__jset(j, "ops_s",
+				     json_real(kz_cli__rate(s->ok,
+							    res->elapsed_s)),
+				     bad);
+			kz_cli__jset(j, "p50_ms",
+				     json_real(kz_cli__ms(kz_cli_bench_percentile(
+					 s->lat_ns, s->n_lat, 50))),
+				     bad);
+			kz_cli__jset(j, "p90_ms",
+				     json_real(kz_cli__ms(kz_cli_bench_percentile(
+					 s->lat_ns, s->n_lat, 90))),
+				     bad);
+			kz_cli__jset(j, "p99_ms",
+				     json_real(kz_cli__ms(kz_cli_bench_percentile(
+					 s->lat_ns, s->n_lat, 99))),
+				     bad);
+			kz_cli__jset(j, "max_ms",
+				     json_real(kz_cli__ms(kz_cli_bench_percentile(
+					 s->lat_ns, s->n_lat, 100))),
+				     bad);
+			kz_cli__jset(sub, kz_cli__kind_names[k], j, bad);
+		}
+		kz_cli__jset(o, "by_kind", sub, bad);
+	}
+	if (kz_cli__has_search(a)) {
+		sub = json_object();
+		j = json_object();
+		for (k = 0; j != NULL && k < KZ_CLI_BENCH_Q_COUNT; k++)
+			kz_cli__jset(j, kz_cli__query_names[k],
+				     json_integer((json_int_t)sr->by_query[k]),
+				     bad);
+		if (sub != NULL) {
+			kz_cli__jset(sub, "by_query", j, bad);
+			kz_cli__jset(sub, "checked",
+				     json_integer((json_int_t)sr->checked), bad);
+			kz_cli__jset(sub, "found",
+				     json_integer((json_int_t)sr->found), bad);
+			kz_cli__jset(sub, "unchecked",
+				     json_integer((json_int_t)sr->unchecked),
+				     bad);
+			kz_cli__jset(sub, "stale_misses",
+				     json_integer((json_int_t)sr->stale_misses),
+				     bad);
+		} else {
+			json_decref(j);
+		}
+		kz_cli__jset(o, "search", sub, bad);
+	}
+	if (kz_cli__has_payouts(a)) {
+		sub = json_object();
+		if (sub != NULL) {
+			kz_cli__jset(sub, "program_set",
+				     json_boolean(pr->program_set), bad);
+			kz_cli__jset(sub, "households",
+				     json_integer((json_int_t)pr->households),
+				     bad);
+			kz_cli__jset(sub, "planned",
+				     json_integer((json_int_t)pr->planned), bad);
+			kz_cli__jset(sub, "sent",
+				     json_integer((json_int_t)pr->sent), bad);
+			kz_cli__jset(sub, "paid",
+				     json_integer((json_int_t)pr->paid), bad);
+			kz_cli__jset(sub, "already_paid",
+				     json_integer((json_int_t)pr->already_paid),
+				     bad);
+			kz_cli__jset(sub, "refused",
+				     json_integer((json_int_t)pr->refused), bad);
+			kz_cli__jset(sub, "yen",
+				     json_integer((json_int_t)pr->yen), bad);
+			kz_cli__jset(sub, "ran_out", json_boolean(pr->ran_out),
+				     bad);
+			kz_cli__jset(sub, "ran_out_s",
+				     pr->ran_out ? json_real(pr->ran_out_s)
+						 : json_null(),
+				     bad);
+			kz_cli__jset(sub, "first_refusal",
+				     pr->first_refusal[0]
+					 ? json_string(pr->first_refusal)
+					 : json_null(),
+				     bad);
+		}
+		kz_cli__jset(o, "payouts", sub, bad);
+	}
+}
+
 json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 				 const kz_cli_bench_result *res)
 {
@@ -3249,7 +5038,8 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 		     &bad);
 	kz_cli__jset(o, "consistency",
 		     a->workload == KZ_CLI_BENCH_WRITE ||
-			     a->workload == KZ_CLI_BENCH_UPDATE
+			     a->workload == KZ_CLI_BENCH_UPDATE ||
+			     a->workload == KZ_CLI_BENCH_PAYOUT
 			 ? json_null()
 			 : json_string(kz_cli__consistency(a)),
 		     &bad);
@@ -3350,6 +5140,7 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 					   res->elapsed_s, &bad);
 		kz_cli__jset(o, "reads", sub, &bad);
 	}
+	kz_cli__json_kinds(o, a, res, &bad);
 	if (res->failover.asked) {
 		const kz_cli_bench_failover *fo = &res->failover;
 		/* failover_s: null when nothing was measured, never a guess. */

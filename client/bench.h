@@ -56,11 +56,56 @@
  *          kz_cli_bench_update_body), so every PATCH rewrites a record
  *          already there instead of adding one; the state stays about the
  *          preload's size while the raft log and RocksDB see a steady
- *          stream of writes (what deploy/soak watches). Counted as writes.
+ *          stream of writes (what deploy/soak watches). Counted as writes;
+ *   search the same preload (the bench keeps each record's name, kana,
+ *          household and damage from the 201), then GET /v1/victims?q= of a
+ *          name query made from a uniformly random preloaded person
+ *          (caseworker certificate, X-Purpose, &consistency=), drawn as an
+ *          operator searches: the family name in kana (25%), the full name
+ *          in kanji without a space (25%), family and given name in kana
+ *          with a space (20%), given name then family name in kanji (15%),
+ *          given and family name in Hepburn romaji (15%; see
+ *          kz_cli_bench_search_query). A 200 whose body is not a JSON
+ *          object with an "items" array is a bad body; so is a complete
+ *          page (no next_cursor, not truncated) of a full-name query that
+ *          does not hold the person searched for. With --consistency stale
+ *          such a miss is only counted (stale_misses: a stale node may not
+ *          have the record yet), and a full page that goes on is not
+ *          judged. Counted as reads;
+ *   payout reads program seikatsu_saiken (GET /v1/programs/seikatsu_saiken,
+ *          payout certificate) and, when it has no disaster date, gives it
+ *          one 30 days ago (PUT, operator certificate; a date the operator
+ *          set is left alone); the preload then registers sample people of
+ *          eligible households only (a damage level the program's table
+ *          pays basic or repair support for), under household ids unique
+ *          to the run ("b<tag>-h-000123"), so a second run on the same
+ *          cluster pays new households. The measured phase pays each
+ *          (household, item) once, in order: every household's basic
+ *          support, then every household's repair support: POST
+ *          /v1/payouts {household_id, program, item, account} with an
+ *          Idempotency-Key of its own (payout certificate). A 201 with an
+ *          id and amount_yen is ok; a 409 (already paid) and a 422 (not
+ *          eligible, deadline passed...) are counted on their own besides
+ *          the status. When every planned payout has been sent the phase
+ *          ends early and the summary says the run ran out of households
+ *          (raise --preload). Counted as writes;
+ *   day    a disaster-day mix, set up as payout (the program, household
+ *          ids unique to the run) but with a preload of every sample
+ *          household, eligible or not; then each request is drawn by weight (--mix, default read 50, search 25,
+ *          write 12, note 10, payout 3; identity 5 when --cards is given,
+ *          never without): read as read, search as search, write a new
+ *          registration (its id joins the pool), note POST
+ *          /v1/victims/{id}/notes of a random pooled id (caseworker; see
+ *          kz_cli_bench_note_body), payout the next planned payout as in
+ *          payout (when none is left, payouts drop out of the mix and the
+ *          summary says so), identity a challenge and its verification as
+ *          in identity, with the caseworker certificate. Reads, searches
+ *          and identity checks count as reads, the rest as writes; the
+ *          summary also has each kind's own figures (by_kind).
  * A connection's client certificate decides its role, so a slot has one
- * handle per kind of request (a registrar one for POST, PATCH and PUT, a
- * reader one for GET: caseworker, or terminal in photo) and may hold two
- * connections; at most one of them is busy at a time.
+ * handle per identity it needs (registrar, the reader: caseworker or
+ * terminal, and payout) and may hold up to three connections; at most one
+ * of them is busy at a time.
  *
  * Measured: latency of every request from its start (sent, or due in an
  * open loop) to its completion (CLOCK_MONOTONIC), 2xx answers as ok, other
@@ -85,8 +130,8 @@
  * "serializable" (etcd's local read) with --consistency stale. A 2xx
  * counts as ok only when its body is etcd's answer to that request (a put
  * answer has a "header", a range answer lists the key in "kvs"); anything
- * else is a bad body. mixed, photo, identity and update are Kizuna's
- * alone.
+ * else is a bad body. mixed, photo, identity, update, search, payout and
+ * day are Kizuna's alone.
  *
  * Failover (--failover-cmd CMD, write only): at --failover-at seconds into
  * the measured phase, CMD runs under /bin/sh -c (stdout to our stderr) while
@@ -111,8 +156,9 @@
  * certificate (before any request), a CA file or certificate OpenSSL cannot
  * load, or an endpoint URL the transport cannot use (the run stops at the
  * first request that meets it), a preload that registers nothing
- * (or, in photo, stores no photo), a failover command that cannot be
- * started.
+ * (or, in photo, stores no photo; in payout, no eligible household), a
+ * program that cannot be read (payout, and day with payouts in its mix),
+ * a failover command that cannot be started.
  */
 #ifndef KZ_CLI_BENCH_H
 #define KZ_CLI_BENCH_H
@@ -141,8 +187,33 @@ typedef enum kz_cli_bench_workload {
 	KZ_CLI_BENCH_MIXED,
 	KZ_CLI_BENCH_PHOTO,
 	KZ_CLI_BENCH_IDENTITY,
-	KZ_CLI_BENCH_UPDATE
+	KZ_CLI_BENCH_UPDATE,
+	KZ_CLI_BENCH_SEARCH,
+	KZ_CLI_BENCH_PAYOUT,
+	KZ_CLI_BENCH_DAY
 } kz_cli_bench_workload;
+
+/* The kinds of request of the search, payout and day workloads, indexes of
+ * kz_cli_bench_args.mix and kz_cli_bench_result.kinds. */
+typedef enum kz_cli_bench_kind {
+	KZ_CLI_BENCH_KIND_READ = 0, /* GET /v1/victims/{id} */
+	KZ_CLI_BENCH_KIND_SEARCH,   /* GET /v1/victims?q= */
+	KZ_CLI_BENCH_KIND_WRITE,    /* POST /v1/victims */
+	KZ_CLI_BENCH_KIND_NOTE,     /* POST /v1/victims/{id}/notes */
+	KZ_CLI_BENCH_KIND_PAYOUT,   /* POST /v1/payouts */
+	KZ_CLI_BENCH_KIND_IDENTITY, /* challenge + verification */
+	KZ_CLI_BENCH_KIND_COUNT
+} kz_cli_bench_kind;
+
+/* The kinds of name query of a search (kz_cli_bench_search_query). */
+typedef enum kz_cli_bench_query {
+	KZ_CLI_BENCH_Q_FAMILY_KANA = 0, /* さとう */
+	KZ_CLI_BENCH_Q_KANJI,           /* 佐藤和子 */
+	KZ_CLI_BENCH_Q_KANA_FULL,       /* さとう かずこ */
+	KZ_CLI_BENCH_Q_SWAPPED,         /* 和子 佐藤 */
+	KZ_CLI_BENCH_Q_ROMAJI,          /* Kazuko Satou */
+	KZ_CLI_BENCH_Q_COUNT
+} kz_cli_bench_query;
 
 /* What the requests go to (--target). */
 typedef enum kz_cli_bench_target {
@@ -213,12 +284,22 @@ typedef struct kz_cli_bench_args {
 	int help;
 	long timeout_ms;                 /* per request */
 	uint64_t seed;                   /* sample data and id choice */
+	const char *payout_cert, *payout_key;     /* payout, day: POST
+						     /v1/payouts */
+	const char *operator_cert, *operator_key; /* payout, day: gives the
+						     program a disaster date
+						     when it has none */
+	unsigned mix[KZ_CLI_BENCH_KIND_COUNT];   /* day: weight of each kind */
 	char cacert_buf[KZ_CLI_BENCH_PATH_MAX];
 	char write_cert_buf[KZ_CLI_BENCH_PATH_MAX];
 	char write_key_buf[KZ_CLI_BENCH_PATH_MAX];
 	char read_cert_buf[KZ_CLI_BENCH_PATH_MAX];
 	char read_key_buf[KZ_CLI_BENCH_PATH_MAX];
 	char cards_buf[KZ_CLI_BENCH_PATH_MAX];
+	char payout_cert_buf[KZ_CLI_BENCH_PATH_MAX];
+	char payout_key_buf[KZ_CLI_BENCH_PATH_MAX];
+	char operator_cert_buf[KZ_CLI_BENCH_PATH_MAX];
+	char operator_key_buf[KZ_CLI_BENCH_PATH_MAX];
 } kz_cli_bench_args;
 
 /* Parses argv[1..argc-1] into *out. Options may come before or after the
@@ -244,16 +325,47 @@ typedef struct kz_cli_bench_args {
  * --duration only; --failover-at defaults to a third of the duration and
  * must fall within it. --rate: a number from KZ_CLI_BENCH_RATE_MIN to
  * KZ_CLI_BENCH_RATE_MAX, with any workload, target, --duration or
- * --requests, and --failover-cmd; absent: 0, the closed loop. */
+ * --requests, and --failover-cmd; absent: 0, the closed loop.
+ * search: --consistency and --preload as read. payout: --preload as read,
+ * --consistency refused (it reads nothing). day: --mix SPEC (day only; see
+ * kz_cli_bench_mix_parse), default read 50, search 25, write 12, note 10,
+ * payout 3, and identity 5 when --cards DIR is given (day has no default
+ * cards directory: without --cards it checks no identity, and a --mix
+ * that gives identity a weight without --cards, or --cards with a --mix
+ * that gives it none, is refused). payout and day: --payout-cert and
+ * --payout-key default to <pki>/payout.pem, .key, --operator-cert and
+ * --operator-key to <pki>/operator.pem, .key (with the same rule for
+ * keys as above); these four are refused elsewhere. */
 int kz_cli_bench_args_parse(int argc, char **argv, kz_cli_bench_args *out,
 			    char *err, size_t errlen);
 
 /* Prints the help text. */
 void kz_cli_bench_usage(FILE *f);
 
-/* "write", "read", "mixed", "photo", "identity", "update" (never
- * NULL). */
+/* "write", "read", "mixed", "photo", "identity", "update", "search",
+ * "payout", "day" (never NULL). */
 const char *kz_cli_bench_workload_name(kz_cli_bench_workload w);
+
+/* "read", "search", "write", "note", "payout", "identity" (never NULL). */
+const char *kz_cli_bench_kind_name(kz_cli_bench_kind k);
+
+/* "family_kana", "kanji", "kana_full", "swapped", "romaji" (never NULL). */
+const char *kz_cli_bench_query_name(kz_cli_bench_query q);
+
+/* Parses a day mix, "KIND=WEIGHT,..." with each KIND a
+ * kz_cli_bench_kind_name at most once and each WEIGHT a whole number from 0
+ * to 1000, into w (the caller's; kinds not named get 0). Returns
+ * KZ_CLI_BENCH_ARGS_OK, or KZ_CLI_BENCH_ARGS_USAGE with a message in err
+ * (unknown kind, a kind twice, no '=', a bad number, every weight 0; w is
+ * then unspecified). */
+int kz_cli_bench_mix_parse(const char *spec,
+			   unsigned w[KZ_CLI_BENCH_KIND_COUNT], char *err,
+			   size_t errlen);
+
+/* A kind drawn with probability w[k] / (sum of w); KZ_CLI_BENCH_KIND_COUNT
+ * when every weight is 0. rng is a splitmix64 state. */
+kz_cli_bench_kind
+kz_cli_bench_mix_pick(const unsigned w[KZ_CLI_BENCH_KIND_COUNT], uint64_t *rng);
 
 /* "kizuna", "etcd" (never NULL). */
 const char *kz_cli_bench_target_name(kz_cli_bench_target t);
@@ -318,6 +430,56 @@ int kz_cli_bench_update_body(const json_t *victim, size_t target,
 void kz_cli_bench_photo_body(uint64_t seed, uint64_t n, unsigned char *buf,
 			     size_t len);
 
+/* ---- search, payout and day (pure helpers, tested without a network) ------- */
+
+/* A kind of name query drawn with the operator's shares (search in
+ * bench.h's list of workloads). rng is a splitmix64 state. */
+kz_cli_bench_query kz_cli_bench_query_pick(uint64_t *rng);
+
+/* Whether a query of kind q names the whole person (family and given
+ * name), so a complete page of results must hold them: all but
+ * KZ_CLI_BENCH_Q_FAMILY_KANA. */
+int kz_cli_bench_query_full(kz_cli_bench_query q);
+
+/* Query q of the person registered as name ("佐藤 和子": family name, one
+ * ASCII space, given name) and kana ("さとう かずこ"), as typed (UTF-8, not
+ * URL-encoded), into out (the caller's, len bytes). Returns its length,
+ * or -1 when the names do not have that shape, romaji cannot be made from
+ * the kana (a character outside the kana table) or out is too small. */
+int kz_cli_bench_search_query(kz_cli_bench_query q, const char *name,
+			      const char *kana, char *out, size_t len);
+
+/* Hepburn romaji of kana (hiragana or katakana; spaces kept, each word
+ * capitalised), as a person would type it: し shi, ち chi, つ tsu, ふ fu, じ
+ * ji, きょ kyo, っ doubling the next consonant (っち tch), ん n (n' before a
+ * vowel or y, so けんいち is Ken'ichi), long vowels as the kana spell them
+ * (さとう Satou). Into out (len bytes); returns the length, or -1 when a
+ * character is not kana or a space, or out is too small. */
+int kz_cli_bench_romaji(const char *kana, char *out, size_t len);
+
+/* The body of POST /v1/victims/{id}/notes: a safety note (安否) with a
+ * status drawn as the field reports them (mostly safe), a short text, the
+ * author "kizuna-bench" and a shelter as last known location. On KZ_CLI_OK
+ * *body is a malloc'd NUL-terminated string of *len bytes the caller
+ * free()s; KZ_CLI_ENOMEM otherwise (*body NULL). rng is a splitmix64
+ * state. */
+int kz_cli_bench_note_body(uint64_t *rng, char **body, size_t *len);
+
+/* The body of POST /v1/payouts of program seikatsu_saiken for household
+ * and item, paid to an account derived from n (bank 1, branch n mod 1000,
+ * an ordinary account numbered 1000000 + n mod 9000000) whose holder is
+ * holder (kana). Ownership as kz_cli_bench_note_body. */
+int kz_cli_bench_payout_body(const char *household, const char *item,
+			     const char *holder, uint64_t n, char **body,
+			     size_t *len);
+
+/* The Idempotency-Key of the payout of item to household in the run tagged
+ * tag: "kizuna-bench-<tag>-<household>-<item>", so each planned payout has
+ * its own key and a retry would have the same one. Returns its length, or
+ * -1 when it does not fit buf (len bytes) or 128 characters. */
+int kz_cli_bench_payout_key(const char *tag, const char *household,
+			    const char *item, char *buf, size_t len);
+
 /* ---- etcd (pure helpers, tested without a network) --------------------------- */
 
 /* Standard base64 (RFC 4648, padded, no line breaks) of in[0..len-1], as
@@ -367,8 +529,10 @@ typedef struct kz_cli_bench_stats {
 	uint64_t ok;               /* 2xx (with the expected body) */
 	uint64_t http_errors;      /* answered, not 2xx */
 	uint64_t transport_errors; /* no answer */
-	uint64_t bad_bodies;       /* photo reads: 2xx, but not the photo's
-				      length or not a JPEG */
+	uint64_t bad_bodies;       /* 2xx, but not the answer asked for:
+				      a photo of another length or not a
+				      JPEG, a search page without the
+				      person searched for, ... */
 	uint64_t by_status[KZ_CLI_BENCH_MAX_STATUS];
 	uint64_t by_transport[KZ_CLI_BENCH_MAX_TRANSPORT];
 	char first_error[256];     /* the first error seen, "" if none */
@@ -432,6 +596,36 @@ typedef struct kz_cli_bench_schedule {
 	size_t n_delay, cap_delay;
 } kz_cli_bench_schedule;
 
+/* search (and day's searches): what the name queries were and what their
+ * answers held. */
+typedef struct kz_cli_bench_search {
+	uint64_t by_query[KZ_CLI_BENCH_Q_COUNT]; /* searches sent, by query */
+	uint64_t checked;      /* complete pages of full-name queries, looked
+				  through for the person */
+	uint64_t found;        /* ... that held them */
+	uint64_t unchecked;    /* full-name answers with more pages to come:
+				  the person may be on a later one */
+	uint64_t stale_misses; /* --consistency stale: complete pages without
+				  the person (not bad bodies) */
+} kz_cli_bench_search;
+
+/* payout (and day's payouts): the plan and what became of it. */
+typedef struct kz_cli_bench_payouts {
+	int program_set;       /* the bench gave the program its disaster date */
+	uint64_t households;   /* households the preload registered whose
+				  damage the program pays for */
+	uint64_t planned;      /* (household, item) payouts they allow */
+	uint64_t sent;         /* POSTs sent in the measured phase */
+	uint64_t paid;         /* 201 with a payout */
+	uint64_t already_paid; /* 409 */
+	uint64_t refused;      /* 422 (not eligible, deadline passed, ...) */
+	uint64_t yen;          /* amount_yen of the payouts made */
+	int ran_out;           /* every planned payout was sent before the end */
+	double ran_out_s;      /* when, into the measured phase */
+	char first_refusal[256]; /* the first 409 or 422 ("" if none): code and
+				    message, no personal data */
+} kz_cli_bench_payouts;
+
 /* Outcome of a run. Filled by kz_cli_bench_run; release with
  * kz_cli_bench_result_free. */
 typedef struct kz_cli_bench_result {
@@ -456,6 +650,12 @@ typedef struct kz_cli_bench_result {
 	kz_cli_bench_endpoint *ep;         /* n_endpoints entries, malloc'd,
 					      owned by the result (NULL until
 					      the endpoints are read) */
+	/* search, payout, day: the measured phase by kind of request (also
+	 * counted in op[]: searches and identity checks as reads, notes and
+	 * payouts as writes) */
+	kz_cli_bench_stats kinds[KZ_CLI_BENCH_KIND_COUNT];
+	kz_cli_bench_search search;
+	kz_cli_bench_payouts payouts;
 } kz_cli_bench_result;
 
 /* Runs the workload a describes. Prints progress on stderr once a second
@@ -463,9 +663,11 @@ typedef struct kz_cli_bench_result {
  * server answered; KZ_CLI_EIO (a certificate file cannot be read),
  * KZ_CLI_EINVAL (endpoints), KZ_CLI_ECONFIG (OpenSSL could not load the CA
  * file or a certificate, an endpoint URL is not http:// or https://, or
- * the failover command could not be started),
+ * the failover command could not be started; payout and day: the
+ * program is closed or its table pays nothing the bench asks for),
  * KZ_CLI_EUNREACHABLE (the preload registered nothing, or
- * stored no photo) or KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
+ * stored no photo, or no household the program pays for; the program
+ * could not be read) or KZ_CLI_ENOMEM with errmsg set. *res is always initialised; the caller
  * calls kz_cli_bench_result_free on it in every case. Not thread-safe (the
  * transport reads into one static buffer; the shelters are registered
  * with libkizuna, which calls curl_global_init): call from main. */
@@ -492,8 +694,9 @@ json_t *kz_cli_bench_report_json(const kz_cli_bench_args *a,
 				 const kz_cli_bench_result *res);
 
 /* KZ_CLI_BENCH_EXIT_OK when at least one measured request succeeded, no
- * request (preloads included) failed in transport and no photo read came
- * back with a bad body, else KZ_CLI_BENCH_EXIT_FAIL. With a failover,
+ * request (preloads included) failed in transport and no measured request
+ * (a photo read, a search, ...) came back with a bad body, else
+ * KZ_CLI_BENCH_EXIT_FAIL. With a failover,
  * transport failures are what the kill is expected to cause: the run is
  * ok when a write recovered after it and no body was bad. */
 int kz_cli_bench_exit_code(const kz_cli_bench_result *res);

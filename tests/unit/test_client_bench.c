@@ -2,7 +2,11 @@
  * kizuna-bench's pure parts (client/bench.c): nearest-rank percentiles, the
  * command line and its defaults, the padding of sample records (and of the
  * update workload's PATCH bodies) to a body size within the server's field
- * limits, and the photo bodies. No process, no network.
+ * limits, and the photo bodies; for search, payout and day: their command
+ * lines and --mix, the name queries and their romaji, the note and payout
+ * bodies, the payout plan, the requests each kind sends, the judging of
+ * search and payout answers and the summary's by_kind. No process, no
+ * network (a run is set up by hand, its loop never run).
  *
  * bench.c belongs to the kizuna-bench executable, not to kz_client, so it is
  * compiled into this test directly (tests/CMakeLists.txt links every unit
@@ -11,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1028,4 +1033,1044 @@ Test(client_bench, json_summary_of_an_update_run, .init = clear_env)
 	}
 	/* An update that succeeded is a run that worked. */
 	cr_assert_eq(kz_cli_bench_exit_code(&r), KZ_CLI_BENCH_EXIT_OK);
+}
+
+/* ---- the search, payout and day workloads: command lines ------------------------- */
+
+Test(client_bench, search_payout_day_command_lines, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	static const unsigned def[KZ_CLI_BENCH_KIND_COUNT] = {50, 25, 12,
+							       10, 3,  0};
+
+	/* search: read's preload and consistency, the caseworker reads. */
+	cr_assert_eq(PARSE(&a, "search", "--consistency", "stale", "--preload",
+			   "300"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.workload, KZ_CLI_BENCH_SEARCH);
+	cr_assert_str_eq(kz_cli_bench_workload_name(a.workload), "search");
+	cr_assert(a.stale);
+	cr_assert_eq(a.preload, 300);
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/caseworker.pem");
+	cr_assert_null(a.payout_cert);
+
+	/* payout: the payout and operator roles from --pki, or as given
+	 * (a certificate given alone must hold its key). */
+	cr_assert_eq(PARSE(&a, "--pki", "/p", "payout"), KZ_CLI_BENCH_ARGS_OK,
+		     "%s", err);
+	cr_assert_str_eq(kz_cli_bench_workload_name(a.workload), "payout");
+	cr_assert_str_eq(a.payout_cert, "/p/payout.pem");
+	cr_assert_str_eq(a.payout_key, "/p/payout.key");
+	cr_assert_str_eq(a.operator_cert, "/p/operator.pem");
+	cr_assert_str_eq(a.operator_key, "/p/operator.key");
+	cr_assert_str_eq(a.write_cert, "/p/registrar.pem");
+	cr_assert_eq(PARSE(&a, "payout", "--payout-cert", "/x.pem",
+			   "--operator-cert=/o.pem", "--operator-key", "/o.key"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(a.payout_cert, "/x.pem");
+	cr_assert_null(a.payout_key);
+	cr_assert_str_eq(a.operator_cert, "/o.pem");
+	cr_assert_str_eq(a.operator_key, "/o.key");
+
+	/* day: the default mix, no cards and so no identity checks. */
+	cr_assert_eq(PARSE(&a, "day"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_str_eq(kz_cli_bench_workload_name(a.workload), "day");
+	cr_assert_eq(memcmp(a.mix, def, sizeof(def)), 0);
+	cr_assert_null(a.cards);
+	cr_assert_str_eq(a.read_cert, "var/cluster/pki/caseworker.pem");
+	cr_assert_str_eq(a.payout_cert, "var/cluster/pki/payout.pem");
+	/* With cards, identity checks join at weight 5. */
+	cr_assert_eq(PARSE(&a, "day", "--cards", "/c"), KZ_CLI_BENCH_ARGS_OK,
+		     "%s", err);
+	cr_assert_str_eq(a.cards, "/c");
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_IDENTITY], 5);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_READ], 50);
+	/* --mix replaces the whole mix. */
+	cr_assert_eq(PARSE(&a, "day", "--mix", "read=80,write=20",
+			   "--consistency=stale"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_READ], 80);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_WRITE], 20);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_SEARCH], 0);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_PAYOUT], 0);
+	cr_assert(a.stale);
+	cr_assert_eq(PARSE(&a, "day", "--cards", "/c", "--mix",
+			   "identity=1,note=0,search=9"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_IDENTITY], 1);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_SEARCH], 9);
+}
+
+Test(client_bench, search_payout_day_usage_errors, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	static const struct {
+		const char *words[6];
+		const char *says; /* in the message */
+	} bad[] = {
+	    {{"searches"}, "search, payout or day"},
+	    {{"search", "--read-ratio", "0.5"}, "mixed"},
+	    {{"search", "--photo-bytes", "10"}, "photo"},
+	    {{"search", "--cards", "/c"}, "identity and day"},
+	    {{"search", "--mix", "read=1"}, "day"},
+	    {{"search", "--payout-cert", "/p"}, "payout and day"},
+	    {{"search", "--target", "etcd"}, "etcd"},
+	    {{"search", "--failover-cmd", "true"}, "write"},
+	    {{"search", "--preload", "0"}, "preload"},
+	    {{"payout", "--consistency", "stale"}, "payout only writes"},
+	    {{"payout", "--mix", "read=1"}, "day"},
+	    {{"payout", "--cards", "/c"}, "identity and day"},
+	    {{"read", "--operator-key", "/k"}, "payout and day"},
+	    {{"write", "--payout-key", "/k"}, "payout and day"},
+	    {{"day", "--target", "etcd"}, "etcd"},
+	    {{"day", "--mix", "identity=5"}, "--cards"},
+	    {{"day", "--cards", "/c", "--mix", "read=5"}, "no weight"},
+	    {{"day", "--mix", "read=0,write=0"}, "every weight is 0"},
+	    {{"day", "--mix", "reads=5"}, "unknown kind 'reads'"},
+	    {{"day", "--mix", "read=5,read=6"}, "twice"},
+	    {{"day", "--mix", "read"}, "KIND=WEIGHT"},
+	    {{"day", "--mix", "read=5,"}, "KIND=WEIGHT"},
+	    {{"day", "--mix", "read="}, "weight from 0 to 1000"},
+	    {{"day", "--mix", "read=1001"}, "weight from 0 to 1000"},
+	    {{"day", "--mix", "read=-1"}, "weight from 0 to 1000"},
+	    {{"day", "--mix", "read=5x"}, "weight from 0 to 1000"},
+	    {{"day", "--mix", "read= 5"}, "weight from 0 to 1000"},
+	    {{"day", "--mix="}, "needs a value"},
+	};
+	size_t i;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *w[7] = {0};
+		memcpy(w, bad[i].words, sizeof(bad[i].words));
+		cr_assert_eq(parse_words(&a, w), KZ_CLI_BENCH_ARGS_USAGE,
+			     "case %zu accepted", i);
+		cr_assert(strstr(err, bad[i].says) != NULL,
+			  "case %zu: '%s' does not say '%s'", i, err,
+			  bad[i].says);
+	}
+}
+
+/* ---- the day's mix ---------------------------------------------------------------- */
+
+Test(client_bench, mix_parse_reads_every_kind)
+{
+	unsigned w[KZ_CLI_BENCH_KIND_COUNT];
+	cr_assert_eq(kz_cli_bench_mix_parse("read=50,search=25,write=12,"
+					    "note=10,payout=3,identity=1000",
+					    w, err, sizeof(err)),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	cr_assert_eq(w[KZ_CLI_BENCH_KIND_READ], 50);
+	cr_assert_eq(w[KZ_CLI_BENCH_KIND_SEARCH], 25);
+	cr_assert_eq(w[KZ_CLI_BENCH_KIND_WRITE], 12);
+	cr_assert_eq(w[KZ_CLI_BENCH_KIND_NOTE], 10);
+	cr_assert_eq(w[KZ_CLI_BENCH_KIND_PAYOUT], 3);
+	cr_assert_eq(w[KZ_CLI_BENCH_KIND_IDENTITY], 1000);
+	for (int k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+		cr_assert_str_neq(kz_cli_bench_kind_name((kz_cli_bench_kind)k),
+				  "none");
+	cr_assert_str_eq(kz_cli_bench_kind_name(KZ_CLI_BENCH_KIND_COUNT),
+			 "none");
+}
+
+Test(client_bench, mix_pick_follows_the_weights)
+{
+	unsigned w[KZ_CLI_BENCH_KIND_COUNT] = {50, 25, 12, 10, 3, 0};
+	unsigned long got[KZ_CLI_BENCH_KIND_COUNT + 1] = {0};
+	uint64_t rng = 42, again = 42;
+	const unsigned long n = 200000;
+	unsigned long i;
+	int k;
+
+	for (i = 0; i < n; i++)
+		got[kz_cli_bench_mix_pick(w, &rng)]++;
+	/* Each share within half a percentage point of its weight (the
+	 * standard error at 200,000 draws is at most 0.11 points), and a
+	 * kind of weight 0 never. */
+	for (k = 0; k < KZ_CLI_BENCH_KIND_COUNT; k++)
+		cr_assert(fabs(100.0 * (double)got[k] / (double)n - w[k]) < 0.5,
+			  "%s: %lu of %lu for weight %u",
+			  kz_cli_bench_kind_name((kz_cli_bench_kind)k), got[k],
+			  n, w[k]);
+	cr_assert_eq(got[KZ_CLI_BENCH_KIND_IDENTITY], 0);
+	cr_assert_eq(got[KZ_CLI_BENCH_KIND_COUNT], 0);
+	/* The same seed draws the same kinds. */
+	rng = 42;
+	for (i = 0; i < 1000; i++)
+		cr_assert_eq(kz_cli_bench_mix_pick(w, &rng),
+			     kz_cli_bench_mix_pick(w, &again));
+	/* Nothing to draw from. */
+	memset(w, 0, sizeof(w));
+	cr_assert_eq(kz_cli_bench_mix_pick(w, &rng), KZ_CLI_BENCH_KIND_COUNT);
+}
+
+/* ---- search queries --------------------------------------------------------------- */
+
+Test(client_bench, search_queries_of_one_person)
+{
+	char q[256];
+	const char *name = "佐藤 和子", *kana = "さとう かずこ";
+	static const char *const want[KZ_CLI_BENCH_Q_COUNT] = {
+	    "さとう", "佐藤和子", "さとう かずこ", "和子 佐藤", "Kazuko Satou"};
+	for (int k = 0; k < KZ_CLI_BENCH_Q_COUNT; k++) {
+		int n = kz_cli_bench_search_query((kz_cli_bench_query)k, name,
+						  kana, q, sizeof(q));
+		cr_assert_eq(n, (int)strlen(want[k]), "%s: %s",
+			     kz_cli_bench_query_name((kz_cli_bench_query)k), q);
+		cr_assert_str_eq(q, want[k]);
+		/* Only the family name alone may find a page without them. */
+		cr_assert_eq(kz_cli_bench_query_full((kz_cli_bench_query)k),
+			     k != KZ_CLI_BENCH_Q_FAMILY_KANA);
+	}
+	/* Names without the family/given shape, and a buffer too small. */
+	cr_assert_eq(kz_cli_bench_search_query(KZ_CLI_BENCH_Q_KANJI, "佐藤和子",
+					       kana, q, sizeof(q)),
+		     -1);
+	cr_assert_eq(kz_cli_bench_search_query(KZ_CLI_BENCH_Q_KANJI, name,
+					       "さとうかずこ", q, sizeof(q)),
+		     -1);
+	cr_assert_eq(kz_cli_bench_search_query(KZ_CLI_BENCH_Q_KANJI,
+					       "佐藤 和 子", kana, q, sizeof(q)),
+		     -1);
+	cr_assert_eq(kz_cli_bench_search_query(KZ_CLI_BENCH_Q_KANA_FULL, name,
+					       kana, q, 10),
+		     -1);
+	cr_assert_eq(kz_cli_bench_search_query(KZ_CLI_BENCH_Q_ROMAJI, name,
+					       "佐藤 和子", q, sizeof(q)),
+		     -1);
+}
+
+Test(client_bench, romaji_is_hepburn_as_typed)
+{
+	static const char *const cases[][2] = {
+	    {"さとう かずこ", "Satou Kazuko"},
+	    {"けんいち", "Ken'ichi"}, /* not け-に-ち */
+	    {"しんや", "Shin'ya"},
+	    {"れん", "Ren"},
+	    {"こんの", "Konno"},
+	    {"しょうた", "Shouta"},
+	    {"きょうこ", "Kyouko"},
+	    {"ちよ", "Chiyo"},
+	    {"じゅんこ", "Junko"},
+	    {"ちゃ", "Cha"},
+	    {"はっとり", "Hattori"},
+	    {"まっちゃ", "Matcha"},
+	    {"つむぎ", "Tsumugi"},
+	    {"ふじ", "Fuji"},
+	    {"おのでら みちこ", "Onodera Michiko"},
+	    {"サトウ", "Satou"},  /* katakana */
+	    {"サトー", "Satoo"},  /* the long mark repeats the vowel */
+	    {"ファン", "Fan"},    /* a small vowel changes the one before */
+	    {"あっ", "A"},        /* っ with nothing after it */
+	};
+	char out[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = kz_cli_bench_romaji(cases[i][0], out, sizeof(out));
+		cr_assert_eq(n, (int)strlen(cases[i][1]), "%s: '%s'",
+			     cases[i][0], out);
+		cr_assert_str_eq(out, cases[i][1], "%s", cases[i][0]);
+	}
+	/* Not kana, and too small a buffer. */
+	cr_assert_eq(kz_cli_bench_romaji("佐藤", out, sizeof(out)), -1);
+	cr_assert_eq(kz_cli_bench_romaji("satou", out, sizeof(out)), -1);
+	cr_assert_eq(kz_cli_bench_romaji("さとう", out, 4), -1);
+	cr_assert_eq(kz_cli_bench_romaji("\xe3\x81", out, sizeof(out)), -1);
+}
+
+Test(client_bench, every_sample_person_gives_every_query)
+{
+	/* The tables of the sample (sample.c) hold only kana the romaji
+	 * table knows, and every name has the family/given shape. */
+	kz_cli_sample gen;
+	char q[256];
+	kz_cli_sample_init(&gen, 7, 10);
+	for (int i = 0; i < 3000; i++) {
+		json_t *v;
+		cr_assert_eq(kz_cli_sample_victim(&gen, &v), KZ_CLI_OK);
+		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *kana =
+		    json_string_value(json_object_get(v, "name_kana"));
+		for (int k = 0; k < KZ_CLI_BENCH_Q_COUNT; k++)
+			cr_assert_gt(kz_cli_bench_search_query(
+					 (kz_cli_bench_query)k, name, kana, q,
+					 sizeof(q)),
+				     0, "%s / %s: no %s query", name, kana,
+				     kz_cli_bench_query_name(
+					 (kz_cli_bench_query)k));
+		json_decref(v);
+	}
+}
+
+Test(client_bench, query_kinds_by_seed)
+{
+	unsigned long got[KZ_CLI_BENCH_Q_COUNT] = {0};
+	uint64_t rng = 9, again = 9;
+	const unsigned long n = 100000;
+	static const unsigned share[KZ_CLI_BENCH_Q_COUNT] = {25, 25, 20, 15,
+							      15};
+	for (unsigned long i = 0; i < n; i++)
+		got[kz_cli_bench_query_pick(&rng)]++;
+	for (int k = 0; k < KZ_CLI_BENCH_Q_COUNT; k++)
+		cr_assert(fabs(100.0 * (double)got[k] / (double)n - share[k]) <
+			      0.7,
+			  "%s: %lu of %lu",
+			  kz_cli_bench_query_name((kz_cli_bench_query)k),
+			  got[k], n);
+	rng = 9;
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(kz_cli_bench_query_pick(&rng),
+			     kz_cli_bench_query_pick(&again));
+	cr_assert_str_eq(kz_cli_bench_query_name(KZ_CLI_BENCH_Q_COUNT), "none");
+}
+
+/* A day-like run set up by hand (no network): three kept people, the
+ * search and payout tallies wired to r. */
+static kz_cli__slot *kinds_fixture(kz_cli_bench_args *a, kz_cli__bench *b,
+				   kz_cli__phase *ph, kz_cli_bench_stats st[2],
+				   kz_cli_bench_records *rec,
+				   kz_cli_bench_result *r)
+{
+	static const char *const people[][5] = {
+	    {"01AAAAAAAAAAAAAAAAAAAAAAAA", "佐藤 和子", "さとう かずこ",
+	     "bT-h-000002", "zenkai"},
+	    {"01BBBBBBBBBBBBBBBBBBBBBBBB", "阿部 健一", "あべ けんいち",
+	     "bT-h-000001", "chukibo_hankai"},
+	    {"01CCCCCCCCCCCCCCCCCCCCCCCC", "佐藤 博", "さとう ひろし",
+	     "bT-h-000002", "zenkai"},
+	    {"01DDDDDDDDDDDDDDDDDDDDDDDD", "千葉 陽菜", "ちば ひな",
+	     "bT-h-000003", "hankai"},
+	};
+	kz_cli__slot *s = bench_fixture(a, b, ph, st, rec, 1);
+	char body[512];
+	memset(r, 0, sizeof(*r));
+	b->keep_people = 1;
+	b->search_res = &r->search;
+	b->payout_res = &r->payouts;
+	snprintf(b->hh_tag, sizeof(b->hh_tag), "bT");
+	memcpy(b->mix, a->mix, sizeof(b->mix));
+	for (size_t i = 0; i < sizeof(people) / sizeof(people[0]); i++) {
+		snprintf(body, sizeof(body),
+			 "{\"id\":\"%s\",\"version\":3,\"name\":\"%s\","
+			 "\"name_kana\":\"%s\",\"household_id\":\"%s\","
+			 "\"damage\":\"%s\"}",
+			 people[i][0], people[i][1], people[i][2], people[i][3],
+			 people[i][4]);
+		memset(s->resp, 0, sizeof(s->resp));
+		s->resp_len = 0;
+		kz_cli__on_resp(s, body, strlen(body));
+		kz_cli__keep_id(b, s);
+	}
+	cr_assert_eq(b->n_ids, 4);
+	ph->name = "test";
+	ph->kinds = r->kinds;
+	return s;
+}
+
+/* The answer of slot s's request req, as the transport hands it (the
+ * slot's connections are kept, unlike json_answer's). */
+static void slot_answer(kz_cli__slot *s, enum kz_cli__req req,
+			const char *body)
+{
+	s->resp_len = 0;
+	s->resp_total = 0;
+	s->whole_len = 0;
+	s->whole_cut = 0;
+	s->why[0] = '\0';
+	s->req = req;
+	kz_cli__on_resp(s, body, strlen(body));
+}
+
+static void search_answer(kz_cli__slot *s, const char *body)
+{
+	slot_answer(s, KZ_CLI__REQ_SEARCH, body);
+}
+
+Test(client_bench, kept_people_and_search_requests, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2];
+	kz_cli_bench_records rec;
+	kz_cli_bench_result r;
+	kz_cli__slot *s;
+	char first[KZ_CLI__URL_MAX];
+
+	cr_assert_eq(PARSE(&a, "search", "--endpoints", "https://127.0.0.1:9",
+			   "--consistency", "stale", "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	s = kinds_fixture(&a, &b, &ph, st, &rec, &r);
+	/* Each id keeps its person. */
+	cr_assert_str_eq(b.ids[1], "01BBBBBBBBBBBBBBBBBBBBBBBB");
+	cr_assert_str_eq(b.people[1].name, "阿部 健一");
+	cr_assert_str_eq(b.people[1].kana, "あべ けんいち");
+	cr_assert_str_eq(b.people[1].household, "bT-h-000001");
+	cr_assert_str_eq(b.people[1].damage, "chukibo_hankai");
+
+	for (int i = 0; i < 200; i++) {
+		kz_cli__start(&b, s);
+		cr_assert_eq(b.fatal, 0, "%s", b.errmsg);
+		cr_assert(s->busy);
+		cr_assert_eq(s->req, KZ_CLI__REQ_SEARCH);
+		cr_assert_eq(s->op, KZ_CLI_BENCH_OP_READ);
+		cr_assert_eq(s->kind, KZ_CLI_BENCH_KIND_SEARCH);
+		cr_assert_lt(s->person, 4);
+		/* A GET of the register's search, the query encoded. */
+		cr_assert(strncmp(s->url, "https://127.0.0.1:9/v1/victims?q=",
+				  33) == 0,
+			  "%s", s->url);
+		cr_assert(strstr(s->url, "&consistency=stale") != NULL);
+		cr_assert(strpbrk(s->url + 33, " \x80\xe3") == NULL, "%s",
+			  s->url);
+		if (i == 0)
+			memcpy(first, s->url, sizeof(first));
+		kz_bh_abort(s->h[KZ_CLI_BENCH_OP_READ]);
+		s->busy = 0;
+	}
+	/* Every kind of query was sent, and counted. */
+	for (int k = 0; k < KZ_CLI_BENCH_Q_COUNT; k++)
+		cr_assert_gt(r.search.by_query[k], 0, "%s",
+			     kz_cli_bench_query_name((kz_cli_bench_query)k));
+	/* The same seed makes the same first query. */
+	b.rng = 1;
+	kz_cli__start(&b, s);
+	cr_assert_str_eq(s->url, first);
+	kz_bh_abort(s->h[KZ_CLI_BENCH_OP_READ]);
+	s->busy = 0;
+	/* Queries go out percent-encoded. */
+	{
+		char enc[64];
+		cr_assert_eq(kz_cli__url_encode("Ken'ichi Abe", enc,
+						sizeof(enc)),
+			     0);
+		cr_assert_str_eq(enc, "Ken%27ichi%20Abe");
+		cr_assert_eq(kz_cli__url_encode("佐", enc, sizeof(enc)), 0);
+		cr_assert_str_eq(enc, "%E4%BD%90");
+		cr_assert_eq(kz_cli__url_encode("abcd", enc, 4), -1);
+	}
+	kz_cli__close(&b);
+}
+
+Test(client_bench, search_answers_are_judged, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2], k;
+	kz_cli_bench_records rec;
+	kz_cli_bench_result r;
+	kz_cli__slot *s;
+	const char *with =
+	    "{\"items\":[{\"id\":\"01CCCCCCCCCCCCCCCCCCCCCCCC\",\"name\":\"佐藤 博\"},"
+	    "{\"id\":\"01AAAAAAAAAAAAAAAAAAAAAAAA\",\"name\":\"佐藤 和子\"}],"
+	    "\"next_cursor\":null}";
+	const char *without =
+	    "{\"items\":[{\"id\":\"01CCCCCCCCCCCCCCCCCCCCCCCC\",\"name\":\"佐藤 博\"}],"
+	    "\"next_cursor\":null}";
+	const char *goes_on =
+	    "{\"items\":[{\"id\":\"01CCCCCCCCCCCCCCCCCCCCCCCC\"}],"
+	    "\"next_cursor\":\"01CCCCCCCCCCCCCCCCCCCCCCCC\"}";
+
+	cr_assert_eq(PARSE(&a, "search", "--endpoints", "https://127.0.0.1:9",
+			   "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	s = kinds_fixture(&a, &b, &ph, st, &rec, &r);
+	s->person = 0; /* 佐藤 和子 */
+	s->query = KZ_CLI_BENCH_Q_KANJI;
+
+	search_answer(s, with);
+	cr_assert_not(kz_cli__kind_answer(&b, s, 200, 1));
+	cr_assert_eq(r.search.found, 1);
+	search_answer(s, goes_on); /* may be on the next page */
+	cr_assert_not(kz_cli__kind_answer(&b, s, 200, 1));
+	cr_assert_eq(r.search.unchecked, 1);
+	/* A complete page without the person searched for. */
+	search_answer(s, without);
+	cr_assert(kz_cli__kind_answer(&b, s, 200, 1));
+	cr_assert_eq(r.search.checked, 2);
+	cr_assert_eq(r.search.found, 1);
+	cr_assert(strstr(s->why, "01AAAAAAAAAAAAAAAAAAAAAAAA") != NULL, "%s",
+		  s->why);
+	/* Counted as a bad body, and the reason names no person: no name
+	 * from the page or the query goes into the summary. */
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(kz_cli__account(&b, &k, s, KZ_BH_OK, 200, 0, 1000, 1),
+		     KZ_CLI_OK);
+	cr_assert_eq(k.bad_bodies, 1);
+	cr_assert_eq(k.ok, 0);
+	cr_assert(strstr(k.first_error, "without the person") != NULL, "%s",
+		  k.first_error);
+	cr_assert(strstr(k.first_error, "佐藤") == NULL, "%s", k.first_error);
+	cr_assert(strstr(k.first_error, "q=") == NULL, "%s", k.first_error);
+	/* A family-name query is not judged on whom it holds, only on
+	 * being a page. */
+	s->query = KZ_CLI_BENCH_Q_FAMILY_KANA;
+	search_answer(s, without);
+	cr_assert_not(kz_cli__kind_answer(&b, s, 200, 1));
+	search_answer(s, "{\"error\":{\"code\":\"x\"}}");
+	cr_assert(kz_cli__kind_answer(&b, s, 200, 1));
+	cr_assert(strstr(s->why, "no items array") != NULL, "%s", s->why);
+	search_answer(s, "<html>");
+	cr_assert(kz_cli__kind_answer(&b, s, 200, 1));
+	/* Not a 2xx: its status says it all. */
+	search_answer(s, "{}");
+	cr_assert_not(kz_cli__kind_answer(&b, s, 503, 0));
+	/* Stale reads may not have the record yet: counted, not judged. */
+	a.stale = 1;
+	s->query = KZ_CLI_BENCH_Q_ROMAJI;
+	search_answer(s, without);
+	cr_assert_not(kz_cli__kind_answer(&b, s, 200, 1));
+	cr_assert_eq(r.search.stale_misses, 1);
+	/* An answer longer than is kept whole is not judged good. */
+	search_answer(s, with);
+	s->whole_cut = 1;
+	cr_assert(kz_cli__kind_answer(&b, s, 200, 1));
+	kz_cli__close(&b);
+}
+
+/* ---- notes and payouts ------------------------------------------------------------ */
+
+Test(client_bench, note_bodies)
+{
+	uint64_t rng = 5, again = 5;
+	int seen_injured = 0;
+	for (int i = 0; i < 200; i++) {
+		char *body, *twin;
+		size_t len, tlen;
+		json_t *o;
+		const char *status;
+		cr_assert_eq(kz_cli_bench_note_body(&rng, &body, &len),
+			     KZ_CLI_OK);
+		cr_assert_eq(kz_cli_bench_note_body(&again, &twin, &tlen),
+			     KZ_CLI_OK);
+		cr_assert_str_eq(body, twin); /* a function of the rng */
+		cr_assert_eq(len, strlen(body));
+		o = json_loads(body, 0, NULL);
+		cr_assert_not_null(o, "%s", body);
+		/* What the server's note takes (records.c), and no more. */
+		cr_assert_eq(json_object_size(o), 4, "%s", body);
+		status = json_string_value(json_object_get(o, "status"));
+		cr_assert(status != NULL &&
+			      (strcmp(status, "safe") == 0 ||
+			       strcmp(status, "injured") == 0 ||
+			       strcmp(status, "missing") == 0 ||
+			       strcmp(status, "unknown") == 0),
+			  "%s", body);
+		seen_injured |= strcmp(status, "injured") == 0;
+		cr_assert_str_eq(json_string_value(json_object_get(o, "author")),
+				 "kizuna-bench");
+		cr_assert_gt(json_string_length(json_object_get(o, "text")), 0);
+		cr_assert_gt(json_string_length(
+				 json_object_get(o, "last_known_location")),
+			     0);
+		json_decref(o);
+		free(body);
+		free(twin);
+	}
+	cr_assert(seen_injured);
+}
+
+Test(client_bench, payout_bodies_and_keys)
+{
+	char *body, key[160];
+	size_t len;
+	json_t *o, *acct;
+	char hh[80];
+
+	cr_assert_eq(kz_cli_bench_payout_body("b1234abcd-h-000007", "repair",
+					      "さとう かずこ", 1234567, &body,
+					      &len),
+		     KZ_CLI_OK);
+	cr_assert_eq(len, strlen(body));
+	o = json_loads(body, 0, NULL);
+	cr_assert_not_null(o, "%s", body);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "household_id")),
+			 "b1234abcd-h-000007");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "program")),
+			 "seikatsu_saiken");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "item")),
+			 "repair");
+	acct = json_object_get(o, "account");
+	cr_assert_eq(json_integer_value(json_object_get(acct, "bank_code")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(acct, "branch_code")),
+		     567);
+	cr_assert_eq(json_integer_value(json_object_get(acct, "account_type")),
+		     1);
+	/* Seven digits, as the transfer file holds them. */
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(acct, "account_number")),
+	    "2234567");
+	cr_assert_str_eq(json_string_value(json_object_get(acct, "holder")),
+			 "さとう かずこ");
+	json_decref(o);
+	free(body);
+
+	cr_assert_eq(kz_cli_bench_payout_key("b1234abcd", "b1234abcd-h-000007",
+					     "basic", key, sizeof(key)),
+		     (int)strlen("kizuna-bench-b1234abcd-b1234abcd-h-000007-"
+				 "basic"));
+	cr_assert_str_eq(key,
+			 "kizuna-bench-b1234abcd-b1234abcd-h-000007-basic");
+	/* The server takes at most 128 characters (a household id has at
+	 * most 64). */
+	memset(hh, 'h', 64);
+	hh[64] = '\0';
+	cr_assert_eq(kz_cli_bench_payout_key("b1234abcd", hh, "repair", key,
+					     sizeof(key)),
+		     94);
+	{
+		char tag[61];
+		memset(tag, 't', 60);
+		tag[60] = '\0';
+		cr_assert_eq(kz_cli_bench_payout_key(tag, hh, "repair", key,
+						     sizeof(key)),
+			     -1);
+	}
+	cr_assert_eq(kz_cli_bench_payout_key("t", "h", "basic", key, 8), -1);
+}
+
+Test(client_bench, the_program_table_says_what_is_paid)
+{
+	unsigned char pay[KZ_CLI__DAMAGES][KZ_CLI__ITEMS];
+	/* The shape of GET /v1/programs/seikatsu_saiken (payouts.c). */
+	json_t *prog = json_loads(
+	    "{\"id\":\"seikatsu_saiken\",\"disaster_date\":\"2026-01-01\","
+	    "\"closed\":false,\"table\":{\"amounts_yen\":{"
+	    "\"zenkai\":{\"basic\":1000000,\"build\":2000000,\"repair\":"
+	    "1000000,\"rent\":500000},"
+	    "\"daikibo_hankai\":{\"basic\":500000,\"build\":2000000,"
+	    "\"repair\":1000000,\"rent\":500000},"
+	    "\"chukibo_hankai\":{\"basic\":null,\"build\":1000000,"
+	    "\"repair\":500000,\"rent\":250000},"
+	    "\"hankai\":{\"basic\":null,\"build\":null,\"repair\":0,"
+	    "\"rent\":null}},\"not_eligible\":[\"none\"]}}",
+	    0, NULL);
+	cr_assert_not_null(prog);
+	cr_assert_eq(kz_cli__payable_from(prog, pay), 5);
+	cr_assert(pay[kz_cli__damage_index("zenkai")][KZ_CLI__ITEM_BASIC]);
+	cr_assert(pay[kz_cli__damage_index("zenkai")][KZ_CLI__ITEM_REPAIR]);
+	cr_assert_not(
+	    pay[kz_cli__damage_index("chukibo_hankai")][KZ_CLI__ITEM_BASIC]);
+	cr_assert(pay[kz_cli__damage_index("chukibo_hankai")][KZ_CLI__ITEM_REPAIR]);
+	/* An amount of 0 pays nothing; a level not listed neither. */
+	cr_assert_not(pay[kz_cli__damage_index("hankai")][KZ_CLI__ITEM_REPAIR]);
+	cr_assert_not(pay[kz_cli__damage_index("none")][KZ_CLI__ITEM_BASIC]);
+	cr_assert_eq(kz_cli__damage_index("bogus"), KZ_CLI__DAMAGES);
+	json_decref(prog);
+	cr_assert_eq(kz_cli__payable_from(NULL, pay), 0);
+}
+
+/* The default table's payable levels, as kz_cli__payable_from reads them. */
+static void default_payable(kz_cli__bench *b)
+{
+	static const char *const levels[] = {"zenkai", "kaitai", "choki_hinan",
+					     "daikibo_hankai"};
+	size_t d;
+	memset(b->payable, 0, sizeof(b->payable));
+	for (size_t i = 0; i < 4; i++) {
+		d = kz_cli__damage_index(levels[i]);
+		cr_assert_lt(d, KZ_CLI__DAMAGES);
+		b->payable[d][KZ_CLI__ITEM_BASIC] = 1;
+		b->payable[d][KZ_CLI__ITEM_REPAIR] = 1;
+	}
+	d = kz_cli__damage_index("chukibo_hankai");
+	cr_assert_lt(d, KZ_CLI__DAMAGES);
+	b->payable[d][KZ_CLI__ITEM_REPAIR] = 1;
+}
+
+Test(client_bench, payout_plan_and_requests, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2];
+	kz_cli_bench_records rec;
+	kz_cli_bench_result r;
+	kz_cli__slot *s;
+	json_t *o;
+
+	cr_assert_eq(PARSE(&a, "payout", "--endpoints", "https://127.0.0.1:9",
+			   "--pki", "/nowhere", "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	s = kinds_fixture(&a, &b, &ph, st, &rec, &r);
+	/* The payout identity's TLS settings (the fixture opened the
+	 * transport before the arguments had them in the run). */
+	cr_assert_not_null(b.tls[KZ_CLI__ID_PAYOUT]);
+	default_payable(&b);
+	cr_assert_eq(kz_cli__make_plan(&b), KZ_CLI_OK);
+	/* Households in id order, each once: basics first (h-000002, the
+	 * chukibo household h-000001 has none), then repairs; the hankai
+	 * household h-000003 gets nothing. */
+	cr_assert_eq(r.payouts.households, 2);
+	cr_assert_eq(r.payouts.planned, 3);
+	cr_assert_eq(b.n_plan, 3);
+	cr_assert_str_eq(b.people[b.plan[0].person].household, "bT-h-000002");
+	cr_assert_eq(b.plan[0].item, KZ_CLI__ITEM_BASIC);
+	cr_assert_str_eq(b.people[b.plan[1].person].household, "bT-h-000001");
+	cr_assert_eq(b.plan[1].item, KZ_CLI__ITEM_REPAIR);
+	cr_assert_str_eq(b.people[b.plan[2].person].household, "bT-h-000002");
+	cr_assert_eq(b.plan[2].item, KZ_CLI__ITEM_REPAIR);
+	/* The first member kept stands for its household. */
+	cr_assert_eq(b.plan[0].person, 0);
+
+	for (size_t i = 0; i < 3; i++) {
+		kz_cli__start(&b, s);
+		cr_assert_eq(b.fatal, 0, "%s", b.errmsg);
+		cr_assert(s->busy);
+		cr_assert_eq(s->req, KZ_CLI__REQ_PAYOUT);
+		cr_assert_eq(s->op, KZ_CLI_BENCH_OP_WRITE);
+		cr_assert_eq(s->kind, KZ_CLI_BENCH_KIND_PAYOUT);
+		cr_assert_eq(s->plan, i);
+		cr_assert_str_eq(s->url, "https://127.0.0.1:9/v1/payouts");
+		/* Its own key, on the payout role's connection. */
+		cr_assert(strstr(s->pay_hdrs, i == 0
+						  ? "Idempotency-Key: "
+						    "kizuna-bench-bT-bT-h-"
+						    "000002-basic\r\n"
+						  : "Idempotency-Key: "
+						    "kizuna-bench-bT-") != NULL,
+			  "%s", s->pay_hdrs);
+		cr_assert(strstr(s->pay_hdrs, "Content-Type: application/json") !=
+			  NULL);
+		cr_assert_not_null(s->h[KZ_CLI__ID_PAYOUT]);
+		cr_assert_null(s->h[KZ_CLI_BENCH_OP_WRITE]);
+		o = json_loads(s->body, 0, NULL);
+		cr_assert_not_null(o);
+		cr_assert_str_eq(json_string_value(json_object_get(o, "item")),
+				 kz_cli__items[b.plan[i].item]);
+		json_decref(o);
+		kz_bh_abort(s->h[KZ_CLI__ID_PAYOUT]);
+		s->busy = 0;
+	}
+	cr_assert_eq(r.payouts.sent, 3);
+	/* Nothing left: the phase ends at what it sent, and says so. */
+	kz_cli__start(&b, s);
+	cr_assert_eq(b.fatal, 0);
+	cr_assert_not(s->busy);
+	cr_assert_eq(ph.limit, 3);
+	cr_assert_eq(ph.sent, 3);
+	cr_assert(r.payouts.ran_out);
+
+	/* The answers: paid, already paid, refused; the first refusal
+	 * described by its code, never the account. */
+	slot_answer(s, KZ_CLI__REQ_PAYOUT,
+		    "{\"id\":\"p1\",\"amount_yen\":750000,"
+		    "\"status\":\"approved\"}");
+	cr_assert_not(kz_cli__kind_answer(&b, s, 201, 1));
+	slot_answer(s, KZ_CLI__REQ_PAYOUT, "{\"status\":\"approved\"}");
+	cr_assert(kz_cli__kind_answer(&b, s, 201, 1));
+	cr_assert(strstr(s->why, "amount_yen") != NULL);
+	slot_answer(s, KZ_CLI__REQ_PAYOUT,
+		    "{\"error\":{\"code\":\"already_paid\",\"message\":"
+		    "\"paid\"},\"payout\":{\"account\":{\"holder\":"
+		    "\"さとう かずこ\"}}}");
+	cr_assert_not(kz_cli__kind_answer(&b, s, 409, 0));
+	slot_answer(s, KZ_CLI__REQ_PAYOUT,
+		    "{\"error\":{\"code\":\"not_eligible\",\"message\":"
+		    "\"no\"}}");
+	cr_assert_not(kz_cli__kind_answer(&b, s, 422, 0));
+	cr_assert_eq(r.payouts.paid, 1);
+	cr_assert_eq(r.payouts.yen, 750000);
+	cr_assert_eq(r.payouts.already_paid, 1);
+	cr_assert_eq(r.payouts.refused, 1);
+	cr_assert(strstr(r.payouts.first_refusal, "409 already_paid") != NULL,
+		  "%s", r.payouts.first_refusal);
+	cr_assert(strstr(r.payouts.first_refusal, "さとう") == NULL);
+	kz_cli__close(&b);
+}
+
+Test(client_bench, payout_preload_takes_eligible_households_of_the_run,
+     .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2];
+	kz_cli_bench_records rec;
+	int seen_other = 0;
+
+	cr_assert_eq(PARSE(&a, "payout", "--endpoints", "https://127.0.0.1:9",
+			   "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	bench_fixture(&a, &b, &ph, st, &rec, 0);
+	default_payable(&b);
+	snprintf(b.hh_tag, sizeof(b.hh_tag), "b0000beef");
+	b.eligible_only = 1;
+	for (int i = 0; i < 300; i++) {
+		json_t *v;
+		cr_assert_eq(kz_cli__next_victim(&b, &v), KZ_CLI_OK);
+		const char *hh =
+		    json_string_value(json_object_get(v, "household_id"));
+		cr_assert(strncmp(hh, "b0000beef-h-", 12) == 0, "%s", hh);
+		cr_assert(kz_cli__pays(&b, json_string_value(
+					       json_object_get(v, "damage"))));
+		json_decref(v);
+	}
+	/* day keeps every household (only renamed). */
+	b.eligible_only = 0;
+	for (int i = 0; i < 300; i++) {
+		json_t *v;
+		cr_assert_eq(kz_cli__next_victim(&b, &v), KZ_CLI_OK);
+		seen_other |= !kz_cli__pays(
+		    &b, json_string_value(json_object_get(v, "damage")));
+		json_decref(v);
+	}
+	cr_assert(seen_other);
+	kz_cli__close(&b);
+}
+
+Test(client_bench, day_requests_by_kind, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2];
+	kz_cli_bench_records rec;
+	kz_cli_bench_result r;
+	kz_cli__slot *s;
+	unsigned long by[KZ_CLI_BENCH_KIND_COUNT] = {0};
+
+	cr_assert_eq(PARSE(&a, "day", "--endpoints", "https://127.0.0.1:9",
+			   "--mix", "read=40,search=20,write=20,note=10,"
+			   "payout=10",
+			   "--record-bytes", "0", "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	s = kinds_fixture(&a, &b, &ph, st, &rec, &r);
+	default_payable(&b);
+	cr_assert_eq(kz_cli__make_plan(&b), KZ_CLI_OK);
+	cr_assert_eq(b.n_plan, 3);
+	ph.keep_ids = 1;
+
+	for (int i = 0; i < 400; i++) {
+		int ident;
+		kz_cli__start(&b, s);
+		cr_assert_eq(b.fatal, 0, "%s", b.errmsg);
+		cr_assert(s->busy);
+		by[s->kind]++;
+		switch (s->kind) {
+		case KZ_CLI_BENCH_KIND_READ:
+			cr_assert_eq(s->req, KZ_CLI__REQ_VICTIM_GET);
+			cr_assert(strstr(s->url, "?consistency=linearizable"));
+			break;
+		case KZ_CLI_BENCH_KIND_SEARCH:
+			cr_assert_eq(s->req, KZ_CLI__REQ_SEARCH);
+			break;
+		case KZ_CLI_BENCH_KIND_WRITE:
+			cr_assert_eq(s->req, KZ_CLI__REQ_VICTIM_POST);
+			cr_assert_str_eq(s->url,
+					 "https://127.0.0.1:9/v1/victims");
+			/* The run's households, as in the preload. */
+			cr_assert(strstr(s->body, "\"household_id\":\"bT-h-") !=
+				  NULL,
+				  "%s", s->body);
+			break;
+		case KZ_CLI_BENCH_KIND_NOTE:
+			cr_assert_eq(s->req, KZ_CLI__REQ_NOTE);
+			cr_assert(strstr(s->url, "/notes") != NULL);
+			cr_assert(strncmp(s->url,
+					  "https://127.0.0.1:9/v1/victims/01",
+					  33) == 0,
+				  "%s", s->url);
+			break;
+		case KZ_CLI_BENCH_KIND_PAYOUT:
+			cr_assert_eq(s->req, KZ_CLI__REQ_PAYOUT);
+			break;
+		default:
+			cr_assert_fail("kind %d", s->kind);
+		}
+		/* Reads, searches and identity checks count as reads. */
+		cr_assert_eq(s->op, s->kind == KZ_CLI_BENCH_KIND_READ ||
+					    s->kind == KZ_CLI_BENCH_KIND_SEARCH
+					? KZ_CLI_BENCH_OP_READ
+					: KZ_CLI_BENCH_OP_WRITE);
+		/* Notes go out as the caseworker, registrations as the
+		 * registrar, payouts as the payout role. */
+		ident = s->kind == KZ_CLI_BENCH_KIND_WRITE ? KZ_CLI_BENCH_OP_WRITE
+			: s->kind == KZ_CLI_BENCH_KIND_PAYOUT ? KZ_CLI__ID_PAYOUT
+							       : KZ_CLI_BENCH_OP_READ;
+		cr_assert_not_null(s->h[ident]);
+		kz_bh_abort(s->h[ident]);
+		s->busy = 0;
+	}
+	/* Payouts stop at the plan's 3, and the mix goes on without them. */
+	cr_assert_eq(by[KZ_CLI_BENCH_KIND_PAYOUT], 3);
+	cr_assert(r.payouts.ran_out);
+	cr_assert_eq(b.mix[KZ_CLI_BENCH_KIND_PAYOUT], 0);
+	cr_assert_eq(a.mix[KZ_CLI_BENCH_KIND_PAYOUT], 10);
+	for (int k = 0; k < KZ_CLI_BENCH_KIND_PAYOUT; k++)
+		cr_assert_gt(by[k], 20, "%s: %lu",
+			     kz_cli_bench_kind_name((kz_cli_bench_kind)k),
+			     by[k]);
+	cr_assert_eq(by[KZ_CLI_BENCH_KIND_IDENTITY], 0);
+	cr_assert_eq(ph.sent, 400);
+	cr_assert_eq(rec.count, by[KZ_CLI_BENCH_KIND_WRITE]);
+	kz_cli__close(&b);
+}
+
+Test(client_bench, day_counts_each_kind, .init = clear_env)
+{
+	/* A finished request counts in its side (reads or writes) and in
+	 * its kind. */
+	kz_cli_bench_args a;
+	kz_cli__bench b;
+	kz_cli__phase ph;
+	kz_cli_bench_stats st[2];
+	kz_cli_bench_records rec;
+	kz_cli_bench_result r;
+	kz_cli__slot *s;
+	kz_bh_result done;
+
+	cr_assert_eq(PARSE(&a, "day", "--endpoints", "https://127.0.0.1:9",
+			   "--quiet"),
+		     KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	s = kinds_fixture(&a, &b, &ph, st, &rec, &r);
+	memset(&done, 0, sizeof(done));
+	done.err = KZ_BH_OK;
+	done.status = 201;
+	s->busy = 1;
+	s->req = KZ_CLI__REQ_NOTE;
+	s->op = KZ_CLI_BENCH_OP_WRITE;
+	s->kind = KZ_CLI_BENCH_KIND_NOTE;
+	s->start_ns = kz_cli__bnow_ns();
+	slot_answer(s, KZ_CLI__REQ_NOTE,
+		    "{\"id\":\"01AAAAAAAAAAAAAAAAAAAAAAAA\"}");
+	kz_cli__finish(&b, s, &done);
+	cr_assert_eq(st[KZ_CLI_BENCH_OP_WRITE].ok, 1);
+	cr_assert_eq(r.kinds[KZ_CLI_BENCH_KIND_NOTE].ok, 1);
+	cr_assert_eq(r.kinds[KZ_CLI_BENCH_KIND_NOTE].n_lat, 1);
+	/* A search page without the person: a bad body of reads and of
+	 * searches alike. */
+	s->busy = 1;
+	s->op = KZ_CLI_BENCH_OP_READ;
+	s->kind = KZ_CLI_BENCH_KIND_SEARCH;
+	s->person = 3;
+	s->query = KZ_CLI_BENCH_Q_SWAPPED;
+	search_answer(s, "{\"items\":[],\"next_cursor\":null}");
+	done.status = 200;
+	kz_cli__finish(&b, s, &done);
+	cr_assert_eq(st[KZ_CLI_BENCH_OP_READ].bad_bodies, 1);
+	cr_assert_eq(r.kinds[KZ_CLI_BENCH_KIND_SEARCH].bad_bodies, 1);
+	cr_assert_eq(r.kinds[KZ_CLI_BENCH_KIND_SEARCH].ok, 0);
+	cr_assert_eq(s->why[0], '\0'); /* reset for the next request */
+	free(st[0].lat_ns);
+	free(st[1].lat_ns);
+	kz_cli_bench_result_free(&r);
+	kz_cli__close(&b);
+}
+
+Test(client_bench, json_summary_of_a_day_run, .init = clear_env)
+{
+	kz_cli_bench_args a;
+	kz_cli_bench_result r;
+	json_t *j, *bk, *k;
+	uint64_t read_lat[4] = {1000000, 2000000, 3000000, 9000000};
+	uint64_t pay_lat[1] = {5000000};
+
+	cr_assert_eq(PARSE(&a, "day"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	memset(&r, 0, sizeof(r));
+	r.op[KZ_CLI_BENCH_OP_READ].requests = r.op[KZ_CLI_BENCH_OP_READ].ok = 4;
+	r.op[KZ_CLI_BENCH_OP_READ].lat_ns = read_lat;
+	r.op[KZ_CLI_BENCH_OP_READ].n_lat = 4;
+	r.kinds[KZ_CLI_BENCH_KIND_READ].requests =
+	    r.kinds[KZ_CLI_BENCH_KIND_READ].ok = 4;
+	r.kinds[KZ_CLI_BENCH_KIND_READ].lat_ns = read_lat;
+	r.kinds[KZ_CLI_BENCH_KIND_READ].n_lat = 4;
+	r.op[KZ_CLI_BENCH_OP_WRITE].requests = 2;
+	r.op[KZ_CLI_BENCH_OP_WRITE].ok = 1;
+	r.op[KZ_CLI_BENCH_OP_WRITE].http_errors = 1;
+	r.op[KZ_CLI_BENCH_OP_WRITE].by_status[409] = 1;
+	r.op[KZ_CLI_BENCH_OP_WRITE].lat_ns = pay_lat;
+	r.op[KZ_CLI_BENCH_OP_WRITE].n_lat = 1;
+	r.kinds[KZ_CLI_BENCH_KIND_PAYOUT] = r.op[KZ_CLI_BENCH_OP_WRITE];
+	r.elapsed_s = 2.0;
+	r.n_endpoints = 1;
+	r.search.by_query[KZ_CLI_BENCH_Q_ROMAJI] = 7;
+	r.payouts.households = 10;
+	r.payouts.planned = 15;
+	r.payouts.sent = 2;
+	r.payouts.paid = 1;
+	r.payouts.already_paid = 1;
+	r.payouts.yen = 1000000;
+	snprintf(r.payouts.first_refusal, sizeof(r.payouts.first_refusal),
+		 "409 already_paid: paid");
+	j = kz_cli_bench_report_json(&a, &r);
+	cr_assert_not_null(j);
+	/* The fields every workload has are there, unchanged. */
+	cr_assert_str_eq(json_string_value(json_object_get(j, "workload")),
+			 "day");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "consistency")),
+			 "linearizable");
+	cr_assert_eq(json_integer_value(json_object_get(j, "ok")), 5);
+	cr_assert_float_eq(
+	    json_real_value(json_object_get(j, "throughput_ops_s")), 2.5, 1e-9);
+	cr_assert_not_null(json_object_get(j, "latency_ms"));
+	cr_assert_not_null(json_object_get(j, "preload"));
+	/* by_kind: each kind with its weight, throughput and latency. */
+	cr_assert_eq(json_integer_value(
+			 json_object_get(json_object_get(j, "mix"), "read")),
+		     50);
+	bk = json_object_get(j, "by_kind");
+	cr_assert_eq(json_object_size(bk), KZ_CLI_BENCH_KIND_COUNT);
+	k = json_object_get(bk, "read");
+	cr_assert_eq(json_integer_value(json_object_get(k, "weight")), 50);
+	cr_assert_eq(json_integer_value(json_object_get(k, "ok")), 4);
+	cr_assert_float_eq(json_real_value(json_object_get(k, "ops_s")), 2.0,
+			   1e-9);
+	cr_assert_float_eq(json_real_value(json_object_get(k, "p50_ms")), 2.0,
+			   1e-9);
+	cr_assert_float_eq(json_real_value(json_object_get(k, "p99_ms")), 9.0,
+			   1e-9);
+	k = json_object_get(bk, "payout");
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(json_object_get(k, "errors"),
+					 "by_status"),
+			 "409")),
+		     1);
+	cr_assert_not_null(json_object_get(bk, "identity"));
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(json_object_get(j, "search"),
+					 "by_query"),
+			 "romaji")),
+		     7);
+	k = json_object_get(j, "payouts");
+	cr_assert_eq(json_integer_value(json_object_get(k, "paid")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(k, "already_paid")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(k, "planned")), 15);
+	cr_assert(json_is_false(json_object_get(k, "ran_out")));
+	cr_assert(json_is_null(json_object_get(k, "ran_out_s")));
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(k, "first_refusal")),
+	    "409 already_paid: paid");
+	json_decref(j);
+	/* The text says the same for a person. */
+	{
+		char *text = NULL;
+		size_t tlen = 0;
+		FILE *f = open_memstream(&text, &tlen);
+		cr_assert_not_null(f);
+		r.payouts.ran_out = 1;
+		r.payouts.ran_out_s = 1.5;
+		kz_cli_bench_report_text(f, &a, &r);
+		fclose(f);
+		cr_assert(strstr(text, "mix           read 50, search 25, "
+				       "write 12, note 10, payout 3\n") != NULL,
+			  "%s", text);
+		cr_assert(strstr(text, "by kind       read") != NULL, "%s",
+			  text);
+		cr_assert(strstr(text, "1 paid (1000000 yen) of 15 planned for "
+				       "10 households; 1 already paid (409)") !=
+			      NULL,
+			  "%s", text);
+		cr_assert(strstr(text, "ran out of households at 1.50 s") !=
+			      NULL,
+			  "%s", text);
+		free(text);
+	}
+	/* payout's summary has no reads' consistency and no mix. */
+	cr_assert_eq(PARSE(&a, "payout"), KZ_CLI_BENCH_ARGS_OK, "%s", err);
+	j = kz_cli_bench_report_json(&a, &r);
+	cr_assert(json_is_null(json_object_get(j, "consistency")));
+	cr_assert_null(json_object_get(j, "by_kind"));
+	cr_assert_null(json_object_get(j, "search"));
+	cr_assert(json_is_true(
+	    json_object_get(json_object_get(j, "payouts"), "ran_out")));
+	json_decref(j);
 }
