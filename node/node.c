@@ -205,9 +205,17 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
         return rv;
     }
     snprintf(path, sizeof path, "%s/state", cfg->data_dir);
-    rv = kz_stor_open(path, &n->stor, n->errmsg, sizeof n->errmsg);
+    /* This node's place in the member list staggers its memtable flushes
+     * against its peers' (struct kz_stor_open_opts). */
+    struct kz_stor_open_opts so = {0, cfg->n_members};
+    for (unsigned i = 0; i < cfg->n_members; i++)
+        if (cfg->members[i].id == cfg->id)
+            so.replica = i;
+    rv = kz_stor_open_with(path, &so, &n->stor, n->errmsg, sizeof n->errmsg);
     if (rv != KZ_OK)
         return rv;
+    kz_log_node(cfg->id, KZ_LOG_INFO, "state store open", "terms_buffer_mb=%zu",
+                kz_stor_terms_buffer(n->stor) >> 20);
     refresh_keys(n);
     snprintf(path, sizeof path, "%s/audit-queue", cfg->data_dir);
     rv = kz_node_audit_queue_open(&n->audit_q, path, n->errmsg,

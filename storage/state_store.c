@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kz_fs.h"
@@ -59,6 +61,7 @@ uint32_t kz_stor_crc32c(const void *data, size_t n)
 struct kz_stor {
     rocksdb_t *db;
     rocksdb_options_t *opts, *blob_opts, *terms_opts;
+    size_t terms_buffer; /* write buffer of terms (terms_buffer_size) */
     rocksdb_column_family_handle_t *cf[KZ_STOR_CF__COUNT];
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
@@ -305,6 +308,33 @@ static int recover_swap(kz_stor *st)
 
 int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
 {
+    return kz_stor_open_with(path, NULL, out, errmsg, errlen);
+}
+
+/* 64 MB, RocksDB's default, for a store alone; else a size in this
+ * replica's band of [32, 64] MB (see struct kz_stor_open_opts). */
+static size_t terms_buffer_size(const struct kz_stor_open_opts *o)
+{
+    const size_t max = 64u << 20;
+    if (o == NULL || o->replicas == 0)
+        return max;
+    unsigned r = 0;
+    if (getrandom(&r, sizeof r, 0) != sizeof r)
+        r = (unsigned)time(NULL);
+    double place = ((double)(o->replica % o->replicas) +
+                    (double)(r % 1000u) / 1000.0) /
+                   (double)o->replicas;
+    return max - (size_t)((double)(max / 2) * place);
+}
+
+size_t kz_stor_terms_buffer(const kz_stor *st)
+{
+    return st->terms_buffer;
+}
+
+int kz_stor_open_with(const char *path, const struct kz_stor_open_opts *o,
+                      kz_stor **out, char *errmsg, size_t errlen)
+{
     kz_stor *st = calloc(1, sizeof *st);
     if (st == NULL) {
         if (errmsg != NULL)
@@ -361,6 +391,8 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen)
                                       term_in_domain, NULL,
                                       term_prefix_name));
     rocksdb_options_set_hash_skip_list_rep(st->terms_opts, 1u << 18, 12, 4);
+    st->terms_buffer = terms_buffer_size(o);
+    rocksdb_options_set_write_buffer_size(st->terms_opts, st->terms_buffer);
     st->ropts = rocksdb_readoptions_create();
     /* Whole-family scans (dump, load) cross terms. */
     rocksdb_readoptions_set_total_order_seek(st->ropts, 1);

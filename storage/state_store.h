@@ -57,6 +57,23 @@ typedef struct kz_stor_iter kz_stor_iter;
 /* Opens (creating if missing) the store in directory path. On failure returns
  * a code and, if errmsg is not NULL, a message in errmsg. */
 int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen);
+
+/* How a store sits among the replicas of one state (kz_stor_open_with). */
+struct kz_stor_open_opts {
+    /* This replica's place, 0..replicas-1; replicas 0: alone (as
+     * kz_stor_open). Replicas apply the same commands, so with the same
+     * memtable sizes they flush the same families at the same moment: a
+     * flush of terms is seconds of CPU, and when the replicas share
+     * machines (or the leader and the follower that makes its quorum
+     * flush together) every commit waits meanwhile. Each replica so gets
+     * a terms memtable of its own size: from 64 MB down to 32 MB, in a
+     * band of its own with a random place in it. */
+    unsigned replica, replicas;
+};
+int kz_stor_open_with(const char *path, const struct kz_stor_open_opts *o,
+                      kz_stor **out, char *errmsg, size_t errlen);
+/* The write buffer of the terms family this store was opened with, bytes. */
+size_t kz_stor_terms_buffer(const kz_stor *st);
 void kz_stor_close(kz_stor *st);
 const char *kz_stor_errmsg(const kz_stor *st);
 

@@ -275,6 +275,37 @@ Test(storage, applied_index_and_data_survive_reopen)
     kz_stor_close(st);
 }
 
+/* Replicas get terms memtables of their own sizes, each in its band of
+ * [32, 64] MB, so that they do not flush together; alone, 64 MB. Opened
+ * many times each: the place in the band is random. */
+Test(storage, replicas_get_terms_buffers_in_bands_of_their_own)
+{
+    const size_t mb = 1u << 20;
+    kz_stor *st = open_at(dir_a);
+    cr_assert_eq(kz_stor_terms_buffer(st), 64 * mb);
+    kz_stor_close(st);
+    for (unsigned replica = 0; replica < 3; replica++) {
+        /* Band of replica r: from 64 - 32 (r + 1) / 3 to 64 - 32 r / 3 MB. */
+        double hi = 64.0 - 32.0 * replica / 3.0;
+        double lo = 64.0 - 32.0 * (replica + 1) / 3.0;
+        for (int i = 0; i < 5; i++) {
+            struct kz_stor_open_opts o = {replica, 3};
+            char err[256] = "";
+            st = NULL;
+            cr_assert_eq(kz_stor_open_with(dir_a, &o, &st, err, sizeof err),
+                         KZ_OK, "%s", err);
+            double got = (double)kz_stor_terms_buffer(st) / (double)mb;
+            cr_assert(got > lo - 0.01 && got <= hi + 0.01,
+                      "replica %u: %.2f MB, not in (%.2f, %.2f]", replica,
+                      got, lo, hi);
+            /* The store works as any other. */
+            commit_one(st, KZ_STOR_CF_TERMS, "131016/n/ab\001", "",
+                       1 + replica * 5 + (unsigned)i);
+            kz_stor_close(st);
+        }
+    }
+}
+
 Test(storage, open_refuses_other_format_version)
 {
     kz_stor *st = open_at(dir_a);
