@@ -61,18 +61,21 @@ int kz_stor_open(const char *path, kz_stor **out, char *errmsg, size_t errlen);
 /* How a store sits among the replicas of one state (kz_stor_open_with). */
 struct kz_stor_open_opts {
     /* This replica's place, 0..replicas-1; replicas 0: alone (as
-     * kz_stor_open). Replicas apply the same commands, so with the same
-     * memtable sizes they flush the same families at the same moment: a
+     * kz_stor_open: 64 MB write buffers, 64 MB of WAL at most). Replicas
+     * apply the same commands, so with the same sizes they flush the same
+     * families at the same moment, on a full memtable or a full WAL: a
      * flush of terms is seconds of CPU, and when the replicas share
      * machines (or the leader and the follower that makes its quorum
      * flush together) every commit waits meanwhile. Each replica so gets
-     * a terms memtable of its own size: from 64 MB down to 32 MB, in a
-     * band of its own with a random place in it. */
+     * sizes of its own, in a band of its own with a random place in it:
+     * the terms write buffer from 64 MB down to 32 MB, the WAL cap from 64
+     * MB up to 96 MB. */
     unsigned replica, replicas;
 };
 int kz_stor_open_with(const char *path, const struct kz_stor_open_opts *o,
                       kz_stor **out, char *errmsg, size_t errlen);
-/* The write buffer of the terms family this store was opened with, bytes. */
+/* The write buffer of the terms family this store was opened with, bytes
+ * (the other families have 64 MB). */
 size_t kz_stor_terms_buffer(const kz_stor *st);
 void kz_stor_close(kz_stor *st);
 const char *kz_stor_errmsg(const kz_stor *st);
