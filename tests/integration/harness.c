@@ -199,13 +199,25 @@ int kz_it_cli(struct kz_it_cluster *c, const char *role, const char *args,
              "--cert '%s/pki/%s.pem' --key '%s/pki/%s.key' --timeout 30 %s "
              "2>&1",
              KZ_BIN_DIR, eps, c->dir, c->dir, role, c->dir, role, args);
+    return kz_it_run(cmd, out);
+}
+
+int kz_it_run(const char *cmd, char **out)
+{
     FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
+    cr_assert_not_null(p, "popen %s", cmd);
     size_t cap = 1 << 16, len = 0, n;
     char *buf = malloc(cap);
     cr_assert_not_null(buf);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
         len += n;
+        if (len + 1 == cap) {
+            char *more = realloc(buf, cap * 2);
+            cr_assert_not_null(more);
+            buf = more;
+            cap *= 2;
+        }
+    }
     buf[len] = '\0';
     int st = pclose(p);
     *out = buf;

@@ -96,4 +96,10 @@ long long kz_it_metric(struct kz_it_cluster *c, int node, const char *name);
 /* Reads a whole file (caller frees), NULL if absent. */
 char *kz_it_slurp(const char *path);
 
+/* Runs cmd with /bin/sh; returns its exit status (-1 if it did not exit)
+ * and all it wrote to stdout in *out (malloc'd, NUL-terminated; the caller
+ * frees it). The output is read to its end, however long: a child is
+ * never left blocked on a full pipe. */
+int kz_it_run(const char *cmd, char **out);
+
 #endif

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -58,22 +57,8 @@ static int bench(const char *args, json_t **out)
              "'%s/kizuna-bench' --endpoints '%s/endpoints' --pki '%s/pki' "
              "--connections 4 --timeout 20 --json --quiet %s 2>'%s'",
              KZ_BIN_DIR, cluster.dir, cluster.dir, args, errpath);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char *buf;
+    int code = kz_it_run(cmd, &buf);
     *out = json_loads(buf, 0, NULL);
     if (code != 0 || *out == NULL) {
         char *err = kz_it_slurp(errpath);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -38,26 +37,13 @@ static int cli(const char *role, const char *endpoints, const char *args,
              "2>/dev/null",
              KZ_BIN_DIR, endpoints, cluster.dir, cluster.dir, role,
              cluster.dir, role, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
+    char *buf;
+    int code = kz_it_run(cmd, &buf);
     if (out != NULL)
         *out = buf;
     else
         free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return code;
 }
 
 Test(cli, register_search_note_and_status, .fini = teardown, .timeout = 300)
