@@ -66,6 +66,7 @@ struct kz_stor {
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
     uint64_t applied;
+    uint64_t writes[KZ_STOR_CF__COUNT]; /* puts and deletes committed */
     char path[4096];
     char errmsg[256];
 };
@@ -74,6 +75,7 @@ struct kz_stor_batch {
     kz_stor *st;
     rocksdb_writebatch_t *wb;
     size_t n;
+    uint64_t per_cf[KZ_STOR_CF__COUNT];
 };
 
 struct kz_stor_iter {
@@ -649,6 +651,7 @@ void kz_stor_batch_put(kz_stor_batch *b, int cf, const void *key, size_t klen,
 {
     rocksdb_writebatch_put_cf(b->wb, b->st->cf[cf], key, klen, val, vlen);
     b->n++;
+    b->per_cf[cf]++;
 }
 
 void kz_stor_batch_delete(kz_stor_batch *b, int cf, const void *key,
@@ -656,6 +659,7 @@ void kz_stor_batch_delete(kz_stor_batch *b, int cf, const void *key,
 {
     rocksdb_writebatch_delete_cf(b->wb, b->st->cf[cf], key, klen);
     b->n++;
+    b->per_cf[cf]++;
 }
 
 size_t kz_stor_batch_count(const kz_stor_batch *b)
@@ -678,7 +682,14 @@ int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index)
     if (err != NULL)
         return rocks_err(st, err, "commit");
     st->applied = applied_index;
+    for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++)
+        st->writes[cf] += b->per_cf[cf];
     return KZ_OK;
+}
+
+uint64_t kz_stor_writes(const kz_stor *st, int cf)
+{
+    return cf >= 0 && cf < KZ_STOR_CF__COUNT ? st->writes[cf] : 0;
 }
 
 void kz_stor_batch_free(kz_stor_batch *b)

@@ -99,6 +99,10 @@ size_t kz_stor_batch_count(const kz_stor_batch *b);
 /* Writes the batch plus the applied index atomically. The applied index must
  * be greater than the current one. */
 int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index);
+/* Puts and deletes of family cf that committed batches held since the store
+ * was opened (the applied index of each commit not counted): what apply
+ * costs in memtable inserts. 0 for a bad cf. */
+uint64_t kz_stor_writes(const kz_stor *st, int cf);
 void kz_stor_batch_free(kz_stor_batch *b);
 
 /* Iterates keys of cf that start with prefix, beginning at the first key >=

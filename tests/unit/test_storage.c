@@ -197,6 +197,32 @@ Test(storage, batch_counts_puts_and_deletes)
     kz_stor_close(st);
 }
 
+Test(storage, writes_per_family_count_committed_batches_only)
+{
+    kz_stor *st = open_at(dir_a);
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    put_str(b, KZ_STOR_CF_RECORDS, "a", "1");
+    put_str(b, KZ_STOR_CF_TERMS, "t", "");
+    kz_stor_batch_delete(b, KZ_STOR_CF_RECORDS, "c", 1);
+    /* Not committed: an index at or below the applied one is refused. */
+    cr_assert_eq(kz_stor_batch_commit(st, b, 0), KZ_EINVAL);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_RECORDS), 0);
+    cr_assert_eq(kz_stor_batch_commit(st, b, 1), KZ_OK);
+    kz_stor_batch_free(b);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_RECORDS), 2);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_TERMS), 1);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_INDEX), 0);
+    /* The applied index is not a write of meta. */
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_META), 0);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF__COUNT), 0);
+    b = kz_stor_batch_new(st);
+    put_str(b, KZ_STOR_CF_RECORDS, "d", "4");
+    cr_assert_eq(kz_stor_batch_commit(st, b, 2), KZ_OK);
+    kz_stor_batch_free(b);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_RECORDS), 3);
+    kz_stor_close(st);
+}
+
 Test(storage, later_write_in_one_batch_wins)
 {
     kz_stor *st = open_at(dir_a);
