@@ -280,6 +280,13 @@ Test(metrics, promtool_accepts_and_values_follow_the_cluster,
         cr_assert_gt(value(b, "kizuna_data_dir_free_bytes"), 0);
         cr_assert_gt(value(b, "kizuna_raft_log_bytes"), 0);
         cr_assert_gt(value(b, "process_resident_memory_bytes"), 0);
+        /* Every node applied registrations: records and their terms. */
+        cr_assert_gt(value(b, "kizuna_store_writes_total{family=\"records\"}"),
+                     0, "node %d", i);
+        cr_assert_gt(value(b, "kizuna_store_writes_total{family=\"terms\"}"),
+                     0, "node %d", i);
+        cr_assert_geq(value(b, "kizuna_store_writes_total{family=\"blobs\"}"),
+                      0, "node %d", i);
         /* The audit log: records were appended (the writes above). */
         cr_assert_gt(value(b, "kizuna_audit_log_seq"), 0);
         cr_assert_geq(value(b, "kizuna_audit_log_bytes"), 0);
