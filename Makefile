@@ -8,7 +8,8 @@
 #   make chaos    deps + build + every kizuna-chaos scenario on a 5-node 3-region
 #                 cluster, 60 s each (deploy/chaos all; report in build/chaos/)
 #   make bench    deps + build + Kizuna against etcd on this machine, 3 nodes each:
-#                 write, linearizable and stale reads, peak RSS, failover (deploy/bench;
+#                 write, linearizable and stale reads, peak RSS, failover; then a
+#                 1,000,000-row CSV import into a fresh Kizuna cluster (deploy/bench;
 #                 apt-gets etcd-server if missing; build/bench/results.json). Not in check.
 #   make soak     deps + build + 3 nodes under a steady update load for SOAK_MINUTES (20):
 #                 raft log and RocksDB disk use sampled, "bounded" or "GROWING" (deploy/soak;
