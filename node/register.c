@@ -183,6 +183,132 @@ static void del_index(void *b, int cf, const char *k, size_t n)
     kz_stor_batch_delete(b, cf, k, n);
 }
 
+/* The index keys of one record, collected (reindex). */
+struct ikey {
+    int cf;
+    size_t off, n; /* in keyset.buf */
+};
+
+struct keyset {
+    struct ikey *v;
+    size_t n, cap;
+    char *buf;
+    size_t len, bcap;
+    bool oom;
+};
+
+static void collect_key(void *arg, int cf, const char *k, size_t n)
+{
+    struct keyset *s = arg;
+    if (s->oom)
+        return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        struct ikey *v = realloc(s->v, cap * sizeof *v);
+        if (v == NULL) {
+            s->oom = true;
+            return;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    if (n > s->bcap - s->len) {
+        size_t cap = s->bcap ? s->bcap : 4096;
+        while (n > cap - s->len)
+            cap *= 2;
+        char *buf = realloc(s->buf, cap);
+        if (buf == NULL) {
+            s->oom = true;
+            return;
+        }
+        s->buf = buf;
+        s->bcap = cap;
+    }
+    memcpy(s->buf + s->len, k, n);
+    s->v[s->n++] = (struct ikey){cf, s->len, n};
+    s->len += n;
+}
+
+/* The buffer the keys being sorted live in (qsort has no context). */
+static const char *ikey_buf;
+
+static int ikey_cmp3(const char *ba, const struct ikey *a, const char *bb,
+                     const struct ikey *b)
+{
+    if (a->cf != b->cf)
+        return a->cf < b->cf ? -1 : 1;
+    int c = memcmp(ba + a->off, bb + b->off, a->n < b->n ? a->n : b->n);
+    if (c != 0)
+        return c;
+    return a->n < b->n ? -1 : a->n > b->n;
+}
+
+static int ikey_cmp(const void *a, const void *b)
+{
+    return ikey_cmp3(ikey_buf, a, ikey_buf, b);
+}
+
+/* Sorts s's keys and drops repeats. */
+static void keyset_sort(struct keyset *s)
+{
+    if (s->n == 0)
+        return;
+    ikey_buf = s->buf;
+    qsort(s->v, s->n, sizeof *s->v, ikey_cmp);
+    ikey_buf = NULL;
+    size_t w = 1;
+    for (size_t i = 1; i < s->n; i++)
+        if (ikey_cmp3(s->buf, &s->v[i], s->buf, &s->v[w - 1]) != 0)
+            s->v[w++] = s->v[i];
+    s->n = w;
+}
+
+static void keyset_free(struct keyset *s)
+{
+    free(s->v);
+    free(s->buf);
+}
+
+/* Moves the index keys of a changed record from old's to v's: deletes the
+ * keys only old has and puts the keys only v has. A note or a status
+ * change leaves the name, so nearly every key stays: deleting and putting
+ * them all again wrote some 70 memtable entries for one that changed.
+ * (Index keys all have the empty value, so a key in both needs nothing.)
+ * Out of memory, it does it the long way, which gives the same state. */
+static void reindex(const struct kz_node_keys *keys, const char *muni,
+                    const Kizuna__Victim *old, const Kizuna__Victim *v,
+                    kz_stor_batch *b)
+{
+    struct keyset o = {0}, n = {0};
+    for_index_keys(keys, muni, old, collect_key, &o);
+    for_index_keys(keys, muni, v, collect_key, &n);
+    if (o.oom || n.oom) {
+        for_index_keys(keys, muni, old, del_index, b);
+        for_index_keys(keys, muni, v, put_index, b);
+    } else {
+        keyset_sort(&o);
+        keyset_sort(&n);
+        size_t i = 0, j = 0;
+        while (i < o.n || j < n.n) {
+            int c = i == o.n   ? 1
+                    : j == n.n ? -1
+                               : ikey_cmp3(o.buf, &o.v[i], n.buf, &n.v[j]);
+            if (c < 0) {
+                del_index(b, o.v[i].cf, o.buf + o.v[i].off, o.v[i].n);
+                i++;
+            } else if (c > 0) {
+                put_index(b, n.v[j].cf, n.buf + n.v[j].off, n.v[j].n);
+                j++;
+            } else {
+                i++;
+                j++;
+            }
+        }
+    }
+    keyset_free(&o);
+    keyset_free(&n);
+}
+
 /* -------------------------------------------------------------- counters */
 
 struct delta {
@@ -1036,7 +1162,7 @@ static int patch_field(Kizuna__Victim *dst, Kizuna__Victim *src,
 static int store_changed(kz_stor *st, struct kz_node_keys *keys,
                          kz_stor_batch *b, const char *muni, uint64_t index,
                          int64_t time_ms, const Kizuna__Victim *old,
-                         Kizuna__Victim *v, bool reindex,
+                         Kizuna__Victim *v, bool reindex_keys,
                          struct kz_node_result *r)
 {
     v->version = index;
@@ -1045,10 +1171,8 @@ static int store_changed(kz_stor *st, struct kz_node_keys *keys,
     int rv = store_victim(b, keys, index, muni, v);
     if (rv != KZ_OK)
         return rv;
-    if (reindex) {
-        for_index_keys(keys, muni, old, del_index, b);
-        for_index_keys(keys, muni, v, put_index, b);
-    }
+    if (reindex_keys)
+        reindex(keys, muni, old, v, b);
     struct deltas ds = {.n = 0};
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);
@@ -1232,8 +1356,7 @@ static int apply_note(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
     v->updated_ms = cmd->time_ms;
     if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
         goto out;
-    for_index_keys(keys, muni, old, del_index, b);
-    for_index_keys(keys, muni, v, put_index, b);
+    reindex(keys, muni, old, v, b);
     struct deltas ds = {.n = 0};
     contribute(&ds, old, -1);
     contribute(&ds, v, +1);

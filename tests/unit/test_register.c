@@ -515,7 +515,22 @@ Test(reg, patch_with_matching_if_match_moves_version_and_indexes)
                    .dob = "1951-05-02"};
     const char *set[] = {"name", "name_kana", "dob", NULL};
     json_t *body;
+    uint64_t terms = kz_stor_writes(st, KZ_STOR_CF_TERMS);
     cr_assert_eq(patch(st, 7, "V1", 3, &f, set, &body), 200);
+    /* Only the terms that differ move: 太郎 and its prefixes (太, 太郎,
+     * t, ta, tar, taro) stay, so six fewer deletes and six fewer puts
+     * than deleting every old term and putting every new one. */
+    uint64_t moved = kz_stor_writes(st, KZ_STOR_CF_TERMS) - terms;
+    kz_stor *fresh = open_store(1);
+    struct vs tanaka = yamada;
+    tanaka.name = f.name;
+    tanaka.kana = f.kana;
+    tanaka.dob = f.dob;
+    cr_assert_eq(create(fresh, 3, &tanaka, NULL), 201);
+    uint64_t all = terms + kz_stor_writes(fresh, KZ_STOR_CF_TERMS);
+    kz_stor_close(fresh);
+    cr_assert_eq(moved, all - 12, "terms written: %llu, all: %llu",
+                 (unsigned long long)moved, (unsigned long long)all);
     cr_assert_eq(json_integer_value(json_object_get(body, "version")), 7);
     cr_assert_str_eq(json_string_value(json_object_get(body, "name")),
                      "田中 太郎");
@@ -697,9 +712,18 @@ Test(reg, note_sets_status_and_appends_with_command_time)
 {
     kz_stor *st = open_store(0);
     cr_assert_eq(create(st, 2, &yamada, NULL), 201);
+    /* A note leaves the name: not one name term is written again, and
+     * of the index only the status key moves (a delete and a put). */
+    uint64_t terms = kz_stor_writes(st, KZ_STOR_CF_TERMS);
+    uint64_t index = kz_stor_writes(st, KZ_STOR_CF_INDEX);
+    cr_assert_gt(terms, 10, "the registration wrote its terms");
     json_t *body;
     cr_assert_eq(note(st, 4, "V1", "missing", "not at the shelter", &body),
                  201);
+    cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_TERMS), terms);
+    uint64_t moved = kz_stor_writes(st, KZ_STOR_CF_INDEX) - index;
+    cr_assert(moved >= 2 && moved < 10, "index writes of a note: %llu",
+              (unsigned long long)moved);
     cr_assert_eq(json_integer_value(json_object_get(body, "version")), 4);
     cr_assert_str_eq(json_string_value(json_object_get(body, "status")),
                      "missing");
