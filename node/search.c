@@ -152,64 +152,77 @@ static int idset_merge(struct idset *dst, const struct idset *src)
     return rv;
 }
 
-/* Ids matching term: on the name keys only (reading false), or on the name
- * or the reading keys (reading true). */
-static int term_ids(kz_stor *st, struct kz_node_keys *keys, const char *muni,
-                    const char *term, bool reading, struct idset *out)
+/* Keeps in acc only the ids also in cur (both sorted, unique). */
+static void idset_keep_common(struct idset *acc, const struct idset *cur)
 {
-    int rv = name_prefix(st, keys, muni, 'n', term, out);
-    if (rv == 0 && reading) {
-        struct idset r = {0};
-        rv = name_prefix(st, keys, muni, 'R', term, &r);
-        if (rv == 0)
-            rv = idset_merge(out, &r);
-        idset_free(&r);
+    size_t w = 0;
+    for (size_t i = 0; i < acc->n; i++) {
+        if (idset_has(cur, acc->v[i]))
+            acc->v[w++] = acc->v[i];
+        else
+            free(acc->v[i]);
     }
+    acc->n = w;
+    acc->truncated |= cur->truncated;
+}
+
+/* The ids of one term: on the name keys (*n) and on the name or the
+ * reading keys (*a, n's ids and the 'R' term's). Each term of the terms
+ * family is read once for both tiers. */
+static int term_sets(kz_stor *st, struct kz_node_keys *keys, const char *muni,
+                     const char *term, struct idset *n, struct idset *a)
+{
+    int rv = name_prefix(st, keys, muni, 'n', term, n);
+    if (rv == 0)
+        rv = name_prefix(st, keys, muni, 'R', term, a);
+    if (rv == 0)
+        rv = idset_merge(a, n);
     return rv;
 }
 
-/* The candidates of one tier: reading false, matches on the name and kana;
- * reading true, matches that may also use dictionary readings. */
+/* The candidates of both tiers: *exact, matches on the name and kana;
+ * *all, matches that may also use dictionary readings. A candidate's
+ * folded key starts with the whole folded query, or (several tokens)
+ * every token starts some key. */
 static int name_candidates(kz_stor *st, struct kz_node_keys *keys,
-                           const char *muni, const char *q, bool reading,
-                           struct idset *out)
+                           const char *muni, const char *q,
+                           struct idset *exact, struct idset *all)
 {
     char terms[MAX_TERMS][KZ_NODE_NAME_KEY_MAX];
     size_t whole;
     size_t n = kz_node_name_query(q, terms, MAX_TERMS, &whole);
     if (n == 0)
         return 0;
-    int rv = term_ids(st, keys, muni, terms[whole], reading, out);
+    int rv = term_sets(st, keys, muni, terms[whole], exact, all);
     if (rv != 0 || n < 2)
         return rv;
     /* Every token must prefix some key: intersect the token sets. */
-    struct idset acc = {0};
+    struct idset acc_n = {0}, acc_a = {0};
+    bool first = true;
     for (size_t t = 0; t < n && rv == 0; t++) {
         if (t == whole)
             continue;
-        struct idset cur = {0};
-        rv = term_ids(st, keys, muni, terms[t], reading, &cur);
-        if (rv == 0 && acc.v == NULL && t == (whole == 0 ? 1 : 0)) {
-            acc = cur;
+        struct idset cur_n = {0}, cur_a = {0};
+        rv = term_sets(st, keys, muni, terms[t], &cur_n, &cur_a);
+        if (rv == 0 && first) {
+            acc_n = cur_n;
+            acc_a = cur_a;
+            first = false;
             continue;
         }
         if (rv == 0) {
-            size_t w = 0;
-            for (size_t i = 0; i < acc.n; i++) {
-                if (idset_has(&cur, acc.v[i]))
-                    acc.v[w++] = acc.v[i];
-                else
-                    free(acc.v[i]);
-            }
-            acc.n = w;
+            idset_keep_common(&acc_n, &cur_n);
+            idset_keep_common(&acc_a, &cur_a);
         }
-        idset_free(&cur);
+        idset_free(&cur_n);
+        idset_free(&cur_a);
     }
-    for (size_t i = 0; rv == 0 && i < acc.n; i++)
-        rv = idset_add(out, acc.v[i], strlen(acc.v[i]));
-    idset_free(&acc);
     if (rv == 0)
-        idset_sort_unique(out);
+        rv = idset_merge(exact, &acc_n);
+    if (rv == 0)
+        rv = idset_merge(all, &acc_a);
+    idset_free(&acc_n);
+    idset_free(&acc_a);
     return rv;
 }
 
@@ -275,9 +288,7 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
         struct idset exact = {0}, all = {0};
         bool in_reading = q->cursor && strncmp(q->cursor, "R:", 2) == 0;
         const char *after = in_reading ? q->cursor + 2 : q->cursor;
-        rv = name_candidates(st, keys, muni, q->q, false, &exact);
-        if (rv == 0)
-            rv = name_candidates(st, keys, muni, q->q, true, &all);
+        rv = name_candidates(st, keys, muni, q->q, &exact, &all);
         for (size_t i = 0; rv == 0 && !in_reading && i < exact.n; i++)
             rv = take(st, keys, muni, q, after, "", exact.v[i], pg->items,
                       pg, last);
