@@ -89,6 +89,24 @@ static void idset_sort_unique(struct idset *s)
     s->n = w;
 }
 
+/* The same for a set read from one term, whose ids come newest first
+ * (inverted, kz_node_term_id): reversed, they are nearly always in order
+ * already, which one pass checks; qsort only when not (ids of different
+ * lengths where one is a prefix of another). */
+static void idset_sort_from_descending(struct idset *s)
+{
+    for (size_t i = 0, j = s->n; i + 1 < j; i++, j--) {
+        char *t = s->v[i];
+        s->v[i] = s->v[j - 1];
+        s->v[j - 1] = t;
+    }
+    for (size_t i = 1; i < s->n; i++)
+        if (strcmp(s->v[i - 1], s->v[i]) >= 0) {
+            idset_sort_unique(s);
+            return;
+        }
+}
+
 static bool idset_has(const struct idset *s, const char *id)
 {
     if (s->n == 0)
@@ -124,7 +142,7 @@ static int blind_ids(kz_stor *st, const char *muni, char kind,
     }
     kz_stor_iter_free(it);
     if (rv == 0)
-        idset_sort_unique(out);
+        idset_sort_from_descending(out);
     return rv;
 }
 

@@ -272,6 +272,22 @@ Test(search, no_match_is_empty)
     json_decref(pg.items);
 }
 
+Test(search, ids_that_prefix_each_other_come_in_id_order)
+{
+    /* A term's ids are read newest first (inverted) and reversed; where
+     * one id is a prefix of another that is not id order, and the set is
+     * sorted instead. */
+    static const char *const ids[] = {"X2", "X1", "X10", "X100", "X11"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        struct person p = {ids[i], "森 一", "もり はじめ", "1990-01-01",
+                           "S1", "safe"};
+        add(&p);
+    }
+    Q("森", "X1,X10,X100,X11,X2");
+    Q("mori", "X1,X10,X100,X11,X2");
+    Q("森 一", "X1,X10,X100,X11,X2");
+}
+
 Test(search, empty_register)
 {
     Q("山田", "");
