@@ -106,7 +106,7 @@ Test(config, defaults)
     cr_assert_str_eq(c.tls_cert, "");
     cr_assert_eq(c.election_timeout_ms, 1000);
     cr_assert_eq(c.heartbeat_timeout_ms, 100);
-    cr_assert_eq(c.snapshot_threshold, 4096);
+    cr_assert_eq(c.snapshot_threshold, 32768);
     cr_assert_eq(c.snapshot_trailing, 1024);
     cr_assert_eq(c.request_timeout_ms, 5000);
     cr_assert_eq(c.max_body_bytes, 1u << 20);
