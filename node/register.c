@@ -30,6 +30,7 @@
 #include "pfif.h"
 #include "photos.h"
 #include "records.h"
+#include "text.h"
 
 #define KEY_MAX KZ_NODE_KEY_MAX
 #define MAX_NAME_KEYS 24
@@ -192,8 +193,7 @@ struct ikey {
 struct keyset {
     struct ikey *v;
     size_t n, cap;
-    char *buf;
-    size_t len, bcap;
+    struct kz_node_text buf; /* the keys' bytes, one after another */
     bool oom;
 };
 
@@ -212,21 +212,13 @@ static void collect_key(void *arg, int cf, const char *k, size_t n)
         s->v = v;
         s->cap = cap;
     }
-    if (n > s->bcap - s->len) {
-        size_t cap = s->bcap ? s->bcap : 4096;
-        while (n > cap - s->len)
-            cap *= 2;
-        char *buf = realloc(s->buf, cap);
-        if (buf == NULL) {
-            s->oom = true;
-            return;
-        }
-        s->buf = buf;
-        s->bcap = cap;
+    size_t off = s->buf.len;
+    kz_node_text_put(&s->buf, k, n);
+    if (s->buf.oom) {
+        s->oom = true;
+        return;
     }
-    memcpy(s->buf + s->len, k, n);
-    s->v[s->n++] = (struct ikey){cf, s->len, n};
-    s->len += n;
+    s->v[s->n++] = (struct ikey){cf, off, n};
 }
 
 /* The buffer the keys being sorted live in (qsort has no context). */
@@ -253,12 +245,12 @@ static void keyset_sort(struct keyset *s)
 {
     if (s->n == 0)
         return;
-    ikey_buf = s->buf;
+    ikey_buf = s->buf.p;
     qsort(s->v, s->n, sizeof *s->v, ikey_cmp);
     ikey_buf = NULL;
     size_t w = 1;
     for (size_t i = 1; i < s->n; i++)
-        if (ikey_cmp3(s->buf, &s->v[i], s->buf, &s->v[w - 1]) != 0)
+        if (ikey_cmp3(s->buf.p, &s->v[i], s->buf.p, &s->v[w - 1]) != 0)
             s->v[w++] = s->v[i];
     s->n = w;
 }
@@ -266,7 +258,7 @@ static void keyset_sort(struct keyset *s)
 static void keyset_free(struct keyset *s)
 {
     free(s->v);
-    free(s->buf);
+    free(s->buf.p);
 }
 
 /* Moves the index keys of a changed record from old's to v's: deletes the
@@ -292,12 +284,12 @@ static void reindex(const struct kz_node_keys *keys, const char *muni,
         while (i < o.n || j < n.n) {
             int c = i == o.n   ? 1
                     : j == n.n ? -1
-                               : ikey_cmp3(o.buf, &o.v[i], n.buf, &n.v[j]);
+                               : ikey_cmp3(o.buf.p, &o.v[i], n.buf.p, &n.v[j]);
             if (c < 0) {
-                del_index(b, o.v[i].cf, o.buf + o.v[i].off, o.v[i].n);
+                del_index(b, o.v[i].cf, o.buf.p + o.v[i].off, o.v[i].n);
                 i++;
             } else if (c > 0) {
-                put_index(b, n.v[j].cf, n.buf + n.v[j].off, n.v[j].n);
+                put_index(b, n.v[j].cf, n.buf.p + n.v[j].off, n.v[j].n);
                 j++;
             } else {
                 i++;
