@@ -459,14 +459,13 @@ static void storage_metrics(struct mbuf *b, struct kz_node *n)
                 "rocksdb.num-running-compactions");
     /* What applying the log writes, by family: a registration's cost is
      * mostly its memtable inserts, nearly all of them name terms. */
-    static const char *const cf_label[KZ_STOR_CF__COUNT] = {
-        "meta", "records", "index", "blobs", "terms"};
     family(b, "kizuna_store_writes_total", "counter",
            "Puts and deletes applied to each column family of the state "
            "store since the node started (the applied index not counted).");
     for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++)
         put(b, "kizuna_store_writes_total{family=\"%s\"} %llu\n",
-            cf_label[cf], (unsigned long long)kz_stor_writes(n->stor, cf));
+            kz_stor_cf_name(cf),
+            (unsigned long long)kz_stor_writes(n->stor, cf));
     rocks_gauge(b, n, "kizuna_rocksdb_running_flushes",
                 "Memtable flushes running now.", KZ_STOR_CF_META,
                 "rocksdb.num-running-flushes");

@@ -692,6 +692,11 @@ uint64_t kz_stor_writes(const kz_stor *st, int cf)
     return cf >= 0 && cf < KZ_STOR_CF__COUNT ? st->writes[cf] : 0;
 }
 
+const char *kz_stor_cf_name(int cf)
+{
+    return cf >= 0 && cf < KZ_STOR_CF__COUNT ? cf_names[cf] : "?";
+}
+
 void kz_stor_batch_free(kz_stor_batch *b)
 {
     if (b == NULL)

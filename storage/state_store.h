@@ -103,6 +103,9 @@ int kz_stor_batch_commit(kz_stor *st, kz_stor_batch *b, uint64_t applied_index);
  * was opened (the applied index of each commit not counted): what apply
  * costs in memtable inserts. 0 for a bad cf. */
 uint64_t kz_stor_writes(const kz_stor *st, int cf);
+/* The family's name ("meta", "records", "index", "blobs", "terms"; "?"
+ * for a bad cf), for metrics and reports. */
+const char *kz_stor_cf_name(int cf);
 void kz_stor_batch_free(kz_stor_batch *b);
 
 /* Iterates keys of cf that start with prefix, beginning at the first key >=

@@ -165,11 +165,9 @@ int main(int argc, char **argv)
            spent * 1000 / people);
     /* What apply wrote, per person: memtable inserts are most of its cost
      * (the key init's few writes included, a rounding error). */
-    static const char *const cf_name[KZ_STOR_CF__COUNT] = {
-        "meta", "records", "index", "blobs", "terms"};
     printf("kizuna-apply-bench: writes per person:");
     for (int cf = 0; cf < KZ_STOR_CF__COUNT; cf++)
-        printf(" %s %.2f", cf_name[cf],
+        printf(" %s %.2f", kz_stor_cf_name(cf),
                (double)kz_stor_writes(st, cf) / people);
     printf("\n");
     rc = 0;

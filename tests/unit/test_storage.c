@@ -215,6 +215,9 @@ Test(storage, writes_per_family_count_committed_batches_only)
     /* The applied index is not a write of meta. */
     cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF_META), 0);
     cr_assert_eq(kz_stor_writes(st, KZ_STOR_CF__COUNT), 0);
+    cr_assert_str_eq(kz_stor_cf_name(KZ_STOR_CF_TERMS), "terms");
+    cr_assert_str_eq(kz_stor_cf_name(KZ_STOR_CF_META), "meta");
+    cr_assert_str_eq(kz_stor_cf_name(KZ_STOR_CF__COUNT), "?");
     b = kz_stor_batch_new(st);
     put_str(b, KZ_STOR_CF_RECORDS, "d", "4");
     cr_assert_eq(kz_stor_batch_commit(st, b, 2), KZ_OK);
