@@ -158,13 +158,16 @@ static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
     return blind_ids(st, muni, kind, blind, out);
 }
 
-/* Adds the ids of the records in src to dst (both sorted, unique). */
+/* Adds the ids of the records in src to dst (both sorted, unique). Into
+ * an empty dst (a term's reading set, nearly always empty, taking its
+ * name set) that is a copy, already in order: no sort. */
 static int idset_merge(struct idset *dst, const struct idset *src)
 {
+    bool copy = dst->n == 0;
     int rv = 0;
     for (size_t i = 0; rv == 0 && i < src->n; i++)
         rv = idset_add(dst, src->v[i], strlen(src->v[i]));
-    if (rv == 0)
+    if (rv == 0 && !copy)
         idset_sort_unique(dst);
     dst->truncated |= src->truncated;
     return rv;
