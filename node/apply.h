@@ -52,6 +52,20 @@ void kz_node_result_error(struct kz_node_result *r, int status,
 size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
                         const char *b);
 
+/* The name terms' format of clusters created since 2026-12-07 (older ones
+ * keep format 1, a term for every prefix, as the state says): a prefix of
+ * c characters has a term of its own only when c is a rung (1-4, 6, 8, 12,
+ * 16, 24, 32, 48, 64, 96, 128); the value of that term holds a tag
+ * (KZ_NODE_TERM_TAG bytes: the start of the prefix's blind term) of every
+ * longer prefix of the record's keys up to the next rung. A search for a
+ * prefix between rungs reads the term of its longest prefix on a rung and
+ * keeps the records whose value holds its tag. (KZ_NODE_TERMS_LADDER and
+ * KZ_NODE_TERM_TAG are in keys.h, next to the format's field.) */
+/* The largest rung <= chars (0 for 0). */
+size_t kz_node_term_rung(size_t chars);
+/* The byte length of the first `chars` UTF-8 characters of s[0, len). */
+size_t kz_node_utf8_prefix(const char *s, size_t len, size_t chars);
+
 /* A record id as it follows its term in the terms column family: every
  * byte b as 255 - b. Ids begin with their creation time, so the newest
  * record's key is the first of its term, where RocksDB's skip list of the

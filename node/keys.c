@@ -82,6 +82,13 @@ int kz_node_keys_refresh(struct kz_node_keys *k, kz_stor *st)
     }
     uint32_t current = kz_get_be32((unsigned char *)v);
     free(v);
+    k->terms_format = 1;
+    if (kz_stor_get(st, KZ_STOR_CF_META, "terms/format", 12, &v, &vl) ==
+        KZ_OK) {
+        if (vl == 1 && v[0] >= '1' && v[0] <= '9')
+            k->terms_format = (unsigned)(v[0] - '0');
+        free(v);
+    }
 
     struct kz_node_data_key data[KZ_NODE_MAX_DATA_KEYS];
     unsigned n = 0;

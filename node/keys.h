@@ -49,6 +49,10 @@ struct kz_node_data_key {
     unsigned char nonce_key[32]; /* HMAC key deriving record nonces */
 };
 
+/* Name terms on the ladder (apply.h), tags of KZ_NODE_TERM_TAG bytes. */
+#define KZ_NODE_TERMS_LADDER 2
+#define KZ_NODE_TERM_TAG 8
+
 struct kz_node_keys {
     char ring_path[1024];
     struct kz_stor_keyring ring;
@@ -57,6 +61,10 @@ struct kz_node_keys {
     struct kz_node_data_key data[KZ_NODE_MAX_DATA_KEYS];
     unsigned n_data;
     unsigned char index_key[KZ_STOR_KEY_BYTES];
+    /* How names are indexed (meta "terms/format", read with the keys):
+     * 1, a term for every prefix; KZ_NODE_TERMS_LADDER (apply.h). Part of
+     * the state, so every replica writes the same terms. */
+    unsigned terms_format;
     char errmsg[256];
 };
 

@@ -103,43 +103,116 @@ static bool prefix_seen(char names[][KZ_NODE_NAME_KEY_MAX], size_t i,
     return false;
 }
 
-/* fn for the blind term of every prefix (at character boundaries) of each
- * of the nk folded keys, under index kind `kind`, each distinct prefix
- * once: a token's prefixes are also those of the concatenation that starts
- * with it ("yamada", "yamadataro"), a third of the puts otherwise. */
+/* What for_index_keys calls for every index key: its family, the key and
+ * its value (empty but for the name terms of the ladder format). */
+typedef void (*index_fn)(void *arg, int cf, const char *k, size_t n,
+                         const char *v, size_t vn);
+
+/* The rungs of the ladder format (KZ_NODE_TERMS_LADDER), in characters. */
+static const unsigned char rungs[] = {1,  2,  3,  4,  6,  8,  12,
+                                      16, 24, 32, 48, 64, 96, 128};
+
+size_t kz_node_term_rung(size_t chars)
+{
+    size_t r = 0;
+    for (size_t i = 0; i < sizeof rungs && rungs[i] <= chars; i++)
+        r = rungs[i];
+    return r;
+}
+
+/* The rung after the one at or below chars (beyond the last: no end). */
+static size_t next_rung(size_t chars)
+{
+    for (size_t i = 0; i < sizeof rungs; i++)
+        if (rungs[i] > chars)
+            return rungs[i];
+    return (size_t)-1;
+}
+
+size_t kz_node_utf8_prefix(const char *s, size_t len, size_t chars)
+{
+    size_t end = 0;
+    for (size_t c = 0; c < chars && end < len; c++)
+        end += utf8_len((unsigned char)s[end]);
+    return end > len ? len : end;
+}
+
+/* The tags (KZ_NODE_TERM_TAG bytes each) of the prefixes that the term
+ * names[i][0, end) (chars characters, a rung) stands for: every distinct
+ * prefix, over all nk keys, that starts with it and is shorter than the
+ * next rung. Into out (room for MAX_NAME_KEYS * 128 tags); its length. */
+static size_t rung_tags(const struct kz_node_keys *keys, char kind,
+                        char names[][KZ_NODE_NAME_KEY_MAX], size_t nk,
+                        size_t i, size_t end, size_t chars, char *out)
+{
+    char blind[KZ_NODE_BLIND_HEX];
+    size_t o = 0, stop = next_rung(chars);
+    for (size_t j = 0; j < nk; j++) {
+        size_t len = strlen(names[j]);
+        if (len < end || memcmp(names[j], names[i], end) != 0)
+            continue;
+        size_t e = end, c = chars;
+        while (e < len) {
+            e += utf8_len((unsigned char)names[j][e]);
+            if (e > len)
+                e = len;
+            if (++c >= stop)
+                break;
+            if (prefix_seen(names, j, e))
+                continue;
+            kz_node_keys_blind(keys, kind, names[j], e, blind);
+            memcpy(out + o, blind, KZ_NODE_TERM_TAG);
+            o += KZ_NODE_TERM_TAG;
+        }
+    }
+    return o;
+}
+
+/* fn for the blind terms of each of the nk folded keys, under index kind
+ * `kind`, each distinct prefix once: a token's prefixes are also those of
+ * the concatenation that starts with it ("yamada", "yamadataro"), a third
+ * of the puts otherwise. Format 1: a term for every prefix (at character
+ * boundaries). The ladder format: a term for the prefixes whose length is
+ * a rung, its value the tags of the longer prefixes up to the next rung
+ * (docs/ARCHITECTURE.md, "Name search"). */
 static void for_prefix_keys(const struct kz_node_keys *keys, const char *muni,
                             char kind, const char *id,
                             char names[][KZ_NODE_NAME_KEY_MAX], size_t nk,
-                            void (*fn)(void *, int, const char *, size_t),
-                            void *arg)
+                            index_fn fn, void *arg)
 {
     char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
+    char tags[MAX_NAME_KEYS * KZ_NODE_NAME_KEY_MAX * KZ_NODE_TERM_TAG];
+    bool ladder = keys->terms_format >= KZ_NODE_TERMS_LADDER;
     size_t n;
     for (size_t i = 0; i < nk; i++) {
-        size_t len = strlen(names[i]);
+        size_t len = strlen(names[i]), chars = 0;
         for (size_t end = 0; end < len;) {
             end += utf8_len((unsigned char)names[i][end]);
             if (end > len)
                 end = len;
+            chars++;
+            if (ladder && kz_node_term_rung(chars) != chars)
+                continue;
             if (prefix_seen(names, i, end))
                 continue;
+            size_t tl = ladder ? rung_tags(keys, kind, names, nk, i, end,
+                                           chars, tags)
+                               : 0;
             kz_node_keys_blind(keys, kind, names[i], end, blind);
             if ((n = kz_node_make_key(key, muni, kind, blind, id)) > 0)
-                fn(arg, KZ_STOR_CF_TERMS, key, n);
+                fn(arg, KZ_STOR_CF_TERMS, key, n, tags, tl);
         }
     }
 }
 
 /* Calls fn for every index key of v (not the counters). Names are indexed
- * by a blind term per prefix (at character boundaries) of every folded key,
- * so a prefix search is an exact lookup of one keyed hash; dates of birth by
- * the blind term of the date. Both in the terms family, followed by the id
- * inverted (kz_node_term_id). Shelter, status and household ids are
- * operational codes and stay readable. */
+ * by blind terms of the prefixes (at character boundaries) of every folded
+ * key (for_prefix_keys), so a prefix search is an exact lookup of one keyed
+ * hash; dates of birth by the blind term of the date. Both in the terms
+ * family, followed by the id inverted (kz_node_term_id). Shelter, status
+ * and household ids are operational codes and stay readable. */
 static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
-                           const Kizuna__Victim *v,
-                           void (*fn)(void *, int, const char *, size_t),
-                           void *arg)
+                           const Kizuna__Victim *v, index_fn fn, void *arg)
 {
     char key[KEY_MAX], blind[KZ_NODE_BLIND_HEX];
     size_t n;
@@ -161,33 +234,38 @@ static void for_index_keys(const struct kz_node_keys *keys, const char *muni,
     if (v->dob) {
         kz_node_keys_blind(keys, 'd', v->dob, strlen(v->dob), blind);
         if ((n = kz_node_make_key(key, muni, 'd', blind, tid)) > 0)
-            fn(arg, KZ_STOR_CF_TERMS, key, n);
+            fn(arg, KZ_STOR_CF_TERMS, key, n, "", 0);
     }
     if (v->shelter_id &&
         (n = kz_node_make_key(key, muni, 's', v->shelter_id, v->id)) > 0)
-        fn(arg, KZ_STOR_CF_INDEX, key, n);
+        fn(arg, KZ_STOR_CF_INDEX, key, n, "", 0);
     if ((n = kz_node_make_key(key, muni, 't', v->status ? v->status : "unknown",
                       v->id)) > 0)
-        fn(arg, KZ_STOR_CF_INDEX, key, n);
+        fn(arg, KZ_STOR_CF_INDEX, key, n, "", 0);
     if (v->household_id &&
         (n = kz_node_make_key(key, muni, 'h', v->household_id, v->id)) > 0)
-        fn(arg, KZ_STOR_CF_INDEX, key, n);
+        fn(arg, KZ_STOR_CF_INDEX, key, n, "", 0);
 }
 
-static void put_index(void *b, int cf, const char *k, size_t n)
+static void put_index(void *b, int cf, const char *k, size_t n, const char *v,
+                      size_t vn)
 {
-    kz_stor_batch_put(b, cf, k, n, "", 0);
+    kz_stor_batch_put(b, cf, k, n, v, vn);
 }
 
-static void del_index(void *b, int cf, const char *k, size_t n)
+static void del_index(void *b, int cf, const char *k, size_t n, const char *v,
+                      size_t vn)
 {
+    (void)v;
+    (void)vn;
     kz_stor_batch_delete(b, cf, k, n);
 }
 
 /* The index keys of one record, collected (reindex). */
 struct ikey {
     int cf;
-    size_t off, n; /* in keyset.buf */
+    size_t off, n;   /* the key, in keyset.buf */
+    size_t voff, vn; /* its value, after it */
 };
 
 struct keyset {
@@ -197,7 +275,8 @@ struct keyset {
     bool oom;
 };
 
-static void collect_key(void *arg, int cf, const char *k, size_t n)
+static void collect_key(void *arg, int cf, const char *k, size_t n,
+                        const char *val, size_t vn)
 {
     struct keyset *s = arg;
     if (s->oom)
@@ -214,11 +293,12 @@ static void collect_key(void *arg, int cf, const char *k, size_t n)
     }
     size_t off = s->buf.len;
     kz_node_text_put(&s->buf, k, n);
+    kz_node_text_put(&s->buf, val, vn);
     if (s->buf.oom) {
         s->oom = true;
         return;
     }
-    s->v[s->n++] = (struct ikey){cf, off, n};
+    s->v[s->n++] = (struct ikey){cf, off, n, off + n, vn};
 }
 
 /* The buffer the keys being sorted live in (qsort has no context). */
@@ -261,12 +341,20 @@ static void keyset_free(struct keyset *s)
     free(s->buf.p);
 }
 
+/* Whether a key in both sets keeps its value (the tags of a ladder term). */
+static bool ikey_same_value(const struct keyset *a, const struct ikey *x,
+                            const struct keyset *b, const struct ikey *y)
+{
+    return x->vn == y->vn &&
+           memcmp(a->buf.p + x->voff, b->buf.p + y->voff, x->vn) == 0;
+}
+
 /* Moves the index keys of a changed record from old's to v's: deletes the
- * keys only old has and puts the keys only v has. A note or a status
- * change leaves the name, so nearly every key stays: deleting and putting
- * them all again wrote some 70 memtable entries for one that changed.
- * (Index keys all have the empty value, so a key in both needs nothing.)
- * Out of memory, it does it the long way, which gives the same state. */
+ * keys only old has, puts the keys only v has and those whose value
+ * changed. A note or a status change leaves the name, so nearly every key
+ * stays: deleting and putting them all again wrote some 70 memtable
+ * entries for one that changed. Out of memory, it does it the long way,
+ * which gives the same state. */
 static void reindex(const struct kz_node_keys *keys, const char *muni,
                     const Kizuna__Victim *old, const Kizuna__Victim *v,
                     kz_stor_batch *b)
@@ -286,10 +374,13 @@ static void reindex(const struct kz_node_keys *keys, const char *muni,
                     : j == n.n ? -1
                                : ikey_cmp3(o.buf.p, &o.v[i], n.buf.p, &n.v[j]);
             if (c < 0) {
-                del_index(b, o.v[i].cf, o.buf.p + o.v[i].off, o.v[i].n);
+                del_index(b, o.v[i].cf, o.buf.p + o.v[i].off, o.v[i].n,
+                          NULL, 0);
                 i++;
-            } else if (c > 0) {
-                put_index(b, n.v[j].cf, n.buf.p + n.v[j].off, n.v[j].n);
+            } else if (c > 0 || !ikey_same_value(&o, &o.v[i], &n, &n.v[j])) {
+                put_index(b, n.v[j].cf, n.buf.p + n.v[j].off, n.v[j].n,
+                          n.buf.p + n.v[j].voff, n.v[j].vn);
+                i += c == 0;
                 j++;
             } else {
                 i++;
@@ -1648,6 +1739,10 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
         kz_stor_batch_put(b, KZ_STOR_CF_META, "key/index", 9, k->index_key.data,
                           k->index_key.len);
         put_current(b, k->data_key_id);
+        /* A new register indexes names on the ladder (apply.h); older ones
+         * have no such key and keep format 1. */
+        kz_stor_batch_put(b, KZ_STOR_CF_META, "terms/format", 12,
+                          (char[]){(char)('0' + KZ_NODE_TERMS_LADDER)}, 1);
         break;
     }
     case KIZUNA__COMMAND__OP_KEY_ADD: {

@@ -114,12 +114,10 @@ static bool idset_has(const struct idset *s, const char *id)
     return bsearch(&id, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
-/* Ids of records with a name key (kind 'n') or reading key (kind 'R')
- * starting with term: every prefix of every key is indexed by its blind
- * term, so this is one exact lookup. */
-/* Ids of the records under one blind term of the terms family, sorted. */
+/* Ids of the records under one blind term of the terms family, sorted;
+ * with tag, only those whose value holds it (the ladder format, apply.h). */
 static int blind_ids(kz_stor *st, const char *muni, char kind,
-                     const char *blind, struct idset *out)
+                     const char *blind, const char *tag, struct idset *out)
 {
     char prefix[KEY_MAX];
     /* exact term: "<blind>\0<id inverted>" (kz_node_term_id) */
@@ -130,15 +128,23 @@ static int blind_ids(kz_stor *st, const char *muni, char kind,
                                         NULL, 0);
     if (it == NULL)
         return KZ_ENOMEM;
-    const char *k;
-    size_t kl;
+    const char *k, *v;
+    size_t kl, vl;
     int rv = 0;
     char id[KEY_MAX];
-    while (rv == 0 && kz_stor_iter_next(it, &k, &kl, NULL, NULL)) {
-        if (kl > pl && kl - pl < sizeof id) {
-            kz_node_term_id(id, k + pl, kl - pl);
-            rv = idset_add(out, id, kl - pl);
+    while (rv == 0 && kz_stor_iter_next(it, &k, &kl, &v, &vl)) {
+        if (kl <= pl || kl - pl >= sizeof id)
+            continue;
+        if (tag != NULL) {
+            size_t t = 0;
+            while (t + KZ_NODE_TERM_TAG <= vl &&
+                   memcmp(v + t, tag, KZ_NODE_TERM_TAG) != 0)
+                t += KZ_NODE_TERM_TAG;
+            if (t + KZ_NODE_TERM_TAG > vl)
+                continue;
         }
+        kz_node_term_id(id, k + pl, kl - pl);
+        rv = idset_add(out, id, kl - pl);
     }
     kz_stor_iter_free(it);
     if (rv == 0)
@@ -147,15 +153,27 @@ static int blind_ids(kz_stor *st, const char *muni, char kind,
 }
 
 /* Ids of records with a name key (kind 'n') or reading key (kind 'R')
- * starting with term: every prefix of every key is indexed by its blind
- * term, so this is one exact lookup. */
+ * starting with term. Format 1 indexes every prefix of every key by its
+ * blind term, so this is one exact lookup; the ladder format, only those
+ * of a rung's length, so a term between rungs is looked up under its
+ * longest prefix on a rung and filtered by its tag. */
 static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
                        const char *muni, char kind, const char *term,
                        struct idset *out)
 {
-    char blind[KZ_NODE_BLIND_HEX];
-    kz_node_keys_blind(keys, kind, term, strlen(term), blind);
-    return blind_ids(st, muni, kind, blind, out);
+    char blind[KZ_NODE_BLIND_HEX], tag[KZ_NODE_BLIND_HEX];
+    size_t len = strlen(term), end = len;
+    if (keys->terms_format >= KZ_NODE_TERMS_LADDER) {
+        size_t chars = 0;
+        for (size_t i = 0; i < len; i++)
+            chars += ((unsigned char)term[i] & 0xC0) != 0x80;
+        end = kz_node_utf8_prefix(term, len, kz_node_term_rung(chars));
+    }
+    kz_node_keys_blind(keys, kind, term, end, blind);
+    if (end == len)
+        return blind_ids(st, muni, kind, blind, NULL, out);
+    kz_node_keys_blind(keys, kind, term, len, tag);
+    return blind_ids(st, muni, kind, blind, tag, out);
 }
 
 /* Adds the ids of the records in src to dst (both sorted, unique). Into
@@ -332,7 +350,7 @@ int kz_node_search_run(kz_stor *st, struct kz_node_keys *keys,
         char blind[KZ_NODE_BLIND_HEX];
         struct idset ids = {0};
         kz_node_keys_blind(keys, 'd', q->dob, strlen(q->dob), blind);
-        rv = blind_ids(st, muni, 'd', blind, &ids);
+        rv = blind_ids(st, muni, 'd', blind, NULL, &ids);
         for (size_t i = 0; rv == 0 && i < ids.n; i++)
             rv = take(st, keys, muni, q, q->cursor, "", ids.v[i], pg->items,
                       pg, last);

@@ -660,3 +660,112 @@ Test(search, paging_crosses_from_name_matches_to_reading_matches)
     struct result r = run(&s);
     cr_assert_str_eq(r.ids, "A01,A02");
 }
+
+/* ------------------------------------------------------- the ladder format */
+
+/* Long keys that share long prefixes (the tags between rungs must tell
+ * them apart), kanji, kana and readings. */
+static const struct person ladder_people[] = {
+    {"L01", "Wolfeschlegelsteinhausenbergerdorff Karl", NULL, NULL, NULL,
+     NULL},
+    {"L02", "Wolfeschlegelsteinhausenbergerhof Anna", NULL, NULL, NULL, NULL},
+    {"L03", "Wolfeschlegel Maria", NULL, NULL, NULL, NULL},
+    {"L04", "石川 文子", "いしかわ ふみこ", NULL, NULL, NULL},
+    {"L05", "石川 文男", "いしかわ ふみお", NULL, NULL, NULL},
+    {"L06", "石川県 花子", NULL, NULL, NULL, NULL},
+    {"L07", "Ishikawafumikoyamanaka Taro", NULL, NULL, NULL, NULL},
+    {"L08", "小野寺 ひかりこ", "おのでら ひかりこ", NULL, NULL, NULL},
+};
+static const char *const ladder_readings[] = {
+    NULL, NULL, NULL, NULL, NULL, "イシカワケン ハナコ", NULL, NULL};
+#define N_LADDER (sizeof ladder_people / sizeof ladder_people[0])
+
+static void fill_ladder(void)
+{
+    for (size_t i = 0; i < N_LADDER; i++)
+        add_read(&ladder_people[i], ladder_readings[i]);
+}
+
+/* Every prefix (at character boundaries) of s and of s with its two
+ * tokens swapped, appended to q. */
+static void prefixes_of(const char *s, char (*q)[128], size_t *n, size_t max)
+{
+    char forms[2][128];
+    const char *sp = strchr(s, ' ');
+    snprintf(forms[0], sizeof forms[0], "%s", s);
+    if (sp != NULL)
+        snprintf(forms[1], sizeof forms[1], "%s %.*s", sp + 1, (int)(sp - s),
+                 s);
+    for (int f = 0; f < (sp ? 2 : 1); f++) {
+        size_t len = strlen(forms[f]);
+        for (size_t end = 1; end <= len; end++) {
+            if (end < len && ((unsigned char)forms[f][end] & 0xC0) == 0x80)
+                continue; /* inside a character */
+            cr_assert_lt(*n, max);
+            snprintf(q[(*n)++], 128, "%.*s", (int)end, forms[f]);
+        }
+    }
+}
+
+Test(search, ladder_format_finds_what_every_prefix_finds)
+{
+    static char q[1200][128];
+    static char got2[1200][256];
+    size_t nq = 0;
+    for (size_t i = 0; i < N_LADDER; i++) {
+        prefixes_of(ladder_people[i].name, q, &nq, 1200);
+        if (ladder_people[i].kana)
+            prefixes_of(ladder_people[i].kana, q, &nq, 1200);
+        if (ladder_readings[i])
+            prefixes_of(ladder_readings[i], q, &nq, 1200);
+    }
+    /* A new register is on the ladder. */
+    cr_assert_eq(keys.terms_format, KZ_NODE_TERMS_LADDER);
+    fill_ladder();
+    uint64_t ladder_terms = kz_stor_writes(st, KZ_STOR_CF_TERMS);
+    for (size_t i = 0; i < nq; i++) {
+        struct kz_node_search s = {.q = q[i], .limit = 100};
+        snprintf(got2[i], sizeof got2[i], "%s", run(&s).ids);
+    }
+    /* Between rungs 24 and 32: the tags of the 31st character differ. */
+    Q("wolfeschlegelsteinhausenbergerd", "L01");
+    Q("wolfeschlegelsteinhausenbergerh", "L02");
+    Q("Wolfeschlegelsteinhausenberger", "L01,L02");
+    Q("ishikawafumi", "L04,L05,L07");
+    Q("ishikawafumik", "L04,L07");
+    Q("ishikawafumikoy", "L07");
+
+    /* The same register in format 1 (a term for every prefix), as a
+     * register created before the ladder holds it. */
+    kz_stor_close(st);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    snprintf(dir, sizeof dir, "/tmp/kz_search_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char err[256] = "";
+    cr_assert_eq(kz_stor_open(dir, &st, err, sizeof err), KZ_OK, "%s", err);
+    kz_test_keys_init(st, &keys, MUNI, 1);
+    kz_stor_batch *b = kz_stor_batch_new(st);
+    kz_stor_batch_put(b, KZ_STOR_CF_META, "terms/format", 12, "1", 1);
+    cr_assert_eq(kz_stor_batch_commit(st, b, 2), KZ_OK);
+    kz_stor_batch_free(b);
+    cr_assert_eq(kz_node_keys_refresh(&keys, st), KZ_OK);
+    cr_assert_eq(keys.terms_format, 1);
+    next_index = 3;
+    fill_ladder();
+    uint64_t every_terms = kz_stor_writes(st, KZ_STOR_CF_TERMS);
+    cr_assert_lt(ladder_terms * 10, every_terms * 7,
+                 "ladder %llu terms, every prefix %llu",
+                 (unsigned long long)ladder_terms,
+                 (unsigned long long)every_terms);
+    size_t found = 0;
+    for (size_t i = 0; i < nq; i++) {
+        struct kz_node_search s = {.q = q[i], .limit = 100};
+        struct result r = run(&s);
+        cr_assert_str_eq(got2[i], r.ids, "q=%s: ladder [%s], every prefix [%s]",
+                         q[i], got2[i], r.ids);
+        found += r.n > 0;
+    }
+    /* Every query is a prefix of someone's name: all find someone. */
+    cr_assert_eq(found, nq, "%zu of %zu queries found someone", found, nq);
+    Q("wolfeschlegelsteinhausenbergerd", "L01");
+}
