@@ -56,13 +56,16 @@ size_t kz_node_make_key(char *buf, const char *muni, char kind, const char *a,
  * keep format 1, a term for every prefix, as the state says): a prefix of
  * c characters has a term of its own only when c is a rung (1-4, 6, 8, 12,
  * 16, 24, 32, 48, 64, 96, 128); the value of that term holds a tag
- * (KZ_NODE_TERM_TAG bytes: the start of the prefix's blind term) of every
+ * (KZ_NODE_TERM_TAG bytes: the start of the prefix's blind term, 64 bits) of every
  * longer prefix of the record's keys up to the next rung. A search for a
  * prefix between rungs reads the term of its longest prefix on a rung and
  * keeps the records whose value holds its tag. (KZ_NODE_TERMS_LADDER and
  * KZ_NODE_TERM_TAG are in keys.h, next to the format's field.) */
 /* The largest rung <= chars (0 for 0). */
 size_t kz_node_term_rung(size_t chars);
+/* A prefix's tag: the first KZ_NODE_TERM_TAG bytes of its blind term
+ * (KZ_NODE_BLIND_HEX hex digits, lower case). */
+void kz_node_term_tag(const char *blind, char *out);
 /* The byte length of the first `chars` UTF-8 characters of s[0, len). */
 size_t kz_node_utf8_prefix(const char *s, size_t len, size_t chars);
 

@@ -137,6 +137,16 @@ size_t kz_node_utf8_prefix(const char *s, size_t len, size_t chars)
     return end > len ? len : end;
 }
 
+void kz_node_term_tag(const char *blind, char *out)
+{
+    for (size_t i = 0; i < KZ_NODE_TERM_TAG; i++) {
+        unsigned hi = (unsigned char)blind[2 * i], lo = (unsigned char)blind[2 * i + 1];
+        hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+        lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+        out[i] = (char)((hi << 4) | lo);
+    }
+}
+
 /* The tags (KZ_NODE_TERM_TAG bytes each) of the prefixes that the term
  * names[i][0, end) (chars characters, a rung) stands for: every distinct
  * prefix, over all nk keys, that starts with it and is shorter than the
@@ -161,7 +171,7 @@ static size_t rung_tags(const struct kz_node_keys *keys, char kind,
             if (prefix_seen(names, j, e))
                 continue;
             kz_node_keys_blind(keys, kind, names[j], e, blind);
-            memcpy(out + o, blind, KZ_NODE_TERM_TAG);
+            kz_node_term_tag(blind, out + o);
             o += KZ_NODE_TERM_TAG;
         }
     }

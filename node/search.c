@@ -161,7 +161,7 @@ static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
                        const char *muni, char kind, const char *term,
                        struct idset *out)
 {
-    char blind[KZ_NODE_BLIND_HEX], tag[KZ_NODE_BLIND_HEX];
+    char blind[KZ_NODE_BLIND_HEX], tag[KZ_NODE_TERM_TAG];
     size_t len = strlen(term), end = len;
     if (keys->terms_format >= KZ_NODE_TERMS_LADDER) {
         size_t chars = 0;
@@ -169,11 +169,13 @@ static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
             chars += ((unsigned char)term[i] & 0xC0) != 0x80;
         end = kz_node_utf8_prefix(term, len, kz_node_term_rung(chars));
     }
+    bool between = end < len; /* between two rungs: filter by the tag */
+    if (between) {
+        kz_node_keys_blind(keys, kind, term, len, blind);
+        kz_node_term_tag(blind, tag);
+    }
     kz_node_keys_blind(keys, kind, term, end, blind);
-    if (end == len)
-        return blind_ids(st, muni, kind, blind, NULL, out);
-    kz_node_keys_blind(keys, kind, term, len, tag);
-    return blind_ids(st, muni, kind, blind, tag, out);
+    return blind_ids(st, muni, kind, blind, between ? tag : NULL, out);
 }
 
 /* Adds the ids of the records in src to dst (both sorted, unique). Into

@@ -558,6 +558,17 @@ Test(reg, patch_with_matching_if_match_moves_version_and_indexes)
     cr_assert_str_eq(search_ids(st, "tanaka", NULL, NULL, NULL, ids,
                                 sizeof ids),
                      "V1");
+    /* The term taro kept its key with a new value: the tag of "tarot",
+     * not of "taroy", which a search between rungs reads. */
+    cr_assert_str_eq(search_ids(st, "taro t", NULL, NULL, NULL, ids,
+                                sizeof ids),
+                     "V1");
+    cr_assert_str_eq(search_ids(st, "taroy", NULL, NULL, NULL, ids,
+                                sizeof ids),
+                     "");
+    cr_assert_str_eq(search_ids(st, "tarot", NULL, NULL, NULL, ids,
+                                sizeof ids),
+                     "V1");
     cr_assert_str_eq(search_ids(st, "山田", NULL, NULL, NULL, ids, sizeof ids),
                      "");
     cr_assert_str_eq(search_ids(st, "yamada", NULL, NULL, NULL, ids,
