@@ -14,6 +14,7 @@
  */
 #include "cli_args.h"
 
+#include "import_csv.h"
 #include "kizuna.h"
 #include "sample.h"
 
@@ -178,22 +179,27 @@ static const kz_cli__cmd_def kz_cli__cmds[] = {
 	 "    and start them with the old cluster's master key file. No network.\n"},
 	{"import", "csv", KZ_CLI_CMD_IMPORT_CSV, 1,
 	 "import csv FILE [--encoding utf-8|shift_jis] [--map SRC=field,...]\n"
-	 "           [--ignore-unknown] [--dry-run] [--batch N] [--json]\n"
-	 "           [--check-duplicates]\n"
+	 "           [--ignore-unknown] [--dry-run] [--batch N] [--in-flight K]\n"
+	 "           [--json] [--check-duplicates]\n"
 	 "    Register the people of a CSV file (\"-\" is standard input),\n"
 	 "    streamed in batches of N records (default 200, at most 500),\n"
-	 "    each registered by one replicated command. The first line names\n"
-	 "    the columns: register fields (name, name_kana, dob, sex, address,\n"
-	 "    household_id, damage, needs, shelter_id, status, contact,\n"
-	 "    consent, damage_certified_on) or names mapped to them with --map,\n"
+	 "    each registered by one replicated command, K batches sent at a\n"
+	 "    time (default 2, at most 8). The first line names the columns:\n"
+	 "    register fields (name, name_kana, dob, sex, address, household_id,\n"
+	 "    damage, needs, shelter_id, status, contact, consent,\n"
+	 "    damage_certified_on) or names mapped to them with --map,\n"
 	 "    e.g. --map 氏名=name,フリガナ=name_kana,生年月日=dob. Other columns\n"
 	 "    are an error, or left out with --ignore-unknown. needs: codes\n"
 	 "    separated by ; or |. Shift_JIS is read as CP932. Progress on\n"
 	 "    stderr, then a summary; each refused record as FILE:LINE: column:\n"
 	 "    message. --dry-run validates without registering; --json prints\n"
-	 "    each batch's answer (ids, rejections) as a JSON line. Exit 0 when\n"
-	 "    every record was accepted, 1 when one was refused; a batch whose\n"
-	 "    outcome is unknown stops the import (exit 4) naming its lines.\n"},
+	 "    each batch's answer (ids, rejections, first_line, last_line) as a\n"
+	 "    JSON line; answers and rejections come in file order. Exit 0 when\n"
+	 "    every record was accepted, 1 when one was refused. A batch refused\n"
+	 "    whole, unanswered (3) or whose outcome is unknown (4) stops the\n"
+	 "    import: the batches in flight with it are waited for, each batch\n"
+	 "    not imported or in doubt is named with its lines, then the lines\n"
+	 "    not sent (--in-flight 1: at most one batch in doubt).\n"},
 	{"import", "pfif", KZ_CLI_CMD_IMPORT_PFIF, 1,
 	 "import pfif FILE [--dry-run] [--batch N] [--json]\n"
 	 "    Import the person and note records of a PFIF 1.4 XML file (\"-\"\n"
@@ -242,7 +248,7 @@ typedef struct kz_cli__opt_def {
 typedef struct kz_cli__raw {
 	kz_cli_args a;
 	const char *timeout, *limit, *capacity, *count, *seed, *shelters;
-	const char *batch;
+	const char *batch, *in_flight;
 } kz_cli__raw;
 
 #define KZ_CLI__A(field) offsetof(kz_cli__raw, a.field)
@@ -336,6 +342,8 @@ static const kz_cli__opt_def kz_cli__opts[] = {
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"batch", KZ_CLI__STR, KZ_CLI__R(batch),
 	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV) | KZ_CLI__M(KZ_CLI_CMD_IMPORT_PFIF)},
+	{"in-flight", KZ_CLI__STR, KZ_CLI__R(in_flight),
+	 KZ_CLI__M(KZ_CLI_CMD_IMPORT_CSV)},
 	{"force", KZ_CLI__FLAG, KZ_CLI__A(force),
 	 KZ_CLI__M(KZ_CLI_CMD_CLUSTER_ADD) | KZ_CLI__M(KZ_CLI_CMD_CLUSTER_REMOVE) |
 	     KZ_CLI__M(KZ_CLI_CMD_CLUSTER_PROMOTE)},
@@ -745,6 +753,15 @@ static int kz_cli__validate(kz_cli__raw *r, char *err, size_t errlen)
 						 "--batch: want 1..500 records "
 						 "per call, got '%s'",
 						 r->batch);
+		if (r->in_flight != NULL &&
+		    kz_cli__parse_long(r->in_flight, 1,
+				       KZ_CLI_IMPORT_MAX_IN_FLIGHT,
+				       &a->in_flight) != 0)
+			return kz_cli__usage_err(err, errlen,
+						 "--in-flight: want 1..%d "
+						 "batches, got '%s'",
+						 KZ_CLI_IMPORT_MAX_IN_FLIGHT,
+						 r->in_flight);
 		if (a->map != NULL) {
 			const char *m = a->map;
 			if (*m == '\0')

@@ -132,6 +132,7 @@ typedef struct kz_cli_args {
 	int check_duplicates; /* import csv --check-duplicates */
 	const char *into; /* victim merge --into */
 	long batch;           /* records per call; 0: not given (1000) */
+	long in_flight;       /* import csv: batches in flight; 0: not given */
 	/* export pfif --out FILE (NULL: standard output) */
 	const char *out;
 	unsigned char nonce_bytes[KZ_CLI_NONCE_LEN];

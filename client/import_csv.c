@@ -1,13 +1,31 @@
 /*
  * `kizuna import csv` (see import_csv.h for the contract).
  *
- * The file is read in 64 KiB pieces and never held whole: memory is one
- * piece, its UTF-8 conversion, the record being parsed and the batch being
- * built (at most --batch records, a little over 2 MB). A batch is sent from the
- * reader's callback when it is full, so reading waits while a batch is in
- * flight (one batch at a time: the server applies a batch as one raft
- * entry, and one in flight per client keeps a failure's extent to one
- * batch).
+ * The file is read in 64 KiB pieces and never held whole. The reader (the
+ * calling thread) converts, parses and builds batches of at most --batch
+ * records (a little over 2 MB at most); --in-flight N sender threads, each
+ * with a kz_cli of its own (a kz_cli is one thread's), POST them. Batch s
+ * is built in slot s % (N + 1): while N batches are in flight the reader
+ * builds the next one, then waits for the oldest to be reported, so memory
+ * is one piece, its UTF-8 conversion, the record being parsed and N + 1
+ * batch bodies. The reader reports every batch in file order, whichever
+ * answer came first: rejections, --json lines and progress read as with
+ * one batch at a time.
+ *
+ * Why more than one: with one batch in flight the nodes wait for the CLI
+ * between batches and the CLI waits for raft (replication, fsync on a
+ * majority, apply) during each. Two in flight was the fastest on the
+ * 2-core test machine (docs/ARCHITECTURE.md, "CSV import": 3201-3309
+ * rows/s against 2685-2909 with one; three and four no better), so 2 is
+ * the default. The server applies each batch as one raft entry either way.
+ *
+ * Failures: a batch that failed (no answer, in doubt, refused whole) stops
+ * the import: no sender takes another batch and nothing more is read, the
+ * batches already in flight are waited for and reported each with its own
+ * lines (answered ones count as usual), and the batches read but not sent
+ * are named as one range. A failure's extent is thus at most N batches in
+ * doubt instead of one; --in-flight 1 keeps it to one. A batch in doubt is
+ * never re-sent.
  */
 #include "import_csv.h"
 
@@ -17,6 +35,7 @@
 #include <errno.h>
 #include <iconv.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,8 +409,60 @@ int kz_cli_import_csv_line(const json_t *rec, char **buf, size_t *len,
 
 /* ---- the import ------------------------------------------------------------ */
 
+/* A record the reader refused itself (it does not parse, or has the wrong
+ * number of fields). It cuts the batch, and is reported with the batch
+ * after it, so that the output stays in file order. */
+typedef struct kz_cli__local_rej {
+	unsigned long line;
+	char *msg; /* malloc'd; freed once reported */
+} kz_cli__local_rej;
+
+/* Where a batch is. It moves only forward, under kz_cli__imp.mu:
+ * FREE (the reader's: being built, or reported) -> QUEUED (complete) ->
+ * SENDING (one sender's) -> DONE (its outcome known) -> FREE once the
+ * reader has reported it. Once a batch failed no sender takes another, and
+ * a QUEUED batch is reported as not sent. */
+enum kz_cli__state {
+	KZ_CLI__FREE,
+	KZ_CLI__QUEUED,
+	KZ_CLI__SENDING,
+	KZ_CLI__DONE
+};
+
+/* One batch, and what became of it. The body and lines are the reader's
+ * while FREE and the sender's while SENDING; the outcome is written by the
+ * sender and read by the reader once DONE (the mutex orders the two). */
+typedef struct kz_cli__batch {
+	enum kz_cli__state state;
+	char *body; /* the slot's buffer, kept from batch to batch */
+	size_t len, cap;
+	size_t rows;
+	unsigned long first, last; /* its lines in the file */
+	kz_cli__local_rej *rej;    /* refused by the reader before `first` */
+	size_t nrej, rejcap;
+	/* the outcome */
+	int rc;        /* kz_cli_request's */
+	long status;   /* the HTTP status, when rc is KZ_CLI_OK */
+	json_t *ans;   /* a 200's import result (NULL: none, or not one) */
+	char msg[600]; /* why it failed */
+	char *dups;    /* --check-duplicates: lines for stderr (malloc'd) */
+	size_t dups_len;
+	unsigned long long ndups;
+} kz_cli__batch;
+
+/* A batch that failed, for the recap at the end. */
+typedef struct kz_cli__failure {
+	unsigned long first, last;
+	int in_doubt;
+} kz_cli__failure;
+
+/* The import. The reader (the calling thread) parses, builds batches in
+ * slots, queues them, and reports them in file order; each sender thread
+ * takes the oldest queued batch and POSTs it through a client of its own.
+ * Batch number s lives in slots[s % nslots]: with nslots = in flight + 1,
+ * the reader builds one batch while the others are queued, in flight or
+ * waiting to be reported, and no more bodies than that are ever held. */
 typedef struct kz_cli__imp {
-	kz_cli *cli;
 	const kz_cli_import_opts *o;
 	const char *fname;
 	kz_cli_import_map map;
@@ -400,17 +471,41 @@ typedef struct kz_cli__imp {
 	int have_header;
 	char *hdr;
 	size_t hdr_len, hdr_cap;
-	char *body;
-	size_t len, cap;
-	unsigned long first, next_line; /* the batch's lines in the file */
-	size_t batch_rows;
+	kz_cli__batch *slots;
+	size_t nslots;
+	kz_cli__batch *cur;       /* being built: slots[next % nslots] */
+	unsigned long next_line;  /* the line after cur's last record */
+	unsigned long long next;  /* cur's number; those before it are queued */
+	unsigned long long taken; /* how many a sender took (mu) */
+	unsigned long long reported;
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* for senders: a batch queued, or closing */
+	pthread_cond_t done; /* for the reader: a batch done */
+	int failed;          /* a batch failed: senders take no more (mu) */
+	int closing;         /* senders return once idle (mu) */
+	/* the reader's alone */
 	unsigned long long rows, accepted, rejected, duplicates;
 	int stop;  /* an exit code that ended the import, 0: none */
 	int worst; /* 0 or KZ_CLI_EXIT_HTTP (a rejection) */
+	unsigned long sent_last; /* last line of the last batch sent */
+	unsigned long unsent_first, unsent_last; /* read, not sent; 0: none */
+	kz_cli__failure fails[KZ_CLI_IMPORT_MAX_IN_FLIGHT];
+	size_t nfails;
+	int said_doubt; /* the advice on batches in doubt was given */
 	double t0, last_progress;
 	int tty, progress_shown;
 	unsigned long long file_size, bytes_in;
 } kz_cli__imp;
+
+/* A sender: a thread and its own client (cli is the caller's for the
+ * first sender, opened here for the others). */
+typedef struct kz_cli__sender {
+	kz_cli__imp *im;
+	kz_cli *cli;
+	int own; /* cli was opened here: closed here */
+	int started;
+	pthread_t thread;
+} kz_cli__sender;
 
 static double kz_cli__mono(void)
 {
@@ -446,11 +541,17 @@ static void kz_cli__progress(kz_cli__imp *im, int force)
 	im->progress_shown = 1;
 }
 
-static void kz_cli__rejection(kz_cli__imp *im, unsigned long line,
-			      const char *column, const char *msg)
+/* Clears a progress line on the terminal before something else is said. */
+static void kz_cli__clear_progress(kz_cli__imp *im)
 {
 	if (im->tty && im->progress_shown)
 		fputs("\r\033[K", stderr);
+}
+
+static void kz_cli__rejection(kz_cli__imp *im, unsigned long line,
+			      const char *column, const char *msg)
+{
+	kz_cli__clear_progress(im);
 	if (column != NULL && *column != '\0') {
 		/* The server's message names the field too: said once. */
 		size_t cl = strlen(column);
@@ -471,15 +572,20 @@ static int kz_cli__worse_exit(int x, int y)
 	return rank[x] >= rank[y] ? x : y;
 }
 
-/* Sends the batch being built (if any) and takes in the answer. 0, or an
- * exit code that stops the import (also kept in im->stop). */
+/* ---- the senders' side ---- */
+
 /* --check-duplicates: asks GET /v1/victims/{id}/duplicates (an audited
- * read) for each record just registered, and names the candidates on
- * stderr; merging stays the operator's decision (kizuna victim merge). */
-static void kz_cli__duplicates(kz_cli__imp *im, json_t *ids)
+ * read) for each record of b just registered, through the sender's cli,
+ * and writes the candidates into b->dups for the reader to print in file
+ * order; merging stays the operator's decision (kizuna victim merge). */
+static void kz_cli__duplicates(const kz_cli__imp *im, kz_cli *cli,
+			       kz_cli__batch *b)
 {
+	json_t *ids = json_object_get(b->ans, "ids"), *id, *c;
+	FILE *m = open_memstream(&b->dups, &b->dups_len);
 	size_t i, k;
-	json_t *id, *c;
+	if (m == NULL)
+		return;
 	for (i = 0; i < json_array_size(ids); i++) {
 		char path[160];
 		kz_cli_response resp;
@@ -488,8 +594,8 @@ static void kz_cli__duplicates(kz_cli__imp *im, json_t *ids)
 			continue;
 		snprintf(path, sizeof(path), "/v1/victims/%s/duplicates",
 			 json_string_value(id));
-		if (kz_cli_request(im->cli, "GET", path, NULL, NULL, 0,
-				   &resp) != KZ_CLI_OK)
+		if (kz_cli_request(cli, "GET", path, NULL, NULL, 0, &resp) !=
+		    KZ_CLI_OK)
 			continue;
 		json_t *ans = resp.status == 200
 				      ? json_loadb(resp.body, resp.body_len, 0,
@@ -499,9 +605,7 @@ static void kz_cli__duplicates(kz_cli__imp *im, json_t *ids)
 		{
 			json_t *why = json_object_get(c, "reasons");
 			char *w = json_dumps(why, JSON_COMPACT);
-			if (im->tty && im->progress_shown)
-				fputs("\r\033[K", stderr);
-			fprintf(stderr,
+			fprintf(m,
 				"kizuna: %s: %s may be %s (score %.2f: %s)\n",
 				im->fname, json_string_value(id),
 				json_string_value(json_object_get(
@@ -509,90 +613,168 @@ static void kz_cli__duplicates(kz_cli__imp *im, json_t *ids)
 				json_real_value(json_object_get(c, "score")),
 				w ? w : "");
 			free(w);
-			im->duplicates++;
+			b->ndups++;
 		}
 		if (resp.status != 200)
-			fprintf(stderr, "kizuna: %s: duplicates of %s: HTTP %ld\n",
+			fprintf(m, "kizuna: %s: duplicates of %s: HTTP %ld\n",
 				im->fname, json_string_value(id), resp.status);
 		json_decref(ans);
 		kz_cli_response_free(&resp);
 	}
+	fclose(m);
 }
 
-static int kz_cli__send(kz_cli__imp *im)
+/* POSTs batch b through cli and keeps in b what came back (a sender's
+ * thread: of im it only reads the options). Returns 1 when the batch
+ * failed (no answer, refused whole, or no import result), else 0. */
+static int kz_cli__post(const kz_cli__imp *im, kz_cli *cli, kz_cli__batch *b)
 {
 	static const char *const hdrs[] = {"Content-Type: text/csv; charset=utf-8",
 					   NULL};
 	kz_cli_response resp;
-	char path[96], desc[600];
-	unsigned long last = im->next_line - 1;
-	int rc, ex = 0;
-	json_t *ans, *rej;
-	size_t i;
+	char path[96];
+	json_t *rej;
 
-	if (im->batch_rows == 0)
-		return 0;
+	b->ans = NULL;
+	b->status = 0;
+	b->msg[0] = '\0';
 	snprintf(path, sizeof(path), "/v1/import/csv?first_line=%lu%s",
-		 im->first, im->o->dry_run ? "&dry_run=1" : "");
-	rc = kz_cli_request(im->cli, "POST", path, hdrs, im->body, im->len,
-			    &resp);
-	if (im->tty && im->progress_shown && rc != KZ_CLI_OK)
-		fputs("\r\033[K", stderr);
-	switch (rc) {
-	case KZ_CLI_OK:
-		break;
-	case KZ_CLI_EINDOUBT:
-		fprintf(stderr,
-			"kizuna: %s: lines %lu-%lu: outcome unknown: %s\n"
-			"kizuna: those records may or may not be registered: "
-			"look (victim search) before importing them again; "
-			"nothing after line %lu was sent\n",
-			im->fname, im->first, last, kz_cli_errmsg(im->cli),
-			last);
-		ex = KZ_CLI_EXIT_INDOUBT;
-		goto out;
-	case KZ_CLI_EUNREACHABLE:
-		fprintf(stderr,
-			"kizuna: %s: lines %lu-%lu not imported: %s; nothing "
-			"after line %lu was sent\n",
-			im->fname, im->first, last, kz_cli_errmsg(im->cli),
-			last);
-		ex = KZ_CLI_EXIT_UNREACHABLE;
-		goto out;
-	default:
-		fprintf(stderr, "kizuna: %s: lines %lu-%lu not imported: %s: %s\n",
-			im->fname, im->first, last, kz_cli_strerror(rc),
-			kz_cli_errmsg(im->cli));
-		ex = rc == KZ_CLI_ECONFIG ? KZ_CLI_EXIT_USAGE : KZ_CLI_EXIT_HTTP;
-		goto out;
+		 b->first, im->o->dry_run ? "&dry_run=1" : "");
+	b->rc = kz_cli_request(cli, "POST", path, hdrs, b->body, b->len,
+			       &resp);
+	if (b->rc != KZ_CLI_OK) {
+		snprintf(b->msg, sizeof(b->msg), "%s", kz_cli_errmsg(cli));
+		return 1;
 	}
+	b->status = resp.status;
 	if (resp.status != 200) {
-		/* The server refused the whole batch: nothing of it applied. */
-		if (im->tty && im->progress_shown)
-			fputs("\r\033[K", stderr);
-		fprintf(stderr,
-			"kizuna: %s: lines %lu-%lu not imported: %s; nothing "
-			"after line %lu was sent\n",
-			im->fname, im->first, last,
-			kz_cli_error_describe(&resp, desc, sizeof(desc)), last);
-		ex = resp.status == 503 ? KZ_CLI_EXIT_UNREACHABLE
-					: KZ_CLI_EXIT_HTTP;
-		goto out_resp;
+		kz_cli_error_describe(&resp, b->msg, sizeof(b->msg));
+		kz_cli_response_free(&resp);
+		return 1;
 	}
-	ans = json_loadb(resp.body, resp.body_len, 0, NULL);
-	rej = json_object_get(ans, "rejected");
-	if (!json_is_object(ans) || !json_is_array(rej) ||
-	    !json_is_integer(json_object_get(ans, "accepted"))) {
+	b->ans = json_loadb(resp.body, resp.body_len, 0, NULL);
+	kz_cli_response_free(&resp);
+	rej = json_object_get(b->ans, "rejected");
+	if (!json_is_object(b->ans) || !json_is_array(rej) ||
+	    !json_is_integer(json_object_get(b->ans, "accepted"))) {
+		json_decref(b->ans);
+		b->ans = NULL;
+		return 1;
+	}
+	if (im->o->check_duplicates && !im->o->dry_run)
+		kz_cli__duplicates(im, cli, b);
+	return 0;
+}
+
+/* A sender thread: takes the oldest queued batch while no batch has
+ * failed, sends it, marks it done; returns once closing and idle. */
+static void *kz_cli__sender_main(void *arg)
+{
+	kz_cli__sender *s = arg;
+	kz_cli__imp *im = s->im;
+
+	pthread_mutex_lock(&im->mu);
+	for (;;) {
+		kz_cli__batch *b;
+		int failed = 0;
+		if (im->failed || im->taken == im->next) {
+			if (im->closing)
+				break;
+			pthread_cond_wait(&im->work, &im->mu);
+			continue;
+		}
+		b = &im->slots[im->taken++ % im->nslots];
+		b->state = KZ_CLI__SENDING;
+		pthread_mutex_unlock(&im->mu);
+		/* A batch of only refused records has nothing to send. */
+		if (b->rows > 0)
+			failed = kz_cli__post(im, s->cli, b);
+		pthread_mutex_lock(&im->mu);
+		b->state = KZ_CLI__DONE;
+		if (failed)
+			im->failed = 1;
+		pthread_cond_signal(&im->done);
+	}
+	pthread_mutex_unlock(&im->mu);
+	return NULL;
+}
+
+/* ---- the reader's side ---- */
+
+/* Reports batch b (the reader, in file order): the records refused before
+ * it, then its answer, or why it failed, or (sent 0) that it was not
+ * sent. */
+static void kz_cli__report(kz_cli__imp *im, kz_cli__batch *b, int sent)
+{
+	json_t *rej;
+	size_t i;
+	int ex = 0;
+
+	for (i = 0; i < b->nrej; i++) {
+		kz_cli__rejection(im, b->rej[i].line, NULL, b->rej[i].msg);
+		free(b->rej[i].msg);
+		im->rejected++;
+		im->worst = KZ_CLI_EXIT_HTTP;
+	}
+	b->nrej = 0;
+	if (b->rows == 0)
+		return;
+	if (!sent) {
+		if (im->unsent_first == 0)
+			im->unsent_first = b->first;
+		im->unsent_last = b->last;
+		return;
+	}
+	im->sent_last = b->last;
+	if (b->rc != KZ_CLI_OK || b->ans == NULL)
+		kz_cli__clear_progress(im);
+	if (b->rc == KZ_CLI_EINDOUBT) {
+		fprintf(stderr,
+			"kizuna: %s: lines %lu-%lu: outcome unknown: %s\n",
+			im->fname, b->first, b->last, b->msg);
+		if (!im->said_doubt++) /* said once */
+			fprintf(stderr,
+				"kizuna: those records may or may not be "
+				"registered: look (victim search) before "
+				"importing them again\n");
+		ex = KZ_CLI_EXIT_INDOUBT;
+	} else if (b->rc == KZ_CLI_EUNREACHABLE) {
+		fprintf(stderr, "kizuna: %s: lines %lu-%lu not imported: %s\n",
+			im->fname, b->first, b->last, b->msg);
+		ex = KZ_CLI_EXIT_UNREACHABLE;
+	} else if (b->rc != KZ_CLI_OK) {
+		fprintf(stderr, "kizuna: %s: lines %lu-%lu not imported: %s: %s\n",
+			im->fname, b->first, b->last, kz_cli_strerror(b->rc),
+			b->msg);
+		ex = b->rc == KZ_CLI_ECONFIG ? KZ_CLI_EXIT_USAGE
+					     : KZ_CLI_EXIT_HTTP;
+	} else if (b->status != 200) {
+		/* The server refused the whole batch: nothing of it applied. */
+		fprintf(stderr, "kizuna: %s: lines %lu-%lu not imported: %s\n",
+			im->fname, b->first, b->last, b->msg);
+		ex = b->status == 503 ? KZ_CLI_EXIT_UNREACHABLE
+				      : KZ_CLI_EXIT_HTTP;
+	} else if (b->ans == NULL) {
 		fprintf(stderr,
 			"kizuna: %s: lines %lu-%lu: the answer is not an "
 			"import result\n",
-			im->fname, im->first, last);
-		json_decref(ans);
+			im->fname, b->first, b->last);
 		ex = KZ_CLI_EXIT_INDOUBT;
-		goto out_resp;
 	}
+	if (ex != 0) {
+		if (im->nfails < KZ_CLI_IMPORT_MAX_IN_FLIGHT) {
+			im->fails[im->nfails].first = b->first;
+			im->fails[im->nfails].last = b->last;
+			im->fails[im->nfails].in_doubt =
+				ex == KZ_CLI_EXIT_INDOUBT;
+			im->nfails++;
+		}
+		im->stop = kz_cli__worse_exit(im->stop, ex);
+		return;
+	}
+	rej = json_object_get(b->ans, "rejected");
 	im->accepted += (unsigned long long)json_integer_value(
-		json_object_get(ans, "accepted"));
+		json_object_get(b->ans, "accepted"));
 	for (i = 0; i < json_array_size(rej); i++) {
 		json_t *r = json_array_get(rej, i);
 		kz_cli__rejection(
@@ -607,12 +789,19 @@ static int kz_cli__send(kz_cli__imp *im)
 		im->rejected++;
 		im->worst = KZ_CLI_EXIT_HTTP;
 	}
-	if (im->o->check_duplicates && !im->o->dry_run)
-		kz_cli__duplicates(im, json_object_get(ans, "ids"));
+	if (b->dups_len > 0) {
+		kz_cli__clear_progress(im);
+		fwrite(b->dups, 1, b->dups_len, stderr);
+	}
+	im->duplicates += b->ndups;
+	free(b->dups);
+	b->dups = NULL;
+	b->dups_len = 0;
+	b->ndups = 0;
 	if (im->o->json) {
-		json_object_set_new(ans, "first_line", json_integer(im->first));
-		json_object_set_new(ans, "last_line", json_integer(last));
-		char *s = json_dumps(ans, JSON_COMPACT);
+		json_object_set_new(b->ans, "first_line", json_integer(b->first));
+		json_object_set_new(b->ans, "last_line", json_integer(b->last));
+		char *s = json_dumps(b->ans, JSON_COMPACT);
 		/* Flushed per batch: a reader of stdout sees each answer as
 		 * it comes, never cut by what goes to stderr meanwhile. */
 		if (s != NULL) {
@@ -621,36 +810,121 @@ static int kz_cli__send(kz_cli__imp *im)
 		}
 		free(s);
 	}
-	json_decref(ans);
-out_resp:
-	kz_cli_response_free(&resp);
-out:
-	im->batch_rows = 0;
-	im->len = 0;
-	if (ex != 0) {
-		im->stop = ex;
-		return ex;
-	}
+	json_decref(b->ans);
+	b->ans = NULL;
 	kz_cli__progress(im, 0);
+}
+
+/* Reports, in file order, every batch whose outcome is known, first
+ * waiting until every batch numbered below upto is reported. After a
+ * failure, a batch that no sender took is reported as not sent. */
+static void kz_cli__reap(kz_cli__imp *im, unsigned long long upto)
+{
+	pthread_mutex_lock(&im->mu);
+	while (im->reported < im->next) {
+		kz_cli__batch *b = &im->slots[im->reported % im->nslots];
+		int sent;
+		if (b->state == KZ_CLI__DONE) {
+			sent = 1;
+		} else if (b->state == KZ_CLI__QUEUED && im->failed) {
+			sent = 0; /* and no sender will take it now */
+		} else if (im->reported < upto) {
+			pthread_cond_wait(&im->done, &im->mu);
+			continue;
+		} else {
+			break;
+		}
+		pthread_mutex_unlock(&im->mu);
+		kz_cli__report(im, b, sent);
+		pthread_mutex_lock(&im->mu);
+		b->state = KZ_CLI__FREE;
+		im->reported++;
+	}
+	pthread_mutex_unlock(&im->mu);
+}
+
+/* Hands the batch being built to the senders and starts the next one in
+ * the next slot, once the batch that slot held is reported. Returns 1
+ * when the import stops: a batch failed, so nothing more is read (the
+ * batch being built is then not sent), else 0. */
+static int kz_cli__queue(kz_cli__imp *im)
+{
+	kz_cli__batch *b = im->cur;
+	int failed;
+
+	if (b->rows == 0 && b->nrej == 0)
+		return 0;
+	b->last = im->next_line - 1;
+	pthread_mutex_lock(&im->mu);
+	failed = im->failed;
+	if (!failed) {
+		b->state = KZ_CLI__QUEUED;
+		im->next++;
+		pthread_cond_signal(&im->work);
+	}
+	pthread_mutex_unlock(&im->mu);
+	if (failed)
+		return 1;
+	kz_cli__reap(im, im->next + 1 > im->nslots ? im->next + 1 - im->nslots
+						   : 0);
+	im->cur = &im->slots[im->next % im->nslots];
+	im->cur->rows = 0;
+	im->cur->len = 0;
+	pthread_mutex_lock(&im->mu);
+	failed = im->failed;
+	pthread_mutex_unlock(&im->mu);
+	return failed || im->stop != 0;
+}
+
+/* Keeps a record the reader refused, for the report of the batch after
+ * it. Returns 0, or 1 when the import stops. */
+static int kz_cli__local_rejection(kz_cli__imp *im, unsigned long line,
+				   const char *msg)
+{
+	kz_cli__batch *b = im->cur;
+	char *m;
+	if (b->nrej == b->rejcap) {
+		size_t c = b->rejcap ? 2 * b->rejcap : 16;
+		kz_cli__local_rej *r = realloc(b->rej, c * sizeof(*r));
+		if (r == NULL)
+			goto err_oom;
+		b->rej = r;
+		b->rejcap = c;
+	}
+	m = strdup(msg);
+	if (m == NULL)
+		goto err_oom;
+	b->rej[b->nrej].line = line;
+	b->rej[b->nrej].msg = m;
+	b->nrej++;
+	/* A long run of refused records goes out as a batch of its own
+	 * (nothing to send): the reader's memory stays bounded. */
+	if (b->nrej >= KZ_CLI__IMPORT_MAX_ROWS)
+		return kz_cli__queue(im);
 	return 0;
+err_oom:
+	fprintf(stderr, "kizuna: out of memory\n");
+	im->stop = KZ_CLI_EXIT_HTTP;
+	return 1;
 }
 
 static int kz_cli__append(kz_cli__imp *im, const char *s, size_t n)
 {
-	if (im->len + n + 1 > im->cap) {
-		size_t c = im->cap ? im->cap : 65536;
-		char *b;
-		while (c < im->len + n + 1)
+	kz_cli__batch *b = im->cur;
+	if (b->len + n + 1 > b->cap) {
+		size_t c = b->cap ? b->cap : 65536;
+		char *nb;
+		while (c < b->len + n + 1)
 			c *= 2;
-		b = realloc(im->body, c);
-		if (b == NULL)
+		nb = realloc(b->body, c);
+		if (nb == NULL)
 			return -1;
-		im->body = b;
-		im->cap = c;
+		b->body = nb;
+		b->cap = c;
 	}
-	memcpy(im->body + im->len, s, n);
-	im->len += n;
-	im->body[im->len] = '\0';
+	memcpy(b->body + b->len, s, n);
+	b->len += n;
+	b->body[b->len] = '\0';
 	return 0;
 }
 
@@ -719,6 +993,7 @@ static int kz_cli__on_record(void *ud, unsigned long line, char *const *f,
 			     const size_t *lens, size_t n, const char *perr)
 {
 	kz_cli__imp *im = ud;
+	kz_cli__batch *b;
 	size_t i, lfs = 0, emitted = 0;
 	int first = 1;
 	char msg[96];
@@ -727,25 +1002,23 @@ static int kz_cli__on_record(void *ud, unsigned long line, char *const *f,
 		return kz_cli__on_header(im, f, lens, n, perr);
 	im->rows++;
 	if (perr != NULL || n != im->ncols) {
-		/* Rejected here; the batch is cut so that each batch covers
+		/* Refused here; the batch is cut so that each batch covers
 		 * consecutive lines of the file. */
-		if (kz_cli__send(im) != 0)
+		if (im->cur->rows > 0 && kz_cli__queue(im) != 0)
 			return 1;
 		if (perr == NULL)
 			snprintf(msg, sizeof(msg),
 				 "%zu fields, but the header has %zu", n,
 				 im->ncols);
-		kz_cli__rejection(im, line, NULL, perr ? perr : msg);
-		im->rejected++;
-		im->worst = KZ_CLI_EXIT_HTTP;
-		return 0;
+		return kz_cli__local_rejection(im, line, perr ? perr : msg);
 	}
-	if (im->batch_rows == 0) {
-		im->len = 0;
+	b = im->cur;
+	if (b->rows == 0) {
+		b->len = 0;
 		if (kz_cli__append(im, im->hdr, im->hdr_len) != 0 ||
 		    kz_cli__append(im, "\n", 1) != 0)
 			goto err_oom;
-		im->first = im->next_line = line;
+		b->first = im->next_line = line;
 	}
 	/* Blank lines between records stay blank lines: the server counts
 	 * them, so its line numbers stay those of the file. */
@@ -761,7 +1034,7 @@ static int kz_cli__on_record(void *ud, unsigned long line, char *const *f,
 		if (!first && kz_cli__append(im, ",", 1) != 0)
 			goto err_oom;
 		first = 0;
-		if (kz_csv_append_field(&im->body, &im->len, &im->cap, f[i],
+		if (kz_csv_append_field(&b->body, &b->len, &b->cap, f[i],
 					lens[i]) != 0)
 			goto err_oom;
 	}
@@ -770,10 +1043,10 @@ static int kz_cli__on_record(void *ud, unsigned long line, char *const *f,
 		if (kz_cli__append(im, "\n", 1) != 0)
 			goto err_oom;
 	im->next_line = line + (unsigned long)lfs + 1;
-	im->batch_rows++;
-	if (im->batch_rows >= (size_t)im->o->batch ||
-	    im->len >= KZ_CLI__IMPORT_MAX_BODY)
-		return kz_cli__send(im) != 0;
+	b->rows++;
+	if (b->rows >= (size_t)im->o->batch ||
+	    b->len >= KZ_CLI__IMPORT_MAX_BODY)
+		return kz_cli__queue(im);
 	return 0;
 err_oom:
 	fprintf(stderr, "kizuna: out of memory\n");
@@ -781,10 +1054,98 @@ err_oom:
 	return 1;
 }
 
+/* Opens the senders' clients (the first is cli) and starts their threads.
+ * 0, or an exit code having said why. */
+static int kz_cli__senders_start(kz_cli__imp *im, kz_cli *cli,
+				 kz_cli__sender *s, size_t n)
+{
+	char err[512];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		s[i].im = im;
+		if (i == 0) {
+			s[i].cli = cli;
+			continue;
+		}
+		rc = kz_cli_open(im->o->cli_opts, &s[i].cli, err, sizeof(err));
+		if (rc != KZ_CLI_OK) {
+			fprintf(stderr, "kizuna: %s\n", err);
+			return rc == KZ_CLI_ENOMEM ? KZ_CLI_EXIT_HTTP
+						   : KZ_CLI_EXIT_USAGE;
+		}
+		s[i].own = 1;
+	}
+	for (i = 0; i < n; i++) {
+		if (pthread_create(&s[i].thread, NULL, kz_cli__sender_main,
+				   &s[i]) != 0) {
+			fprintf(stderr,
+				"kizuna: cannot start a sender thread\n");
+			return KZ_CLI_EXIT_HTTP;
+		}
+		s[i].started = 1;
+	}
+	return 0;
+}
+
+/* Lets the senders return once idle, waits for them, closes the clients
+ * opened here. */
+static void kz_cli__senders_stop(kz_cli__imp *im, kz_cli__sender *s,
+				 size_t n)
+{
+	size_t i;
+	pthread_mutex_lock(&im->mu);
+	im->closing = 1;
+	pthread_cond_broadcast(&im->work);
+	pthread_mutex_unlock(&im->mu);
+	for (i = 0; i < n; i++) {
+		if (s[i].started)
+			pthread_join(s[i].thread, NULL);
+		s[i].started = 0;
+		if (s[i].own)
+			kz_cli_close(s[i].cli);
+		s[i].own = 0;
+		s[i].cli = NULL;
+	}
+}
+
+/* What the user is told when the import stopped early: the lines read but
+ * not sent, where sending stopped, and (when more than one batch failed)
+ * every failed batch again. */
+static void kz_cli__stopped(kz_cli__imp *im, int failed)
+{
+	size_t i;
+	if (im->unsent_first != 0 && failed)
+		fprintf(stderr,
+			"kizuna: %s: lines %lu-%lu were not sent; nothing "
+			"after line %lu was sent\n",
+			im->fname, im->unsent_first, im->unsent_last,
+			im->sent_last);
+	else if (im->unsent_first != 0)
+		fprintf(stderr, "kizuna: %s: lines %lu-%lu were not sent\n",
+			im->fname, im->unsent_first, im->unsent_last);
+	else if (failed)
+		fprintf(stderr, "kizuna: %s: nothing after line %lu was sent\n",
+			im->fname, im->sent_last);
+	if (im->nfails < 2)
+		return;
+	fprintf(stderr, "kizuna: %s: %zu batches failed:", im->fname,
+		im->nfails);
+	for (i = 0; i < im->nfails; i++)
+		fprintf(stderr, "%s lines %lu-%lu (%s)", i ? "," : "",
+			im->fails[i].first, im->fails[i].last,
+			im->fails[i].in_doubt ? "outcome unknown"
+					      : "not imported");
+	fputc('\n', stderr);
+}
+
 int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 {
 	kz_cli_import_opts opts = *o;
 	kz_cli__imp im;
+	kz_cli__sender *senders = NULL;
+	size_t nsenders = 0, i;
 	kz_cli_conv *conv = NULL;
 	kz_csv *p = NULL;
 	FILE *f = stdin;
@@ -792,8 +1153,9 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 	char err[512], *buf = NULL;
 	const char *out;
 	size_t n, outlen;
-	unsigned long long bad;
-	int ex, rv = 0;
+	unsigned long long bad = 0;
+	unsigned long bad_line = 0;
+	int ex, rv = 0, bad_bytes = 0, failed, sync_ok = 0;
 	double el;
 
 	/* 200, not more: a batch is applied in one go on the node's loop,
@@ -805,8 +1167,15 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 		opts.batch = KZ_CLI_IMPORT_DEFAULT_BATCH;
 	if (opts.batch > KZ_CLI__IMPORT_MAX_ROWS)
 		opts.batch = KZ_CLI__IMPORT_MAX_ROWS;
+	/* More senders need clients of their own, so the options to open
+	 * them with; see the top of this file for the default of 2. */
+	if (opts.in_flight <= 0)
+		opts.in_flight = KZ_CLI_IMPORT_DEFAULT_IN_FLIGHT;
+	if (opts.in_flight > KZ_CLI_IMPORT_MAX_IN_FLIGHT)
+		opts.in_flight = KZ_CLI_IMPORT_MAX_IN_FLIGHT;
+	if (opts.cli_opts == NULL)
+		opts.in_flight = 1;
 	memset(&im, 0, sizeof(im));
-	im.cli = cli;
 	im.o = &opts;
 	im.fname = strcmp(o->file, "-") == 0 ? "(stdin)" : o->file;
 	im.tty = isatty(STDERR_FILENO);
@@ -838,11 +1207,29 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 	/* 64 KiB a field: a record then stays far below the server's 4 MB
 	 * even with every column full (its own limits are 512 bytes). */
 	p = kz_csv_new(1, 64u << 10, 64, kz_cli__on_record, &im);
-	if (buf == NULL || p == NULL) {
+	im.nslots = (size_t)opts.in_flight + 1;
+	im.slots = calloc(im.nslots, sizeof(*im.slots));
+	senders = calloc((size_t)opts.in_flight, sizeof(*senders));
+	if (buf == NULL || p == NULL || im.slots == NULL || senders == NULL) {
 		fprintf(stderr, "kizuna: out of memory\n");
 		ex = KZ_CLI_EXIT_HTTP;
 		goto done;
 	}
+	im.cur = &im.slots[0];
+	if (pthread_mutex_init(&im.mu, NULL) != 0 ||
+	    pthread_cond_init(&im.work, NULL) != 0 ||
+	    pthread_cond_init(&im.done, NULL) != 0) {
+		fprintf(stderr, "kizuna: cannot create a mutex\n");
+		ex = KZ_CLI_EXIT_HTTP;
+		goto done;
+	}
+	sync_ok = 1;
+	/* Seeded once here, not by the first object a thread makes. */
+	json_object_seed(0);
+	nsenders = (size_t)opts.in_flight;
+	ex = kz_cli__senders_start(&im, cli, senders, nsenders);
+	if (ex != 0)
+		goto done;
 	im.t0 = im.last_progress = kz_cli__mono();
 	for (;;) {
 		int final;
@@ -860,16 +1247,11 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 				rv = kz_csv_feed(p, out, outlen);
 			/* The records before the bad bytes are good: sent. */
 			if (rv == 0 && im.stop == 0 && im.have_header)
-				kz_cli__send(&im);
+				rv = kz_cli__queue(&im);
 			if (rv == 0 && im.stop == 0) {
-				fprintf(stderr,
-					"kizuna: %s:%lu: not valid %s (byte "
-					"%llu of the file); lines before "
-					"this record were read\n",
-					im.fname, kz_csv_line(p),
-					o->encoding ? o->encoding : "utf-8",
-					bad);
-				im.stop = KZ_CLI_EXIT_HTTP;
+				/* Said once the batches before it are. */
+				bad_bytes = 1;
+				bad_line = kz_csv_line(p);
 			}
 			break;
 		}
@@ -878,7 +1260,7 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 		if (final)
 			break;
 	}
-	if (im.stop == 0 && rv == 0) {
+	if (im.stop == 0 && rv == 0 && !bad_bytes) {
 		rv = kz_csv_finish(p);
 		if (rv == 0 && im.stop == 0 && !im.have_header) {
 			fprintf(stderr, "kizuna: %s: no header line\n",
@@ -886,16 +1268,30 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 			im.stop = KZ_CLI_EXIT_USAGE;
 		}
 		if (rv == 0 && im.stop == 0)
-			kz_cli__send(&im);
+			kz_cli__queue(&im);
 	} else if (im.stop == 0 && rv < 0) {
 		fprintf(stderr, "kizuna: out of memory\n");
 		im.stop = KZ_CLI_EXIT_HTTP;
 	}
-	if (im.stop != 0 && im.batch_rows > 0)
-		fprintf(stderr, "kizuna: %s: lines %lu-%lu were not sent\n",
-			im.fname, im.first, im.next_line - 1);
-	if (im.tty && im.progress_shown)
-		fputs("\r\033[K", stderr);
+	/* Every batch queued is answered (or, after a failure, not taken),
+	 * and reported in file order. */
+	kz_cli__reap(&im, im.next);
+	kz_cli__senders_stop(&im, senders, nsenders);
+	failed = im.failed;
+	/* What was being built when the import stopped was not sent. */
+	im.cur->last = im.next_line - 1;
+	kz_cli__report(&im, im.cur, 0);
+	kz_cli__clear_progress(&im);
+	if (bad_bytes) {
+		fprintf(stderr,
+			"kizuna: %s:%lu: not valid %s (byte %llu of the "
+			"file); lines before this record were read\n",
+			im.fname, bad_line, o->encoding ? o->encoding : "utf-8",
+			bad);
+		im.stop = kz_cli__worse_exit(im.stop, KZ_CLI_EXIT_HTTP);
+	}
+	if (im.stop != 0)
+		kz_cli__stopped(&im, failed);
 	el = kz_cli__mono() - im.t0;
 	fprintf(stderr,
 		"kizuna: import %s: %llu rows, %llu accepted, %llu rejected, "
@@ -910,9 +1306,25 @@ int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o)
 			im.fname, im.duplicates);
 	ex = kz_cli__worse_exit(im.worst, im.stop);
 done:
+	if (sync_ok) {
+		kz_cli__senders_stop(&im, senders, nsenders);
+		pthread_cond_destroy(&im.done);
+		pthread_cond_destroy(&im.work);
+		pthread_mutex_destroy(&im.mu);
+	}
+	for (i = 0; im.slots != NULL && i < im.nslots; i++) {
+		size_t k;
+		for (k = 0; k < im.slots[i].nrej; k++)
+			free(im.slots[i].rej[k].msg);
+		free(im.slots[i].rej);
+		free(im.slots[i].body);
+		free(im.slots[i].dups);
+		json_decref(im.slots[i].ans);
+	}
+	free(im.slots);
+	free(senders);
 	kz_csv_free(p);
 	free(buf);
-	free(im.body);
 	free(im.hdr);
 	free(im.cols);
 	if (f != NULL && f != stdin)

@@ -2,25 +2,30 @@
  * import_csv.h — `kizuna import csv`: a municipal register extract (CSV,
  * UTF-8 or Shift_JIS) streamed into POST /v1/import/csv in batches.
  *
- * Owns the file, an iconv converter, a kz_csv reader (storage/kz_csv.h)
- * and the batch being built. Happy path: read 64 KiB, convert to UTF-8,
- * parse; the header's names are mapped to register fields (--map); each
- * record is written again as CSV under the mapped header (columns not
- * imported left out) into the batch body; a full batch (--batch records,
- * or 2 MB) is sent with first_line = its first record's line in the file,
- * so the server's rejections name lines of the user's file; blank lines
- * inside a batch are kept as blank lines for the same reason. Progress goes
- * to stderr (every 0.5 s on a terminal, every 5 s otherwise), then a
- * summary; each rejected record as FILE:LINE: column: message.
+ * Owns the file, an iconv converter, a kz_csv reader (storage/kz_csv.h),
+ * in_flight + 1 batch buffers, and in_flight sender threads with a client
+ * each. Happy path: read 64 KiB, convert to UTF-8, parse; the header's
+ * names are mapped to register fields (--map); each record is written
+ * again as CSV under the mapped header (columns not imported left out)
+ * into the batch body; a full batch (--batch records, or 2 MB) is queued
+ * and sent by a free sender with first_line = its first record's line in
+ * the file, so the server's rejections name lines of the user's file;
+ * blank lines inside a batch are kept as blank lines for the same reason.
+ * Up to in_flight batches are sent and not yet answered. Answers are
+ * reported in file order: progress on stderr (every 0.5 s on a terminal,
+ * every 5 s otherwise), each rejected record as FILE:LINE: column:
+ * message, each --json answer as a line on stdout; then a summary.
  *
  * Failure modes: a record the reader cannot parse is rejected here, with
  * its line, and the batch is cut there (a batch covers consecutive lines).
- * A batch that no node answered, or that a node refused whole, stops the
- * import and names the lines not imported. A batch sent whose outcome is
- * unknown (the library's KZ_CLI_EINDOUBT: sent, then the connection or the
- * leader was lost) is never re-sent: the import stops and names the lines
- * in doubt. The library retries another node by itself only when nothing
- * can have been proposed (refused connection, 503 no_leader).
+ * A batch that no node answered, that a node refused whole, or whose
+ * outcome is unknown (the library's KZ_CLI_EINDOUBT: sent, then the
+ * connection or the leader was lost) stops the import: nothing more is
+ * sent, the batches in flight with it are waited for, and each batch not
+ * imported or in doubt is named with its lines, then the lines read but
+ * not sent. A batch in doubt is never re-sent. The library retries another
+ * node by itself only when nothing can have been proposed (refused
+ * connection, 503 no_leader).
  */
 #ifndef KZ_CLI_IMPORT_CSV_H
 #define KZ_CLI_IMPORT_CSV_H
@@ -87,6 +92,10 @@ int kz_cli_import_csv_line(const json_t *rec, char **buf, size_t *len,
 
 /* Records per call unless --batch says otherwise (see import_csv.c). */
 #define KZ_CLI_IMPORT_DEFAULT_BATCH 200
+/* Batches sent and not yet answered, unless --in-flight says otherwise,
+ * and the most it may say (see import_csv.c). */
+#define KZ_CLI_IMPORT_DEFAULT_IN_FLIGHT 2
+#define KZ_CLI_IMPORT_MAX_IN_FLIGHT 8
 
 typedef struct kz_cli_import_opts {
 	const char *file;     /* "-": standard input */
@@ -95,13 +104,20 @@ typedef struct kz_cli_import_opts {
 	int ignore_unknown;
 	int dry_run;
 	long batch;           /* records per call; 0: the default */
+	long in_flight;       /* batches in flight (1..8); 0: the default */
 	int json;             /* each batch's answer as a JSON line on stdout */
 	int check_duplicates; /* name possible duplicates of each new record */
+	/* The options cli was opened with: each sender after the first opens
+	 * a client of its own with them (a kz_cli is one thread's). NULL:
+	 * one batch in flight, whatever in_flight says. Borrowed. */
+	const kz_cli_opts *cli_opts;
 } kz_cli_import_opts;
 
-/* Runs the import through cli. Returns the CLI's exit code: 0 every
- * record accepted, 1 a record was rejected (or a batch refused), 2 usage
- * (unreadable file, unmapped columns), 3 unreachable, 4 a batch in doubt. */
+/* Runs the import through cli (one sender's client; the caller keeps it,
+ * and must not use it until this returns). Returns the CLI's exit code: 0
+ * every record accepted, 1 a record was rejected (or a batch refused), 2
+ * usage (unreadable file, unmapped columns), 3 unreachable, 4 a batch in
+ * doubt; after a failure, the worst of the batches in flight with it. */
 int kz_cli_import_csv(kz_cli *cli, const kz_cli_import_opts *o);
 
 #endif /* KZ_CLI_IMPORT_CSV_H */

@@ -1269,7 +1269,9 @@ int main(int argc, char **argv)
 		io.dry_run = args.dry_run;
 		io.check_duplicates = args.check_duplicates;
 		io.batch = args.batch;
+		io.in_flight = args.in_flight;
 		io.json = args.json;
+		io.cli_opts = &opts;
 		ex = kz_cli_import_csv(ctx.cli, &io);
 		break;
 	}

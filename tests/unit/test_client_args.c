@@ -663,6 +663,19 @@ Test(client_args, import_csv, .init = clear_env)
 		     KZ_CLI_ARGS_USAGE);
 	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--batch", "0"),
 		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--in-flight", "3"),
+		     KZ_CLI_ARGS_OK, "%s", err);
+	cr_assert_eq(a.in_flight, 3);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f"), KZ_CLI_ARGS_OK, "%s",
+		     err);
+	cr_assert_eq(a.in_flight, 0, "not given: the import's default");
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--in-flight", "9"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert(strstr(err, "--in-flight: want 1..8") != NULL, "%s", err);
+	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--in-flight", "0"),
+		     KZ_CLI_ARGS_USAGE);
+	cr_assert_eq(PARSE(&a, "import", "pfif", "f", "--in-flight", "2"),
+		     KZ_CLI_ARGS_USAGE, "--in-flight is for csv");
 	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--map", "氏名"),
 		     KZ_CLI_ARGS_USAGE);
 	cr_assert_eq(PARSE(&a, "import", "csv", "f", "--map", "=name"),

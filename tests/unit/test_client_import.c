@@ -237,10 +237,73 @@ static pid_t silent_server(int *port)
 	return pid;
 }
 
+/* A child like silent_server that keeps each request's connection open
+ * until it holds `want` requests read whole (or 10 s passed), then closes
+ * them all: that many batches are in flight at once, and every one of
+ * them is in doubt. *port is set. */
+static pid_t gathering_server(int *port, int want)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
+	pid_t pid;
+	cr_assert_geq(s, 0);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(s, 16), 0);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int held[16], nheld = 0;
+		alarm(10); /* a client that never sends `want`: the test fails */
+		while (nheld < want) {
+			char buf[65536];
+			size_t got = 0;
+			int c = accept(s, NULL, NULL);
+			if (c < 0)
+				_exit(0);
+			for (;;) {
+				ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
+				char *end, *cl;
+				if (n <= 0)
+					break;
+				got += (size_t)n;
+				buf[got] = '\0';
+				end = strstr(buf, "\r\n\r\n");
+				if (end == NULL)
+					continue;
+				cl = strcasestr(buf, "content-length:");
+				if ((long)got >= (long)(end + 4 - buf) +
+							 (cl ? atol(cl + 15) : 0) ||
+				    got == sizeof(buf) - 1)
+					break;
+			}
+			held[nheld++] = c;
+		}
+		while (nheld > 0)
+			close(held[--nheld]);
+		/* Later connections (there should be none) are closed too. */
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+			if (c < 0)
+				_exit(0);
+			close(c);
+		}
+	}
+	close(s);
+	return pid;
+}
+
 /* Runs the import of text (a CSV file made here) through endpoints with
- * stderr captured into err_out; returns the exit code. */
+ * stderr captured into err_out, in_flight batches at a time (each sender
+ * after the first opens a client of its own); returns the exit code. */
 static int run_import(const char *endpoints, const char *text, long batch,
-		      char *err_out, size_t cap)
+		      long in_flight, char *err_out, size_t cap)
 {
 	char path[] = "/tmp/kz_imp_XXXXXX", epath[] = "/tmp/kz_imp_err_XXXXXX";
 	int fd = mkstemp(path), efd = mkstemp(epath), saved, ex;
@@ -261,6 +324,8 @@ static int run_import(const char *endpoints, const char *text, long batch,
 	memset(&io, 0, sizeof(io));
 	io.file = path;
 	io.batch = batch;
+	io.in_flight = in_flight;
+	io.cli_opts = &o;
 	fflush(stderr);
 	saved = dup(2);
 	dup2(efd, 2);
@@ -292,7 +357,7 @@ Test(client_import, a_batch_sent_without_answer_stops_the_import_in_doubt)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	/* The first batch (lines 2-3) was sent and the connection dropped:
 	 * never sent again, nothing after it either. */
-	cr_assert_eq(run_import(url, five, 2, out, sizeof(out)), 4, "%s", out);
+	cr_assert_eq(run_import(url, five, 2, 1, out, sizeof(out)), 4, "%s", out);
 	cr_assert(strstr(out, "lines 2-3: outcome unknown") != NULL, "%s", out);
 	cr_assert(strstr(out, "nothing after line 3 was sent") != NULL, "%s",
 		  out);
@@ -309,6 +374,54 @@ Test(client_import, no_node_reachable_names_the_lines_not_imported)
 	kill(srv, SIGKILL); /* the port is free again: connections refused */
 	waitpid(srv, &st, 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	cr_assert_eq(run_import(url, five, 2, out, sizeof(out)), 3, "%s", out);
+	cr_assert_eq(run_import(url, five, 2, 1, out, sizeof(out)), 3, "%s", out);
 	cr_assert(strstr(out, "lines 2-3 not imported") != NULL, "%s", out);
+}
+
+Test(client_import, every_batch_in_flight_when_the_answers_fail_is_named)
+{
+	int port, st;
+	char url[64], out[8192];
+	pid_t srv = gathering_server(&port, 3);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	/* Batches of one record, three in flight: lines 2, 3 and 4 are all
+	 * sent before any answer, and all three connections then drop.
+	 * Each is named in doubt; line 5, already queued, is not sent. */
+	cr_assert_eq(run_import(url, five, 1, 3, out, sizeof(out)), 4, "%s",
+		     out);
+	cr_assert(strstr(out, "lines 2-2: outcome unknown") != NULL, "%s", out);
+	cr_assert(strstr(out, "lines 3-3: outcome unknown") != NULL, "%s", out);
+	cr_assert(strstr(out, "lines 4-4: outcome unknown") != NULL, "%s", out);
+	cr_assert(strstr(out, "lines 5-5 were not sent; nothing after line 4 "
+			      "was sent") != NULL,
+		  "%s", out);
+	cr_assert(strstr(out, "3 batches failed: lines 2-2 (outcome "
+			      "unknown), lines 3-3 (outcome unknown), lines "
+			      "4-4 (outcome unknown)") != NULL,
+		  "%s", out);
+	/* In file order. */
+	cr_assert(strstr(out, "lines 2-2") < strstr(out, "lines 3-3"), "%s",
+		  out);
+	cr_assert(strstr(out, "lines 3-3") < strstr(out, "lines 4-4"), "%s",
+		  out);
+	cr_assert(strstr(out, "0 accepted") != NULL, "%s", out);
+	kill(srv, SIGKILL);
+	waitpid(srv, &st, 0);
+}
+
+Test(client_import, unreachable_with_several_in_flight_names_each_batch)
+{
+	int port, st;
+	char url[64], out[8192];
+	pid_t srv = silent_server(&port);
+	kill(srv, SIGKILL); /* the port is free again: connections refused */
+	waitpid(srv, &st, 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	/* Each batch taken before the first failure is named, the rest is
+	 * not sent; exit 3 whichever got that far. */
+	cr_assert_eq(run_import(url, five, 1, 2, out, sizeof(out)), 3, "%s",
+		     out);
+	cr_assert(strstr(out, "lines 2-2 not imported") != NULL, "%s", out);
+	cr_assert(strstr(out, "were not sent; nothing after line") != NULL,
+		  "%s", out);
 }
