@@ -187,24 +187,31 @@ Test(client_import, shift_jis_fixture_matches_utf8_fixture)
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A child that accepts connections on a loopback port, reads each request
- * whole (headers and Content-Length bytes) and closes without answering:
- * the client has sent a write and learns nothing of it. *port is set. */
-static pid_t silent_server(int *port)
+/* A listening TCP socket on a free loopback port (*port). */
+static int loopback_listener(int *port, int backlog)
 {
 	struct sockaddr_in a;
 	socklen_t al = sizeof(a);
 	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
-	pid_t pid;
 	cr_assert_geq(s, 0);
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(s, 8), 0);
+	cr_assert_eq(listen(s, backlog), 0);
 	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
 	*port = ntohs(a.sin_port);
+	return s;
+}
+
+/* A child that accepts connections on a loopback port, reads each request
+ * whole (headers and Content-Length bytes) and closes without answering:
+ * the client has sent a write and learns nothing of it. *port is set. */
+static pid_t silent_server(int *port)
+{
+	int s = loopback_listener(port, 8);
+	pid_t pid;
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -243,19 +250,8 @@ static pid_t silent_server(int *port)
  * them is in doubt. *port is set. */
 static pid_t gathering_server(int *port, int want)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
+	int s = loopback_listener(port, 16);
 	pid_t pid;
-	cr_assert_geq(s, 0);
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(s, 16), 0);
-	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
-	*port = ntohs(a.sin_port);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
