@@ -205,6 +205,29 @@ static int loopback_listener(int *port, int backlog)
 	return s;
 }
 
+/* Reads one HTTP request from c whole (headers and Content-Length
+ * bytes), or until the peer stops sending. */
+static void read_request(int c)
+{
+	char buf[65536];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
+		char *end, *cl;
+		if (n <= 0)
+			return;
+		got += (size_t)n;
+		buf[got] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (end == NULL)
+			continue;
+		cl = strcasestr(buf, "content-length:");
+		if ((long)got >= (long)(end + 4 - buf) + (cl ? atol(cl + 15) : 0) ||
+		    got == sizeof(buf) - 1)
+			return;
+	}
+}
+
 /* A child that accepts connections on a loopback port, reads each request
  * whole (headers and Content-Length bytes) and closes without answering:
  * the client has sent a write and learns nothing of it. *port is set. */
@@ -216,27 +239,10 @@ static pid_t silent_server(int *port)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		for (;;) {
-			char buf[65536];
-			size_t got = 0;
-			long want = -1;
 			int c = accept(s, NULL, NULL);
 			if (c < 0)
 				_exit(0);
-			for (;;) {
-				ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
-				char *end, *cl;
-				if (n <= 0)
-					break;
-				got += (size_t)n;
-				buf[got] = '\0';
-				end = strstr(buf, "\r\n\r\n");
-				if (end == NULL)
-					continue;
-				cl = strcasestr(buf, "content-length:");
-				want = (long)(end + 4 - buf) + (cl ? atol(cl + 15) : 0);
-				if ((long)got >= want || got == sizeof(buf) - 1)
-					break;
-			}
+			read_request(c);
 			close(c);
 		}
 	}
@@ -258,27 +264,10 @@ static pid_t gathering_server(int *port, int want)
 		int held[16], nheld = 0;
 		alarm(10); /* a client that never sends `want`: the test fails */
 		while (nheld < want) {
-			char buf[65536];
-			size_t got = 0;
 			int c = accept(s, NULL, NULL);
 			if (c < 0)
 				_exit(0);
-			for (;;) {
-				ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
-				char *end, *cl;
-				if (n <= 0)
-					break;
-				got += (size_t)n;
-				buf[got] = '\0';
-				end = strstr(buf, "\r\n\r\n");
-				if (end == NULL)
-					continue;
-				cl = strcasestr(buf, "content-length:");
-				if ((long)got >= (long)(end + 4 - buf) +
-							 (cl ? atol(cl + 15) : 0) ||
-				    got == sizeof(buf) - 1)
-					break;
-			}
+			read_request(c);
 			held[nheld++] = c;
 		}
 		while (nheld > 0)
