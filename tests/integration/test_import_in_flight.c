@@ -225,8 +225,9 @@ Test(import_in_flight, three_in_flight_register_every_row_once,
     cr_assert(strstr(out, "pipe-r.csv: lines 2-101 not imported: 403") !=
                   NULL,
               "%s", out);
-    cr_assert(strstr(out, "were not sent; nothing after line ") != NULL, "%s",
-              out);
+    /* (A batch the reader had queued by then is named as not sent;
+     * whether it had is a race.) */
+    cr_assert(strstr(out, "nothing after line ") != NULL, "%s", out);
     cr_assert(strstr(out, "0 accepted") != NULL, "%s", out);
     free(out);
     seen = households_in(cw, "pipe-r");
