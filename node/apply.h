@@ -66,8 +66,9 @@ size_t kz_node_term_rung(size_t chars);
 /* A prefix's tag: the first KZ_NODE_TERM_TAG bytes of its blind term
  * (KZ_NODE_BLIND_HEX hex digits, lower case). */
 void kz_node_term_tag(const char *blind, char *out);
-/* The byte length of the first `chars` UTF-8 characters of s[0, len). */
-size_t kz_node_utf8_prefix(const char *s, size_t len, size_t chars);
+/* The byte length of the longest prefix of term[0, len) whose length in
+ * characters is a rung (the walk for_prefix_keys makes when indexing). */
+size_t kz_node_rung_prefix(const char *term, size_t len);
 
 /* A record id as it follows its term in the terms column family: every
  * byte b as 255 - b. Ids begin with their creation time, so the newest

@@ -129,12 +129,18 @@ static size_t next_rung(size_t chars)
     return (size_t)-1;
 }
 
-size_t kz_node_utf8_prefix(const char *s, size_t len, size_t chars)
+size_t kz_node_rung_prefix(const char *term, size_t len)
 {
-    size_t end = 0;
-    for (size_t c = 0; c < chars && end < len; c++)
-        end += utf8_len((unsigned char)s[end]);
-    return end > len ? len : end;
+    size_t end = 0, chars = 0, at_rung = 0;
+    while (end < len) {
+        end += utf8_len((unsigned char)term[end]);
+        if (end > len)
+            end = len;
+        chars++;
+        if (kz_node_term_rung(chars) == chars)
+            at_rung = end;
+    }
+    return at_rung;
 }
 
 void kz_node_term_tag(const char *blind, char *out)

@@ -163,12 +163,8 @@ static int name_prefix(kz_stor *st, struct kz_node_keys *keys,
 {
     char blind[KZ_NODE_BLIND_HEX], tag[KZ_NODE_TERM_TAG];
     size_t len = strlen(term), end = len;
-    if (keys->terms_format >= KZ_NODE_TERMS_LADDER) {
-        size_t chars = 0;
-        for (size_t i = 0; i < len; i++)
-            chars += ((unsigned char)term[i] & 0xC0) != 0x80;
-        end = kz_node_utf8_prefix(term, len, kz_node_term_rung(chars));
-    }
+    if (keys->terms_format >= KZ_NODE_TERMS_LADDER)
+        end = kz_node_rung_prefix(term, len);
     bool between = end < len; /* between two rungs: filter by the tag */
     if (between) {
         kz_node_keys_blind(keys, kind, term, len, blind);
