@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,15 @@ struct kz_node_audit_queue {
     uint64_t next_seq;
     struct entry *e;
     size_t n, cap;
+    off_t end; /* the file's size: where the next record goes */
+    /* Staged records, in the file's format with seq and CRC still to
+     * fill in (kz_node_audit_queue_begin), and the batch being written. */
+    unsigned char *stage;
+    size_t stage_len, stage_cap, stage_n;
+    unsigned char *io;
+    size_t io_len, io_cap, io_n;
+    uint64_t io_first_seq;
+    bool io_busy;
 };
 
 static uint32_t record_crc(const unsigned char *seq_be, const void *p,
@@ -148,7 +158,7 @@ int kz_node_audit_queue_open(struct kz_node_audit_queue **out,
             return KZ_EIO;
         }
     }
-    lseek(q->fd, good, SEEK_SET);
+    q->end = good;
     *out = q;
     return KZ_OK;
 }
@@ -162,33 +172,106 @@ void kz_node_audit_queue_close(struct kz_node_audit_queue *q)
     for (size_t i = 0; i < q->n; i++)
         free(q->e[i].payload);
     free(q->e);
+    free(q->stage);
+    free(q->io);
     free(q);
 }
 
-int kz_node_audit_queue_push(struct kz_node_audit_queue *q,
-                             const Kizuna__AuditContext *ctx)
+int kz_node_audit_queue_stage(struct kz_node_audit_queue *q,
+                              const Kizuna__AuditContext *ctx)
 {
     size_t len = kizuna__audit_context__get_packed_size(ctx);
     if (len > RECORD_MAX)
         return KZ_ETOOBIG;
-    unsigned char *buf = malloc(HEADER + len);
-    if (buf == NULL)
-        return KZ_ENOMEM;
-    kizuna__audit_context__pack(ctx, buf + HEADER);
-    uint64_t seq = q->next_seq;
-    kz_put_be32(buf, (uint32_t)len);
-    kz_put_be64(buf + 8, seq);
-    kz_put_be32(buf + 4, record_crc(buf + 8, buf + HEADER, len));
-    int rv = KZ_OK;
-    if (write(q->fd, buf, HEADER + len) != (ssize_t)(HEADER + len) ||
-        fdatasync(q->fd) != 0)
-        rv = KZ_EIO;
-    if (rv == KZ_OK)
-        rv = keep(q, seq, buf + HEADER, len);
-    if (rv == KZ_OK)
-        q->next_seq++;
-    free(buf);
-    return rv;
+    if (q->stage_len + HEADER + len > q->stage_cap) {
+        size_t cap = q->stage_cap ? q->stage_cap : 4096;
+        while (cap < q->stage_len + HEADER + len)
+            cap *= 2;
+        unsigned char *b = realloc(q->stage, cap);
+        if (b == NULL)
+            return KZ_ENOMEM;
+        q->stage = b;
+        q->stage_cap = cap;
+    }
+    unsigned char *rec = q->stage + q->stage_len;
+    kz_put_be32(rec, (uint32_t)len);
+    kizuna__audit_context__pack(ctx, rec + HEADER);
+    q->stage_len += HEADER + len;
+    q->stage_n++;
+    return KZ_OK;
+}
+
+size_t kz_node_audit_queue_staged(const struct kz_node_audit_queue *q)
+{
+    return q->stage_n;
+}
+
+int kz_node_audit_queue_begin(struct kz_node_audit_queue *q)
+{
+    if (q->io_busy || q->stage_n == 0)
+        return KZ_EINVAL;
+    /* seq and CRC now, in order: numbers are consecutive in the file */
+    q->io_first_seq = q->next_seq;
+    for (size_t off = 0; off < q->stage_len;) {
+        unsigned char *rec = q->stage + off;
+        uint32_t len = kz_get_be32(rec);
+        kz_put_be64(rec + 8, q->next_seq++);
+        /* the CRC covers seq | payload, which follow each other */
+        kz_put_be32(rec + 4, kz_stor_crc32c(rec + 8, 8 + (size_t)len));
+        off += HEADER + len;
+    }
+    unsigned char *b = q->io;
+    size_t cap = q->io_cap;
+    q->io = q->stage;
+    q->io_cap = q->stage_cap;
+    q->io_len = q->stage_len;
+    q->io_n = q->stage_n;
+    q->stage = b;
+    q->stage_cap = cap;
+    q->stage_len = q->stage_n = 0;
+    q->io_busy = true;
+    return KZ_OK;
+}
+
+int kz_node_audit_queue_write(struct kz_node_audit_queue *q)
+{
+    size_t done = 0;
+    while (done < q->io_len) {
+        ssize_t w = pwrite(q->fd, q->io + done, q->io_len - done,
+                           q->end + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return KZ_EIO;
+        done += (size_t)w;
+    }
+    return fdatasync(q->fd) == 0 ? KZ_OK : KZ_EIO;
+}
+
+int kz_node_audit_queue_end(struct kz_node_audit_queue *q, int status)
+{
+    if (!q->io_busy) /* begin refused: no batch */
+        return status != KZ_OK ? status : KZ_EINVAL;
+    q->io_busy = false;
+    if (status != KZ_OK) {
+        /* Not durable: gone, numbers and all, as if never staged. A torn
+         * tail left by a failed cut is cut at the next open. */
+        q->next_seq = q->io_first_seq;
+        if (ftruncate(q->fd, q->end) != 0)
+            kz_log(KZ_LOG_WARN, "audit queue: cannot cut a failed write",
+                   "error=%s", strerror(errno));
+        return status;
+    }
+    for (size_t off = 0; off < q->io_len;) {
+        const unsigned char *rec = q->io + off;
+        uint32_t len = kz_get_be32(rec);
+        int rv = keep(q, kz_get_be64(rec + 8), rec + HEADER, len);
+        if (rv != KZ_OK)
+            return rv; /* on disk: the next open reads it */
+        off += HEADER + len;
+    }
+    q->end += (off_t)q->io_len;
+    return KZ_OK;
 }
 
 int kz_node_audit_queue_command(struct kz_node_audit_queue *q,
@@ -267,12 +350,13 @@ int kz_node_audit_queue_trim(struct kz_node_audit_queue *q, uint64_t handed)
         return KZ_OK;
     memmove(q->e, q->e + drop, (q->n - drop) * sizeof *q->e);
     q->n -= drop;
-    if (q->n == 0) {
-        /* Everything is in the replicated log: start the file again. The
-         * queue numbers go on from next_seq. */
-        if (ftruncate(q->fd, FILE_HEADER) != 0 ||
-            lseek(q->fd, FILE_HEADER, SEEK_SET) != FILE_HEADER)
+    if (q->n == 0 && !q->io_busy) {
+        /* Everything is in the replicated log: start the file again (not
+         * while a batch is being written after the end). The queue
+         * numbers go on from next_seq. */
+        if (ftruncate(q->fd, FILE_HEADER) != 0)
             return KZ_EIO;
+        q->end = FILE_HEADER;
     }
     return KZ_OK;
 }

@@ -35,9 +35,24 @@ int kz_node_audit_queue_open(struct kz_node_audit_queue **out,
 uint64_t kz_node_audit_queue_id(const struct kz_node_audit_queue *q);
 void kz_node_audit_queue_close(struct kz_node_audit_queue *q);
 
-/* Appends one record and syncs it (fdatasync) before returning. */
-int kz_node_audit_queue_push(struct kz_node_audit_queue *q,
-                             const Kizuna__AuditContext *ctx);
+/* Group commit: records of reads arriving together share one write and one
+ * fdatasync, which may run on another thread while the loop goes on.
+ *   stage   packs a record in memory (not in the queue yet);
+ *   begin   numbers every staged record and makes them the batch to write
+ *           (KZ_EINVAL while one is being written, or none is staged);
+ *   write   writes the batch after the file's end and syncs it: blocking
+ *           I/O that touches nothing but the batch and the file, so it may
+ *           run on a worker thread between begin and end;
+ *   end     with write's status: on KZ_OK the records are in the queue (to
+ *           hand over); otherwise they are cut off the file and their
+ *           numbers reused, and the reads they record must not be
+ *           answered. Records staged meanwhile wait for the next begin. */
+int kz_node_audit_queue_stage(struct kz_node_audit_queue *q,
+                              const Kizuna__AuditContext *ctx);
+size_t kz_node_audit_queue_staged(const struct kz_node_audit_queue *q);
+int kz_node_audit_queue_begin(struct kz_node_audit_queue *q);
+int kz_node_audit_queue_write(struct kz_node_audit_queue *q);
+int kz_node_audit_queue_end(struct kz_node_audit_queue *q, int status);
 
 /* Records not yet handed over (queue number > handed), at most max, as a
  * packed kizuna.Command ready to seal and propose (AuditAppend with

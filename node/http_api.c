@@ -203,9 +203,22 @@ struct read_audits {
     unsigned in_flight;
 };
 
+/* Stale reads whose records wait for the audit queue's sync (group commit,
+ * audit_queue.h): those staged for the next write, and those in the write
+ * running on a worker thread. */
+struct stale_sync {
+    uv_work_t work;
+    struct kz_node *node;
+    struct pending *waiting, **tail;
+    struct pending *writing;
+    int status; /* kz_node_audit_queue_write's, set by the worker */
+    bool busy;
+};
+
 struct kz_node_http {
     struct caller caller;
     struct read_audits audits;
+    struct stale_sync stale;
     struct kz_node *node;
     SSL_CTX *ssl_ctx; /* the current context: gens->ctx */
     struct tls_gen *gens; /* current first, then older ones still in use */
@@ -2295,7 +2308,74 @@ static void on_read_index(kz_cons_req *creq, int status)
     pending_free(p);
 }
 
-/* A stale read: answered once its record is synced to the local queue. */
+static void send_audit_unavailable(struct kz_node *n, h2o_req_t *req,
+                                   const char *rid)
+{
+    send_error(n, req, rid, 503, "audit_unavailable",
+               "the access record of this read could not be written; "
+               "nothing was disclosed");
+}
+
+static void stale_sync_start(struct kz_node *n);
+
+static void stale_sync_work(uv_work_t *w)
+{
+    struct stale_sync *s = w->data;
+    s->status = kz_node_audit_queue_write(s->node->audit_q);
+}
+
+/* The batch is on disk (or not): answer its reads (or refuse them). */
+static void stale_sync_done(uv_work_t *w, int status)
+{
+    struct stale_sync *s = w->data;
+    struct kz_node *n = s->node;
+    int rv = kz_node_audit_queue_end(n->audit_q,
+                                     status == 0 ? s->status : KZ_EIO);
+    if (rv != KZ_OK)
+        kz_log(KZ_LOG_ERROR, "audit queue write failed, reads refused",
+               "error=%s", kz_strerror(rv));
+    struct pending *p = s->writing;
+    s->writing = NULL;
+    s->busy = false;
+    while (p != NULL) {
+        struct pending *next = p->next_audit;
+        if (p->req != NULL) {
+            if (rv == KZ_OK)
+                answer_send(n, p->req, &p->ans);
+            else
+                send_audit_unavailable(n, p->req, p->request_id);
+        }
+        pending_free(p);
+        p = next;
+    }
+    stale_sync_start(n);
+}
+
+/* Writes every staged record in one batch on a worker thread, unless a
+ * batch is being written: then they wait for it. */
+static void stale_sync_start(struct kz_node *n)
+{
+    struct stale_sync *s = &n->http->stale;
+    if (s->busy || s->waiting == NULL)
+        return;
+    /* Every waiting read staged one record, and no batch is in flight:
+     * begin cannot refuse. */
+    int rv = kz_node_audit_queue_begin(n->audit_q);
+    s->writing = s->waiting;
+    s->waiting = NULL;
+    s->tail = &s->waiting;
+    s->busy = true;
+    s->node = n;
+    s->work.data = s;
+    s->status = rv;
+    if (rv == KZ_OK && uv_queue_work(n->loop, &s->work, stale_sync_work,
+                                     stale_sync_done) == 0)
+        return;
+    stale_sync_done(&s->work, rv == KZ_OK ? UV_EIO : 0);
+}
+
+/* A stale read: answered once its record is synced to the local queue.
+ * Records of stale reads arriving together share one write and sync. */
 static void serve_stale(struct kz_node *n, h2o_req_t *req,
                         const struct route *r, const char *arg,
                         const char *rid)
@@ -2306,25 +2386,36 @@ static void serve_stale(struct kz_node *n, h2o_req_t *req,
     answer_init(&a);
     serve_read(n, req, r, arg, rid, (long long)st.ms_since_leader,
                &n->http->caller, &a);
-    if (audits_on(n, r) && a.status == 200) {
-        Kizuna__AuditContext ctx;
-        char **subj;
-        read_context(n, &n->http->caller, r, rid, arg, &a, &ctx, &subj);
-        uv_timeval64_t tv = {0, 0};
-        uv_gettimeofday(&tv);
-        ctx.has_at_ms = 1;
-        ctx.at_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
-        int rv = kz_node_audit_queue_push(n->audit_q, &ctx);
-        free(subj);
-        if (rv != KZ_OK) {
-            answer_free(&a);
-            send_error(n, req, rid, 503, "audit_unavailable",
-                       "the access record of this read could not be "
-                       "written; nothing was disclosed");
-            return;
-        }
+    if (!audits_on(n, r) || a.status != 200) {
+        answer_send(n, req, &a);
+        return;
     }
-    answer_send(n, req, &a);
+    Kizuna__AuditContext ctx;
+    char **subj;
+    read_context(n, &n->http->caller, r, rid, arg, &a, &ctx, &subj);
+    uv_timeval64_t tv = {0, 0};
+    uv_gettimeofday(&tv);
+    ctx.has_at_ms = 1;
+    ctx.at_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    struct pending *p = pending_new(n, req, r, arg, rid);
+    int rv = p != NULL ? kz_node_audit_queue_stage(n->audit_q, &ctx)
+                       : KZ_ENOMEM;
+    free(subj);
+    if (rv != KZ_OK) {
+        answer_free(&a);
+        if (p != NULL)
+            pending_free(p);
+        send_audit_unavailable(n, req, rid);
+        return;
+    }
+    p->ans = a; /* the answer waits with the request */
+    struct stale_sync *s = &n->http->stale;
+    if (s->tail == NULL)
+        s->tail = &s->waiting;
+    p->next_audit = NULL;
+    *s->tail = p;
+    s->tail = &p->next_audit;
+    stale_sync_start(n);
 }
 
 static int handle_read(struct kz_node *n, h2o_req_t *req,
