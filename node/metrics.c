@@ -43,6 +43,16 @@ static const uint64_t latency_le_us[KZ_NODE_LATENCY_BOUNDS] = {
 _Static_assert(RT_EXPORT_PFIF < KZ_NODE_ROUTE_SLOTS,
                "KZ_NODE_ROUTE_SLOTS must exceed every enum route_id");
 
+static void latency_observe(struct kz_node_latency *l, uint64_t us)
+{
+    unsigned i = 0;
+    while (i < KZ_NODE_LATENCY_BOUNDS && us > latency_le_us[i])
+        i++;
+    l->bucket[i]++;
+    l->count++;
+    l->sum_us += us;
+}
+
 void kz_node_metrics_http_observe(struct kz_node *n, int route, int status,
                                   uint64_t us)
 {
@@ -50,13 +60,12 @@ void kz_node_metrics_http_observe(struct kz_node *n, int route, int status,
         return;
     if (route < 0 || route >= KZ_NODE_ROUTE_SLOTS)
         route = 0;
-    struct kz_node_latency *l = &n->stats.http_latency[route][status / 100 - 1];
-    unsigned i = 0;
-    while (i < KZ_NODE_LATENCY_BOUNDS && us > latency_le_us[i])
-        i++;
-    l->bucket[i]++;
-    l->count++;
-    l->sum_us += us;
+    latency_observe(&n->stats.http_latency[route][status / 100 - 1], us);
+}
+
+void kz_node_metrics_loop_observe(struct kz_node *n, uint64_t us)
+{
+    latency_observe(&n->stats.loop_busy, us);
 }
 
 /* ------------------------------------------------------- the text buffer */
@@ -355,6 +364,14 @@ static void http_metrics(struct mbuf *b, struct kz_node *n,
                         l->sum_us, true);
         }
     }
+
+    family(b, "kizuna_event_loop_busy_seconds", "histogram",
+           "Each turn of the node's event loop: the time it spent working "
+           "rather than waiting for events. Every request the node holds "
+           "waits for a long turn (a raft log segment closed, a snapshot).");
+    hist_series(b, "kizuna_event_loop_busy_seconds", "", latency_le_us,
+                KZ_NODE_LATENCY_BOUNDS, s->loop_busy.bucket,
+                s->loop_busy.sum_us, true);
 
     gauge_u64(b, "kizuna_http_connections", "Open API connections.",
               s->conns_open);

@@ -39,5 +39,8 @@ int kz_node_metrics_render(struct kz_node *n,
  * sent, us the time from its arrival to the response. */
 void kz_node_metrics_http_observe(struct kz_node *n, int route, int status,
                                   uint64_t us);
+/* Counts one turn of the event loop that worked us microseconds in
+ * kizuna_event_loop_busy_seconds. */
+void kz_node_metrics_loop_observe(struct kz_node *n, uint64_t us);
 
 #endif

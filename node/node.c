@@ -12,6 +12,7 @@
 #include "node.h"
 #include "addrbook.h"
 #include "audit_queue.h"
+#include "metrics.h"
 #include "kizuna.pb-c.h"
 
 #include <errno.h>
@@ -597,6 +598,22 @@ static void on_probe_timer(uv_timer_t *t)
     }
 }
 
+/* Runs once a turn, before the loop waits for events: the turn since the
+ * last one took this long, of which uv_metrics_idle_time says how much was
+ * waiting. */
+static void on_loop_turn(uv_prepare_t *h)
+{
+    struct kz_node *n = h->data;
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(n->loop);
+    if (n->loop_turn_ns != 0) {
+        uint64_t wall = now - n->loop_turn_ns, waited = idle - n->loop_idle_ns;
+        kz_node_metrics_loop_observe(n, wall > waited ? (wall - waited) / 1000
+                                                      : 0);
+    }
+    n->loop_turn_ns = now;
+    n->loop_idle_ns = idle;
+}
+
 int kz_node_start(struct kz_node *n)
 {
     int rv = kz_cons_start(n->cons, n->errmsg, sizeof n->errmsg);
@@ -608,6 +625,12 @@ int kz_node_start(struct kz_node *n)
     uv_timer_init(n->loop, &n->probe_timer);
     n->probe_timer.data = n;
     uv_timer_start(&n->probe_timer, on_probe_timer, 500, 1000);
+    if (uv_loop_configure(n->loop, UV_METRICS_IDLE_TIME) == 0) {
+        uv_prepare_init(n->loop, &n->loop_probe);
+        n->loop_probe.data = n;
+        uv_prepare_start(&n->loop_probe, on_loop_turn);
+        uv_unref((uv_handle_t *)&n->loop_probe);
+    }
     return kz_node_http_start(n);
 }
 
@@ -623,6 +646,8 @@ void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *))
     n->stopped_cb = cb;
     uv_close((uv_handle_t *)&n->keys_timer, NULL);
     uv_close((uv_handle_t *)&n->probe_timer, NULL);
+    if (n->loop_probe.loop != NULL)
+        uv_close((uv_handle_t *)&n->loop_probe, NULL);
     kz_node_http_stop(n);
     kz_cons_close(n->cons, on_cons_closed, n);
 }

@@ -60,6 +60,9 @@ struct kz_node_stats {
     /* From a request's arrival to its response (send_body), by route id
      * (0: no route) and status class (status / 100 - 1); metrics.c. */
     struct kz_node_latency http_latency[KZ_NODE_ROUTE_SLOTS][5];
+    /* Each turn of the event loop: the time it worked, i.e. did not wait
+     * for events (node.c, on_loop_turn). */
+    struct kz_node_latency loop_busy;
 };
 
 struct kz_node {
@@ -99,6 +102,8 @@ struct kz_node {
         uint64_t failures;    /* probes that got no answer */
     } probes[KZ_CONS_MAX_PEERS];
     uv_timer_t probe_timer;
+    uv_prepare_t loop_probe; /* stats.loop_busy */
+    uint64_t loop_turn_ns, loop_idle_ns;
     /* Address book (addrbook.h): this file's 'node' lines, then the nodes
      * added through the API; only grows or changes in place. */
     struct kz_node_member book[KZ_CONS_MAX_PEERS];

@@ -274,6 +274,14 @@ Test(metrics, promtool_accepts_and_values_follow_the_cluster,
         /* A histogram's count is its +Inf bucket. */
         cr_assert_eq(value(b, "kizuna_proposal_duration_seconds_count"),
                      value(b, "kizuna_proposal_duration_seconds_bucket{le=\"+Inf\"}"));
+        /* The loop has turned, and its turns are measured. */
+        cr_assert_gt(value(b, "kizuna_event_loop_busy_seconds_count"), 0,
+                     "node %d", i);
+        cr_assert_eq(value(b, "kizuna_event_loop_busy_seconds_count"),
+                     value(b, "kizuna_event_loop_busy_seconds_bucket{le=\"+Inf\"}"));
+        cr_assert_geq(value(b, "kizuna_event_loop_busy_seconds_bucket{le=\"0.001\"}"),
+                      value(b, "kizuna_event_loop_busy_seconds_count") / 2,
+                      "node %d: most turns should take under 1 ms", i);
         /* Storage and process. */
         cr_assert_geq(value(b, "kizuna_rocksdb_sst_files_bytes"), 0);
         cr_assert_geq(value(b, "kizuna_rocksdb_write_stopped"), 0);
