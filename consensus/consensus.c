@@ -55,6 +55,17 @@
  * snapshot_policy). */
 #define CAUGHT_UP_VALID_MS 1500
 
+/* raft's log segments: 15 MB instead of raft 0.22's 8. Closing a segment
+ * destroys its kernel AIO context on the loop thread (UvWriterClose), and
+ * io_destroy waits for an RCU grace period: about 30 ms here, on every node
+ * at once since their logs are the same (kizuna_event_loop_busy_seconds).
+ * Larger segments close less often, but raft reports its free log space
+ * in KB in an unsigned short (uvUpdateCapacity): two prepared segments and
+ * up to two being written must stay under 64 MB, or the count wraps, falls
+ * below raft's 4 MB capacity threshold and every proposal is refused
+ * (32 MB segments did that). */
+#define RAFT_SEGMENT_BYTES (15u << 20)
+
 enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE, REQ_SNAPSHOT };
 enum req_flag {
     FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
@@ -2000,6 +2011,7 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
                  c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
         goto err_after_transport;
     }
+    raft_uv_set_segment_size(&c->io, RAFT_SEGMENT_BYTES);
     c->rfsm.version = 1;
     c->rfsm.data = c;
     c->rfsm.apply = fsm_apply;

@@ -319,6 +319,34 @@ Test(consensus, proposals_on_leader_and_follower_apply_everywhere)
     }
 }
 
+/* 40 MB of entries: raft closes several log segments and prepares new
+ * ones on the way. Its free-space count (KB in an unsigned short) must not
+ * wrap with our segment size, or it refuses every proposal (NOSPACE). */
+Test(consensus, proposals_go_on_across_log_segments)
+{
+    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
+    int l = leader_index();
+    size_t len = 1u << 20;
+    char *big = malloc(len + 1);
+    cr_assert_not_null(big);
+    struct call c;
+    for (int i = 0; i < 40; i++) {
+        memset(big, 'a' + i % 26, len);
+        big[len] = '\0';
+        memset(&c, 0, sizeof c);
+        c.req.data = &c;
+        int rv = kz_cons_propose(nodes[l].c, &c.req, big, len, on_call);
+        cr_assert_eq(rv, KZ_OK, "entry %d refused: %s", i, kz_strerror(rv));
+        cr_assert(run_until(fired, &c, 10000), "entry %d never committed", i);
+        cr_assert_eq(c.status, 0, "entry %d: %s", i, kz_strerror(c.status));
+    }
+    free(big);
+    for (int i = 0; i < N; i++) {
+        struct applied_at a = {i, c.index};
+        cr_assert(run_until(node_applied, &a, 10000), "node %d behind", i + 1);
+    }
+}
+
 Test(consensus, read_index_on_follower_sees_prior_writes)
 {
     cr_assert(run_until(has_leader, NULL, 10000));
