@@ -264,6 +264,10 @@ struct kz_cons_counters {
     /* Times this follower heard its leader's channel close and shortened
      * its election timeout (see on_peer_gone in consensus.c). */
     uint64_t leader_channel_lost;
+    /* Empty entries this leader appended so that followers learn a commit
+     * they wait for without waiting for a heartbeat (nudge_commit in
+     * consensus.c). */
+    uint64_t commit_nudges;
     /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
      * that succeeded: microseconds from the call to the callback, the
      * round trip to the leader included when forwarded. Proposals served

@@ -310,6 +310,11 @@ static void raft_metrics(struct mbuf *b, struct kz_node *n)
                 "Times this follower saw its leader close its connection "
                 "and shortened its election timeout to elect another.",
                 c.leader_channel_lost);
+    counter_u64(b, "kizuna_raft_commit_nudges_total",
+                "Empty entries this leader appended so that a follower "
+                "waiting to apply a read or its proposal learns the commit "
+                "without waiting for a heartbeat.",
+                c.commit_nudges);
     gauge_u64(b, "kizuna_peer_channel_queued_bytes",
               "Bytes waiting in node-to-node channels' write queues.",
               c.channel_queued_bytes);

@@ -302,6 +302,7 @@ Test(metrics, promtool_accepts_and_values_follow_the_cluster,
         cr_assert_gt(value(b, "kizuna_peer_channels_accepted_total"), 0);
         cr_assert_geq(value(b, "kizuna_peer_channel_pauses_total"), 0);
         cr_assert_geq(value(b, "kizuna_peer_channel_queued_bytes"), 0);
+        cr_assert_geq(value(b, "kizuna_raft_commit_nudges_total"), 0);
         /* Nothing a request carried. */
         cr_assert_null(strstr(b, NAME), "node %d: a name in /metrics", i);
         for (int k = 0; k < WRITES; k++)
