@@ -2349,6 +2349,8 @@ static void stale_sync_done(uv_work_t *w, int status)
         p = next;
     }
     stale_sync_start(n);
+    if (!s->busy)
+        kz_node_maybe_stopped(n); /* when stopping, this was the last */
 }
 
 /* Writes every staged record in one batch on a worker thread, unless a
@@ -4131,6 +4133,11 @@ int kz_node_http_start(struct kz_node *n)
     }
     h->listening = true;
     return KZ_OK;
+}
+
+bool kz_node_http_busy(struct kz_node *n)
+{
+    return n->http != NULL && n->http->stale.busy;
 }
 
 void kz_node_http_stop(struct kz_node *n)

@@ -634,11 +634,23 @@ int kz_node_start(struct kz_node *n)
     return kz_node_http_start(n);
 }
 
+/* The node has stopped once consensus is closed and no stale reads'
+ * records are being written on a worker thread (which uses the audit
+ * queue kz_node_free closes): the last such write calls this again. */
+void kz_node_maybe_stopped(struct kz_node *n)
+{
+    if (!n->cons_closed || kz_node_http_busy(n) || n->stopped_cb == NULL)
+        return;
+    void (*cb)(struct kz_node *) = n->stopped_cb;
+    n->stopped_cb = NULL;
+    cb(n);
+}
+
 static void on_cons_closed(void *data)
 {
     struct kz_node *n = data;
-    if (n->stopped_cb != NULL)
-        n->stopped_cb(n);
+    n->cons_closed = true;
+    kz_node_maybe_stopped(n);
 }
 
 void kz_node_stop(struct kz_node *n, void (*cb)(struct kz_node *))

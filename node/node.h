@@ -109,6 +109,7 @@ struct kz_node {
     struct kz_node_member book[KZ_CONS_MAX_PEERS];
     unsigned n_book;
     void (*stopped_cb)(struct kz_node *);
+    bool cons_closed; /* kz_node_stop: consensus has closed */
     char errmsg[256];
 };
 
@@ -125,6 +126,11 @@ void kz_node_idcheck_free(struct kz_node *n);
 int kz_node_http_init(struct kz_node *n);
 int kz_node_http_start(struct kz_node *n);
 void kz_node_http_stop(struct kz_node *n);
+/* Whether a stale reads' audit batch is being written (a worker thread
+ * uses the audit queue). */
+bool kz_node_http_busy(struct kz_node *n);
+/* Calls the kz_node_stop callback once the node has nothing left running. */
+void kz_node_maybe_stopped(struct kz_node *n);
 void kz_node_http_free(struct kz_node *n);
 /* Reloads tls_cert, tls_key, tls_ca and tls_crl for new connections, the
  * API's and the peer channels' (kz_cons_reload_tls); open connections keep
