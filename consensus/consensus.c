@@ -157,8 +157,6 @@ struct kz_cons {
     /* The commit nudge (see nudge_commit): wanted since a follower was told
      * an index it waits to apply, while raft's last index was nudge_last. */
     uv_idle_t nudge_idle;
-    struct raft_barrier nudge;
-    bool nudge_in_flight;
     uint64_t nudge_last;
 
     struct kz_cons__tls *tls;
@@ -812,24 +810,27 @@ struct served {
  * the commit index at once. Under load new entries do that anyway. */
 static void on_nudged(struct raft_barrier *b, int status)
 {
-    kz_cons *c = b->data;
     (void)status;
-    c->nudge_in_flight = false;
+    free(b);
 }
 
 static void on_nudge_idle(uv_idle_t *h)
 {
     kz_cons *c = h->data;
     uv_idle_stop(h);
-    if (c->closing || c->nudge_in_flight ||
-        raft_state(&c->raft) != RAFT_LEADER ||
+    if (c->closing || raft_state(&c->raft) != RAFT_LEADER ||
         raft_last_index(&c->raft) != c->nudge_last)
         return; /* an entry went out after the answer: it carries the index */
-    c->nudge.data = c;
-    if (raft_barrier(&c->raft, &c->nudge, on_nudged) == 0) {
-        c->nudge_in_flight = true;
-        c->counters.commit_nudges++;
+    /* One of its own: an earlier nudge still in flight went out before
+     * this commit. */
+    struct raft_barrier *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return; /* the next heartbeat carries it */
+    if (raft_barrier(&c->raft, b, on_nudged) != 0) {
+        free(b);
+        return;
     }
+    c->counters.commit_nudges++;
 }
 
 static void nudge_commit(kz_cons *c)
