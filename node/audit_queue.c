@@ -40,7 +40,7 @@ struct kz_node_audit_queue {
     unsigned char *stage;
     size_t stage_len, stage_cap, stage_n;
     unsigned char *io;
-    size_t io_len, io_cap, io_n;
+    size_t io_len, io_cap;
     uint64_t io_first_seq;
     bool io_busy;
 };
@@ -225,7 +225,6 @@ int kz_node_audit_queue_begin(struct kz_node_audit_queue *q)
     q->io = q->stage;
     q->io_cap = q->stage_cap;
     q->io_len = q->stage_len;
-    q->io_n = q->stage_n;
     q->stage = b;
     q->stage_cap = cap;
     q->stage_len = q->stage_n = 0;
@@ -262,15 +261,16 @@ int kz_node_audit_queue_end(struct kz_node_audit_queue *q, int status)
                    "error=%s", strerror(errno));
         return status;
     }
+    /* On disk whatever follows: the next batch goes after it. */
+    q->end += (off_t)q->io_len;
     for (size_t off = 0; off < q->io_len;) {
         const unsigned char *rec = q->io + off;
         uint32_t len = kz_get_be32(rec);
         int rv = keep(q, kz_get_be64(rec + 8), rec + HEADER, len);
         if (rv != KZ_OK)
-            return rv; /* on disk: the next open reads it */
+            return rv; /* the next open reads the rest from the file */
         off += HEADER + len;
     }
-    q->end += (off_t)q->io_len;
     return KZ_OK;
 }
 
