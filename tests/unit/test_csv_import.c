@@ -164,6 +164,7 @@ Test(csv_import, batch_limits)
     cr_assert_eq(status, 413);
     cr_assert_str_eq(code, "too_many_rows");
     free(body);
+    kz_node_csv_batch_free(&b); /* the caller frees after an error too */
     cr_assert_eq(kz_node_csv_decode("name\n", KZ_NODE_IMPORT_MAX_BYTES + 1,
                                     2, &b, &status, code, sizeof code, err,
                                     sizeof err),

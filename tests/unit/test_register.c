@@ -2561,4 +2561,5 @@ Test(reg, address_book)
     cr_assert_eq(apply_addresses(st, 7, &changed, ids, regions, raft, 2), 200);
     cr_assert_eq(book_entries(st), 2);
     cr_assert_eq(kz_stor_applied_index(st), 7);
+    kz_stor_close(st);
 }
