@@ -12,6 +12,10 @@
  * through raft, so results of entries nobody waits for (replay, a proposal
  * whose leader stepped down before the commit) are never built or leaked.
  *
+ * Merged proposals (kz_cons_propose_merged; see merge_flush): the leader
+ * turns those arriving in one loop turn, its own and forwarded ones, into
+ * one command (fsm.merge) and one entry, and answers each when it applies.
+ *
  * Reads. Every read that arrives while no barrier is in flight starts one;
  * reads arriving meanwhile wait for the next. When the barrier is applied the
  * batch is served at raft_last_applied(). A follower asks the leader over the
@@ -54,6 +58,9 @@
  * (nudge_commit). A peer echoes reqids whole, so one that ignores the bit
  * answers as before. */
 #define REQID_WAITS (1ull << 63)
+/* The next bit: the proposal may be merged with others on the leader
+ * (kz_cons_propose_merged). A leader that ignores it proposes it alone. */
+#define REQID_MERGE (1ull << 62)
 #define FRAME_HEADER KZ_CONS__FRAME_HEADER
 
 /* How long the leader's word that this follower is caught up holds (see
@@ -75,7 +82,8 @@ enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE, REQ_SNAPSHOT 
 enum req_flag {
     FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
     FLAG_WAIT_APPLY = 2, /* follower read waiting for local apply */
-    FLAG_WAIT_LOCAL = 4  /* forwarded proposal: done when applied here */
+    FLAG_WAIT_LOCAL = 4, /* forwarded proposal: done when applied here */
+    FLAG_MERGE = 8       /* the leader may merge it (fsm.merge) */
 };
 enum frame_type {
     F_PROPOSE = 1,
@@ -130,6 +138,11 @@ struct prop {
     char *result;
     size_t result_len;
     struct prop *hnext; /* props hash chain */
+    /* An entry of merged proposals: the reqs it serves (NULL: detached);
+     * merged: it counts in merge_in_flight. */
+    kz_cons_req **members;
+    size_t n_members;
+    bool merged;
 };
 
 #define PROPS_BUCKETS 1024
@@ -158,6 +171,12 @@ struct kz_cons {
      * an index it waits to apply, while raft's last index was nudge_last. */
     uv_idle_t nudge_idle;
     uint64_t nudge_last;
+    /* Merged proposals (merge_flush): those waiting, each with its command
+     * parked in result; the merged entries raft has not applied yet; and
+     * the idle handle that flushes before the loop would block. */
+    kz_cons_req merge_waiting;
+    unsigned merge_in_flight;
+    uv_idle_t merge_idle;
 
     struct kz_cons__tls *tls;
     raft_uv_accept_cb raft_accept;
@@ -273,8 +292,14 @@ static void detach(kz_cons_req *r)
 {
     if (r->priv == NULL)
         return;
-    if (r->type == REQ_PROPOSE)
-        ((struct prop *)r->priv)->user = NULL;
+    if (r->type == REQ_PROPOSE) {
+        struct prop *p = r->priv;
+        if (p->user == r)
+            p->user = NULL;
+        for (size_t i = 0; i < p->n_members; i++)
+            if (p->members[i] == r)
+                p->members[i] = NULL;
+    }
     else if (r->type == REQ_CHANGE)
         ((struct change *)r->priv)->user = NULL;
     else if (r->type == REQ_SNAPSHOT)
@@ -904,6 +929,8 @@ static void serve_frame(struct conn *k, int type, uint64_t reqid,
     s->req.data = s;
     s->req.cb = served_reply;
     s->req.flags = FLAG_NO_FORWARD;
+    if (type == F_PROPOSE && (reqid & REQID_MERGE))
+        s->req.flags |= FLAG_MERGE;
     s->ftype = type;
     list_init(&s->req);
     k->refs++;
@@ -1120,9 +1147,11 @@ static int send_to_peer(kz_cons *c, int slot, kz_cons_req *req, int ftype,
     struct conn *k = conn_outbound(c, slot);
     if (k == NULL)
         return KZ_ENOLEADER; /* not sent: safe to retry */
-    req->reqid = ++c->next_reqid & ~REQID_WAITS;
+    req->reqid = ++c->next_reqid & ~(REQID_WAITS | REQID_MERGE);
     if (ftype == F_PROPOSE && (req->flags & FLAG_WAIT_LOCAL))
         req->reqid |= REQID_WAITS;
+    if (ftype == F_PROPOSE && (req->flags & FLAG_MERGE))
+        req->reqid |= REQID_MERGE;
     if (k->open) {
         int rv = conn_send(k, ftype, req->reqid, payload, len, NULL, 0);
         if (rv != 0)
@@ -1265,12 +1294,19 @@ static void tr_close(struct raft_uv_transport *t,
 
 /* -------------------------------------------------------------- proposals */
 
+static void merge_schedule(kz_cons *c);
+
 static void on_applied(struct raft_apply *a, int status, void *result)
 {
     struct prop *p = a->data;
     kz_cons *c = p->c;
     (void)result; /* results travel in the prop, see fsm_apply */
     prop_remove(c, p);
+    int st = raft_to_kz(status);
+    if (p->merged) {
+        c->merge_in_flight--;
+        merge_schedule(c);
+    }
     kz_cons_req *req = p->user;
     if (req != NULL) {
         req->priv = NULL;
@@ -1278,20 +1314,29 @@ static void on_applied(struct raft_apply *a, int status, void *result)
         req->result_len = p->result_len;
         req->index = a->index;
         p->result = NULL;
-        observe_proposal(c, req, raft_to_kz(status));
-        finish(req, raft_to_kz(status));
+        observe_proposal(c, req, st);
+        finish(req, st);
     }
+    /* A member's callback may detach others (close): they are NULL then. */
+    for (size_t i = 0; i < p->n_members; i++) {
+        kz_cons_req *m = p->members[i];
+        if (m == NULL)
+            continue;
+        p->members[i] = NULL;
+        m->priv = NULL;
+        m->index = a->index;
+        observe_proposal(c, m, st);
+        finish(m, st);
+    }
+    free(p->members);
     free(p->result);
     free(p);
 }
 
-static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
-                         size_t len)
+/* Hands one entry, the envelope around cmd, to raft; *out is its prop. */
+static int apply_entry(kz_cons *c, const char *cmd, size_t len,
+                       struct prop **out)
 {
-    if (c->closing)
-        return KZ_ESHUTDOWN;
-    if (raft_state(&c->raft) != RAFT_LEADER)
-        return KZ_ENOTLEADER;
     if (len > FRAME_MAX - 64)
         return KZ_ETOOBIG;
     size_t total = (ENVELOPE_HEADER + len + 7) & ~(size_t)7;
@@ -1306,7 +1351,6 @@ static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
     memset(e + ENVELOPE_HEADER + len, 0, total - ENVELOPE_HEADER - len);
     p->c = c;
     p->seq = ++c->next_seq;
-    p->user = req;
     p->apply.data = p;
     kz_put_be32(e, ENVELOPE_MAGIC);
     kz_put_be32(e + 4, (uint32_t)len);
@@ -1326,12 +1370,184 @@ static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
         free(p);
         return raft_to_kz(rv);
     }
+    *out = p;
+    return KZ_OK;
+}
+
+/* req waits for prop p now (in inflight, for its deadline). */
+static void track(kz_cons *c, kz_cons_req *req, struct prop *p)
+{
     req->type = REQ_PROPOSE;
     req->priv = p;
     req->result = NULL;
     req->result_len = 0;
     req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
     list_push(&c->inflight, req);
+}
+
+/* ------------------------------------------------------ merged proposals
+ *
+ * kz_cons_propose_merged: on the leader, such proposals (its own and those
+ * forwarded with REQID_MERGE) wait in merge_waiting. At the end of the loop
+ * turn (on_check, or merge_idle when made outside I/O callbacks), while
+ * fewer than MERGE_IN_FLIGHT merged entries are unapplied, the waiting ones
+ * become one command (fsm.merge) and one entry; when it is applied, each
+ * is answered with its index. Each entry costs a round of AppendEntries to
+ * every follower, a result back from each, a log write and an apply on
+ * every node; proposals arriving together pay for one. A merge the state
+ * machine refuses leaves them to go one by one. */
+#define MERGE_IN_FLIGHT 2
+#define MERGE_MAX_BYTES (1u << 20)
+
+static void on_merge_idle(uv_idle_t *h);
+
+static void merge_schedule(kz_cons *c)
+{
+    if (!c->closing && c->merge_idle.loop != NULL &&
+        !list_empty(&c->merge_waiting) && c->merge_in_flight < MERGE_IN_FLIGHT)
+        uv_idle_start(&c->merge_idle, on_merge_idle);
+}
+
+static int merge_enqueue(kz_cons *c, kz_cons_req *req, const char *cmd,
+                         size_t len)
+{
+    if (len > FRAME_MAX - 64)
+        return KZ_ETOOBIG;
+    char *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return KZ_ENOMEM;
+    memcpy(copy, cmd, len);
+    req->type = REQ_PROPOSE;
+    req->priv = NULL;
+    req->result = copy; /* parked until merge_flush */
+    req->result_len = len;
+    req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
+    list_push(&c->merge_waiting, req);
+    c->counters.proposals++;
+    merge_schedule(c);
+    return KZ_OK;
+}
+
+/* Proposes the reqs alone, each its own entry. */
+static void merge_one_by_one(kz_cons *c, kz_cons_req **reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        kz_cons_req *r = reqs[i];
+        struct prop *p = NULL;
+        int rv = apply_entry(c, r->result, r->result_len, &p);
+        if (rv != KZ_OK) {
+            finish(r, rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
+            continue;
+        }
+        free(r->result);
+        list_remove(r);
+        p->user = r;
+        track(c, r, p);
+    }
+}
+
+static void merge_flush(kz_cons *c)
+{
+    if (c->merge_idle.loop != NULL)
+        uv_idle_stop(&c->merge_idle);
+    while (!c->closing && !list_empty(&c->merge_waiting) &&
+           c->merge_in_flight < MERGE_IN_FLIGHT) {
+        if (raft_state(&c->raft) != RAFT_LEADER) {
+            fail_all(&c->merge_waiting, KZ_ENOLEADER); /* never proposed */
+            return;
+        }
+        size_t n = 0, bytes = 0;
+        for (kz_cons_req *r = c->merge_waiting.next; r != &c->merge_waiting;
+             r = r->next) {
+            if (n > 0 && bytes + r->result_len > MERGE_MAX_BYTES)
+                break;
+            bytes += r->result_len;
+            n++;
+        }
+        kz_cons_req **m = calloc(n, sizeof *m);
+        const char **cmds = calloc(n, sizeof *cmds);
+        size_t *lens = calloc(n, sizeof *lens);
+        if (m == NULL || cmds == NULL || lens == NULL) {
+            free(m);
+            free(cmds);
+            free(lens);
+            fail_all(&c->merge_waiting, KZ_ENOMEM);
+            return;
+        }
+        kz_cons_req *r = c->merge_waiting.next;
+        for (size_t i = 0; i < n; i++, r = r->next) {
+            m[i] = r;
+            cmds[i] = r->result;
+            lens[i] = r->result_len;
+        }
+        char *merged = NULL;
+        size_t mlen = 0;
+        struct prop *p = NULL;
+        int rv = n > 1 ? c->fsm.merge(c->fsm.data, cmds, lens, n, &merged,
+                                      &mlen)
+                       : KZ_EINVAL;
+        if (rv == KZ_OK) {
+            rv = apply_entry(c, merged, mlen, &p);
+            free(merged);
+            if (rv != KZ_OK) {
+                for (size_t i = 0; i < n; i++)
+                    finish(m[i], rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
+                free(m);
+            } else {
+                p->merged = true;
+                p->members = m;
+                p->n_members = n;
+                for (size_t i = 0; i < n; i++) {
+                    free(m[i]->result);
+                    list_remove(m[i]);
+                    track(c, m[i], p);
+                }
+                c->merge_in_flight++;
+                c->counters.merged_entries++;
+                c->counters.merged_proposals += n;
+            }
+        } else if (n == 1) {
+            rv = apply_entry(c, m[0]->result, m[0]->result_len, &p);
+            if (rv != KZ_OK) {
+                finish(m[0], rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
+            } else {
+                free(m[0]->result);
+                list_remove(m[0]);
+                p->user = m[0];
+                p->merged = true;
+                track(c, m[0], p);
+                c->merge_in_flight++;
+            }
+            free(m);
+        } else {
+            merge_one_by_one(c, m, n);
+            free(m);
+        }
+        free(cmds);
+        free(lens);
+    }
+}
+
+static void on_merge_idle(uv_idle_t *h)
+{
+    merge_flush(h->data);
+}
+
+static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
+                         size_t len)
+{
+    if (c->closing)
+        return KZ_ESHUTDOWN;
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return KZ_ENOTLEADER;
+    if ((req->flags & FLAG_MERGE) && c->fsm.merge != NULL)
+        return merge_enqueue(c, req, cmd, len);
+    struct prop *p = NULL;
+    int rv = apply_entry(c, cmd, len, &p);
+    if (rv != KZ_OK)
+        return rv;
+    p->user = req;
+    track(c, req, p);
     c->counters.proposals++;
     return KZ_OK;
 }
@@ -1371,6 +1587,12 @@ int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
                          size_t len, kz_cons_cb cb)
 {
     return propose(c, req, cmd, len, cb, FLAG_WAIT_LOCAL);
+}
+
+int kz_cons_propose_merged(kz_cons *c, kz_cons_req *req, const char *cmd,
+                           size_t len, kz_cons_cb cb)
+{
+    return propose(c, req, cmd, len, cb, FLAG_WAIT_LOCAL | FLAG_MERGE);
 }
 
 /* ------------------------------------------------------------------ reads */
@@ -1963,6 +2185,7 @@ static void on_timer(uv_timer_t *t)
     expire_list(c, &c->inflight, now);
     expire_list(c, &c->reads_waiting, now);
     expire_list(c, &c->reads_batch, now);
+    expire_list(c, &c->merge_waiting, now);
     for (struct conn *k = c->conns; k != NULL; k = k->next)
         expire_list(c, &k->waiting, now);
 }
@@ -1970,6 +2193,9 @@ static void on_timer(uv_timer_t *t)
 static void on_check(uv_check_t *h)
 {
     kz_cons *c = h->data;
+    /* Proposals to merge made by this turn's callbacks: one entry. */
+    if (!list_empty(&c->merge_waiting))
+        merge_flush(c);
     uint64_t applied = raft_last_applied(&c->raft);
     kz_cons_req *r = c->inflight.next;
     while (r != &c->inflight) {
@@ -2010,6 +2236,7 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
     list_init(&c->inflight);
     list_init(&c->reads_waiting);
     list_init(&c->reads_batch);
+    list_init(&c->merge_waiting);
     /* Buckets of the metrics: 1 ms to 10 s; 1 to 4096 reads. */
     static const uint64_t latency_us[KZ_CONS_HIST_BOUNDS] = {
         1000,   2500,    5000,    10000,   25000,   50000,   100000,
@@ -2150,6 +2377,9 @@ int kz_cons_start(kz_cons *c, char *errmsg, size_t errlen)
     uv_idle_init(c->loop, &c->nudge_idle);
     c->nudge_idle.data = c;
     c->handles_open++;
+    uv_idle_init(c->loop, &c->merge_idle);
+    c->merge_idle.data = c;
+    c->handles_open++;
 
     rv = raft_start(&c->raft);
     if (rv != 0) {
@@ -2203,6 +2433,7 @@ void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data)
     fail_all(&c->inflight, KZ_ESHUTDOWN);
     fail_all(&c->reads_waiting, KZ_ESHUTDOWN);
     fail_all(&c->reads_batch, KZ_ESHUTDOWN);
+    fail_all(&c->merge_waiting, KZ_ESHUTDOWN);
     while (c->conns != NULL)
         conn_close(c->conns, KZ_ESHUTDOWN);
     if (c->promoting != NULL && !c->promoting->querying)
@@ -2213,6 +2444,8 @@ void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data)
         uv_close((uv_handle_t *)&c->check, on_handle_closed);
     if (c->nudge_idle.loop != NULL)
         uv_close((uv_handle_t *)&c->nudge_idle, on_handle_closed);
+    if (c->merge_idle.loop != NULL)
+        uv_close((uv_handle_t *)&c->merge_idle, on_handle_closed);
     c->handles_open++;
     /* Pending raft_apply and barrier callbacks fire with RAFT_SHUTDOWN
      * inside raft_close; the read batch fails through on_barrier. */
@@ -2225,6 +2458,7 @@ void kz_cons_free(kz_cons *c)
         while (c->props[i] != NULL) {
             struct prop *p = c->props[i];
             c->props[i] = p->hnext;
+            free(p->members);
             free(p->result);
             free(p);
         }

@@ -114,6 +114,13 @@ struct kz_cons_fsm {
      * restore are not used. */
     int (*checkpoint)(void *data, const char *dir);
     int (*install)(void *data, const char *dir);
+    /* Optional: combines n commands proposed with kz_cons_propose_merged
+     * (n >= 2, in the order they are to apply) into one whose apply does
+     * what applying each in turn would; *out is malloc'd. Called on the
+     * leader only. Non-zero: they are proposed one by one. NULL: merged
+     * proposals are ordinary ones. */
+    int (*merge)(void *data, const char *const *cmds, const size_t *lens,
+                 size_t n, char **out, size_t *out_len);
     /* Optional: called when the node cannot go on (a snapshot that could
      * neither be fetched nor installed: raft 0.22 cannot continue after a
      * failed restore). Must not return; NULL: abort(). */
@@ -182,6 +189,13 @@ int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
  * linearizable can so carry a record of the read (the audit log). */
 int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
                          size_t len, kz_cons_cb cb);
+/* kz_cons_propose_read for a command the leader may merge with others
+ * proposed so (on any node) into one entry (fsm.merge): proposals arriving
+ * together share an entry, its replication and its apply. cb fires as for
+ * kz_cons_propose_read, with req->index the merged entry's; req->result
+ * is NULL when it was merged (no result of its own). */
+int kz_cons_propose_merged(kz_cons *c, kz_cons_req *req, const char *cmd,
+                           size_t len, kz_cons_cb cb);
 /* Linearizable read point: when cb fires with 0, the local state has applied
  * everything committed before the call (req->index). Reads arriving together
  * share one raft barrier. */
@@ -268,6 +282,9 @@ struct kz_cons_counters {
      * they wait for without waiting for a heartbeat (nudge_commit in
      * consensus.c). */
     uint64_t commit_nudges;
+    /* Entries this leader made of several merged proposals, and how many
+     * proposals they held (kz_cons_propose_merged). */
+    uint64_t merged_entries, merged_proposals;
     /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
      * that succeeded: microseconds from the call to the callback, the
      * round trip to the leader included when forwarded. Proposals served

@@ -2252,8 +2252,8 @@ static void audits_flush(struct kz_node *n)
     if (rv == KZ_OK) {
         slot->node = n;
         slot->creq.data = slot;
-        rv = kz_cons_propose_read(n->cons, &slot->creq, sealed, slen,
-                                  on_audits_committed);
+        rv = kz_cons_propose_merged(n->cons, &slot->creq, sealed, slen,
+                                    on_audits_committed);
     }
     free(sealed);
     if (rv != KZ_OK) {

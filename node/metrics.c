@@ -315,6 +315,13 @@ static void raft_metrics(struct mbuf *b, struct kz_node *n)
                 "waiting to apply a read or its proposal learns the commit "
                 "without waiting for a heartbeat.",
                 c.commit_nudges);
+    counter_u64(b, "kizuna_raft_merged_entries_total",
+                "Entries this leader made of several read-audit proposals "
+                "arriving together, from any node.",
+                c.merged_entries);
+    counter_u64(b, "kizuna_raft_merged_proposals_total",
+                "Read-audit proposals that went into such merged entries.",
+                c.merged_proposals);
     gauge_u64(b, "kizuna_peer_channel_queued_bytes",
               "Bytes waiting in node-to-node channels' write queues.",
               c.channel_queued_bytes);

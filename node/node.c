@@ -119,6 +119,13 @@ static int fsm_apply(void *data, uint64_t index, const char *cmd, size_t len,
     return rv;
 }
 
+static int fsm_merge(void *data, const char *const *cmds, const size_t *lens,
+                     size_t n, char **out, size_t *out_len)
+{
+    struct kz_node *n_ = data;
+    return kz_node_merge_audits(&n_->keys, cmds, lens, n, out, out_len);
+}
+
 static uint64_t fsm_applied(void *data)
 {
     struct kz_node *n = data;
@@ -269,6 +276,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
     struct kz_cons_fsm fsm = {
         .data = n,
         .apply = fsm_apply,
+        .merge = fsm_merge,
         .applied_index = fsm_applied,
         .state_bytes = fsm_state_bytes,
         .checkpoint = fsm_checkpoint,

@@ -2001,6 +2001,98 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
     return rv;
 }
 
+int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
+                         const size_t *lens, size_t n, char **out,
+                         size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    Kizuna__Command **c = calloc(n, sizeof *c);
+    if (c == NULL)
+        return KZ_ENOMEM;
+    int rv = KZ_OK;
+    bool any_sealed = false;
+    size_t total = 0;
+    int64_t latest = 0;
+    for (size_t i = 0; rv == KZ_OK && i < n; i++) {
+        char *plain = NULL;
+        size_t plen = 0;
+        bool sealed = false;
+        rv = kz_node_keys_open_command(keys, cmds[i], lens[i], &plain, &plen,
+                                       &sealed);
+        if (rv != KZ_OK)
+            break;
+        any_sealed = any_sealed || sealed;
+        c[i] = kizuna__command__unpack(
+            NULL, sealed ? plen : lens[i],
+            (const uint8_t *)(sealed ? plain : cmds[i]));
+        if (plain != NULL) {
+            OPENSSL_cleanse(plain, plen);
+            free(plain);
+        }
+        const Kizuna__Command *k = c[i];
+        if (k == NULL || k->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND ||
+            k->audit != NULL || !valid_municipality(k->municipality) ||
+            strcmp(k->municipality, c[0]->municipality) != 0 ||
+            k->audit_append->has_queue_node ||
+            k->audit_append->has_queue_first_seq) {
+            rv = KZ_EINVAL;
+            break;
+        }
+        total += k->audit_append->n_entries;
+        if (i == 0 || k->time_ms > latest)
+            latest = k->time_ms;
+    }
+    Kizuna__AuditContext **entries =
+        rv == KZ_OK ? calloc(total ? total : 1, sizeof *entries) : NULL;
+    if (rv == KZ_OK && entries == NULL)
+        rv = KZ_ENOMEM;
+    if (rv == KZ_OK) {
+        size_t e = 0;
+        for (size_t i = 0; i < n; i++) {
+            Kizuna__AuditAppend *aa = c[i]->audit_append;
+            for (size_t j = 0; j < aa->n_entries; j++) {
+                Kizuna__AuditContext *x = aa->entries[j];
+                if (!x->has_at_ms && c[i]->time_ms != latest) {
+                    x->has_at_ms = 1;
+                    x->at_ms = c[i]->time_ms;
+                }
+                entries[e++] = x;
+            }
+        }
+        Kizuna__AuditAppend aa = KIZUNA__AUDIT_APPEND__INIT;
+        aa.n_entries = total;
+        aa.entries = entries;
+        Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+        cmd.has_time_ms = 1;
+        cmd.time_ms = latest;
+        cmd.municipality = c[0]->municipality;
+        cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
+        cmd.audit_append = &aa;
+        size_t len = kizuna__command__get_packed_size(&cmd);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf == NULL) {
+            rv = KZ_ENOMEM;
+        } else {
+            kizuna__command__pack(&cmd, buf);
+            if (any_sealed) {
+                rv = kz_node_keys_seal_command(keys, buf, len, out, out_len);
+                OPENSSL_cleanse(buf, len);
+                free(buf);
+            } else {
+                *out = (char *)buf;
+                *out_len = len;
+            }
+        }
+    }
+    free(entries);
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != NULL)
+            kizuna__command__free_unpacked(c[i], NULL);
+    free(c);
+    return rv;
+}
+
 json_t *kz_node_shelter_summary(kz_stor *st, const char *muni,
                                 const char *shelter_id)
 {

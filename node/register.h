@@ -43,6 +43,16 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
                   const char *cmd, size_t len, bool want_result,
                   char **result, size_t *result_len, bool *keys_changed);
 
+/* The leader's merge of read audits (kz_cons_propose_merged): n commands,
+ * each an AuditAppend of read records for one municipality with no queue
+ * fields, become one AuditAppend (sealed when any was) with their records
+ * in order. The merged command's time is the latest of theirs; a record
+ * whose own command was earlier keeps that time as its context's at_ms.
+ * KZ_EINVAL when any is not such a command (they then go one by one). */
+int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
+                         const size_t *lens, size_t n, char **out,
+                         size_t *out_len);
+
 /* Point reads. KZ_ENOTFOUND when absent; *out freed with
  * kizuna__*__free_unpacked(*out, NULL). */
 int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,

@@ -698,3 +698,129 @@ Test(audit, list_filters_by_organisation)
     cr_assert_eq(json_array_size(h), 0);
     json_decref(h);
 }
+
+/* A node's AuditAppend of one read, sealed as it proposes it. */
+static char *read_audit(const char *rid, int64_t t, const char *muni,
+                        bool queued, size_t *len)
+{
+    Kizuna__AuditContext ctx = who("caseworker", "safety check");
+    ctx.request_id = (char *)rid;
+    ctx.action = "victim.read";
+    ctx.subject = "A1";
+    Kizuna__AuditContext *entries[1] = {&ctx};
+    Kizuna__AuditAppend aa = KIZUNA__AUDIT_APPEND__INIT;
+    aa.n_entries = 1;
+    aa.entries = entries;
+    if (queued) { /* a stale read's queued record: never merged */
+        aa.has_queue_node = 1;
+        aa.queue_node = 2;
+        aa.has_queue_first_seq = 1;
+        aa.queue_first_seq = 1;
+    }
+    Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+    cmd.municipality = (char *)muni;
+    cmd.has_time_ms = 1;
+    cmd.time_ms = t;
+    cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
+    cmd.audit_append = &aa;
+    size_t n = kizuna__command__get_packed_size(&cmd);
+    char *buf = malloc(n);
+    cr_assert_not_null(buf);
+    kizuna__command__pack(&cmd, (uint8_t *)buf);
+    char *sealed = kz_test_seal(&keys, buf, n, len);
+    free(buf);
+    return sealed;
+}
+
+static int merge(char **cmds, const size_t *lens, size_t n, char **out,
+                 size_t *out_len)
+{
+    return kz_node_merge_audits(&keys, (const char *const *)cmds, lens, n,
+                                out, out_len);
+}
+
+/* The leader's merge of read audits (kz_cons_propose_merged): commands of
+ * several nodes become one sealed command whose apply leaves every record,
+ * in order, on one chain; a record keeps the time of its own command when
+ * that was earlier than the merged one's. Anything else is refused. */
+Test(audit, read_audits_of_several_nodes_merge_into_one_command)
+{
+    const int64_t t0 = 1700000000000LL;
+    char *cmds[3];
+    size_t lens[3];
+    cmds[0] = read_audit("r1", t0 + 10, MUNI, false, &lens[0]);
+    cmds[1] = read_audit("r2", t0 + 30, MUNI, false, &lens[1]);
+    cmds[2] = read_audit("r3", t0 + 20, MUNI, false, &lens[2]);
+    char *out = NULL;
+    size_t out_len = 0;
+    cr_assert_eq(merge(cmds, lens, 3, &out, &out_len), KZ_OK);
+    cr_assert_eq(memcmp(out, "KZSC", 4), 0, "the merge is not sealed");
+    char *res = NULL;
+    size_t rl = 0;
+    bool changed;
+    cr_assert_eq(kz_node_apply(st, &keys, next_index++, out, out_len, true,
+                               &res, &rl, &changed),
+                 KZ_OK);
+    cr_assert_eq(strncmp(res, "200", 3), 0, "%s", res);
+    free(res);
+    free(out);
+
+    json_t *items = list_all();
+    cr_assert_eq(json_array_size(items), 3);
+    const char *rid[3] = {"r1", "r2", "r3"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r = json_array_get(items, i);
+        cr_assert_str_eq(json_string_value(json_object_get(r, "request_id")),
+                         rid[i]);
+        cr_assert_eq(json_integer_value(json_object_get(r, "raft_index")),
+                     (json_int_t)next_index - 1);
+        cr_assert_str_eq(json_string_value(json_object_get(r, "at")),
+                         json_string_value(json_object_get(
+                             json_array_get(items, 0), "at")));
+    }
+    /* r2's command was the latest: its time is the record's, nothing
+     * more; r1 and r3 keep their own. */
+    cr_assert_null(json_object_get(json_array_get(items, 1), "accessed_at"));
+    char when[40];
+    kz_node_format_time(t0 + 10, when, sizeof when);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(items, 0), "accessed_at")),
+                     when);
+    kz_node_format_time(t0 + 20, when, sizeof when);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(items, 2), "accessed_at")),
+                     when);
+    json_decref(items);
+    struct kz_node_audit_check chk;
+    cr_assert_eq(kz_node_audit_verify(st, MUNI, &chk), KZ_OK);
+    cr_assert(chk.ok, "%s", chk.why);
+    cr_assert_eq(chk.entries, 3);
+
+    /* Refused: a queued stale-read record, another municipality, not an
+     * AuditAppend. */
+    char *other[3];
+    size_t olen[3];
+    other[0] = read_audit("q", t0, MUNI, true, &olen[0]);
+    other[1] = read_audit("m", t0, "999999", false, &olen[1]);
+    Kizuna__Command prune = KIZUNA__COMMAND__INIT;
+    Kizuna__AuditPrune ap = KIZUNA__AUDIT_PRUNE__INIT;
+    prune.municipality = MUNI;
+    prune.op_case = KIZUNA__COMMAND__OP_AUDIT_PRUNE;
+    prune.audit_prune = &ap;
+    size_t pn = kizuna__command__get_packed_size(&prune);
+    char *pbuf = malloc(pn);
+    kizuna__command__pack(&prune, (uint8_t *)pbuf);
+    other[2] = kz_test_seal(&keys, pbuf, pn, &olen[2]);
+    free(pbuf);
+    for (size_t i = 0; i < 3; i++) {
+        char *pair[2] = {cmds[0], other[i]};
+        size_t pl[2] = {lens[0], olen[i]};
+        out = NULL;
+        cr_assert_eq(merge(pair, pl, 2, &out, &out_len), KZ_EINVAL,
+                     "case %zu merged", i);
+        cr_assert_null(out);
+        free(other[i]);
+    }
+    for (size_t i = 0; i < 3; i++)
+        free(cmds[i]);
+}

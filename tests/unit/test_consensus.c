@@ -55,6 +55,31 @@ static int t_apply(void *data, uint64_t index, const char *cmd, size_t len,
     return 0;
 }
 
+/* Joins the commands with '+'; refuses any that starts with 'x' (they
+ * then go one by one). */
+static int t_merge(void *data, const char *const *cmds, const size_t *lens,
+                   size_t n, char **out, size_t *out_len)
+{
+    (void)data;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] > 0 && cmds[i][0] == 'x')
+            return KZ_EINVAL;
+        total += lens[i] + 1;
+    }
+    char *m = malloc(total);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            m[off++] = '+';
+        memcpy(m + off, cmds[i], lens[i]);
+        off += lens[i];
+    }
+    *out = m;
+    *out_len = off;
+    return 0;
+}
+
 static uint64_t t_applied(void *data)
 {
     return ((struct tnode *)data)->applied;
@@ -172,6 +197,7 @@ static void start_node(int i)
     cfg.tls_ca = ca;
     struct kz_cons_fsm fsm = {.data = &nodes[i],
                               .apply = t_apply,
+                              .merge = t_merge,
                               .applied_index = t_applied,
                               .snapshot = t_snapshot,
                               .restore = t_restore,
@@ -613,4 +639,89 @@ Test(consensus, follower_reads_do_not_wait_for_a_heartbeat)
     kz_cons_get_counters(nodes[l].c, &after);
     cr_assert_geq(after.commit_nudges, before.commit_nudges + 5);
     heartbeat_ms = 50;
+}
+
+static bool all_fired(void *arg)
+{
+    struct call *c = arg;
+    for (int i = 0; i < 6; i++)
+        if (c[i].fired == 0)
+            return false;
+    return true;
+}
+
+static void propose_merged(int node, struct call *c, const char *cmd)
+{
+    memset(c, 0, sizeof *c);
+    c->req.data = c;
+    cr_assert_eq(kz_cons_propose_merged(nodes[node].c, &c->req, cmd,
+                                        strlen(cmd), on_call),
+                 KZ_OK);
+}
+
+/* Proposals made with kz_cons_propose_merged that reach the leader in one
+ * loop turn become one entry (fsm.merge), each answered with its index once
+ * applied; those the state machine will not merge go one by one. */
+Test(consensus, merged_proposals_share_one_entry)
+{
+    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
+    int l = leader_index();
+    int f = (l + 1) % N;
+    struct call w;
+    propose_on(l, "before", &w);
+    struct kz_cons_counters before;
+    kz_cons_get_counters(nodes[l].c, &before);
+    struct call c[6];
+    char cmd[6][8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(cmd[i], sizeof cmd[i], "%s%d", i < 3 ? "ml" : "mf", i % 3);
+        propose_merged(i < 3 ? l : f, &c[i], cmd[i]);
+    }
+    cr_assert(run_until(all_fired, c, 5000), "a merged proposal never fired");
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(c[i].fired, 1, "%s fired %d times", cmd[i], c[i].fired);
+        cr_assert_eq(c[i].status, 0, "%s: %s", cmd[i],
+                     kz_strerror(c[i].status));
+        cr_assert_gt(c[i].index, w.index);
+    }
+    /* The leader's three were made in one turn: one entry, no results. */
+    cr_assert_eq(c[1].index, c[0].index);
+    cr_assert_eq(c[2].index, c[0].index);
+    cr_assert_str_empty(c[0].result);
+    /* The follower waits for its own apply, as kz_cons_propose_read. */
+    for (int i = 3; i < 6; i++)
+        cr_assert_geq(nodes[f].applied, c[i].index, "%s", cmd[i]);
+    struct kz_cons_counters after;
+    kz_cons_get_counters(nodes[l].c, &after);
+    cr_assert_geq(after.merged_entries, before.merged_entries + 1);
+    cr_assert_geq(after.merged_proposals, before.merged_proposals + 3);
+    uint64_t last = 0;
+    for (int i = 0; i < 6; i++)
+        last = c[i].index > last ? c[i].index : last;
+    for (int n = 0; n < N; n++) {
+        struct applied_at a = {n, last};
+        cr_assert(run_until(node_applied, &a, 5000), "node %d behind", n + 1);
+        cr_assert(strstr(nodes[n].log, ";ml0+ml1+ml2") != NULL,
+                  "node %d log: %s", n + 1, nodes[n].log);
+        for (int i = 3; i < 6; i++) { /* each once, merged or alone */
+            const char *at = strstr(nodes[n].log, cmd[i]);
+            cr_assert_not_null(at, "node %d lacks %s", n + 1, cmd[i]);
+            cr_assert_null(strstr(at + 1, cmd[i]), "node %d: %s twice",
+                           n + 1, cmd[i]);
+        }
+    }
+
+    /* Refused by the state machine: each its own entry, with its result. */
+    struct call x[6];
+    propose_merged(l, &x[0], "x1");
+    propose_merged(l, &x[1], "x2");
+    for (int i = 2; i < 6; i++)
+        x[i].fired = 1;
+    cr_assert(run_until(all_fired, x, 5000));
+    cr_assert_eq(x[0].status, 0);
+    cr_assert_eq(x[1].status, 0);
+    cr_assert_neq(x[0].index, x[1].index);
+    cr_assert_str_eq(x[0].result, "ok:x1");
+    cr_assert(strstr(nodes[l].log, ";x1;x2;") != NULL, "log: %s",
+              nodes[l].log);
 }
