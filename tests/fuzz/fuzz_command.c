@@ -24,6 +24,11 @@
  * cannot unwrap; the node would stop there (by design), so the driver starts
  * over with a fresh store instead.
  *
+ * The same input also goes, as two proposals at once, through the
+ * leader's merge of read audits (kz_node_merge_audits): it must refuse
+ * whatever is not a read audit (non-zero, nothing made), and what it
+ * merges must apply with 200 and carry every record of both.
+ *
  * Properties checked: apply returns KZ_OK for every input except one that
  * claims to be sealed ("KZSC") and does not open — those, and storage
  * failures, are the documented fatal errors; an applied entry moves the
@@ -40,6 +45,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_util.h"
+#include "audit.h"
 #include "keys.h"
 #include "register.h"
 #include "state_store.h"
@@ -143,6 +149,52 @@ static void command_check_times(json_t *j, const char *key)
     }
 }
 
+/* The input twice, merged as the leader merges read audits; what merges
+ * is applied at the next index. */
+static void command_merge(const char *in, size_t len)
+{
+    const char *pair[2] = {in, in};
+    size_t lens[2] = {len, len};
+    char *merged = NULL;
+    size_t mlen = 0;
+    int rv = kz_node_merge_audits(&command_keys, pair, lens, 2, &merged, &mlen);
+    if (rv != KZ_OK) {
+        FUZZ_CHECK(merged == NULL);
+        return;
+    }
+    FUZZ_CHECK(merged != NULL && mlen > 0);
+    /* How many records the merge holds: twice the input's. */
+    char *plain = NULL;
+    size_t plen = 0;
+    bool was_sealed = false;
+    FUZZ_CHECK(kz_node_keys_open_command(&command_keys, merged, mlen, &plain,
+                                         &plen, &was_sealed) == KZ_OK);
+    Kizuna__Command *c = kizuna__command__unpack(
+        NULL, was_sealed ? plen : mlen,
+        (const uint8_t *)(was_sealed ? plain : merged));
+    free(plain);
+    FUZZ_CHECK(c != NULL && c->op_case == KIZUNA__COMMAND__OP_AUDIT_APPEND);
+    size_t records = c->audit_append->n_entries;
+    kizuna__command__free_unpacked(c, NULL);
+    FUZZ_CHECK(records % 2 == 0);
+    struct kz_node_audit_head before, after;
+    FUZZ_CHECK(kz_node_audit_load_head(command_store, &before) == KZ_OK);
+    char *result = NULL;
+    size_t result_len = 0;
+    bool keys_changed = false;
+    uint64_t index = ++command_index;
+    rv = kz_node_apply(command_store, &command_keys, index, merged, mlen, true,
+                       &result, &result_len, &keys_changed);
+    free(merged);
+    FUZZ_CHECK(rv == KZ_OK && !keys_changed);
+    FUZZ_CHECK(kz_stor_applied_index(command_store) == index);
+    FUZZ_CHECK(result != NULL && result_len >= 3 &&
+               memcmp(result, "200", 3) == 0);
+    free(result);
+    FUZZ_CHECK(kz_node_audit_load_head(command_store, &after) == KZ_OK);
+    FUZZ_CHECK(after.seq == before.seq + records);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (command_store == NULL)
@@ -159,6 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     bool claims_sealed =
         sealed == NULL && size >= 4 && memcmp(data, "KZSC", 4) == 0;
+    command_merge(in, len);
 
     uint64_t index = ++command_index;
     bool want = (size & 1) == 0, keys_changed = false;

@@ -324,6 +324,11 @@ static void links(void)
     c.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
     c.audit_append = &aa;
     put("77_audit_queue", &c, NULL);
+    /* Read audits as a node proposes them: the leader merges these
+     * (kz_node_merge_audits), sealed or not. */
+    aa.has_queue_node = aa.has_queue_first_seq = 0;
+    aa.queue_node = aa.queue_first_seq = 0;
+    put("77_audit_reads", &c, "SEAL");
 
     static uint8_t jpeg[64] = {0xff, 0xd8, 0xff, 0xe0};
     Kizuna__Photo ph = KIZUNA__PHOTO__INIT;
