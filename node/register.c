@@ -2032,7 +2032,8 @@ int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
         }
         const Kizuna__Command *k = c[i];
         if (k == NULL || k->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND ||
-            k->audit != NULL || !valid_municipality(k->municipality) ||
+            k->audit != NULL || k->request_id != NULL ||
+            !valid_municipality(k->municipality) ||
             strcmp(k->municipality, c[0]->municipality) != 0 ||
             k->audit_append->has_queue_node ||
             k->audit_append->has_queue_first_seq) {

@@ -45,7 +45,8 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
 
 /* The leader's merge of read audits (kz_cons_propose_merged): n commands,
  * each an AuditAppend of read records for one municipality with no queue
- * fields, become one AuditAppend (sealed when any was) with their records
+ * fields (and no audit context or request id of the command's own),
+ * become one AuditAppend (sealed when any was) with their records
  * in order. The merged command's time is the latest of theirs; a record
  * whose own command was earlier keeps that time as its context's at_ms.
  * KZ_EINVAL when any is not such a command (they then go one by one). */
