@@ -1431,13 +1431,17 @@ static int merge_enqueue(kz_cons *c, kz_cons_req *req, const char *cmd,
     return KZ_OK;
 }
 
-/* Proposes the reqs alone, each its own entry. */
-static void merge_one_by_one(kz_cons *c, kz_cons_req **reqs, size_t n)
+/* Proposes the reqs alone, each its own entry; they sit on a list of the
+ * caller's until then, so that a callback that closes this node (finish)
+ * cannot reach them. */
+static void merge_one_by_one(kz_cons *c, kz_cons_req **reqs, size_t n,
+                             bool merged)
 {
     for (size_t i = 0; i < n; i++) {
         kz_cons_req *r = reqs[i];
         struct prop *p = NULL;
-        int rv = apply_entry(c, r->result, r->result_len, &p);
+        int rv = c->closing ? KZ_ESHUTDOWN
+                            : apply_entry(c, r->result, r->result_len, &p);
         if (rv != KZ_OK) {
             finish(r, rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
             continue;
@@ -1445,6 +1449,8 @@ static void merge_one_by_one(kz_cons *c, kz_cons_req **reqs, size_t n)
         free(r->result);
         list_remove(r);
         p->user = r;
+        p->merged = merged;
+        c->merge_in_flight += merged;
         track(c, r, p);
     }
 }
@@ -1477,11 +1483,18 @@ static void merge_flush(kz_cons *c)
             fail_all(&c->merge_waiting, KZ_ENOMEM);
             return;
         }
+        /* This entry's reqs, in order, then on a list of their own. */
         kz_cons_req *r = c->merge_waiting.next;
         for (size_t i = 0; i < n; i++, r = r->next) {
             m[i] = r;
             cmds[i] = r->result;
             lens[i] = r->result_len;
+        }
+        kz_cons_req batch;
+        list_init(&batch);
+        for (size_t i = 0; i < n; i++) {
+            list_remove(m[i]);
+            list_push(&batch, m[i]);
         }
         char *merged = NULL;
         size_t mlen = 0;
@@ -1489,45 +1502,33 @@ static void merge_flush(kz_cons *c)
         int rv = n > 1 ? c->fsm.merge(c->fsm.data, cmds, lens, n, &merged,
                                       &mlen)
                        : KZ_EINVAL;
-        if (rv == KZ_OK) {
-            rv = apply_entry(c, merged, mlen, &p);
-            free(merged);
-            if (rv != KZ_OK) {
-                for (size_t i = 0; i < n; i++)
-                    finish(m[i], rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
-                free(m);
-            } else {
-                p->merged = true;
-                p->members = m;
-                p->n_members = n;
-                for (size_t i = 0; i < n; i++) {
-                    free(m[i]->result);
-                    list_remove(m[i]);
-                    track(c, m[i], p);
-                }
-                c->merge_in_flight++;
-                c->counters.merged_entries++;
-                c->counters.merged_proposals += n;
-            }
-        } else if (n == 1) {
-            rv = apply_entry(c, m[0]->result, m[0]->result_len, &p);
-            if (rv != KZ_OK) {
-                finish(m[0], rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
-            } else {
-                free(m[0]->result);
-                list_remove(m[0]);
-                p->user = m[0];
-                p->merged = true;
-                track(c, m[0], p);
-                c->merge_in_flight++;
-            }
-            free(m);
-        } else {
-            merge_one_by_one(c, m, n);
-            free(m);
-        }
         free(cmds);
         free(lens);
+        if (rv != KZ_OK) {
+            /* One alone, or a merge refused: each its own entry (one
+             * alone counts as the merged entry in flight). */
+            merge_one_by_one(c, m, n, n == 1);
+            free(m);
+            continue;
+        }
+        rv = apply_entry(c, merged, mlen, &p);
+        free(merged);
+        if (rv != KZ_OK) {
+            free(m);
+            fail_all(&batch, rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
+            continue;
+        }
+        p->merged = true;
+        p->members = m;
+        p->n_members = n;
+        for (size_t i = 0; i < n; i++) {
+            free(m[i]->result);
+            list_remove(m[i]);
+            track(c, m[i], p);
+        }
+        c->merge_in_flight++;
+        c->counters.merged_entries++;
+        c->counters.merged_proposals += n;
     }
 }
 
