@@ -83,7 +83,11 @@ enum req_flag {
     FLAG_NO_FORWARD = 1, /* came from a peer: never forward again */
     FLAG_WAIT_APPLY = 2, /* follower read waiting for local apply */
     FLAG_WAIT_LOCAL = 4, /* forwarded proposal: done when applied here */
-    FLAG_MERGE = 8       /* the leader may merge it (fsm.merge) */
+    FLAG_MERGE = 8,      /* the leader may merge it (fsm.merge) */
+    /* Leader, a merged proposal answered: the entry before its own was
+     * committed when its own was proposed, so every AppendEntries carrying
+     * its entry told the follower so (no commit nudge, see wait_index). */
+    FLAG_PRIOR_SENT = 16
 };
 enum frame_type {
     F_PROPOSE = 1,
@@ -143,6 +147,7 @@ struct prop {
     kz_cons_req **members;
     size_t n_members;
     bool merged;
+    uint64_t commit_at; /* raft's commit index when proposed */
 };
 
 #define PROPS_BUCKETS 1024
@@ -869,8 +874,14 @@ static void nudge_commit(kz_cons *c)
 static void served_reply(kz_cons_req *req, int status)
 {
     struct served *s = req->data;
+    /* A merged proposal's follower waits for the entry before its own
+     * only (wait_index), which it was told is committed already when
+     * FLAG_PRIOR_SENT; an older follower waits for its own, which the
+     * next entry or heartbeat tells it. */
+    bool told = (s->reqid & REQID_MERGE) && (req->flags & FLAG_PRIOR_SENT);
     if (status == 0 && (s->ftype == F_READ_INDEX ||
-                        (s->ftype == F_PROPOSE && (s->reqid & REQID_WAITS))))
+                        (s->ftype == F_PROPOSE && (s->reqid & REQID_WAITS) &&
+                         !told)))
         nudge_commit(s->k->c);
     unsigned char hdr[12];
     kz_put_be32(hdr, (uint32_t)status);
@@ -1303,6 +1314,7 @@ static void on_applied(struct raft_apply *a, int status, void *result)
     (void)result; /* results travel in the prop, see fsm_apply */
     prop_remove(c, p);
     int st = raft_to_kz(status);
+    int prior = p->commit_at + 1 >= a->index ? FLAG_PRIOR_SENT : 0;
     if (p->merged) {
         c->merge_in_flight--;
         merge_schedule(c);
@@ -1313,6 +1325,7 @@ static void on_applied(struct raft_apply *a, int status, void *result)
         req->result = p->result;
         req->result_len = p->result_len;
         req->index = a->index;
+        req->flags |= prior;
         p->result = NULL;
         observe_proposal(c, req, st);
         finish(req, st);
@@ -1325,6 +1338,7 @@ static void on_applied(struct raft_apply *a, int status, void *result)
         p->members[i] = NULL;
         m->priv = NULL;
         m->index = a->index;
+        m->flags |= prior;
         observe_proposal(c, m, st);
         finish(m, st);
     }
@@ -1359,6 +1373,7 @@ static int apply_entry(kz_cons *c, const char *cmd, size_t len,
     kz_put_be64(e + 24, p->seq);
     memcpy(e + ENVELOPE_HEADER, cmd, len);
     struct raft_buffer buf = {.base = e, .len = total};
+    p->commit_at = raft_commit_index(&c->raft);
     prop_insert(c, p);
     int rv = raft_apply(&c->raft, &p->apply, &buf, 1, on_applied);
     if (rv != 0) {
@@ -2194,6 +2209,22 @@ static void on_timer(uv_timer_t *t)
         expire_list(c, &k->waiting, now);
 }
 
+/* The index a follower's request waits to have applied. A merged
+ * proposal (kz_cons_propose_merged, a read point) needs only the entries
+ * before its own: the leader appended its entry after the call, so every
+ * entry committed before the call precedes it, and they are committed
+ * since it is (the leader applied it). Its own entry holds only what the
+ * merge combined (read records), which the read does not need. The entry
+ * before was usually committed when the leader proposed the merged one
+ * (FLAG_PRIOR_SENT), and the follower applies it on receiving that entry,
+ * so it answers when the leader's reply arrives: waiting for its own entry
+ * took the next AppendEntries, and at one read at a time a commit nudge, a
+ * barrier entry, for every read. */
+static uint64_t wait_index(const kz_cons_req *r)
+{
+    return (r->flags & FLAG_MERGE) && r->index > 0 ? r->index - 1 : r->index;
+}
+
 static void on_check(uv_check_t *h)
 {
     kz_cons *c = h->data;
@@ -2204,7 +2235,7 @@ static void on_check(uv_check_t *h)
     kz_cons_req *r = c->inflight.next;
     while (r != &c->inflight) {
         kz_cons_req *next = r->next;
-        if ((r->flags & FLAG_WAIT_APPLY) && r->index <= applied) {
+        if ((r->flags & FLAG_WAIT_APPLY) && wait_index(r) <= applied) {
             observe_proposal(c, r, 0);
             finish(r, 0);
         }

@@ -189,11 +189,15 @@ int kz_cons_propose(kz_cons *c, kz_cons_req *req, const char *cmd, size_t len,
  * linearizable can so carry a record of the read (the audit log). */
 int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
                          size_t len, kz_cons_cb cb);
-/* kz_cons_propose_read for a command the leader may merge with others
- * proposed so (on any node) into one entry (fsm.merge): proposals arriving
- * together share an entry, its replication and its apply. cb fires as for
- * kz_cons_propose_read, with req->index the merged entry's; req->result
- * is NULL when it was merged (no result of its own). */
+/* A read point like kz_cons_propose_read, for a command the leader may
+ * merge with others proposed so (on any node) into one entry (fsm.merge):
+ * proposals arriving together share an entry, its replication and its
+ * apply. cb fires with 0 once the entry is committed and this node has
+ * applied every entry before it, so the local state holds everything
+ * committed before the call; req->index is the entry's. On a follower the
+ * entry itself may not be applied yet: the read does not need what the
+ * merge combined (records of reads), and waiting for it took another
+ * round. req->result is NULL when it was merged (no result of its own). */
 int kz_cons_propose_merged(kz_cons *c, kz_cons_req *req, const char *cmd,
                            size_t len, kz_cons_cb cb);
 /* Linearizable read point: when cb fires with 0, the local state has applied

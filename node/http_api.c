@@ -2161,9 +2161,40 @@ static void read_context(struct kz_node *n, const struct caller *who,
 
 static void audits_flush(struct kz_node *n);
 
-static void finish_audited(struct pending *p, int status)
+/* A backup's read point: its own record applied here too (below). */
+static void on_backup_point(kz_cons_req *creq, int status)
+{
+    struct pending *p = creq->data;
+    struct kz_node *n = p->node;
+    if (p->req != NULL) {
+        if (status != 0) {
+            send_cons_error(n, p->req, p->request_id, status, false);
+        } else {
+            answer_init(&p->ans);
+            serve_read(n, p->req, p->route, p->arg, p->request_id, -1,
+                       &p->who, &p->ans);
+            answer_send(n, p->req, &p->ans);
+        }
+    }
+    pending_free(p);
+}
+
+/* index: the committed entry that holds the read's record. A follower is
+ * answered once it applied the entries before it (kz_cons_propose_merged),
+ * which is all a read needs; a backup also waits for that entry, so that
+ * the checkpoint holds the record of its own making (a read index taken
+ * now is past it). */
+static void finish_audited(struct pending *p, int status, uint64_t index)
 {
     struct kz_node *n = p->node;
+    if (p->req != NULL && status == 0 && p->read_first &&
+        p->route->id == RT_BACKUP_CREATE &&
+        kz_stor_applied_index(n->stor) < index) {
+        int rv = kz_cons_read_index(n->cons, &p->creq, on_backup_point);
+        if (rv == 0)
+            return;
+        status = rv;
+    }
     if (p->req != NULL) {
         if (status != 0) {
             send_cons_error(n, p->req, p->request_id, status, false);
@@ -2192,7 +2223,7 @@ static void on_audits_committed(kz_cons_req *creq, int status)
     slot->list = NULL;
     while (p != NULL) {
         struct pending *next = p->next_audit;
-        finish_audited(p, status);
+        finish_audited(p, status, creq->index);
         p = next;
     }
     if (ra->waiting != NULL)
@@ -2263,7 +2294,7 @@ static void audits_flush(struct kz_node *n)
     if (rv != KZ_OK) {
         while (batch != NULL) {
             struct pending *next = batch->next_audit;
-            finish_audited(batch, rv == KZ_ENOTFOUND ? KZ_ENOLEADER : rv);
+            finish_audited(batch, rv == KZ_ENOTFOUND ? KZ_ENOLEADER : rv, 0);
             batch = next;
         }
         return;

@@ -111,12 +111,52 @@ Test(backup, create_restore_and_start_a_new_cluster, .fini = teardown,
     struct stat sb;
     cr_assert_neq(stat(path, &sb), 0, "%s is still there", path);
 
+    /* A backup taken on a follower: answered only once that follower
+     * applied the entry holding the backup's own record, so the checkpoint
+     * holds it (reads need only the entries before their record's). */
+    int leader = kz_it_leader(&cluster);
+    cr_assert_gt(leader, 0);
+    char fnode[4];
+    snprintf(fnode, sizeof fnode, "%d", leader % 3 + 1);
+    kz_cli *op = kz_it_client(&cluster, "operator", fnode, 20000);
+    const char *fh[] = {"X-Purpose: follower drill", NULL};
+    kz_cli_response fb;
+    cr_assert_eq(kz_cli_request(op, "POST", "/v1/cluster/backups", fh, "{}",
+                                2, &fb),
+                 KZ_CLI_OK);
+    cr_assert_eq(fb.status, 201, "backup on node %s: %ld %s", fnode,
+                 fb.status, fb.body);
+    json_t *fm = json_loadb(fb.body, fb.body_len, 0, NULL);
+    cr_assert_not_null(fm);
+    cr_assert_eq(json_integer_value(json_object_get(fm, "node")),
+                 leader % 3 + 1);
+    long long fapplied =
+        json_integer_value(json_object_get(fm, "applied_index"));
+    json_decref(fm);
+    kz_cli_response_free(&fb);
+    kz_cli_close(op);
+
     /* The backup was an audited read. */
     kz_cli *aud = kz_it_client(&cluster, "auditor", NULL, 20000);
     kz_cli_response r = kz_it_call(aud, "GET", "/v1/audit?limit=500", NULL);
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(strstr(r.body, "backup.create"), "no audit record");
     cr_assert_not_null(strstr(r.body, "disaster recovery drill"));
+    json_t *log = json_loadb(r.body, r.body_len, 0, NULL);
+    cr_assert_not_null(log);
+    long long frec = -1;
+    json_array_foreach(json_object_get(log, "items"), i, f)
+    {
+        const char *pur = json_string_value(json_object_get(f, "purpose"));
+        if (pur != NULL && strcmp(pur, "follower drill") == 0)
+            frec = json_integer_value(json_object_get(f, "raft_index"));
+    }
+    json_decref(log);
+    cr_assert_gt(frec, 0, "no record of the follower's backup");
+    cr_assert_geq(fapplied, frec,
+                  "the follower's backup (applied index %lld) lacks its own "
+                  "record (raft index %lld)",
+                  fapplied, frec);
     kz_cli_response_free(&r);
     kz_cli_close(aud);
 
@@ -189,6 +229,15 @@ Test(backup, create_restore_and_start_a_new_cluster, .fini = teardown,
         kz_cli_response_free(&g);
     }
     kz_cli_close(cw);
+    /* The backup holds the record of its own making: the node it came
+     * from applied that record's entry before writing the checkpoint. */
+    aud = kz_it_client(&cluster, "auditor", NULL, 20000);
+    r = kz_it_call(aud, "GET", "/v1/audit?limit=500", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "disaster recovery drill"),
+                       "the restored audit log lacks the backup's record");
+    kz_cli_response_free(&r);
+    kz_cli_close(aud);
     w = kz_it_client(&cluster, "registrar", NULL, 20000);
     r = kz_it_call(w, "POST", "/v1/victims",
                    "{\"name\":\"新規 花子\",\"name_kana\":\"シンキ ハナコ\","
