@@ -40,6 +40,7 @@ void kz_node_keys_wipe(struct kz_node_keys *k)
 {
     OPENSSL_cleanse(k, sizeof *k);
     kz_stor_hmac_forget(); /* its keyed contexts hold these keys too */
+    kz_stor_cipher_forget();
 }
 
 bool kz_node_keys_in_state(kz_stor *st)

@@ -39,6 +39,9 @@ void kz_stor_hmac(const unsigned char key[KZ_STOR_KEY_BYTES], const void *a,
 /* Frees and wipes this thread's keyed HMAC contexts (kz_stor_hmac keeps
  * one per key it was given lately); the next call makes them again. */
 void kz_stor_hmac_forget(void);
+/* Frees and wipes this thread's AES-GCM contexts (kz_stor_seal and
+ * kz_stor_unseal keep one per key and direction lately used). */
+void kz_stor_cipher_forget(void);
 
 /* Seals plain into out (room for len + KZ_STOR_SEAL_OVERHEAD bytes). */
 int kz_stor_seal(const unsigned char key[KZ_STOR_KEY_BYTES], uint32_t key_id,
