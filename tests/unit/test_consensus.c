@@ -602,6 +602,20 @@ Test(consensus, close_fails_pending_requests_exactly_once)
     }
 }
 
+/* Restarts the nodes with heartbeats 1.5 s apart, then: the leader (*l), a
+ * follower (*f), a first write on the leader (*w: the leader's term has a
+ * commit) and the leader's counters after it. */
+static void slow_heartbeat_cluster(int *l, int *f, struct call *w,
+                                   struct kz_cons_counters *before)
+{
+    restart_slow_heartbeat();
+    cr_assert(run_until(has_leader, NULL, 30000), "no leader elected");
+    *l = leader_index();
+    *f = (*l + 1) % N;
+    propose_on(*l, "first", w);
+    kz_cons_get_counters(nodes[*l].c, before);
+}
+
 /* A follower learns of a commit from the leader's next AppendEntries. With
  * heartbeats 1.5 s apart (election timeout 6 s: raft 0.22 drops a follower
  * it has not heard from within an election timeout back to one message a
@@ -612,14 +626,10 @@ Test(consensus, close_fails_pending_requests_exactly_once)
  * 5 by chance without it: about 1 in 250). */
 Test(consensus, follower_reads_do_not_wait_for_a_heartbeat)
 {
-    restart_slow_heartbeat();
-    cr_assert(run_until(has_leader, NULL, 30000), "no leader elected");
-    int l = leader_index();
-    int f = (l + 1) % N;
+    int l, f;
     struct call w;
-    propose_on(l, "first", &w); /* the leader's term has a commit */
     struct kz_cons_counters before;
-    kz_cons_get_counters(nodes[l].c, &before);
+    slow_heartbeat_cluster(&l, &f, &w, &before);
     for (int round = 0; round < 5; round++) {
         struct call c;
         memset(&c, 0, sizeof c);
@@ -741,14 +751,10 @@ Test(consensus, merged_proposals_share_one_entry)
  * follower when the read is answered (the read is linearizable). */
 Test(consensus, merged_follower_reads_need_no_nudge)
 {
-    restart_slow_heartbeat();
-    cr_assert(run_until(has_leader, NULL, 30000), "no leader elected");
-    int l = leader_index();
-    int f = (l + 1) % N;
+    int l, f;
     struct call w;
-    propose_on(l, "first", &w); /* the leader's term has a commit */
     struct kz_cons_counters before;
-    kz_cons_get_counters(nodes[l].c, &before);
+    slow_heartbeat_cluster(&l, &f, &w, &before);
     for (int round = 0; round < 5; round++) {
         char cmd[32];
         snprintf(cmd, sizeof cmd, "write%d", round);
