@@ -61,6 +61,11 @@
 /* The next bit: the proposal may be merged with others on the leader
  * (kz_cons_propose_merged). A leader that ignores it proposes it alone. */
 #define REQID_MERGE (1ull << 62)
+/* The next: the follower needs only the entries before the index it is
+ * answered with applied (wait_index), so the leader need not nudge the
+ * commit when the entry that index names told it so (FLAG_PRIOR_SENT).
+ * A follower without it waits for the index itself and is nudged. */
+#define REQID_BEFORE (1ull << 61)
 #define FRAME_HEADER KZ_CONS__FRAME_HEADER
 
 /* How long the leader's word that this follower is caught up holds (see
@@ -84,9 +89,10 @@ enum req_flag {
     FLAG_WAIT_APPLY = 2, /* follower read waiting for local apply */
     FLAG_WAIT_LOCAL = 4, /* forwarded proposal: done when applied here */
     FLAG_MERGE = 8,      /* the leader may merge it (fsm.merge) */
-    /* Leader, a merged proposal answered: the entry before its own was
-     * committed when its own was proposed, so every AppendEntries carrying
-     * its entry told the follower so (no commit nudge, see wait_index). */
+    /* Leader, a merged proposal or a read index answered: the entry before
+     * the index answered was committed when the entry at that index was
+     * appended, so every AppendEntries carrying it told the follower so
+     * (no commit nudge, see wait_index). */
     FLAG_PRIOR_SENT = 16
 };
 enum frame_type {
@@ -171,6 +177,7 @@ struct kz_cons {
     kz_cons_req reads_waiting;
     kz_cons_req reads_batch;
     bool barrier_in_flight;
+    uint64_t barrier_commit_at; /* raft's commit index when it was asked */
     struct raft_barrier barrier;
     /* The commit nudge (see nudge_commit): wanted since a follower was told
      * an index it waits to apply, while raft's last index was nudge_last. */
@@ -874,14 +881,14 @@ static void nudge_commit(kz_cons *c)
 static void served_reply(kz_cons_req *req, int status)
 {
     struct served *s = req->data;
-    /* A merged proposal's follower waits for the entry before its own
-     * only (wait_index), which it was told is committed already when
-     * FLAG_PRIOR_SENT; an older follower waits for its own, which the
-     * next entry or heartbeat tells it. */
-    bool told = (s->reqid & REQID_MERGE) && (req->flags & FLAG_PRIOR_SENT);
-    if (status == 0 && (s->ftype == F_READ_INDEX ||
-                        (s->ftype == F_PROPOSE && (s->reqid & REQID_WAITS) &&
-                         !told)))
+    /* A follower that waits for the entries before the index only
+     * (REQID_BEFORE, wait_index) was told they are committed when
+     * FLAG_PRIOR_SENT; one that waits for the index itself learns of it
+     * from the next entry or heartbeat, so the leader nudges. */
+    bool told = (s->reqid & REQID_BEFORE) && (req->flags & FLAG_PRIOR_SENT);
+    if (status == 0 && !told &&
+        (s->ftype == F_READ_INDEX ||
+         (s->ftype == F_PROPOSE && (s->reqid & REQID_WAITS))))
         nudge_commit(s->k->c);
     unsigned char hdr[12];
     kz_put_be32(hdr, (uint32_t)status);
@@ -1158,11 +1165,14 @@ static int send_to_peer(kz_cons *c, int slot, kz_cons_req *req, int ftype,
     struct conn *k = conn_outbound(c, slot);
     if (k == NULL)
         return KZ_ENOLEADER; /* not sent: safe to retry */
-    req->reqid = ++c->next_reqid & ~(REQID_WAITS | REQID_MERGE);
+    req->reqid =
+        ++c->next_reqid & ~(REQID_WAITS | REQID_MERGE | REQID_BEFORE);
     if (ftype == F_PROPOSE && (req->flags & FLAG_WAIT_LOCAL))
         req->reqid |= REQID_WAITS;
     if (ftype == F_PROPOSE && (req->flags & FLAG_MERGE))
-        req->reqid |= REQID_MERGE;
+        req->reqid |= REQID_MERGE | REQID_BEFORE;
+    if (ftype == F_READ_INDEX)
+        req->reqid |= REQID_BEFORE;
     if (k->open) {
         int rv = conn_send(k, ftype, req->reqid, payload, len, NULL, 0);
         if (rv != 0)
@@ -1623,9 +1633,13 @@ static void on_barrier(struct raft_barrier *b, int status)
     kz_cons *c = b->data;
     c->barrier_in_flight = false;
     uint64_t index = raft_last_applied(&c->raft);
+    /* The barrier entry was appended after every read of the batch
+     * arrived, and index is at or past it. */
+    int prior = c->barrier_commit_at + 1 >= index ? FLAG_PRIOR_SENT : 0;
     while (!list_empty(&c->reads_batch)) {
         kz_cons_req *r = c->reads_batch.next;
         r->index = index;
+        r->flags |= prior;
         finish(r, raft_to_kz(status));
     }
     if (!c->closing && !list_empty(&c->reads_waiting))
@@ -1644,6 +1658,7 @@ static void start_barrier(kz_cons *c)
         batch++;
     }
     c->barrier.data = c;
+    c->barrier_commit_at = raft_commit_index(&c->raft);
     int rv = raft_barrier(&c->raft, &c->barrier, on_barrier);
     if (rv != 0) {
         int status = raft_to_kz(rv);
@@ -2209,20 +2224,23 @@ static void on_timer(uv_timer_t *t)
         expire_list(c, &k->waiting, now);
 }
 
-/* The index a follower's request waits to have applied. A merged
- * proposal (kz_cons_propose_merged, a read point) needs only the entries
- * before its own: the leader appended its entry after the call, so every
- * entry committed before the call precedes it, and they are committed
- * since it is (the leader applied it). Its own entry holds only what the
- * merge combined (read records), which the read does not need. The entry
- * before was usually committed when the leader proposed the merged one
- * (FLAG_PRIOR_SENT), and the follower applies it on receiving that entry,
- * so it answers when the leader's reply arrives: waiting for its own entry
- * took the next AppendEntries, and at one read at a time a commit nudge, a
- * barrier entry, for every read. */
+/* The index a follower's request waits to have applied. A read point
+ * needs only the entries before the index the leader answered with: for
+ * a merged proposal (kz_cons_propose_merged) its entry's, for a read
+ * index at or past the barrier's. The leader appended that entry after
+ * the call, so every entry committed before the call precedes it, and
+ * they are committed since it is (the leader applied it). The entry holds
+ * only what the merge combined (read records), or nothing (a barrier),
+ * which the read does not need. The entry before was usually committed
+ * when the leader appended the entry (FLAG_PRIOR_SENT), and the follower
+ * applies it on receiving that entry, so it answers when the leader's
+ * reply arrives: waiting for the entry itself took the next
+ * AppendEntries, and at one read at a time a commit nudge, a barrier
+ * entry, for every read. */
 static uint64_t wait_index(const kz_cons_req *r)
 {
-    return (r->flags & FLAG_MERGE) && r->index > 0 ? r->index - 1 : r->index;
+    bool before = (r->flags & FLAG_MERGE) || r->type == REQ_READ;
+    return before && r->index > 0 ? r->index - 1 : r->index;
 }
 
 static void on_check(uv_check_t *h)

@@ -201,8 +201,11 @@ int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
 int kz_cons_propose_merged(kz_cons *c, kz_cons_req *req, const char *cmd,
                            size_t len, kz_cons_cb cb);
 /* Linearizable read point: when cb fires with 0, the local state has applied
- * everything committed before the call (req->index). Reads arriving together
- * share one raft barrier. */
+ * everything committed before the call. Reads arriving together share one
+ * raft barrier; req->index is the leader's applied index once it applied
+ * the barrier (the barrier's index or later). A follower has then applied
+ * at least up to the entry before req->index: when that is the barrier,
+ * the barrier itself changes no state. */
 int kz_cons_read_index(kz_cons *c, kz_cons_req *req, kz_cons_cb cb);
 /* Asks peer id for its status over the peer link (req->peer). */
 int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
