@@ -137,8 +137,11 @@ static void cipher_cache_free(void *p)
 static void cipher_init_once(void)
 {
     cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-    if (pthread_key_create(&cipher_key, cipher_cache_free) != 0)
-        cipher_gcm = NULL; /* then every call makes its own (below) */
+    if (cipher_gcm != NULL &&
+        pthread_key_create(&cipher_key, cipher_cache_free) != 0) {
+        EVP_CIPHER_free(cipher_gcm);
+        cipher_gcm = NULL; /* then every call makes its own (cipher_begin) */
+    }
 }
 
 void kz_stor_cipher_forget(void)
@@ -204,26 +207,49 @@ static EVP_CIPHER_CTX *cipher_ctx(const unsigned char key[KZ_STOR_KEY_BYTES],
     return s->ctx[enc];
 }
 
+/* The context for one seal or unseal: this thread's kept one, or when
+ * none can be kept, one made for the call alone (*own, which the caller
+ * frees). NULL when neither could be made. */
+static EVP_CIPHER_CTX *cipher_begin(const unsigned char key[KZ_STOR_KEY_BYTES],
+                                    const unsigned char *nonce, int enc,
+                                    EVP_CIPHER_CTX **own)
+{
+    *own = NULL;
+    EVP_CIPHER_CTX *ctx = cipher_ctx(key, nonce, enc);
+    if (ctx != NULL)
+        return ctx;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+        return NULL;
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return *own = ctx;
+}
+
 int kz_stor_seal(const unsigned char key[KZ_STOR_KEY_BYTES], uint32_t key_id,
                  const unsigned char nonce[KZ_STOR_NONCE_BYTES],
                  const void *aad, size_t aadlen, const void *plain,
                  size_t len, unsigned char *out)
 {
     int n = 0, fin = 0;
-    EVP_CIPHER_CTX *ctx = cipher_ctx(key, nonce, 1);
+    EVP_CIPHER_CTX *own;
+    EVP_CIPHER_CTX *ctx = cipher_begin(key, nonce, 1, &own);
     if (ctx == NULL)
         return KZ_ENOMEM;
     out[0] = 1;
     kz_put_be32(out + 1, key_id);
     memcpy(out + 5, nonce, KZ_STOR_NONCE_BYTES);
     unsigned char *ct = out + 5 + KZ_STOR_NONCE_BYTES;
+    int rv = KZ_OK;
     if ((aadlen > 0 &&
          EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1) ||
         EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
         EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, ct + len) != 1)
-        return KZ_EIO;
-    return KZ_OK;
+        rv = KZ_EIO;
+    EVP_CIPHER_CTX_free(own);
+    return rv;
 }
 
 int kz_stor_sealed_key_id(const void *sealed, size_t len, uint32_t *key_id)
@@ -245,9 +271,11 @@ int kz_stor_unseal(const unsigned char key[KZ_STOR_KEY_BYTES], const void *aad,
     size_t ctlen = len - KZ_STOR_SEAL_OVERHEAD;
     const unsigned char *nonce = p + 5, *ct = p + 5 + KZ_STOR_NONCE_BYTES;
     int n = 0, fin = 0;
-    EVP_CIPHER_CTX *ctx = cipher_ctx(key, nonce, 0);
+    EVP_CIPHER_CTX *own;
+    EVP_CIPHER_CTX *ctx = cipher_begin(key, nonce, 0, &own);
     if (ctx == NULL)
         return KZ_ENOMEM;
+    int rv = KZ_OK;
     if ((aadlen > 0 &&
          EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1) ||
         EVP_DecryptUpdate(ctx, out, &n, ct, (int)ctlen) != 1 ||
@@ -255,10 +283,12 @@ int kz_stor_unseal(const unsigned char key[KZ_STOR_KEY_BYTES], const void *aad,
                             (void *)(ct + ctlen)) != 1 ||
         EVP_DecryptFinal_ex(ctx, out + n, &fin) != 1) {
         OPENSSL_cleanse(out, ctlen); /* never hand out unauthenticated text */
-        return KZ_ECORRUPT;
+        rv = KZ_ECORRUPT;
+    } else {
+        *out_len = ctlen;
     }
-    *out_len = ctlen;
-    return KZ_OK;
+    EVP_CIPHER_CTX_free(own);
+    return rv;
 }
 
 static int hexval(int c)
