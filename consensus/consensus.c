@@ -12,9 +12,11 @@
  * through raft, so results of entries nobody waits for (replay, a proposal
  * whose leader stepped down before the commit) are never built or leaked.
  *
- * Merged proposals (kz_cons_propose_merged; see merge_flush): the leader
- * turns those arriving in one loop turn, its own and forwarded ones, into
- * one command (fsm.merge) and one entry, and answers each when it applies.
+ * Merged proposals (kz_cons_propose_merged, kz_cons_propose_batched; see
+ * merge_flush): the leader turns those arriving in one loop turn, its own
+ * and forwarded ones, into one command (fsm.merge, fsm.merge_each) and one
+ * entry, and answers each when it applies, the batched ones each with the
+ * part of the entry's result that is theirs.
  *
  * Reads. Every read that arrives while no barrier is in flight starts one;
  * reads arriving meanwhile wait for the next. When the barrier is applied the
@@ -66,6 +68,10 @@
  * commit when the entry that index names told it so (FLAG_PRIOR_SENT).
  * A follower without it waits for the index itself and is nudged. */
 #define REQID_BEFORE (1ull << 61)
+/* The next: the proposal may be merged with others proposed so, each
+ * keeping its own result (kz_cons_propose_batched, fsm.merge_each). A
+ * leader that ignores it proposes it alone, which answers it the same. */
+#define REQID_EACH (1ull << 60)
 #define FRAME_HEADER KZ_CONS__FRAME_HEADER
 
 /* How long the leader's word that this follower is caught up holds (see
@@ -93,7 +99,8 @@ enum req_flag {
      * the index answered was committed when the entry at that index was
      * appended, so every AppendEntries carrying it told the follower so
      * (no commit nudge, see wait_index). */
-    FLAG_PRIOR_SENT = 16
+    FLAG_PRIOR_SENT = 16,
+    FLAG_EACH = 32       /* the leader may merge it keeping its result */
 };
 enum frame_type {
     F_PROPOSE = 1,
@@ -149,14 +156,28 @@ struct prop {
     size_t result_len;
     struct prop *hnext; /* props hash chain */
     /* An entry of merged proposals: the reqs it serves (NULL: detached);
-     * merged: it counts in merge_in_flight. */
+     * mq: the merge queue whose entries in flight it counts in (NULL:
+     * none); each: its result is one for each member (fsm.merge_each). */
     kz_cons_req **members;
     size_t n_members;
-    bool merged;
+    struct merge_queue *mq;
+    bool each;
     uint64_t commit_at; /* raft's commit index when proposed */
 };
 
 #define PROPS_BUCKETS 1024
+
+/* Proposals the leader may merge (see merge_flush): those waiting, each
+ * with its command parked in result, and the merged entries raft has not
+ * applied yet. One queue for read records (fsm.merge), one for commands
+ * that each keep a result (fsm.merge_each): a read's record never waits
+ * for a registration's apply, and the other way round. */
+struct merge_queue {
+    kz_cons_req waiting;
+    unsigned in_flight, max_in_flight;
+    bool each;
+};
+enum { MQ_READS, MQ_EACH, MQ_COUNT };
 
 struct kz_cons {
     uv_loop_t *loop;
@@ -183,11 +204,9 @@ struct kz_cons {
      * an index it waits to apply, while raft's last index was nudge_last. */
     uv_idle_t nudge_idle;
     uint64_t nudge_last;
-    /* Merged proposals (merge_flush): those waiting, each with its command
-     * parked in result; the merged entries raft has not applied yet; and
-     * the idle handle that flushes before the loop would block. */
-    kz_cons_req merge_waiting;
-    unsigned merge_in_flight;
+    /* Merged proposals (merge_flush), and the idle handle that flushes
+     * before the loop would block. */
+    struct merge_queue mq[MQ_COUNT];
     uv_idle_t merge_idle;
 
     struct kz_cons__tls *tls;
@@ -514,7 +533,10 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
     struct prop *prop = NULL;
     if (origin == c->cfg.id && boot == c->boot_nonce) {
         prop = prop_find(c, seq);
-        if (prop != NULL && prop->user == NULL)
+        /* Someone waits for a result: the proposer, or the members of a
+         * merged entry that each keep theirs. */
+        if (prop != NULL && prop->user == NULL &&
+            !(prop->each && prop->members != NULL))
             prop = NULL;
     }
     char *res = NULL;
@@ -949,6 +971,8 @@ static void serve_frame(struct conn *k, int type, uint64_t reqid,
     s->req.flags = FLAG_NO_FORWARD;
     if (type == F_PROPOSE && (reqid & REQID_MERGE))
         s->req.flags |= FLAG_MERGE;
+    if (type == F_PROPOSE && (reqid & REQID_EACH))
+        s->req.flags |= FLAG_EACH;
     s->ftype = type;
     list_init(&s->req);
     k->refs++;
@@ -1166,11 +1190,14 @@ static int send_to_peer(kz_cons *c, int slot, kz_cons_req *req, int ftype,
     if (k == NULL)
         return KZ_ENOLEADER; /* not sent: safe to retry */
     req->reqid =
-        ++c->next_reqid & ~(REQID_WAITS | REQID_MERGE | REQID_BEFORE);
+        ++c->next_reqid &
+        ~(REQID_WAITS | REQID_MERGE | REQID_BEFORE | REQID_EACH);
     if (ftype == F_PROPOSE && (req->flags & FLAG_WAIT_LOCAL))
         req->reqid |= REQID_WAITS;
     if (ftype == F_PROPOSE && (req->flags & FLAG_MERGE))
         req->reqid |= REQID_MERGE | REQID_BEFORE;
+    if (ftype == F_PROPOSE && (req->flags & FLAG_EACH))
+        req->reqid |= REQID_EACH;
     if (ftype == F_READ_INDEX)
         req->reqid |= REQID_BEFORE;
     if (k->open) {
@@ -1325,10 +1352,14 @@ static void on_applied(struct raft_apply *a, int status, void *result)
     prop_remove(c, p);
     int st = raft_to_kz(status);
     int prior = p->commit_at + 1 >= a->index ? FLAG_PRIOR_SENT : 0;
-    if (p->merged) {
-        c->merge_in_flight--;
+    if (p->mq != NULL) {
+        p->mq->in_flight--;
         merge_schedule(c);
     }
+    /* Members that each keep a result: theirs, in order, from the one
+     * the state machine wrote for the entry (fsm.merge_each). */
+    const unsigned char *rp = (const unsigned char *)p->result;
+    size_t rleft = p->each && st == 0 && rp != NULL ? p->result_len : 0;
     kz_cons_req *req = p->user;
     if (req != NULL) {
         req->priv = NULL;
@@ -1340,8 +1371,19 @@ static void on_applied(struct raft_apply *a, int status, void *result)
         observe_proposal(c, req, st);
         finish(req, st);
     }
-    /* A member's callback may detach others (close): they are NULL then. */
+    /* A member's callback may detach others (close): they are NULL then,
+     * and their results are passed over. */
     for (size_t i = 0; i < p->n_members; i++) {
+        const unsigned char *mine = NULL;
+        size_t mine_len = 0;
+        if (rleft >= 4 && kz_get_be32(rp) <= rleft - 4) {
+            mine_len = kz_get_be32(rp);
+            mine = rp + 4;
+            rp += 4 + mine_len;
+            rleft -= 4 + mine_len;
+        } else {
+            rleft = 0; /* malformed or short: the rest get none */
+        }
         kz_cons_req *m = p->members[i];
         if (m == NULL)
             continue;
@@ -1349,6 +1391,15 @@ static void on_applied(struct raft_apply *a, int status, void *result)
         m->priv = NULL;
         m->index = a->index;
         m->flags |= prior;
+        m->result = NULL;
+        m->result_len = 0;
+        if (mine != NULL) {
+            m->result = malloc(mine_len ? mine_len : 1);
+            if (m->result != NULL) {
+                memcpy(m->result, mine, mine_len);
+                m->result_len = mine_len;
+            }
+        }
         observe_proposal(c, m, st);
         finish(m, st);
     }
@@ -1412,32 +1463,46 @@ static void track(kz_cons *c, kz_cons_req *req, struct prop *p)
 
 /* ------------------------------------------------------ merged proposals
  *
- * kz_cons_propose_merged: on the leader, such proposals (its own and those
- * forwarded with REQID_MERGE) wait in merge_waiting. At the end of the loop
- * turn (on_check, or merge_idle when made outside I/O callbacks), while
- * fewer than MERGE_IN_FLIGHT merged entries are unapplied, the waiting ones
- * become one command (fsm.merge) and one entry; when it is applied, each
- * is answered with its index. Each entry costs a round of AppendEntries to
- * every follower, a result back from each, a log write and an apply on
- * every node; proposals arriving together pay for one. A merge the state
+ * kz_cons_propose_merged and kz_cons_propose_batched: on the leader, such
+ * proposals (its own and those forwarded with REQID_MERGE or REQID_EACH)
+ * wait in their merge queue. At the end of the loop turn (on_check, or
+ * merge_idle when made outside I/O callbacks), while fewer than the
+ * queue's max_in_flight merged entries are unapplied, the waiting ones
+ * become one command (fsm.merge, fsm.merge_each) and one entry; when it
+ * is applied, each is answered with its index and, for merge_each, its
+ * own result. Each entry costs a round of AppendEntries to every
+ * follower, a result back from each, a log write and an apply on every
+ * node; proposals arriving together pay for one. A merge the state
  * machine refuses leaves them to go one by one. */
-/* One merged entry in flight: the proposals arriving meanwhile make the
- * next one larger. Against 2: 3-7% fewer node CPU a read and as many reads
- * or more (kizuna-bench read, alternated). */
+/* Read records: one merged entry in flight, the proposals arriving
+ * meanwhile make the next one larger. Against 2: 3-7% fewer node CPU a
+ * read and as many reads or more (kizuna-bench read, alternated). */
 #define MERGE_IN_FLIGHT 1
+/* Commands that keep a result (registrations): see kz_cons_init. */
+#define EACH_IN_FLIGHT 2
 #define MERGE_MAX_BYTES (1u << 20)
+#define MERGE_MAX_COUNT 256
 
 static void on_merge_idle(uv_idle_t *h);
 
-static void merge_schedule(kz_cons *c)
+static bool merge_ready(const struct merge_queue *q)
 {
-    if (!c->closing && c->merge_idle.loop != NULL &&
-        !list_empty(&c->merge_waiting) && c->merge_in_flight < MERGE_IN_FLIGHT)
-        uv_idle_start(&c->merge_idle, on_merge_idle);
+    return !list_empty(&q->waiting) && q->in_flight < q->max_in_flight;
 }
 
-static int merge_enqueue(kz_cons *c, kz_cons_req *req, const char *cmd,
-                         size_t len)
+static void merge_schedule(kz_cons *c)
+{
+    if (c->closing || c->merge_idle.loop == NULL)
+        return;
+    for (int i = 0; i < MQ_COUNT; i++)
+        if (merge_ready(&c->mq[i])) {
+            uv_idle_start(&c->merge_idle, on_merge_idle);
+            return;
+        }
+}
+
+static int merge_enqueue(kz_cons *c, struct merge_queue *q,
+                         kz_cons_req *req, const char *cmd, size_t len)
 {
     if (len > FRAME_MAX - 64)
         return KZ_ETOOBIG;
@@ -1450,7 +1515,7 @@ static int merge_enqueue(kz_cons *c, kz_cons_req *req, const char *cmd,
     req->result = copy; /* parked until merge_flush */
     req->result_len = len;
     req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
-    list_push(&c->merge_waiting, req);
+    list_push(&q->waiting, req);
     c->counters.proposals++;
     merge_schedule(c);
     return KZ_OK;
@@ -1458,9 +1523,9 @@ static int merge_enqueue(kz_cons *c, kz_cons_req *req, const char *cmd,
 
 /* Proposes the reqs alone, each its own entry; they sit on a list of the
  * caller's until then, so that a callback that closes this node (finish)
- * cannot reach them. */
+ * cannot reach them. With q, each counts as a merged entry in flight. */
 static void merge_one_by_one(kz_cons *c, kz_cons_req **reqs, size_t n,
-                             bool merged)
+                             struct merge_queue *q)
 {
     for (size_t i = 0; i < n; i++) {
         kz_cons_req *r = reqs[i];
@@ -1474,26 +1539,26 @@ static void merge_one_by_one(kz_cons *c, kz_cons_req **reqs, size_t n,
         free(r->result);
         list_remove(r);
         p->user = r;
-        p->merged = merged;
-        c->merge_in_flight += merged;
+        p->mq = q;
+        if (q != NULL)
+            q->in_flight++;
         track(c, r, p);
     }
 }
 
-static void merge_flush(kz_cons *c)
+/* Turns what waits in q into entries while q may have more in flight. */
+static void merge_flush_queue(kz_cons *c, struct merge_queue *q)
 {
-    if (c->merge_idle.loop != NULL)
-        uv_idle_stop(&c->merge_idle);
-    while (!c->closing && !list_empty(&c->merge_waiting) &&
-           c->merge_in_flight < MERGE_IN_FLIGHT) {
+    while (!c->closing && merge_ready(q)) {
         if (raft_state(&c->raft) != RAFT_LEADER) {
-            fail_all(&c->merge_waiting, KZ_ENOLEADER); /* never proposed */
+            fail_all(&q->waiting, KZ_ENOLEADER); /* never proposed */
             return;
         }
         size_t n = 0, bytes = 0;
-        for (kz_cons_req *r = c->merge_waiting.next; r != &c->merge_waiting;
+        for (kz_cons_req *r = q->waiting.next; r != &q->waiting;
              r = r->next) {
-            if (n > 0 && bytes + r->result_len > MERGE_MAX_BYTES)
+            if (n > 0 && (bytes + r->result_len > MERGE_MAX_BYTES ||
+                          n == MERGE_MAX_COUNT))
                 break;
             bytes += r->result_len;
             n++;
@@ -1505,11 +1570,11 @@ static void merge_flush(kz_cons *c)
             free(m);
             free(cmds);
             free(lens);
-            fail_all(&c->merge_waiting, KZ_ENOMEM);
+            fail_all(&q->waiting, KZ_ENOMEM);
             return;
         }
         /* This entry's reqs, in order, then on a list of their own. */
-        kz_cons_req *r = c->merge_waiting.next;
+        kz_cons_req *r = q->waiting.next;
         for (size_t i = 0; i < n; i++, r = r->next) {
             m[i] = r;
             cmds[i] = r->result;
@@ -1524,15 +1589,17 @@ static void merge_flush(kz_cons *c)
         char *merged = NULL;
         size_t mlen = 0;
         struct prop *p = NULL;
-        int rv = n > 1 ? c->fsm.merge(c->fsm.data, cmds, lens, n, &merged,
-                                      &mlen)
+        int (*merge)(void *, const char *const *, const size_t *, size_t,
+                     char **, size_t *) =
+            q->each ? c->fsm.merge_each : c->fsm.merge;
+        int rv = n > 1 ? merge(c->fsm.data, cmds, lens, n, &merged, &mlen)
                        : KZ_EINVAL;
         free(cmds);
         free(lens);
         if (rv != KZ_OK) {
             /* One alone, or a merge refused: each its own entry (one
              * alone counts as the merged entry in flight). */
-            merge_one_by_one(c, m, n, n == 1);
+            merge_one_by_one(c, m, n, n == 1 ? q : NULL);
             free(m);
             continue;
         }
@@ -1543,7 +1610,8 @@ static void merge_flush(kz_cons *c)
             fail_all(&batch, rv == KZ_ENOTLEADER ? KZ_ENOLEADER : rv);
             continue;
         }
-        p->merged = true;
+        p->mq = q;
+        p->each = q->each;
         p->members = m;
         p->n_members = n;
         for (size_t i = 0; i < n; i++) {
@@ -1551,10 +1619,23 @@ static void merge_flush(kz_cons *c)
             list_remove(m[i]);
             track(c, m[i], p);
         }
-        c->merge_in_flight++;
-        c->counters.merged_entries++;
-        c->counters.merged_proposals += n;
+        q->in_flight++;
+        if (q->each) {
+            c->counters.each_entries++;
+            c->counters.each_proposals += n;
+        } else {
+            c->counters.merged_entries++;
+            c->counters.merged_proposals += n;
+        }
     }
+}
+
+static void merge_flush(kz_cons *c)
+{
+    if (c->merge_idle.loop != NULL)
+        uv_idle_stop(&c->merge_idle);
+    for (int i = 0; i < MQ_COUNT; i++)
+        merge_flush_queue(c, &c->mq[i]);
 }
 
 static void on_merge_idle(uv_idle_t *h)
@@ -1570,7 +1651,9 @@ static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
     if (raft_state(&c->raft) != RAFT_LEADER)
         return KZ_ENOTLEADER;
     if ((req->flags & FLAG_MERGE) && c->fsm.merge != NULL)
-        return merge_enqueue(c, req, cmd, len);
+        return merge_enqueue(c, &c->mq[MQ_READS], req, cmd, len);
+    if ((req->flags & FLAG_EACH) && c->fsm.merge_each != NULL)
+        return merge_enqueue(c, &c->mq[MQ_EACH], req, cmd, len);
     struct prop *p = NULL;
     int rv = apply_entry(c, cmd, len, &p);
     if (rv != KZ_OK)
@@ -1622,6 +1705,12 @@ int kz_cons_propose_merged(kz_cons *c, kz_cons_req *req, const char *cmd,
                            size_t len, kz_cons_cb cb)
 {
     return propose(c, req, cmd, len, cb, FLAG_WAIT_LOCAL | FLAG_MERGE);
+}
+
+int kz_cons_propose_batched(kz_cons *c, kz_cons_req *req, const char *cmd,
+                            size_t len, kz_cons_cb cb)
+{
+    return propose(c, req, cmd, len, cb, FLAG_EACH);
 }
 
 /* ------------------------------------------------------------------ reads */
@@ -2219,7 +2308,8 @@ static void on_timer(uv_timer_t *t)
     expire_list(c, &c->inflight, now);
     expire_list(c, &c->reads_waiting, now);
     expire_list(c, &c->reads_batch, now);
-    expire_list(c, &c->merge_waiting, now);
+    for (int i = 0; i < MQ_COUNT; i++)
+        expire_list(c, &c->mq[i].waiting, now);
     for (struct conn *k = c->conns; k != NULL; k = k->next)
         expire_list(c, &k->waiting, now);
 }
@@ -2247,8 +2337,7 @@ static void on_check(uv_check_t *h)
 {
     kz_cons *c = h->data;
     /* Proposals to merge made by this turn's callbacks: one entry. */
-    if (!list_empty(&c->merge_waiting))
-        merge_flush(c);
+    merge_flush(c);
     uint64_t applied = raft_last_applied(&c->raft);
     kz_cons_req *r = c->inflight.next;
     while (r != &c->inflight) {
@@ -2289,7 +2378,11 @@ int kz_cons_init(kz_cons **out, uv_loop_t *loop,
     list_init(&c->inflight);
     list_init(&c->reads_waiting);
     list_init(&c->reads_batch);
-    list_init(&c->merge_waiting);
+    for (int i = 0; i < MQ_COUNT; i++)
+        list_init(&c->mq[i].waiting);
+    c->mq[MQ_READS].max_in_flight = MERGE_IN_FLIGHT;
+    c->mq[MQ_EACH].max_in_flight = EACH_IN_FLIGHT;
+    c->mq[MQ_EACH].each = true;
     /* Buckets of the metrics: 1 ms to 10 s; 1 to 4096 reads. */
     static const uint64_t latency_us[KZ_CONS_HIST_BOUNDS] = {
         1000,   2500,    5000,    10000,   25000,   50000,   100000,
@@ -2486,7 +2579,8 @@ void kz_cons_close(kz_cons *c, void (*cb)(void *data), void *data)
     fail_all(&c->inflight, KZ_ESHUTDOWN);
     fail_all(&c->reads_waiting, KZ_ESHUTDOWN);
     fail_all(&c->reads_batch, KZ_ESHUTDOWN);
-    fail_all(&c->merge_waiting, KZ_ESHUTDOWN);
+    for (int i = 0; i < MQ_COUNT; i++)
+        fail_all(&c->mq[i].waiting, KZ_ESHUTDOWN);
     while (c->conns != NULL)
         conn_close(c->conns, KZ_ESHUTDOWN);
     if (c->promoting != NULL && !c->promoting->querying)

@@ -121,6 +121,15 @@ struct kz_cons_fsm {
      * proposals are ordinary ones. */
     int (*merge)(void *data, const char *const *cmds, const size_t *lens,
                  size_t n, char **out, size_t *out_len);
+    /* Optional: the same for commands proposed with kz_cons_propose_batched,
+     * each of which keeps its own result. When the merged command is
+     * applied with want_result, its result is the n results in order, each
+     * as a 4-byte big-endian length then its bytes; each proposer receives
+     * its own (NULL when the result holds none for it). NULL: batched
+     * proposals are ordinary ones. */
+    int (*merge_each)(void *data, const char *const *cmds,
+                      const size_t *lens, size_t n, char **out,
+                      size_t *out_len);
     /* Optional: called when the node cannot go on (a snapshot that could
      * neither be fetched nor installed: raft 0.22 cannot continue after a
      * failed restore). Must not return; NULL: abort(). */
@@ -200,6 +209,14 @@ int kz_cons_propose_read(kz_cons *c, kz_cons_req *req, const char *cmd,
  * round. req->result is NULL when it was merged (no result of its own). */
 int kz_cons_propose_merged(kz_cons *c, kz_cons_req *req, const char *cmd,
                            size_t len, kz_cons_cb cb);
+/* A proposal like kz_cons_propose, which the leader may merge with others
+ * proposed so (on any node) into one entry (fsm.merge_each): commands
+ * arriving together share an entry, its replication and its apply, and
+ * each proposer still receives its own result in req->result. As with
+ * kz_cons_propose, cb fires once the entry is applied on the leader; a
+ * follower does not wait for its own apply. */
+int kz_cons_propose_batched(kz_cons *c, kz_cons_req *req, const char *cmd,
+                            size_t len, kz_cons_cb cb);
 /* Linearizable read point: when cb fires with 0, the local state has applied
  * everything committed before the call. Reads arriving together share one
  * raft barrier; req->index is the leader's applied index once it applied
@@ -292,6 +309,9 @@ struct kz_cons_counters {
     /* Entries this leader made of several merged proposals, and how many
      * proposals they held (kz_cons_propose_merged). */
     uint64_t merged_entries, merged_proposals;
+    /* The same for proposals that keep their results
+     * (kz_cons_propose_batched). */
+    uint64_t each_entries, each_proposals;
     /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
      * that succeeded: microseconds from the call to the callback, the
      * round trip to the leader included when forwarded. Proposals served

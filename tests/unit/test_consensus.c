@@ -45,7 +45,29 @@ static int t_apply(void *data, uint64_t index, const char *cmd, size_t len,
         t->log[used + len + 1] = '\0';
     }
     t->applied = index;
-    if (want) {
+    if (want && len > 5 && memcmp(cmd, "each:", 5) == 0) {
+        /* Merged with t_merge_each: "ok:<part>" for each '&'-separated
+         * part, framed (4-byte big-endian length, bytes); a part
+         * "trunc..." ends the result there (those after get none). */
+        char *out = malloc(2 * len + 64);
+        size_t off = 0;
+        const char *p = cmd + 5, *end = cmd + len;
+        while (p < end) {
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            size_t pl = (size_t)((amp ? amp : end) - p);
+            if (pl >= 5 && memcmp(p, "trunc", 5) == 0)
+                break;
+            uint32_t n = (uint32_t)pl + 3;
+            unsigned char be[4] = {n >> 24, n >> 16, n >> 8, n};
+            memcpy(out + off, be, 4);
+            memcpy(out + off + 4, "ok:", 3);
+            memcpy(out + off + 7, p, pl);
+            off += 4 + n;
+            p += pl + 1;
+        }
+        *result = out;
+        *rlen = off;
+    } else if (want) {
         *result = malloc(len + 4);
         memcpy(*result, "ok:", 3);
         memcpy(*result + 3, cmd, len);
@@ -72,6 +94,33 @@ static int t_merge(void *data, const char *const *cmds, const size_t *lens,
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             m[off++] = '+';
+        memcpy(m + off, cmds[i], lens[i]);
+        off += lens[i];
+    }
+    *out = m;
+    *out_len = off;
+    return 0;
+}
+
+/* Joins batched commands as "each:a&b&c" (t_apply gives each its own
+ * result); refuses any that starts with 'x'. */
+static int t_merge_each(void *data, const char *const *cmds,
+                        const size_t *lens, size_t n, char **out,
+                        size_t *out_len)
+{
+    (void)data;
+    size_t total = 5;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] > 0 && cmds[i][0] == 'x')
+            return KZ_EINVAL;
+        total += lens[i] + 1;
+    }
+    char *m = malloc(total);
+    memcpy(m, "each:", 5);
+    size_t off = 5;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            m[off++] = '&';
         memcpy(m + off, cmds[i], lens[i]);
         off += lens[i];
     }
@@ -198,6 +247,7 @@ static void start_node(int i)
     struct kz_cons_fsm fsm = {.data = &nodes[i],
                               .apply = t_apply,
                               .merge = t_merge,
+                              .merge_each = t_merge_each,
                               .applied_index = t_applied,
                               .snapshot = t_snapshot,
                               .restore = t_restore,
@@ -739,6 +789,120 @@ Test(consensus, merged_proposals_share_one_entry)
     cr_assert_str_eq(x[0].result, "ok:x1");
     cr_assert(strstr(nodes[l].log, ";x1;x2;") != NULL, "log: %s",
               nodes[l].log);
+}
+
+static void propose_batched(int node, struct call *c, const char *cmd)
+{
+    memset(c, 0, sizeof *c);
+    c->req.data = c;
+    c->node = node;
+    cr_assert_eq(kz_cons_propose_batched(nodes[node].c, &c->req, cmd,
+                                         strlen(cmd), on_call),
+                 KZ_OK);
+}
+
+/* Proposals made with kz_cons_propose_batched that reach the leader in
+ * one loop turn become one entry (fsm.merge_each), and each proposer, on
+ * the leader or a follower, receives its own part of the entry's result;
+ * they never share an entry with merged read records; a proposer whose
+ * part the result lacks gets no result, not another's; those the state
+ * machine will not merge go one by one with their results. */
+Test(consensus, batched_proposals_keep_their_results)
+{
+    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
+    int l = leader_index();
+    int f = (l + 1) % N;
+    struct call w;
+    propose_on(l, "before", &w);
+    struct kz_cons_counters before;
+    kz_cons_get_counters(nodes[l].c, &before);
+    struct call c[6];
+    char cmd[6][8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(cmd[i], sizeof cmd[i], "%s%d", i < 3 ? "bl" : "bf", i % 3);
+        propose_batched(i < 3 ? l : f, &c[i], cmd[i]);
+    }
+    cr_assert(run_until(all_fired, c, 5000), "a batched proposal never fired");
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(c[i].fired, 1, "%s fired %d times", cmd[i], c[i].fired);
+        cr_assert_eq(c[i].status, 0, "%s: %s", cmd[i],
+                     kz_strerror(c[i].status));
+        cr_assert_gt(c[i].index, w.index);
+        char want[16];
+        snprintf(want, sizeof want, "ok:%s", cmd[i]);
+        cr_assert_str_eq(c[i].result, want, "%s got %s", cmd[i], c[i].result);
+    }
+    /* The leader's three were made in one turn: one entry. */
+    cr_assert_eq(c[1].index, c[0].index);
+    cr_assert_eq(c[2].index, c[0].index);
+    struct kz_cons_counters after;
+    kz_cons_get_counters(nodes[l].c, &after);
+    cr_assert_geq(after.each_entries, before.each_entries + 1);
+    cr_assert_geq(after.each_proposals, before.each_proposals + 3);
+    cr_assert_eq(after.merged_entries, before.merged_entries);
+    uint64_t last = 0;
+    for (int i = 0; i < 6; i++)
+        last = c[i].index > last ? c[i].index : last;
+    for (int n = 0; n < N; n++) {
+        struct applied_at a = {n, last};
+        cr_assert(run_until(node_applied, &a, 5000), "node %d behind", n + 1);
+        cr_assert(strstr(nodes[n].log, ";each:bl0&bl1&bl2;") != NULL,
+                  "node %d log: %s", n + 1, nodes[n].log);
+        for (int i = 3; i < 6; i++) { /* each once, merged or alone */
+            const char *at = strstr(nodes[n].log, cmd[i]);
+            cr_assert_not_null(at, "node %d lacks %s", n + 1, cmd[i]);
+            cr_assert_null(strstr(at + 1, cmd[i]), "node %d: %s twice",
+                           n + 1, cmd[i]);
+        }
+    }
+
+    /* Read records and batched commands in one turn: separate entries. */
+    struct call m[6];
+    propose_merged(l, &m[0], "mr0");
+    propose_batched(l, &m[1], "bm0");
+    propose_merged(l, &m[2], "mr1");
+    propose_batched(l, &m[3], "bm1");
+    m[4].fired = m[5].fired = 1;
+    cr_assert(run_until(all_fired, m, 5000));
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(m[i].status, 0);
+    cr_assert_eq(m[0].index, m[2].index);
+    cr_assert_eq(m[1].index, m[3].index);
+    cr_assert_neq(m[0].index, m[1].index);
+    cr_assert_str_eq(m[1].result, "ok:bm0");
+    cr_assert_str_eq(m[3].result, "ok:bm1");
+    cr_assert(strstr(nodes[l].log, ";mr0+mr1;") != NULL, "log: %s",
+              nodes[l].log);
+    cr_assert(strstr(nodes[l].log, ";each:bm0&bm1;") != NULL, "log: %s",
+              nodes[l].log);
+
+    /* A result that stops early: those it lacks get none. */
+    struct call t[6];
+    propose_batched(l, &t[0], "bt0");
+    propose_batched(l, &t[1], "trunc1");
+    propose_batched(l, &t[2], "bt2");
+    t[3].fired = t[4].fired = t[5].fired = 1;
+    cr_assert(run_until(all_fired, t, 5000));
+    cr_assert_eq(t[0].index, t[2].index);
+    cr_assert_str_eq(t[0].result, "ok:bt0");
+    cr_assert_str_empty(t[1].result);
+    cr_assert_str_empty(t[2].result);
+
+    /* Refused by the state machine: each its own entry, with its result. */
+    struct call x[6];
+    propose_batched(l, &x[0], "x1");
+    propose_batched(f, &x[1], "x2");
+    propose_batched(l, &x[2], "x3");
+    for (int i = 3; i < 6; i++)
+        x[i].fired = 1;
+    cr_assert(run_until(all_fired, x, 5000));
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(x[i].status, 0);
+        char want[8];
+        snprintf(want, sizeof want, "ok:x%d", i + 1);
+        cr_assert_str_eq(x[i].result, want);
+    }
+    cr_assert_neq(x[0].index, x[2].index);
 }
 
 /* A read point on a follower, a merged proposal or a read index, waits
