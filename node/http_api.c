@@ -866,7 +866,12 @@ static int submit_then(struct kz_node *n, h2o_req_t *req,
         p->node_id = then->node_id;
         p->node_role = then->node_role;
     }
-    int rv = kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
+    /* Registrations arriving together, on any node, may share one raft
+     * entry (kz_node_merge_creates), each answered with its own result. */
+    int rv = r->id == RT_VICTIM_CREATE
+                 ? kz_cons_propose_batched(n->cons, &p->creq, cmd, len,
+                                           on_write_done)
+                 : kz_cons_propose(n->cons, &p->creq, cmd, len, on_write_done);
     free(cmd);
     if (rv != 0) {
         send_cons_error(n, req, rid, rv, true);

@@ -322,6 +322,13 @@ static void raft_metrics(struct mbuf *b, struct kz_node *n)
     counter_u64(b, "kizuna_raft_merged_proposals_total",
                 "Read-audit proposals that went into such merged entries.",
                 c.merged_proposals);
+    counter_u64(b, "kizuna_raft_merged_write_entries_total",
+                "Entries this leader made of several registrations arriving "
+                "together, from any node, each answered with its own result.",
+                c.each_entries);
+    counter_u64(b, "kizuna_raft_merged_writes_total",
+                "Registrations that went into such merged entries.",
+                c.each_proposals);
     gauge_u64(b, "kizuna_peer_channel_queued_bytes",
               "Bytes waiting in node-to-node channels' write queues.",
               c.channel_queued_bytes);

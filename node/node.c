@@ -126,6 +126,14 @@ static int fsm_merge(void *data, const char *const *cmds, const size_t *lens,
     return kz_node_merge_audits(&n_->keys, cmds, lens, n, out, out_len);
 }
 
+static int fsm_merge_each(void *data, const char *const *cmds,
+                          const size_t *lens, size_t n, char **out,
+                          size_t *out_len)
+{
+    struct kz_node *n_ = data;
+    return kz_node_merge_creates(&n_->keys, cmds, lens, n, out, out_len);
+}
+
 static uint64_t fsm_applied(void *data)
 {
     struct kz_node *n = data;
@@ -277,6 +285,7 @@ int kz_node_init(struct kz_node *n, uv_loop_t *loop,
         .data = n,
         .apply = fsm_apply,
         .merge = fsm_merge,
+        .merge_each = fsm_merge_each,
         .applied_index = fsm_applied,
         .state_bytes = fsm_state_bytes,
         .checkpoint = fsm_checkpoint,

@@ -735,10 +735,12 @@ static int stay_change(Kizuna__Victim *v, const char *old_shelter,
     return KZ_OK;
 }
 
-static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b,
-                        const char *muni,
-                        uint64_t index, const Kizuna__Command *cmd,
-                        struct kz_node_result *r)
+/* A registration into batch b; its shelter counters are added to ds,
+ * which the caller writes. */
+static int create_one(kz_stor *st, struct kz_node_keys *keys,
+                      kz_stor_batch *b, const char *muni, uint64_t index,
+                      const Kizuna__Command *cmd, struct kz_node_result *r,
+                      struct deltas *ds)
 {
     Kizuna__Victim *v = cmd->create_victim->victim;
     if (v == NULL || v->id == NULL || !kz_node_valid_ref(v->id)) {
@@ -764,14 +766,23 @@ static int apply_create(kz_stor *st, struct kz_node_keys *keys, kz_stor_batch *b
     if ((rv = store_victim(b, keys, index, muni, v)) != KZ_OK)
         return rv;
     for_index_keys(keys, muni, v, put_index, b);
-    struct deltas ds = {.n = 0};
-    contribute(&ds, v, +1);
-    if ((rv = write_deltas(st, b, muni, &ds)) != KZ_OK)
-        return rv;
+    contribute(ds, v, +1);
     r->status = 201;
     if (r->want)
         kz_node_result_victim(r, 201, v);
     return KZ_OK;
+}
+
+static int apply_create(kz_stor *st, struct kz_node_keys *keys,
+                        kz_stor_batch *b, const char *muni, uint64_t index,
+                        const Kizuna__Command *cmd, struct kz_node_result *r)
+{
+    struct deltas ds = {.n = 0};
+    int rv = create_one(st, keys, b, muni, index, cmd, r, &ds);
+    if (rv == KZ_OK && r->status == 201)
+        return write_deltas(st, b, muni, &ds);
+    deltas_free(&ds);
+    return rv;
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -1584,6 +1595,23 @@ static const char *command_action(const Kizuna__Command *cmd)
     }
 }
 
+/* Appends the record of cmd (which carries cmd->audit) with the outcome
+ * r to the chain at head h, which the caller puts. */
+static int audit_one(kz_stor_batch *b, const char *muni,
+                     struct kz_node_audit_head *h, uint64_t index,
+                     const Kizuna__Command *cmd,
+                     const struct kz_node_result *r)
+{
+    Kizuna__AuditContext ctx = *cmd->audit;
+    ctx.action = (char *)command_action(cmd);
+    ctx.subject = r->subject[0] ? (char *)r->subject
+                                : (char *)command_subject(cmd);
+    ctx.person = r->person[0] ? (char *)r->person : NULL;
+    ctx.has_outcome = 1;
+    ctx.outcome = r->status ? r->status : 200;
+    return kz_node_audit_append(b, muni, h, index, cmd->time_ms, &ctx);
+}
+
 /* Every register command carries who asked (cmd->audit); its record goes
  * into the log in the same batch, with the outcome decided here. */
 static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
@@ -1613,16 +1641,144 @@ static int audit_command(kz_stor *st, kz_stor_batch *b, const char *muni,
             kz_node_audit_put_head(b, &h);
         return rv;
     }
-    ctx.action = (char *)command_action(cmd);
-    ctx.subject = r->subject[0] ? (char *)r->subject
-                                : (char *)command_subject(cmd);
-    ctx.person = r->person[0] ? (char *)r->person : NULL;
-    ctx.has_outcome = 1;
-    ctx.outcome = r->status ? r->status : 200;
-    rv = kz_node_audit_append(b, muni, &h, index, cmd->time_ms, &ctx);
+    rv = audit_one(b, muni, &h, index, cmd, r);
     if (rv == KZ_OK)
         kz_node_audit_put_head(b, &h);
     return rv;
+}
+
+/* ------------------------------------------------- merged registrations */
+
+struct each_id {
+    const char *id;
+    size_t at;
+};
+
+static int cmp_each_id(const void *a, const void *b)
+{
+    const struct each_id *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* Marks in later[i] the registrations of ce whose (well-formed) id an
+ * earlier one of the entry names: applied in turn, the earlier one took
+ * it, or was refused because a record holds it, so the later one is a
+ * conflict either way. Sorting, not pairs: an entry's size is whatever
+ * the leader made. */
+static int each_later_ids(const Kizuna__CreateEach *ce, bool *later)
+{
+    size_t n = ce->n_creates, k = 0;
+    struct each_id *v = malloc((n ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return KZ_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        later[i] = false;
+        const Kizuna__Victim *x = ce->creates[i]->victim;
+        if (x != NULL && x->id != NULL && kz_node_valid_ref(x->id))
+            v[k++] = (struct each_id){x->id, i};
+    }
+    qsort(v, k, sizeof *v, cmp_each_id);
+    for (size_t i = 1; i < k; i++)
+        if (strcmp(v[i - 1].id, v[i].id) == 0)
+            later[v[i].at] = true;
+    free(v);
+    return KZ_OK;
+}
+
+/* Registrations the leader merged into one entry (CreateEach,
+ * kz_node_merge_creates): each applied in turn into this one batch as if
+ * alone, with its own result and audit record. What one registration reads
+ * from the store (does its id exist) cannot see what an earlier one of the
+ * entry put in the batch, so ids named earlier in the entry are found
+ * first (each_later_ids), and shelter counters and the audit chain's head
+ * are carried across the entry in memory and written once. When wanted,
+ * the result is the results in order, each a 4-byte big-endian length then
+ * its bytes (kz_cons_fsm.merge_each): never "NNN" + JSON of its own. */
+static int apply_create_each(kz_stor *st, struct kz_node_keys *keys,
+                             kz_stor_batch *b, const char *muni,
+                             uint64_t index, const Kizuna__Command *cmd,
+                             struct kz_node_result *r)
+{
+    const Kizuna__CreateEach *ce = cmd->create_each;
+    size_t n = ce->n_creates;
+    struct kz_node_audit_head h;
+    int rv = kz_node_audit_load_head(st, &h);
+    if (rv != KZ_OK)
+        return rv;
+    bool *later = malloc(n ? n : 1);
+    if (later == NULL)
+        return KZ_ENOMEM;
+    if ((rv = each_later_ids(ce, later)) != KZ_OK) {
+        free(later);
+        return rv;
+    }
+    size_t audited = 0;
+    struct deltas ds = {.n = 0};
+    unsigned char *out = NULL;
+    size_t out_len = 0, out_cap = 0;
+    for (size_t i = 0; rv == KZ_OK && i < n; i++) {
+        const Kizuna__EachCreate *e = ce->creates[i];
+        Kizuna__CreateVictim cv = KIZUNA__CREATE_VICTIM__INIT;
+        cv.victim = e->victim;
+        Kizuna__Command one = KIZUNA__COMMAND__INIT;
+        one.has_time_ms = 1;
+        one.time_ms = e->time_ms;
+        one.request_id = e->request_id;
+        one.municipality = (char *)muni;
+        one.audit = e->audit;
+        one.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIM;
+        one.create_victim = &cv;
+        char *res = NULL;
+        size_t res_len = 0;
+        struct kz_node_result sr = {.want = r->want, .buf = &res,
+                                    .len = &res_len};
+        if (later[i])
+            kz_node_result_error(&sr, 409, "conflict",
+                                 "a record with this id exists");
+        else
+            rv = create_one(st, keys, b, muni, index, &one, &sr, &ds);
+        if (rv == KZ_OK && e->audit != NULL) {
+            rv = audit_one(b, muni, &h, index, &one, &sr);
+            audited++;
+        }
+        if (rv == KZ_OK && r->want) {
+            if (out_len + 4 + res_len > out_cap) {
+                size_t cap = (out_len + 4 + res_len) * 2;
+                unsigned char *grown = realloc(out, cap);
+                if (grown == NULL)
+                    rv = KZ_ENOMEM;
+                else {
+                    out = grown;
+                    out_cap = cap;
+                }
+            }
+            if (rv == KZ_OK) {
+                kz_put_be32(out + out_len, (uint32_t)res_len);
+                if (res_len > 0)
+                    memcpy(out + out_len + 4, res, res_len);
+                out_len += 4 + res_len;
+            }
+        }
+        free(res);
+    }
+    free(later);
+    if (rv == KZ_OK)
+        rv = write_deltas(st, b, muni, &ds);
+    else
+        deltas_free(&ds);
+    if (rv == KZ_OK && audited > 0)
+        kz_node_audit_put_head(b, &h);
+    if (rv != KZ_OK) {
+        free(out);
+        return rv;
+    }
+    r->status = 200;
+    if (r->want) {
+        *r->buf = (char *)out;
+        *r->len = out_len;
+    }
+    return KZ_OK;
 }
 
 /* Records of calls that changed nothing (refusals, reads): appended as
@@ -1852,6 +2008,22 @@ static void apply_keys(kz_stor *st, kz_stor_batch *b, const Kizuna__Command *cmd
 /* Every key starts with the municipality code (config.h keeps 15 bytes of
  * it): a command naming anything else is refused whole, before any key is
  * built from it. */
+/* A merged entry's result is one framed result per registration, even
+ * when the entry was refused before any was looked at (keys not ready, a
+ * bad municipality): then each gets that refusal. */
+static void frame_refusal(char **result, size_t *result_len, size_t n)
+{
+    size_t one = *result_len, total = n * (4 + one);
+    char *out = total > 0 && total / n == 4 + one ? malloc(total) : NULL;
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        kz_put_be32((unsigned char *)out + i * (4 + one), (uint32_t)one);
+        memcpy(out + i * (4 + one) + 4, *result, one);
+    }
+    free(*result);
+    *result = out;
+    *result_len = out != NULL ? total : 0;
+}
+
 static bool valid_municipality(const char *m)
 {
     return m != NULL && strlen(m) <= 15 && kz_node_valid_ref(m);
@@ -1923,6 +2095,9 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
         case KIZUNA__COMMAND__OP_CREATE_VICTIMS:
             rv = apply_create_batch(st, keys, b, muni, index, cmd, &r);
             break;
+        case KIZUNA__COMMAND__OP_CREATE_EACH:
+            rv = apply_create_each(st, keys, b, muni, index, cmd, &r);
+            break;
         case KIZUNA__COMMAND__OP_IMPORT_PFIF:
             rv = apply_import_pfif(st, keys, b, muni, index, cmd, &r);
             break;
@@ -1975,13 +2150,18 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
             kz_node_result_error(&r, 400, "bad_command", "unknown command");
         }
         /* A PFIF batch that applied wrote one record per person itself
-         * (apply_import_pfif); refused, it gets the one record here. */
+         * (apply_import_pfif); refused, it gets the one record here.
+         * Merged registrations carry theirs each (apply_create_each). */
         if (rv == KZ_OK && cmd->audit != NULL &&
             cmd->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND &&
+            cmd->op_case != KIZUNA__COMMAND__OP_CREATE_EACH &&
             !(cmd->op_case == KIZUNA__COMMAND__OP_IMPORT_PFIF &&
               r.status == 200))
             rv = audit_command(st, b, muni, index, cmd, &r);
     }
+    if (rv == KZ_OK && want_result && *result != NULL && cmd != NULL &&
+        cmd->op_case == KIZUNA__COMMAND__OP_CREATE_EACH && r.status != 200)
+        frame_refusal(result, result_len, cmd->create_each->n_creates);
     if (cmd != NULL)
         kizuna__command__free_unpacked(cmd, NULL);
     if (plain != NULL) {
@@ -2001,6 +2181,64 @@ int kz_node_apply(kz_stor *st, struct kz_node_keys *keys, uint64_t index,
     return rv;
 }
 
+/* Opens and decodes the n commands of a merge into c (each freed by the
+ * caller when not NULL); *any_sealed when any was sealed. */
+static int unpack_merge(struct kz_node_keys *keys, const char *const *cmds,
+                        const size_t *lens, size_t n, Kizuna__Command **c,
+                        bool *any_sealed)
+{
+    *any_sealed = false;
+    for (size_t i = 0; i < n; i++) {
+        char *plain = NULL;
+        size_t plen = 0;
+        bool sealed = false;
+        int rv = kz_node_keys_open_command(keys, cmds[i], lens[i], &plain,
+                                           &plen, &sealed);
+        if (rv != KZ_OK)
+            return rv;
+        *any_sealed = *any_sealed || sealed;
+        c[i] = kizuna__command__unpack(
+            NULL, sealed ? plen : lens[i],
+            (const uint8_t *)(sealed ? plain : cmds[i]));
+        if (plain != NULL) {
+            OPENSSL_cleanse(plain, plen);
+            free(plain);
+        }
+        if (c[i] == NULL || !valid_municipality(c[i]->municipality) ||
+            strcmp(c[i]->municipality, c[0]->municipality) != 0)
+            return KZ_EINVAL;
+    }
+    return KZ_OK;
+}
+
+/* Packs cmd into *out, sealed when sealed. */
+static int pack_merged(struct kz_node_keys *keys, const Kizuna__Command *cmd,
+                       bool sealed, char **out, size_t *out_len)
+{
+    size_t len = kizuna__command__get_packed_size(cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return KZ_ENOMEM;
+    kizuna__command__pack(cmd, buf);
+    if (!sealed) {
+        *out = (char *)buf;
+        *out_len = len;
+        return KZ_OK;
+    }
+    int rv = kz_node_keys_seal_command(keys, buf, len, out, out_len);
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    return rv;
+}
+
+static void free_merge(Kizuna__Command **c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != NULL)
+            kizuna__command__free_unpacked(c[i], NULL);
+    free(c);
+}
+
 int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
                          const size_t *lens, size_t n, char **out,
                          size_t *out_len)
@@ -2010,31 +2248,14 @@ int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
     Kizuna__Command **c = calloc(n, sizeof *c);
     if (c == NULL)
         return KZ_ENOMEM;
-    int rv = KZ_OK;
     bool any_sealed = false;
     size_t total = 0;
     int64_t latest = 0;
+    int rv = unpack_merge(keys, cmds, lens, n, c, &any_sealed);
     for (size_t i = 0; rv == KZ_OK && i < n; i++) {
-        char *plain = NULL;
-        size_t plen = 0;
-        bool sealed = false;
-        rv = kz_node_keys_open_command(keys, cmds[i], lens[i], &plain, &plen,
-                                       &sealed);
-        if (rv != KZ_OK)
-            break;
-        any_sealed = any_sealed || sealed;
-        c[i] = kizuna__command__unpack(
-            NULL, sealed ? plen : lens[i],
-            (const uint8_t *)(sealed ? plain : cmds[i]));
-        if (plain != NULL) {
-            OPENSSL_cleanse(plain, plen);
-            free(plain);
-        }
         const Kizuna__Command *k = c[i];
-        if (k == NULL || k->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND ||
+        if (k->op_case != KIZUNA__COMMAND__OP_AUDIT_APPEND ||
             k->audit != NULL || k->request_id != NULL ||
-            !valid_municipality(k->municipality) ||
-            strcmp(k->municipality, c[0]->municipality) != 0 ||
             k->audit_append->has_queue_node ||
             k->audit_append->has_queue_first_seq) {
             rv = KZ_EINVAL;
@@ -2070,27 +2291,65 @@ int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
         cmd.municipality = c[0]->municipality;
         cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
         cmd.audit_append = &aa;
-        size_t len = kizuna__command__get_packed_size(&cmd);
-        uint8_t *buf = malloc(len ? len : 1);
-        if (buf == NULL) {
-            rv = KZ_ENOMEM;
-        } else {
-            kizuna__command__pack(&cmd, buf);
-            if (any_sealed) {
-                rv = kz_node_keys_seal_command(keys, buf, len, out, out_len);
-                OPENSSL_cleanse(buf, len);
-                free(buf);
-            } else {
-                *out = (char *)buf;
-                *out_len = len;
-            }
-        }
+        rv = pack_merged(keys, &cmd, any_sealed, out, out_len);
     }
     free(entries);
-    for (size_t i = 0; i < n; i++)
-        if (c[i] != NULL)
-            kizuna__command__free_unpacked(c[i], NULL);
-    free(c);
+    free_merge(c, n);
+    return rv;
+}
+
+int kz_node_merge_creates(struct kz_node_keys *keys, const char *const *cmds,
+                          const size_t *lens, size_t n, char **out,
+                          size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (n > KZ_NODE_EACH_MAX)
+        return KZ_EINVAL;
+    Kizuna__Command **c = calloc(n, sizeof *c);
+    Kizuna__EachCreate *each = calloc(n, sizeof *each);
+    Kizuna__EachCreate **ptrs = calloc(n, sizeof *ptrs);
+    if (c == NULL || each == NULL || ptrs == NULL) {
+        free(c);
+        free(each);
+        free(ptrs);
+        return KZ_ENOMEM;
+    }
+    bool any_sealed = false;
+    int64_t latest = 0;
+    int rv = unpack_merge(keys, cmds, lens, n, c, &any_sealed);
+    for (size_t i = 0; rv == KZ_OK && i < n; i++) {
+        const Kizuna__Command *k = c[i];
+        if (k->op_case != KIZUNA__COMMAND__OP_CREATE_VICTIM ||
+            k->create_victim->victim == NULL) {
+            rv = KZ_EINVAL;
+            break;
+        }
+        kizuna__each_create__init(&each[i]);
+        each[i].has_time_ms = 1;
+        each[i].time_ms = k->time_ms;
+        each[i].request_id = k->request_id;
+        each[i].audit = k->audit;
+        each[i].victim = k->create_victim->victim;
+        ptrs[i] = &each[i];
+        if (i == 0 || k->time_ms > latest)
+            latest = k->time_ms;
+    }
+    if (rv == KZ_OK) {
+        Kizuna__CreateEach ce = KIZUNA__CREATE_EACH__INIT;
+        ce.n_creates = n;
+        ce.creates = ptrs;
+        Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
+        cmd.has_time_ms = 1;
+        cmd.time_ms = latest;
+        cmd.municipality = c[0]->municipality;
+        cmd.op_case = KIZUNA__COMMAND__OP_CREATE_EACH;
+        cmd.create_each = &ce;
+        rv = pack_merged(keys, &cmd, any_sealed, out, out_len);
+    }
+    free(ptrs);
+    free(each);
+    free_merge(c, n);
     return rv;
 }
 

@@ -54,6 +54,18 @@ int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
                          const size_t *lens, size_t n, char **out,
                          size_t *out_len);
 
+/* The most registrations one merged entry holds (CreateEach). */
+#define KZ_NODE_EACH_MAX 256
+/* The leader's merge of registrations (kz_cons_propose_batched): n
+ * commands, each a CreateVictim of one municipality, become one CreateEach
+ * (sealed when any was) holding each one's victim, time, request id and
+ * audit context, in order; apply gives each its own result and audit
+ * record (kz_cons_fsm.merge_each). KZ_EINVAL when any is not such a
+ * command, or n > KZ_NODE_EACH_MAX (they then go one by one). */
+int kz_node_merge_creates(struct kz_node_keys *keys, const char *const *cmds,
+                          const size_t *lens, size_t n, char **out,
+                          size_t *out_len);
+
 /* Point reads. KZ_ENOTFOUND when absent; *out freed with
  * kizuna__*__free_unpacked(*out, NULL). */
 int kz_node_load_victim(kz_stor *st, struct kz_node_keys *keys,

@@ -29,11 +29,17 @@
  * whatever is not a read audit (non-zero, nothing made), and what it
  * merges must apply with 200 and carry every record of both.
  *
+ * And through the leader's merge of registrations (kz_node_merge_creates):
+ * it must refuse whatever is not a registration; what it merges (the same
+ * registration twice) must apply with two framed results, the second a
+ * 409 conflict when the first registered (201), else the same status.
+ *
  * Properties checked: apply returns KZ_OK for every input except one that
  * claims to be sealed ("KZSC") and does not open — those, and storage
  * failures, are the documented fatal errors; an applied entry moves the
  * applied index to its index; a wanted result is "NNN" and a JSON object
- * whose times are all well-formed RFC 3339.
+ * whose times are all well-formed RFC 3339, or, for merged registrations
+ * (CreateEach), such results each framed by a 4-byte big-endian length.
  * Seeds (packed valid commands, tests/fuzz/make_seeds.c):
  * tests/fuzz/corpus/command/.
  */
@@ -149,6 +155,89 @@ static void command_check_times(json_t *j, const char *key)
     }
 }
 
+/* Checks one "NNN" + JSON result of rlen bytes; returns NNN. */
+static int command_check_result(const char *result, size_t rlen)
+{
+    FUZZ_CHECK(result != NULL && rlen >= 3);
+    FUZZ_CHECK(result[0] >= '1' && result[0] <= '5' && result[1] >= '0' &&
+               result[1] <= '9' && result[2] >= '0' && result[2] <= '9');
+    json_t *body = json_loadb(result + 3, rlen - 3, 0, NULL);
+    FUZZ_CHECK(json_is_object(body));
+    command_check_times(body, NULL);
+    json_decref(body);
+    return (result[0] - '0') * 100 + (result[1] - '0') * 10 + result[2] - '0';
+}
+
+/* Checks a merged entry's framed results: how many there are, and the
+ * statuses of the first max in st. */
+static size_t command_check_frames(const char *res, size_t rlen, int *st,
+                                   size_t max)
+{
+    size_t n = 0, off = 0;
+    while (off < rlen) {
+        FUZZ_CHECK(rlen - off >= 4);
+        const unsigned char *p = (const unsigned char *)res + off;
+        size_t fl = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+                    (size_t)p[2] << 8 | p[3];
+        FUZZ_CHECK(fl <= rlen - off - 4);
+        int status = command_check_result(res + off + 4, fl);
+        if (n < max)
+            st[n] = status;
+        n++;
+        off += 4 + fl;
+    }
+    return n;
+}
+
+/* Whether the (possibly sealed) input is a merged-registrations entry. */
+static bool command_is_each(const char *in, size_t len)
+{
+    char *plain = NULL;
+    size_t plen = 0;
+    bool sealed = false;
+    if (kz_node_keys_open_command(&command_keys, in, len, &plain, &plen,
+                                  &sealed) != KZ_OK)
+        return false;
+    Kizuna__Command *c = kizuna__command__unpack(
+        NULL, sealed ? plen : len, (const uint8_t *)(sealed ? plain : in));
+    free(plain);
+    bool each = c != NULL && c->op_case == KIZUNA__COMMAND__OP_CREATE_EACH;
+    if (c != NULL)
+        kizuna__command__free_unpacked(c, NULL);
+    return each;
+}
+
+/* The input twice, merged as the leader merges registrations; what
+ * merges is applied at the next index. */
+static void command_merge_creates(const char *in, size_t len)
+{
+    const char *pair[2] = {in, in};
+    size_t lens[2] = {len, len};
+    char *merged = NULL;
+    size_t mlen = 0;
+    int rv =
+        kz_node_merge_creates(&command_keys, pair, lens, 2, &merged, &mlen);
+    if (rv != KZ_OK) {
+        FUZZ_CHECK(merged == NULL);
+        return;
+    }
+    FUZZ_CHECK(merged != NULL && mlen > 0);
+    FUZZ_CHECK(command_is_each(merged, mlen));
+    char *result = NULL;
+    size_t result_len = 0;
+    bool keys_changed = false;
+    uint64_t index = ++command_index;
+    rv = kz_node_apply(command_store, &command_keys, index, merged, mlen, true,
+                       &result, &result_len, &keys_changed);
+    free(merged);
+    FUZZ_CHECK(rv == KZ_OK && !keys_changed);
+    FUZZ_CHECK(kz_stor_applied_index(command_store) == index);
+    int st[2];
+    FUZZ_CHECK(command_check_frames(result, result_len, st, 2) == 2);
+    FUZZ_CHECK(st[0] == 201 ? st[1] == 409 : st[1] == st[0]);
+    free(result);
+}
+
 /* The input twice, merged as the leader merges read audits; what merges
  * is applied at the next index. */
 static void command_merge(const char *in, size_t len)
@@ -212,6 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool claims_sealed =
         sealed == NULL && size >= 4 && memcmp(data, "KZSC", 4) == 0;
     command_merge(in, len);
+    command_merge_creates(in, len);
+    bool each = command_is_each(in, len);
 
     uint64_t index = ++command_index;
     bool want = (size & 1) == 0, keys_changed = false;
@@ -230,15 +321,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_CHECK(kz_stor_applied_index(command_store) == index);
-    if (want) {
-        FUZZ_CHECK(result != NULL && result_len >= 3 &&
-                   strlen(result) == result_len);
-        FUZZ_CHECK(result[0] >= '1' && result[0] <= '5' && result[1] >= '0' &&
-                   result[1] <= '9' && result[2] >= '0' && result[2] <= '9');
-        json_t *body = json_loadb(result + 3, result_len - 3, 0, NULL);
-        FUZZ_CHECK(json_is_object(body));
-        command_check_times(body, NULL);
-        json_decref(body);
+    if (want && each) {
+        command_check_frames(result, result_len, NULL, 0);
+        free(result);
+    } else if (want) {
+        FUZZ_CHECK(result != NULL && strlen(result) == result_len);
+        command_check_result(result, result_len);
         free(result);
     }
     if (keys_changed &&

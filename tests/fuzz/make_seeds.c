@@ -168,6 +168,48 @@ static void patches(void)
     put("34_patch_unknown_id", &c, NULL);
 }
 
+/* Registrations the leader merged into one entry (CreateEach): a new
+ * one in a shelter, the same id again (a conflict), one whose id exists
+ * (from 20_create_full), a malformed id, and one with no victim. */
+static void merged_creates(void)
+{
+    Kizuna__AuditContext who = KIZUNA__AUDIT_CONTEXT__INIT;
+    who.org = "131016";
+    who.role = "registrar";
+    who.request_id = "req-0002";
+    Kizuna__Victim a = KIZUNA__VICTIM__INIT;
+    a.id = "018bcfe5680300000000000001";
+    a.name = "高橋 一";
+    a.shelter_id = "sh-001";
+    a.sex = "female";
+    Kizuna__Victim b = KIZUNA__VICTIM__INIT;
+    b.id = "018bcfe56800a1b2c3d4e5f6a7";
+    b.name = "山田 太郎";
+    Kizuna__Victim bad = KIZUNA__VICTIM__INIT;
+    bad.id = "not a valid id/";
+    bad.name = "x";
+    Kizuna__EachCreate e[5];
+    Kizuna__EachCreate *ep[5];
+    Kizuna__Victim *vs[5] = {&a, &a, &b, &bad, NULL};
+    for (int i = 0; i < 5; i++) {
+        kizuna__each_create__init(&e[i]);
+        e[i].has_time_ms = 1;
+        e[i].time_ms = T0 + 10 + i;
+        e[i].request_id = "req-0002";
+        e[i].audit = i == 4 ? NULL : &who;
+        e[i].victim = vs[i];
+        ep[i] = &e[i];
+    }
+    Kizuna__CreateEach ce = KIZUNA__CREATE_EACH__INIT;
+    ce.n_creates = 5;
+    ce.creates = ep;
+    Kizuna__Command c = command(2);
+    c.request_id = NULL;
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_EACH;
+    c.create_each = &ce;
+    put("25_create_each", &c, "SEAL");
+}
+
 static void notes(void)
 {
     Kizuna__Note n = KIZUNA__NOTE__INIT;
@@ -486,6 +528,7 @@ int main(int argc, char **argv)
     dir = argv[1];
     shelters();
     victims();
+    merged_creates();
     patches();
     notes();
     others();

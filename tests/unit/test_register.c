@@ -2467,6 +2467,284 @@ Test(reg, import_batch_refused_whole_changes_nothing)
     kz_stor_close(st);
 }
 
+/* ------------------------------------- merged registrations (CreateEach) */
+
+/* A registration as a node proposes it: its own time, request id and who
+ * asked. */
+static char *pack_create_by(int64_t t, const struct vs *s, const char *rid,
+                            size_t *len)
+{
+    Kizuna__Command c;
+    Kizuna__CreateVictim cv = KIZUNA__CREATE_VICTIM__INIT;
+    Kizuna__Victim v;
+    Kizuna__AuditContext ctx = KIZUNA__AUDIT_CONTEXT__INIT;
+    cmd_init(&c, t);
+    victim_of(&v, s);
+    cv.victim = &v;
+    c.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIM;
+    c.create_victim = &cv;
+    c.request_id = (char *)rid;
+    ctx.org = "131016";
+    ctx.role = "registrar";
+    ctx.request_id = (char *)rid;
+    c.audit = &ctx;
+    return pack(&c, len);
+}
+
+/* Splits a merged entry's result (4-byte big-endian length, bytes, for
+ * each) into statuses and bodies; returns how many. */
+static size_t split_results(const char *res, size_t rl, int *status,
+                            json_t **body, size_t max)
+{
+    size_t n = 0, off = 0;
+    while (off < rl) {
+        cr_assert_geq(rl - off, 4, "a frame header is cut");
+        const unsigned char *p = (const unsigned char *)res + off;
+        size_t fl = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+                    (size_t)p[2] << 8 | p[3];
+        cr_assert_leq(fl, rl - off - 4, "a frame is cut");
+        cr_assert_geq(fl, 5);
+        cr_assert_lt(n, max);
+        const char *f = res + off + 4;
+        status[n] = (f[0] - '0') * 100 + (f[1] - '0') * 10 + (f[2] - '0');
+        body[n] = json_loadb(f + 3, fl - 3, 0, NULL);
+        cr_assert_not_null(body[n], "frame %zu is not JSON", n);
+        n++;
+        off += 4 + fl;
+    }
+    return n;
+}
+
+/* Registrations merged into one entry apply as if one by one: each its
+ * own result (201, or 409 for an id that exists or that an earlier one of
+ * the entry took, or 400), its own audit record with its request id, time
+ * and outcome in order on one chain, and shelter counters summed across
+ * the entry. A replica applying without results writes the same state. */
+Test(reg, merged_registrations_apply_as_if_one_by_one)
+{
+    /* Two replicas of one cluster: the same KeyInit bytes. */
+    kz_stor *st = open_bare(0), *st2 = open_bare(1);
+    size_t init_len;
+    char *init = kz_test_make_init(&keys[0], MUNI, &init_len);
+    kz_test_apply_key_cmd(st, &keys[0], 1, init, init_len);
+    kz_test_apply_key_cmd(st2, &keys[1], 1, init, init_len);
+    free(init);
+    cr_assert_eq(create(st, 2, &yamada, NULL), 201);
+    cr_assert_eq(create(st2, 2, &yamada, NULL), 201);
+    static const struct vs p1 = {.id = "E1", .name = "田中 一",
+                                 .kana = "たなか はじめ", .sex = "female",
+                                 .shelter = "S1", .needs = {"infant"}};
+    static const struct vs p2 = {.id = "E2", .name = "高橋 二郎",
+                                 .sex = "male", .shelter = "S1"};
+    static const struct vs p1again = {.id = "E1", .name = "別 人",
+                                      .shelter = "S1"};
+    static const struct vs bad = {.id = "bad id/", .name = "悪 い"};
+    static const struct vs p4 = {.id = "E4", .name = "伊藤 四郎",
+                                 .shelter = "S2"};
+    /* A malformed id named twice is malformed twice, not a conflict. */
+    const struct vs *rows[] = {&p1, &p2, &yamada, &p1again, &bad, &p4, &bad};
+    const int want[] = {201, 201, 409, 409, 400, 201, 400};
+    enum { N_ROWS = 7 };
+    char *cmds[N_ROWS];
+    size_t lens[N_ROWS];
+    char rid[N_ROWS][16];
+    for (int i = 0; i < N_ROWS; i++) {
+        snprintf(rid[i], sizeof rid[i], "req-each-%d", i);
+        char *plain = pack_create_by(T0 + 100 * i, rows[i], rid[i], &lens[i]);
+        if (i % 2 == 0) { /* some sealed, as nodes propose them */
+            size_t sl;
+            cmds[i] = kz_test_seal(keys_of(st), plain, lens[i], &sl);
+            lens[i] = sl;
+            free(plain);
+        } else {
+            cmds[i] = plain;
+        }
+    }
+    char *merged;
+    size_t mlen;
+    cr_assert_eq(kz_node_merge_creates(keys_of(st), (const char *const *)cmds,
+                                       lens, N_ROWS, &merged, &mlen),
+                 KZ_OK);
+    cr_assert_eq(memcmp(merged, "KZSC", 4), 0, "merged entry not sealed");
+    uint64_t seq0 = audit_seq(st);
+
+    char *res = NULL;
+    size_t rl = 0;
+    bool changed = false;
+    cr_assert_eq(kz_node_apply(st, keys_of(st), 3, merged, mlen, true, &res,
+                               &rl, &changed),
+                 KZ_OK);
+    cr_assert_not_null(res);
+    int status[8];
+    json_t *body[8];
+    cr_assert_eq(split_results(res, rl, status, body, 8), N_ROWS);
+    free(res);
+    for (int i = 0; i < N_ROWS; i++) {
+        cr_assert_eq(status[i], want[i], "row %d: %d", i, status[i]);
+        if (want[i] == 201)
+            cr_assert_str_eq(json_string_value(json_object_get(body[i], "id")),
+                             rows[i]->id);
+        else
+            cr_assert_str_eq(error_code(body[i]),
+                             want[i] == 409 ? "conflict" : "bad_command");
+        json_decref(body[i]);
+    }
+    /* The second replica, without results: the same state. */
+    res = NULL;
+    cr_assert_eq(kz_node_apply(st2, keys_of(st2), 3, merged, mlen, false,
+                               &res, &rl, &changed),
+                 KZ_OK);
+    cr_assert_null(res);
+    free(merged);
+    struct dumpbuf a = take_dump(st), b = take_dump(st2);
+    cr_assert_eq(a.len, b.len);
+    cr_assert_eq(memcmp(a.buf, b.buf, a.len), 0, "replicas differ");
+    free(a.buf);
+    free(b.buf);
+
+    /* Each as if alone: its own time; the first E1 kept, not the second. */
+    Kizuna__Victim *v = load(st, "E1");
+    cr_assert_eq(v->version, 3);
+    cr_assert_eq(v->created_ms, T0);
+    cr_assert_str_eq(v->name, "田中 一");
+    kizuna__victim__free_unpacked(v, NULL);
+    v = load(st, "E4");
+    cr_assert_eq(v->created_ms, T0 + 500);
+    kizuna__victim__free_unpacked(v, NULL);
+    char out[256];
+    cr_assert_str_eq(search_ids(st, "たなか", NULL, NULL, NULL, out,
+                                sizeof out), "E1");
+    /* yamada (S1) and two of the entry in S1, one in S2. */
+    json_t *sum = kz_node_shelter_summary(st, MUNI, "S1");
+    cr_assert_eq(json_integer_value(json_object_get(sum, "total")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "infants")), 1);
+    json_decref(sum);
+    sum = kz_node_shelter_summary(st, MUNI, "S2");
+    cr_assert_eq(json_integer_value(json_object_get(sum, "total")), 1);
+    json_decref(sum);
+
+    /* One record each, in order, on a chain that verifies. */
+    cr_assert_eq(audit_seq(st), seq0 + N_ROWS);
+    uint64_t next;
+    json_t *log = kz_node_audit_list(st, MUNI, seq0, INT64_MIN, INT64_MAX,
+                                     100, NULL, &next);
+    cr_assert_eq(json_array_size(log), N_ROWS);
+    for (int i = 0; i < N_ROWS; i++) {
+        json_t *r = json_array_get(log, (size_t)i);
+        cr_assert_str_eq(json_string_value(json_object_get(r, "request_id")),
+                         rid[i]);
+        cr_assert_str_eq(json_string_value(json_object_get(r, "action")),
+                         "victim.create");
+        cr_assert_eq(json_integer_value(json_object_get(r, "outcome")),
+                     want[i]);
+        cr_assert_eq(json_integer_value(json_object_get(r, "raft_index")), 3);
+        char when[40];
+        kz_node_format_time(T0 + 100 * i, when, sizeof when);
+        cr_assert_str_eq(json_string_value(json_object_get(r, "at")), when);
+    }
+    json_decref(log);
+    struct kz_node_audit_check chk;
+    cr_assert_eq(kz_node_audit_verify(st, MUNI, &chk), KZ_OK);
+    cr_assert(chk.ok, "chain broken at %llu: %s",
+              (unsigned long long)chk.first_bad, chk.why);
+    for (int i = 0; i < N_ROWS; i++)
+        free(cmds[i]);
+    kz_stor_close(st);
+    kz_stor_close(st2);
+}
+
+/* Only registrations of one municipality merge; anything else goes one by
+ * one (KZ_EINVAL), and a malformed merged entry is refused whole. */
+Test(reg, merge_of_registrations_refuses_other_commands)
+{
+    kz_stor *st = open_store(0);
+    static const struct vs p = {.id = "F1", .name = "森 一"};
+    size_t l[2];
+    char *c[2];
+    char *out;
+    size_t ol;
+    c[0] = pack_create_by(T0, &p, "r0", &l[0]);
+    static const struct vs fields = {.status = "injured"};
+    static const char *const set[] = {"status", NULL};
+    c[1] = pack_patch(T0, "F1", -1, &fields, set, &l[1]);
+    cr_assert_eq(kz_node_merge_creates(keys_of(st), (const char *const *)c, l,
+                                       2, &out, &ol),
+                 KZ_EINVAL);
+    cr_assert_null(out);
+    free(c[1]);
+    Kizuna__Command other;
+    Kizuna__CreateVictim cv = KIZUNA__CREATE_VICTIM__INIT;
+    Kizuna__Victim v;
+    cmd_init(&other, T0);
+    other.municipality = "999999";
+    victim_of(&v, &p);
+    cv.victim = &v;
+    other.op_case = KIZUNA__COMMAND__OP_CREATE_VICTIM;
+    other.create_victim = &cv;
+    c[1] = pack(&other, &l[1]);
+    cr_assert_eq(kz_node_merge_creates(keys_of(st), (const char *const *)c, l,
+                                       2, &out, &ol),
+                 KZ_EINVAL);
+    free(c[0]);
+    free(c[1]);
+    const char *many[KZ_NODE_EACH_MAX + 1];
+    size_t many_l[KZ_NODE_EACH_MAX + 1];
+    cr_assert_eq(kz_node_merge_creates(keys_of(st), many, many_l,
+                                       KZ_NODE_EACH_MAX + 1, &out, &ol),
+                 KZ_EINVAL);
+
+    /* An empty CreateEach: applied, with an empty result (no registration
+     * to answer) and no audit record. */
+    Kizuna__Command e;
+    Kizuna__CreateEach ce = KIZUNA__CREATE_EACH__INIT;
+    cmd_init(&e, T0);
+    e.op_case = KIZUNA__COMMAND__OP_CREATE_EACH;
+    e.create_each = &ce;
+    size_t el;
+    char *eb = pack(&e, &el);
+    uint64_t seq0 = audit_seq(st);
+    char *res = NULL;
+    size_t rl = 0;
+    bool changed = false;
+    cr_assert_eq(kz_node_apply(st, keys_of(st), 2, eb, el, true, &res, &rl,
+                               &changed),
+                 KZ_OK);
+    free(eb);
+    cr_assert_null(res);
+    cr_assert_eq(rl, 0);
+    cr_assert_eq(kz_stor_applied_index(st), 2);
+    cr_assert_eq(audit_seq(st), seq0);
+
+    /* Refused before any registration is looked at (a municipality that
+     * is not one): each still gets its own framed answer, the refusal. */
+    Kizuna__EachCreate ec[2], *ecp[2] = {&ec[0], &ec[1]};
+    Kizuna__Victim ev;
+    victim_of(&ev, &p);
+    for (int i = 0; i < 2; i++) {
+        kizuna__each_create__init(&ec[i]);
+        ec[i].victim = &ev;
+    }
+    ce.n_creates = 2;
+    ce.creates = ecp;
+    e.municipality = "not/one";
+    eb = pack(&e, &el);
+    cr_assert_eq(kz_node_apply(st, keys_of(st), 3, eb, el, true, &res, &rl,
+                               &changed),
+                 KZ_OK);
+    free(eb);
+    int status[2];
+    json_t *body2[2];
+    cr_assert_eq(split_results(res, rl, status, body2, 2), 2);
+    free(res);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(status[i], 400);
+        cr_assert_str_eq(error_code(body2[i]), "bad_command");
+        json_decref(body2[i]);
+    }
+    cr_assert_eq(kz_stor_applied_index(st), 3);
+    kz_stor_close(st);
+}
+
 /* ------------------------------------------------------------ address book */
 
 static char *pack_addresses(int64_t t, const uint64_t *ids,
