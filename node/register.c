@@ -2211,10 +2211,15 @@ static int unpack_merge(struct kz_node_keys *keys, const char *const *cmds,
     return KZ_OK;
 }
 
-/* Packs cmd into *out, sealed when sealed. */
-static int pack_merged(struct kz_node_keys *keys, const Kizuna__Command *cmd,
-                       bool sealed, char **out, size_t *out_len)
+/* Packs the merged command (op set by the caller) of municipality muni
+ * and time `latest` into *out, sealed when sealed. */
+static int pack_merged(struct kz_node_keys *keys, Kizuna__Command *cmd,
+                       const char *muni, int64_t latest, bool sealed,
+                       char **out, size_t *out_len)
 {
+    cmd->has_time_ms = 1;
+    cmd->time_ms = latest;
+    cmd->municipality = (char *)muni;
     size_t len = kizuna__command__get_packed_size(cmd);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL)
@@ -2286,12 +2291,10 @@ int kz_node_merge_audits(struct kz_node_keys *keys, const char *const *cmds,
         aa.n_entries = total;
         aa.entries = entries;
         Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
-        cmd.has_time_ms = 1;
-        cmd.time_ms = latest;
-        cmd.municipality = c[0]->municipality;
         cmd.op_case = KIZUNA__COMMAND__OP_AUDIT_APPEND;
         cmd.audit_append = &aa;
-        rv = pack_merged(keys, &cmd, any_sealed, out, out_len);
+        rv = pack_merged(keys, &cmd, c[0]->municipality, latest, any_sealed,
+                         out, out_len);
     }
     free(entries);
     free_merge(c, n);
@@ -2340,12 +2343,10 @@ int kz_node_merge_creates(struct kz_node_keys *keys, const char *const *cmds,
         ce.n_creates = n;
         ce.creates = ptrs;
         Kizuna__Command cmd = KIZUNA__COMMAND__INIT;
-        cmd.has_time_ms = 1;
-        cmd.time_ms = latest;
-        cmd.municipality = c[0]->municipality;
         cmd.op_case = KIZUNA__COMMAND__OP_CREATE_EACH;
         cmd.create_each = &ce;
-        rv = pack_merged(keys, &cmd, any_sealed, out, out_len);
+        rv = pack_merged(keys, &cmd, c[0]->municipality, latest, any_sealed,
+                         out, out_len);
     }
     free(ptrs);
     free(each);

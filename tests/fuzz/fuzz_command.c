@@ -207,6 +207,21 @@ static bool command_is_each(const char *in, size_t len)
     return each;
 }
 
+/* Applies a merged entry at the next index, with a result (freed by the
+ * caller). */
+static char *command_apply_merged(char *merged, size_t mlen, size_t *rlen)
+{
+    char *result = NULL;
+    bool keys_changed = false;
+    uint64_t index = ++command_index;
+    int rv = kz_node_apply(command_store, &command_keys, index, merged, mlen,
+                           true, &result, rlen, &keys_changed);
+    free(merged);
+    FUZZ_CHECK(rv == KZ_OK && !keys_changed);
+    FUZZ_CHECK(kz_stor_applied_index(command_store) == index);
+    return result;
+}
+
 /* The input twice, merged as the leader merges registrations; what
  * merges is applied at the next index. */
 static void command_merge_creates(const char *in, size_t len)
@@ -223,15 +238,8 @@ static void command_merge_creates(const char *in, size_t len)
     }
     FUZZ_CHECK(merged != NULL && mlen > 0);
     FUZZ_CHECK(command_is_each(merged, mlen));
-    char *result = NULL;
     size_t result_len = 0;
-    bool keys_changed = false;
-    uint64_t index = ++command_index;
-    rv = kz_node_apply(command_store, &command_keys, index, merged, mlen, true,
-                       &result, &result_len, &keys_changed);
-    free(merged);
-    FUZZ_CHECK(rv == KZ_OK && !keys_changed);
-    FUZZ_CHECK(kz_stor_applied_index(command_store) == index);
+    char *result = command_apply_merged(merged, mlen, &result_len);
     int st[2];
     FUZZ_CHECK(command_check_frames(result, result_len, st, 2) == 2);
     FUZZ_CHECK(st[0] == 201 ? st[1] == 409 : st[1] == st[0]);
@@ -268,15 +276,8 @@ static void command_merge(const char *in, size_t len)
     FUZZ_CHECK(records % 2 == 0);
     struct kz_node_audit_head before, after;
     FUZZ_CHECK(kz_node_audit_load_head(command_store, &before) == KZ_OK);
-    char *result = NULL;
     size_t result_len = 0;
-    bool keys_changed = false;
-    uint64_t index = ++command_index;
-    rv = kz_node_apply(command_store, &command_keys, index, merged, mlen, true,
-                       &result, &result_len, &keys_changed);
-    free(merged);
-    FUZZ_CHECK(rv == KZ_OK && !keys_changed);
-    FUZZ_CHECK(kz_stor_applied_index(command_store) == index);
+    char *result = command_apply_merged(merged, mlen, &result_len);
     FUZZ_CHECK(result != NULL && result_len >= 3 &&
                memcmp(result, "200", 3) == 0);
     free(result);

@@ -711,14 +711,77 @@ static bool all_fired(void *arg)
     return true;
 }
 
-static void propose_merged(int node, struct call *c, const char *cmd)
+typedef int (*propose_fn)(kz_cons *c, kz_cons_req *req, const char *cmd,
+                          size_t len, kz_cons_cb cb);
+
+static void propose_with(propose_fn fn, int node, struct call *c,
+                         const char *cmd)
 {
     memset(c, 0, sizeof *c);
     c->req.data = c;
     c->node = node;
-    cr_assert_eq(kz_cons_propose_merged(nodes[node].c, &c->req, cmd,
-                                        strlen(cmd), on_call),
+    cr_assert_eq(fn(nodes[node].c, &c->req, cmd, strlen(cmd), on_call),
                  KZ_OK);
+}
+
+static void propose_merged(int node, struct call *c, const char *cmd)
+{
+    propose_with(kz_cons_propose_merged, node, c, cmd);
+}
+
+static void propose_batched(int node, struct call *c, const char *cmd)
+{
+    propose_with(kz_cons_propose_batched, node, c, cmd);
+}
+
+/* Six proposals made with fn after a plain one (*w) on the leader *l: the
+ * three named <prefix>l0-2 on the leader in one turn, <prefix>f0-2 on a
+ * follower; each fired once with success, after *w. */
+static void six_after_one(propose_fn fn, const char *prefix, int *l,
+                          struct call *w, struct kz_cons_counters *before,
+                          struct call c[6], char cmd[6][8])
+{
+    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
+    *l = leader_index();
+    int f = (*l + 1) % N;
+    propose_on(*l, "before", w);
+    kz_cons_get_counters(nodes[*l].c, before);
+    for (int i = 0; i < 6; i++) {
+        snprintf(cmd[i], 8, "%s%c%d", prefix, i < 3 ? 'l' : 'f', i % 3);
+        propose_with(fn, i < 3 ? *l : f, &c[i], cmd[i]);
+    }
+    cr_assert(run_until(all_fired, c, 5000), "a proposal never fired");
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(c[i].fired, 1, "%s fired %d times", cmd[i], c[i].fired);
+        cr_assert_eq(c[i].status, 0, "%s: %s", cmd[i],
+                     kz_strerror(c[i].status));
+        cr_assert_gt(c[i].index, w->index);
+    }
+    /* The leader's three were made in one turn: one entry. */
+    cr_assert_eq(c[1].index, c[0].index);
+    cr_assert_eq(c[2].index, c[0].index);
+}
+
+/* Every node applied the six: the leader's three as the entry `joined`,
+ * each of the follower's once, merged or alone. */
+static void six_applied_everywhere(struct call c[6], char cmd[6][8],
+                                   const char *joined)
+{
+    uint64_t last = 0;
+    for (int i = 0; i < 6; i++)
+        last = c[i].index > last ? c[i].index : last;
+    for (int n = 0; n < N; n++) {
+        struct applied_at a = {n, last};
+        cr_assert(run_until(node_applied, &a, 5000), "node %d behind", n + 1);
+        cr_assert(strstr(nodes[n].log, joined) != NULL, "node %d log: %s",
+                  n + 1, nodes[n].log);
+        for (int i = 3; i < 6; i++) {
+            const char *at = strstr(nodes[n].log, cmd[i]);
+            cr_assert_not_null(at, "node %d lacks %s", n + 1, cmd[i]);
+            cr_assert_null(strstr(at + 1, cmd[i]), "node %d: %s twice",
+                           n + 1, cmd[i]);
+        }
+    }
 }
 
 /* Proposals made with kz_cons_propose_merged that reach the leader in one
@@ -726,30 +789,12 @@ static void propose_merged(int node, struct call *c, const char *cmd)
  * applied; those the state machine will not merge go one by one. */
 Test(consensus, merged_proposals_share_one_entry)
 {
-    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
-    int l = leader_index();
-    int f = (l + 1) % N;
-    struct call w;
-    propose_on(l, "before", &w);
+    int l;
+    struct call w, c[6];
     struct kz_cons_counters before;
-    kz_cons_get_counters(nodes[l].c, &before);
-    struct call c[6];
     char cmd[6][8];
-    for (int i = 0; i < 6; i++) {
-        snprintf(cmd[i], sizeof cmd[i], "%s%d", i < 3 ? "ml" : "mf", i % 3);
-        propose_merged(i < 3 ? l : f, &c[i], cmd[i]);
-    }
-    cr_assert(run_until(all_fired, c, 5000), "a merged proposal never fired");
-    for (int i = 0; i < 6; i++) {
-        cr_assert_eq(c[i].fired, 1, "%s fired %d times", cmd[i], c[i].fired);
-        cr_assert_eq(c[i].status, 0, "%s: %s", cmd[i],
-                     kz_strerror(c[i].status));
-        cr_assert_gt(c[i].index, w.index);
-    }
-    /* The leader's three were made in one turn: one entry, no results. */
-    cr_assert_eq(c[1].index, c[0].index);
-    cr_assert_eq(c[2].index, c[0].index);
-    cr_assert_str_empty(c[0].result);
+    six_after_one(kz_cons_propose_merged, "m", &l, &w, &before, c, cmd);
+    cr_assert_str_empty(c[0].result); /* merged: no result of its own */
     /* The follower had applied every entry before its own when answered
      * (wait_index in consensus.c): "before" among them. */
     for (int i = 3; i < 6; i++) {
@@ -760,21 +805,7 @@ Test(consensus, merged_proposals_share_one_entry)
     kz_cons_get_counters(nodes[l].c, &after);
     cr_assert_geq(after.merged_entries, before.merged_entries + 1);
     cr_assert_geq(after.merged_proposals, before.merged_proposals + 3);
-    uint64_t last = 0;
-    for (int i = 0; i < 6; i++)
-        last = c[i].index > last ? c[i].index : last;
-    for (int n = 0; n < N; n++) {
-        struct applied_at a = {n, last};
-        cr_assert(run_until(node_applied, &a, 5000), "node %d behind", n + 1);
-        cr_assert(strstr(nodes[n].log, ";ml0+ml1+ml2") != NULL,
-                  "node %d log: %s", n + 1, nodes[n].log);
-        for (int i = 3; i < 6; i++) { /* each once, merged or alone */
-            const char *at = strstr(nodes[n].log, cmd[i]);
-            cr_assert_not_null(at, "node %d lacks %s", n + 1, cmd[i]);
-            cr_assert_null(strstr(at + 1, cmd[i]), "node %d: %s twice",
-                           n + 1, cmd[i]);
-        }
-    }
+    six_applied_everywhere(c, cmd, ";ml0+ml1+ml2;");
 
     /* Refused by the state machine: each its own entry, with its result. */
     struct call x[6];
@@ -791,15 +822,6 @@ Test(consensus, merged_proposals_share_one_entry)
               nodes[l].log);
 }
 
-static void propose_batched(int node, struct call *c, const char *cmd)
-{
-    memset(c, 0, sizeof *c);
-    c->req.data = c;
-    c->node = node;
-    cr_assert_eq(kz_cons_propose_batched(nodes[node].c, &c->req, cmd,
-                                         strlen(cmd), on_call),
-                 KZ_OK);
-}
 
 /* Proposals made with kz_cons_propose_batched that reach the leader in
  * one loop turn become one entry (fsm.merge_each), and each proposer, on
@@ -809,52 +831,23 @@ static void propose_batched(int node, struct call *c, const char *cmd)
  * machine will not merge go one by one with their results. */
 Test(consensus, batched_proposals_keep_their_results)
 {
-    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
-    int l = leader_index();
-    int f = (l + 1) % N;
-    struct call w;
-    propose_on(l, "before", &w);
+    int l;
+    struct call w, c[6];
     struct kz_cons_counters before;
-    kz_cons_get_counters(nodes[l].c, &before);
-    struct call c[6];
     char cmd[6][8];
+    six_after_one(kz_cons_propose_batched, "b", &l, &w, &before, c, cmd);
+    int f = (l + 1) % N;
     for (int i = 0; i < 6; i++) {
-        snprintf(cmd[i], sizeof cmd[i], "%s%d", i < 3 ? "bl" : "bf", i % 3);
-        propose_batched(i < 3 ? l : f, &c[i], cmd[i]);
-    }
-    cr_assert(run_until(all_fired, c, 5000), "a batched proposal never fired");
-    for (int i = 0; i < 6; i++) {
-        cr_assert_eq(c[i].fired, 1, "%s fired %d times", cmd[i], c[i].fired);
-        cr_assert_eq(c[i].status, 0, "%s: %s", cmd[i],
-                     kz_strerror(c[i].status));
-        cr_assert_gt(c[i].index, w.index);
         char want[16];
         snprintf(want, sizeof want, "ok:%s", cmd[i]);
         cr_assert_str_eq(c[i].result, want, "%s got %s", cmd[i], c[i].result);
     }
-    /* The leader's three were made in one turn: one entry. */
-    cr_assert_eq(c[1].index, c[0].index);
-    cr_assert_eq(c[2].index, c[0].index);
     struct kz_cons_counters after;
     kz_cons_get_counters(nodes[l].c, &after);
     cr_assert_geq(after.each_entries, before.each_entries + 1);
     cr_assert_geq(after.each_proposals, before.each_proposals + 3);
     cr_assert_eq(after.merged_entries, before.merged_entries);
-    uint64_t last = 0;
-    for (int i = 0; i < 6; i++)
-        last = c[i].index > last ? c[i].index : last;
-    for (int n = 0; n < N; n++) {
-        struct applied_at a = {n, last};
-        cr_assert(run_until(node_applied, &a, 5000), "node %d behind", n + 1);
-        cr_assert(strstr(nodes[n].log, ";each:bl0&bl1&bl2;") != NULL,
-                  "node %d log: %s", n + 1, nodes[n].log);
-        for (int i = 3; i < 6; i++) { /* each once, merged or alone */
-            const char *at = strstr(nodes[n].log, cmd[i]);
-            cr_assert_not_null(at, "node %d lacks %s", n + 1, cmd[i]);
-            cr_assert_null(strstr(at + 1, cmd[i]), "node %d: %s twice",
-                           n + 1, cmd[i]);
-        }
-    }
+    six_applied_everywhere(c, cmd, ";each:bl0&bl1&bl2;");
 
     /* Read records and batched commands in one turn: separate entries. */
     struct call m[6];

@@ -2285,16 +2285,25 @@ Test(reg, sealed_command_this_node_cannot_open_stops_it)
     kz_stor_close(c);
 }
 
+/* Stores 0 and 1 as two replicas of one cluster: the same KeyInit bytes
+ * applied to both, so the same keys. */
+static void open_two_replicas(kz_stor **a, kz_stor **b)
+{
+    *a = open_bare(0);
+    *b = open_bare(1);
+    size_t il;
+    char *init = kz_test_make_init(&keys[0], MUNI, &il);
+    kz_test_apply_key_cmd(*a, &keys[0], 1, init, il);
+    kz_test_apply_key_cmd(*b, &keys[1], 1, init, il);
+    free(init);
+}
+
 Test(reg, sealed_commands_apply_like_plain_ones)
 {
     /* The same commands, in the clear to a and sealed to b: the same
      * results and byte-identical states. */
-    kz_stor *a = open_bare(0), *b = open_bare(1);
-    size_t il;
-    char *init = kz_test_make_init(&keys[0], MUNI, &il);
-    kz_test_apply_key_cmd(a, &keys[0], 1, init, il);
-    kz_test_apply_key_cmd(b, &keys[1], 1, init, il);
-    free(init);
+    kz_stor *a, *b;
+    open_two_replicas(&a, &b);
 
     struct vs f = {.status = "missing", .address = "仙台市青葉区"};
     const char *set[] = {"status", "address", NULL};
@@ -2522,13 +2531,8 @@ static size_t split_results(const char *res, size_t rl, int *status,
  * the entry. A replica applying without results writes the same state. */
 Test(reg, merged_registrations_apply_as_if_one_by_one)
 {
-    /* Two replicas of one cluster: the same KeyInit bytes. */
-    kz_stor *st = open_bare(0), *st2 = open_bare(1);
-    size_t init_len;
-    char *init = kz_test_make_init(&keys[0], MUNI, &init_len);
-    kz_test_apply_key_cmd(st, &keys[0], 1, init, init_len);
-    kz_test_apply_key_cmd(st2, &keys[1], 1, init, init_len);
-    free(init);
+    kz_stor *st, *st2;
+    open_two_replicas(&st, &st2);
     cr_assert_eq(create(st, 2, &yamada, NULL), 201);
     cr_assert_eq(create(st2, 2, &yamada, NULL), 201);
     static const struct vs p1 = {.id = "E1", .name = "田中 一",
