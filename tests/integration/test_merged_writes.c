@@ -81,6 +81,19 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A counter summed over the three nodes (each counts what it made as
+ * leader; no node restarts here, so none goes back). */
+static long long cluster_metric(const char *name)
+{
+    long long sum = 0;
+    for (int i = 1; i <= 3; i++) {
+        long long v = kz_it_metric(&cluster, i, name);
+        cr_assert_geq(v, 0, "node %d has no %s", i, name);
+        sum += v;
+    }
+    return sum;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -88,12 +101,10 @@ static int cmp_str(const void *a, const void *b)
 
 Test(merged_writes, each_caller_gets_its_own_registration)
 {
-    int l = kz_it_leader(&cluster);
-    cr_assert_geq(l, 1, "no leader");
+    cr_assert_geq(kz_it_leader(&cluster), 1, "no leader");
     long long entries0 =
-        kz_it_metric(&cluster, l, "kizuna_raft_merged_write_entries_total");
-    long long merged0 =
-        kz_it_metric(&cluster, l, "kizuna_raft_merged_writes_total");
+        cluster_metric("kizuna_raft_merged_write_entries_total");
+    long long merged0 = cluster_metric("kizuna_raft_merged_writes_total");
     pthread_t th[THREADS];
     for (long t = 0; t < THREADS; t++)
         cr_assert_eq(pthread_create(&th[t], NULL, worker, (void *)t), 0);
@@ -114,14 +125,11 @@ Test(merged_writes, each_caller_gets_its_own_registration)
     for (int i = 1; i < TOTAL; i++)
         cr_assert_str_neq(ids[i - 1], ids[i], "two answers name one id");
 
-    /* The same leader merged some of them (it did not change: elections
-     * would show in the digests' terms, and the counters are its own). */
-    cr_assert_eq(kz_it_leader(&cluster), l, "leadership moved during the run");
+    /* The leader (whichever it was) merged some of them. */
     long long entries =
-        kz_it_metric(&cluster, l, "kizuna_raft_merged_write_entries_total") -
-        entries0;
+        cluster_metric("kizuna_raft_merged_write_entries_total") - entries0;
     long long merged =
-        kz_it_metric(&cluster, l, "kizuna_raft_merged_writes_total") - merged0;
+        cluster_metric("kizuna_raft_merged_writes_total") - merged0;
     cr_assert_gt(entries, 0, "no registrations were merged");
     cr_assert_geq(merged, 2 * entries);
     cr_assert_leq(merged, TOTAL);
