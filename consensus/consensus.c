@@ -72,6 +72,13 @@
  * keeping its own result (kz_cons_propose_batched, fsm.merge_each). A
  * leader that ignores it proposes it alone, which answers it the same. */
 #define REQID_EACH (1ull << 60)
+/* What a node's state machine applies beyond what every version does, in
+ * the u32 a follower's STATUS query carries (a leader that ignores it
+ * answers as before). FEATURE_EACH: what fsm.merge_each makes. The
+ * leader merges batched proposals only while every voter and standby has
+ * said it can apply the result (each_allowed): an older node would apply
+ * a merged entry as a command it does not know, and change nothing. */
+#define FEATURE_EACH 1u
 #define FRAME_HEADER KZ_CONS__FRAME_HEADER
 
 /* How long the leader's word that this follower is caught up holds (see
@@ -208,6 +215,11 @@ struct kz_cons {
      * before the loop would block. */
     struct merge_queue mq[MQ_COUNT];
     uv_idle_t merge_idle;
+    /* What each peer (by slot) said its state machine applies, in its
+     * last STATUS query (FEATURE_*); told: it has queried since this
+     * process started. */
+    uint32_t peer_features[KZ_CONS_MAX_PEERS];
+    bool peer_told[KZ_CONS_MAX_PEERS];
 
     struct kz_cons__tls *tls;
     raft_uv_accept_cb raft_accept;
@@ -253,6 +265,7 @@ struct conn {
     void *pending;   /* the channel being opened (outbound) */
     kz_cons *c;
     int slot; /* outbound peer slot, -1 for inbound */
+    uint64_t peer_id; /* inbound: the raft id the channel proved */
     bool open, closed;
     int refs; /* 1 for the handle + 1 per inbound request being served */
     char *rbuf;
@@ -952,6 +965,13 @@ static void serve_frame(struct conn *k, int type, uint64_t reqid,
 {
     kz_cons *c = k->c;
     if (type == F_STATUS) {
+        /* A newer peer tells what its state machine applies; an older
+         * one sends nothing, which says it applies none of it. */
+        int slot = k->peer_id != 0 ? peer_slot(c, k->peer_id) : -1;
+        if (slot >= 0) {
+            c->peer_told[slot] = true;
+            c->peer_features[slot] = len >= 4 ? kz_get_be32(p) : 0;
+        }
         unsigned char st[57];
         status_payload(c, st);
         unsigned char hdr[4];
@@ -1243,6 +1263,7 @@ static void on_accept_channel(void *data, int kind, uint64_t id,
         uv_close((uv_handle_t *)s, on_stream_closed_free);
         return;
     }
+    k->peer_id = id;
     conn_attach(k, s);
 }
 
@@ -1504,6 +1525,25 @@ static void merge_schedule(kz_cons *c)
         }
 }
 
+/* Whether every voter and standby but this node said, in its last STATUS
+ * query (a follower sends one to its leader every second), that it can
+ * apply what fsm.merge_each makes. Until then batched proposals go one by
+ * one, as in a cluster where some node runs an older version. */
+static bool each_allowed(kz_cons *c)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        if (s->id == c->cfg.id || s->role == RAFT_SPARE)
+            continue;
+        int slot = peer_slot(c, s->id);
+        if (slot < 0 || !c->peer_told[slot] ||
+            !(c->peer_features[slot] & FEATURE_EACH))
+            return false;
+    }
+    return true;
+}
+
 static int merge_enqueue(kz_cons *c, struct merge_queue *q,
                          kz_cons_req *req, const char *cmd, size_t len)
 {
@@ -1595,14 +1635,20 @@ static void merge_flush_queue(kz_cons *c, struct merge_queue *q)
         int (*merge)(void *, const char *const *, const size_t *, size_t,
                      char **, size_t *) =
             q->each ? c->fsm.merge_each : c->fsm.merge;
-        int rv = n > 1 ? merge(c->fsm.data, cmds, lens, n, &merged, &mlen)
-                       : KZ_EINVAL;
+        /* A member that cannot apply merged registrations may have
+         * joined since these were queued (each_allowed). */
+        bool open = !q->each || each_allowed(c);
+        int rv = n > 1 && open ? merge(c->fsm.data, cmds, lens, n, &merged,
+                                       &mlen)
+                               : KZ_EINVAL;
         free(cmds);
         free(lens);
         if (rv != KZ_OK) {
             /* One alone, or a merge refused: each its own entry (one
              * alone counts as the merged entry in flight). */
-            merge_one_by_one(c, m, n, n == 1 ? q : NULL);
+            if (!open)
+                c->counters.each_alone += n;
+            merge_one_by_one(c, m, n, n == 1 && open ? q : NULL);
             free(m);
             continue;
         }
@@ -1655,8 +1701,11 @@ static int propose_local(kz_cons *c, kz_cons_req *req, const char *cmd,
         return KZ_ENOTLEADER;
     if ((req->flags & FLAG_MERGE) && c->fsm.merge != NULL)
         return merge_enqueue(c, &c->mq[MQ_READS], req, cmd, len);
-    if ((req->flags & FLAG_EACH) && c->fsm.merge_each != NULL)
-        return merge_enqueue(c, &c->mq[MQ_EACH], req, cmd, len);
+    if ((req->flags & FLAG_EACH) && c->fsm.merge_each != NULL) {
+        if (each_allowed(c))
+            return merge_enqueue(c, &c->mq[MQ_EACH], req, cmd, len);
+        c->counters.each_alone++;
+    }
     struct prop *p = NULL;
     int rv = apply_entry(c, cmd, len, &p);
     if (rv != KZ_OK)
@@ -1813,7 +1862,9 @@ int kz_cons_query_peer(kz_cons *c, kz_cons_req *req, uint64_t id,
         return KZ_EINVAL;
     req->type = REQ_STATUS;
     req->deadline = now_ms(c) + c->cfg.request_timeout_ms;
-    return send_to_peer(c, slot, req, F_STATUS, NULL, 0);
+    unsigned char features[4];
+    kz_put_be32(features, c->fsm.merge_each != NULL ? FEATURE_EACH : 0);
+    return send_to_peer(c, slot, req, F_STATUS, (const char *)features, 4);
 }
 
 static void on_snap_barrier(kz_cons_req *req, int status)
@@ -2692,6 +2743,8 @@ void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out)
     out->handshakes_failed = ts.handshakes_failed;
     out->channel_pauses = ts.paused;
     out->channel_queued_bytes = ts.queued;
+    out->each_ready = raft_state(&c->raft) == RAFT_LEADER &&
+                      c->fsm.merge_each != NULL && each_allowed(c);
 }
 
 int kz_cons_reload_tls(kz_cons *c, char *errmsg, size_t errlen)

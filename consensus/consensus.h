@@ -126,7 +126,10 @@ struct kz_cons_fsm {
      * applied with want_result, its result is the n results in order, each
      * as a 4-byte big-endian length then its bytes; each proposer receives
      * its own (NULL when the result holds none for it). NULL: batched
-     * proposals are ordinary ones. */
+     * proposals are ordinary ones. A node with merge_each says so in its
+     * status queries to its leader (every second), and a leader merges
+     * only while every voter and standby has said so: its state machine
+     * must apply what any peer's merge_each makes. */
     int (*merge_each)(void *data, const char *const *cmds,
                       const size_t *lens, size_t n, char **out,
                       size_t *out_len);
@@ -312,6 +315,13 @@ struct kz_cons_counters {
     /* The same for proposals that keep their results
      * (kz_cons_propose_batched). */
     uint64_t each_entries, each_proposals;
+    /* Batched proposals this leader proposed alone because some voter or
+     * standby had not said it can apply merged ones (an older version,
+     * or not heard from since this leader started). */
+    uint64_t each_alone;
+    /* Now: this node leads and merges batched proposals (every voter and
+     * standby said it can apply them). */
+    bool each_ready;
     /* Proposals made on this node (kz_cons_propose, kz_cons_propose_read)
      * that succeeded: microseconds from the call to the callback, the
      * round trip to the leader included when forwarded. Proposals served

@@ -329,6 +329,14 @@ static void raft_metrics(struct mbuf *b, struct kz_node *n)
     counter_u64(b, "kizuna_raft_merged_writes_total",
                 "Registrations that went into such merged entries.",
                 c.each_proposals);
+    gauge_u64(b, "kizuna_raft_merging_writes",
+              "1 when this node leads and merges registrations arriving "
+              "together (every voter and standby said it can apply them).",
+              c.each_ready ? 1 : 0);
+    counter_u64(b, "kizuna_raft_unmerged_writes_total",
+                "Registrations this leader proposed alone because some "
+                "voter or standby has not said it can apply merged ones.",
+                c.each_alone);
     gauge_u64(b, "kizuna_peer_channel_queued_bytes",
               "Bytes waiting in node-to-node channels' write queues.",
               c.channel_queued_bytes);

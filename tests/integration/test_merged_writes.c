@@ -94,6 +94,17 @@ static long long cluster_metric(const char *name)
     return sum;
 }
 
+static bool leader_merges(void *arg)
+{
+    (void)arg;
+    long long sum = 0;
+    for (int i = 1; i <= 3; i++) {
+        long long v = kz_it_metric(&cluster, i, "kizuna_raft_merging_writes");
+        sum += v > 0 ? v : 0;
+    }
+    return sum == 1;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -102,6 +113,10 @@ static int cmp_str(const void *a, const void *b)
 Test(merged_writes, each_caller_gets_its_own_registration)
 {
     cr_assert_geq(kz_it_leader(&cluster), 1, "no leader");
+    /* The leader merges once every follower has said it can apply merged
+     * registrations (its status query, every second). */
+    cr_assert(kz_it_wait(leader_merges, NULL, 10000),
+              "the leader never started merging registrations");
     long long entries0 =
         cluster_metric("kizuna_raft_merged_write_entries_total");
     long long merged0 = cluster_metric("kizuna_raft_merged_writes_total");

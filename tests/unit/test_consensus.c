@@ -33,6 +33,8 @@ static char dirs[N][64];
 static char pki[64];
 static int base_port;
 static unsigned heartbeat_ms = 50; /* restart_slow_heartbeat: 1500 */
+/* Nodes started without fsm.merge_each, as an older version is. */
+static bool no_each[3];
 
 static int t_apply(void *data, uint64_t index, const char *cmd, size_t len,
                    bool want, char **result, size_t *rlen)
@@ -247,7 +249,7 @@ static void start_node(int i)
     struct kz_cons_fsm fsm = {.data = &nodes[i],
                               .apply = t_apply,
                               .merge = t_merge,
-                              .merge_each = t_merge_each,
+                              .merge_each = no_each[i] ? NULL : t_merge_each,
                               .applied_index = t_applied,
                               .snapshot = t_snapshot,
                               .restore = t_restore,
@@ -734,6 +736,23 @@ static void propose_batched(int node, struct call *c, const char *cmd)
     propose_with(kz_cons_propose_batched, node, c, cmd);
 }
 
+/* Two batched proposals on the leader in one turn: whether they shared
+ * an entry. */
+static bool batched_pair_merges(void *arg)
+{
+    int l = *(int *)arg;
+    struct call a[6];
+    memset(a, 0, sizeof a);
+    propose_batched(l, &a[0], "pair0");
+    propose_batched(l, &a[1], "pair1");
+    for (int i = 2; i < 6; i++)
+        a[i].fired = 1;
+    cr_assert(run_until(all_fired, a, 5000));
+    cr_assert_eq(a[0].status, 0);
+    cr_assert_eq(a[1].status, 0);
+    return a[0].index == a[1].index;
+}
+
 /* Six proposals made with fn after a plain one (*w) on the leader *l: the
  * three named <prefix>l0-2 on the leader in one turn, <prefix>f0-2 on a
  * follower; each fired once with success, after *w. */
@@ -744,6 +763,11 @@ static void six_after_one(propose_fn fn, const char *prefix, int *l,
     cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
     *l = leader_index();
     int f = (*l + 1) % N;
+    /* The leader merges registrations once every follower has said it
+     * can apply them (its status query, every second). */
+    if (fn == kz_cons_propose_batched)
+        cr_assert(run_until(batched_pair_merges, l, 5000),
+                  "batched proposals never merged");
     propose_on(*l, "before", w);
     kz_cons_get_counters(nodes[*l].c, before);
     for (int i = 0; i < 6; i++) {
@@ -896,6 +920,41 @@ Test(consensus, batched_proposals_keep_their_results)
         cr_assert_str_eq(x[i].result, want);
     }
     cr_assert_neq(x[0].index, x[2].index);
+}
+
+/* A cluster where one node's state machine cannot apply merged batched
+ * proposals (started without fsm.merge_each, as an older version): its
+ * status queries say so, and the leader proposes every batched proposal
+ * alone, each with its own result, for as long as that node is a member,
+ * whichever node leads. Proposals made over 2.5 s, more than two of the
+ * node's queries. */
+Test(consensus, batched_proposals_stay_alone_beside_an_older_node)
+{
+    for (int i = 0; i < N; i++)
+        stop_node(i);
+    no_each[2] = true;
+    for (int i = 0; i < N; i++)
+        start_node(i);
+    cr_assert(run_until(has_leader, NULL, 10000), "no leader elected");
+    int l = leader_index();
+    struct kz_cons_counters before, after;
+    kz_cons_get_counters(nodes[l].c, &before);
+    uint64_t start = uv_now(&loop);
+    int rounds = 0;
+    while (uv_now(&loop) - start < 2500) {
+        int now_l = leader_index();
+        cr_assert_geq(now_l, 0, "no leader");
+        cr_assert_not(batched_pair_merges(&now_l),
+                      "merged beside an old node");
+        rounds += now_l == l;
+        uv_update_time(&loop);
+    }
+    cr_assert_gt(rounds, 0);
+    kz_cons_get_counters(nodes[l].c, &after);
+    cr_assert_eq(after.each_entries, before.each_entries);
+    if (l != 2) /* an old node leading has no merge_each: plain ones */
+        cr_assert_geq(after.each_alone, before.each_alone + 2 * rounds);
+    no_each[2] = false;
 }
 
 /* A read point on a follower, a merged proposal or a read index, waits
