@@ -14,6 +14,7 @@
 #include "state_store.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <ftw.h>
@@ -333,6 +334,59 @@ Test(storage, replicas_get_terms_buffers_in_bands_of_their_own)
             kz_stor_close(st);
         }
     }
+}
+
+/* The value of option name in section [CFOptions "cf"] of the newest
+ * OPTIONS file RocksDB wrote in dir ("" when absent). */
+static void cf_option(const char *dir, const char *cf, const char *name,
+                      char *out, size_t cap)
+{
+    out[0] = '\0';
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    char newest[256] = "";
+    unsigned long best = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long n;
+        if (sscanf(e->d_name, "OPTIONS-%lu", &n) == 1 && n >= best) {
+            best = n;
+            snprintf(newest, sizeof newest, "%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    cr_assert(newest[0], "no OPTIONS file in %s", dir);
+    FILE *f = fopen(newest, "r");
+    cr_assert_not_null(f);
+    char section[128], line[512];
+    snprintf(section, sizeof section, "[CFOptions \"%s\"]", cf);
+    bool in = false;
+    size_t nl = strlen(name);
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *t = line + strspn(line, " \t");
+        t[strcspn(t, "\r\n")] = '\0';
+        if (t[0] == '[')
+            in = strcmp(t, section) == 0;
+        else if (in && strncmp(t, name, nl) == 0 && t[nl] == '=')
+            snprintf(out, cap, "%s", t + nl + 1);
+    }
+    fclose(f);
+}
+
+/* A terms flush sorts its memtable first; when the WAL cap switched the
+ * memtables meanwhile, 2 memtables at most meant a second immutable one
+ * of terms and RocksDB stopped every write (the node's loop with it) until
+ * the first was flushed. Terms keeps up to 4; the others RocksDB's 2. */
+Test(storage, terms_keep_four_memtables_so_a_slow_flush_stops_no_write)
+{
+    kz_stor *st = open_at(dir_a);
+    char v[64];
+    cf_option(dir_a, "terms", "max_write_buffer_number", v, sizeof v);
+    cr_assert_str_eq(v, "4");
+    cf_option(dir_a, "records", "max_write_buffer_number", v, sizeof v);
+    cr_assert_str_eq(v, "2");
+    commit_one(st, KZ_STOR_CF_TERMS, "131016/n/ab\001", "", 1);
+    kz_stor_close(st);
 }
 
 Test(storage, open_refuses_other_format_version)
