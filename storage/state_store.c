@@ -380,6 +380,19 @@ int kz_stor_open_with(const char *path, const struct kz_stor_open_opts *o,
     rocksdb_options_set_max_total_wal_size(
         st->opts, place < 0 ? mb64
                             : mb64 + (size_t)((double)(mb64 / 2) * place));
+    /* Up to 4 memtables a family, not RocksDB's 2. When the WAL cap is
+     * reached while a family's full memtable is being flushed (a terms
+     * flush sorts its memtable first, 0.3-0.7 s; a records flush waits
+     * behind it, as flushes go one at a time), RocksDB switches that
+     * family's new memtable too, though it holds only what came since.
+     * With 2 that made a second immutable one, and RocksDB stopped every
+     * write until the first was flushed: the apply, and with it the
+     * node's loop, stood still for up to a second ("Stopping writes
+     * because we have 2 immutable memtables" in RocksDB's LOG, terms and
+     * records alike). With 4, a third immutable memtable slows writes and
+     * a fourth stops them; the extra ones exist only while a flush
+     * lags. */
+    rocksdb_options_set_max_write_buffer_number(st->opts, 4);
 
     /* Large values (face photos): integrated blob files, so compactions
      * move pointers rather than megabytes; garbage collection of blob files
@@ -406,18 +419,6 @@ int kz_stor_open_with(const char *path, const struct kz_stor_open_opts *o,
                                       term_prefix_name));
     rocksdb_options_set_hash_skip_list_rep(st->terms_opts, 1u << 18, 12, 4);
     rocksdb_options_set_write_buffer_size(st->terms_opts, st->write_buffer);
-    /* A flush of terms sorts its memtable first (a third of a second of
-     * CPU or more for 32-64 MB). When the WAL cap is reached meanwhile,
-     * RocksDB switches the memtable of every family with data in the
-     * oldest WAL, terms included, though its new memtable holds only what
-     * came since. With 2 memtables at most that made a second immutable
-     * one, and RocksDB stopped every write until the first was flushed:
-     * the apply, and with it the node's loop, stood still for up to a
-     * second ("Stopping writes because we have 2 immutable memtables" in
-     * RocksDB's LOG; p99 514 ms at 1000 writes/s after 40 s of writes).
-     * With 4, a third immutable memtable slows writes and a fourth stops
-     * them; the extra ones exist only while a flush lags. */
-    rocksdb_options_set_max_write_buffer_number(st->terms_opts, 4);
     st->ropts = rocksdb_readoptions_create();
     /* Whole-family scans (dump, load) cross terms. */
     rocksdb_readoptions_set_total_order_seek(st->ropts, 1);

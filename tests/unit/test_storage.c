@@ -373,18 +373,21 @@ static void cf_option(const char *dir, const char *cf, const char *name,
     fclose(f);
 }
 
-/* A terms flush sorts its memtable first; when the WAL cap switched the
- * memtables meanwhile, 2 memtables at most meant a second immutable one
- * of terms and RocksDB stopped every write (the node's loop with it) until
- * the first was flushed. Terms keeps up to 4; the others RocksDB's 2. */
-Test(storage, terms_keep_four_memtables_so_a_slow_flush_stops_no_write)
+/* A flush sorts (terms) or waits behind one; when the WAL cap switched a
+ * family's memtables meanwhile, 2 memtables at most meant a second
+ * immutable one and RocksDB stopped every write (the node's loop with it)
+ * until the first was flushed. Every family keeps up to 4 (meta is
+ * RocksDB's "default"). */
+Test(storage, families_keep_four_memtables_so_a_slow_flush_stops_no_write)
 {
     kz_stor *st = open_at(dir_a);
-    char v[64];
-    cf_option(dir_a, "terms", "max_write_buffer_number", v, sizeof v);
-    cr_assert_str_eq(v, "4");
-    cf_option(dir_a, "records", "max_write_buffer_number", v, sizeof v);
-    cr_assert_str_eq(v, "2");
+    static const char *const fams[] = {"default", "records", "index",
+                                       "blobs", "terms"};
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
+        char v[64];
+        cf_option(dir_a, fams[i], "max_write_buffer_number", v, sizeof v);
+        cr_assert_str_eq(v, "4", "%s keeps %s memtables", fams[i], v);
+    }
     commit_one(st, KZ_STOR_CF_TERMS, "131016/n/ab\001", "", 1);
     kz_stor_close(st);
 }
