@@ -736,20 +736,27 @@ static void propose_batched(int node, struct call *c, const char *cmd)
     propose_with(kz_cons_propose_batched, node, c, cmd);
 }
 
-/* Two batched proposals on the leader in one turn: whether they shared
- * an entry. */
-static bool batched_pair_merges(void *arg)
+/* Two proposals made with fn on the leader l in one turn, x then y, into
+ * a[0] and a[1] (the rest of a unused); both fired with success. */
+static void two_on_leader(propose_fn fn, int l, struct call a[6],
+                          const char *x, const char *y)
 {
-    int l = *(int *)arg;
-    struct call a[6];
-    memset(a, 0, sizeof a);
-    propose_batched(l, &a[0], "pair0");
-    propose_batched(l, &a[1], "pair1");
+    memset(a, 0, 6 * sizeof *a);
+    propose_with(fn, l, &a[0], x);
+    propose_with(fn, l, &a[1], y);
     for (int i = 2; i < 6; i++)
         a[i].fired = 1;
     cr_assert(run_until(all_fired, a, 5000));
     cr_assert_eq(a[0].status, 0);
     cr_assert_eq(a[1].status, 0);
+}
+
+/* Two batched proposals on the leader in one turn: whether they shared
+ * an entry. */
+static bool batched_pair_merges(void *arg)
+{
+    struct call a[6];
+    two_on_leader(kz_cons_propose_batched, *(int *)arg, a, "pair0", "pair1");
     return a[0].index == a[1].index;
 }
 
@@ -833,13 +840,7 @@ Test(consensus, merged_proposals_share_one_entry)
 
     /* Refused by the state machine: each its own entry, with its result. */
     struct call x[6];
-    propose_merged(l, &x[0], "x1");
-    propose_merged(l, &x[1], "x2");
-    for (int i = 2; i < 6; i++)
-        x[i].fired = 1;
-    cr_assert(run_until(all_fired, x, 5000));
-    cr_assert_eq(x[0].status, 0);
-    cr_assert_eq(x[1].status, 0);
+    two_on_leader(kz_cons_propose_merged, l, x, "x1", "x2");
     cr_assert_neq(x[0].index, x[1].index);
     cr_assert_str_eq(x[0].result, "ok:x1");
     cr_assert(strstr(nodes[l].log, ";x1;x2;") != NULL, "log: %s",
