@@ -333,5 +333,9 @@ struct kz_cons_counters {
 /* Reloads the node certificate, key and CA for new peer channels. */
 int kz_cons_reload_tls(kz_cons *c, char *errmsg, size_t errlen);
 void kz_cons_get_counters(kz_cons *c, struct kz_cons_counters *out);
+/* raft's kernel AIO contexts (one a log segment's writer) handed to a
+ * thread of their own to be destroyed, and how many of those are done:
+ * process-wide, since this process started. */
+void kz_cons_aio_destroys(uint64_t *handed, uint64_t *done);
 
 #endif
