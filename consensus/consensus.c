@@ -120,6 +120,36 @@
  * failing disk shows in them. kizuna-bench read: 11,788 against 10,484
  * reads/s (three alternated runs each, 12% more); writes, CPU-bound,
  * unchanged (docs/ARCHITECTURE.md, "Raft log"). */
+int __real_posix_fallocate(int fd, off_t offset, off_t len);
+int __wrap_posix_fallocate(int fd, off_t offset, off_t len);
+int __wrap_posix_fallocate(int fd, off_t offset, off_t len)
+{
+    static const char zeros[1 << 16];
+    int rv = __real_posix_fallocate(fd, offset, len);
+    if (rv != 0 || len <= 0)
+        return rv;
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int wfd = open(path, O_WRONLY | O_CLOEXEC);
+    if (wfd < 0)
+        return 0;
+    off_t at = offset, end = offset + len;
+    while (at < end) {
+        size_t n = (size_t)(end - at) < sizeof zeros ? (size_t)(end - at)
+                                                     : sizeof zeros;
+        ssize_t w = pwrite(wfd, zeros, n, at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        at += w;
+    }
+    if (at == end)
+        (void)fdatasync(wfd);
+    close(wfd);
+    return 0;
+}
+
 /* raft closes a log segment's writer on the loop thread, and destroying
  * its kernel AIO context there (io_destroy) waited for an RCU grace
  * period: 30-45 ms in which the node's loop stood still, every 15 MB of
@@ -166,36 +196,6 @@ void kz_cons_aio_destroys(uint64_t *handed, uint64_t *done)
 {
     *done = atomic_load(&aio_destroys_done);
     *handed = atomic_load(&aio_destroys_handed);
-}
-
-int __real_posix_fallocate(int fd, off_t offset, off_t len);
-int __wrap_posix_fallocate(int fd, off_t offset, off_t len);
-int __wrap_posix_fallocate(int fd, off_t offset, off_t len)
-{
-    static const char zeros[1 << 16];
-    int rv = __real_posix_fallocate(fd, offset, len);
-    if (rv != 0 || len <= 0)
-        return rv;
-    char path[48];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    int wfd = open(path, O_WRONLY | O_CLOEXEC);
-    if (wfd < 0)
-        return 0;
-    off_t at = offset, end = offset + len;
-    while (at < end) {
-        size_t n = (size_t)(end - at) < sizeof zeros ? (size_t)(end - at)
-                                                     : sizeof zeros;
-        ssize_t w = pwrite(wfd, zeros, n, at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        at += w;
-    }
-    if (at == end)
-        (void)fdatasync(wfd);
-    close(wfd);
-    return 0;
 }
 
 enum req_type { REQ_PROPOSE = 1, REQ_READ, REQ_STATUS, REQ_CHANGE, REQ_SNAPSHOT };

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -470,12 +471,13 @@ Test(consensus, proposals_go_on_across_log_segments)
 
 /* How much of a file is in extents the filesystem has not written yet
  * (ext4 "unwritten", or delayed allocation): 0 when every byte is on disk
- * as written blocks; -1 when FIEMAP cannot say. */
+ * as written blocks; -1 when FIEMAP cannot say; -2 when the file is gone
+ * (raft renamed a segment it closed). */
 static long long unwritten_bytes(const char *path)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return -1;
+        return errno == ENOENT ? -2 : -1;
     struct stat sb;
     size_t n = 64;
     struct fiemap *fm =
@@ -525,6 +527,8 @@ static bool segments_written(void *arg)
         char path[600];
         snprintf(path, sizeof path, "%s/%s", dirs[s->node], e->d_name);
         long long u = unwritten_bytes(path);
+        if (u == -2)
+            continue;
         if (u < 0) {
             s->unwritten = -1;
             break;
