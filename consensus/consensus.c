@@ -376,12 +376,6 @@ struct conn {
     struct conn *next;
 };
 
-struct wreq {
-    uv_write_t w;
-    uv_buf_t buf;
-    char data[];
-};
-
 /* ---------------------------------------------------------------- helpers */
 
 /* Fresh time for deadlines: the loop's cached time lags behind any long
@@ -881,25 +875,14 @@ static int conn_send(struct conn *k, int type, uint64_t reqid,
     if (!k->open || k->closed)
         return KZ_ENET;
     size_t total = FRAME_HEADER + len + len2;
-    struct wreq *w = malloc(sizeof *w + total);
-    if (w == NULL)
-        return KZ_ENOMEM;
-    unsigned char *p = (unsigned char *)w->data;
-    kz_put_be32(p, (uint32_t)(total - 4));
-    p[4] = (unsigned char)type;
-    kz_put_be64(p + 5, reqid);
-    if (len > 0)
-        memcpy(p + FRAME_HEADER, payload, len);
-    if (len2 > 0)
-        memcpy(p + FRAME_HEADER + len, payload2, len2);
-    w->buf = uv_buf_init(w->data, (unsigned)total);
-    w->w.data = w;
-    int rv = uv_write(&w->w, k->s, &w->buf, 1, on_written);
-    if (rv != 0) {
-        free(w);
-        return KZ_ENET;
-    }
-    return KZ_OK;
+    unsigned char head[FRAME_HEADER];
+    kz_put_be32(head, (uint32_t)(total - 4));
+    head[4] = (unsigned char)type;
+    kz_put_be64(head + 5, reqid);
+    uv_buf_t b[3] = {uv_buf_init((char *)head, FRAME_HEADER),
+                     uv_buf_init((char *)payload, (unsigned)len),
+                     uv_buf_init((char *)payload2, (unsigned)len2)};
+    return kz_cons__write(k->s, b, 3, on_written) == 0 ? KZ_OK : KZ_ENET;
 }
 
 static void conn_on_close(uv_handle_t *h)

@@ -88,12 +88,6 @@ struct chan {
     struct chan *next;
 };
 
-struct wreq {
-    uv_write_t w;
-    uv_buf_t buf;
-    char data[];
-};
-
 /* -------------------------------------------------------------- helpers */
 
 static int split_addr(const char *addr, struct sockaddr_in *sa)
@@ -228,19 +222,47 @@ static void on_written(uv_write_t *w, int status)
     }
 }
 
+int kz_cons__write(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs,
+                   uv_write_cb cb)
+{
+    size_t total = 0, done = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    if (s->write_queue_size == 0) {
+        /* A failure other than EAGAIN is left to uv_write, which reports
+         * it as it always did (callback, then the read side's error). */
+        int n = uv_try_write(s, bufs, nbufs);
+        if (n > 0)
+            done = (size_t)n;
+    }
+    if (done == total)
+        return 0;
+    struct kz_cons__wreq *w = malloc(sizeof *w + (total - done));
+    if (w == NULL)
+        return UV_ENOMEM;
+    size_t skip = done, at = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t len = bufs[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(w->data + at, bufs[i].base + skip, len - skip);
+        at += len - skip;
+        skip = 0;
+    }
+    w->buf = uv_buf_init(w->data, (unsigned)at);
+    w->w.data = w;
+    int rv = uv_write(&w->w, s, &w->buf, 1, cb);
+    if (rv != 0)
+        free(w);
+    return rv;
+}
+
 static int write_to(uv_stream_t *s, const void *data, size_t len)
 {
-    struct wreq *w = malloc(sizeof *w + len);
-    if (w == NULL)
-        return -1;
-    memcpy(w->data, data, len);
-    w->buf = uv_buf_init(w->data, (unsigned)len);
-    w->w.data = w;
-    if (uv_write(&w->w, s, &w->buf, 1, on_written) != 0) {
-        free(w);
-        return -1;
-    }
-    return 0;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return kz_cons__write(s, &b, 1, on_written) == 0 ? 0 : -1;
 }
 
 /* Sends whatever OpenSSL queued for the network. */

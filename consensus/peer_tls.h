@@ -102,6 +102,22 @@ int kz_cons__preamble_parse(const unsigned char *buf, size_t len,
 size_t kz_cons__preamble_build(int kind, uint64_t id, const char *address,
                                unsigned char *out);
 
+/* Writes the bytes of bufs to s in order after whatever s has queued. While
+ * nothing is queued they are written at once (uv_try_write): no copy, no
+ * write callback, and no re-arming of the descriptor's poll that libuv
+ * does after every uv_write. What the socket does not take then (or every
+ * byte, when some are queued or the write fails) is copied into one
+ * malloc'd struct kz_cons__wreq and queued with uv_write; cb, called only
+ * for such a write, must free(w->data). Returns 0, or a libuv error when
+ * nothing could be queued. */
+struct kz_cons__wreq {
+    uv_write_t w;
+    uv_buf_t buf;
+    char data[];
+};
+int kz_cons__write(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs,
+                   uv_write_cb cb);
+
 struct kz_cons__tls_stats {
     uint64_t accepted, refused, handshakes_failed, connected;
     uint64_t paused; /* times a channel stopped reading: flow control */

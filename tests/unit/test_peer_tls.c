@@ -544,3 +544,105 @@ Test(peer_tls, a_reader_that_stops_bounds_what_the_channel_queues)
     uv_close((uv_handle_t *)r.s, free_stream);
     close_tls(client);
 }
+
+/* kz_cons__write: bytes go out at once while nothing is queued (no
+ * callback), what the socket does not take is queued with one callback,
+ * and the reader gets every byte in the order written either way. */
+struct wtest {
+    int callbacks;
+    unsigned char *got;
+    size_t got_len, want;
+};
+static struct wtest wt;
+
+static void wt_written(uv_write_t *w, int status)
+{
+    cr_expect_eq(status, 0);
+    wt.callbacks++;
+    free(w->data);
+}
+
+static void wt_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = malloc(65536);
+    buf->len = 65536;
+}
+
+static void wt_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)s;
+    if (n > 0) {
+        cr_assert_leq(wt.got_len + (size_t)n, wt.want);
+        memcpy(wt.got + wt.got_len, buf->base, (size_t)n);
+        wt.got_len += (size_t)n;
+    }
+    free(buf->base);
+}
+
+static bool wt_all_read(void *a)
+{
+    return wt.got_len == wt.want && wt.callbacks == *(int *)a;
+}
+
+Test(peer_tls, writes_go_out_at_once_or_queued_in_order)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    uv_pipe_t a, b;
+    uv_pipe_init(&loop, &a, 0);
+    uv_pipe_init(&loop, &b, 0);
+    cr_assert_eq(uv_pipe_open(&a, sv[0]), 0);
+    cr_assert_eq(uv_pipe_open(&b, sv[1]), 0);
+    /* Far more than a socketpair's buffer, so that some must queue. */
+    size_t total = 8u << 20, at = 0;
+    unsigned char *data = malloc(total);
+    cr_assert_not_null(data);
+    for (size_t i = 0; i < total; i++)
+        data[i] = (unsigned char)(i * 2654435761u >> 13);
+    memset(&wt, 0, sizeof wt);
+    wt.want = total;
+    wt.got = malloc(total);
+    cr_assert_not_null(wt.got);
+
+    /* A small write of three pieces, nothing queued: out now. */
+    uv_buf_t small[3] = {uv_buf_init((char *)data, 5),
+                         uv_buf_init(NULL, 0),
+                         uv_buf_init((char *)data + 5, 95)};
+    cr_assert_eq(kz_cons__write((uv_stream_t *)&a, small, 3, wt_written), 0);
+    at = 100;
+    cr_assert_eq(a.write_queue_size, 0, "a small write was queued");
+    /* Large writes until the socket stops taking them: the rest queues. */
+    while (at < total && a.write_queue_size == 0) {
+        uv_buf_t piece = uv_buf_init((char *)data + at, 1u << 20);
+        cr_assert_eq(kz_cons__write((uv_stream_t *)&a, &piece, 1, wt_written),
+                     0);
+        at += 1u << 20;
+    }
+    cr_assert_gt(a.write_queue_size, 0, "the socket took 8 MB unread");
+    int queued = 1; /* the write that filled the socket */
+    /* While some are queued, the next bytes queue behind them. */
+    while (at < total) {
+        size_t len = total - at < 300000 ? total - at : 300000;
+        uv_buf_t piece = uv_buf_init((char *)data + at, (unsigned)len);
+        cr_assert_eq(kz_cons__write((uv_stream_t *)&a, &piece, 1, wt_written),
+                     0);
+        at += len;
+        queued++;
+    }
+    uv_read_start((uv_stream_t *)&b, wt_alloc, wt_read);
+    cr_assert(run_until(wt_all_read, &queued, 10000),
+              "read %zu of %zu bytes, %d callbacks for %d queued writes",
+              wt.got_len, wt.want, wt.callbacks, queued);
+    /* Only queued writes call back: the ones that went out at once not. */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(wt.callbacks, queued);
+    cr_assert_eq(memcmp(wt.got, data, total), 0, "bytes out of order");
+    cr_assert_eq(a.write_queue_size, 0);
+    uv_close((uv_handle_t *)&a, NULL);
+    uv_close((uv_handle_t *)&b, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    free(wt.got);
+    free(data);
+}
