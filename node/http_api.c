@@ -205,6 +205,13 @@ struct read_audits {
     struct pending *waiting, **tail;
     struct audit_batch slots[AUDIT_PIPELINE];
     unsigned in_flight;
+    /* A read's record waits for the end of the loop turn (flush_prep, run
+     * before the loop next polls; flush_idle keeps that poll from blocking
+     * when the read came after it), so reads arriving in one turn share a
+     * batch: one seal and one peer message instead of one each. */
+    uv_prepare_t flush_prep;
+    uv_idle_t flush_idle;
+    bool handles, deferred;
 };
 
 /* Stale reads whose records wait for the audit queue's sync (group commit,
@@ -310,16 +317,45 @@ struct peer_query {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Random bytes from the kernel's generator, fetched 4 KB at a time (sixteen calls): every
+ * request takes 8 for its id, and one getrandom call each was a syscall a
+ * request (the loop thread's only caller). Bytes handed out are wiped from
+ * the pool. */
+static void random_bytes(unsigned char *b, size_t n)
+{
+    static unsigned char pool[4096];
+    static size_t left;
+    while (n > 0) {
+        if (left == 0) {
+            /* Up to 256 bytes a call is never cut short by a signal. */
+            for (size_t at = 0; at < sizeof pool; at += 256)
+                if (getrandom(pool + at, 256, 0) != 256)
+                    for (size_t i = at; i < at + 256; i++)
+                        pool[i] = (unsigned char)(uv_hrtime() >> (i % 8));
+            left = sizeof pool;
+        }
+        size_t take = n < left ? n : left;
+        unsigned char *from = pool + sizeof pool - left;
+        memcpy(b, from, take);
+        memset(from, 0, take);
+        left -= take;
+        b += take;
+        n -= take;
+    }
+}
+
 static void random_hex(char *out, size_t nbytes)
 {
+    static const char digits[] = "0123456789abcdef";
     unsigned char b[32];
     if (nbytes > sizeof b)
         nbytes = sizeof b;
-    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes)
-        for (size_t i = 0; i < nbytes; i++)
-            b[i] = (unsigned char)(uv_hrtime() >> (i % 8));
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
+    random_bytes(b, nbytes);
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
 }
 
 static void guard_dispose(void *arg)
@@ -2309,6 +2345,22 @@ static void audits_flush(struct kz_node *n)
     ra->in_flight++;
 }
 
+static void on_audits_turn_end(uv_prepare_t *h)
+{
+    struct kz_node *n = h->data;
+    struct read_audits *ra = &n->http->audits;
+    ra->deferred = false;
+    uv_prepare_stop(&ra->flush_prep);
+    uv_idle_stop(&ra->flush_idle);
+    if (ra->waiting != NULL && ra->in_flight < AUDIT_PIPELINE)
+        audits_flush(n);
+}
+
+static void on_audits_idle(uv_idle_t *h)
+{
+    (void)h; /* only there so that the loop does not block before flush_prep */
+}
+
 static void audit_read(struct kz_node *n, struct pending *p)
 {
     struct read_audits *ra = &n->http->audits;
@@ -2317,8 +2369,15 @@ static void audit_read(struct kz_node *n, struct pending *p)
     p->next_audit = NULL;
     *ra->tail = p;
     ra->tail = &p->next_audit;
-    if (ra->in_flight < AUDIT_PIPELINE)
+    if (ra->in_flight >= AUDIT_PIPELINE || ra->deferred)
+        return; /* on_audits_committed or the turn's end flushes it */
+    if (!ra->handles) {
         audits_flush(n);
+        return;
+    }
+    ra->deferred = true;
+    uv_prepare_start(&ra->flush_prep, on_audits_turn_end);
+    uv_idle_start(&ra->flush_idle, on_audits_idle);
 }
 
 static bool audits_on(struct kz_node *n, const struct route *r)
@@ -4172,6 +4231,11 @@ int kz_node_http_start(struct kz_node *n)
         return KZ_ENET;
     }
     h->listening = true;
+    uv_prepare_init(n->loop, &h->audits.flush_prep);
+    h->audits.flush_prep.data = n;
+    uv_idle_init(n->loop, &h->audits.flush_idle);
+    h->audits.flush_idle.data = n;
+    h->audits.handles = true;
     return KZ_OK;
 }
 
@@ -4186,6 +4250,18 @@ void kz_node_http_stop(struct kz_node *n)
     if (h != NULL && h->listening) {
         h->listening = false;
         uv_close((uv_handle_t *)&h->listener, NULL);
+    }
+    if (h != NULL && h->audits.handles) {
+        /* Reads still arriving flush at once from now on. */
+        h->audits.handles = false;
+        uv_close((uv_handle_t *)&h->audits.flush_prep, NULL);
+        uv_close((uv_handle_t *)&h->audits.flush_idle, NULL);
+        if (h->audits.deferred) {
+            h->audits.deferred = false;
+            if (h->audits.waiting != NULL &&
+                h->audits.in_flight < AUDIT_PIPELINE)
+                audits_flush(n);
+        }
     }
 }
 
