@@ -562,14 +562,6 @@ static void wt_written(uv_write_t *w, int status)
     free(w->data);
 }
 
-static void wt_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    (void)suggested;
-    buf->base = malloc(65536);
-    buf->len = 65536;
-}
-
 static void wt_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     (void)s;
@@ -631,7 +623,7 @@ Test(peer_tls, writes_go_out_at_once_or_queued_in_order)
         at += len;
         queued++;
     }
-    uv_read_start((uv_stream_t *)&b, wt_alloc, wt_read);
+    uv_read_start((uv_stream_t *)&b, sink_alloc, wt_read);
     cr_assert(run_until(wt_all_read, &queued, 10000),
               "read %zu of %zu bytes, %d callbacks for %d queued writes",
               wt.got_len, wt.want, wt.callbacks, queued);
