@@ -317,10 +317,10 @@ struct peer_query {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Random bytes from the kernel's generator, fetched 4 KB at a time (sixteen calls): every
- * request takes 8 for its id, and one getrandom call each was a syscall a
- * request (the loop thread's only caller). Bytes handed out are wiped from
- * the pool. */
+/* Random bytes from the kernel's generator, fetched 4 KB at a time (in
+ * sixteen calls): every request takes 8 for its id, and a getrandom call
+ * each was a syscall a request. Only the loop thread calls this. Bytes
+ * handed out are wiped from the pool. */
 static void random_bytes(unsigned char *b, size_t n)
 {
     static unsigned char pool[4096];

@@ -322,6 +322,11 @@ int kz_it_leader(struct kz_it_cluster *c)
     return id;
 }
 
+bool kz_it_has_leader(void *cluster)
+{
+    return kz_it_leader(cluster) != 0;
+}
+
 long long kz_it_applied(struct kz_it_cluster *c, int node)
 {
     char ids[8];

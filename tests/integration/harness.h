@@ -80,6 +80,8 @@ bool kz_it_digests_equal(struct kz_it_cluster *c, int n);
 
 /* Leader id from GET /v1/cluster on any node (0 if none). */
 int kz_it_leader(struct kz_it_cluster *c);
+/* A kz_it_wait condition: cluster (a struct kz_it_cluster *) has a leader. */
+bool kz_it_has_leader(void *cluster);
 /* Applied index of one node from a stale read of /v1/cluster, -1 if down. */
 long long kz_it_applied(struct kz_it_cluster *c, int node);
 

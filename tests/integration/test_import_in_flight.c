@@ -38,11 +38,6 @@ static void teardown(void)
     kz_it_down(&cluster);
 }
 
-static bool has_leader(void *arg)
-{
-    return kz_it_leader(arg) != 0;
-}
-
 static bool nodes_agree(void *arg)
 {
     return kz_it_digests_equal(arg, 3);
@@ -170,7 +165,7 @@ Test(import_in_flight, three_in_flight_register_every_row_once,
      .fini = teardown, .timeout = 600)
 {
     kz_it_up(&cluster, "a:1,b:1,c:1", NULL);
-    cr_assert(kz_it_wait(has_leader, &cluster, 20000), "no leader");
+    cr_assert(kz_it_wait(kz_it_has_leader, &cluster, 20000), "no leader");
     kz_cli *cw = kz_it_client(&cluster, "caseworker", "3", 20000);
     char file[512], args[1024], *out;
 
@@ -250,7 +245,7 @@ Test(import_in_flight, a_stopped_node_leaves_each_batch_in_flight_in_doubt,
      .fini = teardown, .timeout = 600)
 {
     kz_it_up(&cluster, "a:1,b:1,c:1", NULL);
-    cr_assert(kz_it_wait(has_leader, &cluster, 20000), "no leader");
+    cr_assert(kz_it_wait(kz_it_has_leader, &cluster, 20000), "no leader");
     char file[512], outp[512], errp[512], cmd[4096], pidp[512];
     snprintf(file, sizeof file, "%s/pipe-s.csv", cluster.dir);
     snprintf(outp, sizeof outp, "%s/import.out", cluster.dir);
@@ -334,7 +329,7 @@ Test(import_in_flight, a_stopped_node_leaves_each_batch_in_flight_in_doubt,
 
     /* Registered: every row answered, and of the batches in doubt all or
      * none of each; nothing twice, nothing not sent. */
-    cr_assert(kz_it_wait(has_leader, &cluster, 30000), "no leader");
+    cr_assert(kz_it_wait(kz_it_has_leader, &cluster, 30000), "no leader");
     cr_assert(kz_it_wait(nodes_agree, &cluster, 60000), "nodes apart");
     kz_cli *cw = kz_it_client(&cluster, "caseworker", NULL, 20000);
     json_t *seen = households_in(cw, "pipe-s");

@@ -34,11 +34,6 @@ static void teardown(void)
     kz_it_down(&cluster);
 }
 
-static bool has_leader(void *arg)
-{
-    return kz_it_leader(arg) != 0;
-}
-
 struct reader {
     kz_cli *cli;
     char path[128];
@@ -125,7 +120,7 @@ Test(read_audits, reads_in_one_turn_share_one_forwarded_batch,
     const char *sets[] = {"election_timeout_ms=10000",
                           "heartbeat_timeout_ms=200", NULL};
     kz_it_up(&cluster, "a:1,b:1,c:1", sets);
-    cr_assert(kz_it_wait(has_leader, &cluster, 30000), "no leader");
+    cr_assert(kz_it_wait(kz_it_has_leader, &cluster, 30000), "no leader");
     int leader = kz_it_leader(&cluster);
     int f = leader == 1 ? 2 : 1;
 
