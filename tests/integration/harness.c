@@ -327,6 +327,18 @@ bool kz_it_has_leader(void *cluster)
     return kz_it_leader(cluster) != 0;
 }
 
+int kz_it_node_pid(struct kz_it_cluster *c, int node)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/node%d/pid", c->dir, node);
+    char *s = kz_it_slurp(path);
+    cr_assert_not_null(s, "no pid file for node %d", node);
+    int pid = atoi(s);
+    free(s);
+    cr_assert_gt(pid, 1);
+    return pid;
+}
+
 long long kz_it_applied(struct kz_it_cluster *c, int node)
 {
     char ids[8];

@@ -82,6 +82,9 @@ bool kz_it_digests_equal(struct kz_it_cluster *c, int n);
 int kz_it_leader(struct kz_it_cluster *c);
 /* A kz_it_wait condition: cluster (a struct kz_it_cluster *) has a leader. */
 bool kz_it_has_leader(void *cluster);
+/* The pid of node's running kizunad, from its pid file (fails the test when
+ * there is none). */
+int kz_it_node_pid(struct kz_it_cluster *c, int node);
 /* Applied index of one node from a stale read of /v1/cluster, -1 if down. */
 long long kz_it_applied(struct kz_it_cluster *c, int node);
 

@@ -246,7 +246,7 @@ Test(import_in_flight, a_stopped_node_leaves_each_batch_in_flight_in_doubt,
 {
     kz_it_up(&cluster, "a:1,b:1,c:1", NULL);
     cr_assert(kz_it_wait(kz_it_has_leader, &cluster, 20000), "no leader");
-    char file[512], outp[512], errp[512], cmd[4096], pidp[512];
+    char file[512], outp[512], errp[512], cmd[4096];
     snprintf(file, sizeof file, "%s/pipe-s.csv", cluster.dir);
     snprintf(outp, sizeof outp, "%s/import.out", cluster.dir);
     snprintf(errp, sizeof errp, "%s/import.err", cluster.dir);
@@ -275,12 +275,7 @@ Test(import_in_flight, a_stopped_node_leaves_each_batch_in_flight_in_doubt,
         usleep(50000);
     }
     cr_assert_lt(i, 2400, "no batch answered in 120 s");
-    snprintf(pidp, sizeof pidp, "%s/node1/pid", cluster.dir);
-    char *pids = kz_it_slurp(pidp);
-    cr_assert_not_null(pids);
-    stopped_node = (pid_t)atol(pids);
-    free(pids);
-    cr_assert_gt(stopped_node, 0);
+    stopped_node = kz_it_node_pid(&cluster, 1);
     cr_assert_eq(kill(stopped_node, SIGSTOP), 0);
 
     /* The batches in flight to it time out (in doubt); none is re-sent,

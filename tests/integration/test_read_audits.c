@@ -158,13 +158,7 @@ Test(read_audits, reads_in_one_turn_share_one_forwarded_batch,
     cr_assert_eq(sscanf(cluster.url[f], "https://%63[^:]:%d", ip, &port), 2,
                  "%s", cluster.url[f]);
 
-    char pidp[300];
-    snprintf(pidp, sizeof pidp, "%s/node%d/pid", cluster.dir, f);
-    char *pids = kz_it_slurp(pidp);
-    cr_assert_not_null(pids);
-    stopped_node = (pid_t)atol(pids);
-    free(pids);
-    cr_assert_gt(stopped_node, 0);
+    stopped_node = kz_it_node_pid(&cluster, f);
     cr_assert_eq(kill(stopped_node, SIGSTOP), 0);
     for (int i = 0; i < READERS; i++)
         cr_assert_eq(pthread_create(&rd[i].th, NULL, read_once, &rd[i]), 0);

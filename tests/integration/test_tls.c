@@ -192,18 +192,6 @@ static void expect_log(struct kz_it_cluster *c, int node, const char *msg,
               also ? also : "");
 }
 
-static int node_pid(struct kz_it_cluster *c, int node)
-{
-    char path[320];
-    snprintf(path, sizeof path, "%s/node%d/pid", c->dir, node);
-    char *s = kz_it_slurp(path);
-    cr_assert_not_null(s, "no pid file for node %d", node);
-    int pid = atoi(s);
-    free(s);
-    cr_assert_gt(pid, 1);
-    return pid;
-}
-
 /* A value of /metrics on one node, -1 when absent. */
 /* The serial number of the certificate a new TLS connection to node sees. */
 static void served_serial(struct kz_it_cluster *c, int node, char *out,
@@ -662,7 +650,7 @@ Test(tls, certificates_and_crl_reload_without_restart, .fini = teardown,
             c->dir, path);
     cr_assert_neq(new_serial[0], '\0');
     cr_assert_str_neq(new_serial, old_serial);
-    cr_assert_eq(kill(node_pid(c, 1), SIGHUP), 0);
+    cr_assert_eq(kill(kz_it_node_pid(c, 1), SIGHUP), 0);
     struct serial_wait sw = {c, 1, new_serial};
     cr_assert(kz_it_wait(serial_is, &sw, 10000),
               "node 1 does not serve the new certificate %s", new_serial);
@@ -683,7 +671,7 @@ Test(tls, certificates_and_crl_reload_without_restart, .fini = teardown,
     char *good = kz_it_slurp(path);
     cr_assert_not_null(good);
     put_file(path, "not a certificate\n", 18);
-    cr_assert_eq(kill(node_pid(c, 1), SIGHUP), 0);
+    cr_assert_eq(kill(kz_it_node_pid(c, 1), SIGHUP), 0);
     expect_log(c, 1, "TLS reload refused, current certificates kept",
                " trigger=SIGHUP ");
     char now[128];
@@ -842,7 +830,7 @@ Test(tls, connection_limit_keeps_node_alive, .fini = teardown,
               "node 1 does not serve after the connections closed");
     cr_assert_geq(kz_it_metric(c, 1, "kizuna_http_connections_refused_total"),
                   N - MAX + 1);
-    cr_assert_eq(kill(node_pid(c, 1), 0), 0, "node 1 died");
+    cr_assert_eq(kill(kz_it_node_pid(c, 1), 0), 0, "node 1 died");
     expect_log(c, 1, "API connection refused", " open=8 max_connections=8 ");
     kz_it_down(c);
 }
@@ -893,6 +881,6 @@ Test(tls, slow_clients_are_cut_off, .fini = teardown, .timeout = 240)
     sc_stop(&s);
 
     cr_assert(node_answers(&n1));
-    cr_assert_eq(kill(node_pid(c, 1), 0), 0, "node 1 died");
+    cr_assert_eq(kill(kz_it_node_pid(c, 1), 0), 0, "node 1 died");
     kz_it_down(c);
 }
