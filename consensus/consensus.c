@@ -1580,10 +1580,13 @@ static void track(kz_cons *c, kz_cons_req *req, struct prop *p)
  * follower, a result back from each, a log write and an apply on every
  * node; proposals arriving together pay for one. A merge the state
  * machine refuses leaves them to go one by one. */
-/* Read records: one merged entry in flight, the proposals arriving
- * meanwhile make the next one larger. Against 2: 3-7% fewer node CPU a
- * read and as many reads or more (kizuna-bench read, alternated). */
-#define MERGE_IN_FLIGHT 1
+/* Read records: two merged entries in flight, the proposals arriving
+ * meanwhile make the next one larger. One was better while every read
+ * came as a batch of its own (3-7% less node CPU a read, as many reads);
+ * since a node batches the reads of a loop turn (node/http_api.c), two
+ * gave 11,067 against 10,007 reads/s on the means of six alternated
+ * pairs (kizuna-bench read, 64 connections), CPU a read the same. */
+#define MERGE_IN_FLIGHT 2
 /* Registrations (kz_cons_propose_batched): one too. Against 2, alternated
  * on fresh clusters (kizuna-bench write, 64 connections): p99 37-43 ms
  * against 41-51, 5% less node CPU a write, 2% fewer writes/s (within
