@@ -1587,7 +1587,7 @@ static void track(kz_cons *c, kz_cons_req *req, struct prop *p)
  * gave 11,067 against 10,007 reads/s on the means of six alternated
  * pairs (kizuna-bench read, 64 connections), CPU a read the same. */
 #define MERGE_IN_FLIGHT 2
-/* Registrations (kz_cons_propose_batched): one too. Against 2, alternated
+/* Registrations (kz_cons_propose_batched): one. Against 2, alternated
  * on fresh clusters (kizuna-bench write, 64 connections): p99 37-43 ms
  * against 41-51, 5% less node CPU a write, 2% fewer writes/s (within
  * noise); at 1000 writes/s offered p50 1.50-1.52 against 1.45-1.46 ms. */
