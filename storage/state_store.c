@@ -419,6 +419,18 @@ int kz_stor_open_with(const char *path, const struct kz_stor_open_opts *o,
                                       term_prefix_name));
     rocksdb_options_set_hash_skip_list_rep(st->terms_opts, 1u << 18, 12, 4);
     rocksdb_options_set_write_buffer_size(st->terms_opts, st->write_buffer);
+    /* Universal (tiered) compaction for terms. Their keys are keyed
+     * hashes, so every flush spans the whole family, and leveled
+     * compaction rewrote all of level 1, then level 2 again and again: in
+     * the last minutes of a 1,000,000-row import, compaction was 44% of
+     * the nodes' CPU (13% in the first minute). Universal rewrites far
+     * less: the import took 3816, 4013 and 4170 rows/s leveled against
+     * 4756, 4604 and 4595 (alternated, fresh clusters), with the same
+     * search speed on the million (119.2 against 118.6 searches/s) and
+     * writes/s within noise. A store made with leveled compaction opens
+     * as it is: universal takes each level as one sorted run. */
+    rocksdb_options_set_compaction_style(st->terms_opts,
+                                         rocksdb_universal_compaction);
     st->ropts = rocksdb_readoptions_create();
     /* Whole-family scans (dump, load) cross terms. */
     rocksdb_readoptions_set_total_order_seek(st->ropts, 1);
